@@ -1,0 +1,100 @@
+# meshfs - a data mesh as a filesystem.  See README.md.
+#
+#   make            build build/meshfs and build/meshctl
+#   make check      install missing packages (as root), build, run unit and integration tests
+#   make asan       the same tests against an ASan+UBSan build (build-asan/)
+#   make bench      performance figures (ratios against native reads, same run)
+#   make fuzz       run the fuzz targets for a bounded time (clang, libFuzzer)
+#   make demo       publish and mount the demo mesh, show it in use, unmount
+#   make install PREFIX=/usr/local
+
+PREFIX    ?= /usr/local
+BUILD     ?= build
+CC        ?= cc
+PKGS      := fuse3 sqlite3 jansson yaml-0.1 libcrypto
+PYTHON    ?= /usr/bin/python3
+FUZZ_SECONDS ?= 30
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+OPT       ?= -O2 -g
+WARN      := -Wall -Wextra -Wshadow -Wformat=2 -Wno-format-nonliteral
+CFLAGS    ?=
+CFLAGS    += -std=c17 $(WARN) $(OPT) -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 \
+             -DMESHFS_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS) -MMD -MP
+LDLIBS    += $(PKG_LIBS) -lpthread
+VERSION   := 0.1.0
+
+# fs/meshfs.c and fs/fuse_*.c are the daemon, fs/meshctl*.c the command line,
+# everything else is the library both are thin shells over.
+ALL_SRC   := $(wildcard fs/*.c)
+DAEMON_SRC:= fs/meshfs.c $(wildcard fs/fuse_*.c)
+CLI_SRC   := $(wildcard fs/meshctl*.c)
+LIB_SRC   := $(filter-out $(DAEMON_SRC) $(CLI_SRC),$(ALL_SRC))
+LIB_OBJ   := $(LIB_SRC:fs/%.c=$(BUILD)/obj/%.o)
+DAEMON_OBJ:= $(DAEMON_SRC:fs/%.c=$(BUILD)/obj/%.o)
+CLI_OBJ   := $(CLI_SRC:fs/%.c=$(BUILD)/obj/%.o)
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all check unit integration asan bench fuzz demo install clean deps
+all: $(BUILD)/meshfs $(BUILD)/meshctl
+
+$(BUILD)/obj/%.o: fs/%.c | $(BUILD)/obj
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj $(BUILD)/tests:
+	mkdir -p $@
+
+$(BUILD)/libmesh.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/meshfs: $(DAEMON_OBJ) $(BUILD)/libmesh.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/meshctl: $(CLI_OBJ) $(BUILD)/libmesh.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libmesh.a | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libmesh.a $(LDLIBS)
+
+deps:
+	@sh tests/install-deps.sh
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; MESH_TEST_DATA=tests/unit/data $$t; done
+
+integration: all
+	MESHFS_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+# The last line printed is pytest's summary.
+check: deps
+	$(MAKE) all unit
+	$(MAKE) integration
+
+asan: deps
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+		LDFLAGS="-fsanitize=address,undefined" all unit
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+		$(MAKE) BUILD=build-asan integration
+
+bench: all
+	$(PYTHON) tests/bench/bench.py --build $(abspath $(BUILD))
+
+fuzz:
+	$(MAKE) -C tests/fuzz SECONDS=$(FUZZ_SECONDS)
+
+demo: deps all
+	sh mounts/demo/run-demo.sh $(abspath $(BUILD))
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)/sbin
+	install -m 0755 $(BUILD)/meshfs $(BUILD)/meshctl $(DESTDIR)$(PREFIX)/bin/
+	ln -sf $(PREFIX)/bin/meshfs $(DESTDIR)/sbin/mount.fuse.meshfs
+	-install -m 0644 mounts/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/ 2>/dev/null
+
+clean:
+	rm -rf build build-asan tests/fuzz/build
+
+-include $(wildcard $(BUILD)/obj/*.d)

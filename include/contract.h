@@ -1,0 +1,146 @@
+/*
+ * contract.h - ODCS v3 data contracts (YAML) in, a contract struct out.
+ *
+ * Reads the parts of the Open Data Contract Standard v3 that meshfs acts on
+ * (identity, lifecycle status, owners, schema objects and properties,
+ * quality rules, SLA freshness, support, lineage inputs).  Everything else
+ * is left in the original text, which meshfs stores byte for byte: unknown
+ * keys are never lost because the contract file itself is never rewritten
+ * at publish.
+ *
+ * Not here: validation of data against the contract (validate.h), the
+ * schema sidecar (schema.h), governance rules (policy.h).
+ */
+#ifndef CONTRACT_H
+#define CONTRACT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mesh_err.h"
+
+/* Limits of the loader (libyaml has no nesting limit of its own). */
+#define CONTRACT_MAX_BYTES  (4u << 20)
+#define CONTRACT_MAX_DEPTH  64
+#define CONTRACT_MAX_NODES  200000
+
+enum logical_type {
+	LT_ANY = 0,      /* absent or unknown: accept any value */
+	LT_STRING,
+	LT_INTEGER,
+	LT_NUMBER,
+	LT_BOOLEAN,
+	LT_DATE,
+	LT_TIMESTAMP,
+	LT_OBJECT,
+	LT_ARRAY,
+};
+const char *logical_type_name(enum logical_type t);
+/* Maps an ODCS logicalType ("string", "integer", "number", "boolean",
+ * "date", "timestamp", "time", "object", "array") or a common physicalType
+ * ("varchar(18)", "bigint", "double", ...) to an enum; LT_ANY if unknown. */
+enum logical_type logical_type_parse(const char *text);
+
+enum quality_kind {
+	Q_NOT_NULL,        /* metric: nullValues mustBe 0, or required-like rule */
+	Q_UNIQUE,          /* metric: duplicateValues mustBe 0 */
+	Q_MIN,             /* value >= min (number or date) */
+	Q_MAX,             /* value <= max */
+	Q_ALLOWED_VALUES,  /* metric: invalidValues with arguments.validValues */
+	Q_PATTERN,         /* metric: invalidValues with arguments.pattern (POSIX ERE) */
+	Q_ROW_COUNT,       /* object-level metric: rowCount with bounds */
+	Q_FRESHNESS,       /* max(timestamp column) within max_age_seconds of now */
+	Q_UNSUPPORTED,     /* a rule meshfs cannot check (sql, custom): reported, not run */
+};
+
+struct quality_rule {
+	enum quality_kind kind;
+	char *column;           /* NULL for object-level rules (row count) */
+	char *name;             /* rule name or metric, for messages */
+	bool has_min, has_max;  /* bounds, meaning depends on kind */
+	double min, max;        /* Q_MIN/Q_MAX on numbers, Q_ROW_COUNT */
+	char *min_text, *max_text; /* Q_MIN/Q_MAX bounds on dates/timestamps as text */
+	char **values;          /* Q_ALLOWED_VALUES */
+	size_t n_values;
+	char *pattern;          /* Q_PATTERN */
+	int64_t max_age_seconds;/* Q_FRESHNESS */
+	bool required;          /* severity error (default) vs warning */
+	int line;               /* where the rule is written in the contract */
+};
+
+struct contract_property {
+	char *name;
+	enum logical_type type;
+	char *logical_type;     /* as written, or NULL */
+	char *physical_type;    /* as written, or NULL */
+	char *description;
+	char *classification;   /* e.g. "pii", "confidential", "public"; NULL if none */
+	char **examples;
+	size_t n_examples;
+	bool required, unique, primary_key;
+	int primary_key_position;
+	int line;
+};
+
+struct contract_object {
+	char *name;
+	char *physical_name;    /* file it describes when set (e.g. orders.csv) */
+	char *description;
+	struct contract_property *props;
+	size_t n_props;
+	int line;
+};
+
+struct contract_subject {       /* "user:bob", "group:sales-team" */
+	char *subject;
+	char *role;
+};
+
+struct contract {
+	char *path;             /* file the contract was read from (for messages) */
+	char *api_version, *kind, *id, *name, *version, *status;
+	char *domain, *data_product;
+	char *purpose, *usage, *limitations;   /* description.* */
+	char **tags;
+	size_t n_tags;
+	struct contract_subject *owners;       /* team members with an owner role */
+	size_t n_owners;
+	struct contract_object *objects;       /* schema[] */
+	size_t n_objects;
+	struct quality_rule *rules;            /* object- and property-level quality */
+	size_t n_rules;
+	char **support_channels;
+	size_t n_support;
+	char **inputs;          /* lineage: "domain/product[@version]" */
+	size_t n_inputs;
+	bool restricted;        /* customProperties meshRestricted: true */
+	int64_t freshness_seconds;             /* slaProperties freshness/latency, -1 if none */
+	char *freshness_column;                /* its element's column, or NULL */
+	/* line numbers of top-level keys, for messages (0 = absent) */
+	int line_version, line_domain, line_product, line_id, line_status;
+};
+
+/* Parse ODCS v3 YAML text.  `path` names the file in messages.  On success
+ * *out is a new contract (free with contract_free).  Fails, naming
+ * file:line:column and the field, on YAML syntax errors, a document that is
+ * not a mapping, a missing or mistyped required field (apiVersion, kind,
+ * id, version, status), an apiVersion other than v3.x, a kind other than
+ * DataContract, or a schema section of the wrong shape. */
+int contract_parse(const char *text, size_t len, const char *path,
+		   struct contract **out, struct mesh_err *err);
+/* Read and parse a file (at most CONTRACT_MAX_BYTES). */
+int contract_load(const char *path, struct contract **out, struct mesh_err *err);
+void contract_free(struct contract *c);
+
+/* The object describing data file `file_name`: the one whose physicalName
+ * or name (with or without extension) matches, else the only object. NULL
+ * when none matches. */
+const struct contract_object *contract_object_for_file(const struct contract *c,
+							const char *file_name);
+
+/* Checks that make a contract publishable in meshfs: domain and
+ * dataProduct are safe names, version is SemVer, at least one object.  */
+int contract_check_publishable(const struct contract *c, struct mesh_err *err);
+
+#endif

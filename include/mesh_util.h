@@ -1,0 +1,89 @@
+/*
+ * mesh_util.h - small helpers shared by the modules: names, SemVer, time,
+ * SHA-256, whole-file reads, a growable string buffer.
+ *
+ * Nothing here knows about the store, contracts or FUSE.  All functions are
+ * thread-safe (no hidden state).
+ */
+#ifndef MESH_UTIL_H
+#define MESH_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "mesh_err.h"
+
+/* Domain and product names: [a-z0-9][a-z0-9_-]*, at most 64 bytes. */
+#define MESH_NAME_MAX 64
+bool mesh_name_ok(const char *name);
+
+/* A file name inside a release: one path component, printable, no '/',
+ * not "." or "..", no leading '.', at most 255 bytes. */
+bool mesh_filename_ok(const char *name);
+
+/* ---- Semantic Versioning 2.0.0 ---- */
+struct semver {
+	uint64_t major, minor, patch;
+	char prerelease[128];   /* "" when none */
+	char build[128];        /* "" when none; ignored by comparison */
+};
+/* 0 if `text` is a valid SemVer 2.0.0 string (at most 255 bytes). */
+int semver_parse(const char *text, struct semver *out);
+/* <0, 0, >0 like strcmp, by SemVer precedence. */
+int semver_cmp(const struct semver *a, const struct semver *b);
+/* Compare two strings that are known to parse; invalid ones sort first. */
+int semver_cmp_str(const char *a, const char *b);
+
+/* ---- time ---- */
+/* RFC 3339 UTC with milliseconds: "2026-11-24T20:10:47.123Z".  buf >= 32. */
+void mesh_time_rfc3339(const struct timespec *ts, char *buf, size_t size);
+/* Parse "YYYY-MM-DD" or RFC 3339 (Z or +hh:mm offset, optional fraction)
+ * into seconds since the epoch. 0 on success, -EINVAL otherwise. */
+int mesh_time_parse(const char *text, time_t *out);
+
+/* ---- SHA-256 (OpenSSL's libcrypto) ---- */
+struct mesh_sha256;
+struct mesh_sha256 *mesh_sha256_new(void);
+void mesh_sha256_update(struct mesh_sha256 *ctx, const void *data, size_t len);
+/* Writes 64 lowercase hex digits + NUL into hex[65] and frees ctx. */
+void mesh_sha256_final(struct mesh_sha256 *ctx, char hex[65]);
+
+/* ---- files ---- */
+/* Read a whole regular file (at most `limit` bytes) relative to dirfd.
+ * *data is NUL-terminated and malloc'ed (caller frees).  Refuses symlinks. */
+int mesh_read_file_at(int dirfd, const char *path, size_t limit,
+		      char **data, size_t *len, struct mesh_err *err);
+/* write(2) all of buf, retrying on EINTR and short writes. */
+int mesh_write_all(int fd, const void *buf, size_t len);
+/* Write `data` to dirfd/path atomically: temp file, fsync, rename, fsync dir.
+ * mode is the new file's mode (umask not applied). */
+int mesh_write_file_atomic(int dirfd, const char *path, const void *data,
+			   size_t len, mode_t mode, struct mesh_err *err);
+/* fsync a directory by path relative to dirfd. */
+int mesh_fsync_dir_at(int dirfd, const char *path);
+
+/* ---- string buffer ---- */
+struct strbuf {
+	char *buf;     /* always NUL-terminated once anything was added */
+	size_t len, cap;
+};
+#define STRBUF_INIT { NULL, 0, 0 }
+void strbuf_add(struct strbuf *sb, const void *data, size_t len);
+void strbuf_puts(struct strbuf *sb, const char *s);
+void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Returns the buffer (caller frees) and resets sb. */
+char *strbuf_detach(struct strbuf *sb, size_t *len);
+void strbuf_release(struct strbuf *sb);
+
+/* malloc/strdup that abort on out-of-memory (we do not limp on). */
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *ptr, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+#endif
