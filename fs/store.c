@@ -1,0 +1,755 @@
+/*
+ * store.c - the store's files: layout, change counter, manifests, atomic
+ * install of a release, lifecycle table (contract in include/store.h).
+ *
+ * Not here: deciding whether a release may be published (publish.c), the
+ * daemon's in-memory view (catalog.c).
+ */
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/fs.h>
+
+#include "mesh_util.h"
+
+#define MARKER_TEXT "meshfs store format 1\n"
+#define COPY_BLOCK (1u << 20)
+
+/* ---- names of enums ---- */
+
+const char *file_role_name(enum file_role r)
+{
+	static const char *names[] = {"data", "contract", "schema", "quality", "doc"};
+	return (unsigned)r < sizeof names / sizeof *names ? names[r] : "data";
+}
+
+const char *file_format_name(enum file_format f)
+{
+	static const char *names[] = {"other", "csv", "jsonl", "json", "yaml", "text"};
+	return (unsigned)f < sizeof names / sizeof *names ? names[f] : "other";
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+enum file_format file_format_from_name(const char *name)
+{
+	if (ends_with(name, ".csv"))
+		return FMT_CSV;
+	if (ends_with(name, ".jsonl") || ends_with(name, ".ndjson"))
+		return FMT_JSONL;
+	if (ends_with(name, ".json"))
+		return FMT_JSON;
+	if (ends_with(name, ".yaml") || ends_with(name, ".yml"))
+		return FMT_YAML;
+	if (ends_with(name, ".md") || ends_with(name, ".txt"))
+		return FMT_TEXT;
+	return FMT_OTHER;
+}
+
+static enum file_role role_from_name(const char *s)
+{
+	for (int r = ROLE_DATA; r <= ROLE_DOC; r++)
+		if (!strcmp(s, file_role_name(r)))
+			return r;
+	return ROLE_DATA;
+}
+
+static enum file_format format_from_text(const char *s)
+{
+	for (int f = FMT_OTHER; f <= FMT_TEXT; f++)
+		if (!strcmp(s, file_format_name(f)))
+			return f;
+	return FMT_OTHER;
+}
+
+/* ---- init / check / generation ---- */
+
+static int mkdir_mode(const char *root, const char *sub, mode_t mode, struct mesh_err *err)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", root, sub);
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+	if (chmod(path, mode) < 0)
+		return mesh_errf(err, -errno, "%s: chmod: %s", path, strerror(errno));
+	return 0;
+}
+
+int store_init(const char *path, const char *mesh_yaml, struct mesh_err *err)
+{
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+		return mesh_errf(err, -ENOTDIR, "%s: not a directory", path);
+	int root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+	int rc = 0;
+	if (faccessat(root, STORE_MARKER, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		rc = mesh_errf(err, -EEXIST, "%s: already a meshfs store", path);
+		goto out;
+	}
+	/* Grants and requests: requests is a sticky spool anyone may drop a
+	 * file into; its owner is the requester (the kernel vouches). */
+	if ((rc = mkdir_mode(path, "domains", 0755, err)) ||
+	    (rc = mkdir_mode(path, "grants", 0755, err)) ||
+	    (rc = mkdir_mode(path, "requests", 01733, err)) ||
+	    (rc = mkdir_mode(path, "usage", 0755, err)))
+		goto out;
+	if ((rc = mesh_write_file_atomic(root, "mesh.yaml", mesh_yaml, strlen(mesh_yaml), 0644, err)))
+		goto out;
+	if ((rc = store_bump_generation(path, err)))
+		goto out;
+	/* the marker last: a half-made store is not a store */
+	rc = mesh_write_file_atomic(root, STORE_MARKER, MARKER_TEXT, strlen(MARKER_TEXT), 0644, err);
+out:
+	close(root);
+	return rc;
+}
+
+int store_check(const char *path, struct mesh_err *err)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return mesh_errf(err, -ENOTDIR, "%s: not a directory", path);
+	char marker[PATH_MAX];
+	snprintf(marker, sizeof marker, "%s/" STORE_MARKER, path);
+	if (access(marker, F_OK) < 0)
+		return mesh_errf(err, -EINVAL,
+				 "%s: not a meshfs store (no %s; create one with 'meshctl --store %s init')",
+				 path, STORE_MARKER, path);
+	return 0;
+}
+
+int store_read_generation(const char *store, char *buf, size_t size)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/generation", store);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = pread(fd, buf, size - 1, 0);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return -e;
+	buf[n] = '\0';
+	return 0;
+}
+
+int store_bump_generation(const char *store, struct mesh_err *err)
+{
+	/* Counter plus time and pid: two concurrent bumps from different
+	 * hosts may read the same counter, but still write different text,
+	 * and a change of text is all a watcher needs. */
+	char old[64] = "0";
+	store_read_generation(store, old, sizeof old);
+	unsigned long long n = strtoull(old, NULL, 10);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	char text[64];
+	int len = snprintf(text, sizeof text, "%llu %lld.%09ld %ld\n", n + 1,
+			   (long long)ts.tv_sec, ts.tv_nsec, (long)getpid());
+	int root = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return mesh_errf(err, -errno, "%s: %s", store, strerror(errno));
+	int rc = mesh_write_file_atomic(root, "generation", text, (size_t)len, 0644, err);
+	close(root);
+	return rc;
+}
+
+/* ---- manifest ---- */
+
+void manifest_free(struct manifest *m)
+{
+	if (!m)
+		return;
+	free(m->domain);
+	free(m->product);
+	free(m->version);
+	free(m->contract_id);
+	free(m->published_at);
+	free(m->publisher_name);
+	for (size_t i = 0; i < m->n_files; i++)
+		free(m->files[i].name);
+	free(m->files);
+	free(m);
+}
+
+static const char *jstr(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+int manifest_parse(const char *text, size_t len, const char *path,
+		   struct manifest **out, struct mesh_err *err)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return mesh_errf(err, -EINVAL, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+	int rc = -EINVAL;
+	struct manifest *m = xcalloc(1, sizeof *m);
+	const char *domain = jstr(root, "domain"), *product = jstr(root, "product"),
+		   *version = jstr(root, "version"), *published = jstr(root, "published_at");
+	json_t *files = json_object_get(root, "files");
+	if (!domain || !product || !version || !published || !json_is_array(files)) {
+		mesh_errf(err, -EINVAL, "%s: manifest lacks domain, product, version, published_at or files", path);
+		goto fail;
+	}
+	m->domain = xstrdup(domain);
+	m->product = xstrdup(product);
+	m->version = xstrdup(version);
+	m->contract_id = xstrdup(jstr(root, "contract_id"));
+	m->published_at = xstrdup(published);
+	time_t t = 0;
+	mesh_time_parse(published, &t);
+	m->published.tv_sec = t;
+	json_t *pub = json_object_get(root, "publisher");
+	m->publisher_uid = (uid_t)json_integer_value(json_object_get(pub, "uid"));
+	m->publisher_name = xstrdup(jstr(pub, "name"));
+	m->restricted = json_is_true(json_object_get(root, "restricted"));
+	m->n_files = json_array_size(files);
+	m->files = xcalloc(m->n_files, sizeof *m->files);
+	for (size_t i = 0; i < m->n_files; i++) {
+		json_t *f = json_array_get(files, i);
+		const char *name = jstr(f, "name"), *sha = jstr(f, "sha256");
+		json_t *size = json_object_get(f, "size");
+		if (!name || !mesh_filename_ok(name) || !json_is_integer(size) || !sha ||
+		    strlen(sha) != 64) {
+			mesh_errf(err, -EINVAL, "%s: files[%zu]: needs a safe name, size and sha256", path, i);
+			goto fail;
+		}
+		m->files[i].name = xstrdup(name);
+		m->files[i].size = (uint64_t)json_integer_value(size);
+		memcpy(m->files[i].sha256, sha, 65);
+		const char *role = jstr(f, "role"), *format = jstr(f, "format");
+		m->files[i].role = role ? role_from_name(role) : ROLE_DATA;
+		m->files[i].format = format ? format_from_text(format) : file_format_from_name(name);
+		m->files[i].derived = json_is_true(json_object_get(f, "derived"));
+	}
+	*out = m;
+	m = NULL;
+	rc = 0;
+fail:
+	manifest_free(m);
+	json_decref(root);
+	return rc;
+}
+
+int manifest_load_at(int dirfd, const char *path, struct manifest **out, struct mesh_err *err)
+{
+	char *text;
+	size_t len;
+	int rc = mesh_read_file_at(dirfd, path, 16u << 20, &text, &len, err);
+	if (rc)
+		return rc;
+	rc = manifest_parse(text, len, path, out, err);
+	free(text);
+	return rc;
+}
+
+char *manifest_to_json(const struct manifest *m)
+{
+	json_t *root = json_object();
+	json_object_set_new(root, "format", json_integer(1));
+	json_object_set_new(root, "domain", json_string(m->domain));
+	json_object_set_new(root, "product", json_string(m->product));
+	json_object_set_new(root, "version", json_string(m->version));
+	if (m->contract_id)
+		json_object_set_new(root, "contract_id", json_string(m->contract_id));
+	json_object_set_new(root, "published_at", json_string(m->published_at));
+	json_t *pub = json_object();
+	json_object_set_new(pub, "uid", json_integer(m->publisher_uid));
+	json_object_set_new(pub, "name", json_string(m->publisher_name ? m->publisher_name : ""));
+	json_object_set_new(root, "publisher", pub);
+	json_object_set_new(root, "restricted", json_boolean(m->restricted));
+	json_t *files = json_array();
+	for (size_t i = 0; i < m->n_files; i++) {
+		const struct manifest_file *f = &m->files[i];
+		json_t *jf = json_object();
+		json_object_set_new(jf, "name", json_string(f->name));
+		json_object_set_new(jf, "role", json_string(file_role_name(f->role)));
+		json_object_set_new(jf, "format", json_string(file_format_name(f->format)));
+		json_object_set_new(jf, "size", json_integer((json_int_t)f->size));
+		json_object_set_new(jf, "sha256", json_string(f->sha256));
+		if (f->derived)
+			json_object_set_new(jf, "derived", json_true());
+		json_array_append_new(files, jf);
+	}
+	json_object_set_new(root, "files", files);
+	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	size_t n = strlen(text);
+	char *out = xmalloc(n + 2);
+	memcpy(out, text, n);
+	out[n] = '\n';
+	out[n + 1] = '\0';
+	free(text);
+	return out;
+}
+
+/* ---- install ---- */
+
+/* Copy one regular file from src into dst (both dirfds), hashing it.  The
+ * source is opened without following symlinks and must be a regular file. */
+static int copy_file(int src_dirfd, int dst_dirfd, const char *name, uint64_t *size,
+		     char sha[65], char *buf, struct mesh_err *err)
+{
+	int in = openat(src_dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (in < 0)
+		return mesh_errf(err, -errno, "%s: %s", name,
+				 errno == ELOOP ? "is a symbolic link (not allowed in a release)" : strerror(errno));
+	struct stat st;
+	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(in);
+		return mesh_errf(err, -EINVAL, "%s: not a regular file (devices, fifos and "
+				 "directories are not allowed in a release)", name);
+	}
+	int flags = fcntl(in, F_GETFL);
+	fcntl(in, F_SETFL, flags & ~O_NONBLOCK);
+	int out = openat(dst_dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	if (out < 0) {
+		int e = errno;
+		close(in);
+		return mesh_errf(err, -e, "%s: create in staging: %s", name, strerror(e));
+	}
+	/* sequential read hint: the source is read once */
+	posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
+	struct mesh_sha256 *h = mesh_sha256_new();
+	uint64_t total = 0;
+	int rc = 0;
+	for (;;) {
+		ssize_t r = read(in, buf, COPY_BLOCK);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = mesh_errf(err, -errno, "%s: read: %s", name, strerror(errno));
+			break;
+		}
+		if (r == 0)
+			break;
+		mesh_sha256_update(h, buf, (size_t)r);
+		if ((rc = mesh_write_all(out, buf, (size_t)r))) {
+			mesh_errf(err, rc, "%s: write to staging: %s", name, strerror(-rc));
+			break;
+		}
+		total += (uint64_t)r;
+	}
+	char hex[65];
+	mesh_sha256_final(h, hex);
+	if (!rc && fsync(out) < 0)
+		rc = mesh_errf(err, -errno, "%s: fsync: %s", name, strerror(errno));
+	if (close(out) < 0 && !rc)
+		rc = mesh_errf(err, -errno, "%s: close: %s", name, strerror(errno));
+	close(in);
+	if (!rc) {
+		*size = total;
+		memcpy(sha, hex, 65);
+	}
+	return rc;
+}
+
+static int write_generated(int dst_dirfd, const struct release_file *f, uint64_t *size,
+			   char sha[65], struct mesh_err *err)
+{
+	int out = openat(dst_dirfd, f->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	if (out < 0)
+		return mesh_errf(err, -errno, "%s: create in staging: %s", f->name, strerror(errno));
+	int rc = mesh_write_all(out, f->content, f->content_len);
+	if (!rc && fsync(out) < 0)
+		rc = -errno;
+	if (close(out) < 0 && !rc)
+		rc = -errno;
+	if (rc)
+		return mesh_errf(err, rc, "%s: write to staging: %s", f->name, strerror(-rc));
+	struct mesh_sha256 *h = mesh_sha256_new();
+	mesh_sha256_update(h, f->content, f->content_len);
+	mesh_sha256_final(h, sha);
+	*size = f->content_len;
+	return 0;
+}
+
+/* Remove a staging directory and its (flat) contents. */
+static void remove_tree_at(int parent_fd, const char *name)
+{
+	int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		DIR *d = fdopendir(fd);
+		if (d) {
+			struct dirent *de;
+			while ((de = readdir(d)))
+				if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+					unlinkat(fd, de->d_name, 0);
+			closedir(d);
+		} else {
+			close(fd);
+		}
+	}
+	unlinkat(parent_fd, name, AT_REMOVEDIR);
+}
+
+static char *current_user_name(uid_t uid)
+{
+	char buf[4096];
+	struct passwd pw, *res = NULL;
+	if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res)
+		return xstrdup(res->pw_name);
+	char num[32];
+	snprintf(num, sizeof num, "%u", (unsigned)uid);
+	return xstrdup(num);
+}
+
+int store_install_release(const char *store, const struct release_spec *spec,
+			  struct manifest **out, struct mesh_err *err)
+{
+	if (!mesh_name_ok(spec->domain) || !mesh_name_ok(spec->product) ||
+	    semver_parse(spec->version, NULL))
+		return mesh_errf(err, -EINVAL, "unsafe domain, product or version name");
+	if (spec->n_files == 0 || spec->n_files > STORE_MAX_FILES)
+		return mesh_errf(err, -EINVAL, "a release needs 1 to %d files", STORE_MAX_FILES);
+	char domain_path[PATH_MAX];
+	snprintf(domain_path, sizeof domain_path, "%s/domains/%s", store, spec->domain);
+	int domain_fd = open(domain_path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (domain_fd < 0)
+		return mesh_errf(err, -errno, "%s: %s", domain_path, strerror(errno));
+	/* The product directory inherits the domain directory's group and
+	 * setgid bit; its mode lets the domain's group publish. */
+	if (mkdirat(domain_fd, spec->product, 02775) < 0 && errno != EEXIST) {
+		int e = errno;
+		close(domain_fd);
+		return mesh_errf(err, -e, "%s/%s: %s", domain_path, spec->product, strerror(e));
+	}
+	int product_fd = openat(domain_fd, spec->product, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	close(domain_fd);
+	if (product_fd < 0)
+		return mesh_errf(err, -errno, "%s/%s: %s", domain_path, spec->product, strerror(errno));
+	if (faccessat(product_fd, spec->version, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		close(product_fd);
+		return mesh_errf(err, -EEXIST, "%s/%s %s already exists (releases are immutable: "
+				 "publish a new version)", spec->domain, spec->product, spec->version);
+	}
+
+	char staging[128];
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(staging, sizeof staging, ".tmp-%s.%ld.%ld", spec->version, (long)getpid(),
+		 (long)(now.tv_nsec & 0xffffff));
+	if (mkdirat(product_fd, staging, 0755) < 0) {
+		int e = errno;
+		close(product_fd);
+		return mesh_errf(err, -e, "%s/%s/%s: %s", domain_path, spec->product, staging, strerror(e));
+	}
+	int rc = 0;
+	int stage_fd = openat(product_fd, staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (stage_fd < 0) {
+		rc = mesh_errf(err, -errno, "%s: %s", staging, strerror(errno));
+		goto fail;
+	}
+
+	struct manifest *m = xcalloc(1, sizeof *m);
+	m->domain = xstrdup(spec->domain);
+	m->product = xstrdup(spec->product);
+	m->version = xstrdup(spec->version);
+	m->contract_id = spec->contract_id ? xstrdup(spec->contract_id) : NULL;
+	m->published = now;
+	char stamp[40];
+	mesh_time_rfc3339(&now, stamp, sizeof stamp);
+	m->published_at = xstrdup(stamp);
+	m->publisher_uid = getuid();
+	m->publisher_name = current_user_name(getuid());
+	m->restricted = spec->restricted;
+	m->files = xcalloc(spec->n_files, sizeof *m->files);
+	char *buf = xmalloc(COPY_BLOCK);
+	for (size_t i = 0; i < spec->n_files && !rc; i++) {
+		const struct release_file *f = &spec->files[i];
+		struct manifest_file *mf = &m->files[m->n_files++];
+		if (!mesh_filename_ok(f->name) || !strcmp(f->name, STORE_MANIFEST)) {
+			rc = mesh_errf(err, -EINVAL, "%s: not an allowed file name", f->name);
+			break;
+		}
+		mf->name = xstrdup(f->name);
+		mf->role = f->role;
+		mf->format = file_format_from_name(f->name);
+		mf->derived = f->derived;
+		if (f->content)
+			rc = write_generated(stage_fd, f, &mf->size, mf->sha256, err);
+		else
+			rc = copy_file(spec->src_dirfd, stage_fd, f->name, &mf->size, mf->sha256, buf, err);
+	}
+	free(buf);
+	if (!rc) {
+		char *json = manifest_to_json(m);
+		rc = mesh_write_file_atomic(stage_fd, STORE_MANIFEST, json, strlen(json), 0444, err);
+		free(json);
+	}
+	if (!rc && fsync(stage_fd) < 0)
+		rc = mesh_errf(err, -errno, "%s: fsync: %s", staging, strerror(errno));
+	if (!rc && fchmod(stage_fd, 0555) < 0)
+		rc = mesh_errf(err, -errno, "%s: chmod: %s", staging, strerror(errno));
+	if (!rc && renameat2(product_fd, staging, product_fd, spec->version, RENAME_NOREPLACE) < 0) {
+		if (errno == EEXIST)
+			rc = mesh_errf(err, -EEXIST, "%s/%s %s already exists (published concurrently)",
+				       spec->domain, spec->product, spec->version);
+		else
+			rc = mesh_errf(err, -errno, "install %s: %s", spec->version, strerror(errno));
+	}
+	if (!rc && fsync(product_fd) < 0)
+		rc = mesh_errf(err, -errno, "%s/%s: fsync: %s", domain_path, spec->product, strerror(errno));
+	if (stage_fd >= 0)
+		close(stage_fd);
+	if (rc) {
+		manifest_free(m);
+		goto fail;
+	}
+	close(product_fd);
+	store_bump_generation(store, NULL);
+	if (out)
+		*out = m;
+	else
+		manifest_free(m);
+	return 0;
+fail:
+	{
+		/* staging may have been made read-only before the rename failed */
+		int fd = openat(product_fd, staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			fchmod(fd, 0755);
+			close(fd);
+		}
+	}
+	remove_tree_at(product_fd, staging);
+	close(product_fd);
+	return rc;
+}
+
+/* A staging dir is named .tmp-<version>.<pid>.<n>; it is abandoned when
+ * that pid no longer runs, or when it is older than a day (the pid may be
+ * another host's). */
+static bool staging_abandoned(int product_fd, const char *name)
+{
+	const char *p = strrchr(name, '.');
+	if (!p)
+		return false;
+	const char *q = p - 1;
+	while (q > name && *q != '.')
+		q--;
+	long pid = strtol(q + 1, NULL, 10);
+	struct stat st;
+	if (fstatat(product_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	if (time(NULL) - st.st_mtime > 86400)
+		return true;
+	return pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+int store_clean_staging(const char *store, struct mesh_err *err)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/domains", store);
+	DIR *domains = opendir(path);
+	if (!domains)
+		return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+	struct dirent *d;
+	while ((d = readdir(domains))) {
+		if (d->d_name[0] == '.')
+			continue;
+		int dfd = openat(dirfd(domains), d->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0)
+			continue;
+		DIR *products = fdopendir(dfd);
+		if (!products) {
+			close(dfd);
+			continue;
+		}
+		struct dirent *p;
+		while ((p = readdir(products))) {
+			if (p->d_name[0] == '.')
+				continue;
+			int pfd = openat(dfd, p->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (pfd < 0)
+				continue;
+			DIR *versions = fdopendir(pfd);
+			if (!versions) {
+				close(pfd);
+				continue;
+			}
+			struct dirent *v;
+			while ((v = readdir(versions)))
+				if (!strncmp(v->d_name, ".tmp-", 5) && staging_abandoned(pfd, v->d_name)) {
+					int fd = openat(pfd, v->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+					if (fd >= 0) {
+						fchmod(fd, 0755);
+						close(fd);
+					}
+					remove_tree_at(pfd, v->d_name);
+				}
+			closedir(versions);
+		}
+		closedir(products);
+	}
+	closedir(domains);
+	return 0;
+}
+
+/* ---- lifecycle ---- */
+
+const char *lifecycle_name(enum lifecycle l)
+{
+	return l == LC_DEPRECATED ? "deprecated" : l == LC_RETIRED ? "retired" : "active";
+}
+
+void lifecycle_table_free(struct lifecycle_table *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->entries[i].version);
+		free(t->entries[i].sunset);
+		free(t->entries[i].reason);
+		free(t->entries[i].changed_at);
+		free(t->entries[i].changed_by);
+	}
+	free(t->entries);
+	t->entries = NULL;
+	t->n = 0;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+int lifecycle_load_at(int product_dirfd, struct lifecycle_table *out, struct mesh_err *err)
+{
+	out->entries = NULL;
+	out->n = 0;
+	char *text;
+	size_t len;
+	struct mesh_err local = {0};
+	int rc = mesh_read_file_at(product_dirfd, STORE_LIFECYCLE, 1u << 20, &text, &len, &local);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return mesh_errf(err, rc, "%s", local.msg);
+	json_error_t jerr;
+	json_t *root = json_loadb(text, len, 0, &jerr);
+	free(text);
+	json_t *versions = json_object_get(root, "versions");
+	if (!root || !json_is_object(versions)) {
+		json_decref(root);
+		return mesh_errf(err, -EINVAL, "%s: not a lifecycle table", STORE_LIFECYCLE);
+	}
+	out->entries = xcalloc(json_object_size(versions), sizeof *out->entries);
+	const char *key;
+	json_t *value;
+	json_object_foreach(versions, key, value) {
+		struct lifecycle_entry *e = &out->entries[out->n++];
+		const char *state = jstr(value, "state");
+		e->version = xstrdup(key);
+		e->state = state && !strcmp(state, "retired") ? LC_RETIRED
+			 : state && !strcmp(state, "deprecated") ? LC_DEPRECATED : LC_ACTIVE;
+		e->sunset = dup_or_null(jstr(value, "sunset"));
+		e->reason = dup_or_null(jstr(value, "reason"));
+		e->changed_at = dup_or_null(jstr(value, "changed_at"));
+		e->changed_by = dup_or_null(jstr(value, "changed_by"));
+	}
+	json_decref(root);
+	return 0;
+}
+
+const struct lifecycle_entry *lifecycle_find(const struct lifecycle_table *t, const char *version)
+{
+	for (size_t i = 0; t && i < t->n; i++)
+		if (!strcmp(t->entries[i].version, version))
+			return &t->entries[i];
+	return NULL;
+}
+
+enum lifecycle lifecycle_of(const struct lifecycle_table *t, const char *version)
+{
+	const struct lifecycle_entry *e = lifecycle_find(t, version);
+	return e ? e->state : LC_ACTIVE;
+}
+
+int store_set_lifecycle(const char *store, const char *domain, const char *product,
+			const char *version, enum lifecycle state, const char *sunset,
+			const char *reason, struct mesh_err *err)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/domains/%s/%s", store, domain, product);
+	int pfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0)
+		return mesh_errf(err, -errno, "%s/%s: no such product", domain, product);
+	if (faccessat(pfd, version, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+		close(pfd);
+		return mesh_errf(err, -ENOENT, "%s/%s has no version %s", domain, product, version);
+	}
+	struct lifecycle_table t;
+	int rc = lifecycle_load_at(pfd, &t, err);
+	if (rc) {
+		close(pfd);
+		return rc;
+	}
+	json_t *versions = json_object();
+	for (size_t i = 0; i < t.n; i++) {
+		const struct lifecycle_entry *e = &t.entries[i];
+		json_t *v = json_object();
+		json_object_set_new(v, "state", json_string(lifecycle_name(e->state)));
+		if (e->sunset)
+			json_object_set_new(v, "sunset", json_string(e->sunset));
+		if (e->reason)
+			json_object_set_new(v, "reason", json_string(e->reason));
+		if (e->changed_at)
+			json_object_set_new(v, "changed_at", json_string(e->changed_at));
+		if (e->changed_by)
+			json_object_set_new(v, "changed_by", json_string(e->changed_by));
+		json_object_set_new(versions, e->version, v);
+	}
+	lifecycle_table_free(&t);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	char stamp[40];
+	mesh_time_rfc3339(&now, stamp, sizeof stamp);
+	char *who = current_user_name(getuid());
+	json_t *v = json_object();
+	json_object_set_new(v, "state", json_string(lifecycle_name(state)));
+	if (sunset)
+		json_object_set_new(v, "sunset", json_string(sunset));
+	if (reason)
+		json_object_set_new(v, "reason", json_string(reason));
+	json_object_set_new(v, "changed_at", json_string(stamp));
+	json_object_set_new(v, "changed_by", json_string(who));
+	free(who);
+	json_object_set_new(versions, version, v);
+	json_t *root = json_object();
+	json_object_set_new(root, "versions", versions);
+	char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(root);
+	rc = mesh_write_file_atomic(pfd, STORE_LIFECYCLE, text, strlen(text), 0664, err);
+	free(text);
+	close(pfd);
+	if (!rc)
+		rc = store_bump_generation(store, err);
+	return rc;
+}
