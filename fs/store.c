@@ -189,8 +189,14 @@ void manifest_free(struct manifest *m)
 	free(m->contract_id);
 	free(m->published_at);
 	free(m->publisher_name);
-	for (size_t i = 0; i < m->n_files; i++)
+	for (size_t i = 0; i < m->n_files; i++) {
 		free(m->files[i].name);
+		for (size_t k = 0; k < m->files[i].n_columns; k++) {
+			free(m->files[i].columns[k].name);
+			free(m->files[i].columns[k].classification);
+		}
+		free(m->files[i].columns);
+	}
 	free(m->files);
 	free(m);
 }
@@ -247,6 +253,21 @@ int manifest_parse(const char *text, size_t len, const char *path,
 		m->files[i].role = role ? role_from_name(role) : ROLE_DATA;
 		m->files[i].format = format ? format_from_text(format) : file_format_from_name(name);
 		m->files[i].derived = json_is_true(json_object_get(f, "derived"));
+		json_t *cols = json_object_get(f, "columns");
+		size_t ncols = json_is_array(cols) ? json_array_size(cols) : 0;
+		m->files[i].columns = ncols ? xcalloc(ncols, sizeof *m->files[i].columns) : NULL;
+		for (size_t k = 0; k < ncols; k++) {
+			json_t *c = json_array_get(cols, k);
+			const char *cname = jstr(c, "name"), *cls = jstr(c, "classification");
+			if (!cname || !cls) {
+				mesh_errf(err, -EINVAL, "%s: files[%zu].columns[%zu]: needs name and classification",
+					  path, i, k);
+				goto fail;
+			}
+			m->files[i].columns[k].name = xstrdup(cname);
+			m->files[i].columns[k].classification = xstrdup(cls);
+			m->files[i].n_columns++;
+		}
 	}
 	*out = m;
 	m = NULL;
@@ -295,6 +316,16 @@ char *manifest_to_json(const struct manifest *m)
 		json_object_set_new(jf, "sha256", json_string(f->sha256));
 		if (f->derived)
 			json_object_set_new(jf, "derived", json_true());
+		if (f->n_columns) {
+			json_t *cols = json_array();
+			for (size_t k = 0; k < f->n_columns; k++) {
+				json_t *c = json_object();
+				json_object_set_new(c, "name", json_string(f->columns[k].name));
+				json_object_set_new(c, "classification", json_string(f->columns[k].classification));
+				json_array_append_new(cols, c);
+			}
+			json_object_set_new(jf, "columns", cols);
+		}
 		json_array_append_new(files, jf);
 	}
 	json_object_set_new(root, "files", files);
@@ -492,6 +523,14 @@ int store_install_release(const char *store, const struct release_spec *spec,
 		mf->role = f->role;
 		mf->format = file_format_from_name(f->name);
 		mf->derived = f->derived;
+		if (f->n_columns) {
+			mf->columns = xcalloc(f->n_columns, sizeof *mf->columns);
+			for (size_t k = 0; k < f->n_columns; k++) {
+				mf->columns[k].name = xstrdup(f->columns[k].name);
+				mf->columns[k].classification = xstrdup(f->columns[k].classification);
+			}
+			mf->n_columns = f->n_columns;
+		}
 		if (f->content)
 			rc = write_generated(stage_fd, f, &mf->size, mf->sha256, err);
 		else

@@ -1,0 +1,569 @@
+/*
+ * catalog.c - the daemon's immutable snapshot of a store (contract in
+ * include/catalog.h).
+ *
+ * Built in one pass over STORE/domains: every node and string lives in one
+ * arena owned by the snapshot, so freeing a snapshot is freeing its arena
+ * chunks.  Inode numbers are FNV-1a hashes of mesh paths, kept unique in a
+ * snapshot by probing in sorted-path order, which makes them the same for
+ * the same tree on every scan and every host.
+ */
+#include "catalog.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mesh_util.h"
+
+/* ---- arena ---- */
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used, size;
+	_Alignas(16) unsigned char data[];
+};
+
+struct arena {
+	struct arena_chunk *head;
+};
+
+static void *arena_alloc(struct arena *a, size_t size)
+{
+	size = (size + 15) & ~(size_t)15;
+	if (!a->head || a->head->used + size > a->head->size) {
+		size_t cap = size > 65536 ? size : 65536;
+		struct arena_chunk *c = xmalloc(sizeof *c + cap);
+		c->next = a->head;
+		c->used = 0;
+		c->size = cap;
+		a->head = c;
+	}
+	void *p = a->head->data + a->head->used;
+	a->head->used += size;
+	memset(p, 0, size);
+	return p;
+}
+
+static char *arena_strdup(struct arena *a, const char *s)
+{
+	if (!s)
+		return NULL;
+	size_t n = strlen(s) + 1;
+	char *p = arena_alloc(a, n);
+	memcpy(p, s, n);
+	return p;
+}
+
+static void arena_free(struct arena *a)
+{
+	while (a->head) {
+		struct arena_chunk *next = a->head->next;
+		free(a->head);
+		a->head = next;
+	}
+}
+
+/* ---- catalog ---- */
+
+struct catalog {
+	atomic_int refs;
+	struct arena arena;
+	struct cat_node *root;
+	struct cat_node **table;   /* open addressing by ino */
+	size_t table_size, count, skipped;
+	char generation[64];
+};
+
+/* A node under construction: children grow in a plain array first. */
+struct builder {
+	struct catalog *cat;
+	struct cat_node **all;     /* every node, for the inode table */
+	size_t n_all, cap_all;
+};
+
+static struct cat_node *new_node(struct builder *b, enum cat_kind kind, const char *name,
+				 const struct cat_node *parent)
+{
+	struct cat_node *n = arena_alloc(&b->cat->arena, sizeof *n);
+	n->kind = kind;
+	n->name = arena_strdup(&b->cat->arena, name);
+	n->parent = parent;
+	n->nlink = kind == CAT_FILE || kind == CAT_LATEST ? 1 : 2;
+	if (b->n_all == b->cap_all) {
+		b->cap_all = b->cap_all ? b->cap_all * 2 : 1024;
+		b->all = xrealloc(b->all, b->cap_all * sizeof *b->all);
+	}
+	b->all[b->n_all++] = n;
+	return n;
+}
+
+static int cmp_node_name(const void *a, const void *b)
+{
+	const struct cat_node *x = *(const struct cat_node *const *)a;
+	const struct cat_node *y = *(const struct cat_node *const *)b;
+	return strcmp(x->name, y->name);
+}
+
+/* Freeze a temporary child list into the arena, sorted by name. */
+static void set_children(struct builder *b, struct cat_node *dir, struct cat_node **kids, size_t n)
+{
+	qsort(kids, n, sizeof *kids, cmp_node_name);
+	struct cat_node **arr = arena_alloc(&b->cat->arena, (n ? n : 1) * sizeof *arr);
+	memcpy(arr, kids, n * sizeof *kids);
+	dir->children = (const struct cat_node *const *)arr;
+	dir->n_children = (uint32_t)n;
+	uint32_t subdirs = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (kids[i]->kind != CAT_FILE && kids[i]->kind != CAT_LATEST)
+			subdirs++;
+		if (kids[i]->mtime.tv_sec > dir->mtime.tv_sec ||
+		    (kids[i]->mtime.tv_sec == dir->mtime.tv_sec && kids[i]->mtime.tv_nsec > dir->mtime.tv_nsec))
+			dir->mtime = kids[i]->mtime;
+	}
+	dir->nlink = 2 + subdirs;
+}
+
+struct name_list {
+	char **names;
+	size_t n, cap;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted names of the subdirectories of dirfd that pass `ok` (no symlinks
+ * followed, hidden entries skipped). */
+static int list_subdirs(int dirfd, bool (*ok)(const char *), struct name_list *out)
+{
+	out->names = NULL;
+	out->n = out->cap = 0;
+	int fd = dup(dirfd);
+	if (fd < 0)
+		return -errno;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	rewinddir(d);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || !ok(de->d_name))
+			continue;
+		if (de->d_type != DT_DIR) {
+			struct stat st;
+			if (de->d_type != DT_UNKNOWN ||
+			    fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+				continue;
+		}
+		if (out->n == out->cap) {
+			out->cap = out->cap ? out->cap * 2 : 16;
+			out->names = xrealloc(out->names, out->cap * sizeof *out->names);
+		}
+		out->names[out->n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	qsort(out->names, out->n, sizeof *out->names, cmp_str);
+	return 0;
+}
+
+static void name_list_free(struct name_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->names[i]);
+	free(l->names);
+}
+
+static bool version_name_ok(const char *name)
+{
+	return semver_parse(name, NULL) == 0;
+}
+
+static void set_place(struct cat_node *n, const char *domain, const char *product, const char *version)
+{
+	n->domain = domain;
+	n->product = product;
+	n->version = version;
+}
+
+/* File nodes of a version, from the previous snapshot (immutable release)
+ * or from its manifest.  Returns 0, or -1 if the release is unreadable. */
+static int build_version(struct builder *b, struct cat_node *vnode, int product_fd,
+			 const struct catalog *previous, const char *relpath)
+{
+	struct arena *a = &b->cat->arena;
+	const struct cat_node *old = previous ? catalog_resolve(previous, relpath) : NULL;
+	struct cat_node **kids = NULL;
+	size_t n = 0;
+	if (old && old->kind == CAT_VERSION) {
+		vnode->mtime = old->mtime;
+		vnode->restricted = old->restricted;
+		kids = xcalloc(old->n_children ? old->n_children : 1, sizeof *kids);
+		for (uint32_t i = 0; i < old->n_children; i++) {
+			const struct cat_node *of = old->children[i];
+			struct cat_node *f = new_node(b, CAT_FILE, of->name, vnode);
+			*f = (struct cat_node){0};
+			f->kind = CAT_FILE;
+			f->name = arena_strdup(a, of->name);
+			f->parent = vnode;
+			f->nlink = 1;
+			f->mtime = of->mtime;
+			f->size = of->size;
+			f->role = of->role;
+			f->format = of->format;
+			f->backing = arena_strdup(a, of->backing);
+			f->sha256 = arena_strdup(a, of->sha256);
+			if (of->n_columns) {
+				struct manifest_column *cols = arena_alloc(a, of->n_columns * sizeof *cols);
+				for (uint32_t k = 0; k < of->n_columns; k++) {
+					cols[k].name = arena_strdup(a, of->columns[k].name);
+					cols[k].classification = arena_strdup(a, of->columns[k].classification);
+				}
+				f->columns = cols;
+				f->n_columns = of->n_columns;
+			}
+			kids[n++] = f;
+		}
+	} else {
+		char mpath[PATH_MAX];
+		snprintf(mpath, sizeof mpath, "%s/%s", vnode->name, STORE_MANIFEST);
+		struct manifest *m = NULL;
+		if (manifest_load_at(product_fd, mpath, &m, NULL))
+			return -1;
+		vnode->mtime = m->published;
+		vnode->restricted = m->restricted;
+		kids = xcalloc(m->n_files ? m->n_files : 1, sizeof *kids);
+		for (size_t i = 0; i < m->n_files; i++) {
+			const struct manifest_file *mf = &m->files[i];
+			struct cat_node *f = new_node(b, CAT_FILE, mf->name, vnode);
+			f->mtime = m->published;
+			f->size = mf->size;
+			f->role = mf->role;
+			f->format = mf->format;
+			char backing[PATH_MAX + 300];
+			snprintf(backing, sizeof backing, "domains/%s/%s", relpath, mf->name);
+			f->backing = arena_strdup(a, backing);
+			f->sha256 = arena_strdup(a, mf->sha256);
+			if (mf->n_columns) {
+				struct manifest_column *cols = arena_alloc(a, mf->n_columns * sizeof *cols);
+				for (size_t k = 0; k < mf->n_columns; k++) {
+					cols[k].name = arena_strdup(a, mf->columns[k].name);
+					cols[k].classification = arena_strdup(a, mf->columns[k].classification);
+				}
+				f->columns = cols;
+				f->n_columns = (uint32_t)mf->n_columns;
+			}
+			kids[n++] = f;
+		}
+		manifest_free(m);
+	}
+	for (size_t i = 0; i < n; i++) {
+		set_place(kids[i], vnode->domain, vnode->product, vnode->version);
+		kids[i]->restricted = vnode->restricted;
+		kids[i]->state = vnode->state;
+	}
+	set_children(b, vnode, kids, n);
+	free(kids);
+	return 0;
+}
+
+static struct cat_node *build_product(struct builder *b, struct cat_node *dnode, int domain_fd,
+				      const char *name, const struct catalog *previous)
+{
+	int pfd = openat(domain_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0)
+		return NULL;
+	struct name_list versions;
+	if (list_subdirs(pfd, version_name_ok, &versions)) {
+		close(pfd);
+		return NULL;
+	}
+	struct lifecycle_table life = {0};
+	lifecycle_load_at(pfd, &life, NULL);   /* unreadable table: all active */
+	struct cat_node *pnode = new_node(b, CAT_PRODUCT, name, dnode);
+	set_place(pnode, dnode->domain, pnode->name, NULL);
+	struct cat_node **kids = xcalloc(versions.n + 1, sizeof *kids);
+	size_t n = 0;
+	for (size_t i = 0; i < versions.n; i++) {
+		enum lifecycle state = lifecycle_of(&life, versions.names[i]);
+		if (state == LC_RETIRED)
+			continue;
+		struct cat_node *vnode = new_node(b, CAT_VERSION, versions.names[i], pnode);
+		set_place(vnode, pnode->domain, pnode->product, vnode->name);
+		vnode->state = state;
+		char rel[PATH_MAX];
+		snprintf(rel, sizeof rel, "%s/%s/%s", dnode->name, name, vnode->name);
+		if (build_version(b, vnode, pfd, previous, rel)) {
+			b->cat->skipped++;
+			b->n_all--;   /* it was the last node added */
+			continue;
+		}
+		if (vnode->restricted)
+			pnode->restricted = true;
+		kids[n++] = vnode;
+	}
+	lifecycle_table_free(&life);
+	name_list_free(&versions);
+	close(pfd);
+	if (n == 0) {
+		/* Every node added after the product was a version that was
+		 * dropped again, so the product is the last node: drop it too. */
+		free(kids);
+		b->n_all--;
+		return NULL;
+	}
+	/* One restricted release makes the whole product restricted. */
+	for (size_t i = 0; i < n && pnode->restricted; i++) {
+		kids[i]->restricted = true;
+		for (uint32_t k = 0; k < kids[i]->n_children; k++)
+			((struct cat_node *)kids[i]->children[k])->restricted = true;
+	}
+	/* the versions are in the product's children before latest is added */
+	set_children(b, pnode, kids, n);
+	const struct cat_node *target = catalog_latest(pnode);
+	if (target) {
+		struct cat_node *latest = new_node(b, CAT_LATEST, "latest", pnode);
+		set_place(latest, pnode->domain, pnode->product, NULL);
+		latest->target = target->name;
+		latest->size = strlen(target->name);
+		latest->mtime = pnode->mtime;
+		latest->restricted = pnode->restricted;
+		kids[n++] = latest;
+		set_children(b, pnode, kids, n);
+	}
+	free(kids);
+	return pnode;
+}
+
+static uint64_t path_hash(const char *path)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ull;
+	}
+	/* final mix so similar paths spread over the table */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h;
+}
+
+static size_t node_path(const struct cat_node *n, char *buf, size_t size)
+{
+	if (!n->parent) {
+		buf[0] = '\0';
+		return 0;
+	}
+	size_t len = node_path(n->parent, buf, size);
+	int w = snprintf(buf + len, size - len, "%s%s", len ? "/" : "", n->name);
+	return w < 0 ? len : len + (size_t)w < size ? len + (size_t)w : size - 1;
+}
+
+static void table_insert(struct catalog *cat, struct cat_node *n)
+{
+	size_t mask = cat->table_size - 1;
+	if (n->kind == CAT_ROOT) {
+		n->ino = 1;
+	} else {
+		char path[PATH_MAX];
+		node_path(n, path, sizeof path);
+		n->ino = path_hash(path);
+	}
+	for (;;) {
+		if (n->ino <= 1 && n->kind != CAT_ROOT)
+			n->ino = 2;
+		size_t slot = (size_t)(n->ino * 0x9e3779b97f4a7c15ull) & mask;
+		bool taken = false;
+		while (cat->table[slot]) {
+			if (cat->table[slot]->ino == n->ino) {
+				taken = true;
+				break;
+			}
+			slot = (slot + 1) & mask;
+		}
+		if (!taken) {
+			cat->table[slot] = n;
+			return;
+		}
+		n->ino++;   /* a 64-bit collision: rare; probe deterministically */
+	}
+}
+
+int catalog_scan(const char *store, const struct catalog *previous, struct catalog **out,
+		 struct mesh_err *err)
+{
+	struct catalog *cat = xcalloc(1, sizeof *cat);
+	atomic_init(&cat->refs, 1);
+	store_read_generation(store, cat->generation, sizeof cat->generation);
+	struct builder b = {.cat = cat};
+	struct cat_node *root = new_node(&b, CAT_ROOT, "", NULL);
+	cat->root = root;
+
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/domains", store);
+	int domains_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (domains_fd < 0) {
+		int e = errno;
+		free(b.all);
+		arena_free(&cat->arena);
+		free(cat);
+		return mesh_errf(err, -e, "%s: %s", path, strerror(e));
+	}
+	struct name_list domains;
+	list_subdirs(domains_fd, mesh_name_ok, &domains);
+	struct cat_node **dkids = xcalloc(domains.n + 1, sizeof *dkids);
+	size_t nd = 0;
+	for (size_t i = 0; i < domains.n; i++) {
+		int dfd = openat(domains_fd, domains.names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0)
+			continue;
+		struct cat_node *dnode = new_node(&b, CAT_DOMAIN, domains.names[i], root);
+		set_place(dnode, dnode->name, NULL, NULL);
+		struct name_list products;
+		list_subdirs(dfd, mesh_name_ok, &products);
+		struct cat_node **pkids = xcalloc(products.n + 1, sizeof *pkids);
+		size_t np = 0;
+		for (size_t k = 0; k < products.n; k++) {
+			struct cat_node *p = build_product(&b, dnode, dfd, products.names[k], previous);
+			if (p)
+				pkids[np++] = p;
+		}
+		set_children(&b, dnode, pkids, np);
+		free(pkids);
+		name_list_free(&products);
+		close(dfd);
+		dkids[nd++] = dnode;
+	}
+	close(domains_fd);
+	name_list_free(&domains);
+	set_children(&b, root, dkids, nd);
+	free(dkids);
+	if (root->mtime.tv_sec == 0)
+		clock_gettime(CLOCK_REALTIME, &root->mtime);
+
+	cat->count = b.n_all;
+	cat->table_size = 64;
+	while (cat->table_size < cat->count * 2)
+		cat->table_size *= 2;
+	cat->table = xcalloc(cat->table_size, sizeof *cat->table);
+	for (size_t i = 0; i < b.n_all; i++)
+		table_insert(cat, b.all[i]);
+	free(b.all);
+	*out = cat;
+	return 0;
+}
+
+struct catalog *catalog_ref(struct catalog *cat)
+{
+	if (cat)
+		atomic_fetch_add_explicit(&cat->refs, 1, memory_order_relaxed);
+	return cat;
+}
+
+void catalog_unref(struct catalog *cat)
+{
+	if (!cat || atomic_fetch_sub_explicit(&cat->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	free(cat->table);
+	arena_free(&cat->arena);
+	free(cat);
+}
+
+const struct cat_node *catalog_root(const struct catalog *cat)
+{
+	return cat->root;
+}
+
+const struct cat_node *catalog_get(const struct catalog *cat, uint64_t ino)
+{
+	size_t mask = cat->table_size - 1;
+	size_t slot = (size_t)(ino * 0x9e3779b97f4a7c15ull) & mask;
+	while (cat->table[slot]) {
+		if (cat->table[slot]->ino == ino)
+			return cat->table[slot];
+		slot = (slot + 1) & mask;
+	}
+	return NULL;
+}
+
+const struct cat_node *catalog_child(const struct cat_node *dir, const char *name)
+{
+	size_t lo = 0, hi = dir->n_children;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(name, dir->children[mid]->name);
+		if (!c)
+			return dir->children[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+const struct cat_node *catalog_resolve(const struct catalog *cat, const char *path)
+{
+	const struct cat_node *n = cat->root;
+	char part[256];
+	while (n && *path) {
+		size_t len = strcspn(path, "/");
+		if (len == 0 || len >= sizeof part) {
+			if (len == 0) {
+				path++;
+				continue;
+			}
+			return NULL;
+		}
+		memcpy(part, path, len);
+		part[len] = '\0';
+		path += len;
+		n = catalog_child(n, part);
+		if (n && n->kind == CAT_LATEST)
+			n = catalog_child(n->parent, n->target);
+	}
+	return n;
+}
+
+size_t catalog_node_count(const struct catalog *cat)
+{
+	return cat->count;
+}
+
+size_t catalog_skipped(const struct catalog *cat)
+{
+	return cat->skipped;
+}
+
+const char *catalog_generation(const struct catalog *cat)
+{
+	return cat->generation;
+}
+
+const struct cat_node *catalog_latest(const struct cat_node *product)
+{
+	const struct cat_node *best[3] = {NULL, NULL, NULL};  /* stable, pre-release, deprecated */
+	for (uint32_t i = 0; i < product->n_children; i++) {
+		const struct cat_node *v = product->children[i];
+		if (v->kind != CAT_VERSION || v->state == LC_RETIRED)
+			continue;
+		struct semver sv;
+		if (semver_parse(v->name, &sv))
+			continue;
+		int slot = v->state == LC_DEPRECATED ? 2 : sv.prerelease[0] ? 1 : 0;
+		if (!best[slot] || semver_cmp_str(v->name, best[slot]->name) > 0)
+			best[slot] = v;
+	}
+	return best[0] ? best[0] : best[1] ? best[1] : best[2];
+}

@@ -1,0 +1,512 @@
+/*
+ * fuse_ops.c - FUSE low-level operations (glue only, see include/fuse_ops.h).
+ *
+ * Every request looks its inode up in the current catalog snapshot, asks
+ * the daemon module what the caller may do, and replies.  Writes of any
+ * kind get EROFS.  Directory handles pin the snapshot they were opened on,
+ * so readdir offsets stay valid while a listing is in progress.
+ */
+#include "fuse_ops.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mesh_util.h"
+
+#define READ_BUF_SIZE (1u << 20)
+#define MAX_GROUPS 256
+
+static struct mesh_daemon *daemon_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* The caller's identity: uid/gid/pid from the request, supplementary groups
+ * from fuse_req_getgroups (n_groups < 0 when unknown: the daemon denies). */
+struct caller_buf {
+	struct daemon_caller who;
+	gid_t groups[MAX_GROUPS];
+};
+
+static void get_caller(fuse_req_t req, struct caller_buf *c)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	c->who.uid = ctx->uid;
+	c->who.gid = ctx->gid;
+	c->who.pid = ctx->pid;
+	int n = fuse_req_getgroups(req, MAX_GROUPS, c->groups);
+	c->who.groups = c->groups;
+	c->who.n_groups = n < 0 ? -1 : n > MAX_GROUPS ? -1 : n;
+}
+
+static void fill_attr(struct mesh_daemon *d, const struct cat_node *n, struct stat *st)
+{
+	memset(st, 0, sizeof *st);
+	st->st_ino = n->ino;
+	st->st_mode = daemon_node_mode(d, n);
+	st->st_nlink = n->nlink;
+	st->st_size = (off_t)n->size;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
+	st->st_mtim = st->st_ctim = st->st_atim = n->mtime;
+}
+
+static void fill_entry(struct mesh_daemon *d, const struct cat_node *n, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof *e);
+	e->ino = n->ino;
+	e->attr_timeout = e->entry_timeout = daemon_entry_timeout(n);
+	fill_attr(d, n, &e->attr);
+}
+
+/* Look up an inode in the current snapshot; the snapshot stays referenced
+ * in *cat until the caller unrefs it. */
+static const struct cat_node *get_node(fuse_req_t req, fuse_ino_t ino, struct catalog **cat)
+{
+	*cat = daemon_catalog(daemon_of(req));
+	const struct cat_node *n = catalog_get(*cat, ino);
+	if (!n) {
+		catalog_unref(*cat);
+		*cat = NULL;
+	}
+	return n;
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* More requests in flight helps readahead and parallel readers. */
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct catalog *cat;
+	const struct cat_node *dir = get_node(req, parent, &cat);
+	if (!dir) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	const struct cat_node *n = catalog_child(dir, name);
+	struct caller_buf c;
+	get_caller(req, &c);
+	if (!n || !daemon_may_discover(daemon_of(req), &c.who, n)) {
+		fuse_reply_err(req, ENOENT);
+	} else {
+		struct fuse_entry_param e;
+		fill_entry(daemon_of(req), n, &e);
+		fuse_reply_entry(req, &e);
+	}
+	catalog_unref(cat);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct catalog *cat;
+	const struct cat_node *n = get_node(req, ino, &cat);
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	struct stat st;
+	fill_attr(daemon_of(req), n, &st);
+	fuse_reply_attr(req, &st, daemon_entry_timeout(n));
+	catalog_unref(cat);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct catalog *cat;
+	const struct cat_node *n = get_node(req, ino, &cat);
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (n->kind == CAT_LATEST)
+		fuse_reply_readlink(req, n->target);
+	else
+		fuse_reply_err(req, EINVAL);
+	catalog_unref(cat);
+}
+
+struct dir_handle {
+	struct catalog *cat;          /* pinned: offsets index its children */
+	const struct cat_node *node;
+	struct caller_buf caller;     /* who opened the listing */
+};
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct catalog *cat;
+	const struct cat_node *n = get_node(req, ino, &cat);
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (n->kind == CAT_FILE || n->kind == CAT_LATEST) {
+		catalog_unref(cat);
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	struct dir_handle *h = xcalloc(1, sizeof *h);
+	h->cat = cat;
+	h->node = n;
+	get_caller(req, &h->caller);
+	fi->fh = (uintptr_t)h;
+	/* A version's listing never changes; other listings change when the
+	 * store does (the watcher invalidates them) or differ per user when
+	 * restricted products are hidden. */
+	fi->cache_readdir = n->kind == CAT_VERSION && !n->restricted;
+	fi->keep_cache = fi->cache_readdir;
+	fuse_reply_open(req, fi);
+}
+
+static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
+{
+	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct mesh_daemon *d = daemon_of(req);
+	char *buf = xmalloc(size);
+	size_t used = 0;
+	for (off_t i = off; ; i++) {
+		const struct cat_node *n = NULL;
+		const char *name;
+		struct fuse_entry_param e;
+		memset(&e, 0, sizeof e);
+		if (i == 0) {
+			name = ".";
+			e.attr.st_ino = h->node->ino;
+			e.attr.st_mode = S_IFDIR;
+		} else if (i == 1) {
+			name = "..";
+			e.attr.st_ino = h->node->parent ? h->node->parent->ino : h->node->ino;
+			e.attr.st_mode = S_IFDIR;
+		} else if ((size_t)(i - 2) < h->node->n_children) {
+			n = h->node->children[i - 2];
+			if (!daemon_may_discover(d, &h->caller.who, n))
+				continue;
+			name = n->name;
+			fill_entry(d, n, &e);
+		} else {
+			break;
+		}
+		size_t rem = size - used, len;
+		if (plus) {
+			if (!n) {
+				/* "." and "..": no lookup count, attributes only */
+				struct fuse_entry_param dot = {.attr = e.attr};
+				len = fuse_add_direntry_plus(req, buf + used, rem, name, &dot, i + 1);
+			} else {
+				len = fuse_add_direntry_plus(req, buf + used, rem, name, &e, i + 1);
+			}
+		} else {
+			len = fuse_add_direntry(req, buf + used, rem, name, &e.attr, i + 1);
+		}
+		if (len > rem)
+			break;
+		used += len;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	do_readdir(req, size, off, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	(void)ino;
+	do_readdir(req, size, off, fi, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+	catalog_unref(h->cat);
+	free(h);
+	fuse_reply_err(req, 0);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct catalog *cat;
+	const struct cat_node *n = get_node(req, ino, &cat);
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	struct caller_buf c;
+	get_caller(req, &c);
+	struct daemon_file *f;
+	bool direct_io, keep_cache;
+	int rc = daemon_file_open(daemon_of(req), &c.who, n, fi->flags, &f, &direct_io, &keep_cache);
+	catalog_unref(cat);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)f;
+	fi->direct_io = direct_io;
+	fi->keep_cache = keep_cache;
+	fi->noflush = 1;   /* read-only: closing needs no FLUSH round trip */
+	if (fuse_reply_open(req, fi) == -ENOENT)   /* the opener was interrupted */
+		daemon_file_release(daemon_of(req), f);
+}
+
+/* One read buffer per worker thread: no allocation per READ. */
+static pthread_key_t read_buf_key;
+static pthread_once_t read_buf_once = PTHREAD_ONCE_INIT;
+
+static void make_read_buf_key(void)
+{
+	pthread_key_create(&read_buf_key, free);
+}
+
+static char *thread_read_buf(void)
+{
+	pthread_once(&read_buf_once, make_read_buf_key);
+	char *buf = pthread_getspecific(read_buf_key);
+	if (!buf) {
+		buf = xmalloc(READ_BUF_SIZE);
+		pthread_setspecific(read_buf_key, buf);
+	}
+	return buf;
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct daemon_file *f = (struct daemon_file *)(uintptr_t)fi->fh;
+	char *buf = thread_read_buf();
+	if (size > READ_BUF_SIZE)
+		size = READ_BUF_SIZE;
+	ssize_t r = daemon_file_read(f, buf, size, off);
+	if (r < 0)
+		fuse_reply_err(req, (int)-r);
+	else
+		fuse_reply_buf(req, buf, (size_t)r);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	daemon_file_release(daemon_of(req), (struct daemon_file *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct catalog *cat;
+	const struct cat_node *n = get_node(req, ino, &cat);
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	struct caller_buf c;
+	get_caller(req, &c);
+	fuse_reply_err(req, -daemon_access(daemon_of(req), &c.who, n, mask));
+	catalog_unref(cat);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	(void)ino;
+	struct catalog *cat = daemon_catalog(daemon_of(req));
+	struct statvfs sv;
+	memset(&sv, 0, sizeof sv);
+	sv.f_bsize = sv.f_frsize = 4096;
+	sv.f_files = catalog_node_count(cat);
+	sv.f_namemax = 255;
+	sv.f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
+	catalog_unref(cat);
+	fuse_reply_statfs(req, &sv);
+}
+
+/* Extended attributes: user.mesh.status (lifecycle) on versions and their
+ * files, user.mesh.sha256 on files. */
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct catalog *cat;
+	const struct cat_node *n = get_node(req, ino, &cat);
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	const char *value = NULL;
+	if (!strcmp(name, "user.mesh.status") && (n->kind == CAT_VERSION || n->kind == CAT_FILE))
+		value = lifecycle_name(n->state);
+	else if (!strcmp(name, "user.mesh.sha256") && n->kind == CAT_FILE)
+		value = n->sha256;
+	if (!value)
+		fuse_reply_err(req, ENODATA);
+	else if (size == 0)
+		fuse_reply_xattr(req, strlen(value));
+	else if (size < strlen(value))
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, value, strlen(value));
+	catalog_unref(cat);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct catalog *cat;
+	const struct cat_node *n = get_node(req, ino, &cat);
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	char list[64];
+	size_t len = 0;
+	if (n->kind == CAT_VERSION || n->kind == CAT_FILE) {
+		memcpy(list, "user.mesh.status", 17);
+		len = 17;
+	}
+	if (n->kind == CAT_FILE) {
+		memcpy(list + len, "user.mesh.sha256", 17);
+		len += 17;
+	}
+	catalog_unref(cat);
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, list, len);
+}
+
+/* ---- every write is refused ---- */
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	(void)ino, (void)attr, (void)to_set, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, dev_t r)
+{
+	(void)p, (void)n, (void)m, (void)r;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m)
+{
+	(void)p, (void)n, (void)m;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t p, const char *n)
+{
+	(void)p, (void)n;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_symlink(fuse_req_t req, const char *l, fuse_ino_t p, const char *n)
+{
+	(void)l, (void)p, (void)n;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t p, const char *n, fuse_ino_t np,
+		      const char *nn, unsigned int f)
+{
+	(void)p, (void)n, (void)np, (void)nn, (void)f;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t np, const char *nn)
+{
+	(void)i, (void)np, (void)nn;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t i, const char *b, size_t s, off_t o,
+		     struct fuse_file_info *fi)
+{
+	(void)i, (void)b, (void)s, (void)o, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
+		      struct fuse_file_info *fi)
+{
+	(void)p, (void)n, (void)m, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t i, const char *n, const char *v, size_t s, int f)
+{
+	(void)i, (void)n, (void)v, (void)s, (void)f;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t i, const char *n)
+{
+	(void)i, (void)n;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t i, int m, off_t o, off_t l,
+			 struct fuse_file_info *fi)
+{
+	(void)i, (void)m, (void)o, (void)l, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+const struct fuse_lowlevel_ops meshfs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.getattr = op_getattr,
+	.readlink = op_readlink,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.access = op_access,
+	.statfs = op_statfs,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.setattr = op_setattr,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_unlink,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.write = op_write,
+	.create = op_create,
+	.setxattr = op_setxattr,
+	.removexattr = op_removexattr,
+	.fallocate = op_fallocate,
+};
+
+static void inval_inode(void *ctx, uint64_t ino)
+{
+	fuse_lowlevel_notify_inval_inode(ctx, ino, 0, 0);
+}
+
+static void inval_entry(void *ctx, uint64_t parent, const char *name)
+{
+	fuse_lowlevel_notify_inval_entry(ctx, parent, name, strlen(name));
+}
+
+struct daemon_invalidate meshfs_invalidator(struct fuse_session *se)
+{
+	return (struct daemon_invalidate){.inode = inval_inode, .entry = inval_entry, .ctx = se};
+}

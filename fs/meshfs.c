@@ -1,0 +1,198 @@
+/*
+ * meshfs.c - the daemon's main: options, store check, mount, daemonize,
+ * the multi-threaded session loop, clean shutdown.
+ *
+ *   meshfs STORE MOUNTPOINT [-f] [-d] [-s] [-o opt,...]
+ *
+ * Works as a mount helper: `mount -t fuse.meshfs STORE MOUNTPOINT -o ...`
+ * runs mount.fuse3, which calls `meshfs STORE MOUNTPOINT -o ...`.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "fuse_ops.h"
+#include "mesh_util.h"
+
+struct meshfs_conf {
+	char *store;
+	int nonopt;          /* non-option arguments seen */
+	int open_mesh;
+	double poll;
+	char *usage_dir;
+	char *hostname;
+	int max_threads;
+};
+
+enum { KEY_DROP, KEY_HELP, KEY_VERSION };
+
+#define CONF_OPT(t, p) { t, offsetof(struct meshfs_conf, p), 1 }
+static const struct fuse_opt conf_opts[] = {
+	CONF_OPT("open_mesh", open_mesh),
+	CONF_OPT("poll=%lf", poll),
+	CONF_OPT("usage_dir=%s", usage_dir),
+	CONF_OPT("hostname=%s", hostname),
+	CONF_OPT("max_threads=%d", max_threads),
+	/* mount.fuse3 adds dev and suid unless told otherwise: a mesh never
+	 * needs either, so they are dropped and nosuid,nodev forced below */
+	FUSE_OPT_KEY("dev", KEY_DROP),
+	FUSE_OPT_KEY("suid", KEY_DROP),
+	FUSE_OPT_KEY("rw", KEY_DROP),
+	FUSE_OPT_END
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: meshfs STORE MOUNTPOINT [options]\n"
+"\n"
+"Mounts the meshfs store STORE (made by 'meshctl init') read-only at\n"
+"MOUNTPOINT as /<domain>/<product>/<version>/ with 'latest' links.\n"
+"\n"
+"options:\n"
+"    -f                     stay in the foreground\n"
+"    -d                     debug: foreground, print every request\n"
+"    -s                     single-threaded\n"
+"    -o allow_other         let every user reach the mount (needs root or\n"
+"                           user_allow_other in /etc/fuse.conf)\n"
+"    -o ro                  read-only (always on)\n"
+"    -o open_mesh           all data is public: no access control\n"
+"    -o poll=SECONDS        how often to check the store for changes made on\n"
+"                           other hosts (default 1)\n"
+"    -o max_threads=N       worker threads (default 16)\n"
+"    -o usage_dir=DIR       where this host records usage (default STORE/usage/HOST)\n"
+"    -o hostname=NAME       host name recorded with usage (default gethostname)\n"
+"    -h, --help             this text\n"
+"    -V, --version          version\n"
+"\n"
+"Always mounted nosuid,nodev,ro. Exit status: 0 after a clean unmount,\n"
+"1 on bad arguments, a missing store, or a failed mount.\n"
+"Unmount with 'fusermount3 -u MOUNTPOINT' (or umount as root).\n");
+}
+
+static int conf_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	(void)outargs;
+	struct meshfs_conf *conf = data;
+	if (key == KEY_DROP)
+		return 0;
+	if (key == FUSE_OPT_KEY_NONOPT) {
+		if (conf->nonopt++ == 0) {
+			conf->store = strdup(arg);
+			return 0;        /* consumed: STORE */
+		}
+		return 1;                /* MOUNTPOINT: for fuse_parse_cmdline */
+	}
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct meshfs_conf conf = {.poll = 1.0, .max_threads = 16};
+	struct fuse_cmdline_opts opts = {0};
+	int status = 1;
+	struct mesh_daemon *d = NULL;
+	struct fuse_session *se = NULL;
+	struct fuse_loop_config *loop = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "-V") || !strcmp(argv[i], "--version")) {
+			printf("meshfs %s (libfuse %s)\n", MESHFS_VERSION, fuse_pkgversion());
+			return 0;
+		}
+	}
+	if (fuse_opt_parse(&args, &conf, conf_opts, conf_proc) != 0)
+		goto out;
+	if (fuse_parse_cmdline(&args, &opts) != 0)
+		goto out;
+	if (!conf.store || !opts.mountpoint) {
+		fprintf(stderr, "meshfs: usage: meshfs STORE MOUNTPOINT [options] (see meshfs --help)\n");
+		goto out;
+	}
+	char store[PATH_MAX];
+	if (!realpath(conf.store, store)) {
+		fprintf(stderr, "meshfs: %s: %s\n", conf.store, strerror(errno));
+		goto out;
+	}
+	fuse_opt_add_arg(&args, "-onosuid,nodev,ro");
+	/* fsname/subtype show in /proc/mounts and df */
+	char fsname[PATH_MAX + 64];
+	snprintf(fsname, sizeof fsname, "-ofsname=%s,subtype=meshfs", store);
+	fuse_opt_add_arg(&args, fsname);
+
+	openlog("meshfs", LOG_PID | (opts.foreground ? LOG_PERROR : 0), LOG_DAEMON);
+	struct daemon_options dopts = {
+		.store = store,
+		.poll_interval = conf.poll,
+		.open_mesh = conf.open_mesh,
+		.usage_dir = conf.usage_dir,
+		.hostname = conf.hostname,
+	};
+	struct mesh_err err = {0};
+	if (daemon_open(&dopts, &d, &err)) {
+		fprintf(stderr, "meshfs: %s\n", err.msg);
+		goto out;
+	}
+	/* One file descriptor per open file: raise the soft limit. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+
+	se = fuse_session_new(&args, &meshfs_ops, sizeof meshfs_ops, d);
+	if (!se)
+		goto out;   /* libfuse printed why (e.g. unknown option) */
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out;
+	if (fuse_session_mount(se, opts.mountpoint) != 0)
+		goto out_signals;   /* libfuse printed why */
+	if (fuse_daemonize(opts.foreground) != 0)
+		goto out_unmount;
+	/* Threads and databases only after the fork of fuse_daemonize. */
+	struct daemon_invalidate inval = meshfs_invalidator(se);
+	if (daemon_start(d, &inval, &err)) {
+		syslog(LOG_ERR, "%s", err.msg);
+		goto out_unmount;
+	}
+	syslog(LOG_INFO, "serving %s at %s", store, opts.mountpoint);
+	int rc;
+	if (opts.singlethread) {
+		rc = fuse_session_loop(se);
+	} else {
+		loop = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(loop, opts.clone_fd);
+		fuse_loop_cfg_set_max_threads(loop, conf.max_threads > 0 ? (unsigned)conf.max_threads : 16);
+		rc = fuse_session_loop_mt(se, loop);
+	}
+	status = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
+	syslog(LOG_INFO, "unmounting %s", opts.mountpoint);
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out:
+	if (se)
+		fuse_session_destroy(se);
+	daemon_close(d);
+	if (loop)
+		fuse_loop_cfg_destroy(loop);
+	free(opts.mountpoint);
+	free(conf.store);
+	free(conf.usage_dir);
+	free(conf.hostname);
+	fuse_opt_free_args(&args);
+	return status;
+}

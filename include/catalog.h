@@ -1,0 +1,84 @@
+/*
+ * catalog.h - the daemon's view of a store: an immutable, in-memory tree of
+ * domains, products, versions and files, built by scanning the store's
+ * files (manifests and lifecycle tables), with stable inode numbers.
+ *
+ * A catalog is a snapshot.  It never changes after catalog_scan() returns,
+ * so any number of threads may read it without locks; the daemon swaps in a
+ * new snapshot when the store changes and frees the old one when the last
+ * reference is dropped (catalog_ref/catalog_unref are thread-safe).
+ *
+ * Inode numbers are a hash of the node's path in the mesh (root is 1), so
+ * they are the same in every snapshot and on every host for the same path.
+ *
+ * Not here: access decisions (policy.h), the SQLite index for search
+ * (index.h), FUSE.
+ */
+#ifndef CATALOG_H
+#define CATALOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "mesh_err.h"
+#include "store.h"
+
+enum cat_kind { CAT_ROOT, CAT_DOMAIN, CAT_PRODUCT, CAT_VERSION, CAT_FILE, CAT_LATEST };
+
+/* Read-only view of one node; all pointers stay valid while the catalog is
+ * referenced. */
+struct cat_node {
+	uint64_t ino;
+	enum cat_kind kind;
+	const char *name;
+	const struct cat_node *parent;
+	const struct cat_node *const *children;  /* sorted by name (strcmp) */
+	uint32_t n_children;
+	uint32_t nlink;
+	const char *domain, *product, *version;  /* the node's place (NULL above it) */
+	struct timespec mtime;                    /* publish time; max below for dirs */
+	bool restricted;                          /* product or below: marked restricted */
+	enum lifecycle state;                     /* versions and below */
+	/* files */
+	uint64_t size;
+	enum file_role role;
+	enum file_format format;
+	const char *backing;     /* path relative to the store root */
+	const char *sha256;
+	const struct manifest_column *columns;    /* classified columns */
+	uint32_t n_columns;
+	/* CAT_LATEST: the version it points at */
+	const char *target;
+};
+
+struct catalog;
+
+/* Scan `store` into a new catalog (refcount 1).  `previous` (may be NULL)
+ * lends the contents of releases it already knows: releases are immutable,
+ * so only new version directories are read.  A release whose manifest
+ * cannot be read is skipped and counted in catalog_skipped() (never a half
+ * view of it); errors are only for an unreadable store. */
+int catalog_scan(const char *store, const struct catalog *previous,
+		 struct catalog **out, struct mesh_err *err);
+
+struct catalog *catalog_ref(struct catalog *cat);
+void catalog_unref(struct catalog *cat);
+
+const struct cat_node *catalog_root(const struct catalog *cat);
+const struct cat_node *catalog_get(const struct catalog *cat, uint64_t ino);
+const struct cat_node *catalog_child(const struct cat_node *dir, const char *name);
+/* Resolve "sales/orders/latest/orders.csv" (latest followed). NULL if none. */
+const struct cat_node *catalog_resolve(const struct catalog *cat, const char *path);
+
+size_t catalog_node_count(const struct catalog *cat);
+size_t catalog_skipped(const struct catalog *cat);
+/* The store's generation text when the scan started. */
+const char *catalog_generation(const struct catalog *cat);
+
+/* The version `latest` should point at among a product's versions: the
+ * highest active release that is not a pre-release; else the highest active
+ * pre-release; else the highest deprecated one.  NULL if none. */
+const struct cat_node *catalog_latest(const struct cat_node *product);
+
+#endif
