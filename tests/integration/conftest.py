@@ -1,0 +1,215 @@
+"""Integration test harness: real binaries, real stores, real FUSE mounts.
+
+Every test gets its own store and mount point under a world-traversable
+scratch directory (other Unix users act on the mount too).  Mounts are
+always unmounted in teardown, even when the test failed: `fusermount3 -u`,
+then a lazy `-uz`, then the daemon is killed, so a stale mount never
+breaks the next test or run.
+
+Test users (created once per machine with useradd):
+    mesh_alice  groups: mesh_analysts
+    mesh_bob    groups: mesh_sales          (owner of domain sales in tests)
+    mesh_carol  groups: mesh_analysts, mesh-pii
+    mesh_dave   groups: (none)
+    mesh_erin   groups: mesh_sales, mesh_analysts
+"""
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("MESHFS_BUILD", REPO / "build"))
+MESHFS = BUILD / "meshfs"
+MESHCTL = BUILD / "meshctl"
+DEMO = REPO / "mounts" / "demo" / "releases"
+SCRATCH_ROOT = pathlib.Path("/var/tmp/meshfs-tests")
+
+GROUPS = ["mesh_analysts", "mesh_sales", "mesh-pii", "mesh-governance"]
+USERS = {
+    "mesh_alice": ["mesh_analysts"],
+    "mesh_bob": ["mesh_sales"],
+    "mesh_carol": ["mesh_analysts", "mesh-pii"],
+    "mesh_dave": [],
+    "mesh_erin": ["mesh_sales", "mesh_analysts"],
+}
+
+
+def _ensure_users():
+    for g in GROUPS:
+        if subprocess.run(["getent", "group", g], capture_output=True).returncode != 0:
+            subprocess.run(["groupadd", g], check=True)
+    for u, groups in USERS.items():
+        if subprocess.run(["id", u], capture_output=True).returncode != 0:
+            cmd = ["useradd", "--no-create-home", "--shell", "/bin/sh"]
+            if groups:
+                cmd += ["-G", ",".join(groups)]
+            subprocess.run(cmd + [u], check=True)
+        else:
+            subprocess.run(["usermod", "-G", ",".join(groups), u], check=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def environment():
+    if os.geteuid() != 0:
+        pytest.exit("integration tests need root (mounts with allow_other, test users)", 2)
+    assert MESHFS.exists() and MESHCTL.exists(), f"build first: {MESHFS}"
+    _ensure_users()
+    SCRATCH_ROOT.mkdir(parents=True, exist_ok=True)
+    SCRATCH_ROOT.chmod(0o755)
+    yield
+
+
+@pytest.fixture
+def scratch():
+    d = pathlib.Path(tempfile.mkdtemp(prefix="t-", dir=SCRATCH_ROOT))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def as_user(user):
+    """Command prefix that runs as `user` with its groups (setpriv)."""
+    if user is None:
+        return []
+    return ["setpriv", "--reuid", user, "--regid", user, "--init-groups", "--"]
+
+
+def run(cmd, user=None, check=False, env=None, timeout=120, **kw):
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    return subprocess.run(as_user(user) + [str(c) for c in cmd], capture_output=True,
+                          text=True, env=full_env, timeout=timeout, check=check, **kw)
+
+
+class Store:
+    """A store directory plus the meshctl that acts on it."""
+
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+
+    def ctl(self, *args, user=None, check=False, env=None, timeout=300):
+        r = run([MESHCTL, "--store", self.path, *args], user=user, env=env, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"meshctl {' '.join(map(str, args))} -> {r.returncode}\n"
+                                 f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}")
+        return r
+
+    def create_domain(self, name, *owners):
+        args = ["domain", "create", name]
+        for o in owners or ("group:mesh_sales",):
+            args += ["--owner", o]
+        return self.ctl(*args, check=True)
+
+    def publish(self, release_dir, user=None, check=True):
+        return self.ctl("publish", release_dir, user=user, check=check)
+
+
+def make_store(path):
+    s = Store(path)
+    r = s.ctl("init")
+    assert r.returncode == 0, r.stderr
+    return s
+
+
+@pytest.fixture
+def store(scratch):
+    return make_store(scratch / "store")
+
+
+class Mount:
+    def __init__(self, store, mountpoint, options, extra_args=()):
+        self.store = store
+        self.path = pathlib.Path(mountpoint)
+        self.options = options
+        self.extra_args = list(extra_args)
+        self.proc = None
+
+    def start(self):
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.path.chmod(0o755)
+        cmd = [MESHFS, self.store.path, self.path, "-f", "-o", self.options] + self.extra_args
+        self.log = open(self.path.parent / (self.path.name + ".log"), "w")
+        self.proc = subprocess.Popen([str(c) for c in cmd], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if os.path.ismount(self.path):
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise AssertionError(f"meshfs did not mount: {self.read_log()}")
+
+    def read_log(self):
+        try:
+            return (self.path.parent / (self.path.name + ".log")).read_text()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if os.path.ismount(self.path):
+            if subprocess.run(["fusermount3", "-u", str(self.path)], capture_output=True).returncode:
+                subprocess.run(["fusermount3", "-uz", str(self.path)], capture_output=True)
+        if self.proc and self.proc.poll() is None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.log.close()
+        self.returncode = self.proc.returncode if self.proc else None
+
+    def __truediv__(self, other):
+        return self.path / other
+
+
+@pytest.fixture
+def mounter(scratch):
+    """Factory: mounter(store, options=...) mounts and is always unmounted."""
+    mounts = []
+
+    def make(store, options="allow_other", name="mnt", extra_args=()):
+        m = Mount(store, scratch / name, options, extra_args)
+        mounts.append(m)
+        return m.start()
+
+    yield make
+    for m in mounts:
+        m.stop()
+
+
+def wait_for(predicate, timeout=5.0, interval=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def copy_release(src, dst_parent, **changes):
+    """Copy a demo release directory, optionally rewriting contract fields
+    (version=..., product=...) with plain text substitution."""
+    src = pathlib.Path(src)
+    dst = pathlib.Path(dst_parent) / (src.name + "-" + "-".join(f"{k}{v}" for k, v in changes.items())
+                                      if changes else src.name)
+    shutil.copytree(src, dst)
+    if changes:
+        text = (dst / "contract.yaml").read_text()
+        lines = []
+        for line in text.splitlines(keepends=True):
+            for key, value in changes.items():
+                field = {"product": "dataProduct"}.get(key, key)
+                if line.startswith(field + ":"):
+                    line = f"{field}: {value}\n"
+            lines.append(line)
+        (dst / "contract.yaml").write_text("".join(lines))
+    return dst
