@@ -7,8 +7,8 @@
 
 int mesh_errf(struct mesh_err *err, int code, const char *fmt, ...)
 {
-	if (!err || err->code)
-		return err && err->code ? err->code : code;
+	if (!err)
+		return code;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof err->msg, fmt, ap);

@@ -19,9 +19,8 @@ struct mesh_err {
 
 /* Record an error and return `code` (a negative errno) for tail calls:
  *     return mesh_errf(err, -EINVAL, "%s:%d: version: not SemVer", ...);
- * `err` may be NULL (the message is dropped).  The first error recorded wins
- * unless mesh_err_clear() is called, so inner detail is never overwritten by
- * a vaguer outer message. */
+ * `err` may be NULL (the message is dropped).  A new error replaces an
+ * older one; to add context to an inner error, use mesh_err_prefix(). */
 int mesh_errf(struct mesh_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

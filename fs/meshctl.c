@@ -1,0 +1,402 @@
+/*
+ * meshctl.c - the command line's main: global options, dispatch, and the
+ * store commands (init, publish, validate, list, show, deprecate, retire,
+ * reindex, search, status).  Other areas live in fs/meshctl_<area>.c.
+ *
+ * Everything that decides lives in the library; this file parses
+ * arguments, calls it, prints, and picks the exit code.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "catalog.h"
+#include "meshctl.h"
+#include "meshctl_cmds.h"
+#include "mesh_util.h"
+#include "publish.h"
+#include "store.h"
+
+void meshctl_fail(const struct meshctl_ctx *ctx, const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s %s: ", ctx && ctx->prog ? ctx->prog : "meshctl", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int meshctl_exit_for(int rc)
+{
+	switch (rc) {
+	case 0:
+		return MESHCTL_OK;
+	case -EACCES:
+	case -EPERM:
+		return MESHCTL_DENIED;
+	case -EINVAL:
+	case -EEXIST:
+	case -ENOENT:
+	case -EPROTO:
+		return MESHCTL_FAILED;
+	default:
+		return MESHCTL_ERROR;
+	}
+}
+
+/* Options of a subcommand are parsed with getopt_long from argv[0] = the
+ * subcommand; a leading '+' stops at the first non-option ... no: we allow
+ * options after positional arguments (GNU permutation). */
+static void reset_getopt(void)
+{
+	optind = 0;
+	opterr = 1;
+}
+
+/* ---- init (a store) ---- */
+
+static const char default_mesh_yaml[] =
+	"# Mesh-wide policy of this meshfs store, owned by the governance team.\n"
+	"apiVersion: meshfs/v1\n"
+	"kind: MeshPolicy\n"
+	"governance:\n"
+	"  group: mesh-governance\n"
+	"masking:\n"
+	"  # columns classified pii are masked for readers who are neither an\n"
+	"  # owner of the product's domain nor a member of group mesh-pii\n"
+	"  - classification: pii\n"
+	"    unmasked_for: [group:mesh-pii, owners]\n";
+
+static int cmd_init_store(const struct meshctl_ctx *ctx)
+{
+	struct mesh_err err = {0};
+	const char *text = meshctl_default_mesh_yaml();
+	int rc = store_init(ctx->store, text ? text : default_mesh_yaml, &err);
+	if (rc) {
+		meshctl_fail(ctx, "init", "%s", err.msg);
+		return meshctl_exit_for(rc);
+	}
+	printf("created meshfs store %s\n", ctx->store);
+	return MESHCTL_OK;
+}
+
+static int cmd_init(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	/* `init` alone creates a store; `init FILE ...` drafts a contract. */
+	for (int i = 1; i < argc; i++)
+		if (argv[i][0] != '-')
+			return meshctl_cmd_draft(ctx, argc, argv);
+	if (argc > 1) {
+		if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+			printf("usage: meshctl [--store DIR] init\n"
+			       "       meshctl init DATAFILE --domain D --product P [--version V] [--out DIR] [--full]\n");
+			return MESHCTL_OK;
+		}
+		meshctl_fail(ctx, "init", "unexpected option %s", argv[1]);
+		return MESHCTL_USAGE;
+	}
+	return cmd_init_store(ctx);
+}
+
+/* ---- publish / validate ---- */
+
+static void print_report(const struct publish_report *r, bool install)
+{
+	for (size_t i = 0; i < r->n_checks; i++) {
+		const struct publish_check *c = &r->checks[i];
+		printf("%-6s %s", c->passed ? "ok" : c->warning ? "warn" : "FAIL", c->what);
+		if (c->detail && *c->detail) {
+			printf(":");
+			const char *p = c->detail;
+			bool multi = strchr(p, '\n') != NULL;
+			if (multi) {
+				printf("\n");
+				while (*p) {
+					size_t n = strcspn(p, "\n");
+					printf("         %.*s\n", (int)n, p);
+					p += n + (p[n] == '\n');
+				}
+			} else {
+				printf(" %s\n", p);
+			}
+		} else {
+			printf("\n");
+		}
+	}
+	if (r->failed)
+		printf("%s/%s %s: %s\n", r->domain ? r->domain : "?", r->product ? r->product : "?",
+		       r->version ? r->version : "?",
+		       install ? "NOT published (nothing was installed)" : "validation FAILED");
+	else if (install && r->installed)
+		printf("published %s/%s %s (%zu files)\n", r->domain, r->product, r->version,
+		       r->installed->n_files);
+	else
+		printf("%s/%s %s: valid (nothing installed)\n", r->domain, r->product, r->version);
+}
+
+static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, bool install)
+{
+	const char *cmd = install ? "publish" : "validate";
+	static const struct option longopts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{"unique-memory", required_argument, NULL, 'm'},
+		{NULL, 0, NULL, 0},
+	};
+	bool json = ctx->json;
+	struct publish_options opts = {.install = install};
+	reset_getopt();
+	int c;
+	while ((c = getopt_long(argc, argv, "hj", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'm':
+			opts.unique_memory = strtoull(optarg, NULL, 10) << 20;
+			break;
+		case 'h':
+			printf("usage: meshctl %s RELEASE_DIR [--json] [--unique-memory MIB]\n", cmd);
+			return MESHCTL_OK;
+		default:
+			return MESHCTL_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		meshctl_fail(ctx, cmd, "usage: meshctl %s RELEASE_DIR [--json]", cmd);
+		return MESHCTL_USAGE;
+	}
+	struct publish_report report = {0};
+	struct mesh_err err = {0};
+	int rc = publish_run(ctx->store, argv[optind], &opts, &report, &err);
+	if (rc) {
+		meshctl_fail(ctx, cmd, "%s", err.msg);
+		publish_report_free(&report);
+		return meshctl_exit_for(rc);
+	}
+	if (json)
+		fputs(report.quality_json ? report.quality_json : "{}\n", stdout);
+	else
+		print_report(&report, install);
+	int status = report.failed ? MESHCTL_FAILED : MESHCTL_OK;
+	publish_report_free(&report);
+	return status;
+}
+
+static int cmd_publish(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	return run_publish(ctx, argc, argv, true);
+}
+
+static int cmd_validate(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	return run_publish(ctx, argc, argv, false);
+}
+
+/* ---- list / show ---- */
+
+static int load_catalog(const struct meshctl_ctx *ctx, const char *cmd, struct catalog **cat)
+{
+	struct mesh_err err = {0};
+	int rc = store_check(ctx->store, &err);
+	if (!rc)
+		rc = catalog_scan(ctx->store, NULL, cat, &err);
+	if (rc)
+		meshctl_fail(ctx, cmd, "%s", err.msg);
+	return rc ? meshctl_exit_for(rc) : 0;
+}
+
+static void print_versions(const struct cat_node *p)
+{
+	const struct cat_node *latest = catalog_latest(p);
+	for (uint32_t k = 0; k < p->n_children; k++) {
+		const struct cat_node *v = p->children[k];
+		if (v->kind != CAT_VERSION)
+			continue;
+		char when[40];
+		mesh_time_rfc3339(&v->mtime, when, sizeof when);
+		printf("  %-10s %-10s %s%s%s\n", v->name, lifecycle_name(v->state), when,
+		       v == latest ? "  <- latest" : "", v->restricted ? "  (restricted)" : "");
+	}
+}
+
+static int cmd_list(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+		printf("usage: meshctl list [DOMAIN[/PRODUCT]]\n");
+		return argc == 2 && !strcmp(argv[1], "--help") ? MESHCTL_OK : MESHCTL_USAGE;
+	}
+	struct catalog *cat;
+	int st = load_catalog(ctx, "list", &cat);
+	if (st)
+		return st;
+	const struct cat_node *start = catalog_root(cat);
+	if (argc == 2) {
+		start = catalog_resolve(cat, argv[1]);
+		if (!start) {
+			meshctl_fail(ctx, "list", "%s: no such domain or product", argv[1]);
+			catalog_unref(cat);
+			return MESHCTL_FAILED;
+		}
+	}
+	if (start->kind == CAT_PRODUCT) {
+		printf("%s/%s\n", start->domain, start->name);
+		print_versions(start);
+	} else if (start->kind == CAT_ROOT || start->kind == CAT_DOMAIN) {
+		const struct cat_node *const *domains = start->kind == CAT_ROOT ? start->children : &start;
+		uint32_t nd = start->kind == CAT_ROOT ? start->n_children : 1;
+		for (uint32_t i = 0; i < nd; i++)
+			for (uint32_t j = 0; j < domains[i]->n_children; j++) {
+				const struct cat_node *p = domains[i]->children[j];
+				printf("%s/%s\n", p->domain, p->name);
+				print_versions(p);
+			}
+	} else {
+		printf("%s/%s %s\n", start->domain, start->product, start->version ? start->version : "");
+	}
+	catalog_unref(cat);
+	return MESHCTL_OK;
+}
+
+/* ---- deprecate / retire ---- */
+
+static int parse_product_ref(const char *ref, char *domain, char *product)
+{
+	const char *slash = strchr(ref, '/');
+	if (!slash || (size_t)(slash - ref) > MESH_NAME_MAX || strlen(slash + 1) > MESH_NAME_MAX)
+		return -EINVAL;
+	memcpy(domain, ref, (size_t)(slash - ref));
+	domain[slash - ref] = '\0';
+	strcpy(product, slash + 1);
+	return mesh_name_ok(domain) && mesh_name_ok(product) ? 0 : -EINVAL;
+}
+
+static int run_lifecycle(const struct meshctl_ctx *ctx, int argc, char **argv, enum lifecycle state)
+{
+	const char *cmd = argv[0];
+	static const struct option longopts[] = {
+		{"sunset", required_argument, NULL, 's'},
+		{"reason", required_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *sunset = NULL, *reason = NULL;
+	reset_getopt();
+	int c;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 's')
+			sunset = optarg;
+		else if (c == 'r')
+			reason = optarg;
+		else if (c == 'h') {
+			printf("usage: meshctl %s DOMAIN/PRODUCT VERSION%s\n", cmd,
+			       state == LC_DEPRECATED ? " [--sunset YYYY-MM-DD] [--reason TEXT]" : " [--reason TEXT]");
+			return MESHCTL_OK;
+		} else
+			return MESHCTL_USAGE;
+	}
+	char domain[MESH_NAME_MAX + 1], product[MESH_NAME_MAX + 1];
+	if (optind != argc - 2 || parse_product_ref(argv[optind], domain, product)) {
+		meshctl_fail(ctx, cmd, "usage: meshctl %s DOMAIN/PRODUCT VERSION", cmd);
+		return MESHCTL_USAGE;
+	}
+	time_t t;
+	if (sunset && (strlen(sunset) != 10 || mesh_time_parse(sunset, &t))) {
+		meshctl_fail(ctx, cmd, "--sunset %s: not a date (YYYY-MM-DD)", sunset);
+		return MESHCTL_USAGE;
+	}
+	const char *version = argv[optind + 1];
+	struct mesh_err err = {0};
+	int rc = meshctl_check_publisher(ctx, domain, cmd, &err);
+	if (!rc)
+		rc = store_set_lifecycle(ctx->store, domain, product, version, state, sunset, reason, &err);
+	if (rc) {
+		meshctl_fail(ctx, cmd, "%s", err.msg);
+		return meshctl_exit_for(rc);
+	}
+	printf("%s/%s %s is now %s\n", domain, product, version, lifecycle_name(state));
+	return MESHCTL_OK;
+}
+
+static int cmd_deprecate(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	return run_lifecycle(ctx, argc, argv, LC_DEPRECATED);
+}
+
+static int cmd_retire(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	return run_lifecycle(ctx, argc, argv, LC_RETIRED);
+}
+
+/* ---- dispatch ---- */
+
+struct command {
+	const char *name;
+	meshctl_cmd_fn fn;
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{"init", cmd_init, "create a store; or 'init DATAFILE --domain D --product P': draft a contract"},
+	{"validate", cmd_validate, "check a release directory as publish would, install nothing"},
+	{"publish", cmd_publish, "validate and install a release directory"},
+	{"list", cmd_list, "list domains, products and versions"},
+	{"deprecate", cmd_deprecate, "mark a version deprecated (still readable)"},
+	{"retire", cmd_retire, "remove a version from the mount (files kept in the store)"},
+	MESHCTL_AREA_COMMANDS
+	{NULL, NULL, NULL},
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: meshctl [--store DIR] [--json] COMMAND [ARGS]\n\n"
+		"The command line of meshfs, a data mesh as a filesystem.\n"
+		"The store is --store, else $MESH_STORE, else /srv/mesh.\n\ncommands:\n");
+	for (const struct command *c = commands; c->name; c++)
+		fprintf(out, "  %-11s %s\n", c->name, c->summary);
+	fprintf(out, "\n'meshctl COMMAND --help' describes one command.\n"
+		"Exit status: 0 ok; 1 the check or operation said no (validation failed,\n"
+		"not found, already exists); 2 bad arguments; 3 not allowed (not an owner,\n"
+		"no grant); 4 environment error (store missing or unreadable, I/O).\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct meshctl_ctx ctx = {.prog = "meshctl"};
+	ctx.store = getenv("MESH_STORE");
+	if (!ctx.store || !*ctx.store)
+		ctx.store = "/srv/mesh";
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--store") && i + 1 < argc) {
+			ctx.store = argv[++i];
+		} else if (!strncmp(argv[i], "--store=", 8)) {
+			ctx.store = argv[i] + 8;
+		} else if (!strcmp(argv[i], "--json")) {
+			ctx.json = true;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return MESHCTL_OK;
+		} else if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
+			printf("meshctl %s\n", MESHFS_VERSION);
+			return MESHCTL_OK;
+		} else {
+			fprintf(stderr, "meshctl: unknown option %s (see meshctl --help)\n", argv[i]);
+			return MESHCTL_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return MESHCTL_USAGE;
+	}
+	for (const struct command *c = commands; c->name; c++)
+		if (!strcmp(c->name, argv[i]))
+			return c->fn(&ctx, argc - i, argv + i);
+	fprintf(stderr, "meshctl: unknown command '%s' (see meshctl --help)\n", argv[i]);
+	return MESHCTL_USAGE;
+}

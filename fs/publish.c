@@ -1,0 +1,307 @@
+/*
+ * publish.c - everything `meshctl validate` and `meshctl publish` check,
+ * and the install (contract in include/publish.h).
+ *
+ * The release directory is read once into a list of entries; every check
+ * adds a line to the report; the install happens only when no required
+ * check failed, through store_install_release() (atomic).
+ *
+ * Not here: how contracts, schemas and data are checked (contract.c,
+ * schema.c, validate.c), who owns a domain (domain.c), where files go
+ * (store.c).
+ */
+#include "publish.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "contract.h"
+#include "mesh_util.h"
+#include "publish_rules.h"
+
+/* Files larger than this are refused: a release is copied and checked in
+ * one pass, and a mistake of this size is more likely than a real need. */
+#define MAX_DATA_FILE ((uint64_t)4 << 30)
+
+struct entry {
+	char *name;
+	enum file_role role;
+	uint64_t size;
+};
+
+static void add_check(struct publish_report *r, const char *what, bool passed, bool warning,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void add_check(struct publish_report *r, const char *what, bool passed, bool warning,
+		      const char *fmt, ...)
+{
+	r->checks = xrealloc(r->checks, (r->n_checks + 1) * sizeof *r->checks);
+	struct publish_check *c = &r->checks[r->n_checks++];
+	c->what = xstrdup(what);
+	c->passed = passed;
+	c->warning = warning;
+	c->detail = NULL;
+	if (fmt) {
+		struct strbuf sb = STRBUF_INIT;
+		va_list ap;
+		va_start(ap, fmt);
+		char tmp[4096];
+		vsnprintf(tmp, sizeof tmp, fmt, ap);
+		va_end(ap);
+		strbuf_puts(&sb, tmp);
+		c->detail = strbuf_detach(&sb, NULL);
+	}
+	if (!passed && !warning)
+		r->failed = true;
+}
+
+void publish_report_free(struct publish_report *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n_checks; i++) {
+		free(r->checks[i].what);
+		free(r->checks[i].detail);
+	}
+	free(r->checks);
+	free(r->domain);
+	free(r->product);
+	free(r->version);
+	free(r->quality_json);
+	manifest_free(r->installed);
+	memset(r, 0, sizeof *r);
+}
+
+static enum file_role role_of(const char *name)
+{
+	if (!strcmp(name, "contract.yaml"))
+		return ROLE_CONTRACT;
+	if (!strcmp(name, "schema.json"))
+		return ROLE_SCHEMA;
+	if (file_format_from_name(name) == FMT_TEXT)
+		return ROLE_DOC;
+	return ROLE_DATA;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
+}
+
+/* Read the release directory: regular files with safe names only.  Every
+ * offending entry is reported (not just the first). */
+static int scan_release_dir(int dirfd, const char *dir, struct entry **out, size_t *n_out,
+			    struct publish_report *r, struct mesh_err *err)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return mesh_errf(err, -errno, "%s: %s", dir, strerror(errno));
+	}
+	struct entry *entries = NULL;
+	size_t n = 0;
+	struct strbuf problems = STRBUF_INIT;
+	struct dirent *de;
+	errno = 0;
+	while ((de = readdir(d))) {
+		const char *name = de->d_name;
+		if (!strcmp(name, ".") || !strcmp(name, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			strbuf_printf(&problems, "%s/%s: %s\n", dir, name, strerror(errno));
+			continue;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			strbuf_printf(&problems, "%s/%s: a symbolic link (a release holds regular files only)\n",
+				      dir, name);
+			continue;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			strbuf_printf(&problems, "%s/%s: a directory (a release is one flat directory)\n", dir, name);
+			continue;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			strbuf_printf(&problems, "%s/%s: a device, fifo or socket (a release holds regular files only)\n",
+				      dir, name);
+			continue;
+		}
+		if (!mesh_filename_ok(name)) {
+			strbuf_printf(&problems, "%s/%s: not an allowed file name (no leading '.', no control "
+				      "characters, at most 255 bytes)\n", dir, name);
+			continue;
+		}
+		if (!strcmp(name, "quality.json")) {
+			strbuf_printf(&problems, "%s/quality.json: reserved: meshfs writes the quality results\n", dir);
+			continue;
+		}
+		if ((uint64_t)st.st_size > MAX_DATA_FILE) {
+			strbuf_printf(&problems, "%s/%s: %.1f GiB, more than the %llu GiB a release file may have\n",
+				      dir, name, (double)st.st_size / (1 << 30),
+				      (unsigned long long)(MAX_DATA_FILE >> 30));
+			continue;
+		}
+		if (n >= STORE_MAX_FILES) {
+			strbuf_printf(&problems, "%s: more than %d files\n", dir, STORE_MAX_FILES);
+			break;
+		}
+		entries = xrealloc(entries, (n + 1) * sizeof *entries);
+		entries[n].name = xstrdup(name);
+		entries[n].role = role_of(name);
+		entries[n].size = (uint64_t)st.st_size;
+		n++;
+	}
+	closedir(d);
+	if (n)
+		qsort(entries, n, sizeof *entries, cmp_entry);
+	if (problems.len) {
+		problems.buf[problems.len - 1] = '\0';
+		add_check(r, "release directory", false, false, "%s", problems.buf);
+	} else {
+		add_check(r, "release directory", true, false, "%zu files", n);
+	}
+	strbuf_release(&problems);
+	*out = entries;
+	*n_out = n;
+	return 0;
+}
+
+static void free_entries(struct entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(e[i].name);
+	free(e);
+}
+
+/* Versions of a product already in the store, by reading its directory
+ * (files are the truth; retired versions count: a version number is never
+ * reused). */
+static bool version_exists(const char *store, const char *domain, const char *product,
+			   const char *version)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/domains/%s/%s/%s", store, domain, product, version);
+	return access(path, F_OK) == 0;
+}
+
+int publish_run(const char *store, const char *release_dir, const struct publish_options *opts,
+		struct publish_report *r, struct mesh_err *err)
+{
+	memset(r, 0, sizeof *r);
+	int rc = store_check(store, err);
+	if (rc)
+		return rc;
+	int dirfd = open(release_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return mesh_errf(err, -errno, "%s: %s", release_dir,
+				 errno == ENOTDIR ? "not a directory (give the release directory)" : strerror(errno));
+	struct entry *entries = NULL;
+	size_t n = 0;
+	struct contract *c = NULL;
+	struct publish_ctx pc = {0};
+	rc = scan_release_dir(dirfd, release_dir, &entries, &n, r, err);
+	if (rc)
+		goto out;
+
+	/* the contract: identity first, everything else hangs on it */
+	bool has_contract = false;
+	for (size_t i = 0; i < n; i++)
+		has_contract |= entries[i].role == ROLE_CONTRACT;
+	if (!has_contract) {
+		add_check(r, "contract", false, false, "%s/contract.yaml: missing (every release needs an "
+			  "ODCS v3 contract; 'meshctl init DATAFILE' drafts one)", release_dir);
+		goto out;
+	}
+	char cpath[PATH_MAX];
+	snprintf(cpath, sizeof cpath, "%s/contract.yaml", release_dir);
+	struct mesh_err cerr = {0};
+	if (contract_load(cpath, &c, &cerr) || contract_check_publishable(c, &cerr)) {
+		add_check(r, "contract", false, false, "%s", cerr.msg);
+		goto out;
+	}
+	r->domain = xstrdup(c->domain);
+	r->product = xstrdup(c->data_product);
+	r->version = xstrdup(c->version);
+	add_check(r, "contract", true, false, "%s/%s %s (id %s)", c->domain, c->data_product, c->version, c->id);
+
+	/* who may publish here, and the mesh's rules */
+	struct mesh_err aerr = {0};
+	rc = publish_check_domain(store, c, &aerr);
+	if (rc) {
+		add_check(r, "domain", false, false, "%s", aerr.msg);
+		if (rc == -EACCES) {
+			mesh_errf(err, rc, "%s", aerr.msg);
+			goto out;
+		}
+		rc = 0;
+		goto out;
+	}
+	add_check(r, "domain", true, false, "%s", aerr.msg[0] ? aerr.msg : c->domain);
+	if (version_exists(store, c->domain, c->data_product, c->version)) {
+		rc = mesh_errf(err, -EEXIST, "%s/%s %s already exists (releases are immutable: publish a "
+			       "new version)", c->domain, c->data_product, c->version);
+		goto out;
+	}
+	publish_check_governance(store, c, r);
+
+	/* schema, compatibility, data */
+	pc.store = store;
+	pc.release_dir = release_dir;
+	pc.dirfd = dirfd;
+	pc.contract = c;
+	pc.now = opts->now ? opts->now : time(NULL);
+	pc.unique_memory = opts->unique_memory;
+	for (size_t i = 0; i < n; i++)
+		if (entries[i].role == ROLE_SCHEMA)
+			pc.has_schema = true;
+	publish_check_schema(&pc, r);
+	for (size_t i = 0; i < n; i++)
+		if (entries[i].role == ROLE_DATA)
+			publish_check_data(&pc, entries[i].name, r);
+	r->quality_json = publish_quality_json(&pc, r);
+	if (r->failed || !opts->install)
+		goto out;
+
+	/* install */
+	size_t nf = 0;
+	struct release_file *files = xcalloc(n + 2, sizeof *files);
+	for (size_t i = 0; i < n; i++) {
+		files[nf].name = entries[i].name;
+		files[nf].role = entries[i].role;
+		if (entries[i].role == ROLE_DATA)
+			publish_classified_columns(&pc, entries[i].name, &files[nf].columns, &files[nf].n_columns);
+		nf++;
+	}
+	if (!pc.has_schema && pc.schema_json) {
+		files[nf++] = (struct release_file){.name = "schema.json", .role = ROLE_SCHEMA,
+			.content = pc.schema_json, .content_len = strlen(pc.schema_json), .derived = true};
+	}
+	files[nf++] = (struct release_file){.name = "quality.json", .role = ROLE_QUALITY,
+		.content = r->quality_json, .content_len = strlen(r->quality_json), .derived = true};
+	struct release_spec spec = {
+		.domain = c->domain, .product = c->data_product, .version = c->version,
+		.contract_id = c->id, .restricted = c->restricted,
+		.src_dirfd = dirfd, .files = files, .n_files = nf,
+	};
+	rc = store_install_release(store, &spec, &r->installed, err);
+	for (size_t i = 0; i < nf; i++)
+		publish_free_columns((struct manifest_column *)files[i].columns, files[i].n_columns);
+	free(files);
+	if (!rc)
+		publish_after_install(&pc, r->installed);
+out:
+	publish_ctx_release(&pc);
+	contract_free(c);
+	free_entries(entries, n);
+	close(dirfd);
+	return rc;
+}

@@ -1,0 +1,26 @@
+/*
+ * meshctl_cmds.h - the subcommands that live in fs/meshctl_<area>.c files,
+ * and the few helpers the store commands borrow from those areas.
+ */
+#ifndef MESHCTL_CMDS_H
+#define MESHCTL_CMDS_H
+
+#include "meshctl.h"
+#include "mesh_err.h"
+
+/* Initial mesh-wide policy text written by `meshctl init`. */
+const char *meshctl_default_mesh_yaml(void);
+
+/* `meshctl init DATAFILE ...`: draft contract.yaml and schema.json. */
+int meshctl_cmd_draft(const struct meshctl_ctx *ctx, int argc, char **argv);
+
+/* 0 if the caller (real uid) may publish, deprecate or retire in `domain`
+ * (an owner of the domain, or governance); else -EACCES/-ENOENT with a
+ * message naming the owners or the command that creates the domain. */
+int meshctl_check_publisher(const struct meshctl_ctx *ctx, const char *domain,
+			    const char *action, struct mesh_err *err);
+
+/* Entries of meshctl's command table for the area files. */
+#define MESHCTL_AREA_COMMANDS
+
+#endif

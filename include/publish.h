@@ -1,0 +1,54 @@
+/*
+ * publish.h - from a release directory to an installed release: everything
+ * `meshctl validate` and `meshctl publish` check, in one place.
+ *
+ * Checks, in order: the release directory's entries (regular files with
+ * safe names only), the contract (ODCS v3, publishable identity), the
+ * domain (exists; the caller owns it or is governance), governance rules,
+ * the version (SemVer, not published yet), the schema (given schema.json or
+ * derived from the contract) and its compatibility with the previous
+ * version, and the data against the contract.  Publishing installs only
+ * when every required check passed; nothing is installed otherwise.
+ */
+#ifndef PUBLISH_H
+#define PUBLISH_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "mesh_err.h"
+#include "store.h"
+
+struct publish_options {
+	bool install;            /* false: validate only */
+	time_t now;              /* for freshness rules (0: time(NULL)) */
+	size_t unique_memory;    /* bytes for unique-key tracking (0: default) */
+};
+
+struct publish_check {           /* one line of the report */
+	char *what;              /* "contract", "schema", "data orders.csv", ... */
+	bool passed;
+	bool warning;            /* a failed check that does not block */
+	char *detail;            /* human text, may span lines */
+};
+
+struct publish_report {
+	char *domain, *product, *version;
+	struct publish_check *checks;
+	size_t n_checks;
+	char *quality_json;      /* results of every rule (served as quality.json) */
+	struct manifest *installed;   /* set when installed */
+	bool failed;             /* a required check failed */
+};
+
+/* Validate (and with opts->install, install) the release in `release_dir`.
+ * Returns 0 when the run completed - look at report->failed for the
+ * verdict - or a negative errno when it could not run (unreadable
+ * directory, missing store), with err set.  -EACCES when the caller may not
+ * publish into the domain, -EEXIST for an existing version. */
+int publish_run(const char *store, const char *release_dir, const struct publish_options *opts,
+		struct publish_report *report, struct mesh_err *err);
+void publish_report_free(struct publish_report *report);
+
+#endif

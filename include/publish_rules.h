@@ -1,0 +1,48 @@
+/*
+ * publish_rules.h - the checks publish.c runs, one function per concern,
+ * so publish.c reads as the sequence it is.  Internal to publishing.
+ */
+#ifndef PUBLISH_RULES_H
+#define PUBLISH_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "contract.h"
+#include "publish.h"
+
+struct publish_ctx {
+	const char *store, *release_dir;
+	int dirfd;
+	const struct contract *contract;
+	time_t now;
+	size_t unique_memory;
+	bool has_schema;              /* the release brings its own schema.json */
+	char *schema_json;            /* derived schema text (when !has_schema) */
+	void *schema;                 /* the release's schema (struct table_schema *) */
+	void **file_reports;          /* per data file validation reports */
+	char **file_names;
+	size_t n_files;
+};
+
+/* The domain exists and the caller (real uid) owns it or is governance.
+ * -ENOENT/-EACCES with the message; on success err->msg may say why. */
+int publish_check_domain(const char *store, const struct contract *c, struct mesh_err *err);
+/* Mesh-wide and domain governance rules on the contract. */
+void publish_check_governance(const char *store, const struct contract *c, struct publish_report *r);
+/* schema.json given or derived, and compatibility with the previous version. */
+void publish_check_schema(struct publish_ctx *pc, struct publish_report *r);
+/* One data file against the contract. */
+void publish_check_data(struct publish_ctx *pc, const char *file, struct publish_report *r);
+/* Results of every rule as the quality.json document (malloc'ed). */
+char *publish_quality_json(struct publish_ctx *pc, const struct publish_report *r);
+/* Classified columns of a data file (for the manifest); free with publish_free_columns. */
+void publish_classified_columns(struct publish_ctx *pc, const char *file,
+				const struct manifest_column **cols, size_t *n);
+void publish_free_columns(struct manifest_column *cols, size_t n);
+/* After a successful install: update the catalog index. */
+void publish_after_install(struct publish_ctx *pc, const struct manifest *m);
+void publish_ctx_release(struct publish_ctx *pc);
+
+#endif
