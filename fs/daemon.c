@@ -42,6 +42,8 @@ struct mesh_daemon {
 struct daemon_file {
 	int fd;
 	enum daemon_decision decision;
+	bool maskable;                   /* the file has classified columns */
+	bool passthrough;
 	uint64_t bytes, reads;           /* served by the daemon (atomics) */
 };
 
@@ -288,6 +290,7 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 	struct daemon_file *f = xcalloc(1, sizeof *f);
 	f->fd = fd;
 	f->decision = DECISION_ALLOW;
+	f->maskable = n->n_columns > 0;
 	*direct_io = false;
 	*keep_cache = true;
 	*out = f;
@@ -310,6 +313,21 @@ ssize_t daemon_file_read(struct daemon_file *f, char *buf, size_t size, off_t of
 int daemon_file_fd(const struct daemon_file *f)
 {
 	return f->decision == DECISION_ALLOW ? f->fd : -1;
+}
+
+bool daemon_file_passthrough_ok(const struct daemon_file *f)
+{
+	return f->decision == DECISION_ALLOW && !f->maskable;
+}
+
+void daemon_file_set_passthrough(struct daemon_file *f)
+{
+	f->passthrough = true;
+}
+
+bool daemon_file_is_passthrough(const struct daemon_file *f)
+{
+	return f->passthrough;
 }
 
 void daemon_file_release(struct mesh_daemon *d, struct daemon_file *f)

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuse_passthrough.h"
 #include "mesh_util.h"
 
 #define READ_BUF_SIZE (1u << 20)
@@ -257,6 +258,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uintptr_t)f;
+	if (daemon_file_passthrough_ok(f) && passthrough_active() &&
+	    passthrough_reply_open(req, ino, daemon_file_fd(f), fi->fh) == 0) {
+		daemon_file_set_passthrough(f);
+		return;
+	}
 	fi->direct_io = direct_io;
 	fi->keep_cache = keep_cache;
 	fi->noflush = 1;   /* read-only: closing needs no FLUSH round trip */
@@ -300,8 +306,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	daemon_file_release(daemon_of(req), (struct daemon_file *)(uintptr_t)fi->fh);
+	struct daemon_file *f = (struct daemon_file *)(uintptr_t)fi->fh;
+	if (daemon_file_is_passthrough(f))
+		passthrough_release(ino);
+	daemon_file_release(daemon_of(req), f);
 	fuse_reply_err(req, 0);
 }
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "fuse_ops.h"
+#include "fuse_passthrough.h"
 #include "mesh_util.h"
 
 struct meshfs_conf {
@@ -29,9 +30,11 @@ struct meshfs_conf {
 	char *usage_dir;
 	char *hostname;
 	int max_threads;
+	int allow_other;
+	char *passthrough;   /* auto | off */
 };
 
-enum { KEY_DROP, KEY_HELP, KEY_VERSION };
+enum { KEY_DROP, KEY_ALLOW_OTHER };
 
 #define CONF_OPT(t, p) { t, offsetof(struct meshfs_conf, p), 1 }
 static const struct fuse_opt conf_opts[] = {
@@ -40,6 +43,8 @@ static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("usage_dir=%s", usage_dir),
 	CONF_OPT("hostname=%s", hostname),
 	CONF_OPT("max_threads=%d", max_threads),
+	CONF_OPT("passthrough=%s", passthrough),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	/* mount.fuse3 adds dev and suid unless told otherwise: a mesh never
 	 * needs either, so they are dropped and nosuid,nodev forced below */
 	FUSE_OPT_KEY("dev", KEY_DROP),
@@ -67,6 +72,9 @@ static void usage(FILE *out)
 "    -o poll=SECONDS        how often to check the store for changes made on\n"
 "                           other hosts (default 1)\n"
 "    -o max_threads=N       worker threads (default 16)\n"
+"    -o passthrough=auto|off  kernel FUSE passthrough for files that are the\n"
+"                           same for every reader (auto: when run as root on\n"
+"                           a kernel that offers it; default auto)\n"
 "    -o usage_dir=DIR       where this host records usage (default STORE/usage/HOST)\n"
 "    -o hostname=NAME       host name recorded with usage (default gethostname)\n"
 "    -h, --help             this text\n"
@@ -83,6 +91,10 @@ static int conf_proc(void *data, const char *arg, int key, struct fuse_args *out
 	struct meshfs_conf *conf = data;
 	if (key == KEY_DROP)
 		return 0;
+	if (key == KEY_ALLOW_OTHER) {
+		conf->allow_other = 1;
+		return 1;                /* libfuse needs it too */
+	}
 	if (key == FUSE_OPT_KEY_NONOPT) {
 		if (conf->nonopt++ == 0) {
 			conf->store = strdup(arg);
@@ -157,7 +169,23 @@ int main(int argc, char **argv)
 		goto out;   /* libfuse printed why (e.g. unknown option) */
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
-	if (fuse_session_mount(se, opts.mountpoint) != 0)
+	bool own_mount = false;
+	if (!conf.passthrough || !strcmp(conf.passthrough, "auto")) {
+		/* root mounts /dev/fuse itself to offer kernel passthrough */
+		struct mesh_err perr = {0};
+		if (geteuid() == 0) {
+			if (passthrough_mount(se, store, opts.mountpoint, conf.allow_other, &perr) == 0)
+				own_mount = true;
+			else
+				fprintf(stderr, "meshfs: %s\n", perr.msg);
+			if (!own_mount)
+				goto out_signals;
+		}
+	} else if (strcmp(conf.passthrough, "off")) {
+		fprintf(stderr, "meshfs: -o passthrough=%s: expected auto or off\n", conf.passthrough);
+		goto out_signals;
+	}
+	if (!own_mount && fuse_session_mount(se, opts.mountpoint) != 0)
 		goto out_signals;   /* libfuse printed why */
 	if (fuse_daemonize(opts.foreground) != 0)
 		goto out_unmount;
@@ -180,7 +208,10 @@ int main(int argc, char **argv)
 	status = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
 	syslog(LOG_INFO, "unmounting %s", opts.mountpoint);
 out_unmount:
-	fuse_session_unmount(se);
+	if (own_mount)
+		passthrough_unmount();
+	else
+		fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
 out:
@@ -193,6 +224,7 @@ out:
 	free(conf.store);
 	free(conf.usage_dir);
 	free(conf.hostname);
+	free(conf.passthrough);
 	fuse_opt_free_args(&args);
 	return status;
 }

@@ -91,6 +91,13 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 ssize_t daemon_file_read(struct daemon_file *f, char *buf, size_t size, off_t off);
 /* The backing fd (for splice/passthrough), or -1 when content is rewritten. */
 int daemon_file_fd(const struct daemon_file *f);
+/* May this open be served by kernel passthrough?  Only for files that are
+ * never rewritten for any reader (no classified columns), since the kernel
+ * cannot mix passthrough and other opens of one inode. */
+bool daemon_file_passthrough_ok(const struct daemon_file *f);
+/* Tell the daemon the open is served by passthrough (reads never reach it). */
+void daemon_file_set_passthrough(struct daemon_file *f);
+bool daemon_file_is_passthrough(const struct daemon_file *f);
 void daemon_file_release(struct mesh_daemon *d, struct daemon_file *f);
 
 /* access(2): 0 if the caller may do `mask` (R_OK/X_OK...) on n, else -EACCES. */
