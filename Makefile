@@ -23,7 +23,7 @@ WARN      := -Wall -Wextra -Wshadow -Wformat=2 -Wno-format-nonliteral
 CFLAGS    ?=
 CFLAGS    += -std=c17 $(WARN) $(OPT) -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 \
              -DMESHFS_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS) -MMD -MP
-LDLIBS    += $(PKG_LIBS) -lpthread
+LDLIBS    += $(PKG_LIBS) -lpthread -lm
 VERSION   := 0.1.0
 
 # fs/meshfs.c and fs/fuse_*.c are the daemon, fs/meshctl*.c the command line,

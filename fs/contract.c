@@ -1,0 +1,700 @@
+/*
+ * contract.c - ODCS v3 data contracts: YAML in, struct contract out
+ * (contract in include/contract.h).
+ *
+ * The YAML is read into a positioned tree (yamltree.h, which enforces size,
+ * depth and node limits and refuses anchors/aliases and duplicate keys),
+ * then the fields meshfs acts on are taken out with their line numbers so
+ * every message can say file:line:column and the field.  Unknown keys are
+ * ignored here and kept in the contract file, which is stored verbatim.
+ *
+ * meshfs conventions on top of ODCS (all inside ODCS's own extension
+ * points, so contracts stay valid ODCS):
+ *   team members whose role contains "owner"    -> owners user:<username>
+ *   customProperties meshOwners: [user:x, group:y] -> more owners
+ *   customProperties meshInputs: [domain/product[@version]] -> lineage
+ *   customProperties meshRestricted: true        -> restricted product
+ *   property customProperties min / max          -> value range rules
+ *   slaProperties freshness|latency, value+unit, element obj.column
+ */
+#include "contract.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <fcntl.h>
+
+#include "mesh_util.h"
+#include "yamltree.h"
+
+/* ---- types ---- */
+
+const char *logical_type_name(enum logical_type t)
+{
+	static const char *names[] = {"any", "string", "integer", "number", "boolean",
+				      "date", "timestamp", "object", "array"};
+	return (unsigned)t < sizeof names / sizeof *names ? names[t] : "any";
+}
+
+enum logical_type logical_type_parse(const char *text)
+{
+	if (!text)
+		return LT_ANY;
+	char t[64];
+	size_t n = strcspn(text, "( ");
+	if (n >= sizeof t)
+		return LT_ANY;
+	for (size_t i = 0; i < n; i++)
+		t[i] = (char)tolower((unsigned char)text[i]);
+	t[n] = '\0';
+	static const struct { const char *name; enum logical_type type; } map[] = {
+		{"string", LT_STRING}, {"varchar", LT_STRING}, {"char", LT_STRING}, {"text", LT_STRING},
+		{"nvarchar", LT_STRING}, {"uuid", LT_STRING}, {"time", LT_STRING},
+		{"integer", LT_INTEGER}, {"int", LT_INTEGER}, {"bigint", LT_INTEGER}, {"smallint", LT_INTEGER},
+		{"tinyint", LT_INTEGER}, {"long", LT_INTEGER}, {"int32", LT_INTEGER}, {"int64", LT_INTEGER},
+		{"number", LT_NUMBER}, {"numeric", LT_NUMBER}, {"decimal", LT_NUMBER}, {"double", LT_NUMBER},
+		{"float", LT_NUMBER}, {"real", LT_NUMBER},
+		{"boolean", LT_BOOLEAN}, {"bool", LT_BOOLEAN},
+		{"date", LT_DATE},
+		{"timestamp", LT_TIMESTAMP}, {"datetime", LT_TIMESTAMP}, {"timestamptz", LT_TIMESTAMP},
+		{"timestamp_ntz", LT_TIMESTAMP}, {"timestamp_tz", LT_TIMESTAMP},
+		{"object", LT_OBJECT}, {"struct", LT_OBJECT}, {"record", LT_OBJECT}, {"map", LT_OBJECT},
+		{"array", LT_ARRAY}, {"list", LT_ARRAY},
+	};
+	for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+		if (!strcmp(t, map[i].name))
+			return map[i].type;
+	return LT_ANY;
+}
+
+/* ---- reading helpers ---- */
+
+struct reader {
+	const char *path;
+	struct mesh_err *err;
+	int rc;
+};
+
+static int fail(struct reader *r, const struct ynode *n, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(struct reader *r, const struct ynode *n, const char *field, const char *fmt, ...)
+{
+	if (r->rc)
+		return r->rc;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	r->rc = mesh_errf(r->err, -EINVAL, "%s:%d:%d: %s: %s", r->path, n ? n->line : 1, n ? n->col : 1,
+			  field, msg);
+	return r->rc;
+}
+
+static const char *kind_name(const struct ynode *n)
+{
+	return n->kind == Y_MAPPING ? "a mapping" : n->kind == Y_SEQUENCE ? "a list" : "a value";
+}
+
+/* An optional string field: scalars only. */
+static char *get_str(struct reader *r, const struct ynode *map, const char *key, const char *field)
+{
+	const struct ynode *n = ymap_get(map, key);
+	if (!n)
+		return NULL;
+	if (n->kind != Y_SCALAR) {
+		fail(r, n, field, "expected a text value, found %s", kind_name(n));
+		return NULL;
+	}
+	const char *s = yscalar(n);
+	return s ? xstrdup(s) : NULL;
+}
+
+static bool get_bool(struct reader *r, const struct ynode *map, const char *key, const char *field)
+{
+	const struct ynode *n = ymap_get(map, key);
+	if (!n || !yscalar(n))
+		return false;
+	int b = ybool(n);
+	if (b < 0)
+		fail(r, n, field, "expected true or false, found \"%s\"", n->text);
+	return b == 1;
+}
+
+static char **get_str_list(struct reader *r, const struct ynode *n, const char *field, size_t *count)
+{
+	*count = 0;
+	if (!n || (n->kind == Y_SCALAR && !yscalar(n)))
+		return NULL;
+	if (n->kind == Y_SCALAR) {   /* a single value where a list is allowed */
+		char **out = xcalloc(1, sizeof *out);
+		out[0] = xstrdup(yscalar(n));
+		*count = 1;
+		return out;
+	}
+	if (n->kind != Y_SEQUENCE) {
+		fail(r, n, field, "expected a list, found %s", kind_name(n));
+		return NULL;
+	}
+	char **out = xcalloc(n->n + 1, sizeof *out);
+	for (size_t i = 0; i < n->n; i++) {
+		const char *s = yscalar(n->items[i]);
+		if (n->items[i]->kind != Y_SCALAR) {
+			fail(r, n->items[i], field, "expected text items, found %s", kind_name(n->items[i]));
+			break;
+		}
+		if (s)
+			out[(*count)++] = xstrdup(s);
+	}
+	return out;
+}
+
+static void free_list(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+/* customProperties: [{property: K, value: V}] -> V node for K */
+static const struct ynode *custom_property(const struct ynode *owner, const char *name)
+{
+	const struct ynode *cp = ymap_get(owner, "customProperties");
+	if (!cp || cp->kind != Y_SEQUENCE)
+		return NULL;
+	for (size_t i = 0; i < cp->n; i++) {
+		const char *p = yscalar(ymap_get(cp->items[i], "property"));
+		if (p && !strcmp(p, name))
+			return ymap_get(cp->items[i], "value");
+	}
+	return NULL;
+}
+
+static int64_t unit_seconds(const char *unit)
+{
+	if (!unit)
+		return 86400;   /* ODCS examples default to days */
+	static const struct { const char *name; int64_t s; } units[] = {
+		{"s", 1}, {"sec", 1}, {"second", 1}, {"seconds", 1},
+		{"m", 60}, {"min", 60}, {"minute", 60}, {"minutes", 60},
+		{"h", 3600}, {"hr", 3600}, {"hour", 3600}, {"hours", 3600},
+		{"d", 86400}, {"day", 86400}, {"days", 86400},
+		{"w", 604800}, {"week", 604800}, {"weeks", 604800},
+	};
+	for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+		if (!strcasecmp(unit, units[i].name))
+			return units[i].s;
+	return -1;
+}
+
+/* ---- quality rules ---- */
+
+static struct quality_rule *new_rule(struct contract *c, enum quality_kind kind, const char *column,
+				     const char *name, int line)
+{
+	c->rules = xrealloc(c->rules, (c->n_rules + 1) * sizeof *c->rules);
+	struct quality_rule *q = &c->rules[c->n_rules++];
+	memset(q, 0, sizeof *q);
+	q->kind = kind;
+	q->column = column ? xstrdup(column) : NULL;
+	q->name = xstrdup(name);
+	q->required = true;
+	q->line = line;
+	return q;
+}
+
+static bool num_of(const struct ynode *map, const char *key, double *v)
+{
+	return ynumber(ymap_get(map, key), v) == 0;
+}
+
+/* Bounds of an ODCS comparison (mustBe, mustBeGreaterThan, ...) as an
+ * inclusive [min, max] on the metric. */
+static void read_bounds(const struct ynode *q, bool *has_min, double *min, bool *has_max, double *max)
+{
+	double v;
+	*has_min = *has_max = false;
+	if (num_of(q, "mustBe", &v))
+		*has_min = *has_max = true, *min = *max = v;
+	if (num_of(q, "mustBeGreaterThan", &v))
+		*has_min = true, *min = nextafter(v, INFINITY);
+	if (num_of(q, "mustBeGreaterOrEqualTo", &v) || num_of(q, "mustBeGreaterThanOrEqualTo", &v))
+		*has_min = true, *min = v;
+	if (num_of(q, "mustBeLessThan", &v))
+		*has_max = true, *max = nextafter(v, -INFINITY);
+	if (num_of(q, "mustBeLessOrEqualTo", &v) || num_of(q, "mustBeLessThanOrEqualTo", &v))
+		*has_max = true, *max = v;
+	const struct ynode *between = ymap_get(q, "mustBeBetween");
+	if (between && between->kind == Y_SEQUENCE && between->n == 2 &&
+	    !ynumber(between->items[0], min) && !ynumber(between->items[1], max))
+		*has_min = *has_max = true;
+}
+
+static void read_quality(struct reader *r, struct contract *c, const struct ynode *list,
+			 const char *column, const char *where)
+{
+	if (!list)
+		return;
+	if (list->kind != Y_SEQUENCE) {
+		fail(r, list, where, "quality must be a list of rules, found %s", kind_name(list));
+		return;
+	}
+	for (size_t i = 0; i < list->n && !r->rc; i++) {
+		const struct ynode *q = list->items[i];
+		if (q->kind != Y_MAPPING) {
+			fail(r, q, where, "a quality rule must be a mapping, found %s", kind_name(q));
+			return;
+		}
+		const char *metric = yscalar(ymap_get(q, "metric"));
+		if (!metric)
+			metric = yscalar(ymap_get(q, "rule"));   /* ODCS 3.0 spelling */
+		const char *type = yscalar(ymap_get(q, "type"));
+		const char *severity = yscalar(ymap_get(q, "severity"));
+		const char *name = yscalar(ymap_get(q, "name"));
+		bool has_min, has_max;
+		double min = 0, max = 0;
+		read_bounds(q, &has_min, &min, &has_max, &max);
+		const struct ynode *args = ymap_get(q, "arguments");
+		struct quality_rule *rule = NULL;
+		if (type && strcasecmp(type, "library") && strcasecmp(type, "text")) {
+			rule = new_rule(c, Q_UNSUPPORTED, column, name ? name : type, q->line);
+		} else if (metric && !strcmp(metric, "nullValues") && column && has_max && max == 0) {
+			rule = new_rule(c, Q_NOT_NULL, column, name ? name : metric, q->line);
+		} else if (metric && !strcmp(metric, "duplicateValues") && has_max && max == 0) {
+			rule = new_rule(c, Q_UNIQUE, column, name ? name : metric, q->line);
+		} else if (metric && !strcmp(metric, "invalidValues") && column && ymap_get(args, "validValues")) {
+			rule = new_rule(c, Q_ALLOWED_VALUES, column, name ? name : metric, q->line);
+			const struct ynode *vv = ymap_get(args, "validValues");
+			rule->values = get_str_list(r, vv, "quality.arguments.validValues", &rule->n_values);
+			/* unit percent or a non-zero bound: a share of invalid values is
+			 * tolerated; meshfs checks the strict form only */
+			if (has_max && max > 0)
+				rule->required = false;
+		} else if (metric && !strcmp(metric, "invalidValues") && column && yscalar(ymap_get(args, "pattern"))) {
+			rule = new_rule(c, Q_PATTERN, column, name ? name : metric, q->line);
+			rule->pattern = xstrdup(yscalar(ymap_get(args, "pattern")));
+			if (has_max && max > 0)
+				rule->required = false;
+		} else if (metric && !strcmp(metric, "rowCount") && (has_min || has_max)) {
+			rule = new_rule(c, Q_ROW_COUNT, NULL, name ? name : metric, q->line);
+			rule->has_min = has_min;
+			rule->has_max = has_max;
+			rule->min = min;
+			rule->max = max;
+		} else {
+			rule = new_rule(c, Q_UNSUPPORTED, column, name ? name : metric ? metric : "quality rule",
+					q->line);
+		}
+		if (severity && (!strcasecmp(severity, "warning") || !strcasecmp(severity, "info")))
+			rule->required = false;
+	}
+}
+
+/* meshfs range rules: property customProperties min/max (numbers or dates). */
+static void read_range(struct contract *c, const struct ynode *prop, const char *column)
+{
+	const struct ynode *min = custom_property(prop, "min"), *max = custom_property(prop, "max");
+	const struct ynode *bounds[2] = {min, max};
+	for (int i = 0; i < 2; i++) {
+		if (!bounds[i] || !yscalar(bounds[i]))
+			continue;
+		struct quality_rule *q = new_rule(c, i == 0 ? Q_MIN : Q_MAX, column, i == 0 ? "min" : "max",
+						  bounds[i]->line);
+		double v;
+		if (ynumber(bounds[i], &v) == 0) {
+			if (i == 0)
+				q->has_min = true, q->min = v;
+			else
+				q->has_max = true, q->max = v;
+		} else if (i == 0) {
+			q->min_text = xstrdup(yscalar(bounds[i]));
+		} else {
+			q->max_text = xstrdup(yscalar(bounds[i]));
+		}
+	}
+}
+
+/* ---- schema ---- */
+
+static void read_property(struct reader *r, struct contract *c, struct contract_object *obj,
+			  const struct ynode *p, size_t index)
+{
+	char field[96];
+	snprintf(field, sizeof field, "schema.%s.properties[%zu]", obj->name, index);
+	if (p->kind != Y_MAPPING) {
+		fail(r, p, field, "a property must be a mapping, found %s", kind_name(p));
+		return;
+	}
+	struct contract_property *prop = &obj->props[obj->n_props];
+	memset(prop, 0, sizeof *prop);
+	prop->line = p->line;
+	prop->name = get_str(r, p, "name", field);
+	if (!prop->name) {
+		fail(r, p, field, "a property needs a name");
+		return;
+	}
+	obj->n_props++;
+	snprintf(field, sizeof field, "schema.%s.%s", obj->name, prop->name);
+	for (size_t k = 0; k + 1 < obj->n_props; k++)
+		if (!strcmp(obj->props[k].name, prop->name)) {
+			fail(r, p, field, "property declared twice (first at line %d)", obj->props[k].line);
+			return;
+		}
+	prop->logical_type = get_str(r, p, "logicalType", field);
+	prop->physical_type = get_str(r, p, "physicalType", field);
+	prop->type = logical_type_parse(prop->logical_type ? prop->logical_type : prop->physical_type);
+	prop->description = get_str(r, p, "description", field);
+	prop->classification = get_str(r, p, "classification", field);
+	prop->required = get_bool(r, p, "required", field);
+	prop->unique = get_bool(r, p, "unique", field);
+	prop->primary_key = get_bool(r, p, "primaryKey", field);
+	double pos;
+	if (num_of(p, "primaryKeyPosition", &pos))
+		prop->primary_key_position = (int)pos;
+	prop->examples = get_str_list(r, ymap_get(p, "examples"), field, &prop->n_examples);
+	read_quality(r, c, ymap_get(p, "quality"), prop->name, field);
+	read_range(c, p, prop->name);
+}
+
+static void read_schema(struct reader *r, struct contract *c, const struct ynode *schema)
+{
+	if (!schema)
+		return;
+	if (schema->kind != Y_SEQUENCE) {
+		fail(r, schema, "schema", "expected a list of schema objects, found %s", kind_name(schema));
+		return;
+	}
+	c->objects = xcalloc(schema->n + 1, sizeof *c->objects);
+	for (size_t i = 0; i < schema->n && !r->rc; i++) {
+		const struct ynode *o = schema->items[i];
+		char field[64];
+		snprintf(field, sizeof field, "schema[%zu]", i);
+		if (o->kind != Y_MAPPING) {
+			fail(r, o, field, "a schema object must be a mapping, found %s", kind_name(o));
+			return;
+		}
+		struct contract_object *obj = &c->objects[c->n_objects];
+		obj->line = o->line;
+		obj->name = get_str(r, o, "name", field);
+		if (!obj->name) {
+			fail(r, o, field, "a schema object needs a name");
+			return;
+		}
+		c->n_objects++;
+		obj->physical_name = get_str(r, o, "physicalName", field);
+		obj->description = get_str(r, o, "description", field);
+		const struct ynode *props = ymap_get(o, "properties");
+		if (props && props->kind != Y_SEQUENCE) {
+			fail(r, props, field, "properties must be a list, found %s", kind_name(props));
+			return;
+		}
+		obj->props = xcalloc(props ? props->n + 1 : 1, sizeof *obj->props);
+		for (size_t k = 0; props && k < props->n && !r->rc; k++)
+			read_property(r, c, obj, props->items[k], k);
+		read_quality(r, c, ymap_get(o, "quality"), NULL, field);
+	}
+}
+
+/* ---- top level ---- */
+
+static void add_owner(struct contract *c, const char *subject, const char *role)
+{
+	for (size_t i = 0; i < c->n_owners; i++)
+		if (!strcmp(c->owners[i].subject, subject))
+			return;
+	c->owners = xrealloc(c->owners, (c->n_owners + 1) * sizeof *c->owners);
+	c->owners[c->n_owners].subject = xstrdup(subject);
+	c->owners[c->n_owners].role = role ? xstrdup(role) : NULL;
+	c->n_owners++;
+}
+
+static void read_team(struct reader *r, struct contract *c, const struct ynode *team)
+{
+	/* ODCS 3.0: team is a list of members; 3.1: {name, members: [...]} */
+	const struct ynode *members = team && team->kind == Y_MAPPING ? ymap_get(team, "members") : team;
+	if (!members)
+		return;
+	if (members->kind != Y_SEQUENCE) {
+		fail(r, members, "team.members", "expected a list, found %s", kind_name(members));
+		return;
+	}
+	for (size_t i = 0; i < members->n; i++) {
+		const char *user = yscalar(ymap_get(members->items[i], "username"));
+		const char *role = yscalar(ymap_get(members->items[i], "role"));
+		if (!user || !role || !strcasestr(role, "owner"))
+			continue;
+		char subject[300];
+		snprintf(subject, sizeof subject, "user:%s", user);
+		add_owner(c, subject, role);
+	}
+}
+
+static void read_sla(struct reader *r, struct contract *c, const struct ynode *sla)
+{
+	if (!sla)
+		return;
+	if (sla->kind != Y_SEQUENCE) {
+		fail(r, sla, "slaProperties", "expected a list, found %s", kind_name(sla));
+		return;
+	}
+	for (size_t i = 0; i < sla->n; i++) {
+		const struct ynode *s = sla->items[i];
+		const char *prop = yscalar(ymap_get(s, "property"));
+		if (!prop || (strcasecmp(prop, "freshness") && strcasecmp(prop, "latency")))
+			continue;
+		double v;
+		int64_t unit = unit_seconds(yscalar(ymap_get(s, "unit")));
+		if (ynumber(ymap_get(s, "value"), &v) || v < 0 || unit < 0) {
+			fail(r, s, "slaProperties.freshness", "needs a numeric value and a unit (s, m, h, d)");
+			return;
+		}
+		c->freshness_seconds = (int64_t)(v * (double)unit);
+		const char *element = yscalar(ymap_get(s, "element"));
+		const char *dot = element ? strrchr(element, '.') : NULL;
+		free(c->freshness_column);
+		c->freshness_column = xstrdup(dot ? dot + 1 : element);
+		if (c->freshness_column) {
+			struct quality_rule *q = new_rule(c, Q_FRESHNESS, c->freshness_column, prop, s->line);
+			q->max_age_seconds = c->freshness_seconds;
+		}
+	}
+}
+
+static int line_of(const struct ynode *root, const char *key)
+{
+	const struct ynode *n = ymap_get(root, key);
+	return n ? n->line : 0;
+}
+
+int contract_parse(const char *text, size_t len, const char *path, struct contract **out,
+		   struct mesh_err *err)
+{
+	*out = NULL;
+	struct ynode *root = NULL;
+	static const struct ytree_limits limits = {CONTRACT_MAX_BYTES, CONTRACT_MAX_DEPTH, CONTRACT_MAX_NODES};
+	int rc = yamltree_parse(text, len, path, &limits, &root, err);
+	if (rc)
+		return rc;
+	struct reader r = {.path = path, .err = err};
+	if (!root || root->kind != Y_MAPPING) {
+		fail(&r, root, "contract", "an ODCS contract is a YAML mapping (apiVersion, kind, id, ...), found %s",
+		     root ? kind_name(root) : "an empty document");
+		yamltree_free(root);
+		return r.rc;
+	}
+	struct contract *c = xcalloc(1, sizeof *c);
+	c->path = xstrdup(path);
+	c->freshness_seconds = -1;
+	static const char *required[] = {"apiVersion", "kind", "id", "version", "status"};
+	for (size_t i = 0; i < 5 && !r.rc; i++) {
+		const struct ynode *n = ymap_get(root, required[i]);
+		if (!n)
+			fail(&r, root, required[i], "required field missing (ODCS v3 requires apiVersion, kind, "
+			     "id, version and status)");
+		else if (!yscalar(n))
+			fail(&r, n, required[i], "expected a text value, found %s",
+			     n->kind == Y_SCALAR ? "nothing" : kind_name(n));
+	}
+	if (!r.rc) {
+		c->api_version = get_str(&r, root, "apiVersion", "apiVersion");
+		c->kind = get_str(&r, root, "kind", "kind");
+		c->id = get_str(&r, root, "id", "id");
+		c->version = get_str(&r, root, "version", "version");
+		c->status = get_str(&r, root, "status", "status");
+		c->name = get_str(&r, root, "name", "name");
+		c->domain = get_str(&r, root, "domain", "domain");
+		c->data_product = get_str(&r, root, "dataProduct", "dataProduct");
+	}
+	if (!r.rc && (c->api_version[0] != 'v' || c->api_version[1] != '3' ||
+		      (c->api_version[2] && c->api_version[2] != '.')))
+		fail(&r, ymap_get(root, "apiVersion"), "apiVersion", "\"%s\": meshfs reads ODCS v3 contracts "
+		     "(v3.0.x, v3.1.x)", c->api_version);
+	if (!r.rc && strcmp(c->kind, "DataContract"))
+		fail(&r, ymap_get(root, "kind"), "kind", "\"%s\": expected DataContract", c->kind);
+	const struct ynode *desc = ymap_get(root, "description");
+	if (!r.rc && desc) {
+		if (desc->kind == Y_MAPPING) {
+			c->purpose = get_str(&r, desc, "purpose", "description.purpose");
+			c->usage = get_str(&r, desc, "usage", "description.usage");
+			c->limitations = get_str(&r, desc, "limitations", "description.limitations");
+		} else if (yscalar(desc)) {
+			c->purpose = xstrdup(yscalar(desc));   /* a plain description */
+		}
+	}
+	if (!r.rc)
+		c->tags = get_str_list(&r, ymap_get(root, "tags"), "tags", &c->n_tags);
+	if (!r.rc)
+		read_team(&r, c, ymap_get(root, "team"));
+	if (!r.rc) {
+		size_t n = 0;
+		char **extra = get_str_list(&r, custom_property(root, "meshOwners"), "customProperties.meshOwners", &n);
+		for (size_t i = 0; i < n; i++) {
+			if (strncmp(extra[i], "user:", 5) && strncmp(extra[i], "group:", 6))
+				fail(&r, custom_property(root, "meshOwners"), "customProperties.meshOwners",
+				     "\"%s\": expected user:NAME or group:NAME", extra[i]);
+			else
+				add_owner(c, extra[i], "owner");
+		}
+		free_list(extra, n);
+	}
+	if (!r.rc)
+		c->inputs = get_str_list(&r, custom_property(root, "meshInputs"), "customProperties.meshInputs",
+					 &c->n_inputs);
+	const struct ynode *restricted = custom_property(root, "meshRestricted");
+	if (!r.rc && restricted && yscalar(restricted)) {
+		int b = ybool(restricted);
+		if (b < 0 && !strcasecmp(restricted->text, "true"))
+			b = 1;
+		if (b < 0)
+			fail(&r, restricted, "customProperties.meshRestricted", "expected true or false");
+		c->restricted = b == 1;
+	}
+	const struct ynode *support = ymap_get(root, "support");
+	if (!r.rc && support) {
+		if (support->kind != Y_SEQUENCE) {
+			fail(&r, support, "support", "expected a list of channels, found %s", kind_name(support));
+		} else {
+			c->support_channels = xcalloc(support->n + 1, sizeof *c->support_channels);
+			for (size_t i = 0; i < support->n; i++) {
+				const char *ch = yscalar(ymap_get(support->items[i], "channel"));
+				if (ch)
+					c->support_channels[c->n_support++] = xstrdup(ch);
+			}
+		}
+	}
+	if (!r.rc)
+		read_schema(&r, c, ymap_get(root, "schema"));
+	if (!r.rc)
+		read_sla(&r, c, ymap_get(root, "slaProperties"));
+	c->line_version = line_of(root, "version");
+	c->line_domain = line_of(root, "domain");
+	c->line_product = line_of(root, "dataProduct");
+	c->line_id = line_of(root, "id");
+	c->line_status = line_of(root, "status");
+	yamltree_free(root);
+	if (r.rc) {
+		contract_free(c);
+		return r.rc;
+	}
+	*out = c;
+	return 0;
+}
+
+int contract_load(const char *path, struct contract **out, struct mesh_err *err)
+{
+	char *text;
+	size_t len;
+	int rc = mesh_read_file_at(AT_FDCWD, path, CONTRACT_MAX_BYTES, &text, &len, err);
+	if (rc)
+		return rc;
+	rc = contract_parse(text, len, path, out, err);
+	free(text);
+	return rc;
+}
+
+void contract_free(struct contract *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->api_version);
+	free(c->kind);
+	free(c->id);
+	free(c->name);
+	free(c->version);
+	free(c->status);
+	free(c->domain);
+	free(c->data_product);
+	free(c->purpose);
+	free(c->usage);
+	free(c->limitations);
+	free_list(c->tags, c->n_tags);
+	for (size_t i = 0; i < c->n_owners; i++) {
+		free(c->owners[i].subject);
+		free(c->owners[i].role);
+	}
+	free(c->owners);
+	for (size_t i = 0; i < c->n_objects; i++) {
+		struct contract_object *o = &c->objects[i];
+		free(o->name);
+		free(o->physical_name);
+		free(o->description);
+		for (size_t k = 0; k < o->n_props; k++) {
+			struct contract_property *p = &o->props[k];
+			free(p->name);
+			free(p->logical_type);
+			free(p->physical_type);
+			free(p->description);
+			free(p->classification);
+			free_list(p->examples, p->n_examples);
+		}
+		free(o->props);
+	}
+	free(c->objects);
+	for (size_t i = 0; i < c->n_rules; i++) {
+		struct quality_rule *q = &c->rules[i];
+		free(q->column);
+		free(q->name);
+		free(q->min_text);
+		free(q->max_text);
+		free_list(q->values, q->n_values);
+		free(q->pattern);
+	}
+	free(c->rules);
+	free_list(c->support_channels, c->n_support);
+	free_list(c->inputs, c->n_inputs);
+	free(c->freshness_column);
+	free(c);
+}
+
+static bool name_matches(const char *object_name, const char *file)
+{
+	if (!object_name)
+		return false;
+	if (!strcmp(object_name, file))
+		return true;
+	size_t n = strlen(object_name);
+	return !strncmp(object_name, file, n) && file[n] == '.' && !strchr(file + n + 1, '.');
+}
+
+const struct contract_object *contract_object_for_file(const struct contract *c, const char *file)
+{
+	for (size_t i = 0; i < c->n_objects; i++)
+		if (c->objects[i].physical_name && !strcmp(c->objects[i].physical_name, file))
+			return &c->objects[i];
+	for (size_t i = 0; i < c->n_objects; i++)
+		if (name_matches(c->objects[i].physical_name, file) || name_matches(c->objects[i].name, file))
+			return &c->objects[i];
+	return c->n_objects == 1 ? &c->objects[0] : NULL;
+}
+
+int contract_check_publishable(const struct contract *c, struct mesh_err *err)
+{
+	if (!c->domain)
+		return mesh_errf(err, -EINVAL, "%s:1:1: domain: required to publish (the domain that owns "
+				 "the product)", c->path);
+	if (!mesh_name_ok(c->domain))
+		return mesh_errf(err, -EINVAL, "%s:%d:1: domain: \"%s\" is not a safe name "
+				 "([a-z0-9][a-z0-9_-]*, at most %d bytes)", c->path, c->line_domain, c->domain,
+				 MESH_NAME_MAX);
+	if (!c->data_product)
+		return mesh_errf(err, -EINVAL, "%s:1:1: dataProduct: required to publish (the product's name)",
+				 c->path);
+	if (!mesh_name_ok(c->data_product))
+		return mesh_errf(err, -EINVAL, "%s:%d:1: dataProduct: \"%s\" is not a safe name "
+				 "([a-z0-9][a-z0-9_-]*, at most %d bytes)", c->path, c->line_product,
+				 c->data_product, MESH_NAME_MAX);
+	if (semver_parse(c->version, NULL))
+		return mesh_errf(err, -EINVAL, "%s:%d:1: version: \"%s\" is not SemVer 2.0.0 "
+				 "(MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD])", c->path, c->line_version, c->version);
+	if (c->n_objects == 0)
+		return mesh_errf(err, -EINVAL, "%s:1:1: schema: a published contract describes its data "
+				 "files in at least one schema object", c->path);
+	return 0;
+}
