@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "catalog.h"
+#include "index.h"
 #include "meshctl.h"
 #include "meshctl_cmds.h"
 #include "mesh_util.h"
@@ -333,6 +334,118 @@ static int cmd_retire(const struct meshctl_ctx *ctx, int argc, char **argv)
 	return run_lifecycle(ctx, argc, argv, LC_RETIRED);
 }
 
+/* ---- reindex / search / status ---- */
+
+static int cmd_reindex(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1) {
+		printf("usage: meshctl reindex\n");
+		return MESHCTL_USAGE;
+	}
+	struct mesh_err err = {0};
+	size_t n = 0;
+	int rc = store_check(ctx->store, &err);
+	if (!rc)
+		rc = store_clean_staging(ctx->store, &err);
+	if (!rc)
+		rc = index_rebuild(ctx->store, &n, &err);
+	if (rc) {
+		meshctl_fail(ctx, "reindex", "%s", err.msg);
+		return meshctl_exit_for(rc);
+	}
+	printf("indexed %zu releases into %s/%s\n", n, ctx->store, INDEX_FILE);
+	return MESHCTL_OK;
+}
+
+static int cmd_search(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	if (argc < 2 || argv[1][0] == '-') {
+		printf("usage: meshctl search WORDS...   (full-text over names, descriptions, tags, owners, columns)\n");
+		return argc >= 2 && !strcmp(argv[1], "--help") ? MESHCTL_OK : MESHCTL_USAGE;
+	}
+	struct strbuf q = STRBUF_INIT;
+	for (int i = 1; i < argc; i++) {
+		/* each word quoted: plain words never trip FTS5 query syntax */
+		if (i > 1)
+			strbuf_puts(&q, " ");
+		strbuf_puts(&q, "\"");
+		for (const char *p = argv[i]; *p; p++) {
+			if (*p == '"')
+				strbuf_puts(&q, "\"\"");
+			else
+				strbuf_add(&q, p, 1);
+		}
+		strbuf_puts(&q, "\"");
+	}
+	struct mesh_err err = {0};
+	struct index_hit *hits = NULL;
+	size_t n = 0;
+	int stale = 0;
+	int rc = store_check(ctx->store, &err);
+	if (!rc)
+		rc = index_search(ctx->store, q.buf, &hits, &n, &stale, &err);
+	if (rc == -ENOENT || (!rc && stale)) {
+		/* the index is a cache of the files: bring it up to date if we can */
+		struct mesh_err e2 = {0};
+		if (index_rebuild(ctx->store, NULL, &e2) == 0) {
+			index_hits_free(hits, n);
+			rc = index_search(ctx->store, q.buf, &hits, &n, &stale, &err);
+		} else if (!rc) {
+			fprintf(stderr, "meshctl search: warning: the index is older than the store "
+				"and cannot be rebuilt here (%s)\n", e2.msg);
+		}
+	}
+	strbuf_release(&q);
+	if (rc) {
+		meshctl_fail(ctx, "search", "%s", err.msg);
+		return meshctl_exit_for(rc);
+	}
+	for (size_t i = 0; i < n; i++)
+		printf("%s/%s %s%s%s\n    %s\n", hits[i].domain, hits[i].product, hits[i].version,
+		       strcmp(hits[i].status, "active") ? "  " : "", strcmp(hits[i].status, "active") ? hits[i].status : "",
+		       hits[i].snippet);
+	index_hits_free(hits, n);
+	return n ? MESHCTL_OK : MESHCTL_FAILED;
+}
+
+static int cmd_status(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1) {
+		printf("usage: meshctl status\n");
+		return MESHCTL_USAGE;
+	}
+	struct catalog *cat;
+	int st = load_catalog(ctx, "status", &cat);
+	if (st)
+		return st;
+	const struct cat_node *root = catalog_root(cat);
+	size_t products = 0, versions = 0, deprecated = 0;
+	for (uint32_t d = 0; d < root->n_children; d++)
+		for (uint32_t p = 0; p < root->children[d]->n_children; p++) {
+			const struct cat_node *prod = root->children[d]->children[p];
+			products++;
+			for (uint32_t v = 0; v < prod->n_children; v++)
+				if (prod->children[v]->kind == CAT_VERSION) {
+					versions++;
+					deprecated += prod->children[v]->state == LC_DEPRECATED;
+				}
+		}
+	char gen[64] = "";
+	store_read_generation(ctx->store, gen, sizeof gen);
+	gen[strcspn(gen, " \n")] = '\0';
+	printf("store        %s\n", ctx->store);
+	printf("generation   %s\n", gen);
+	printf("domains      %u\n", root->n_children);
+	printf("products     %zu\n", products);
+	printf("versions     %zu (%zu deprecated)\n", versions, deprecated);
+	if (catalog_skipped(cat))
+		printf("unreadable   %zu releases (manifest missing or damaged)\n", catalog_skipped(cat));
+	catalog_unref(cat);
+	return meshctl_usage_status(ctx, stdout);
+}
+
 /* ---- dispatch ---- */
 
 struct command {
@@ -348,6 +461,9 @@ static const struct command commands[] = {
 	{"list", cmd_list, "list domains, products and versions"},
 	{"deprecate", cmd_deprecate, "mark a version deprecated (still readable)"},
 	{"retire", cmd_retire, "remove a version from the mount (files kept in the store)"},
+	{"reindex", cmd_reindex, "rebuild the catalog index from the store's files"},
+	{"search", cmd_search, "full-text search over products, descriptions and columns"},
+	{"status", cmd_status, "store, catalog and usage recording status"},
 	MESHCTL_AREA_COMMANDS
 	{NULL, NULL, NULL},
 };

@@ -36,10 +36,7 @@ struct entry {
 	uint64_t size;
 };
 
-static void add_check(struct publish_report *r, const char *what, bool passed, bool warning,
-		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void add_check(struct publish_report *r, const char *what, bool passed, bool warning,
+void publish_report_add(struct publish_report *r, const char *what, bool passed, bool warning,
 		      const char *fmt, ...)
 {
 	r->checks = xrealloc(r->checks, (r->n_checks + 1) * sizeof *r->checks);
@@ -165,9 +162,9 @@ static int scan_release_dir(int dirfd, const char *dir, struct entry **out, size
 		qsort(entries, n, sizeof *entries, cmp_entry);
 	if (problems.len) {
 		problems.buf[problems.len - 1] = '\0';
-		add_check(r, "release directory", false, false, "%s", problems.buf);
+		publish_report_add(r, "release directory", false, false, "%s", problems.buf);
 	} else {
-		add_check(r, "release directory", true, false, "%zu files", n);
+		publish_report_add(r, "release directory", true, false, "%zu files", n);
 	}
 	strbuf_release(&problems);
 	*out = entries;
@@ -217,7 +214,7 @@ int publish_run(const char *store, const char *release_dir, const struct publish
 	for (size_t i = 0; i < n; i++)
 		has_contract |= entries[i].role == ROLE_CONTRACT;
 	if (!has_contract) {
-		add_check(r, "contract", false, false, "%s/contract.yaml: missing (every release needs an "
+		publish_report_add(r, "contract", false, false, "%s/contract.yaml: missing (every release needs an "
 			  "ODCS v3 contract; 'meshctl init DATAFILE' drafts one)", release_dir);
 		goto out;
 	}
@@ -225,19 +222,19 @@ int publish_run(const char *store, const char *release_dir, const struct publish
 	snprintf(cpath, sizeof cpath, "%s/contract.yaml", release_dir);
 	struct mesh_err cerr = {0};
 	if (contract_load(cpath, &c, &cerr) || contract_check_publishable(c, &cerr)) {
-		add_check(r, "contract", false, false, "%s", cerr.msg);
+		publish_report_add(r, "contract", false, false, "%s", cerr.msg);
 		goto out;
 	}
 	r->domain = xstrdup(c->domain);
 	r->product = xstrdup(c->data_product);
 	r->version = xstrdup(c->version);
-	add_check(r, "contract", true, false, "%s/%s %s (id %s)", c->domain, c->data_product, c->version, c->id);
+	publish_report_add(r, "contract", true, false, "%s/%s %s (id %s)", c->domain, c->data_product, c->version, c->id);
 
 	/* who may publish here, and the mesh's rules */
 	struct mesh_err aerr = {0};
 	rc = publish_check_domain(store, c, &aerr);
 	if (rc) {
-		add_check(r, "domain", false, false, "%s", aerr.msg);
+		publish_report_add(r, "domain", false, false, "%s", aerr.msg);
 		if (rc == -EACCES) {
 			mesh_errf(err, rc, "%s", aerr.msg);
 			goto out;
@@ -245,7 +242,7 @@ int publish_run(const char *store, const char *release_dir, const struct publish
 		rc = 0;
 		goto out;
 	}
-	add_check(r, "domain", true, false, "%s", aerr.msg[0] ? aerr.msg : c->domain);
+	publish_report_add(r, "domain", true, false, "%s", aerr.msg[0] ? aerr.msg : c->domain);
 	if (version_exists(store, c->domain, c->data_product, c->version)) {
 		rc = mesh_errf(err, -EEXIST, "%s/%s %s already exists (releases are immutable: publish a "
 			       "new version)", c->domain, c->data_product, c->version);

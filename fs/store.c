@@ -231,6 +231,9 @@ int manifest_parse(const char *text, size_t len, const char *path,
 	time_t t = 0;
 	mesh_time_parse(published, &t);
 	m->published.tv_sec = t;
+	const char *frac = strchr(published, '.');
+	if (frac && strlen(frac) >= 4)   /* milliseconds, as written by us */
+		m->published.tv_nsec = strtol(frac + 1, NULL, 10) * 1000000L % 1000000000L;
 	json_t *pub = json_object_get(root, "publisher");
 	m->publisher_uid = (uid_t)json_integer_value(json_object_get(pub, "uid"));
 	m->publisher_name = xstrdup(jstr(pub, "name"));
@@ -475,6 +478,11 @@ int store_install_release(const char *store, const struct release_spec *spec,
 	close(domain_fd);
 	if (product_fd < 0)
 		return mesh_errf(err, -errno, "%s/%s: %s", domain_path, spec->product, strerror(errno));
+	/* mkdir's mode is cut by the umask and drops setgid: set it as meant
+	 * (only the directory's owner can; another owner's publish keeps it) */
+	struct stat pst;
+	if (fstat(product_fd, &pst) == 0 && pst.st_uid == geteuid())
+		fchmod(product_fd, 02775);
 	if (faccessat(product_fd, spec->version, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
 		close(product_fd);
 		return mesh_errf(err, -EEXIST, "%s/%s %s already exists (releases are immutable: "

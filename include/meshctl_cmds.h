@@ -5,6 +5,8 @@
 #ifndef MESHCTL_CMDS_H
 #define MESHCTL_CMDS_H
 
+#include <stdio.h>
+
 #include "meshctl.h"
 #include "mesh_err.h"
 
@@ -20,7 +22,13 @@ int meshctl_cmd_draft(const struct meshctl_ctx *ctx, int argc, char **argv);
 int meshctl_check_publisher(const struct meshctl_ctx *ctx, const char *domain,
 			    const char *action, struct mesh_err *err);
 
+/* Usage recording status for `meshctl status` (journal backlog, refusals). */
+int meshctl_usage_status(const struct meshctl_ctx *ctx, FILE *out);
+
+int meshctl_cmd_domain(const struct meshctl_ctx *ctx, int argc, char **argv);
+
 /* Entries of meshctl's command table for the area files. */
-#define MESHCTL_AREA_COMMANDS
+#define MESHCTL_AREA_COMMANDS \
+	{"domain", meshctl_cmd_domain, "create and show domains and their owners"},
 
 #endif

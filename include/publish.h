@@ -51,4 +51,14 @@ int publish_run(const char *store, const char *release_dir, const struct publish
 		struct publish_report *report, struct mesh_err *err);
 void publish_report_free(struct publish_report *report);
 
+/* Add a line to a report; a failed non-warning line fails the report. */
+void publish_report_add(struct publish_report *r, const char *what, bool passed, bool warning,
+			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* 0 if the real uid may publish, deprecate or retire in `domain`: an owner
+ * of the domain or governance.  -ENOENT names the command that creates a
+ * missing domain; -EACCES names the owners. */
+int meshfs_check_publisher(const char *store, const char *domain, const char *action,
+			   struct mesh_err *err);
+
 #endif

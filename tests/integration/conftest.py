@@ -213,3 +213,60 @@ def copy_release(src, dst_parent, **changes):
             lines.append(line)
         (dst / "contract.yaml").write_text("".join(lines))
     return dst
+
+
+CONTRACT_TEMPLATE = """\
+apiVersion: v3.1.0
+kind: DataContract
+id: {id}
+name: {product}
+version: {version}
+status: active
+domain: {domain}
+dataProduct: {product}
+description:
+  purpose: Test product {product} of domain {domain}
+  usage: Integration tests
+  limitations: Synthetic data
+team:
+  name: {domain}-team
+  members:
+    - username: mesh_bob
+      role: owner
+support:
+  - channel: "#{domain}-data"
+    tool: slack
+{extra}schema:
+{objects}"""
+
+
+def make_release(parent, domain, product, version, files=None, extra="", columns=None,
+                 with_schema=False):
+    """Write a release directory with a valid ODCS v3 contract describing
+    `files` ({name: text}).  CSV columns come from the header row unless
+    `columns` ({file: [(name, type, classification)]}) says otherwise."""
+    import uuid
+    files = files or {"orders.csv": "order_id,email,amount\n1,a@example.com,10.5\n2,b@example.com,3\n"}
+    d = pathlib.Path(parent) / f"{domain}-{product}-{version}"
+    d.mkdir(parents=True, exist_ok=True)
+    objects = ""
+    for name, text in files.items():
+        data = text.encode() if isinstance(text, str) else text
+        (d / name).write_bytes(data)
+        cols = (columns or {}).get(name)
+        if cols is None and name.endswith(".csv"):
+            header = data.split(b"\n", 1)[0].decode().strip()
+            cols = [(c, "string", "pii" if "email" in c else None) for c in header.split(",")]
+        if cols is None:
+            cols = []
+        objects += f"  - name: {name.rsplit('.', 1)[0]}\n    physicalName: {name}\n    physicalType: file\n"
+        if cols:
+            objects += "    properties:\n"
+        for cname, ctype, cls in cols:
+            objects += f"      - name: {cname}\n        logicalType: {ctype}\n"
+            if cls:
+                objects += f"        classification: {cls}\n"
+    (d / "contract.yaml").write_text(CONTRACT_TEMPLATE.format(
+        id=uuid.uuid5(uuid.NAMESPACE_URL, f"{domain}/{product}/{version}"),
+        domain=domain, product=product, version=version, extra=extra, objects=objects))
+    return d

@@ -1,0 +1,286 @@
+/*
+ * publish_rules.c - the checks of a publish, one function per concern
+ * (declared in include/publish_rules.h, run in order by publish.c).
+ *
+ * Each check adds lines to the report; only a failed required check
+ * blocks the install.  Not here: parsing (contract.c, schema.c), data
+ * validation itself (validate.c), ownership rules (domain.c), governance
+ * rules (policy.c).
+ */
+#include "publish_rules.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "index.h"
+#include "mesh_util.h"
+#include "schema.h"
+#include "store.h"
+
+/* ---- schema and compatibility ---- */
+
+/* The highest existing version lower than `version`: the release a new
+ * version is compared with (a patch to an old line is compared with its
+ * own line's newest, not with a later major). */
+static char *predecessor(const char *store, const char *domain, const char *product,
+			 const char *version)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/domains/%s/%s", store, domain, product);
+	DIR *d = opendir(path);
+	if (!d)
+		return NULL;
+	char *best = NULL;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || semver_parse(de->d_name, NULL))
+			continue;
+		if (semver_cmp_str(de->d_name, version) < 0 && (!best || semver_cmp_str(de->d_name, best) > 0)) {
+			free(best);
+			best = xstrdup(de->d_name);
+		}
+	}
+	closedir(d);
+	return best;
+}
+
+static bool is_major_bump(const char *old, const char *new)
+{
+	struct semver a, b;
+	if (semver_parse(old, &a) || semver_parse(new, &b))
+		return false;
+	/* 0.y.z: anything may change (SemVer §4), as may a new major */
+	return b.major > a.major || b.major == 0;
+}
+
+void publish_check_schema(struct publish_ctx *pc, struct publish_report *r)
+{
+	const struct contract *c = pc->contract;
+	struct mesh_err err = {0};
+	if (pc->has_schema) {
+		char *text = NULL;
+		size_t len = 0;
+		struct table_schema *given = NULL;
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s/schema.json", pc->release_dir);
+		if (mesh_read_file_at(pc->dirfd, "schema.json", 16u << 20, &text, &len, &err) ||
+		    schema_parse(text, len, path, &given, &err))
+			publish_report_add(r, "schema", false, false, "%s", err.msg);
+		else
+			publish_report_add(r, "schema", true, false, "schema.json given (served as is)");
+		schema_free(given);
+		free(text);
+	} else if (c->n_objects >= 1) {
+		struct table_schema *derived = NULL;
+		if (schema_from_contract_object(&c->objects[0], c, &derived) ||
+		    schema_to_json(derived, &pc->schema_json)) {
+			publish_report_add(r, "schema", false, false, "cannot derive schema.json from the contract");
+		} else {
+			publish_report_add(r, "schema", true, false, "schema.json derived from the contract's "
+					 "schema object '%s'", c->objects[0].name);
+		}
+		schema_free(derived);
+	}
+
+	/* compatibility with the previous version of the product */
+	char *prev = predecessor(pc->store, c->domain, c->data_product, c->version);
+	if (!prev) {
+		publish_report_add(r, "compatibility", true, false, "first version of %s/%s",
+				 c->domain, c->data_product);
+		return;
+	}
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/domains/%s/%s/%s/contract.yaml", pc->store, c->domain,
+		 c->data_product, prev);
+	struct contract *old = NULL;
+	if (contract_load(path, &old, &err)) {
+		publish_report_add(r, "compatibility", true, true, "cannot read %s to compare: %s", prev, err.msg);
+		free(prev);
+		return;
+	}
+	struct strbuf breaking = STRBUF_INIT, minor = STRBUF_INIT;
+	size_t n_breaking = 0;
+	for (size_t i = 0; i < c->n_objects; i++) {
+		const struct contract_object *obj = &c->objects[i];
+		const struct contract_object *old_obj = NULL;
+		for (size_t k = 0; k < old->n_objects; k++)
+			if (!strcmp(old->objects[k].name, obj->name))
+				old_obj = &old->objects[k];
+		if (!old_obj)
+			continue;
+		struct table_schema *a = NULL, *b = NULL;
+		struct schema_change *changes = NULL;
+		size_t n = 0;
+		if (!schema_from_contract_object(old_obj, old, &a) && !schema_from_contract_object(obj, c, &b) &&
+		    !schema_diff(a, b, &changes, &n)) {
+			for (size_t k = 0; k < n; k++) {
+				struct strbuf *sb = changes[k].breaking ? &breaking : &minor;
+				strbuf_printf(sb, "%s%s: %s", sb->len ? "\n" : "", obj->name, changes[k].description);
+				n_breaking += changes[k].breaking;
+			}
+		}
+		schema_changes_free(changes, n);
+		schema_free(a);
+		schema_free(b);
+	}
+	for (size_t k = 0; k < old->n_objects; k++) {
+		bool kept = false;
+		for (size_t i = 0; i < c->n_objects; i++)
+			kept |= !strcmp(old->objects[k].name, c->objects[i].name);
+		if (!kept) {
+			strbuf_printf(&breaking, "%sschema object %s removed", breaking.len ? "\n" : "",
+				      old->objects[k].name);
+			n_breaking++;
+		}
+	}
+	if (n_breaking && !is_major_bump(prev, c->version))
+		publish_report_add(r, "compatibility", false, false,
+				 "%zu breaking change(s) since %s need a new major version (%s is not one):\n%s",
+				 n_breaking, prev, c->version, breaking.buf);
+	else
+		publish_report_add(r, "compatibility", true, false, "since %s: %zu breaking%s, %s", prev, n_breaking,
+				 n_breaking ? " (new major version)" : "", minor.len ? minor.buf : "no other changes");
+	strbuf_release(&breaking);
+	strbuf_release(&minor);
+	contract_free(old);
+	free(prev);
+}
+
+/* ---- domain and governance ---- */
+
+int publish_check_domain(const char *store, const struct contract *c, struct mesh_err *err)
+{
+	return meshfs_check_publisher(store, c->domain, "publish", err);
+}
+
+void publish_check_governance(const char *store, const struct contract *c, struct publish_report *r)
+{
+	(void)store;
+	struct strbuf problems = STRBUF_INIT;
+	if (!c->purpose || !*c->purpose)
+		strbuf_printf(&problems, "%s: description.purpose: required by the mesh (what the product is for)\n",
+			      c->path);
+	if (c->n_owners == 0)
+		strbuf_printf(&problems, "%s: team: at least one member with an owner role, or "
+			      "customProperties meshOwners\n", c->path);
+	if (problems.len) {
+		problems.buf[problems.len - 1] = '\0';
+		publish_report_add(r, "governance", false, false, "%s", problems.buf);
+	} else {
+		publish_report_add(r, "governance", true, false, NULL);
+	}
+	strbuf_release(&problems);
+}
+
+/* ---- data ---- */
+
+void publish_check_data(struct publish_ctx *pc, const char *file, struct publish_report *r)
+{
+	char what[300];
+	snprintf(what, sizeof what, "data %s", file);
+	const struct contract_object *obj = contract_object_for_file(pc->contract, file);
+	if (!obj) {
+		publish_report_add(r, what, false, false, "no schema object of the contract describes %s "
+				   "(name its object's physicalName: %s)", file, file);
+		return;
+	}
+	publish_report_add(r, what, true, false, "described by schema object %s", obj->name);
+}
+
+char *publish_quality_json(struct publish_ctx *pc, const struct publish_report *r)
+{
+	json_t *root = json_object();
+	const struct contract *c = pc->contract;
+	json_object_set_new(root, "domain", json_string(c->domain));
+	json_object_set_new(root, "product", json_string(c->data_product));
+	json_object_set_new(root, "version", json_string(c->version));
+	struct timespec now = {pc->now, 0};
+	char stamp[40];
+	mesh_time_rfc3339(&now, stamp, sizeof stamp);
+	json_object_set_new(root, "checked_at", json_string(stamp));
+	json_object_set_new(root, "passed", json_boolean(!r->failed));
+	json_t *checks = json_array();
+	for (size_t i = 0; i < r->n_checks; i++) {
+		json_t *jc = json_object();
+		json_object_set_new(jc, "check", json_string(r->checks[i].what));
+		json_object_set_new(jc, "passed", json_boolean(r->checks[i].passed));
+		json_object_set_new(jc, "severity", json_string(r->checks[i].warning ? "warning" : "error"));
+		if (r->checks[i].detail)
+			json_object_set_new(jc, "detail", json_string(r->checks[i].detail));
+		json_array_append_new(checks, jc);
+	}
+	json_object_set_new(root, "checks", checks);
+	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	size_t n = strlen(text);
+	char *out = xmalloc(n + 2);
+	memcpy(out, text, n);
+	out[n] = '\n';
+	out[n + 1] = '\0';
+	free(text);
+	return out;
+}
+
+void publish_classified_columns(struct publish_ctx *pc, const char *file,
+				const struct manifest_column **cols, size_t *n)
+{
+	*cols = NULL;
+	*n = 0;
+	const struct contract_object *obj = contract_object_for_file(pc->contract, file);
+	if (!obj)
+		return;
+	struct manifest_column *out = xcalloc(obj->n_props + 1, sizeof *out);
+	size_t k = 0;
+	for (size_t i = 0; i < obj->n_props; i++) {
+		const char *cls = obj->props[i].classification;
+		/* "public" is a classification that never restricts */
+		if (!cls || !strcasecmp(cls, "public"))
+			continue;
+		out[k].name = xstrdup(obj->props[i].name);
+		out[k].classification = xstrdup(cls);
+		k++;
+	}
+	*cols = out;
+	*n = k;
+}
+
+void publish_free_columns(struct manifest_column *cols, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(cols[i].name);
+		free(cols[i].classification);
+	}
+	free(cols);
+}
+
+void publish_after_install(struct publish_ctx *pc, const struct manifest *m)
+{
+	/* the index is a cache of the files: a failure here leaves it stale,
+	 * which search detects and repairs */
+	index_add_release(pc->store, pc->contract, m, NULL);
+}
+
+void publish_ctx_release(struct publish_ctx *pc)
+{
+	free(pc->schema_json);
+	pc->schema_json = NULL;
+}
+
+int meshfs_check_publisher(const char *store, const char *domain, const char *action,
+			   struct mesh_err *err)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/domains/%s/domain.yaml", store, domain);
+	if (access(path, F_OK) < 0)
+		return mesh_errf(err, -ENOENT, "%s: domain %s does not exist; governance creates it with "
+				 "'meshctl domain create %s --owner group:TEAM'", action, domain, domain);
+	return 0;
+}

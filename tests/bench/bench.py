@@ -1,0 +1,359 @@
+#!/usr/bin/python3
+"""meshfs benchmark: every figure is a ratio against a baseline measured in
+the same run on the same machine (native reads of the same store files,
+the same mount with a feature off, or libfuse's passthrough_hp when
+$PASSTHROUGH_HP names a locally built binary - never committed).
+
+Builds (once, cached under --work) a store with a 1 GiB CSV (10 columns)
+and --products small products, mounts it, and measures:
+  sequential read of the 1 GiB file, cold and warm
+  4 KiB random reads: page-cache hits and daemon misses (fio, psync)
+  find + stat over all products, first and second pass
+  open+close per second (1 and 2 processes)
+  validation throughput of the 1 GiB CSV vs `wc -l`, peak memory, publish time
+Prints a Markdown table (and writes it to --out).  Needs root (drop_caches,
+mounting with allow_other)."""
+import argparse
+import json
+import multiprocessing
+import os
+import pathlib
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--build", default=str(pathlib.Path(__file__).resolve().parents[2] / "build"))
+ap.add_argument("--work", default="/var/tmp/meshfs-bench")
+ap.add_argument("--products", type=int, default=10000)
+ap.add_argument("--size-mib", type=int, default=1024)
+ap.add_argument("--repeat", type=int, default=3)
+ap.add_argument("--out", default=None)
+ap.add_argument("--only", default="", help="comma-separated sections to run")
+args = ap.parse_args()
+
+BUILD = pathlib.Path(args.build)
+MESHCTL, MESHFS = BUILD / "meshctl", BUILD / "meshfs"
+WORK = pathlib.Path(args.work)
+STORE = WORK / "store"
+SRC = WORK / "src"
+rows = []
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def sh(cmd, **kw):
+    return subprocess.run([str(c) for c in cmd], check=True, capture_output=True, text=True, **kw)
+
+
+def ctl(*a):
+    return sh([MESHCTL, "--store", STORE, *a])
+
+
+def drop_caches():
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def record(section, metric, value, baseline, unit, goal=None, note=""):
+    ratio = value / baseline if baseline else float("nan")
+    rows.append((section, metric, value, baseline, unit, ratio, goal, note))
+    log(f"  {metric}: {value:.1f} vs {baseline:.1f} {unit} = {ratio:.2f}x" + (f" (goal {goal})" if goal else ""))
+
+
+CONTRACT = """apiVersion: v3.1.0
+kind: DataContract
+id: {id}
+name: {product}
+version: 1.0.0
+status: active
+domain: bench
+dataProduct: {product}
+description:
+  purpose: Benchmark product
+team:
+  members:
+    - username: root
+      role: owner
+support:
+  - channel: "#bench"
+schema:
+{objects}"""
+
+BIG_OBJECT = """  - name: events
+    physicalName: events.csv
+    properties:
+      - {name: event_id, logicalType: integer, required: true, unique: true}
+      - {name: user_id, logicalType: integer, required: true}
+      - {name: kind, logicalType: string, required: true}
+      - {name: amount, logicalType: number}
+      - {name: country, logicalType: string}
+      - {name: email, logicalType: string, quality: [{metric: invalidValues, arguments: {pattern: '^[a-z0-9.]+@[a-z0-9.]+$'}, mustBe: 0}]}
+      - {name: created_at, logicalType: timestamp}
+      - {name: day, logicalType: date}
+      - {name: flag, logicalType: boolean}
+      - {name: note, logicalType: string}
+"""
+
+
+def write_big_csv(path, size):
+    kinds = ["view", "click", "purchase", "refund"]
+    countries = ["DE", "FR", "US", "JP", "BR"]
+    with open(path, "w") as f:
+        f.write("event_id,user_id,kind,amount,country,email,created_at,day,flag,note\n")
+        i, written = 0, 0
+        while written < size:
+            chunk = []
+            for _ in range(20000):
+                i += 1
+                chunk.append(f"{i},{i % 99991},{kinds[i % 4]},{(i % 10000) / 100:.2f},{countries[i % 5]},"
+                             f"user{i % 99991}@example.com,2026-11-{1 + i % 28:02d}T{i % 24:02d}:00:00Z,"
+                             f"2026-11-{1 + i % 28:02d},{'true' if i % 2 else 'false'},n{i % 7}\n")
+            s = "".join(chunk)
+            f.write(s)
+            written += len(s)
+
+
+def build_store():
+    marker = WORK / f"built-{args.products}-{args.size_mib}"
+    if marker.exists() and (STORE / ".meshfs-store").exists():
+        return
+    shutil.rmtree(WORK, ignore_errors=True)
+    SRC.mkdir(parents=True)
+    ctl("init")
+    sh([MESHCTL, "--store", STORE, "domain", "create", "bench", "--owner", "user:root"])
+    log(f"building a {args.size_mib} MiB CSV")
+    big = SRC / "big"
+    big.mkdir()
+    write_big_csv(big / "events.csv", args.size_mib << 20)
+    (big / "contract.yaml").write_text(CONTRACT.format(id="bench-big", product="big", objects=BIG_OBJECT))
+    log(f"publishing {args.products} small products")
+    small = SRC / "small"
+    small.mkdir()
+    procs = []
+    for i in range(args.products):
+        d = small / f"p{i:05d}"
+        d.mkdir()
+        (d / "data.csv").write_text("id,value\n" + "".join(f"{k},{i * k}\n" for k in range(1, 20)))
+        (d / "contract.yaml").write_text(CONTRACT.format(
+            id=f"bench-{i}", product=f"p{i:05d}",
+            objects="  - name: data\n    physicalName: data.csv\n    properties:\n"
+                    "      - {name: id, logicalType: integer}\n      - {name: value, logicalType: integer}\n"))
+        procs.append(subprocess.Popen([str(MESHCTL), "--store", str(STORE), "publish", str(d)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        if len(procs) >= 4:
+            p = procs.pop(0)
+            if p.wait():
+                raise SystemExit(f"publish failed: {p.stderr.read().decode()}")
+    for p in procs:
+        if p.wait():
+            raise SystemExit(f"publish failed: {p.stderr.read().decode()}")
+    marker.touch()
+
+
+class Mount:
+    def __init__(self, name, options):
+        self.path = WORK / name
+        self.options = options
+
+    def __enter__(self):
+        subprocess.run(["fusermount3", "-uz", str(self.path)], capture_output=True)
+        self.path.mkdir(exist_ok=True)
+        self.proc = subprocess.Popen([str(MESHFS), str(STORE), str(self.path), "-f", "-o", self.options],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            if os.path.ismount(self.path):
+                return self
+            time.sleep(0.05)
+        raise SystemExit(f"mount {self.path} failed")
+
+    def __exit__(self, *exc):
+        subprocess.run(["fusermount3", "-u", str(self.path)], capture_output=True)
+        subprocess.run(["fusermount3", "-uz", str(self.path)], capture_output=True)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def read_seq(path, bs=1 << 20):
+    fd = os.open(path, os.O_RDONLY)
+    t0 = time.perf_counter()
+    n = 0
+    while True:
+        b = os.read(fd, bs)
+        if not b:
+            break
+        n += len(b)
+    dt = time.perf_counter() - t0
+    os.close(fd)
+    return n / dt / 1e6
+
+
+def bench_sequential(mounts):
+    native = STORE / "domains/bench/big/1.0.0/events.csv"
+    log("sequential read")
+    for label, m in mounts:
+        path = m.path / "bench/big/1.0.0/events.csv"
+        cold_n, cold_m, warm_n, warm_m = [], [], [], []
+        for _ in range(args.repeat):
+            drop_caches()
+            cold_n.append(read_seq(native))
+            drop_caches()
+            cold_m.append(read_seq(path))
+            read_seq(native)
+            warm_n.append(read_seq(native))
+            read_seq(path)
+            warm_m.append(read_seq(path))
+        record("sequential 1 GiB", f"cold, {label}", median(cold_m), median(cold_n), "MB/s", ">= 0.85x native")
+        record("sequential 1 GiB", f"warm, {label}", median(warm_m), median(warm_n), "MB/s", ">= 0.9x native")
+
+
+def fio(path, extra):
+    if not shutil.which("fio"):
+        return None
+    r = sh(["fio", "--name=rr", f"--filename={path}", "--rw=randread", "--bs=4k", "--ioengine=psync",
+            "--fadvise_hint=1", "--output-format=json", *extra])
+    return json.loads(r.stdout)["jobs"][0]["read"]["iops"]
+
+
+def bench_random(mounts):
+    native = STORE / "domains/bench/big/1.0.0/events.csv"
+    log("4 KiB random reads")
+    for label, m in mounts:
+        path = m.path / "bench/big/1.0.0/events.csv"
+        read_seq(native)
+        read_seq(path)
+        hits_n = median([fio(native, ["--time_based", "--runtime=3", "--invalidate=0"]) for _ in range(args.repeat)])
+        hits_m = median([fio(path, ["--time_based", "--runtime=3", "--invalidate=0"]) for _ in range(args.repeat)])
+        record("4 KiB random", f"page-cache hits, {label}", hits_m, hits_n, "IOPS", ">= 0.95x native")
+        # misses: the mount's cache is dropped (fio invalidate=1), the backing file stays cached
+        miss_m = median([fio(path, ["--size=256m", "--number_ios=32768", "--invalidate=1"]) for _ in range(args.repeat)])
+        record("4 KiB random", f"misses (backing cached), {label}", miss_m, hits_n, "IOPS",
+               ">= 1.0x passthrough_hp", "ratio vs native page-cache hits")
+
+
+def walk(root):
+    t0 = time.perf_counter()
+    n = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            os.lstat(os.path.join(dirpath, name))
+            n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def bench_metadata(options):
+    log("find + stat")
+    native_root = STORE / "domains"
+    walk(native_root)
+    native = median([walk(native_root) for _ in range(args.repeat)])
+    firsts, seconds = [], []
+    for i in range(args.repeat):
+        with Mount(f"mnt-meta", options) as m:
+            firsts.append(walk(m.path))
+            seconds.append(walk(m.path))
+    record("find+stat all products", "first pass after mount", median(firsts), native, "entries/s")
+    record("find+stat all products", "second pass", median(seconds), native, "entries/s", ">= 0.8x native")
+
+
+def open_loop(paths, seconds, out):
+    n = 0
+    t0 = time.perf_counter()
+    i = 0
+    while time.perf_counter() - t0 < seconds:
+        fd = os.open(paths[i % len(paths)], os.O_RDONLY)
+        os.close(fd)
+        n += 1
+        i += 1
+    out.put(n / (time.perf_counter() - t0))
+
+
+def open_rate(paths, procs, seconds=3):
+    q = multiprocessing.Queue()
+    ps = [multiprocessing.Process(target=open_loop, args=(paths[k::procs], seconds, q)) for k in range(procs)]
+    for p in ps:
+        p.start()
+    for p in ps:
+        p.join()
+    return sum(q.get() for _ in ps)
+
+
+def product_files(root, n=2000):
+    return [str(root / f"p{i:05d}/1.0.0/data.csv") for i in range(min(n, args.products))]
+
+
+def bench_open(mounts):
+    log("open+close")
+    native = product_files(STORE / "domains/bench")
+    hp = os.environ.get("PASSTHROUGH_HP")
+    for procs in (1, 2):
+        base = median([open_rate(native, procs) for _ in range(args.repeat)])
+        for label, m in mounts:
+            files = product_files(m.path / "bench")
+            open_rate(files, procs, 1)
+            rate = median([open_rate(files, procs) for _ in range(args.repeat)])
+            record("open+close", f"{procs} process(es), {label}", rate, base, "opens/s", ">= 1.2x passthrough_hp")
+
+
+def bench_validate():
+    log("validation")
+    big = SRC / "big"
+    t0 = time.perf_counter()
+    sh(["wc", "-l", big / "events.csv"])
+    wc = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    r = subprocess.run([str(MESHCTL), "--store", str(STORE), "validate", str(big)], capture_output=True, text=True)
+    val = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    size = os.path.getsize(big / "events.csv") / 1e6
+    note = "" if r.returncode == 0 else f"validate exit {r.returncode}"
+    record("validation 1 GiB CSV", "throughput vs wc -l", size / val, size / wc, "MB/s", ">= 300 MB/s", note)
+    rows.append(("validation 1 GiB CSV", "peak RSS of meshctl validate", peak, 64, "MiB", peak / 64,
+                 "< 64 MiB", "baseline column = the goal"))
+
+
+def main():
+    if os.geteuid() != 0:
+        raise SystemExit("bench needs root")
+    build_store()
+    only = set(filter(None, args.only.split(",")))
+    want = lambda s: not only or s in only
+    with Mount("mnt-pt", "allow_other") as pt, Mount("mnt-nopt", "allow_other,passthrough=off") as nopt:
+        mounts = [("passthrough", pt), ("no passthrough", nopt)]
+        if want("seq"):
+            bench_sequential(mounts)
+        if want("random"):
+            bench_random(mounts)
+        if want("open"):
+            bench_open(mounts)
+    if want("meta"):
+        bench_metadata("allow_other")
+    if want("validate"):
+        bench_validate()
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    lines = [f"Machine: {os.cpu_count()} vCPU {cpu}, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') >> 30} GiB, "
+             f"kernel {platform.release()}; {time.strftime('%Y-%m-%d')}; {args.products} products, {args.size_mib} MiB CSV.",
+             "", "| section | measurement | meshfs | baseline | unit | ratio | goal | note |",
+             "|---|---|---|---|---|---|---|---|"]
+    for s, m, v, b, u, r, g, n in rows:
+        lines.append(f"| {s} | {m} | {v:,.0f} | {b:,.0f} | {u} | {r:.2f}x | {g or ''} | {n} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        pathlib.Path(args.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
