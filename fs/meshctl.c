@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@
 #include "meshctl_cmds.h"
 #include "mesh_util.h"
 #include "publish.h"
+#include "schema.h"
+#include "contract.h"
 #include "store.h"
 
 void meshctl_fail(const struct meshctl_ctx *ctx, const char *cmd, const char *fmt, ...)
@@ -334,6 +337,98 @@ static int cmd_retire(const struct meshctl_ctx *ctx, int argc, char **argv)
 	return run_lifecycle(ctx, argc, argv, LC_RETIRED);
 }
 
+/* ---- diff ---- */
+
+static int load_release_contract(const struct meshctl_ctx *ctx, const char *domain, const char *product,
+				 const char *version, struct contract **c)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/domains/%s/%s/%s/contract.yaml", ctx->store, domain, product, version);
+	struct mesh_err err = {0};
+	if (semver_parse(version, NULL)) {
+		meshctl_fail(ctx, "diff", "%s: not a SemVer version", version);
+		return MESHCTL_USAGE;
+	}
+	if (access(path, F_OK) < 0) {
+		meshctl_fail(ctx, "diff", "%s/%s has no version %s", domain, product, version);
+		return MESHCTL_FAILED;
+	}
+	int rc = contract_load(path, c, &err);
+	if (rc) {
+		meshctl_fail(ctx, "diff", "%s", err.msg);
+		return meshctl_exit_for(rc);
+	}
+	return 0;
+}
+
+static int cmd_diff(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	char domain[MESH_NAME_MAX + 1], product[MESH_NAME_MAX + 1];
+	if (argc != 4 || parse_product_ref(argv[1], domain, product)) {
+		printf("usage: meshctl diff DOMAIN/PRODUCT OLD_VERSION NEW_VERSION\n"
+		       "Prints schema and contract changes; breaking ones are marked BREAKING.\n");
+		return argc == 2 && !strcmp(argv[1], "--help") ? MESHCTL_OK : MESHCTL_USAGE;
+	}
+	struct contract *a = NULL, *b = NULL;
+	int st = load_release_contract(ctx, domain, product, argv[2], &a);
+	if (!st)
+		st = load_release_contract(ctx, domain, product, argv[3], &b);
+	if (st) {
+		contract_free(a);
+		return st;
+	}
+	size_t breaking = 0, total = 0;
+	printf("%s/%s %s -> %s\n", domain, product, argv[2], argv[3]);
+	for (size_t i = 0; i < b->n_objects; i++) {
+		const struct contract_object *nb = &b->objects[i], *na = NULL;
+		for (size_t k = 0; k < a->n_objects; k++)
+			if (!strcmp(a->objects[k].name, nb->name))
+				na = &a->objects[k];
+		if (!na) {
+			printf("  schema object %s added\n", nb->name);
+			total++;
+			continue;
+		}
+		struct table_schema *sa = NULL, *sb = NULL;
+		struct schema_change *ch = NULL;
+		size_t n = 0;
+		schema_from_contract_object(na, a, &sa);
+		schema_from_contract_object(nb, b, &sb);
+		schema_diff(sa, sb, &ch, &n);
+		for (size_t k = 0; k < n; k++) {
+			printf("  %s %s: %s\n", ch[k].breaking ? "BREAKING" : "        ", nb->name, ch[k].description);
+			breaking += ch[k].breaking;
+		}
+		total += n;
+		schema_changes_free(ch, n);
+		schema_free(sa);
+		schema_free(sb);
+	}
+	for (size_t k = 0; k < a->n_objects; k++) {
+		bool kept = false;
+		for (size_t i = 0; i < b->n_objects; i++)
+			kept |= !strcmp(a->objects[k].name, b->objects[i].name);
+		if (!kept) {
+			printf("  BREAKING schema object %s removed\n", a->objects[k].name);
+			breaking++;
+			total++;
+		}
+	}
+	if ((a->purpose == NULL) != (b->purpose == NULL) || (a->purpose && strcmp(a->purpose, b->purpose))) {
+		printf("           description.purpose changed\n");
+		total++;
+	}
+	if (a->n_owners != b->n_owners) {
+		printf("           owners: %zu -> %zu\n", a->n_owners, b->n_owners);
+		total++;
+	}
+	printf("%zu change(s), %zu breaking%s\n", total, breaking,
+	       breaking ? " (a new major version is required)" : "");
+	contract_free(a);
+	contract_free(b);
+	return MESHCTL_OK;
+}
+
 /* ---- reindex / search / status ---- */
 
 static int cmd_reindex(const struct meshctl_ctx *ctx, int argc, char **argv)
@@ -459,6 +554,7 @@ static const struct command commands[] = {
 	{"validate", cmd_validate, "check a release directory as publish would, install nothing"},
 	{"publish", cmd_publish, "validate and install a release directory"},
 	{"list", cmd_list, "list domains, products and versions"},
+	{"diff", cmd_diff, "schema and contract changes between two versions, breaking ones marked"},
 	{"deprecate", cmd_deprecate, "mark a version deprecated (still readable)"},
 	{"retire", cmd_retire, "remove a version from the mount (files kept in the store)"},
 	{"reindex", cmd_reindex, "rebuild the catalog index from the store's files"},
