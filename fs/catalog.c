@@ -115,7 +115,8 @@ static int cmp_node_name(const void *a, const void *b)
 /* Freeze a temporary child list into the arena, sorted by name. */
 static void set_children(struct builder *b, struct cat_node *dir, struct cat_node **kids, size_t n)
 {
-	qsort(kids, n, sizeof *kids, cmp_node_name);
+	if (n)
+		qsort(kids, n, sizeof *kids, cmp_node_name);
 	struct cat_node **arr = arena_alloc(&b->cat->arena, (n ? n : 1) * sizeof *arr);
 	memcpy(arr, kids, n * sizeof *kids);
 	dir->children = (const struct cat_node *const *)arr;
@@ -173,7 +174,8 @@ static int list_subdirs(int dirfd, bool (*ok)(const char *), struct name_list *o
 		out->names[out->n++] = xstrdup(de->d_name);
 	}
 	closedir(d);
-	qsort(out->names, out->n, sizeof *out->names, cmp_str);
+	if (out->n)
+		qsort(out->names, out->n, sizeof *out->names, cmp_str);
 	return 0;
 }
 

@@ -184,6 +184,11 @@ def mounter(scratch):
     yield make
     for m in mounts:
         m.stop()
+    # a sanitizer build reports memory errors and leaks in the daemon's log
+    for m in mounts:
+        log = m.read_log()
+        for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+            assert marker not in log, f"meshfs ({m.path}): {log[-3000:]}"
 
 
 def wait_for(predicate, timeout=5.0, interval=0.05):
