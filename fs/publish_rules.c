@@ -24,6 +24,7 @@
 #include "mesh_util.h"
 #include "schema.h"
 #include "store.h"
+#include "validate.h"
 
 /* ---- schema and compatibility ---- */
 
@@ -192,7 +193,26 @@ void publish_check_data(struct publish_ctx *pc, const char *file, struct publish
 				   "(name its object's physicalName: %s)", file, file);
 		return;
 	}
-	publish_report_add(r, what, true, false, "described by schema object %s", obj->name);
+	struct validate_options vo = {.now = pc->now, .unique_memory = pc->unique_memory};
+	struct validate_report *rep = NULL;
+	struct mesh_err err = {0};
+	if (validate_file(pc->contract, obj, pc->dirfd, file, &vo, &rep, &err)) {
+		publish_report_add(r, what, false, false, "%s", err.msg);
+		return;
+	}
+	char *text = validate_report_text(rep, true);
+	if (!rep->checked)
+		publish_report_add(r, what, !validate_report_failed(rep), false,
+				   "%llu bytes, opaque format: checksummed, content not checked%s%s",
+				   (unsigned long long)rep->bytes, *text ? "\n" : "", text);
+	else if (validate_report_failed(rep))
+		publish_report_add(r, what, false, false, "%llu rows; %s", (unsigned long long)rep->rows, text);
+	else
+		publish_report_add(r, what, true, false, "%llu rows, %zu rules passed%s%s",
+				   (unsigned long long)rep->rows, rep->n_rules, *text ? "\n" : "", text);
+	free(text);
+	pc->file_reports = xrealloc(pc->file_reports, (pc->n_files + 1) * sizeof *pc->file_reports);
+	pc->file_reports[pc->n_files++] = rep;
 }
 
 char *publish_quality_json(struct publish_ctx *pc, const struct publish_report *r)
@@ -218,6 +238,10 @@ char *publish_quality_json(struct publish_ctx *pc, const struct publish_report *
 		json_array_append_new(checks, jc);
 	}
 	json_object_set_new(root, "checks", checks);
+	json_t *files = json_array();
+	for (size_t i = 0; i < pc->n_files; i++)
+		json_array_append_new(files, validate_report_json(pc->file_reports[i]));
+	json_object_set_new(root, "files", files);
 	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(root);
 	size_t n = strlen(text);
@@ -272,6 +296,11 @@ void publish_ctx_release(struct publish_ctx *pc)
 {
 	free(pc->schema_json);
 	pc->schema_json = NULL;
+	for (size_t i = 0; i < pc->n_files; i++)
+		validate_report_free(pc->file_reports[i]);
+	free(pc->file_reports);
+	pc->file_reports = NULL;
+	pc->n_files = 0;
 }
 
 int meshfs_check_publisher(const char *store, const char *domain, const char *action,

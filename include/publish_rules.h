@@ -11,6 +11,7 @@
 
 #include "contract.h"
 #include "publish.h"
+#include "validate.h"
 
 struct publish_ctx {
 	const char *store, *release_dir;
@@ -21,8 +22,7 @@ struct publish_ctx {
 	bool has_schema;              /* the release brings its own schema.json */
 	char *schema_json;            /* derived schema text (when !has_schema) */
 	void *schema;                 /* the release's schema (struct table_schema *) */
-	void **file_reports;          /* per data file validation reports */
-	char **file_names;
+	struct validate_report **file_reports;   /* one per data file */
 	size_t n_files;
 };
 

@@ -1,0 +1,810 @@
+/*
+ * validate.c - one streaming pass over a data file against its contract
+ * (contract in include/validate.h).
+ *
+ * Every check is a "rule" with a result; the implicit ones (columns, type,
+ * required, unique, primary key) come from the schema, the others from the
+ * contract's quality section.  A value is type-checked first; the other
+ * rules of its column only see values of the right type.
+ */
+#include "validate.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "csv.h"
+#include "mesh_util.h"
+#include "unique.h"
+
+/* ---- value checks (no allocation, no NUL needed) ---- */
+
+static bool is_integer(const char *s, size_t n)
+{
+	size_t i = 0;
+	if (i < n && (s[i] == '-' || s[i] == '+'))
+		i++;
+	if (i == n || n - i > 19)
+		return false;
+	for (; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+static bool is_number(const char *s, size_t n)
+{
+	size_t i = 0;
+	if (i < n && (s[i] == '-' || s[i] == '+'))
+		i++;
+	if ((n - i == 3 && !strncasecmp(s + i, "nan", 3)) || (n - i == 3 && !strncasecmp(s + i, "inf", 3)))
+		return true;
+	size_t digits = 0;
+	while (i < n && s[i] >= '0' && s[i] <= '9')
+		i++, digits++;
+	if (i < n && s[i] == '.') {
+		i++;
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++, digits++;
+	}
+	if (!digits)
+		return false;
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < n && (s[i] == '-' || s[i] == '+'))
+			i++;
+		size_t e = 0;
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++, e++;
+		if (!e)
+			return false;
+	}
+	return i == n;
+}
+
+static bool is_boolean(const char *s, size_t n)
+{
+	return (n == 4 && !strncasecmp(s, "true", 4)) || (n == 5 && !strncasecmp(s, "false", 5)) ||
+	       (n == 1 && (*s == '1' || *s == '0'));
+}
+
+static int two(const char *s)
+{
+	return isdigit((unsigned char)s[0]) && isdigit((unsigned char)s[1]) ? (s[0] - '0') * 10 + s[1] - '0' : -1;
+}
+
+static bool is_date(const char *s, size_t n)
+{
+	if (n != 10 || s[4] != '-' || s[7] != '-')
+		return false;
+	for (int i = 0; i < 4; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+	int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+	int m = two(s + 5), d = two(s + 8);
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+		return false;
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return !(m == 2 && d == 29 && !leap);
+}
+
+/* RFC 3339 or "YYYY-MM-DD HH:MM:SS[.fff][Z|+hh:mm]"; *t gets the time. */
+static bool parse_timestamp(const char *s, size_t n, time_t *t)
+{
+	char buf[64];
+	if (n < 19 || n >= sizeof buf || !is_date(s, 10))
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	if (buf[10] == ' ')
+		buf[10] = 'T';
+	/* no zone: read as UTC */
+	const char *tail = buf + 19;
+	if (*tail == '.')
+		for (tail++; isdigit((unsigned char)*tail); tail++)
+			;
+	if (!*tail && n + 1 < sizeof buf) {
+		buf[n] = 'Z';
+		buf[n + 1] = '\0';
+	}
+	return mesh_time_parse(buf, t) == 0;
+}
+
+static bool type_ok(enum logical_type t, const char *s, size_t n)
+{
+	time_t ts;
+	switch (t) {
+	case LT_INTEGER: return is_integer(s, n);
+	case LT_NUMBER: return is_number(s, n);
+	case LT_BOOLEAN: return is_boolean(s, n);
+	case LT_DATE: return is_date(s, n);
+	case LT_TIMESTAMP: return parse_timestamp(s, n, &ts);
+	default: return true;
+	}
+}
+
+/* ---- rule results ---- */
+
+struct rule {
+	struct validate_rule_result res;
+	enum quality_kind qkind;       /* for contract rules */
+	int col;                       /* column index, -1 for row-level */
+	const struct quality_rule *q;  /* the contract rule, or NULL */
+	regex_t re;
+	bool has_re;
+	struct unique_set *uniq;
+	time_t freshest;
+	bool seen_freshness;
+};
+
+struct run {
+	const struct contract *c;
+	const struct contract_object *obj;
+	const struct validate_options *opts;
+	const char *file;
+	struct rule *rules;
+	size_t n_rules;
+	/* per column: indexes of its rules */
+	int *type_rule, *required_rule;
+	int pk_rule;
+	size_t n_cols;
+	char **col_names;
+	char scratch[4096];
+	struct strbuf key;
+	uint64_t rows;
+};
+
+static char *printable(const char *s, size_t n)
+{
+	size_t m = n > 80 ? 80 : n;
+	char *out = xmalloc(m * 4 + 8);
+	size_t k = 0;
+	for (size_t i = 0; i < m; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch < 0x20 || ch == 0x7f)
+			k += (size_t)sprintf(out + k, "\\x%02x", ch);
+		else
+			out[k++] = (char)ch;
+	}
+	if (n > m) {
+		memcpy(out + k, "...", 3);
+		k += 3;
+	}
+	out[k] = '\0';
+	return out;
+}
+
+static void fail_rule(struct rule *r, uint64_t line, uint64_t row, const char *column, const char *v,
+		      size_t n, const char *msg)
+{
+	r->res.passed = false;
+	r->res.failures++;
+	if (r->res.n_examples < VALIDATE_MAX_EXAMPLES) {
+		struct validate_failure *f = &r->res.examples[r->res.n_examples++];
+		f->line = line;
+		f->row = row;
+		f->column = column ? xstrdup(column) : NULL;
+		f->value = v ? printable(v, n) : NULL;
+		f->message = xstrdup(msg);
+	}
+}
+
+static struct rule *add_rule(struct run *run, const char *id, const char *kind, const char *column,
+			     bool required, int col)
+{
+	run->rules = xrealloc(run->rules, (run->n_rules + 1) * sizeof *run->rules);
+	struct rule *r = &run->rules[run->n_rules++];
+	memset(r, 0, sizeof *r);
+	r->res.id = xstrdup(id);
+	r->res.kind = xstrdup(kind);
+	r->res.column = column ? xstrdup(column) : NULL;
+	r->res.required = required;
+	r->res.checked = true;
+	r->res.passed = true;
+	r->col = col;
+	return r;
+}
+
+static void dup_found(void *ctx, const char *v, size_t n, uint64_t line, uint64_t row)
+{
+	struct rule *r = ctx;
+	fail_rule(r, line, row, r->res.column, v, n, "duplicate value");
+}
+
+static int col_index(const struct run *run, const char *name)
+{
+	for (size_t i = 0; i < run->n_cols; i++)
+		if (!strcmp(run->col_names[i], name))
+			return (int)i;
+	return -1;
+}
+
+/* Rules from the schema and the contract, once the columns are known. */
+static void plan_rules(struct run *run, bool json)
+{
+	const struct contract_object *obj = run->obj;
+	run->type_rule = xcalloc(run->n_cols + 1, sizeof *run->type_rule);
+	run->required_rule = xcalloc(run->n_cols + 1, sizeof *run->required_rule);
+	run->pk_rule = -1;
+	size_t pk_cols = 0;
+	char id[300];
+	for (size_t i = 0; i < run->n_cols; i++) {
+		run->type_rule[i] = run->required_rule[i] = -1;
+		const struct contract_property *p = &obj->props[i];
+		/* CSV text is always a string; JSON values have types of their own */
+		bool typed = json ? p->type != LT_ANY
+				  : p->type != LT_ANY && p->type != LT_STRING && p->type != LT_OBJECT && p->type != LT_ARRAY;
+		if (typed) {
+			snprintf(id, sizeof id, "type:%s", p->name);
+			add_rule(run, id, "type", p->name, true, (int)i);
+			run->type_rule[i] = (int)run->n_rules - 1;
+		}
+		if (p->required || p->primary_key) {
+			snprintf(id, sizeof id, "required:%s", p->name);
+			add_rule(run, id, "required", p->name, true, (int)i);
+			run->required_rule[i] = (int)run->n_rules - 1;
+		}
+		if (p->unique) {
+			snprintf(id, sizeof id, "unique:%s", p->name);
+			struct rule *r = add_rule(run, id, "unique", p->name, true, (int)i);
+			r->qkind = Q_UNIQUE;
+			r->uniq = unique_new(run->opts->unique_memory, run->opts->tmpdir);
+		}
+		pk_cols += p->primary_key;
+	}
+	if (pk_cols) {
+		struct strbuf names = STRBUF_INIT;
+		for (size_t i = 0; i < run->n_cols; i++)
+			if (obj->props[i].primary_key)
+				strbuf_printf(&names, "%s%s", names.len ? "," : "", obj->props[i].name);
+		snprintf(id, sizeof id, "primary_key:%s", names.buf);
+		struct rule *r = add_rule(run, id, "primary_key", names.buf, true, -1);
+		r->uniq = unique_new(run->opts->unique_memory, run->opts->tmpdir);
+		run->pk_rule = (int)run->n_rules - 1;
+		strbuf_release(&names);
+	}
+	const struct contract *c = run->c;
+	for (size_t k = 0; k < c->n_rules; k++) {
+		const struct quality_rule *q = &c->rules[k];
+		int col = q->column ? col_index(run, q->column) : -1;
+		if (q->column && col < 0)
+			continue;   /* a rule of another schema object */
+		if (!q->column && q->kind != Q_ROW_COUNT && q->kind != Q_UNSUPPORTED)
+			continue;
+		if (!q->column && c->n_objects > 1) {
+			/* object-level rules are read for every object; keep those whose
+			 * line falls inside this object's block */
+			bool mine = q->line >= run->obj->line;
+			for (size_t o = 0; o < c->n_objects; o++)
+				if (c->objects[o].line > run->obj->line && q->line >= c->objects[o].line)
+					mine = false;
+			if (!mine)
+				continue;
+		}
+		static const char *names[] = {"not_null", "unique", "min", "max", "allowed_values", "pattern",
+					      "row_count", "freshness", "unsupported"};
+		snprintf(id, sizeof id, "%s%s%s (line %d)", names[q->kind], q->column ? ":" : "",
+			 q->column ? q->column : "", q->line);
+		struct rule *r = add_rule(run, id, names[q->kind], q->column, q->required, col);
+		r->qkind = q->kind;
+		r->q = q;
+		if (q->kind == Q_UNSUPPORTED) {
+			r->res.checked = false;
+			char note[300];
+			snprintf(note, sizeof note, "%s: meshfs cannot run this kind of rule (sql, custom, "
+				 "or a metric it does not know); not checked", q->name ? q->name : "rule");
+			r->res.note = xstrdup(note);
+		} else if (q->kind == Q_PATTERN) {
+			char *anchored = xmalloc(strlen(q->pattern) + 8);
+			sprintf(anchored, "^(%s)$", q->pattern);
+			if (regcomp(&r->re, anchored, REG_EXTENDED | REG_NOSUB) == 0) {
+				r->has_re = true;
+			} else {
+				fail_rule(r, (uint64_t)q->line, 0, q->column, q->pattern, strlen(q->pattern),
+					  "not a valid POSIX extended regular expression (in the contract)");
+			}
+			free(anchored);
+		} else if (q->kind == Q_UNIQUE) {
+			r->uniq = unique_new(run->opts->unique_memory, run->opts->tmpdir);
+		}
+	}
+}
+
+/* Check one non-null value of column i against the column's rules. */
+static void check_value(struct run *run, size_t i, const char *v, size_t n, uint64_t line, uint64_t row,
+			struct mesh_err *err)
+{
+	const char *col = run->col_names[i];
+	for (size_t k = 0; k < run->n_rules; k++) {
+		struct rule *r = &run->rules[k];
+		if (r->col != (int)i || (!r->q && !r->uniq))
+			continue;
+		const struct quality_rule *q = r->q;
+		switch (r->qkind) {
+		case Q_UNIQUE:
+			unique_add(r->uniq, v, n, line, row, dup_found, r, err);
+			break;
+		case Q_ALLOWED_VALUES: {
+			bool ok = false;
+			for (size_t a = 0; a < q->n_values && !ok; a++)
+				ok = strlen(q->values[a]) == n && !memcmp(q->values[a], v, n);
+			if (!ok)
+				fail_rule(r, line, row, col, v, n, "not one of the allowed values");
+			break;
+		}
+		case Q_PATTERN:
+			if (r->has_re && n < sizeof run->scratch) {
+				memcpy(run->scratch, v, n);
+				run->scratch[n] = '\0';
+				if (regexec(&r->re, run->scratch, 0, NULL, 0))
+					fail_rule(r, line, row, col, v, n, "does not match the pattern");
+			}
+			break;
+		case Q_MIN:
+		case Q_MAX: {
+			bool is_min = r->qkind == Q_MIN;
+			if ((is_min && q->has_min) || (!is_min && q->has_max)) {
+				if (n >= sizeof run->scratch || !is_number(v, n))
+					break;
+				memcpy(run->scratch, v, n);
+				run->scratch[n] = '\0';
+				double d = strtod(run->scratch, NULL);
+				if (is_min ? d < q->min : d > q->max)
+					fail_rule(r, line, row, col, v, n, is_min ? "below the minimum" : "above the maximum");
+			} else {
+				const char *bound = is_min ? q->min_text : q->max_text;
+				size_t bl = bound ? strlen(bound) : 0;
+				int c = bound ? memcmp(v, bound, n < bl ? n : bl) : 0;
+				if (!c)
+					c = (n > bl) - (n < bl);
+				if (bound && (is_min ? c < 0 : c > 0))
+					fail_rule(r, line, row, col, v, n, is_min ? "before the minimum" : "after the maximum");
+			}
+			break;
+		}
+		case Q_FRESHNESS: {
+			time_t t;
+			if (parse_timestamp(v, n, &t) && (!r->seen_freshness || t > r->freshest)) {
+				r->freshest = t;
+				r->seen_freshness = true;
+			}
+			break;
+		}
+		default:
+			break;
+		}
+	}
+}
+
+static void check_null(struct run *run, size_t i, uint64_t line, uint64_t row)
+{
+	const char *col = run->col_names[i];
+	if (run->required_rule[i] >= 0)
+		fail_rule(&run->rules[run->required_rule[i]], line, row, col, NULL, 0, "missing (required)");
+	for (size_t k = 0; k < run->n_rules; k++) {
+		struct rule *r = &run->rules[k];
+		if (r->col == (int)i && r->qkind == Q_NOT_NULL && r->q)
+			fail_rule(r, line, row, col, NULL, 0, "null (the contract says no nulls)");
+	}
+}
+
+static void check_field(struct run *run, size_t i, const char *v, size_t n, bool is_null, uint64_t line,
+			uint64_t row, struct mesh_err *err)
+{
+	if (is_null) {
+		check_null(run, i, line, row);
+		return;
+	}
+	const struct contract_property *p = &run->obj->props[i];
+	if (run->type_rule[i] >= 0 && !type_ok(p->type, v, n)) {
+		char msg[64];
+		snprintf(msg, sizeof msg, "not a valid %s", logical_type_name(p->type));
+		fail_rule(&run->rules[run->type_rule[i]], line, row, run->col_names[i], v, n, msg);
+		return;
+	}
+	check_value(run, i, v, n, line, row, err);
+}
+
+static void add_pk_part(struct run *run, const char *v, size_t n)
+{
+	if (run->key.len)
+		strbuf_add(&run->key, "\x1f", 1);
+	strbuf_add(&run->key, v, n);
+}
+
+static void finish_rules(struct run *run, struct mesh_err *err)
+{
+	time_t now = run->opts->now ? run->opts->now : time(NULL);
+	for (size_t k = 0; k < run->n_rules; k++) {
+		struct rule *r = &run->rules[k];
+		if (r->uniq)
+			unique_finish(r->uniq, dup_found, r, err);
+		if (r->qkind == Q_ROW_COUNT && r->q) {
+			const struct quality_rule *q = r->q;
+			double rows = (double)run->rows;
+			if ((q->has_min && rows < q->min) || (q->has_max && rows > q->max)) {
+				char msg[160];
+				snprintf(msg, sizeof msg, "%llu rows, outside the bounds of the rule",
+					 (unsigned long long)run->rows);
+				fail_rule(r, 0, 0, NULL, NULL, 0, msg);
+			}
+		}
+		if (r->qkind == Q_FRESHNESS && r->q) {
+			char note[200];
+			if (!r->seen_freshness) {
+				fail_rule(r, 0, 0, r->res.column, NULL, 0, "no timestamp values to judge freshness");
+			} else {
+				struct timespec ts = {r->freshest, 0};
+				char when[40];
+				mesh_time_rfc3339(&ts, when, sizeof when);
+				long long age = (long long)(now - r->freshest);
+				snprintf(note, sizeof note, "newest %s, %lld s old (allowed %lld s)", when, age,
+					 (long long)r->q->max_age_seconds);
+				r->res.note = xstrdup(note);
+				if (age > r->q->max_age_seconds)
+					fail_rule(r, 0, 0, r->res.column, when, strlen(when), "data older than the SLA allows");
+			}
+		}
+	}
+}
+
+/* ---- CSV ---- */
+
+static int validate_csv(struct run *run, int fd, struct validate_report *rep, struct mesh_err *err)
+{
+	struct csv_reader *rd = csv_reader_fd(fd, run->file, 0);
+	struct csv_record rec;
+	struct mesh_err perr = {0};
+	int rc = csv_next(rd, &rec, &perr);
+	size_t format = run->n_rules;
+	add_rule(run, "format", "format", NULL, true, -1);
+	if (rc <= 0) {
+		fail_rule(&run->rules[format], rc < 0 ? 0 : 1, 0, NULL, NULL, 0,
+			  rc < 0 ? perr.msg : "empty file: a CSV data file starts with a header row");
+		csv_reader_free(rd);
+		return 0;
+	}
+	/* header */
+	size_t columns = run->n_rules;
+	add_rule(run, "columns", "columns", NULL, true, -1);
+	const struct contract_object *obj = run->obj;
+	run->n_cols = obj->n_props;
+	run->col_names = xcalloc(run->n_cols + 1, sizeof *run->col_names);
+	for (size_t i = 0; i < run->n_cols; i++)
+		run->col_names[i] = obj->props[i].name;
+	bool header_ok = rec.n == run->n_cols || run->n_cols == 0;
+	for (size_t i = 0; header_ok && i < run->n_cols; i++)
+		header_ok = strlen(obj->props[i].name) == rec.fields[i].len &&
+			    !memcmp(obj->props[i].name, rec.fields[i].ptr, rec.fields[i].len);
+	if (!header_ok) {
+		struct strbuf got = STRBUF_INIT, want = STRBUF_INIT;
+		for (size_t i = 0; i < rec.n; i++)
+			strbuf_printf(&got, "%s%.*s", i ? "," : "", (int)rec.fields[i].len, rec.fields[i].ptr);
+		for (size_t i = 0; i < run->n_cols; i++)
+			strbuf_printf(&want, "%s%s", i ? "," : "", obj->props[i].name);
+		char *msg = xmalloc(got.len + want.len + 64);
+		sprintf(msg, "header is \"%s\", the contract's columns are \"%s\"", got.buf ? got.buf : "",
+			want.buf ? want.buf : "");
+		fail_rule(&run->rules[columns], rec.line, rec.row, NULL, NULL, 0, msg);
+		free(msg);
+		strbuf_release(&got);
+		strbuf_release(&want);
+		rep->rows = 0;
+		csv_reader_free(rd);
+		return 0;
+	}
+	size_t ragged = run->n_rules;
+	add_rule(run, "row_shape", "format", NULL, true, -1);
+	plan_rules(run, false);   /* no rule is added after this: rule pointers stay valid */
+	while ((rc = csv_next(rd, &rec, &perr)) == 1) {
+		run->rows++;
+		if (run->n_cols && rec.n != run->n_cols) {
+			char msg[96];
+			snprintf(msg, sizeof msg, "%zu fields, the header has %zu", rec.n, run->n_cols);
+			fail_rule(&run->rules[ragged], rec.line, rec.row, NULL, NULL, 0, msg);
+			continue;
+		}
+		run->key.len = 0;
+		for (size_t i = 0; i < run->n_cols; i++) {
+			const struct csv_field *f = &rec.fields[i];
+			check_field(run, i, f->ptr, f->len, f->len == 0, rec.line, rec.row, err);
+			if (run->pk_rule >= 0 && obj->props[i].primary_key)
+				add_pk_part(run, f->ptr, f->len);
+		}
+		if (run->pk_rule >= 0)
+			unique_add(run->rules[run->pk_rule].uniq, run->key.buf ? run->key.buf : "", run->key.len,
+				   rec.line, rec.row, dup_found, &run->rules[run->pk_rule], err);
+	}
+	if (rc < 0)
+		fail_rule(&run->rules[format], 0, 0, NULL, NULL, 0, perr.msg);
+	rep->bytes = csv_bytes(rd);
+	csv_reader_free(rd);
+	return 0;
+}
+
+/* ---- JSON Lines ---- */
+
+static int validate_jsonl(struct run *run, int fd, struct validate_report *rep, struct mesh_err *err)
+{
+	const struct contract_object *obj = run->obj;
+	run->n_cols = obj->n_props;
+	run->col_names = xcalloc(run->n_cols + 1, sizeof *run->col_names);
+	for (size_t i = 0; i < run->n_cols; i++)
+		run->col_names[i] = obj->props[i].name;
+	add_rule(run, "format", "format", NULL, true, -1);
+	add_rule(run, "columns", "columns", NULL, false, -1);
+	plan_rules(run, true);   /* no rule is added after this: rule pointers stay valid */
+	struct rule *format = &run->rules[0], *keys = &run->rules[1];
+	FILE *f = fdopen(dup(fd), "r");
+	if (!f)
+		return mesh_errf(err, -errno, "%s: %s", run->file, strerror(errno));
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	uint64_t lineno = 0;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		lineno++;
+		rep->bytes += (uint64_t)n;
+		if ((size_t)n > CSV_MAX_RECORD) {
+			fail_rule(format, lineno, lineno, NULL, NULL, 0, "line longer than 16 MiB");
+			continue;
+		}
+		size_t len = (size_t)n;
+		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			len--;
+		if (len == 0)
+			continue;   /* blank lines are allowed between records */
+		run->rows++;
+		size_t bad;
+		if (!utf8_valid((unsigned char *)line, len, &bad)) {
+			fail_rule(format, lineno, run->rows, NULL, NULL, 0, "invalid UTF-8");
+			continue;
+		}
+		json_error_t jerr;
+		json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK, &jerr);
+		if (!o || !json_is_object(o) || jerr.position < (int)len) {
+			char msg[200];
+			snprintf(msg, sizeof msg, "not a JSON object: %s", o ? "one object per line" : jerr.text);
+			fail_rule(format, lineno, run->rows, NULL, line, len, msg);
+			json_decref(o);
+			continue;
+		}
+		const char *key;
+		json_t *value;
+		json_object_foreach(o, key, value) {
+			if (run->n_cols && col_index(run, key) < 0)
+				fail_rule(keys, lineno, run->rows, key, NULL, 0, "key not in the contract's schema");
+		}
+		run->key.len = 0;
+		for (size_t i = 0; i < run->n_cols; i++) {
+			json_t *v = json_object_get(o, run->col_names[i]);
+			enum logical_type t = obj->props[i].type;
+			if (!v || json_is_null(v)) {
+				check_field(run, i, NULL, 0, true, lineno, run->rows, err);
+				continue;
+			}
+			bool ok;
+			switch (t) {
+			case LT_INTEGER: ok = json_is_integer(v); break;
+			case LT_NUMBER: ok = json_is_number(v); break;
+			case LT_BOOLEAN: ok = json_is_boolean(v); break;
+			case LT_STRING: case LT_DATE: case LT_TIMESTAMP: ok = json_is_string(v); break;
+			case LT_OBJECT: ok = json_is_object(v); break;
+			case LT_ARRAY: ok = json_is_array(v); break;
+			default: ok = true;
+			}
+			char *text = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+			const char *s = text ? text : json_string_value(v);
+			size_t sl = text ? strlen(text) : json_string_length(v);
+			if (!ok) {
+				char msg[64];
+				snprintf(msg, sizeof msg, "not a JSON %s", logical_type_name(t));
+				fail_rule(&run->rules[run->type_rule[i]], lineno, run->rows, run->col_names[i], s, sl, msg);
+			} else {
+				/* the JSON type is right: check the text (dates, rules) */
+				int saved = run->type_rule[i];
+				if (t != LT_DATE && t != LT_TIMESTAMP)
+					run->type_rule[i] = -1;
+				check_field(run, i, s, sl, false, lineno, run->rows, err);
+				run->type_rule[i] = saved;
+			}
+			if (run->pk_rule >= 0 && obj->props[i].primary_key)
+				add_pk_part(run, s, sl);
+			free(text);
+		}
+		if (run->pk_rule >= 0)
+			unique_add(run->rules[run->pk_rule].uniq, run->key.buf ? run->key.buf : "", run->key.len,
+				   lineno, run->rows, dup_found, &run->rules[run->pk_rule], err);
+		json_decref(o);
+	}
+	free(line);
+	fclose(f);
+	if (lineno == 0)
+		fail_rule(format, 1, 0, NULL, NULL, 0, "empty file: no records");
+	return 0;
+}
+
+/* ---- entry points ---- */
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && !strcasecmp(s + n - m, suffix);
+}
+
+int validate_file(const struct contract *c, const struct contract_object *obj, int dirfd,
+		  const char *file, const struct validate_options *opts,
+		  struct validate_report **out, struct mesh_err *err)
+{
+	*out = NULL;
+	struct validate_options defaults = {0};
+	if (!opts)
+		opts = &defaults;
+	int fd = openat(dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return mesh_errf(err, -errno, "%s: %s", file, strerror(errno));
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	struct validate_report *rep = xcalloc(1, sizeof *rep);
+	rep->file = xstrdup(file);
+	struct run run = {.c = c, .obj = obj, .opts = opts, .file = file, .pk_rule = -1};
+	int rc = 0;
+	if (has_suffix(file, ".csv")) {
+		rep->format = xstrdup("csv");
+		rep->checked = true;
+		rc = validate_csv(&run, fd, rep, err);
+	} else if (has_suffix(file, ".jsonl") || has_suffix(file, ".ndjson")) {
+		rep->format = xstrdup("jsonl");
+		rep->checked = true;
+		rc = validate_jsonl(&run, fd, rep, err);
+	} else {
+		rep->format = xstrdup("opaque");
+		rep->checked = false;
+		off_t size = lseek(fd, 0, SEEK_END);
+		rep->bytes = size > 0 ? (uint64_t)size : 0;
+		if (size == 0) {
+			struct rule *r = add_rule(&run, "format", "format", NULL, true, -1);
+			fail_rule(r, 0, 0, NULL, NULL, 0, "empty file");
+		}
+	}
+	if (!rc)
+		finish_rules(&run, err);
+	close(fd);
+	rep->rows = run.rows;
+	rep->n_rules = run.n_rules;
+	rep->rules = xcalloc(run.n_rules + 1, sizeof *rep->rules);
+	for (size_t i = 0; i < run.n_rules; i++) {
+		rep->rules[i] = run.rules[i].res;
+		if (run.rules[i].has_re)
+			regfree(&run.rules[i].re);
+		unique_free(run.rules[i].uniq);
+	}
+	free(run.rules);
+	free(run.type_rule);
+	free(run.required_rule);
+	free(run.col_names);
+	strbuf_release(&run.key);
+	if (rc) {
+		validate_report_free(rep);
+		return rc;
+	}
+	*out = rep;
+	return 0;
+}
+
+void validate_report_free(struct validate_report *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n_rules; i++) {
+		struct validate_rule_result *x = &r->rules[i];
+		free(x->id);
+		free(x->kind);
+		free(x->column);
+		free(x->note);
+		for (size_t k = 0; k < x->n_examples; k++) {
+			free(x->examples[k].column);
+			free(x->examples[k].value);
+			free(x->examples[k].message);
+		}
+	}
+	free(r->rules);
+	free(r->file);
+	free(r->format);
+	free(r);
+}
+
+bool validate_report_failed(const struct validate_report *r)
+{
+	for (size_t i = 0; i < r->n_rules; i++)
+		if (r->rules[i].required && !r->rules[i].passed)
+			return true;
+	return false;
+}
+
+char *validate_report_text(const struct validate_report *r, bool failures_only)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; i < r->n_rules; i++) {
+		const struct validate_rule_result *x = &r->rules[i];
+		if (failures_only && x->checked && x->passed)
+			continue;
+		const char *state = !x->checked ? "not checked" : x->passed ? "ok" : x->required ? "FAILED" : "warning";
+		strbuf_printf(&sb, "%s%s: %s", sb.len ? "\n" : "", x->id, state);
+		if (x->failures)
+			strbuf_printf(&sb, " (%llu %s)", (unsigned long long)x->failures,
+				      x->failures == 1 ? "failure" : "failures");
+		if (x->note)
+			strbuf_printf(&sb, " - %s", x->note);
+		for (size_t k = 0; k < x->n_examples; k++) {
+			const struct validate_failure *f = &x->examples[k];
+			strbuf_printf(&sb, "\n  %s", r->file);
+			if (f->line)
+				strbuf_printf(&sb, ":%llu", (unsigned long long)f->line);
+			if (f->row)
+				strbuf_printf(&sb, " row %llu", (unsigned long long)f->row);
+			if (f->column)
+				strbuf_printf(&sb, " column %s", f->column);
+			if (f->value)
+				strbuf_printf(&sb, " value \"%s\"", f->value);
+			strbuf_printf(&sb, ": %s", f->message);
+		}
+		if (x->failures > x->n_examples)
+			strbuf_printf(&sb, "\n  ... and %llu more", (unsigned long long)(x->failures - x->n_examples));
+	}
+	return strbuf_detach(&sb, NULL);
+}
+
+void *validate_report_json(const struct validate_report *r)
+{
+	json_t *root = json_object();
+	json_object_set_new(root, "file", json_string(r->file));
+	json_object_set_new(root, "format", json_string(r->format));
+	json_object_set_new(root, "content_checked", json_boolean(r->checked));
+	json_object_set_new(root, "rows", json_integer((json_int_t)r->rows));
+	json_object_set_new(root, "bytes", json_integer((json_int_t)r->bytes));
+	json_object_set_new(root, "passed", json_boolean(!validate_report_failed(r)));
+	json_t *rules = json_array();
+	for (size_t i = 0; i < r->n_rules; i++) {
+		const struct validate_rule_result *x = &r->rules[i];
+		json_t *jr = json_object();
+		json_object_set_new(jr, "rule", json_string(x->id));
+		json_object_set_new(jr, "kind", json_string(x->kind));
+		if (x->column)
+			json_object_set_new(jr, "column", json_string(x->column));
+		json_object_set_new(jr, "severity", json_string(x->required ? "error" : "warning"));
+		json_object_set_new(jr, "checked", json_boolean(x->checked));
+		json_object_set_new(jr, "passed", json_boolean(x->passed));
+		json_object_set_new(jr, "failures", json_integer((json_int_t)x->failures));
+		if (x->note)
+			json_object_set_new(jr, "note", json_string(x->note));
+		if (x->n_examples) {
+			json_t *ex = json_array();
+			for (size_t k = 0; k < x->n_examples; k++) {
+				const struct validate_failure *f = &x->examples[k];
+				json_t *je = json_object();
+				if (f->line)
+					json_object_set_new(je, "line", json_integer((json_int_t)f->line));
+				if (f->row)
+					json_object_set_new(je, "row", json_integer((json_int_t)f->row));
+				if (f->column)
+					json_object_set_new(je, "column", json_string(f->column));
+				if (f->value)
+					json_object_set_new(je, "value", json_string(f->value));
+				json_object_set_new(je, "message", json_string(f->message));
+				json_array_append_new(ex, je);
+			}
+			json_object_set_new(jr, "examples", ex);
+		}
+		json_array_append_new(rules, jr);
+	}
+	json_object_set_new(root, "rules", rules);
+	return root;
+}

@@ -1,0 +1,55 @@
+/*
+ * csv.h - a streaming RFC 4180 reader: quoted fields with embedded commas,
+ * quotes ("") and newlines, LF or CRLF line ends, a UTF-8 BOM skipped,
+ * UTF-8 checked.  Reads an fd in large blocks and hands out one record at
+ * a time without a malloc per field.
+ *
+ * Not thread-safe per reader; one reader per thread.
+ */
+#ifndef CSV_H
+#define CSV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mesh_err.h"
+
+#define CSV_MAX_RECORD (16u << 20)   /* a longer record is an error, not unbounded memory */
+
+struct csv_field {
+	const char *ptr;        /* unescaped content, valid until the next csv_next() */
+	size_t len;
+	bool quoted;
+	bool escaped;           /* internal: doubled quotes not yet unescaped */
+};
+
+struct csv_record {
+	const struct csv_field *fields;
+	size_t n;
+	uint64_t line;          /* 1-based line where the record starts */
+	uint64_t offset;        /* byte offset where the record starts */
+	uint64_t row;           /* 1-based record number (the header is row 1) */
+};
+
+struct csv_reader;
+
+/* Read from fd (not closed by the reader); `name` is used in messages.
+ * block: read size (0: 1 MiB). */
+struct csv_reader *csv_reader_fd(int fd, const char *name, size_t block);
+/* Read from memory (not copied: `data` must outlive the reader). */
+struct csv_reader *csv_reader_mem(const char *data, size_t len, const char *name);
+void csv_reader_free(struct csv_reader *r);
+
+/* 1: a record; 0: end of input; <0: malformed input or I/O error, with
+ * err naming name:line:column (the reader cannot go on after an error). */
+int csv_next(struct csv_reader *r, struct csv_record *rec, struct mesh_err *err);
+
+/* Bytes consumed so far. */
+uint64_t csv_bytes(const struct csv_reader *r);
+
+/* True if [s, s+len) is valid UTF-8; *bad_at is the offset of the first
+ * invalid byte otherwise. */
+bool utf8_valid(const unsigned char *s, size_t len, size_t *bad_at);
+
+#endif
