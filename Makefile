@@ -14,6 +14,7 @@ CC        ?= cc
 PKGS      := fuse3 sqlite3 jansson yaml-0.1 libcrypto
 PYTHON    ?= /usr/bin/python3
 FUZZ_SECONDS ?= 30
+CHECK_FUZZ_SECONDS ?= 15
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -71,6 +72,7 @@ integration: all
 # The last line printed is pytest's summary.
 check: deps
 	$(MAKE) all unit
+	$(MAKE) fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 	$(MAKE) integration
 
 asan: deps
