@@ -320,9 +320,9 @@ bool daemon_file_passthrough_ok(const struct daemon_file *f)
 	return f->decision == DECISION_ALLOW && !f->maskable;
 }
 
-void daemon_file_set_passthrough(struct daemon_file *f)
+void daemon_file_set_passthrough(struct daemon_file *f, bool on)
 {
-	f->passthrough = true;
+	f->passthrough = on;
 }
 
 bool daemon_file_is_passthrough(const struct daemon_file *f)

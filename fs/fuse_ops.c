@@ -258,10 +258,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uintptr_t)f;
-	if (daemon_file_passthrough_ok(f) && passthrough_active() &&
-	    passthrough_reply_open(req, ino, daemon_file_fd(f), fi->fh) == 0) {
-		daemon_file_set_passthrough(f);
-		return;
+	if (daemon_file_passthrough_ok(f) && passthrough_active()) {
+		/* mark it first: once the reply is out, a RELEASE may race us */
+		daemon_file_set_passthrough(f, true);
+		if (passthrough_reply_open(req, ino, daemon_file_fd(f), fi->fh) == 0)
+			return;
+		daemon_file_set_passthrough(f, false);
 	}
 	fi->direct_io = direct_io;
 	fi->keep_cache = keep_cache;

@@ -96,7 +96,7 @@ int daemon_file_fd(const struct daemon_file *f);
  * cannot mix passthrough and other opens of one inode. */
 bool daemon_file_passthrough_ok(const struct daemon_file *f);
 /* Tell the daemon the open is served by passthrough (reads never reach it). */
-void daemon_file_set_passthrough(struct daemon_file *f);
+void daemon_file_set_passthrough(struct daemon_file *f, bool on);
 bool daemon_file_is_passthrough(const struct daemon_file *f);
 void daemon_file_release(struct mesh_daemon *d, struct daemon_file *f);
 

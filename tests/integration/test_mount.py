@@ -302,3 +302,25 @@ def test_daemonizes_and_mount_helper(small_mesh, scratch):
         subprocess.run(["fusermount3", "-u", str(mp2)])
         subprocess.run(["fusermount3", "-uz", str(mp2)], capture_output=True)
     assert wait_for(lambda: not os.path.ismount(mp2), 5)
+
+
+@pytest.mark.parametrize("options", READ_MODES)
+def test_open_close_storm(store, scratch, mounter, options):
+    """Many processes opening and closing many files at once: RELEASE races
+    the OPEN reply (a use-after-free here once crashed the daemon)."""
+    store.create_domain("sales")
+    base = make_release(scratch / "rel", "sales", "p000", "1.0.0")
+    for i in range(40):
+        store.publish(copy_release(base, scratch / "many", product=f"p{i:03d}"))
+    m = mounter(store, options)
+    code = ("import os,sys,time\nt=time.time();n=0\n"
+            "paths=[f'%s/sales/p{i:03d}/1.0.0/orders.csv' for i in range(40)]\n"
+            "while time.time()-t<2:\n fd=os.open(paths[n%%40],os.O_RDONLY);os.read(fd,8);os.close(fd);n+=1\n"
+            "print(n)" % m.path)
+    procs = [subprocess.Popen(["/usr/bin/python3", "-c", code], stdout=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    counts = [int(p.communicate(timeout=60)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert all(c > 100 for c in counts)
+    assert m.proc.poll() is None                     # the daemon is alive
+    assert (m / "sales/p000/1.0.0/orders.csv").read_text().startswith("order_id")
