@@ -198,6 +198,22 @@ static void set_place(struct cat_node *n, const char *domain, const char *produc
 	n->version = version;
 }
 
+/* A deprecated version's contract sidecar is the copy that says so. */
+static void use_status_contract(struct builder *b, struct cat_node *f, int product_fd, const char *relpath)
+{
+	char name[PATH_MAX];
+	snprintf(name, sizeof name, STORE_STATUS_DIR "/%s.contract.yaml", f->version);
+	struct stat st;
+	if (fstatat(product_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return;
+	const char *slash = strrchr(relpath, '/');
+	char backing[PATH_MAX * 2];
+	snprintf(backing, sizeof backing, "domains/%.*s/%s", (int)(slash - relpath), relpath, name);
+	f->backing = arena_strdup(&b->cat->arena, backing);
+	f->size = (uint64_t)st.st_size;
+	f->sha256 = NULL;
+}
+
 /* File nodes of a version, from the previous snapshot (immutable release)
  * or from its manifest.  Returns 0, or -1 if the release is unreadable. */
 static int build_version(struct builder *b, struct cat_node *vnode, int product_fd,
@@ -223,7 +239,9 @@ static int build_version(struct builder *b, struct cat_node *vnode, int product_
 			f->size = of->size;
 			f->role = of->role;
 			f->format = of->format;
-			f->backing = arena_strdup(a, of->backing);
+			char backing[PATH_MAX + 300];
+			snprintf(backing, sizeof backing, "domains/%s/%s", relpath, of->name);
+			f->backing = arena_strdup(a, backing);
 			f->sha256 = arena_strdup(a, of->sha256);
 			if (of->n_columns) {
 				struct manifest_column *cols = arena_alloc(a, of->n_columns * sizeof *cols);
@@ -273,6 +291,8 @@ static int build_version(struct builder *b, struct cat_node *vnode, int product_
 		set_place(kids[i], vnode->domain, vnode->product, vnode->version);
 		kids[i]->restricted = vnode->restricted;
 		kids[i]->state = vnode->state;
+		if (kids[i]->role == ROLE_CONTRACT && vnode->state == LC_DEPRECATED)
+			use_status_contract(b, kids[i], product_fd, relpath);
 	}
 	set_children(b, vnode, kids, n);
 	free(kids);

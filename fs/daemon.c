@@ -112,7 +112,11 @@ static void invalidate_changes(struct mesh_daemon *d, const struct catalog *old,
 				changed = true;
 				d->inval.entry(d->inval.ctx, o->ino, oc->name);
 			}
-			if (nc && (oc->kind == CAT_DOMAIN || oc->kind == CAT_PRODUCT) && top < 4096)
+			/* a file whose content moved (a deprecated contract's
+			 * re-stated copy) loses its cached attributes and pages */
+			if (nc && oc->kind == CAT_FILE && (oc->size != nc->size || strcmp(oc->backing, nc->backing)))
+				d->inval.inode(d->inval.ctx, oc->ino);
+			if (nc && oc->kind != CAT_FILE && oc->kind != CAT_LATEST && top < 4096)
 				stack[top++] = oc;
 		}
 		if (changed)

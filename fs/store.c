@@ -739,6 +739,44 @@ enum lifecycle lifecycle_of(const struct lifecycle_table *t, const char *version
 	return e ? e->state : LC_ACTIVE;
 }
 
+/* Copy <version>/contract.yaml to .status/<version>.contract.yaml with the
+ * top-level "status:" line replaced (comments and everything else kept). */
+static int write_status_contract(int product_fd, const char *version, const char *status,
+				 struct mesh_err *err)
+{
+	char path[PATH_MAX], *text;
+	size_t len;
+	snprintf(path, sizeof path, "%s/contract.yaml", version);
+	int rc = mesh_read_file_at(product_fd, path, 4u << 20, &text, &len, err);
+	if (rc)
+		return rc;
+	struct strbuf out = STRBUF_INIT;
+	bool replaced = false;
+	for (const char *p = text; *p;) {
+		size_t n = strcspn(p, "\n");
+		if (!replaced && !strncmp(p, "status:", 7)) {
+			strbuf_printf(&out, "status: %s", status);
+			replaced = true;
+		} else {
+			strbuf_add(&out, p, n);
+		}
+		p += n;
+		if (*p == '\n') {
+			strbuf_add(&out, "\n", 1);
+			p++;
+		}
+	}
+	free(text);
+	if (mkdirat(product_fd, STORE_STATUS_DIR, 0775) < 0 && errno != EEXIST) {
+		strbuf_release(&out);
+		return mesh_errf(err, -errno, "%s: %s", STORE_STATUS_DIR, strerror(errno));
+	}
+	snprintf(path, sizeof path, STORE_STATUS_DIR "/%s.contract.yaml", version);
+	rc = mesh_write_file_atomic(product_fd, path, out.buf, out.len, 0644, err);
+	strbuf_release(&out);
+	return rc;
+}
+
 int store_set_lifecycle(const char *store, const char *domain, const char *product,
 			const char *version, enum lifecycle state, const char *sunset,
 			const char *reason, struct mesh_err *err)
@@ -793,7 +831,13 @@ int store_set_lifecycle(const char *store, const char *domain, const char *produ
 	json_object_set_new(root, "versions", versions);
 	char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(root);
-	rc = mesh_write_file_atomic(pfd, STORE_LIFECYCLE, text, strlen(text), 0664, err);
+	/* the contract sidecar says the state too: a copy of the release's
+	 * contract.yaml with its top-level status rewritten, beside the
+	 * immutable release (the catalog serves it in place of the original) */
+	if (state == LC_DEPRECATED)
+		rc = write_status_contract(pfd, version, "deprecated", err);
+	if (!rc)
+		rc = mesh_write_file_atomic(pfd, STORE_LIFECYCLE, text, strlen(text), 0664, err);
 	free(text);
 	close(pfd);
 	if (!rc)

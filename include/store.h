@@ -10,6 +10,8 @@
  *   STORE/domains/<domain>/<product>/<version>/    one release, immutable:
  *        contract.yaml  schema.json  quality.json  <data files>  .manifest.json
  *   STORE/domains/<domain>/<product>/.lifecycle.json   deprecated/retired versions
+ *   STORE/domains/<domain>/<product>/.status/<v>.contract.yaml  contract with
+ *                                          status: deprecated, served in place of the original
  *   STORE/domains/<domain>/<product>/.tmp-*         a publish in progress (ignored)
  *   STORE/grants/ STORE/requests/          access grants and requests (grants.h)
  *   STORE/usage/<host>/                    one host's usage journal and database
@@ -36,6 +38,7 @@
 #define STORE_MARKER       ".meshfs-store"
 #define STORE_MANIFEST     ".manifest.json"
 #define STORE_LIFECYCLE    ".lifecycle.json"
+#define STORE_STATUS_DIR   ".status"    /* contracts re-stated as deprecated */
 #define STORE_MAX_FILES    4096          /* files in one release */
 
 /* Create a new store at `path` (the directory may exist but must be empty
