@@ -1,0 +1,160 @@
+"""Self-serve publishing (issue 3): validation with actionable errors,
+versioning and compatibility, lifecycle, bad input never installs."""
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import DEMO, copy_release, make_release, run, wait_for
+
+
+@pytest.fixture
+def sales(store):
+    store.create_domain("sales")
+    return store
+
+
+def release(scratch, name="sales-orders-1.0.0", **changes):
+    return copy_release(DEMO / name, scratch / "work", **changes)
+
+
+def versions(store, product="orders"):
+    d = store.path / "domains/sales" / product
+    return sorted(n for n in os.listdir(d) if not n.startswith(".")) if d.exists() else []
+
+
+def test_validate_installs_nothing_and_reports_json(sales, scratch):
+    rel = release(scratch)
+    r = sales.ctl("validate", rel)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "valid (nothing installed)" in r.stdout
+    assert versions(sales) == []
+    r = sales.ctl("validate", rel, "--json")
+    doc = json.loads(r.stdout)
+    assert doc["passed"] is True
+    rules = {x["rule"]: x for f in doc["files"] for x in f["rules"]}
+    assert rules["primary_key:order_id"]["passed"]
+    assert any(k.startswith("row_count") for k in rules)
+
+
+def test_failed_rules_name_file_line_column_value(sales, scratch):
+    rel = release(scratch)
+    lines = (rel / "orders.csv").read_text().split("\n")
+    lines[3] = lines[3].replace(",EUR,", ",USD,")
+    lines[7] = lines[2]
+    (rel / "orders.csv").write_text("\n".join(lines))
+    r = sales.ctl("publish", rel)
+    assert r.returncode == 1
+    assert 'orders.csv:4 row 4 column currency value "USD": not one of the allowed values' in r.stdout
+    assert "orders.csv:8 row 8 column order_id" in r.stdout and "duplicate value" in r.stdout
+    assert "NOT published" in r.stdout
+    assert versions(sales) == []
+    doc = json.loads(sales.ctl("validate", rel, "--json").stdout)
+    failed = [x for f in doc["files"] for x in f["rules"] if not x["passed"]]
+    assert {x["kind"] for x in failed} >= {"allowed_values", "primary_key"}
+    assert failed[0]["examples"][0]["line"] > 1
+
+
+def test_quality_sidecar_in_mount(sales, scratch, mounter):
+    sales.publish(release(scratch))
+    m = mounter(sales)
+    q = json.loads((m / "sales/orders/1.0.0/quality.json").read_text())
+    assert q["passed"] is True and q["files"][0]["rows"] == 1000
+    assert all(r["passed"] or not r["checked"] for r in q["files"][0]["rules"])
+
+
+def test_breaking_change_needs_major(sales, scratch):
+    sales.publish(release(scratch))
+    # 1.1.0 adds an optional column: a minor change
+    sales.publish(release(scratch, "sales-orders-1.1.0"))
+    # rename a column under a minor bump: refused with the list of breaking changes
+    rel = release(scratch, "sales-orders-1.1.0", version="1.2.0")
+    text = (rel / "contract.yaml").read_text().replace("name: coupon", "name: voucher")
+    (rel / "contract.yaml").write_text(text)
+    csv = (rel / "orders.csv").read_text().replace(",coupon\n", ",voucher\n", 1)
+    (rel / "orders.csv").write_text(csv)
+    r = sales.ctl("publish", rel)
+    assert r.returncode == 1
+    assert "breaking change(s) since 1.1.0 need a new major version" in r.stdout
+    assert "voucher: renamed from coupon BREAKING" in r.stdout
+    assert versions(sales) == ["1.0.0", "1.1.0"]
+    # the same change as 2.0.0 is fine
+    rel2 = release(scratch, "sales-orders-1.1.0", version="2.0.0")
+    (rel2 / "contract.yaml").write_text((rel2 / "contract.yaml").read_text().replace("name: coupon", "name: voucher"))
+    (rel2 / "orders.csv").write_text(csv)
+    sales.publish(rel2)
+    out = sales.ctl("diff", "sales/orders", "1.1.0", "2.0.0", check=True).stdout
+    assert "BREAKING" in out and "1 breaking" in out
+    out = sales.ctl("diff", "sales/orders", "1.0.0", "1.1.0", check=True).stdout
+    assert "coupon: column added (optional)" in out and "0 breaking" in out
+
+
+def test_lifecycle_in_mount(sales, scratch, mounter):
+    sales.publish(release(scratch))
+    sales.publish(release(scratch, "sales-orders-1.1.0"))
+    m = mounter(sales)
+    assert os.readlink(m / "sales/orders/latest") == "1.1.0"
+    sales.ctl("deprecate", "sales/orders", "1.1.0", "--sunset", "2027-03-01", "--reason", "use 2.x", check=True)
+    assert wait_for(lambda: os.readlink(m / "sales/orders/latest") == "1.0.0", 3)
+    assert wait_for(lambda: "status: deprecated" in (m / "sales/orders/1.1.0/contract.yaml").read_text(), 3)
+    assert os.getxattr(m / "sales/orders/1.1.0", "user.mesh.status") == b"deprecated"
+    assert (m / "sales/orders/1.1.0/orders.csv").read_text().startswith("order_id")   # still readable
+    assert "deprecated" in sales.ctl("list", "sales/orders", check=True).stdout
+    sales.ctl("retire", "sales/orders", "1.0.0", check=True)
+    assert wait_for(lambda: sorted(os.listdir(m / "sales/orders")) == ["1.1.0", "latest"], 3)
+    assert (sales.path / "domains/sales/orders/1.0.0/orders.csv").exists()   # files kept
+    r = sales.ctl("deprecate", "sales/orders", "9.9.9")
+    assert r.returncode == 1 and "no version 9.9.9" in r.stderr
+    r = sales.ctl("deprecate", "sales/orders", "1.1.0", "--sunset", "someday")
+    assert r.returncode == 2
+
+
+BAD = {
+    "malformed YAML": (lambda d: (d / "contract.yaml").write_text("apiVersion: v3.1.0\nkind: [\n"),
+                       "contract.yaml:3:1: YAML syntax error"),
+    "not ODCS": (lambda d: (d / "contract.yaml").write_text("name: x\nversion: 1.0.0\n"),
+                 "apiVersion: required field missing"),
+    "schema contradicts data": (lambda d: (d / "orders.csv").write_text(
+        (d / "orders.csv").read_text().replace("order_id,", "id,", 1)), "header is \"id,customer_id"),
+    "ragged rows": (lambda d: (d / "orders.csv").write_text((d / "orders.csv").read_text() + "1,2,3\n"),
+                    "3 fields, the header has 10"),
+    "invalid UTF-8": (lambda d: (d / "orders.csv").write_bytes((d / "orders.csv").read_bytes()
+                                                               .replace(b"DE", b"D\xe9", 1)), "invalid UTF-8"),
+    "0-byte file": (lambda d: (d / "orders.csv").write_text(""), "empty file"),
+    "10 GB file": (lambda d: os.truncate(d / "orders.csv", 10 << 30), "more than the 4 GiB"),
+    "symlink": (lambda d: os.symlink("/etc/passwd", d / "passwd.csv"), "a symbolic link"),
+    "fifo": (lambda d: os.mkfifo(d / "pipe.csv"), "a device, fifo or socket"),
+    "subdirectory": (lambda d: (d / "sub").mkdir(), "a directory"),
+    "hidden file": (lambda d: (d / ".DS_Store").write_text("x"), "not an allowed file name"),
+    "no contract": (lambda d: (d / "contract.yaml").unlink(), "contract.yaml: missing"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_clear_error_nothing_installed(sales, scratch, case):
+    rel = release(scratch)
+    make_bad, expected = BAD[case]
+    make_bad(rel)
+    r = sales.ctl("publish", rel)
+    assert r.returncode in (1, 4), (case, r.returncode, r.stdout, r.stderr)
+    assert expected in r.stdout + r.stderr, (case, r.stdout, r.stderr)
+    assert versions(sales) == []
+    assert not [n for n in os.listdir(sales.path / "domains/sales")
+                if n not in ("domain.yaml", "grants") and (sales.path / "domains/sales" / n / "1.0.0").exists()]
+
+
+def test_unreadable_release_dir(sales, scratch):
+    rel = release(scratch)
+    os.chmod(rel, 0o700)
+    r = sales.ctl("publish", rel, user="mesh_bob")
+    assert r.returncode != 0 and "Permission denied" in r.stderr
+    assert versions(sales) == []
+
+
+def test_publish_into_missing_domain(store, scratch):
+    r = store.ctl("publish", release(scratch))
+    assert r.returncode == 1
+    assert "meshctl domain create sales" in r.stdout + r.stderr
