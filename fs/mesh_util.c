@@ -296,10 +296,15 @@ int mesh_time_parse(const char *text, time_t *out)
 	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 	if (d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
 		return -EINVAL;
-	struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-			.tm_hour = h, .tm_min = mi, .tm_sec = s};
-	time_t t = timegm(&tm);
-	*out = t - offset;
+	/* days from the civil date (proleptic Gregorian), without timegm's
+	 * locking and time-zone machinery: validation calls this per value */
+	int yy = y - (mo <= 2);
+	int era = (yy >= 0 ? yy : yy - 399) / 400;
+	int yoe = yy - era * 400;
+	int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	long long days = (long long)era * 146097 + doe - 719468;
+	*out = (time_t)(days * 86400 + h * 3600 + mi * 60 + s) - offset;
 	return 0;
 }
 

@@ -244,9 +244,13 @@ int publish_run(const char *store, const char *release_dir, const struct publish
 	}
 	publish_report_add(r, "domain", true, false, "%s", aerr.msg[0] ? aerr.msg : c->domain);
 	if (version_exists(store, c->domain, c->data_product, c->version)) {
-		rc = mesh_errf(err, -EEXIST, "%s/%s %s already exists (releases are immutable: publish a "
-			       "new version)", c->domain, c->data_product, c->version);
-		goto out;
+		if (opts->install) {
+			rc = mesh_errf(err, -EEXIST, "%s/%s %s already exists (releases are immutable: publish a "
+				       "new version)", c->domain, c->data_product, c->version);
+			goto out;
+		}
+		publish_report_add(r, "version", false, false, "%s/%s %s already exists (releases are "
+				   "immutable: publish a new version)", c->domain, c->data_product, c->version);
 	}
 	publish_check_governance(store, c, r);
 

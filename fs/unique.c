@@ -19,10 +19,12 @@
 
 #define PARTITIONS 64
 
+/* 8 bytes a slot: memory is the limit that matters.  The arena holds each
+ * value as a length (LEB128) followed by its bytes; the full 64-bit hash is
+ * recomputed only when a table grows. */
 struct slot {
-	uint64_t hash;
-	uint64_t offset;   /* into the arena; 0 = empty (arena starts with a pad byte) */
-	uint32_t len;
+	uint32_t hash;     /* low bits of the hash */
+	uint32_t offset;   /* into the arena; 0 = empty (arena starts with a pad byte) */
 };
 
 struct table {
@@ -84,7 +86,39 @@ static size_t table_bytes(const struct table *t)
 	return t->size * sizeof *t->slots + t->arena_cap;
 }
 
-/* Insert; 1 if the value was there already. */
+static size_t read_len(const char *p, size_t *len)
+{
+	size_t n = 0, shift = 0, i = 0;
+	unsigned char c;
+	do {
+		c = (unsigned char)p[i++];
+		n |= (size_t)(c & 0x7f) << shift;
+		shift += 7;
+	} while (c & 0x80);
+	*len = n;
+	return i;
+}
+
+static size_t write_len(char *p, size_t len)
+{
+	size_t i = 0;
+	do {
+		unsigned char c = len & 0x7f;
+		len >>= 7;
+		p[i++] = (char)(c | (len ? 0x80 : 0));
+	} while (len);
+	return i;
+}
+
+static uint64_t slot_hash(const struct table *t, const struct slot *s)
+{
+	size_t len;
+	size_t h = read_len(t->arena + s->offset, &len);
+	return mesh_hash64(t->arena + s->offset + h, len);
+}
+
+/* Insert; 1 if the value was there already.  -1 if the arena would pass
+ * 4 GiB (the caller spills long before). */
 static int table_add(struct table *t, uint64_t hash, const void *v, size_t len)
 {
 	if ((t->used + 1) * 10 > t->size * 7) {
@@ -95,7 +129,7 @@ static int table_add(struct table *t, uint64_t hash, const void *v, size_t len)
 		for (size_t i = 0; i < old_size; i++) {
 			if (!old[i].offset)
 				continue;
-			size_t k = old[i].hash & (t->size - 1);
+			size_t k = slot_hash(t, &old[i]) & (t->size - 1);
 			while (t->slots[k].offset)
 				k = (k + 1) & (t->size - 1);
 			t->slots[k] = old[i];
@@ -103,19 +137,27 @@ static int table_add(struct table *t, uint64_t hash, const void *v, size_t len)
 		free(old);
 	}
 	size_t k = hash & (t->size - 1);
+	uint32_t h32 = (uint32_t)(hash >> 32);
 	while (t->slots[k].offset) {
 		struct slot *s = &t->slots[k];
-		if (s->hash == hash && s->len == len && !memcmp(t->arena + s->offset, v, len))
-			return 1;
+		if (s->hash == h32) {
+			size_t slen;
+			size_t hl = read_len(t->arena + s->offset, &slen);
+			if (slen == len && !memcmp(t->arena + s->offset + hl, v, len))
+				return 1;
+		}
 		k = (k + 1) & (t->size - 1);
 	}
-	if (t->arena_len + len > t->arena_cap) {
-		while (t->arena_len + len > t->arena_cap)
+	if (t->arena_len + len + 10 > t->arena_cap) {
+		while (t->arena_len + len + 10 > t->arena_cap)
 			t->arena_cap *= 2;
 		t->arena = xrealloc(t->arena, t->arena_cap);
 	}
+	if (t->arena_len > UINT32_MAX - len - 10)
+		return -1;
+	t->slots[k] = (struct slot){h32, (uint32_t)t->arena_len};
+	t->arena_len += write_len(t->arena + t->arena_len, len);
 	memcpy(t->arena + t->arena_len, v, len);
-	t->slots[k] = (struct slot){hash, t->arena_len, (uint32_t)len};
 	t->arena_len += len;
 	t->used++;
 	return 0;
@@ -161,7 +203,9 @@ static int spill(struct unique_set *s, struct mesh_err *err)
 	for (size_t i = 0; i < s->t.size; i++) {
 		struct slot *sl = &s->t.slots[i];
 		if (sl->offset) {
-			int rc = spill_write(s, sl->hash, s->t.arena + sl->offset, sl->len, 0, 0, err);
+			size_t len, hl = read_len(s->t.arena + sl->offset, &len);
+			const char *v = s->t.arena + sl->offset + hl;
+			int rc = spill_write(s, mesh_hash64(v, len), v, len, 0, 0, err);
 			if (rc)
 				return rc;
 		}
@@ -177,10 +221,15 @@ int unique_add(struct unique_set *s, const void *value, size_t len, uint64_t lin
 	uint64_t h = mesh_hash64(value, len);
 	if (s->spilled)
 		return spill_write(s, h, value, len, line, row, err);
-	if (table_add(&s->t, h, value, len))
+	int seen = table_add(&s->t, h, value, len);
+	if (seen > 0)
 		dup(ctx, value, len, line, row);
-	if (table_bytes(&s->t) > s->limit)
-		return spill(s, err);
+	if (seen < 0 || table_bytes(&s->t) > s->limit) {
+		int rc = spill(s, err);
+		if (rc == 0 && seen < 0)
+			rc = spill_write(s, h, value, len, line, row, err);
+		return rc;
+	}
 	return 0;
 }
 
@@ -204,7 +253,7 @@ int unique_finish(struct unique_set *s, unique_dup_fn dup, void *ctx, struct mes
 			}
 			if (r.len && fread(buf, r.len, 1, f) != 1)
 				break;
-			if (table_add(&t, r.hash, buf, r.len) && r.row)
+			if (table_add(&t, r.hash, buf, r.len) > 0 && r.row)
 				dup(ctx, buf, r.len, r.line, r.row);
 		}
 		table_free(&t);

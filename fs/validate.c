@@ -154,6 +154,8 @@ struct run {
 	size_t n_rules;
 	/* per column: indexes of its rules */
 	int *type_rule, *required_rule;
+	int **col_rules;               /* per column: value rules, -1 terminated */
+	int **col_null_rules;          /* per column: not-null rules, -1 terminated */
 	int pk_rule;
 	size_t n_cols;
 	char **col_names;
@@ -316,6 +318,24 @@ static void plan_rules(struct run *run, bool json)
 			r->uniq = unique_new(run->opts->unique_memory, run->opts->tmpdir);
 		}
 	}
+	/* per-column rule lists: a value only looks at its own column's rules */
+	run->col_rules = xcalloc(run->n_cols + 1, sizeof *run->col_rules);
+	run->col_null_rules = xcalloc(run->n_cols + 1, sizeof *run->col_null_rules);
+	for (size_t i = 0; i < run->n_cols; i++) {
+		run->col_rules[i] = xcalloc(run->n_rules + 1, sizeof **run->col_rules);
+		run->col_null_rules[i] = xcalloc(run->n_rules + 1, sizeof **run->col_null_rules);
+		size_t a = 0, b = 0;
+		for (size_t k = 0; k < run->n_rules; k++) {
+			const struct rule *r = &run->rules[k];
+			if (r->col != (int)i)
+				continue;
+			if (r->q && r->qkind == Q_NOT_NULL)
+				run->col_null_rules[i][b++] = (int)k;
+			else if (r->q || r->uniq)
+				run->col_rules[i][a++] = (int)k;
+		}
+		run->col_rules[i][a] = run->col_null_rules[i][b] = -1;
+	}
 }
 
 /* Check one non-null value of column i against the column's rules. */
@@ -323,10 +343,8 @@ static void check_value(struct run *run, size_t i, const char *v, size_t n, uint
 			struct mesh_err *err)
 {
 	const char *col = run->col_names[i];
-	for (size_t k = 0; k < run->n_rules; k++) {
-		struct rule *r = &run->rules[k];
-		if (r->col != (int)i || (!r->q && !r->uniq))
-			continue;
+	for (const int *k = run->col_rules[i]; *k >= 0; k++) {
+		struct rule *r = &run->rules[*k];
 		const struct quality_rule *q = r->q;
 		switch (r->qkind) {
 		case Q_UNIQUE:
@@ -389,11 +407,8 @@ static void check_null(struct run *run, size_t i, uint64_t line, uint64_t row)
 	const char *col = run->col_names[i];
 	if (run->required_rule[i] >= 0)
 		fail_rule(&run->rules[run->required_rule[i]], line, row, col, NULL, 0, "missing (required)");
-	for (size_t k = 0; k < run->n_rules; k++) {
-		struct rule *r = &run->rules[k];
-		if (r->col == (int)i && r->qkind == Q_NOT_NULL && r->q)
-			fail_rule(r, line, row, col, NULL, 0, "null (the contract says no nulls)");
-	}
+	for (const int *k = run->col_null_rules[i]; *k >= 0; k++)
+		fail_rule(&run->rules[*k], line, row, col, NULL, 0, "null (the contract says no nulls)");
 }
 
 static void check_field(struct run *run, size_t i, const char *v, size_t n, bool is_null, uint64_t line,
@@ -689,6 +704,12 @@ int validate_file(const struct contract *c, const struct contract_object *obj, i
 	free(run.rules);
 	free(run.type_rule);
 	free(run.required_rule);
+	for (size_t i = 0; run.col_rules && i < run.n_cols; i++) {
+		free(run.col_rules[i]);
+		free(run.col_null_rules[i]);
+	}
+	free(run.col_rules);
+	free(run.col_null_rules);
 	free(run.col_names);
 	strbuf_release(&run.key);
 	if (rc) {

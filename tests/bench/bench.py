@@ -138,6 +138,12 @@ def build_store():
     big.mkdir()
     write_big_csv(big / "events.csv", args.size_mib << 20)
     (big / "contract.yaml").write_text(CONTRACT.format(id="bench-big", product="big", objects=BIG_OBJECT))
+    t0 = time.perf_counter()
+    ctl("validate", big)
+    (WORK / "validate-seconds").write_text(f"{time.perf_counter() - t0:.3f}\n")
+    t0 = time.perf_counter()
+    ctl("publish", big)
+    (WORK / "publish-seconds").write_text(f"{time.perf_counter() - t0:.3f}\n")
     log(f"publishing {args.products} small products")
     small = SRC / "small"
     small.mkdir()
@@ -207,11 +213,11 @@ def bench_sequential(mounts):
     for label, m in mounts:
         path = m.path / "bench/big/1.0.0/events.csv"
         cold_n, cold_m, warm_n, warm_m = [], [], [], []
-        for _ in range(args.repeat):
-            drop_caches()
-            cold_n.append(read_seq(native))
-            drop_caches()
-            cold_m.append(read_seq(path))
+        for rep in range(args.repeat):
+            # alternate who goes first: the VM host's own cache favours the second
+            for which in ((native, cold_n), (path, cold_m))[::1 if rep % 2 == 0 else -1]:
+                drop_caches()
+                which[1].append(read_seq(which[0]))
             read_seq(native)
             warm_n.append(read_seq(native))
             read_seq(path)
@@ -239,7 +245,9 @@ def bench_random(mounts):
         hits_m = median([fio(path, ["--time_based", "--runtime=3", "--invalidate=0"]) for _ in range(args.repeat)])
         record("4 KiB random", f"page-cache hits, {label}", hits_m, hits_n, "IOPS", ">= 0.95x native")
         # misses: the mount's cache is dropped (fio invalidate=1), the backing file stays cached
-        miss_m = median([fio(path, ["--size=256m", "--number_ios=32768", "--invalidate=1"]) for _ in range(args.repeat)])
+        span = min(256, os.path.getsize(native) >> 20)
+        miss_m = median([fio(path, [f"--size={span}m", f"--number_ios={span * 128}", "--invalidate=1"])
+                         for _ in range(args.repeat)])
         record("4 KiB random", f"misses (backing cached), {label}", miss_m, hits_n, "IOPS",
                ">= 1.0x passthrough_hp", "ratio vs native page-cache hits")
 
@@ -310,18 +318,27 @@ def bench_open(mounts):
 def bench_validate():
     log("validation")
     big = SRC / "big"
-    t0 = time.perf_counter()
-    sh(["wc", "-l", big / "events.csv"])
-    wc = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    r = subprocess.run([str(MESHCTL), "--store", str(STORE), "validate", str(big)], capture_output=True, text=True)
-    val = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     size = os.path.getsize(big / "events.csv") / 1e6
-    note = "" if r.returncode == 0 else f"validate exit {r.returncode}"
-    record("validation 1 GiB CSV", "throughput vs wc -l", size / val, size / wc, "MB/s", ">= 300 MB/s", note)
+    walls, wcs = [], []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        sh(["wc", "-l", big / "events.csv"])
+        wcs.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        r = subprocess.run([str(MESHCTL), "--store", str(STORE), "validate", str(big)], capture_output=True, text=True)
+        walls.append(time.perf_counter() - t0)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    # the release is published already: validate reports that (and only that) as failed
+    note = "" if "already exists" in r.stdout and r.stdout.count("FAIL") == 1 else "unexpected: " + r.stdout[-300:]
+    val = median(walls)
+    record("validation 1 GiB CSV", "meshctl validate throughput vs wc -l", size / val, size / median(wcs),
+           "MB/s", ">= 300 MB/s", note)
     rows.append(("validation 1 GiB CSV", "peak RSS of meshctl validate", peak, 64, "MiB", peak / 64,
                  "< 64 MiB", "baseline column = the goal"))
+    pub = float((WORK / "publish-seconds").read_text())
+    first_val = float((WORK / "validate-seconds").read_text())
+    record("validation 1 GiB CSV", "publish (validate+copy+SHA-256+fsync) vs validate, seconds", pub, first_val,
+           "s", "< 2x validation time")
 
 
 def main():
