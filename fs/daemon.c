@@ -185,7 +185,7 @@ int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, s
 		return mesh_errf(err, -errno, "eventfd: %s", strerror(errno));
 	d->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (d->inotify_fd >= 0 &&
-	    inotify_add_watch(d->inotify_fd, d->store, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE) < 0) {
+	    inotify_add_watch(d->inotify_fd, d->store, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE | IN_MODIFY) < 0) {
 		close(d->inotify_fd);
 		d->inotify_fd = -1;   /* polling alone still works */
 	}

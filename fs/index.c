@@ -169,7 +169,7 @@ int index_add_release(const char *store, const struct contract *c, const struct 
 	if (rc)
 		return rc;
 	if (fresh)
-		chmod(path, 0666);
+		chmod(path, 0666);   /* SQLite gives its -wal/-shm files the same mode */
 	sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	rc = add_release(db, c, m, "active", err);
 	if (!rc)

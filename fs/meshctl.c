@@ -64,23 +64,10 @@ static void reset_getopt(void)
 
 /* ---- init (a store) ---- */
 
-static const char default_mesh_yaml[] =
-	"# Mesh-wide policy of this meshfs store, owned by the governance team.\n"
-	"apiVersion: meshfs/v1\n"
-	"kind: MeshPolicy\n"
-	"governance:\n"
-	"  group: mesh-governance\n"
-	"masking:\n"
-	"  # columns classified pii are masked for readers who are neither an\n"
-	"  # owner of the product's domain nor a member of group mesh-pii\n"
-	"  - classification: pii\n"
-	"    unmasked_for: [group:mesh-pii, owners]\n";
-
 static int cmd_init_store(const struct meshctl_ctx *ctx)
 {
 	struct mesh_err err = {0};
-	const char *text = meshctl_default_mesh_yaml();
-	int rc = store_init(ctx->store, text ? text : default_mesh_yaml, &err);
+	int rc = store_init(ctx->store, meshctl_default_mesh_yaml(), &err);
 	if (rc) {
 		meshctl_fail(ctx, "init", "%s", err.msg);
 		return meshctl_exit_for(rc);

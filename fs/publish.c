@@ -252,7 +252,7 @@ int publish_run(const char *store, const char *release_dir, const struct publish
 		publish_report_add(r, "version", false, false, "%s/%s %s already exists (releases are "
 				   "immutable: publish a new version)", c->domain, c->data_product, c->version);
 	}
-	publish_check_governance(store, c, r);
+	publish_check_governance(store, c, dirfd, r);
 
 	/* schema, compatibility, data */
 	pc.store = store;

@@ -20,6 +20,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "governance.h"
+#include "identity.h"
 #include "index.h"
 #include "mesh_util.h"
 #include "schema.h"
@@ -162,23 +164,27 @@ int publish_check_domain(const char *store, const struct contract *c, struct mes
 	return meshfs_check_publisher(store, c->domain, "publish", err);
 }
 
-void publish_check_governance(const char *store, const struct contract *c, struct publish_report *r)
+void publish_check_governance(const char *store, const struct contract *c, int dirfd,
+			      struct publish_report *r)
 {
-	(void)store;
-	struct strbuf problems = STRBUF_INIT;
-	if (!c->purpose || !*c->purpose)
-		strbuf_printf(&problems, "%s: description.purpose: required by the mesh (what the product is for)\n",
-			      c->path);
-	if (c->n_owners == 0)
-		strbuf_printf(&problems, "%s: team: at least one member with an owner role, or "
-			      "customProperties meshOwners\n", c->path);
-	if (problems.len) {
-		problems.buf[problems.len - 1] = '\0';
-		publish_report_add(r, "governance", false, false, "%s", problems.buf);
+	struct mesh_policy *mesh = NULL;
+	struct domain_info *domain = NULL;
+	struct mesh_err err = {0};
+	if (gov_load_mesh(store, &mesh, &err) || gov_load_domain(store, c->domain, &domain, &err)) {
+		/* unreadable rules must not let anything through */
+		publish_report_add(r, "governance", false, false, "%s", err.msg);
 	} else {
-		publish_report_add(r, "governance", true, false, NULL);
+		char *problems = NULL;
+		size_t n = gov_check_contract(mesh, domain, c, dirfd, &problems);
+		if (n)
+			publish_report_add(r, "governance", false, false, "%zu rule(s) violated:\n%s", n, problems);
+		else
+			publish_report_add(r, "governance", true, false, "mesh rules%s passed",
+					   domain->has_publish ? " and domain rules" : "");
+		free(problems);
 	}
-	strbuf_release(&problems);
+	gov_mesh_free(mesh);
+	gov_domain_free(domain);
 }
 
 /* ---- data ---- */
@@ -306,10 +312,26 @@ void publish_ctx_release(struct publish_ctx *pc)
 int meshfs_check_publisher(const char *store, const char *domain, const char *action,
 			   struct mesh_err *err)
 {
-	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/domains/%s/domain.yaml", store, domain);
-	if (access(path, F_OK) < 0)
-		return mesh_errf(err, -ENOENT, "%s: domain %s does not exist; governance creates it with "
-				 "'meshctl domain create %s --owner group:TEAM'", action, domain, domain);
-	return 0;
+	struct domain_info *d = NULL;
+	struct mesh_policy *mesh = NULL;
+	int rc = gov_load_domain(store, domain, &d, err);
+	if (rc)
+		return mesh_err_prefix(err, "%s: ", action), rc;
+	struct identity me;
+	identity_current(&me);
+	if (gov_load_mesh(store, &mesh, err)) {
+		/* without the mesh policy only the domain's owners act */
+		mesh = NULL;
+		mesh_err_clear(err);
+	}
+	if (!gov_is_owner(d, &me) && !gov_is_governance(mesh, &me)) {
+		char *owners = gov_owner_list(d);
+		rc = mesh_errf(err, -EACCES, "%s: %s is not an owner of domain %s (its owners: %s; governance: "
+			       "root and group %s)", action, me.user, domain, owners,
+			       mesh ? mesh->governance_group : GOV_DEFAULT_GROUP);
+		free(owners);
+	}
+	gov_domain_free(d);
+	gov_mesh_free(mesh);
+	return rc;
 }

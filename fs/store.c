@@ -26,6 +26,7 @@
 
 #define MARKER_TEXT "meshfs store format 1\n"
 #define COPY_BLOCK (1u << 20)
+#define GENERATION_SIZE 64
 
 /* ---- names of enums ---- */
 
@@ -111,7 +112,8 @@ int store_init(const char *path, const char *mesh_yaml, struct mesh_err *err)
 	if ((rc = mkdir_mode(path, "domains", 0755, err)) ||
 	    (rc = mkdir_mode(path, "grants", 0755, err)) ||
 	    (rc = mkdir_mode(path, "requests", 01733, err)) ||
-	    (rc = mkdir_mode(path, "usage", 0755, err)))
+	    (rc = mkdir_mode(path, "usage", 0755, err)) ||
+	    (rc = mkdir_mode(path, "index", 0777, err)))
 		goto out;
 	if ((rc = mesh_write_file_atomic(root, "mesh.yaml", mesh_yaml, strlen(mesh_yaml), 0644, err)))
 		goto out;
@@ -160,20 +162,34 @@ int store_bump_generation(const char *store, struct mesh_err *err)
 {
 	/* Counter plus time and pid: two concurrent bumps from different
 	 * hosts may read the same counter, but still write different text,
-	 * and a change of text is all a watcher needs. */
+	 * and a change of text is all a watcher needs.  The file is written
+	 * in place (mode 0666): publishers are ordinary users who cannot
+	 * create files in the store's root. */
 	char old[64] = "0";
 	store_read_generation(store, old, sizeof old);
 	unsigned long long n = strtoull(old, NULL, 10);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	char text[64];
-	int len = snprintf(text, sizeof text, "%llu %lld.%09ld %ld\n", n + 1,
-			   (long long)ts.tv_sec, ts.tv_nsec, (long)getpid());
-	int root = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (root < 0)
-		return mesh_errf(err, -errno, "%s: %s", store, strerror(errno));
-	int rc = mesh_write_file_atomic(root, "generation", text, (size_t)len, 0644, err);
-	close(root);
+	char text[GENERATION_SIZE + 1];
+	snprintf(text, sizeof text, "%-*s", GENERATION_SIZE, "");
+	int len = snprintf(text, sizeof text, "%llu %lld.%09ld %ld", n + 1, (long long)ts.tv_sec,
+			   ts.tv_nsec, (long)getpid());
+	text[len] = ' ';
+	text[GENERATION_SIZE - 1] = '\n';
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/generation", store);
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+		if (fd >= 0)
+			fchmod(fd, 0666);
+	}
+	if (fd < 0)
+		return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+	int rc = 0;
+	if (pwrite(fd, text, GENERATION_SIZE, 0) != GENERATION_SIZE || fsync(fd) < 0)
+		rc = mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+	close(fd);
 	return rc;
 }
 

@@ -20,7 +20,7 @@
 #include "mesh_err.h"
 #include "store.h"
 
-#define INDEX_FILE "index.db"
+#define INDEX_FILE "index/index.db"
 
 /* Rebuild STORE/index.db from the store's files.  *n_releases (if not
  * NULL) is the number of releases indexed. */

@@ -30,7 +30,8 @@ struct publish_ctx {
  * -ENOENT/-EACCES with the message; on success err->msg may say why. */
 int publish_check_domain(const char *store, const struct contract *c, struct mesh_err *err);
 /* Mesh-wide and domain governance rules on the contract. */
-void publish_check_governance(const char *store, const struct contract *c, struct publish_report *r);
+void publish_check_governance(const char *store, const struct contract *c, int dirfd,
+			      struct publish_report *r);
 /* schema.json given or derived, and compatibility with the previous version. */
 void publish_check_schema(struct publish_ctx *pc, struct publish_report *r);
 /* One data file against the contract. */

@@ -3,8 +3,8 @@
  * about the mesh (design.md: files are the truth, SQLite is the index).
  *
  *   STORE/.meshfs-store                    marker: "meshfs store format 1"
- *   STORE/generation                       change counter (rewritten atomically on
- *                                          every publish, lifecycle or policy change)
+ *   STORE/generation                       change counter (mode 0666, rewritten in
+ *                                          place on every publish, lifecycle or policy change)
  *   STORE/mesh.yaml                        mesh-wide policy (governance team)
  *   STORE/domains/<domain>/domain.yaml     owners and domain policy (domain.h)
  *   STORE/domains/<domain>/<product>/<version>/    one release, immutable:
@@ -15,7 +15,8 @@
  *   STORE/domains/<domain>/<product>/.tmp-*         a publish in progress (ignored)
  *   STORE/grants/ STORE/requests/          access grants and requests (grants.h)
  *   STORE/usage/<host>/                    one host's usage journal and database
- *   STORE/index.db                         catalog index (SQLite, rebuilt by reindex)
+ *   STORE/index/index.db                   catalog index (SQLite, rebuilt by reindex; the
+ *                                          directory is 0777: any publisher updates it)
  *
  * A release is written under a temporary name beside its final place, every
  * file and directory fsynced, then renamed into place with RENAME_NOREPLACE:

@@ -158,3 +158,71 @@ def test_publish_into_missing_domain(store, scratch):
     r = store.ctl("publish", release(scratch))
     assert r.returncode == 1
     assert "meshctl domain create sales" in r.stdout + r.stderr
+
+
+def test_owners_publish_without_root(store, scratch, mounter):
+    """An owner (member of the domain's group) publishes as an ordinary user;
+    anyone else is refused with the list of owners; only governance creates
+    domains."""
+    r = store.ctl("domain", "create", "sales", "--owner", "group:mesh_sales", user="mesh_bob")
+    assert r.returncode == 3 and "not governance" in r.stderr
+    store.ctl("domain", "create", "sales", "--owner", "group:mesh_sales", "--owner", "user:mesh_dave", check=True)
+    st = os.stat(store.path / "domains/sales")
+    assert st.st_mode & 0o7777 == 0o2775
+    rel = release(scratch)
+    os.chmod(scratch / "work", 0o755)
+    subprocess.run(["chmod", "-R", "a+rX", str(scratch / "work")], check=True)
+    # mesh_alice is not an owner
+    r = store.ctl("publish", rel, user="mesh_alice")
+    assert r.returncode == 3
+    assert "mesh_alice is not an owner of domain sales" in r.stderr
+    assert "group:mesh_sales, user:mesh_dave" in r.stderr
+    # mesh_bob is in group mesh_sales: publishes without root
+    r = store.ctl("publish", rel, user="mesh_bob")
+    assert r.returncode == 0, r.stdout + r.stderr
+    owner = os.stat(store.path / "domains/sales/orders/1.0.0/orders.csv")
+    import pwd
+    assert pwd.getpwuid(owner.st_uid).pw_name == "mesh_bob"
+    # the kernel enforces the boundary: alice cannot write into the domain at all
+    r = run(["touch", store.path / "domains/sales/x"], user="mesh_alice")
+    assert r.returncode != 0
+    # erin (mesh_sales too) publishes the next version; deprecating needs ownership
+    store.ctl("publish", release(scratch, "sales-orders-1.1.0"), user="mesh_erin", check=True)
+    r = store.ctl("deprecate", "sales/orders", "1.0.0", user="mesh_alice")
+    assert r.returncode == 3
+    store.ctl("deprecate", "sales/orders", "1.0.0", user="mesh_bob", check=True)
+    m = mounter(store)
+    assert os.readlink(m / "sales/orders/latest") == "1.1.0"
+    # owners manage owners
+    store.ctl("domain", "owners", "sales", "--add", "user:mesh_carol", user="mesh_bob", check=True)
+    assert "user:mesh_carol" in store.ctl("domain", "show", "sales", check=True).stdout
+    assert store.ctl("domain", "owners", "sales", "--add", "user:mesh_alice", user="mesh_alice").returncode == 3
+
+
+def test_governance_rules_named_with_their_source(store, scratch):
+    store.create_domain("sales")
+    domain_yaml = store.path / "domains/sales/domain.yaml"
+    domain_yaml.write_text(domain_yaml.read_text() + "publish:\n  requiredFields: [tags]\n"
+                           "  allowedClassifications: [public, internal, pii]\n")
+    rel = release(scratch)
+    text = (rel / "contract.yaml").read_text()
+    text = text.replace("tags: [demo]\n", "").replace("name: customer_id\n", "name: CustomerID\n")
+    text = text.replace("classification: internal\n        description: \"Order total\"",
+                        "classification: secret\n        description: \"Order total\"")
+    text = text.replace("name: customer_email\n        logicalType: string\n        required: true\n"
+                        "        description: \"E-mail address of the customer\"\n        classification: pii",
+                        "name: customer_email\n        logicalType: string\n        required: true\n"
+                        "        description: \"E-mail address of the customer\"\n        classification: public")
+    (rel / "contract.yaml").write_text(text)
+    (rel / "orders.csv").write_text((rel / "orders.csv").read_text().replace("customer_id", "CustomerID", 1))
+    r = store.ctl("publish", rel)
+    assert r.returncode == 1
+    out = r.stdout
+    assert "requiredFields: tags is missing" in out and "domains/sales/domain.yaml" in out
+    assert 'column "CustomerID" does not match' in out and "mesh.yaml" in out
+    assert 'personal data (email address) but is classified public' in out
+    assert versions(store) == []
+    # malformed domain policy: refused, never a silent pass
+    domain_yaml.write_text(domain_yaml.read_text() + "  bogusRule: 1\n")
+    r = store.ctl("publish", release(scratch, version="1.0.0"))
+    assert r.returncode in (1, 3) and "bogusRule" in r.stdout + r.stderr

@@ -1,0 +1,222 @@
+/*
+ * meshctl_domain.c - `meshctl domain create|show|list|owners`: domains and
+ * their owners (governance creates domains; owners manage their owners).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "governance.h"
+#include "identity.h"
+#include "meshctl_cmds.h"
+#include "mesh_util.h"
+#include "store.h"
+
+static int usage(const struct meshctl_ctx *ctx, bool ok)
+{
+	(void)ctx;
+	FILE *out = ok ? stdout : stderr;
+	fprintf(out, "usage: meshctl domain create NAME --owner SUBJECT... [--group GROUP]\n"
+		"       meshctl domain show NAME\n"
+		"       meshctl domain list\n"
+		"       meshctl domain owners NAME [--add SUBJECT]... [--remove SUBJECT]...\n"
+		"SUBJECT is user:NAME or group:NAME.  create is for governance (root or the\n"
+		"governance group of mesh.yaml); the domain directory's group is --group, else\n"
+		"the first group owner, so that group's members can publish without root.\n");
+	return ok ? MESHCTL_OK : MESHCTL_USAGE;
+}
+
+static int create(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	if (argc < 3)
+		return usage(ctx, false);
+	const char *name = argv[2], *group = NULL;
+	char **owners = xcalloc((size_t)argc, sizeof *owners);
+	size_t n = 0;
+	for (int i = 3; i < argc; i++) {
+		if (!strcmp(argv[i], "--owner") && i + 1 < argc)
+			owners[n++] = argv[++i];
+		else if (!strcmp(argv[i], "--group") && i + 1 < argc)
+			group = argv[++i];
+		else {
+			free(owners);
+			return usage(ctx, false);
+		}
+	}
+	struct mesh_err err = {0};
+	struct mesh_policy *mesh = NULL;
+	struct identity me;
+	identity_current(&me);
+	int rc = store_check(ctx->store, &err);
+	if (!rc)
+		rc = gov_load_mesh(ctx->store, &mesh, &err);
+	if (!rc && !gov_is_governance(mesh, &me))
+		rc = mesh_errf(&err, -EACCES, "%s is not governance: domains are created by root or members of "
+			       "group %s", me.user, mesh->governance_group);
+	long gid = -1;
+	if (!rc && group && (gid = identity_group_id(group)) < 0)
+		rc = mesh_errf(&err, -EINVAL, "--group %s: no such group on this host", group);
+	for (size_t i = 0; !rc && !group && i < n; i++)
+		if (!strncmp(owners[i], "group:", 6)) {
+			gid = identity_group_id(owners[i] + 6);
+			break;
+		}
+	if (!rc)
+		rc = gov_create_domain(ctx->store, name, owners, n, gid, &err);
+	if (!rc)
+		store_bump_generation(ctx->store, NULL);
+	gov_mesh_free(mesh);
+	free(owners);
+	if (rc) {
+		meshctl_fail(ctx, "domain create", "%s", err.msg);
+		return meshctl_exit_for(rc);
+	}
+	printf("created domain %s\n", name);
+	return MESHCTL_OK;
+}
+
+static int show(const struct meshctl_ctx *ctx, const char *name)
+{
+	struct domain_info *d = NULL;
+	struct mesh_err err = {0};
+	int rc = gov_load_domain(ctx->store, name, &d, &err);
+	if (rc) {
+		meshctl_fail(ctx, "domain show", "%s", err.msg);
+		return meshctl_exit_for(rc);
+	}
+	char *owners = gov_owner_list(d);
+	printf("domain      %s\nowners      %s\nfile        %s\n", d->name, owners, d->path);
+	for (size_t i = 0; i < d->n_restricted; i++)
+		printf("restricted  %s\n", d->restricted[i]);
+	if (d->has_publish)
+		printf("publish     domain rules in addition to the mesh's\n");
+	free(owners);
+	gov_domain_free(d);
+	return MESHCTL_OK;
+}
+
+static int list(const struct meshctl_ctx *ctx)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/domains", ctx->store);
+	struct mesh_err err = {0};
+	if (store_check(ctx->store, &err)) {
+		meshctl_fail(ctx, "domain list", "%s", err.msg);
+		return MESHCTL_ERROR;
+	}
+	DIR *dir = opendir(path);
+	if (!dir) {
+		meshctl_fail(ctx, "domain list", "%s: %s", path, strerror(errno));
+		return MESHCTL_ERROR;
+	}
+	struct dirent *de;
+	int status = MESHCTL_OK;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		struct domain_info *d = NULL;
+		mesh_err_clear(&err);
+		if (gov_load_domain(ctx->store, de->d_name, &d, &err)) {
+			fprintf(stderr, "meshctl domain list: %s\n", err.msg);
+			status = MESHCTL_FAILED;
+			continue;
+		}
+		char *owners = gov_owner_list(d);
+		printf("%-20s %s\n", d->name, owners);
+		free(owners);
+		gov_domain_free(d);
+	}
+	closedir(dir);
+	return status;
+}
+
+static int owners(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	if (argc < 3)
+		return usage(ctx, false);
+	struct domain_info *d = NULL;
+	struct mesh_err err = {0};
+	int rc = gov_load_domain(ctx->store, argv[2], &d, &err);
+	if (rc) {
+		meshctl_fail(ctx, "domain owners", "%s", err.msg);
+		return meshctl_exit_for(rc);
+	}
+	if (argc == 3) {
+		for (size_t i = 0; i < d->n_owners; i++)
+			printf("%s\n", d->owners[i]);
+		gov_domain_free(d);
+		return MESHCTL_OK;
+	}
+	struct identity me;
+	identity_current(&me);
+	struct mesh_policy *mesh = NULL;
+	gov_load_mesh(ctx->store, &mesh, NULL);
+	if (!gov_is_owner(d, &me) && !gov_is_governance(mesh, &me)) {
+		char *list = gov_owner_list(d);
+		meshctl_fail(ctx, "domain owners", "%s is not an owner of domain %s (its owners: %s)", me.user,
+			     d->name, list);
+		free(list);
+		gov_domain_free(d);
+		gov_mesh_free(mesh);
+		return MESHCTL_DENIED;
+	}
+	gov_mesh_free(mesh);
+	char **next = xcalloc(d->n_owners + (size_t)argc, sizeof *next);
+	size_t n = 0;
+	for (size_t i = 0; i < d->n_owners; i++)
+		next[n++] = d->owners[i];
+	for (int i = 3; i + 1 < argc || i < argc; i += 2) {
+		if (i + 1 >= argc || (strcmp(argv[i], "--add") && strcmp(argv[i], "--remove"))) {
+			free(next);
+			gov_domain_free(d);
+			return usage(ctx, false);
+		}
+		const char *subject = argv[i + 1];
+		size_t k = 0;
+		while (k < n && strcmp(next[k], subject))
+			k++;
+		if (!strcmp(argv[i], "--add") && k == n)
+			next[n++] = (char *)subject;
+		else if (!strcmp(argv[i], "--remove") && k < n)
+			next[k] = next[--n];
+	}
+	rc = gov_set_owners(ctx->store, d, next, n, &err);
+	free(next);
+	if (!rc)
+		store_bump_generation(ctx->store, NULL);
+	int status = MESHCTL_OK;
+	if (rc) {
+		meshctl_fail(ctx, "domain owners", "%s", err.msg);
+		status = meshctl_exit_for(rc);
+	} else {
+		struct domain_info *after = NULL;
+		if (!gov_load_domain(ctx->store, argv[2], &after, NULL)) {
+			char *list = gov_owner_list(after);
+			printf("domain %s owners: %s\n", after->name, list);
+			free(list);
+			gov_domain_free(after);
+		}
+	}
+	gov_domain_free(d);
+	return status;
+}
+
+int meshctl_cmd_domain(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	if (argc < 2)
+		return usage(ctx, false);
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return usage(ctx, true);
+	if (!strcmp(argv[1], "create"))
+		return create(ctx, argc, argv);
+	if (!strcmp(argv[1], "show") && argc == 3)
+		return show(ctx, argv[2]);
+	if (!strcmp(argv[1], "list") && argc == 2)
+		return list(ctx);
+	if (!strcmp(argv[1], "owners"))
+		return owners(ctx, argc, argv);
+	return usage(ctx, false);
+}

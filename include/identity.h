@@ -1,0 +1,44 @@
+/*
+ * identity.h - who is asking: a uid, a primary gid and supplementary groups,
+ * as the kernel reports them (the CLI's own credentials, or a FUSE
+ * request's), and names resolved through NSS (getpwuid_r/getgrgid_r, so
+ * LDAP/SSSD users work).  Never a name the user typed.
+ *
+ * Name lookups are cached for IDENTITY_CACHE_SECONDS; the cache is shared
+ * and protected by a mutex, so every function is thread-safe.
+ */
+#ifndef IDENTITY_H
+#define IDENTITY_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define IDENTITY_MAX_GROUPS 256
+#define IDENTITY_CACHE_SECONDS 30
+
+struct identity {
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[IDENTITY_MAX_GROUPS];
+	int n_groups;
+	char user[64];            /* name, or the number when NSS does not know it */
+};
+
+/* The calling process's real uid and groups. */
+void identity_current(struct identity *id);
+/* An identity from kernel-reported ids (FUSE); groups may be NULL/0. */
+void identity_from_ids(struct identity *id, uid_t uid, gid_t gid, const gid_t *groups, int n);
+
+/* Name of a uid / gid (cached).  Writes the number when unknown. */
+void identity_user_name(uid_t uid, char *buf, size_t size);
+void identity_group_name(gid_t gid, char *buf, size_t size);
+/* gid of a group name; -1 if unknown. */
+long identity_group_id(const char *name);
+/* uid of a user name; -1 if unknown. */
+long identity_user_id(const char *name);
+
+/* Is `id` user:NAME, a member of group:NAME, or anyone for "*"? */
+bool identity_matches(const struct identity *id, const char *subject);
+bool identity_in_group(const struct identity *id, gid_t gid);
+
+#endif
