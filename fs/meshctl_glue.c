@@ -12,14 +12,6 @@ const char *meshctl_default_mesh_yaml(void)
 	return gov_default_mesh_yaml();
 }
 
-int meshctl_cmd_draft(const struct meshctl_ctx *ctx, int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	meshctl_fail(ctx, "init", "drafting a contract from data is not available in this build");
-	return MESHCTL_ERROR;
-}
-
 int meshctl_check_publisher(const struct meshctl_ctx *ctx, const char *domain,
 			    const char *action, struct mesh_err *err)
 {

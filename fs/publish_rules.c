@@ -149,8 +149,9 @@ void publish_check_schema(struct publish_ctx *pc, struct publish_report *r)
 				 "%zu breaking change(s) since %s need a new major version (%s is not one):\n%s",
 				 n_breaking, prev, c->version, breaking.buf);
 	else
-		publish_report_add(r, "compatibility", true, false, "since %s: %zu breaking%s, %s", prev, n_breaking,
-				 n_breaking ? " (new major version)" : "", minor.len ? minor.buf : "no other changes");
+		publish_report_add(r, "compatibility", true, false, "since %s: %zu breaking%s%s%s%s%s", prev, n_breaking,
+				   n_breaking ? " (allowed: new major version):\n" : "", breaking.len ? breaking.buf : "",
+				   n_breaking ? "\n" : ", ", minor.len ? minor.buf : "no other changes", "");
 	strbuf_release(&breaking);
 	strbuf_release(&minor);
 	contract_free(old);

@@ -226,3 +226,47 @@ def test_governance_rules_named_with_their_source(store, scratch):
     domain_yaml.write_text(domain_yaml.read_text() + "  bogusRule: 1\n")
     r = store.ctl("publish", release(scratch, version="1.0.0"))
     assert r.returncode in (1, 3) and "bogusRule" in r.stdout + r.stderr
+
+
+def test_init_drafts_a_contract_from_data(store, scratch):
+    store.create_domain("customer", "user:root")
+    work = scratch / "draft"
+    work.mkdir()
+    shutil.copy(DEMO / "customer-profiles-2.0.0/profiles.csv", work / "profiles.csv")
+    with open(work / "profiles.csv", "a") as f:
+        f.write("C09999,Ann,Lee,ann@example.com,+49 30 1234567,1990-01-01,DE,2026-11-01T10:00:00Z,gold\n")
+    r = store.ctl("init", work / "profiles.csv", "--domain", "customer", "--product", "profiles")
+    assert r.returncode == 0, r.stderr
+    assert "email" in r.stdout and "pii" in r.stdout
+    text = (work / "contract.yaml").read_text()
+    schema = json.loads((work / "schema.json").read_text())
+    fields = {f["name"]: f for f in schema["fields"]}
+    assert fields["email"]["classification"] == "pii" and fields["phone"]["classification"] == "pii"
+    assert fields["birth_date"]["type"] == "date" and fields["signup_at"]["type"] == "datetime"
+    assert fields["customer_id"]["constraints"]["unique"] is True
+    assert fields["country"].get("classification") == "public"
+    assert "ann@example.com" not in text                    # no personal data in examples
+    # a second init does not overwrite
+    assert store.ctl("init", work / "profiles.csv", "--domain", "customer", "--product", "profiles").returncode == 1
+    # TODO placeholders are refused
+    r = store.ctl("validate", work)
+    assert r.returncode == 1 and "still a TODO placeholder" in r.stdout
+    text = text.replace('"TODO: what this product is for"', "Customer master data") \
+               .replace("TODO-owner", "mesh_bob").replace('"TODO: #customer-data"', '"#customer-data"')
+    (work / "contract.yaml").write_text(text)
+    os.unlink(work / "schema.json")
+    r = store.ctl("publish", work)
+    assert r.returncode == 0, r.stdout
+    # JSON Lines, sampled
+    jl = scratch / "jl"
+    jl.mkdir()
+    (jl / "events.jsonl").write_text("".join(
+        json.dumps({"id": i, "ip": f"10.0.{i % 250}.{i % 200}", "ok": i % 2 == 0, "v": i / 3}) + "\n"
+        for i in range(50)))
+    r = store.ctl("init", jl / "events.jsonl", "--domain", "customer", "--product", "events")
+    assert r.returncode == 0, r.stderr
+    schema = json.loads((jl / "schema.json").read_text())
+    types = {f["name"]: f["type"] for f in schema["fields"]}
+    assert types == {"id": "integer", "ip": "string", "ok": "boolean", "v": "number"}
+    assert {f["name"]: f.get("classification") for f in schema["fields"]}["ip"] == "pii"
+    assert store.ctl("init", scratch / "nope.csv", "--domain", "customer", "--product", "x").returncode == 1
