@@ -458,8 +458,10 @@ int catalog_scan(const char *store, const struct catalog *previous, struct catal
 		size_t np = 0;
 		for (size_t k = 0; k < products.n; k++) {
 			struct cat_node *p = build_product(&b, dnode, dfd, products.names[k], previous);
-			if (p)
+			if (p) {
 				pkids[np++] = p;
+				dnode->has_restricted |= p->restricted;
+			}
 		}
 		set_children(&b, dnode, pkids, np);
 		free(pkids);

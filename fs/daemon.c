@@ -220,20 +220,20 @@ void daemon_close(struct mesh_daemon *d)
 
 double daemon_entry_timeout(const struct cat_node *n)
 {
-	/* Releases never change: the kernel may keep them for a day (a
-	 * retired version is invalidated explicitly).  Directories that gain
-	 * entries and `latest` are re-checked every second as a safety net
-	 * behind the watcher's invalidations.  Restricted products are
-	 * per-user: never cached. */
+	/* Releases never change, and every change to a directory's listing
+	 * reaches the kernel as an invalidation from the watcher, so the
+	 * kernel may keep entries for a day.  `latest` moves: a second is the
+	 * safety net behind its invalidation.  Restricted products differ per
+	 * user: never cached. */
 	if (n->restricted)
 		return 0;
-	switch (n->kind) {
-	case CAT_VERSION:
-	case CAT_FILE:
-		return 86400;
-	default:
-		return 1;
-	}
+	return n->kind == CAT_LATEST ? 1 : 86400;
+}
+
+bool daemon_cache_listing(const struct cat_node *dir)
+{
+	/* a listing that hides restricted products differs per user */
+	return !dir->restricted && !dir->has_restricted;
 }
 
 mode_t daemon_node_mode(const struct mesh_daemon *d, const struct cat_node *n)

@@ -19,19 +19,23 @@
 #include "mesh_util.h"
 
 #define READ_BUF_SIZE (1u << 20)
-#define MAX_GROUPS 256
 
 static struct mesh_daemon *daemon_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
-/* The caller's identity: uid/gid/pid from the request, supplementary groups
- * from fuse_req_getgroups (n_groups < 0 when unknown: the daemon denies). */
+/* The caller: uid/gid/pid from the request; supplementary groups on demand
+ * (fuse_req_getgroups reads /proc, so only decisions that need them pay). */
 struct caller_buf {
 	struct daemon_caller who;
-	gid_t groups[MAX_GROUPS];
 };
+
+static int req_groups(void *ctx, gid_t *list, int size)
+{
+	int n = fuse_req_getgroups(ctx, size, list);
+	return n > size ? -1 : n;
+}
 
 static void get_caller(fuse_req_t req, struct caller_buf *c)
 {
@@ -39,9 +43,8 @@ static void get_caller(fuse_req_t req, struct caller_buf *c)
 	c->who.uid = ctx->uid;
 	c->who.gid = ctx->gid;
 	c->who.pid = ctx->pid;
-	int n = fuse_req_getgroups(req, MAX_GROUPS, c->groups);
-	c->who.groups = c->groups;
-	c->who.n_groups = n < 0 ? -1 : n > MAX_GROUPS ? -1 : n;
+	c->who.get_groups = req_groups;
+	c->who.ctx = req;
 }
 
 static void fill_attr(struct mesh_daemon *d, const struct cat_node *n, struct stat *st)
@@ -140,7 +143,6 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 struct dir_handle {
 	struct catalog *cat;          /* pinned: offsets index its children */
 	const struct cat_node *node;
-	struct caller_buf caller;     /* who opened the listing */
 };
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -159,12 +161,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct dir_handle *h = xcalloc(1, sizeof *h);
 	h->cat = cat;
 	h->node = n;
-	get_caller(req, &h->caller);
 	fi->fh = (uintptr_t)h;
-	/* A version's listing never changes; other listings change when the
-	 * store does (the watcher invalidates them) or differ per user when
-	 * restricted products are hidden. */
-	fi->cache_readdir = n->kind == CAT_VERSION && !n->restricted;
+	/* Listings change only when the store does, and the watcher then
+	 * invalidates them; a listing that hides restricted products differs
+	 * per user and is never cached. */
+	fi->cache_readdir = daemon_cache_listing(n);
 	fi->keep_cache = fi->cache_readdir;
 	fuse_reply_open(req, fi);
 }
@@ -173,6 +174,8 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 {
 	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
 	struct mesh_daemon *d = daemon_of(req);
+	struct caller_buf c;
+	get_caller(req, &c);
 	char *buf = xmalloc(size);
 	size_t used = 0;
 	for (off_t i = off; ; i++) {
@@ -190,7 +193,7 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 			e.attr.st_mode = S_IFDIR;
 		} else if ((size_t)(i - 2) < h->node->n_children) {
 			n = h->node->children[i - 2];
-			if (!daemon_may_discover(d, &h->caller.who, n))
+			if (!daemon_may_discover(d, &c.who, n))
 				continue;
 			name = n->name;
 			fill_entry(d, n, &e);

@@ -39,6 +39,7 @@ struct cat_node {
 	const char *domain, *product, *version;  /* the node's place (NULL above it) */
 	struct timespec mtime;                    /* publish time; max below for dirs */
 	bool restricted;                          /* product or below: marked restricted */
+	bool has_restricted;                      /* a domain with restricted products */
 	enum lifecycle state;                     /* versions and below */
 	/* files */
 	uint64_t size;

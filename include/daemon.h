@@ -33,13 +33,16 @@ struct daemon_options {
 	const char *hostname;         /* override of gethostname() (tests) */
 };
 
-/* The caller of a FUSE request, captured when the request arrives. */
+/* The caller of a FUSE request, captured when the request arrives.
+ * Supplementary groups cost a read of /proc per request, so they are
+ * fetched only when a decision needs them, through get_groups (which
+ * returns the count, or < 0 when unknown: then the daemon denies). */
 struct daemon_caller {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
-	const gid_t *groups;          /* supplementary groups */
-	int n_groups;                 /* < 0: unknown (fuse_req_getgroups failed): deny */
+	int (*get_groups)(void *ctx, gid_t *list, int size);
+	void *ctx;
 };
 
 /* Called by the watcher thread, outside any request, when directories
@@ -64,6 +67,8 @@ int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err);
 
 /* Cache lifetimes the kernel may keep for a node, in seconds. */
 double daemon_entry_timeout(const struct cat_node *n);
+/* May the kernel cache this directory's listing (the same for everyone)? */
+bool daemon_cache_listing(const struct cat_node *dir);
 /* File mode bits for a node. */
 mode_t daemon_node_mode(const struct mesh_daemon *d, const struct cat_node *n);
 
