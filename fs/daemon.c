@@ -23,14 +23,24 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "identity.h"
+#include "mask.h"
 #include "mesh_util.h"
+#include "policy.h"
 
 struct mesh_daemon {
 	struct daemon_options opts;
 	char *store;
 	int root_fd;                     /* the store's directory */
-	pthread_mutex_t lock;            /* protects `current` */
+	pthread_mutex_t lock;            /* protects `current`, `policy`, `masks` */
 	struct catalog *current;
+	struct policy_ref *policy;       /* NULL: no valid policy ever loaded */
+	char policy_error[MESH_ERR_MAX];
+	struct mask_cache {              /* masking indexes of data files, by inode */
+		uint64_t ino;
+		struct mask_index *ix;
+	} *masks;
+	size_t n_masks;
 	/* watcher */
 	pthread_t watcher;
 	bool watcher_running;
@@ -39,13 +49,74 @@ struct mesh_daemon {
 	struct daemon_invalidate inval;
 };
 
+/* A policy snapshot shared by the opens that decided with it. */
+struct policy_ref {
+	struct policy *p;
+	int refs;                        /* under the daemon's lock */
+};
+
 struct daemon_file {
 	int fd;
 	enum daemon_decision decision;
 	bool maskable;                   /* the file has classified columns */
 	bool passthrough;
+	const struct mask_index *mask_ix;   /* owned by the daemon's cache */
+	struct mask_plan *mask_plan;
 	uint64_t bytes, reads;           /* served by the daemon (atomics) */
 };
+
+static void policy_ref_put(struct mesh_daemon *d, struct policy_ref *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&d->lock);
+	bool last = --r->refs == 0;
+	pthread_mutex_unlock(&d->lock);
+	if (last) {
+		policy_free(r->p);
+		free(r);
+	}
+}
+
+static struct policy_ref *policy_get(struct mesh_daemon *d)
+{
+	pthread_mutex_lock(&d->lock);
+	struct policy_ref *r = d->policy;
+	if (r)
+		r->refs++;
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
+/* (Re)load the policy; a failed load keeps the previous snapshot. */
+static void reload_policy(struct mesh_daemon *d)
+{
+	if (d->opts.open_mesh)
+		return;
+	struct policy *p = NULL;
+	struct mesh_err err = {0};
+	char *warnings = NULL;
+	if (policy_load(d->store, &p, &warnings, &err)) {
+		syslog(LOG_ERR, "policy not reloaded, keeping the previous one%s: %s",
+		       d->policy ? "" : " (none: data reads are denied)", err.msg);
+		pthread_mutex_lock(&d->lock);
+		snprintf(d->policy_error, sizeof d->policy_error, "%s", err.msg);
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
+	if (warnings && *warnings)
+		syslog(LOG_WARNING, "policy: %s", warnings);
+	free(warnings);
+	struct policy_ref *r = xcalloc(1, sizeof *r);
+	r->p = p;
+	r->refs = 1;
+	pthread_mutex_lock(&d->lock);
+	struct policy_ref *old = d->policy;
+	d->policy = r;
+	d->policy_error[0] = '\0';
+	pthread_mutex_unlock(&d->lock);
+	policy_ref_put(d, old);
+}
 
 const char *daemon_decision_name(enum daemon_decision d)
 {
@@ -76,6 +147,7 @@ int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, str
 		daemon_close(d);
 		return rc;
 	}
+	reload_policy(d);
 	*out = d;
 	return 0;
 }
@@ -133,6 +205,7 @@ int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err)
 		catalog_unref(old);
 		return rc;
 	}
+	reload_policy(d);
 	pthread_mutex_lock(&d->lock);
 	struct catalog *prev = d->current;
 	d->current = fresh;
@@ -213,35 +286,71 @@ void daemon_close(struct mesh_daemon *d)
 	if (d->root_fd >= 0)
 		close(d->root_fd);
 	catalog_unref(d->current);
+	if (d->policy && --d->policy->refs == 0) {
+		policy_free(d->policy->p);
+		free(d->policy);
+	}
+	for (size_t i = 0; i < d->n_masks; i++)
+		mask_index_free(d->masks[i].ix);
+	free(d->masks);
 	pthread_mutex_destroy(&d->lock);
 	free(d->store);
 	free(d);
 }
 
-double daemon_entry_timeout(const struct cat_node *n)
+/* Is n a restricted product or inside one (contract or domain file)? */
+static bool node_restricted(struct mesh_daemon *d, const struct cat_node *n)
+{
+	if (n->restricted)
+		return true;
+	if (d->opts.open_mesh || !n->product)
+		return false;
+	struct policy_ref *r = policy_get(d);
+	bool restricted = !r || policy_restricted(r->p, n->domain, n->product);
+	policy_ref_put(d, r);
+	return restricted;
+}
+
+double daemon_entry_timeout(struct mesh_daemon *d, const struct cat_node *n)
 {
 	/* Releases never change, and every change to a directory's listing
 	 * reaches the kernel as an invalidation from the watcher, so the
 	 * kernel may keep entries for a day.  `latest` moves: a second is the
 	 * safety net behind its invalidation.  Restricted products differ per
-	 * user: never cached. */
-	if (n->restricted)
+	 * user: never cached (the kernel would answer one user's lookup from
+	 * another's). */
+	if (node_restricted(d, n))
 		return 0;
 	return n->kind == CAT_LATEST ? 1 : 86400;
 }
 
-bool daemon_cache_listing(const struct cat_node *dir)
+bool daemon_cache_listing(struct mesh_daemon *d, const struct cat_node *dir)
 {
 	/* a listing that hides restricted products differs per user */
-	return !dir->restricted && !dir->has_restricted;
+	if (node_restricted(d, dir) || dir->has_restricted)
+		return false;
+	if (dir->kind == CAT_DOMAIN && !d->opts.open_mesh) {
+		struct policy_ref *r = policy_get(d);
+		bool any = !r;
+		for (uint32_t i = 0; r && i < dir->n_children && !any; i++)
+			any = policy_restricted(r->p, dir->name, dir->children[i]->name);
+		policy_ref_put(d, r);
+		return !any;
+	}
+	return true;
+}
+
+bool daemon_access_control(const struct mesh_daemon *d)
+{
+	return !d->opts.open_mesh;
 }
 
 mode_t daemon_node_mode(const struct mesh_daemon *d, const struct cat_node *n)
 {
-	(void)d;
 	switch (n->kind) {
 	case CAT_FILE:
-		return S_IFREG | 0444;
+		/* honest bits: with access control, data is not world-readable */
+		return S_IFREG | (n->role == ROLE_DATA && daemon_access_control(d) ? 0440 : 0444);
 	case CAT_LATEST:
 		return S_IFLNK | 0777;
 	default:
@@ -249,13 +358,60 @@ mode_t daemon_node_mode(const struct mesh_daemon *d, const struct cat_node *n)
 	}
 }
 
+/* The caller's identity; groups only when the policy names groups.
+ * False when the groups were needed but unknown: deny. */
+static bool caller_identity(const struct policy *p, const struct daemon_caller *who, struct identity *id)
+{
+	gid_t groups[IDENTITY_MAX_GROUPS];
+	int n = 0;
+	if (policy_needs_groups(p) && who->get_groups) {
+		n = who->get_groups(who->ctx, groups, IDENTITY_MAX_GROUPS);
+		if (n < 0)
+			return false;
+	}
+	identity_from_ids(id, who->uid, who->gid, groups, n);
+	return true;
+}
+
+/* The read decision for node n (a file, or a product/version for
+ * discovery), with the classified columns of a file. */
+static void decide(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
+		   struct policy_decision *out)
+{
+	memset(out, 0, sizeof *out);
+	if (d->opts.open_mesh) {
+		out->result = POLICY_ALLOW;
+		snprintf(out->reason, sizeof out->reason, "open mesh: all data is public (-o open_mesh)");
+		return;
+	}
+	struct policy_ref *r = policy_get(d);
+	struct identity id;
+	if (!r) {
+		out->result = POLICY_DENY;
+		snprintf(out->reason, sizeof out->reason, "no valid policy loaded: reads are denied");
+	} else if (!caller_identity(r->p, who, &id)) {
+		out->result = POLICY_DENY;
+		snprintf(out->reason, sizeof out->reason, "the caller's groups could not be read: denied");
+	} else {
+		const char *classes[POLICY_MAX_MASKED];
+		size_t nc = 0;
+		for (uint32_t i = 0; n->kind == CAT_FILE && i < n->n_columns && nc < POLICY_MAX_MASKED; i++)
+			classes[nc++] = n->columns[i].classification;
+		policy_decide(r->p, &id, n->domain, n->product, n->version, classes, nc, time(NULL), out);
+	}
+	policy_ref_put(d, r);
+}
+
 bool daemon_may_discover(struct mesh_daemon *d, const struct daemon_caller *who,
 			 const struct cat_node *n)
 {
-	(void)d;
-	(void)who;
-	(void)n;
-	return true;
+	if (d->opts.open_mesh || !n->product)
+		return true;
+	if (!node_restricted(d, n))
+		return true;
+	struct policy_decision dec;
+	decide(d, who, n, &dec);
+	return dec.result != POLICY_DENY;
 }
 
 /* Open a release file below the store root without following any symlink
@@ -279,24 +435,89 @@ static int open_backing(struct mesh_daemon *d, const char *relpath)
 	return (int)fd;
 }
 
+/* The masking index of a data file, built at its first masked open and
+ * kept: releases never change. */
+static const struct mask_index *mask_index_for(struct mesh_daemon *d, const struct cat_node *n, int fd)
+{
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; i < d->n_masks; i++)
+		if (d->masks[i].ino == n->ino) {
+			const struct mask_index *ix = d->masks[i].ix;
+			pthread_mutex_unlock(&d->lock);
+			return ix;
+		}
+	pthread_mutex_unlock(&d->lock);
+	struct mask_index *ix = NULL;
+	struct mesh_err err = {0};
+	if (mask_index_build(fd, n->format == FMT_CSV ? MASK_CSV : MASK_JSONL, &ix, &err)) {
+		syslog(LOG_ERR, "%s: %s", n->backing, err.msg);
+		return NULL;
+	}
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; i < d->n_masks; i++)
+		if (d->masks[i].ino == n->ino) {   /* another thread was faster */
+			mask_index_free(ix);
+			ix = d->masks[i].ix;
+			pthread_mutex_unlock(&d->lock);
+			return ix;
+		}
+	d->masks = xrealloc(d->masks, (d->n_masks + 1) * sizeof *d->masks);
+	d->masks[d->n_masks++] = (struct mask_cache){n->ino, ix};
+	pthread_mutex_unlock(&d->lock);
+	return ix;
+}
+
 int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 		     const struct cat_node *n, int flags, struct daemon_file **out,
 		     bool *direct_io, bool *keep_cache)
 {
-	(void)who;
 	if (n->kind != CAT_FILE)
 		return -EISDIR;
 	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_CREAT)))
 		return -EROFS;
+	struct policy_decision dec = {.result = POLICY_ALLOW};
+	if (n->role == ROLE_DATA)
+		decide(d, who, n, &dec);
+	else if (!daemon_may_discover(d, who, n))
+		return -ENOENT;
+	if (dec.result == POLICY_MASK && n->format != FMT_CSV && n->format != FMT_JSONL) {
+		/* a format meshfs cannot rewrite: fail closed */
+		dec.result = POLICY_DENY;
+		size_t len = strlen(dec.reason);
+		snprintf(dec.reason + len, sizeof dec.reason - len, "; %s cannot be masked (not CSV or JSON Lines): denied",
+			 n->name);
+	}
+	if (dec.result == POLICY_DENY) {
+		syslog(LOG_NOTICE, "deny uid %u pid %d %s/%s/%s/%s: %s", (unsigned)who->uid, (int)who->pid, n->domain,
+		       n->product, n->version, n->name, dec.reason);
+		return -EACCES;
+	}
 	int fd = open_backing(d, n->backing);
 	if (fd < 0)
 		return fd;
 	struct daemon_file *f = xcalloc(1, sizeof *f);
 	f->fd = fd;
-	f->decision = DECISION_ALLOW;
+	f->decision = dec.result == POLICY_MASK ? DECISION_MASK : DECISION_ALLOW;
 	f->maskable = n->n_columns > 0;
-	*direct_io = false;
-	*keep_cache = true;
+	if (f->decision == DECISION_MASK) {
+		const char *cols[64];
+		size_t nc = 0;
+		for (uint32_t i = 0; i < n->n_columns && nc < 64; i++)
+			for (size_t k = 0; k < dec.n_masked; k++)
+				if (!strcmp(n->columns[i].classification, dec.masked[k]))
+					cols[nc++] = n->columns[i].name;
+		struct mesh_err err = {0};
+		f->mask_ix = mask_index_for(d, n, fd);
+		if (!f->mask_ix || mask_plan_new(f->mask_ix, cols, nc, &f->mask_plan, &err)) {
+			syslog(LOG_ERR, "%s: cannot mask (%s): denied", n->backing, err.msg);
+			close(fd);
+			free(f);
+			return -EACCES;
+		}
+	}
+	/* masked content is per reader: never through the shared page cache */
+	*direct_io = f->decision == DECISION_MASK;
+	*keep_cache = !*direct_io;
 	*out = f;
 	return 0;
 }
@@ -304,11 +525,19 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 ssize_t daemon_file_read(struct daemon_file *f, char *buf, size_t size, off_t off)
 {
 	ssize_t r;
-	do
-		r = pread(f->fd, buf, size, off);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
+	if (f->decision == DECISION_MASK) {
+		size_t got = 0;
+		int rc = mask_read(f->mask_ix, f->mask_plan, f->fd, buf, size, off, &got);
+		if (rc)
+			return rc;
+		r = (ssize_t)got;
+	} else {
+		do
+			r = pread(f->fd, buf, size, off);
+		while (r < 0 && errno == EINTR);
+		if (r < 0)
+			return -errno;
+	}
 	__atomic_add_fetch(&f->bytes, (uint64_t)r, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&f->reads, 1, __ATOMIC_RELAXED);
 	return r;
@@ -340,17 +569,25 @@ void daemon_file_release(struct mesh_daemon *d, struct daemon_file *f)
 	if (!f)
 		return;
 	close(f->fd);
+	mask_plan_free(f->mask_plan);
 	free(f);
 }
 
 int daemon_access(struct mesh_daemon *d, const struct daemon_caller *who,
 		  const struct cat_node *n, int mask)
 {
-	(void)d;
-	(void)who;
 	if (mask & W_OK)
 		return -EROFS;
 	if ((mask & X_OK) && n->kind == CAT_FILE)
 		return -EACCES;
+	if (!daemon_may_discover(d, who, n))
+		return -ENOENT;
+	if ((mask & R_OK) && n->kind == CAT_FILE && n->role == ROLE_DATA) {
+		struct policy_decision dec;
+		decide(d, who, n, &dec);
+		if (dec.result == POLICY_MASK && n->format != FMT_CSV && n->format != FMT_JSONL)
+			return -EACCES;
+		return dec.result == POLICY_DENY ? -EACCES : 0;
+	}
 	return 0;
 }

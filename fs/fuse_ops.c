@@ -63,7 +63,7 @@ static void fill_entry(struct mesh_daemon *d, const struct cat_node *n, struct f
 {
 	memset(e, 0, sizeof *e);
 	e->ino = n->ino;
-	e->attr_timeout = e->entry_timeout = daemon_entry_timeout(n);
+	e->attr_timeout = e->entry_timeout = daemon_entry_timeout(d, n);
 	fill_attr(d, n, &e->attr);
 }
 
@@ -121,7 +121,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	struct stat st;
 	fill_attr(daemon_of(req), n, &st);
-	fuse_reply_attr(req, &st, daemon_entry_timeout(n));
+	fuse_reply_attr(req, &st, daemon_entry_timeout(daemon_of(req), n));
 	catalog_unref(cat);
 }
 
@@ -165,7 +165,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	/* Listings change only when the store does, and the watcher then
 	 * invalidates them; a listing that hides restricted products differs
 	 * per user and is never cached. */
-	fi->cache_readdir = daemon_cache_listing(n);
+	fi->cache_readdir = daemon_cache_listing(daemon_of(req), n);
 	fi->keep_cache = fi->cache_readdir;
 	fuse_reply_open(req, fi);
 }

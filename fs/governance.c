@@ -324,18 +324,40 @@ int gov_create_domain(const char *store, const char *name, char *const *owners, 
 				 errno == EEXIST ? "the domain exists already" : strerror(errno));
 	int rc = 0;
 	/* the team's group owns the directory; setgid keeps it on everything
-	 * published below; the mode lets the group (and only it) write */
-	if ((gid >= 0 && chown(path, (uid_t)-1, (gid_t)gid) < 0) || chmod(path, 02775) < 0)
+	 * published below; the mode lets the group (and only it) write.  A
+	 * domain owned by users only belongs to its first user owner. */
+	long uid = -1;
+	if (gid < 0)
+		for (size_t i = 0; i < n_owners && uid < 0; i++)
+			if (!strncmp(owners[i], "user:", 5))
+				uid = identity_user_id(owners[i] + 5);
+	if (chown(path, (uid_t)uid, (gid_t)gid) < 0 || chmod(path, 02775) < 0)
 		rc = mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+	/* the subdirectories owners write into, owned like the domain */
+	static const char *subdirs[] = {"grants", "requests"};
+	for (size_t i = 0; !rc && i < 2; i++) {
+		char sub[PATH_MAX + 16];
+		snprintf(sub, sizeof sub, "%s/%s", path, subdirs[i]);
+		if (mkdir(sub, 02775) < 0 || chown(sub, (uid_t)uid, (gid_t)gid) < 0 || chmod(sub, 02775) < 0)
+			rc = mesh_errf(err, -errno, "%s: %s", sub, strerror(errno));
+	}
 	if (!rc) {
 		char *text = domain_yaml(name, owners, n_owners, NULL);
 		int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		rc = mesh_write_file_atomic(fd, "domain.yaml", text, strlen(text), 0664, err);
+		if (!rc && fchownat(fd, "domain.yaml", (uid_t)uid, (gid_t)gid, 0) < 0)
+			rc = mesh_errf(err, -errno, "%s/domain.yaml: %s", path, strerror(errno));
 		close(fd);
 		free(text);
 	}
-	if (rc)
+	if (rc) {
+		char sub[PATH_MAX + 16];
+		snprintf(sub, sizeof sub, "%s/grants", path);
+		rmdir(sub);
+		snprintf(sub, sizeof sub, "%s/requests", path);
+		rmdir(sub);
 		rmdir(path);
+	}
 	return rc;
 }
 

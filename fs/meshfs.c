@@ -153,6 +153,13 @@ int main(int argc, char **argv)
 		.hostname = conf.hostname,
 	};
 	struct mesh_err err = {0};
+	char policy_file[PATH_MAX + 16];
+	snprintf(policy_file, sizeof policy_file, "%s/mesh.yaml", store);
+	if (conf.allow_other && !conf.open_mesh && access(policy_file, F_OK) != 0) {
+		fprintf(stderr, "meshfs: refusing -o allow_other without access control: %s is missing "
+			"(restore it, or say -o open_mesh if all data is public)\n", policy_file);
+		goto out;
+	}
 	if (daemon_open(&dopts, &d, &err)) {
 		fprintf(stderr, "meshfs: %s\n", err.msg);
 		goto out;

@@ -111,7 +111,7 @@ int store_init(const char *path, const char *mesh_yaml, struct mesh_err *err)
 	 * file into; its owner is the requester (the kernel vouches). */
 	if ((rc = mkdir_mode(path, "domains", 0755, err)) ||
 	    (rc = mkdir_mode(path, "grants", 0755, err)) ||
-	    (rc = mkdir_mode(path, "requests", 01733, err)) ||
+	    (rc = mkdir_mode(path, "requests", 01777, err)) ||
 	    (rc = mkdir_mode(path, "usage", 0755, err)) ||
 	    (rc = mkdir_mode(path, "index", 0777, err)))
 		goto out;

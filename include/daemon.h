@@ -66,9 +66,11 @@ struct catalog *daemon_catalog(struct mesh_daemon *d);
 int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err);
 
 /* Cache lifetimes the kernel may keep for a node, in seconds. */
-double daemon_entry_timeout(const struct cat_node *n);
+double daemon_entry_timeout(struct mesh_daemon *d, const struct cat_node *n);
+/* Is access control on (not -o open_mesh)? */
+bool daemon_access_control(const struct mesh_daemon *d);
 /* May the kernel cache this directory's listing (the same for everyone)? */
-bool daemon_cache_listing(const struct cat_node *dir);
+bool daemon_cache_listing(struct mesh_daemon *d, const struct cat_node *dir);
 /* File mode bits for a node. */
 mode_t daemon_node_mode(const struct mesh_daemon *d, const struct cat_node *n);
 

@@ -103,7 +103,7 @@ class Store:
 
     def create_domain(self, name, *owners):
         args = ["domain", "create", name]
-        for o in owners or ("group:mesh_sales",):
+        for o in owners or ("group:mesh_sales", "user:root"):
             args += ["--owner", o]
         return self.ctl(*args, check=True)
 

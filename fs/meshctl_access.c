@@ -1,0 +1,675 @@
+/*
+ * meshctl_access.c - access commands: grant, revoke, grants, request,
+ * requests, approve, deny, access, explain.
+ *
+ * Who did it is always the kernel's word: the real uid of meshctl, and for
+ * a request the owner of the file the requester wrote into the sticky
+ * STORE/requests/ spool.  Grants and decisions are written into the
+ * domain's directory, which only its owners' group can write: the
+ * operating system enforces what meshctl checks.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog.h"
+#include "governance.h"
+#include "identity.h"
+#include "meshctl_cmds.h"
+#include "mesh_util.h"
+#include "policy.h"
+#include "publish.h"
+#include "store.h"
+
+/* DOMAIN/PRODUCT[@VERSION] (or DOMAIN) -> parts; the product must exist
+ * in the store when named. */
+static int parse_ref(const struct meshctl_ctx *ctx, const char *cmd, const char *ref, char *domain,
+		     char *product, char *version, bool need_product)
+{
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s", ref);
+	char *at = strchr(buf, '@'), *slash = strchr(buf, '/');
+	if (at)
+		*at++ = '\0';
+	if (slash)
+		*slash++ = '\0';
+	domain[0] = product[0] = version[0] = '\0';
+	if (!mesh_name_ok(buf) || (slash && !mesh_name_ok(slash)) || (at && (!slash || semver_parse(at, NULL))) ||
+	    (need_product && !slash)) {
+		meshctl_fail(ctx, cmd, "%s: expected DOMAIN/PRODUCT[@VERSION]%s", ref, need_product ? "" : " or DOMAIN");
+		return MESHCTL_USAGE;
+	}
+	/* lengths checked by mesh_name_ok / semver_parse above */
+	memcpy(domain, buf, strlen(buf) + 1);
+	if (slash)
+		memcpy(product, slash, strlen(slash) + 1);
+	if (at)
+		memcpy(version, at, strlen(at) + 1);
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/domains/%s%s%s%s%s", ctx->store, domain, slash ? "/" : "", product,
+		 at ? "/" : "", version);
+	if (access(path, F_OK) < 0) {
+		meshctl_fail(ctx, cmd, "%s does not exist in the store %s", ref, ctx->store);
+		return MESHCTL_FAILED;
+	}
+	return 0;
+}
+
+/* The caller may administer access in `domain` (owner or governance). */
+static int check_admin(const struct meshctl_ctx *ctx, const char *cmd, const char *domain)
+{
+	struct mesh_err err = {0};
+	int rc = meshfs_check_publisher(ctx->store, domain, cmd, &err);
+	if (rc)
+		meshctl_fail(ctx, cmd, "%s", err.msg);
+	return rc ? meshctl_exit_for(rc) : 0;
+}
+
+static int subject_exists(const struct meshctl_ctx *ctx, const char *cmd, const char *subject)
+{
+	if (!strcmp(subject, "*"))
+		return 0;
+	if (!strncmp(subject, "user:", 5) && identity_user_id(subject + 5) >= 0)
+		return 0;
+	if (!strncmp(subject, "group:", 6) && identity_group_id(subject + 6) >= 0)
+		return 0;
+	if (strncmp(subject, "user:", 5) && strncmp(subject, "group:", 6))
+		meshctl_fail(ctx, cmd, "%s: a subject is user:NAME, group:NAME or *", subject);
+	else
+		meshctl_fail(ctx, cmd, "%s: no such %s on this host", subject,
+			     !strncmp(subject, "user:", 5) ? "user" : "group");
+	return MESHCTL_USAGE;
+}
+
+static void now_rfc3339(char *buf, size_t size)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	mesh_time_rfc3339(&ts, buf, size);
+}
+
+static int parse_until(const struct meshctl_ctx *ctx, const char *cmd, const char *text, time_t *until)
+{
+	if (!text) {
+		*until = 0;
+		return 0;
+	}
+	if (mesh_time_parse(text, until)) {
+		meshctl_fail(ctx, cmd, "--until %s: expected YYYY-MM-DD or an RFC 3339 time", text);
+		return MESHCTL_USAGE;
+	}
+	if (strlen(text) == 10)
+		*until += 86399;   /* a date: through the last second of that day */
+	if (*until <= time(NULL)) {
+		meshctl_fail(ctx, cmd, "--until %s is in the past", text);
+		return MESHCTL_USAGE;
+	}
+	return 0;
+}
+
+/* ---- grant / revoke / grants ---- */
+
+int meshctl_cmd_grant(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"until", required_argument, NULL, 'u'}, {"reason", required_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	const char *until_text = NULL, *reason = NULL;
+	optind = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'u')
+			until_text = optarg;
+		else if (c == 'r')
+			reason = optarg;
+		else {
+			printf("usage: meshctl grant DOMAIN[/PRODUCT[@VERSION]] SUBJECT [--until DATE] [--reason TEXT]\n");
+			return c == 'h' ? MESHCTL_OK : MESHCTL_USAGE;
+		}
+	}
+	if (optind != argc - 2) {
+		meshctl_fail(ctx, "grant", "usage: meshctl grant DOMAIN[/PRODUCT[@VERSION]] SUBJECT [--until DATE]");
+		return MESHCTL_USAGE;
+	}
+	char domain[MESH_NAME_MAX + 1], product[MESH_NAME_MAX + 1], version[256];
+	time_t until;
+	int st = parse_ref(ctx, "grant", argv[optind], domain, product, version, false);
+	if (!st)
+		st = subject_exists(ctx, "grant", argv[optind + 1]);
+	if (!st)
+		st = parse_until(ctx, "grant", until_text, &until);
+	if (!st)
+		st = check_admin(ctx, "grant", domain);
+	if (st)
+		return st;
+	char who[64], stamp[40];
+	identity_user_name(getuid(), who, sizeof who);
+	now_rfc3339(stamp, sizeof stamp);
+	struct grant g = {.subject = argv[optind + 1], .domain = domain, .product = product[0] ? product : NULL,
+			  .version = version[0] ? version : NULL, .until = until, .grantor = who,
+			  .granted_at = stamp, .reason = (char *)reason};
+	char *id = NULL;
+	struct mesh_err err = {0};
+	int rc = grant_write(ctx->store, &g, &id, &err);
+	if (rc) {
+		meshctl_fail(ctx, "grant", "%s", err.msg);
+		return meshctl_exit_for(rc);
+	}
+	char audit[1024];
+	snprintf(audit, sizeof audit, "grant %s: read on %s to %s%s%s (%s)", id, argv[optind], argv[optind + 1],
+		 until_text ? " until " : "", until_text ? until_text : "", reason ? reason : "no reason given");
+	policy_audit(ctx->store, domain, audit);
+	store_bump_generation(ctx->store, NULL);
+	printf("granted read on %s to %s%s%s (grant %s)\n", argv[optind], argv[optind + 1],
+	       until_text ? " until " : "", until_text ? until_text : "", id);
+	free(id);
+	return MESHCTL_OK;
+}
+
+int meshctl_cmd_revoke(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	if (argc != 3 || argv[1][0] == '-') {
+		printf("usage: meshctl revoke DOMAIN[/PRODUCT[@VERSION]] SUBJECT\n");
+		return argc == 2 && !strcmp(argv[1], "--help") ? MESHCTL_OK : MESHCTL_USAGE;
+	}
+	char domain[MESH_NAME_MAX + 1], product[MESH_NAME_MAX + 1], version[256];
+	int st = parse_ref(ctx, "revoke", argv[1], domain, product, version, false);
+	if (!st)
+		st = check_admin(ctx, "revoke", domain);
+	if (st)
+		return st;
+	size_t removed = 0;
+	struct mesh_err err = {0};
+	int rc = grant_revoke(ctx->store, domain, product[0] ? product : NULL, version[0] ? version : NULL,
+			      argv[2], &removed, &err);
+	if (rc) {
+		meshctl_fail(ctx, "revoke", "%s", err.msg);
+		return meshctl_exit_for(rc);
+	}
+	if (!removed) {
+		meshctl_fail(ctx, "revoke", "%s has no grant on %s", argv[2], argv[1]);
+		return MESHCTL_FAILED;
+	}
+	char audit[512];
+	snprintf(audit, sizeof audit, "revoke: read on %s from %s (%zu grant(s))", argv[1], argv[2], removed);
+	policy_audit(ctx->store, domain, audit);
+	store_bump_generation(ctx->store, NULL);
+	printf("revoked %zu grant(s) of %s on %s\n", removed, argv[2], argv[1]);
+	return MESHCTL_OK;
+}
+
+int meshctl_cmd_grants(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	char domain[MESH_NAME_MAX + 1] = "", product[MESH_NAME_MAX + 1] = "", version[256] = "";
+	if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+		printf("usage: meshctl grants [DOMAIN[/PRODUCT]]\n");
+		return argc == 2 && !strcmp(argv[1], "--help") ? MESHCTL_OK : MESHCTL_USAGE;
+	}
+	if (argc == 2) {
+		int st = parse_ref(ctx, "grants", argv[1], domain, product, version, false);
+		if (st)
+			return st;
+	}
+	struct grant *g = NULL;
+	size_t n = 0;
+	struct mesh_err err = {0};
+	int rc = grant_list(ctx->store, domain[0] ? domain : NULL, &g, &n, &err);
+	if (rc) {
+		meshctl_fail(ctx, "grants", "%s", err.msg);
+		return meshctl_exit_for(rc);
+	}
+	printf("%-14s %-24s %-30s %-21s %-12s %s\n", "GRANT", "SUBJECT", "RESOURCE", "UNTIL", "BY", "REASON");
+	time_t now = time(NULL);
+	for (size_t i = 0; i < n; i++) {
+		if (product[0] && (!g[i].product || strcmp(g[i].product, product)))
+			continue;
+		char res[200], until[40] = "-";
+		snprintf(res, sizeof res, "%s%s%s%s%s", g[i].domain, g[i].product ? "/" : "",
+			 g[i].product ? g[i].product : "", g[i].version ? "@" : "", g[i].version ? g[i].version : "");
+		if (g[i].until) {
+			struct timespec ts = {g[i].until, 0};
+			mesh_time_rfc3339(&ts, until, sizeof until);
+			until[19] = 'Z', until[20] = '\0';
+		}
+		printf("%-14s %-24s %-30s %-21s %-12s %s%s\n", g[i].id, g[i].subject, res, until,
+		       g[i].grantor ? g[i].grantor : "?", g[i].reason ? g[i].reason : "",
+		       g[i].until && g[i].until < now ? " (expired)" : "");
+	}
+	grants_free(g, n);
+	return MESHCTL_OK;
+}
+
+/* ---- requests ---- */
+
+struct request {
+	char id[32];
+	char *resource, *reason, *requested_at, *until;
+	uid_t uid;
+	char user[64];
+	char domain[MESH_NAME_MAX + 1];
+	char *status;       /* NULL: pending */
+};
+
+static void request_free(struct request *r)
+{
+	free(r->resource), free(r->reason), free(r->requested_at), free(r->until), free(r->status);
+}
+
+static int load_request(const char *store, const char *id, struct request *r)
+{
+	memset(r, 0, sizeof *r);
+	for (const char *p = id; *p; p++)
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/requests/%s.json", store, id);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		return -ENOENT;
+	}
+	json_error_t jerr;
+	json_t *o = json_loadfd(fd, 0, &jerr);
+	close(fd);
+	json_t *res = json_object_get(o, "resource");
+	if (!json_is_string(res)) {
+		json_decref(o);
+		return -EINVAL;
+	}
+	snprintf(r->id, sizeof r->id, "%s", id);
+	r->uid = st.st_uid;   /* the kernel's word: who wrote the request */
+	identity_user_name(st.st_uid, r->user, sizeof r->user);
+	r->resource = xstrdup(json_string_value(res));
+	json_t *v = json_object_get(o, "reason");
+	r->reason = xstrdup(json_is_string(v) ? json_string_value(v) : "");
+	v = json_object_get(o, "requested_at");
+	r->requested_at = xstrdup(json_is_string(v) ? json_string_value(v) : "");
+	v = json_object_get(o, "until");
+	r->until = json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
+	snprintf(r->domain, sizeof r->domain, "%.*s", (int)strcspn(r->resource, "/@"), r->resource);
+	json_decref(o);
+	snprintf(path, sizeof path, "%s/domains/%s/requests/%s.json", store, r->domain, id);
+	o = json_load_file(path, 0, &jerr);
+	v = json_object_get(o, "status");
+	if (json_is_string(v))
+		r->status = xstrdup(json_string_value(v));
+	json_decref(o);
+	return 0;
+}
+
+int meshctl_cmd_request(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"reason", required_argument, NULL, 'r'}, {"until", required_argument, NULL, 'u'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	const char *reason = NULL, *until_text = NULL;
+	optind = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'r')
+			reason = optarg;
+		else if (c == 'u')
+			until_text = optarg;
+		else {
+			printf("usage: meshctl request DOMAIN/PRODUCT[@VERSION] --reason TEXT [--until DATE]\n");
+			return c == 'h' ? MESHCTL_OK : MESHCTL_USAGE;
+		}
+	}
+	if (optind != argc - 1 || !reason || !*reason) {
+		meshctl_fail(ctx, "request", "usage: meshctl request DOMAIN/PRODUCT[@VERSION] --reason TEXT "
+			     "(owners decide on the reason)");
+		return MESHCTL_USAGE;
+	}
+	char domain[MESH_NAME_MAX + 1], product[MESH_NAME_MAX + 1], version[256];
+	time_t until;
+	int st = parse_ref(ctx, "request", argv[optind], domain, product, version, true);
+	if (!st)
+		st = parse_until(ctx, "request", until_text, &until);
+	if (st)
+		return st;
+	char stamp[40];
+	now_rfc3339(stamp, sizeof stamp);
+	json_t *o = json_object();
+	json_object_set_new(o, "resource", json_string(argv[optind]));
+	json_object_set_new(o, "reason", json_string(reason));
+	json_object_set_new(o, "requested_at", json_string(stamp));
+	if (until_text)
+		json_object_set_new(o, "until", json_string(until_text));
+	char *text = json_dumps(o, JSON_INDENT(2));
+	json_decref(o);
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s/requests", ctx->store);
+	/* the next free number; O_EXCL settles races between requesters */
+	long next = 1;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		long n = strtol(de->d_name, NULL, 10);
+		if (n >= next)
+			next = n + 1;
+	}
+	if (d)
+		closedir(d);
+	int fd = -1;
+	char path[PATH_MAX + 32];
+	for (int tries = 0; tries < 100 && fd < 0; tries++, next++) {
+		snprintf(path, sizeof path, "%s/%ld.json", dir, next);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		meshctl_fail(ctx, "request", "%s: %s", dir, strerror(errno));
+		free(text);
+		return MESHCTL_ERROR;
+	}
+	int rc = mesh_write_all(fd, text, strlen(text));
+	if (!rc && fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	free(text);
+	if (rc) {
+		unlink(path);
+		meshctl_fail(ctx, "request", "%s: %s", path, strerror(-rc));
+		return MESHCTL_ERROR;
+	}
+	printf("request %ld filed: read on %s; the owners of domain %s decide "
+	       "(they see it with 'meshctl requests --domain %s')\n", next - 1, argv[optind], domain, domain);
+	return MESHCTL_OK;
+}
+
+int meshctl_cmd_requests(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	const char *only = NULL;
+	bool all = false;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--domain") && i + 1 < argc)
+			only = argv[++i];
+		else if (!strcmp(argv[i], "--all"))
+			all = true;
+		else {
+			printf("usage: meshctl requests [--domain D] [--all]   (pending requests; --all: decided too)\n");
+			return !strcmp(argv[i], "--help") ? MESHCTL_OK : MESHCTL_USAGE;
+		}
+	}
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s/requests", ctx->store);
+	DIR *d = opendir(dir);
+	if (!d) {
+		meshctl_fail(ctx, "requests", "%s: %s", dir, strerror(errno));
+		return MESHCTL_ERROR;
+	}
+	printf("%-6s %-12s %-30s %-25s %-10s %s\n", "ID", "USER", "RESOURCE", "REQUESTED", "STATUS", "REASON");
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char id[32];
+		size_t n = strcspn(de->d_name, ".");
+		if (n == 0 || n >= sizeof id || strcmp(de->d_name + n, ".json"))
+			continue;
+		snprintf(id, sizeof id, "%.*s", (int)n, de->d_name);
+		struct request r;
+		if (load_request(ctx->store, id, &r))
+			continue;
+		if ((!only || !strcmp(r.domain, only)) && (all || !r.status))
+			printf("%-6s %-12s %-30s %-25s %-10s %s\n", r.id, r.user, r.resource, r.requested_at,
+			       r.status ? r.status : "pending", r.reason);
+		request_free(&r);
+	}
+	closedir(d);
+	return MESHCTL_OK;
+}
+
+static int decide_request(const struct meshctl_ctx *ctx, int argc, char **argv, bool approve)
+{
+	const char *cmd = approve ? "approve" : "deny";
+	static const struct option longopts[] = {
+		{"until", required_argument, NULL, 'u'}, {"reason", required_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	const char *until_text = NULL, *reason = NULL;
+	optind = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'u')
+			until_text = optarg;
+		else if (c == 'r')
+			reason = optarg;
+		else {
+			printf("usage: meshctl %s ID [--until DATE] [--reason TEXT]\n", cmd);
+			return c == 'h' ? MESHCTL_OK : MESHCTL_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		meshctl_fail(ctx, cmd, "usage: meshctl %s ID", cmd);
+		return MESHCTL_USAGE;
+	}
+	struct request r;
+	if (load_request(ctx->store, argv[optind], &r)) {
+		meshctl_fail(ctx, cmd, "no request %s", argv[optind]);
+		return MESHCTL_FAILED;
+	}
+	int st = 0;
+	time_t until = 0;
+	if (r.status) {
+		meshctl_fail(ctx, cmd, "request %s was %s already", r.id, r.status);
+		st = MESHCTL_FAILED;
+	}
+	/* only the domain's owners (or governance) decide; a requester who is
+	 * not an owner therefore never approves their own request */
+	if (!st)
+		st = check_admin(ctx, cmd, r.domain);
+	if (!st && approve)
+		st = parse_until(ctx, cmd, until_text ? until_text : r.until, &until);
+	if (st) {
+		request_free(&r);
+		return st;
+	}
+	char who[64], stamp[40], subject[80];
+	identity_user_name(getuid(), who, sizeof who);
+	now_rfc3339(stamp, sizeof stamp);
+	snprintf(subject, sizeof subject, "user:%s", r.user);
+	char *grant_id = NULL;
+	struct mesh_err err = {0};
+	int rc = 0;
+	if (approve) {
+		char d[256], p[256], v[256];
+		char buf[256];
+		snprintf(buf, sizeof buf, "%s", r.resource);
+		char *at = strchr(buf, '@'), *slash = strchr(buf, '/');
+		if (at)
+			*at++ = '\0';
+		if (slash)
+			*slash++ = '\0';
+		snprintf(d, sizeof d, "%s", buf);
+		snprintf(p, sizeof p, "%s", slash ? slash : "");
+		snprintf(v, sizeof v, "%s", at ? at : "");
+		struct grant g = {.subject = subject, .domain = d, .product = p[0] ? p : NULL, .version = v[0] ? v : NULL,
+				  .until = until, .grantor = who, .granted_at = stamp, .reason = r.reason, .request = r.id};
+		rc = grant_write(ctx->store, &g, &grant_id, &err);
+	}
+	if (!rc) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof dir, "%s/domains/%s/requests", ctx->store, r.domain);
+		if (mkdir(dir, 02775) < 0 && errno != EEXIST)
+			rc = mesh_errf(&err, -errno, "%s: %s", dir, strerror(errno));
+		json_t *o = json_object();
+		json_object_set_new(o, "status", json_string(approve ? "approved" : "denied"));
+		json_object_set_new(o, "by", json_string(who));
+		json_object_set_new(o, "at", json_string(stamp));
+		if (grant_id)
+			json_object_set_new(o, "grant", json_string(grant_id));
+		if (reason)
+			json_object_set_new(o, "reason", json_string(reason));
+		char *text = json_dumps(o, JSON_INDENT(2));
+		json_decref(o);
+		char name[64];
+		snprintf(name, sizeof name, "%s.json", r.id);
+		int fd = rc ? -1 : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			rc = mesh_write_file_atomic(fd, name, text, strlen(text), 0664, &err);
+			close(fd);
+		}
+		free(text);
+	}
+	if (!rc) {
+		char audit[1024];
+		snprintf(audit, sizeof audit, "%s request %s of %s for %s (%s)%s%s", approve ? "approve" : "deny", r.id,
+			 r.user, r.resource, r.reason, grant_id ? ": grant " : "", grant_id ? grant_id : "");
+		policy_audit(ctx->store, r.domain, audit);
+		store_bump_generation(ctx->store, NULL);
+		printf("request %s %s: %s may %sread %s%s%s\n", r.id, approve ? "approved" : "denied", r.user,
+		       approve ? "" : "not ", r.resource, approve && until ? " until " : "",
+		       approve && until ? (until_text ? until_text : r.until) : "");
+	} else {
+		meshctl_fail(ctx, cmd, "%s", err.msg);
+	}
+	free(grant_id);
+	request_free(&r);
+	return rc ? meshctl_exit_for(rc) : MESHCTL_OK;
+}
+
+int meshctl_cmd_approve(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	return decide_request(ctx, argc, argv, true);
+}
+
+int meshctl_cmd_deny(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	return decide_request(ctx, argc, argv, false);
+}
+
+/* ---- access / explain ---- */
+
+/* Print the decision for `who` on every data file of a product's newest
+ * version (or of the version / file named). */
+static int show_decisions(const struct meshctl_ctx *ctx, const char *cmd, const struct identity *who,
+			  const char *ref)
+{
+	struct mesh_err err = {0};
+	struct policy *p = NULL;
+	char *warnings = NULL;
+	if (policy_load(ctx->store, &p, &warnings, &err)) {
+		meshctl_fail(ctx, cmd, "%s", err.msg);
+		return meshctl_exit_for(-EINVAL);
+	}
+	free(warnings);
+	struct catalog *cat = NULL;
+	if (catalog_scan(ctx->store, NULL, &cat, &err)) {
+		meshctl_fail(ctx, cmd, "%s", err.msg);
+		policy_free(p);
+		return MESHCTL_ERROR;
+	}
+	/* accept /mount/point/d/p/v/f too: the mesh path is the last parts */
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s", ref);
+	const struct cat_node *n = NULL;
+	for (char *s = path; s && !n; s = strchr(s + 1, '/')) {
+		const char *try = *s == '/' ? s + 1 : s;
+		char d0[MESH_NAME_MAX + 1];
+		snprintf(d0, sizeof d0, "%.*s", (int)strcspn(try, "/"), try);
+		if (catalog_child(catalog_root(cat), d0))
+			n = catalog_resolve(cat, try);
+	}
+	if (!n || n->kind == CAT_ROOT || n->kind == CAT_DOMAIN) {
+		meshctl_fail(ctx, cmd, "%s: not a product, version or file of the mesh", ref);
+		catalog_unref(cat);
+		policy_free(p);
+		return MESHCTL_FAILED;
+	}
+	if (n->kind == CAT_PRODUCT)
+		n = catalog_latest(n);
+	const struct cat_node *const *files = n->kind == CAT_FILE ? &n : n->children;
+	uint32_t nf = n->kind == CAT_FILE ? 1 : n->n_children;
+	printf("%s (uid %u) on %s/%s %s:\n", who->user, (unsigned)who->uid, n->domain, n->product, n->version);
+	for (uint32_t i = 0; i < nf; i++) {
+		const struct cat_node *f = files[i];
+		if (f->role != ROLE_DATA) {
+			printf("  %-28s discover (metadata is readable by everyone who may see the product)\n", f->name);
+			continue;
+		}
+		const char *classes[POLICY_MAX_MASKED];
+		size_t nc = 0;
+		for (uint32_t k = 0; k < f->n_columns && nc < POLICY_MAX_MASKED; k++)
+			classes[nc++] = f->columns[k].classification;
+		struct policy_decision dec;
+		policy_decide(p, who, f->domain, f->product, f->version, classes, nc, time(NULL), &dec);
+		bool maskable = f->format == FMT_CSV || f->format == FMT_JSONL;
+		const char *result = dec.result == POLICY_MASK && !maskable ? "deny" : policy_result_name(dec.result);
+		printf("  %-28s %s: %s", f->name, result, dec.reason);
+		if (dec.result == POLICY_MASK) {
+			printf("\n  %-28s masked columns:", "");
+			for (uint32_t k = 0; k < f->n_columns; k++)
+				for (size_t m = 0; m < dec.n_masked; m++)
+					if (!strcmp(f->columns[k].classification, dec.masked[m]))
+						printf(" %s (%s)", f->columns[k].name, dec.masked[m]);
+			if (!maskable)
+				printf("\n  %-28s denied: this format cannot be masked (fail closed)", "");
+		}
+		printf("\n");
+	}
+	catalog_unref(cat);
+	policy_free(p);
+	return MESHCTL_OK;
+}
+
+int meshctl_cmd_access(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	if (argc != 2 || argv[1][0] == '-') {
+		printf("usage: meshctl access DOMAIN/PRODUCT[/VERSION[/FILE]]   (what you may do there, and why)\n");
+		return argc == 2 && !strcmp(argv[1], "--help") ? MESHCTL_OK : MESHCTL_USAGE;
+	}
+	struct identity me;
+	identity_current(&me);
+	return show_decisions(ctx, "access", &me, argv[1]);
+}
+
+int meshctl_cmd_explain(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	if (argc != 4 || strcmp(argv[1], "--user")) {
+		printf("usage: meshctl explain --user USER PATH   (PATH: /mesh/D/P/V/FILE or D/P[/V])\n");
+		return argc == 2 && !strcmp(argv[1], "--help") ? MESHCTL_OK : MESHCTL_USAGE;
+	}
+	long uid = identity_user_id(argv[2]);
+	if (uid < 0) {
+		meshctl_fail(ctx, "explain", "%s: no such user on this host", argv[2]);
+		return MESHCTL_USAGE;
+	}
+	/* owners and governance only: another user's access is theirs to see */
+	char domain[MESH_NAME_MAX + 1];
+	const char *ref = argv[3];
+	const char *rel = ref;
+	for (const char *s = ref; (s = strchr(s, '/')); s++) {
+		char d0[MESH_NAME_MAX + 1], path[PATH_MAX];
+		snprintf(d0, sizeof d0, "%.*s", (int)strcspn(s + 1, "/"), s + 1);
+		snprintf(path, sizeof path, "%s/domains/%s/domain.yaml", ctx->store, d0);
+		if (mesh_name_ok(d0) && access(path, F_OK) == 0) {
+			rel = s + 1;
+			break;
+		}
+	}
+	snprintf(domain, sizeof domain, "%.*s", (int)strcspn(rel, "/"), rel);
+	int st = check_admin(ctx, "explain", domain);
+	if (st)
+		return st;
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	gid_t groups[IDENTITY_MAX_GROUPS];
+	int ng = IDENTITY_MAX_GROUPS;
+	struct identity who;
+	if (getpwuid_r((uid_t)uid, &pw, buf, sizeof buf, &res) || !res ||
+	    getgrouplist(res->pw_name, res->pw_gid, groups, &ng) < 0)
+		ng = 0;
+	identity_from_ids(&who, (uid_t)uid, res ? res->pw_gid : (gid_t)uid, groups, ng);
+	return show_decisions(ctx, "explain", &who, rel);
+}
