@@ -27,6 +27,8 @@
 #include "mask.h"
 #include "mesh_util.h"
 #include "policy.h"
+#include "usage.h"
+#include "yamltree.h"
 
 struct mesh_daemon {
 	struct daemon_options opts;
@@ -47,6 +49,7 @@ struct mesh_daemon {
 	int stop_fd;                     /* eventfd: wakes the watcher to stop */
 	int inotify_fd;
 	struct daemon_invalidate inval;
+	struct usage *usage;             /* NULL until daemon_start, or with no_usage */
 };
 
 /* A policy snapshot shared by the opens that decided with it. */
@@ -62,6 +65,7 @@ struct daemon_file {
 	bool passthrough;
 	const struct mask_index *mask_ix;   /* owned by the daemon's cache */
 	struct mask_plan *mask_plan;
+	uint64_t usage_handle;
 	uint64_t bytes, reads;           /* served by the daemon (atomics) */
 };
 
@@ -249,10 +253,48 @@ static void *watcher_main(void *arg)
 	return NULL;
 }
 
+/* mesh.yaml usage: {onJournalFull: refuse|serve}: the governance team's
+ * choice between "no read without a record" (default) and availability. */
+static bool serve_when_full(const char *store)
+{
+	char path[4096], *text;
+	size_t len;
+	snprintf(path, sizeof path, "%s/mesh.yaml", store);
+	if (mesh_read_file_at(AT_FDCWD, path, 1u << 20, &text, &len, NULL))
+		return false;
+	static const struct ytree_limits limits = {1u << 20, 32, 100000};
+	struct ynode *root = NULL;
+	bool serve = false;
+	if (!yamltree_parse(text, len, path, &limits, &root, NULL)) {
+		const char *v = yscalar(ymap_get(ymap_get(root, "usage"), "onJournalFull"));
+		serve = v && !strcmp(v, "serve");
+	}
+	yamltree_free(root);
+	free(text);
+	return serve;
+}
+
 int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, struct mesh_err *err)
 {
 	if (inval)
 		d->inval = *inval;
+	if (!d->opts.no_usage) {
+		char host[256] = "localhost", dir[4096];
+		if (d->opts.hostname)
+			snprintf(host, sizeof host, "%s", d->opts.hostname);
+		else
+			gethostname(host, sizeof host - 1);
+		if (d->opts.usage_dir)
+			snprintf(dir, sizeof dir, "%s", d->opts.usage_dir);
+		else
+			snprintf(dir, sizeof dir, "%s/usage/%s", d->store, host);
+		struct usage_config cfg = {.slots = d->opts.usage_slots, .hostname = host,
+					   .metrics_path = d->opts.metrics_path,
+					   .serve_when_full = serve_when_full(d->store)};
+		int rc = usage_open(dir, &cfg, &d->usage, err);
+		if (rc)
+			return rc;
+	}
 	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->stop_fd < 0)
 		return mesh_errf(err, -errno, "eventfd: %s", strerror(errno));
@@ -279,6 +321,7 @@ void daemon_close(struct mesh_daemon *d)
 			syslog(LOG_ERR, "cannot stop the watcher: %m");
 		pthread_join(d->watcher, NULL);
 	}
+	usage_close(d->usage);
 	if (d->stop_fd >= 0)
 		close(d->stop_fd);
 	if (d->inotify_fd >= 0)
@@ -487,15 +530,39 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 		snprintf(dec.reason + len, sizeof dec.reason - len, "; %s cannot be masked (not CSV or JSON Lines): denied",
 			 n->name);
 	}
+	/* the record first: an open that cannot be recorded is not served */
+	uint64_t handle = UINT64_MAX;
+	if (d->usage) {
+		char program[32], user[64];
+		usage_program(who->pid, program, sizeof program);
+		identity_user_name(who->uid, user, sizeof user);
+		struct usage_event ev = {
+			.uid = who->uid, .pid = who->pid, .user = user, .program = program,
+			.domain = n->domain, .product = n->product, .version = n->version, .file = n->name,
+			.kind = n->role == ROLE_DATA ? "data" : "discovery",
+			.decision = policy_result_name(dec.result),
+		};
+		if (usage_begin(d->usage, &ev, &handle) && n->role == ROLE_DATA && dec.result != POLICY_DENY) {
+			syslog(LOG_ERR, "usage journal full: refusing %s/%s/%s/%s to uid %u (no read without a record)",
+			       n->domain, n->product, n->version, n->name, (unsigned)who->uid);
+			return -EIO;
+		}
+	}
 	if (dec.result == POLICY_DENY) {
 		syslog(LOG_NOTICE, "deny uid %u pid %d %s/%s/%s/%s: %s", (unsigned)who->uid, (int)who->pid, n->domain,
 		       n->product, n->version, n->name, dec.reason);
+		if (d->usage)
+			usage_end(d->usage, handle, 0, 0);
 		return -EACCES;
 	}
 	int fd = open_backing(d, n->backing);
-	if (fd < 0)
+	if (fd < 0) {
+		if (d->usage)
+			usage_end(d->usage, handle, 0, 0);
 		return fd;
+	}
 	struct daemon_file *f = xcalloc(1, sizeof *f);
+	f->usage_handle = handle;
 	f->fd = fd;
 	f->decision = dec.result == POLICY_MASK ? DECISION_MASK : DECISION_ALLOW;
 	f->maskable = n->n_columns > 0;
@@ -510,6 +577,8 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 		f->mask_ix = mask_index_for(d, n, fd);
 		if (!f->mask_ix || mask_plan_new(f->mask_ix, cols, nc, &f->mask_plan, &err)) {
 			syslog(LOG_ERR, "%s: cannot mask (%s): denied", n->backing, err.msg);
+			if (d->usage)
+				usage_end(d->usage, handle, 0, 0);
 			close(fd);
 			free(f);
 			return -EACCES;
@@ -565,9 +634,11 @@ bool daemon_file_is_passthrough(const struct daemon_file *f)
 
 void daemon_file_release(struct mesh_daemon *d, struct daemon_file *f)
 {
-	(void)d;
 	if (!f)
 		return;
+	if (d->usage)
+		usage_end(d->usage, f->usage_handle, __atomic_load_n(&f->bytes, __ATOMIC_RELAXED),
+			  __atomic_load_n(&f->reads, __ATOMIC_RELAXED));
 	close(f->fd);
 	mask_plan_free(f->mask_plan);
 	free(f);

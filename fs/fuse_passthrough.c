@@ -51,8 +51,9 @@ static struct {
 	atomic_bool offered;             /* the kernel offered passthrough */
 	atomic_bool active;              /* ... and we accepted it */
 	pthread_mutex_t lock;            /* protects the backing table */
-	struct backing { uint64_t ino; int id; unsigned opens; } *table;
-	size_t n, cap;
+	struct backing { uint64_t ino; int id; unsigned opens; uint64_t last_use; } *table;
+	size_t n, cap, idle;
+	uint64_t clock;
 } pt = {.fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
 
 static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata)
@@ -182,7 +183,9 @@ int passthrough_reply_open(fuse_req_t req, uint64_t ino, int backing_fd, uint64_
 		b = &pt.table[pt.n++];
 		*b = (struct backing){.ino = ino, .id = id, .opens = 0};
 	}
-	b->opens++;
+	if (b->opens++ == 0 && pt.idle)
+		pt.idle--;
+	b->last_use = ++pt.clock;
 	struct mesh_open_out out = {
 		.fh = fh,
 		.open_flags = MESH_FOPEN_PASSTHROUGH | FOPEN_NOFLUSH,
@@ -193,18 +196,32 @@ int passthrough_reply_open(fuse_req_t req, uint64_t ino, int backing_fd, uint64_
 	return 0;
 }
 
+/* Backing ids whose last open went are kept (up to MAX_IDLE): files are
+ * often opened again, and registering a backing file costs an ioctl. */
+#define MAX_IDLE 1024
+
 void passthrough_release(uint64_t ino)
 {
 	pthread_mutex_lock(&pt.lock);
 	for (size_t i = 0; i < pt.n; i++) {
 		if (pt.table[i].ino != ino)
 			continue;
-		if (--pt.table[i].opens == 0) {
-			uint32_t id = (uint32_t)pt.table[i].id;
-			ioctl(pt.fd, MESH_FUSE_DEV_IOC_BACKING_CLOSE, &id);
-			pt.table[i] = pt.table[--pt.n];
-		}
+		if (--pt.table[i].opens == 0)
+			pt.idle++;
 		break;
+	}
+	while (pt.idle > MAX_IDLE) {
+		/* close the least recently used idle id */
+		size_t victim = pt.n;
+		for (size_t i = 0; i < pt.n; i++)
+			if (!pt.table[i].opens && (victim == pt.n || pt.table[i].last_use < pt.table[victim].last_use))
+				victim = i;
+		if (victim == pt.n)
+			break;
+		uint32_t id = (uint32_t)pt.table[victim].id;
+		ioctl(pt.fd, MESH_FUSE_DEV_IOC_BACKING_CLOSE, &id);
+		pt.table[victim] = pt.table[--pt.n];
+		pt.idle--;
 	}
 	pthread_mutex_unlock(&pt.lock);
 }

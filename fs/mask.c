@@ -11,6 +11,7 @@
 #include "mask.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,6 +390,43 @@ static void mask_jsonl(const struct mask_plan *p, char *buf, size_t len)
 		}
 }
 
+/* One scratch buffer per thread, grown as needed: no allocation (and no
+ * mmap/munmap of a large block) per read; freed when the thread ends. */
+struct scratch {
+	char *buf;
+	size_t size;
+};
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+	struct scratch *s = p;
+	free(s->buf);
+	free(s);
+}
+
+static void scratch_key_make(void)
+{
+	pthread_key_create(&scratch_key, scratch_free);
+}
+
+static char *scratch_buffer(size_t size)
+{
+	pthread_once(&scratch_once, scratch_key_make);
+	struct scratch *s = pthread_getspecific(scratch_key);
+	if (!s) {
+		s = xcalloc(1, sizeof *s);
+		pthread_setspecific(scratch_key, s);
+	}
+	if (size > s->size) {
+		free(s->buf);
+		s->size = size + (64u << 10);
+		s->buf = xmalloc(s->size);
+	}
+	return s->buf;
+}
+
 int mask_read(const struct mask_index *ix, const struct mask_plan *p, int fd, char *buf, size_t len,
 	      off_t offset, size_t *out_len)
 {
@@ -415,12 +453,10 @@ int mask_read(const struct mask_index *ix, const struct mask_plan *p, int fd, ch
 		tail = end < ix->size ? (size_t)(ix->size - end < (1u << 20) ? ix->size - end : (1u << 20)) : 0;
 	}
 	size_t total = lead + len + tail;
-	char *scratch = xmalloc(total ? total : 1);
+	char *scratch = scratch_buffer(total);
 	ssize_t r = pread_full(fd, scratch, total, (off_t)start);
-	if (r < 0) {
-		free(scratch);
+	if (r < 0)
 		return (int)r;
-	}
 	size_t got = (size_t)r;
 	if (ix->format == MASK_CSV) {
 		mask_csv(ix, p, scratch, got < lead + len ? got : lead + len, start);
@@ -432,17 +468,14 @@ int mask_read(const struct mask_index *ix, const struct mask_plan *p, int fd, ch
 				cut = i + 1;
 				break;
 			}
-		if (cut == got && got > lead + len && tail == (1u << 20)) {
-			free(scratch);
+		if (cut == got && got > lead + len && tail == (1u << 20))
 			return -EIO;   /* a line longer than we look ahead: fail closed */
-		}
 		mask_jsonl(p, scratch, cut);
 	}
 	size_t n = got > lead ? got - lead : 0;
 	if (n > len)
 		n = len;
 	memcpy(buf, scratch + lead, n);
-	free(scratch);
 	*out_len = n;
 	return 0;
 }

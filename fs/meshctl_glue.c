@@ -17,10 +17,3 @@ int meshctl_check_publisher(const struct meshctl_ctx *ctx, const char *domain,
 {
 	return meshfs_check_publisher(ctx->store, domain, action, err);
 }
-
-int meshctl_usage_status(const struct meshctl_ctx *ctx, FILE *out)
-{
-	(void)ctx;
-	(void)out;
-	return MESHCTL_OK;
-}

@@ -32,6 +32,9 @@ struct meshfs_conf {
 	int max_threads;
 	int allow_other;
 	char *passthrough;   /* auto | off */
+	int usage_slots;
+	char *metrics;
+	int no_usage;
 };
 
 enum { KEY_DROP, KEY_ALLOW_OTHER };
@@ -44,6 +47,9 @@ static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("hostname=%s", hostname),
 	CONF_OPT("max_threads=%d", max_threads),
 	CONF_OPT("passthrough=%s", passthrough),
+	CONF_OPT("usage_slots=%d", usage_slots),
+	CONF_OPT("metrics=%s", metrics),
+	CONF_OPT("no_usage", no_usage),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	/* mount.fuse3 adds dev and suid unless told otherwise: a mesh never
 	 * needs either, so they are dropped and nosuid,nodev forced below */
@@ -77,6 +83,9 @@ static void usage(FILE *out)
 "                           a kernel that offers it; default auto)\n"
 "    -o usage_dir=DIR       where this host records usage (default STORE/usage/HOST)\n"
 "    -o hostname=NAME       host name recorded with usage (default gethostname)\n"
+"    -o usage_slots=N       usage journal capacity in events (default 4096)\n"
+"    -o metrics=PATH        write Prometheus metrics (textfile collector) to PATH\n"
+"    -o no_usage            record no usage (for benchmarks only)\n"
 "    -h, --help             this text\n"
 "    -V, --version          version\n"
 "\n"
@@ -151,6 +160,9 @@ int main(int argc, char **argv)
 		.open_mesh = conf.open_mesh,
 		.usage_dir = conf.usage_dir,
 		.hostname = conf.hostname,
+		.usage_slots = conf.usage_slots > 0 ? (size_t)conf.usage_slots : 0,
+		.metrics_path = conf.metrics,
+		.no_usage = conf.no_usage,
 	};
 	struct mesh_err err = {0};
 	char policy_file[PATH_MAX + 16];
@@ -232,6 +244,7 @@ out:
 	free(conf.usage_dir);
 	free(conf.hostname);
 	free(conf.passthrough);
+	free(conf.metrics);
 	fuse_opt_free_args(&args);
 	return status;
 }

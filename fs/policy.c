@@ -19,8 +19,46 @@
 #include "mesh_util.h"
 #include "yamltree.h"
 
+/* A subject resolved once, at load: decisions never ask NSS. */
+struct subject {
+	enum { SUBJ_ANY, SUBJ_USER, SUBJ_GROUP, SUBJ_OWNERS } kind;
+	const char *name;
+	long gid;                           /* groups: -1 when unknown on this host */
+};
+
+static struct subject resolve(const char *text)
+{
+	struct subject s = {SUBJ_ANY, text, -1};
+	if (!strcmp(text, "owners")) {
+		s.kind = SUBJ_OWNERS;
+	} else if (!strncmp(text, "user:", 5)) {
+		s.kind = SUBJ_USER;
+		s.name = text + 5;
+	} else if (!strncmp(text, "group:", 6)) {
+		s.kind = SUBJ_GROUP;
+		s.name = text + 6;
+		s.gid = identity_group_id(s.name);
+	}
+	return s;
+}
+
+static bool subject_matches(const struct subject *s, const struct identity *who)
+{
+	switch (s->kind) {
+	case SUBJ_ANY:
+		return true;
+	case SUBJ_USER:
+		return !strcmp(s->name, who->user);
+	case SUBJ_GROUP:
+		return s->gid >= 0 && identity_in_group(who, (gid_t)s->gid);
+	default:
+		return false;
+	}
+}
+
 struct access_rule {
 	char *subject;
+	struct subject who;
 	char *domain, *product, *version;   /* NULL = any */
 	bool deny;
 	time_t until;
@@ -30,6 +68,7 @@ struct access_rule {
 struct mask_rule {
 	char *classification;
 	char **unmasked_for;                /* subjects, or "owners" */
+	struct subject *unmasked;           /* the same, resolved */
 	size_t n;
 	char *domain;                       /* NULL: mesh-wide */
 	char *source;
@@ -38,6 +77,7 @@ struct mask_rule {
 struct domain_entry {
 	char *name;
 	char **owners;
+	struct subject *owner_subjects;
 	size_t n_owners;
 	char **restricted;
 	size_t n_restricted;
@@ -45,6 +85,7 @@ struct domain_entry {
 
 struct policy {
 	char *governance_group;
+	long governance_gid;
 	struct access_rule *rules;
 	size_t n_rules;
 	struct mask_rule *masks;
@@ -112,6 +153,7 @@ static void add_rule(struct policy *p, const char *subject, const char *domain, 
 	r->deny = deny;
 	r->until = until;
 	r->source = xstrdup(source);
+	r->who = resolve(r->subject);
 	note_subject(p, subject);
 }
 
@@ -201,6 +243,9 @@ static int read_masking(struct policy *p, const struct ynode *list, const char *
 			m->unmasked_for[m->n++] = xstrdup(s);
 			note_subject(p, s);
 		}
+		m->unmasked = xcalloc(m->n + 1, sizeof *m->unmasked);
+		for (size_t k = 0; k < m->n; k++)
+			m->unmasked[k] = resolve(m->unmasked_for[k]);
 	}
 	return 0;
 }
@@ -334,6 +379,7 @@ int policy_load(const char *store, struct policy **out, char **warnings, struct 
 	if (!rc) {
 		const char *g = yscalar(ymap_get(ymap_get(root, "governance"), "group"));
 		p->governance_group = xstrdup(g ? g : GOV_DEFAULT_GROUP);
+		p->governance_gid = identity_group_id(p->governance_group);
 		rc = read_access(p, ymap_get(root, "access"), "mesh.yaml", NULL, err);
 		if (!rc)
 			rc = read_masking(p, ymap_get(root, "masking"), "mesh.yaml", NULL, err);
@@ -356,8 +402,10 @@ int policy_load(const char *store, struct policy **out, char **warnings, struct 
 		e->name = xstrdup(di->name);
 		e->owners = xcalloc(di->n_owners + 1, sizeof *e->owners);
 		e->n_owners = di->n_owners;
+		e->owner_subjects = xcalloc(di->n_owners + 1, sizeof *e->owner_subjects);
 		for (size_t i = 0; i < di->n_owners; i++) {
 			e->owners[i] = xstrdup(di->owners[i]);
+			e->owner_subjects[i] = resolve(e->owners[i]);
 			note_subject(p, e->owners[i]);
 		}
 		e->restricted = xcalloc(di->n_restricted + 1, sizeof *e->restricted);
@@ -419,7 +467,7 @@ void policy_free(struct policy *p)
 		struct mask_rule *m = &p->masks[i];
 		for (size_t k = 0; k < m->n; k++)
 			free(m->unmasked_for[k]);
-		free(m->unmasked_for), free(m->classification), free(m->domain), free(m->source);
+		free(m->unmasked_for), free(m->unmasked), free(m->classification), free(m->domain), free(m->source);
 	}
 	free(p->masks);
 	for (size_t i = 0; i < p->n_domains; i++) {
@@ -428,7 +476,7 @@ void policy_free(struct policy *p)
 			free(e->owners[k]);
 		for (size_t k = 0; k < e->n_restricted; k++)
 			free(e->restricted[k]);
-		free(e->owners), free(e->restricted), free(e->name);
+		free(e->owners), free(e->owner_subjects), free(e->restricted), free(e->name);
 	}
 	free(p->domains);
 	free(p->governance_group);
@@ -446,17 +494,14 @@ static const struct domain_entry *find_domain(const struct policy *p, const char
 static const char *owner_match(const struct domain_entry *d, const struct identity *who)
 {
 	for (size_t i = 0; d && i < d->n_owners; i++)
-		if (identity_matches(who, d->owners[i]))
+		if (subject_matches(&d->owner_subjects[i], who))
 			return d->owners[i];
 	return NULL;
 }
 
 static bool is_governance(const struct policy *p, const struct identity *who)
 {
-	if (who->uid == 0)
-		return true;
-	long gid = identity_group_id(p->governance_group);
-	return gid >= 0 && identity_in_group(who, (gid_t)gid);
+	return who->uid == 0 || (p->governance_gid >= 0 && identity_in_group(who, (gid_t)p->governance_gid));
 }
 
 static bool covers(const struct access_rule *r, const char *domain, const char *product, const char *version)
@@ -488,7 +533,7 @@ void policy_decide(const struct policy *p, const struct identity *who, const cha
 		for (size_t i = 0; i < p->n_rules; i++) {
 			const struct access_rule *r = &p->rules[i];
 			if ((r->until && now > r->until) || !covers(r, domain, product, version) ||
-			    !identity_matches(who, r->subject))
+			    !subject_matches(&r->who, who))
 				continue;
 			if (r->deny) {
 				out->result = POLICY_DENY;
@@ -518,8 +563,8 @@ void policy_decide(const struct policy *p, const struct identity *who, const cha
 				continue;
 			bool cleared = false;
 			for (size_t k = 0; k < mr->n && !cleared; k++)
-				cleared = !strcmp(mr->unmasked_for[k], "owners") ? owner != NULL
-									    : identity_matches(who, mr->unmasked_for[k]);
+				cleared = mr->unmasked[k].kind == SUBJ_OWNERS ? owner != NULL
+									      : subject_matches(&mr->unmasked[k], who);
 			if (cleared)
 				continue;
 			bool listed = false;

@@ -31,6 +31,9 @@ struct daemon_options {
 	bool open_mesh;               /* -o open_mesh: all data public, no policy */
 	const char *usage_dir;        /* override of STORE/usage/<host> (tests) */
 	const char *hostname;         /* override of gethostname() (tests) */
+	size_t usage_slots;           /* journal capacity (0: default) */
+	const char *metrics_path;     /* Prometheus textfile (NULL: none) */
+	bool no_usage;                /* -o no_usage: record nothing (benchmarks) */
 };
 
 /* The caller of a FUSE request, captured when the request arrives.

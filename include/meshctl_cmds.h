@@ -35,6 +35,8 @@ int meshctl_cmd_approve(const struct meshctl_ctx *ctx, int argc, char **argv);
 int meshctl_cmd_deny(const struct meshctl_ctx *ctx, int argc, char **argv);
 int meshctl_cmd_access(const struct meshctl_ctx *ctx, int argc, char **argv);
 int meshctl_cmd_explain(const struct meshctl_ctx *ctx, int argc, char **argv);
+int meshctl_cmd_usage(const struct meshctl_ctx *ctx, int argc, char **argv);
+int meshctl_cmd_consumers(const struct meshctl_ctx *ctx, int argc, char **argv);
 
 /* Entries of meshctl's command table for the area files. */
 #define MESHCTL_AREA_COMMANDS \
@@ -47,6 +49,8 @@ int meshctl_cmd_explain(const struct meshctl_ctx *ctx, int argc, char **argv);
 	{"approve", meshctl_cmd_approve, "approve a request (creates a grant)"}, \
 	{"deny", meshctl_cmd_deny, "deny a request"}, \
 	{"access", meshctl_cmd_access, "what you may do with a product, and why"}, \
-	{"explain", meshctl_cmd_explain, "another user's access and the rule behind it (owners)"},
+	{"explain", meshctl_cmd_explain, "another user's access and the rule behind it (owners)"}, \
+	{"usage", meshctl_cmd_usage, "who reads what: adoption and audit reports"}, \
+	{"consumers", meshctl_cmd_consumers, "who still reads a version (before retiring it)"},
 
 #endif
