@@ -83,7 +83,7 @@ static void usage(FILE *out)
 "                           a kernel that offers it; default auto)\n"
 "    -o usage_dir=DIR       where this host records usage (default STORE/usage/HOST)\n"
 "    -o hostname=NAME       host name recorded with usage (default gethostname)\n"
-"    -o usage_slots=N       usage journal capacity in events (default 4096)\n"
+"    -o usage_slots=N       usage journal capacity in events (default 32768)\n"
 "    -o metrics=PATH        write Prometheus metrics (textfile collector) to PATH\n"
 "    -o no_usage            record no usage (for benchmarks only)\n"
 "    -h, --help             this text\n"

@@ -137,14 +137,24 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
 	sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
 }
 
+/* An open still in progress goes into SQLite once it has lasted a second
+ * (so reports see long reads); until then the journal alone holds it, and
+ * most opens end first and are written once. */
+static bool old_enough(const struct slot *s, int64_t now)
+{
+	return now - s->open_ns > 1000000000LL;
+}
+
 /* Move every visible slot into SQLite in one transaction; free ended ones.
  * Returns the number of slots freed, or -1 when SQLite failed. */
 static int flush(struct usage *u)
 {
+	int64_t now = now_ns();
 	size_t work = 0;
 	for (size_t i = 0; i < u->n_slots; i++) {
 		uint32_t state = atomic_load_explicit(&slot_at(u, i)->state, memory_order_acquire);
-		work += state == SLOT_ENDED || state == SLOT_ABANDONED || (state == SLOT_BEGUN && !u->inserted[i]);
+		work += state == SLOT_ENDED || state == SLOT_ABANDONED ||
+			(state == SLOT_BEGUN && !u->inserted[i] && old_enough(slot_at(u, i), now));
 	}
 	if (!work)
 		return 0;
@@ -165,8 +175,8 @@ static int flush(struct usage *u)
 			continue;
 		if (s->magic != SLOT_MAGIC)
 			continue;
-		if (state == SLOT_BEGUN && u->inserted[i])
-			continue;   /* already in, still open */
+		if (state == SLOT_BEGUN && (u->inserted[i] || !old_enough(s, now)))
+			continue;   /* already in, or young: its end will come soon, write once then */
 		char id[40], when[40];
 		snprintf(id, sizeof id, "%s:%016llx", u->host, (unsigned long long)s->event_id);
 		struct timespec ts = {s->open_ns / 1000000000, s->open_ns % 1000000000};

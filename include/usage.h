@@ -32,7 +32,7 @@
 #include "mesh_err.h"
 
 #define USAGE_SLOT_SIZE 512
-#define USAGE_DEFAULT_SLOTS 4096       /* 2 MiB of journal */
+#define USAGE_DEFAULT_SLOTS 32768      /* 16 MiB of journal: ~1 s of the fastest open storm here */
 
 struct usage_config {
 	size_t slots;                  /* journal capacity (0: default) */

@@ -139,7 +139,7 @@ def test_disk_full_reads_go_on(scratch):
         store.create_domain("sales")
         rel = scratch / "rel"
         store.publish(make_release(rel, "sales", "orders", "1.0.0", {"orders.csv": DATA}))
-        m = Mount(store, scratch / "mnt", "allow_other").start()
+        m = Mount(store, scratch / "mnt", "allow_other,usage_slots=2048").start()
         filler = small / "filler"
         with open(filler, "wb") as f:
             try:
