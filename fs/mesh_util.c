@@ -479,6 +479,8 @@ void strbuf_puts(struct strbuf *sb, const char *s)
 
 void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
 {
+	if (!fmt)
+		return;
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(NULL, 0, fmt, ap);

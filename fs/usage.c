@@ -400,6 +400,9 @@ int usage_open(const char *dir, const struct usage_config *cfg, struct usage **o
 			atomic_store(&s->state, SLOT_ABANDONED);
 	}
 	flush(u);
+	/* the free stack is built here, from scratch (flush pushed what it
+	 * freed: those slots are FREE now and counted below) */
+	u->n_free = 0;
 	for (size_t i = u->n_slots; i-- > 0;)
 		if (atomic_load(&slot_at(u, i)->state) == SLOT_FREE)
 			u->free_stack[u->n_free++] = (uint32_t)i;

@@ -312,7 +312,8 @@ def test_open_close_storm(store, scratch, mounter, options):
     base = make_release(scratch / "rel", "sales", "p000", "1.0.0")
     for i in range(40):
         store.publish(copy_release(base, scratch / "many", product=f"p{i:03d}"))
-    m = mounter(store, options)
+    # a journal big enough for the storm even on a slow (sanitizer) build
+    m = mounter(store, options + ",usage_slots=262144")
     code = ("import os,sys,time\nt=time.time();n=0\n"
             "paths=[f'%s/sales/p{i:03d}/1.0.0/orders.csv' for i in range(40)]\n"
             "while time.time()-t<2:\n fd=os.open(paths[n%%40],os.O_RDONLY);os.read(fd,8);os.close(fd);n+=1\n"
