@@ -91,10 +91,9 @@ demo: deps all
 	sh mounts/demo/run-demo.sh $(abspath $(BUILD))
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)/sbin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(BUILD)/meshfs $(BUILD)/meshctl $(DESTDIR)$(PREFIX)/bin/
-	ln -sf $(PREFIX)/bin/meshfs $(DESTDIR)/sbin/mount.fuse.meshfs
-	-install -m 0644 mounts/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/ 2>/dev/null
+	install -m 0644 mounts/man/meshfs.1 mounts/man/meshctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 clean:
 	rm -rf build build-asan tests/fuzz/build

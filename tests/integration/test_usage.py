@@ -194,3 +194,22 @@ def test_restart_over_a_used_journal(used, scratch):
     # the 10 held open each round never ended; a close's RELEASE is
     # asynchronous, so the kill may also catch the last one or two
     assert 30 <= sum(1 for e in ev if not e["complete"]) <= 36
+
+
+def test_prune_keeps_totals_and_metrics(used, scratch):
+    m = Mount(used, scratch / "mnt", f"allow_other,metrics={scratch}/meshfs.prom").start()
+    for _ in range(5):
+        run(["cat", m / "sales/orders/1.0.0/orders.csv"], user="mesh_bob", check=True)
+    time.sleep(1.2)                      # the writer refreshes the metrics file every second
+    m.stop()
+    prom = (scratch / "meshfs.prom").read_text()
+    assert 'meshfs_opens_total{host=' in prom and 'decision="allow"} 5' in prom
+    assert "meshfs_usage_journal_backlog" in prom
+    before = usage_json(used, "sales/orders")
+    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
+    r = used.ctl("usage", "--prune-before", tomorrow, check=True)
+    assert "5 events folded" in r.stdout
+    assert events(used) == []
+    after = usage_json(used, "sales/orders")
+    assert after["summary"]["reads"] == before["summary"]["reads"] == 5
+    assert after["rows"][0]["reads"] == 5
