@@ -596,9 +596,13 @@ ssize_t daemon_file_read(struct daemon_file *f, char *buf, size_t size, off_t of
 	ssize_t r;
 	if (f->decision == DECISION_MASK) {
 		size_t got = 0;
-		int rc = mask_read(f->mask_ix, f->mask_plan, f->fd, buf, size, off, &got);
-		if (rc)
+		struct mesh_err err = {0};
+		int rc = mask_read(f->mask_ix, f->mask_plan, f->fd, buf, size, off, &got, &err);
+		if (rc) {
+			/* never a partly masked buffer: the read fails */
+			syslog(LOG_ERR, "masked read failed: %s", err.msg);
 			return rc;
+		}
 		r = (ssize_t)got;
 	} else {
 		do

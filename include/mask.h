@@ -116,15 +116,4 @@ int mask_read(const struct mask_index *index, const struct mask_plan *plan, int 
 int mask_file_to_fd(const struct mask_index *index, const struct mask_plan *plan, int in_fd,
 		    int out_fd, struct mesh_err *err);
 
-/* Transitional, for callers written against the first version of this
- * header (no err argument): mask_read(ix, plan, fd, buf, len, off, &got)
- * still compiles.  Remove once fs/daemon.c passes an err. */
-static inline int mask_read_without_err_(const struct mask_index *index, const struct mask_plan *plan,
-					 int fd, char *buf, size_t len, off_t offset, size_t *out_len)
-{
-	return (mask_read)(index, plan, fd, buf, len, offset, out_len, NULL);
-}
-#define MASK_READ_PICK_(a1, a2, a3, a4, a5, a6, a7, a8, name, ...) name
-#define mask_read(...) MASK_READ_PICK_(__VA_ARGS__, mask_read, mask_read_without_err_, ~)(__VA_ARGS__)
-
 #endif
