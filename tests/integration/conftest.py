@@ -60,6 +60,11 @@ def environment():
         pytest.exit("integration tests need root (mounts with allow_other, test users)", 2)
     assert MESHFS.exists() and MESHCTL.exists(), f"build first: {MESHFS}"
     _ensure_users()
+    # a run that was killed may have left mounts behind: clear them first
+    for line in open("/proc/self/mounts"):
+        mountpoint = line.split()[1]
+        if mountpoint.startswith(str(SCRATCH_ROOT) + "/"):
+            subprocess.run(["fusermount3", "-uz", mountpoint], capture_output=True)
     SCRATCH_ROOT.mkdir(parents=True, exist_ok=True)
     SCRATCH_ROOT.chmod(0o755)
     yield
