@@ -286,8 +286,12 @@ int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, s
 			gethostname(host, sizeof host - 1);
 		if (d->opts.usage_dir)
 			snprintf(dir, sizeof dir, "%s", d->opts.usage_dir);
-		else
+		else {
+			snprintf(dir, sizeof dir, "%s/usage", d->store);
+			if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+				return mesh_errf(err, -errno, "%s: %s", dir, strerror(errno));
 			snprintf(dir, sizeof dir, "%s/usage/%s", d->store, host);
+		}
 		struct usage_config cfg = {.slots = d->opts.usage_slots, .hostname = host,
 					   .metrics_path = d->opts.metrics_path,
 					   .serve_when_full = serve_when_full(d->store)};

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,11 +99,10 @@ static const char schema_sql[] =
 	"PRAGMA journal_mode=WAL;"
 	"PRAGMA synchronous=NORMAL;"
 	"CREATE TABLE IF NOT EXISTS events("
-	"  event_id TEXT PRIMARY KEY, time TEXT NOT NULL, open_ns INTEGER, host TEXT NOT NULL,"
+	"  event_id INTEGER PRIMARY KEY, time TEXT NOT NULL, open_ns INTEGER, host TEXT NOT NULL,"
 	"  uid INTEGER, user_name TEXT, pid INTEGER, program TEXT, domain TEXT, product TEXT,"
 	"  version TEXT, file TEXT, kind TEXT, decision TEXT, bytes INTEGER, reads INTEGER,"
 	"  duration_ms REAL, complete INTEGER);"
-	"CREATE INDEX IF NOT EXISTS events_product ON events(domain, product, version, open_ns);"
 	"CREATE TABLE IF NOT EXISTS rollups("
 	"  day TEXT, host TEXT, domain TEXT, product TEXT, version TEXT, user_name TEXT, program TEXT,"
 	"  kind TEXT, decision TEXT, opens INTEGER, bytes INTEGER, last_ns INTEGER);";
@@ -177,12 +177,11 @@ static int flush(struct usage *u)
 			continue;
 		if (state == SLOT_BEGUN && (u->inserted[i] || !old_enough(s, now)))
 			continue;   /* already in, or young: its end will come soon, write once then */
-		char id[40], when[40];
-		snprintf(id, sizeof id, "%s:%016llx", u->host, (unsigned long long)s->event_id);
+		char when[40];
 		struct timespec ts = {s->open_ns / 1000000000, s->open_ns % 1000000000};
 		mesh_time_rfc3339(&ts, when, sizeof when);
 		sqlite3_reset(st);
-		bind_text(st, 1, id);
+		sqlite3_bind_int64(st, 1, (int64_t)s->event_id);
 		bind_text(st, 2, when);
 		sqlite3_bind_int64(st, 3, s->open_ns);
 		bind_text(st, 4, u->host);
@@ -231,9 +230,12 @@ static int flush(struct usage *u)
 	pthread_mutex_lock(&u->lock);
 	for (size_t k = 0; k < n_freed; k++) {
 		struct slot *s = slot_at(u, freed[k]);
-		atomic_store_explicit(&s->state, SLOT_FREE, memory_order_release);
+		uint32_t was = atomic_exchange_explicit(&s->state, SLOT_FREE, memory_order_acq_rel);
 		u->inserted[freed[k]] = false;
-		u->free_stack[u->n_free++] = freed[k];
+		/* only a slot this flush saw ended goes back, once: the stack can
+		 * never hold more than n_slots entries */
+		if ((was == SLOT_ENDED || was == SLOT_ABANDONED) && u->n_free < u->n_slots)
+			u->free_stack[u->n_free++] = freed[k];
 	}
 	pthread_mutex_unlock(&u->lock);
 	atomic_fetch_add(&u->committed, n_freed);
@@ -308,6 +310,10 @@ static void write_state(struct usage *u)
 static void *writer_main(void *arg)
 {
 	struct usage *u = arg;
+	/* the journal only drains as fast as this thread runs: when the FUSE
+	 * workers and the readers keep every core busy it must still get its
+	 * turn (allowed as root; otherwise the default priority stays) */
+	setpriority(PRIO_PROCESS, (id_t)gettid(), -10);
 	unsigned backoff = u->interval_ms;
 	for (;;) {
 		pthread_mutex_lock(&u->wake_lock);
@@ -435,6 +441,14 @@ int usage_begin(struct usage *u, const struct usage_event *ev, uint64_t *handle)
 	}
 	uint32_t i = u->free_stack[--u->n_free];
 	uint64_t id = u->next_id++;
+	if (atomic_load_explicit(&slot_at(u, i)->state, memory_order_acquire) != SLOT_FREE) {
+		/* never reuse a slot still in use: drop the entry (the journal
+		 * loses one slot of capacity, an event is never overwritten) */
+		pthread_mutex_unlock(&u->lock);
+		atomic_fetch_add(&u->refused, 1);
+		*handle = UINT64_MAX;
+		return u->serve_when_full ? 0 : -EIO;
+	}
 	bool wake = u->n_free < u->n_slots / 2;
 	pthread_mutex_unlock(&u->lock);
 	struct slot *s = slot_at(u, i);
