@@ -431,6 +431,10 @@ static int csv_header(int fd, struct mask_index *ix, uint64_t *lines, struct mes
 		}
 		if (i >= len && !whole)
 			goto out;
+		if (name.len && memchr(name.buf, '\0', name.len)) {   /* names are C strings to callers */
+			problem = "a NUL byte in a column name";
+			goto out;
+		}
 		add_column(ix, &name);
 		if (i >= len) {
 			ix->data_start = len;
