@@ -6,8 +6,9 @@
  * quote, comma, LF and CR.  The running XOR of the quote bits tells which
  * bytes are inside quotes (a doubled quote toggles twice, so RFC 4180
  * escapes need no special case); separators outside quotes then fall out of
- * a few word operations, and only they are visited one at a time, to count
- * columns.  JSON Lines is scanned byte by byte, with fast skips over string
+ * a few word operations, and masking visits only the records (LF bits) and,
+ * within a record, jumps to the masked columns' fields by clearing comma
+ * bits.  JSON Lines is scanned byte by byte, with fast skips over string
  * contents and over lines that need no masking.
  *
  * Both scanners keep their whole state in a small struct that does not
@@ -91,7 +92,6 @@ struct mask_index {
 struct mask_plan {
 	enum mask_format format;
 	size_t n_columns;         /* CSV: of the index the plan was made for */
-	uint8_t *csv_masked;      /* CSV: one flag per column */
 	uint32_t *csv_list;       /* CSV: the masked columns, ascending */
 	size_t n_csv_list;
 	char **names;             /* JSONL: top-level keys to mask */
@@ -1254,13 +1254,13 @@ int mask_plan_new(const struct mask_index *ix, const char *const *names, size_t 
 	plan->n_columns = ix->n_columns;
 	plan->empty = true;
 	if (ix->format == MASK_CSV) {
-		plan->csv_masked = xcalloc(ix->n_columns + 1, 1);
+		uint8_t *masked = xcalloc(ix->n_columns + 1, 1);
 		for (size_t k = 0; k < n; k++) {
 			size_t len = strlen(names[k]);
 			bool found = false;
 			for (size_t i = 0; i < ix->n_columns; i++)
 				if (ix->column_len[i] == len && !memcmp(ix->columns[i], names[k], len))
-					plan->csv_masked[i] = found = true;
+					masked[i] = found = true;
 			if (!found) {
 				struct strbuf list = STRBUF_INIT;
 				for (size_t i = 0; i < ix->n_columns && list.len < 400; i++)
@@ -1268,6 +1268,7 @@ int mask_plan_new(const struct mask_index *ix, const char *const *names, size_t 
 				int rc = mesh_errf(err, -ENOENT, "column to mask \"%s\" is not in the header (%s)",
 						   names[k], ix->n_columns ? list.buf : "the file is empty");
 				strbuf_release(&list);
+				free(masked);
 				mask_plan_free(plan);
 				return rc;
 			}
@@ -1275,8 +1276,9 @@ int mask_plan_new(const struct mask_index *ix, const char *const *names, size_t 
 		}
 		plan->csv_list = xcalloc(ix->n_columns + 1, sizeof *plan->csv_list);
 		for (size_t i = 0; i < ix->n_columns; i++)
-			if (plan->csv_masked[i])
+			if (masked[i])
 				plan->csv_list[plan->n_csv_list++] = (uint32_t)i;
+		free(masked);
 	} else {
 		plan->names = xcalloc(n + 1, sizeof *plan->names);
 		plan->name_len = xcalloc(n + 1, sizeof *plan->name_len);
@@ -1299,7 +1301,6 @@ void mask_plan_free(struct mask_plan *plan)
 		free(plan->names[i]);
 	free(plan->names);
 	free(plan->name_len);
-	free(plan->csv_masked);
 	free(plan->csv_list);
 	free(plan);
 }
