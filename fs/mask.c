@@ -6,8 +6,9 @@
  * quote, comma, LF and CR.  The running XOR of the quote bits tells which
  * bytes are inside quotes (a doubled quote toggles twice, so RFC 4180
  * escapes need no special case); separators outside quotes then fall out of
- * a few word operations, and only they are visited one at a time, to count
- * columns.  JSON Lines is scanned byte by byte, with fast skips over string
+ * a few word operations, and masking visits only the records (LF bits) and,
+ * within a record, jumps to the masked columns' fields by clearing comma
+ * bits.  JSON Lines is scanned byte by byte, with fast skips over string
  * contents and over lines that need no masking.
  *
  * Both scanners keep their whole state in a small struct that does not
@@ -32,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #if defined(__SSE2__)
@@ -74,18 +76,14 @@ struct json_state {
 	uint8_t hex;              /* \u digits read, checked while building only */
 };
 
-union mask_state {
-	struct csv_state csv;
-	struct json_state json;
-};
-
 struct mask_index {
 	enum mask_format format;
 	uint64_t size;
 	uint64_t data_start;      /* CSV: first byte after the header row; JSONL: 0 or 3 (BOM) */
 	uint64_t interval;
-	union mask_state *points; /* points[k]: state at data_start + k * interval */
-	size_t n_points;
+	unsigned char *points;    /* point k (point_size bytes: a struct csv_state or
+				   json_state): the state at data_start + k * interval */
+	size_t point_size, n_points;
 	char **columns;           /* CSV header names, NUL-terminated */
 	size_t *column_len;       /* their lengths (a name may hold a NUL) */
 	size_t n_columns;
@@ -94,7 +92,8 @@ struct mask_index {
 struct mask_plan {
 	enum mask_format format;
 	size_t n_columns;         /* CSV: of the index the plan was made for */
-	uint8_t *csv_masked;      /* CSV: one flag per column */
+	uint32_t *csv_list;       /* CSV: the masked columns, ascending */
+	size_t n_csv_list;
 	char **names;             /* JSONL: top-level keys to mask */
 	size_t *name_len;
 	size_t n_names;
@@ -115,9 +114,13 @@ static inline unsigned highest_bit(uint64_t x)
 	return 63u - (unsigned)__builtin_clzll(x);
 }
 
+/* Without -mpopcnt, __builtin_popcountll is a libgcc call: slower than this. */
 static inline unsigned count_bits(uint64_t x)
 {
-	return (unsigned)__builtin_popcountll(x);
+	x -= (x >> 1) & 0x5555555555555555ull;
+	x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+	return (unsigned)((x * 0x0101010101010101ull) >> 56);
 }
 
 /* The bits below `bit` (bit may be 64). */
@@ -154,27 +157,41 @@ static ssize_t pread_full(int fd, void *buf, size_t len, uint64_t offset)
 	return (ssize_t)done;
 }
 
+/* byte_mask[b]: 0xff in byte i of the result where bit i of b is set. */
+#define BYTE_MASK_BIT(b, i) ((uint64_t)(((b) >> (i)) & 1) * (0xffull << (8 * (i))))
+#define BYTE_MASK(b) (BYTE_MASK_BIT(b, 0) | BYTE_MASK_BIT(b, 1) | BYTE_MASK_BIT(b, 2) | BYTE_MASK_BIT(b, 3) | \
+		      BYTE_MASK_BIT(b, 4) | BYTE_MASK_BIT(b, 5) | BYTE_MASK_BIT(b, 6) | BYTE_MASK_BIT(b, 7))
+#define BYTE_MASK4(b) BYTE_MASK(b), BYTE_MASK((b) + 1), BYTE_MASK((b) + 2), BYTE_MASK((b) + 3)
+#define BYTE_MASK16(b) BYTE_MASK4(b), BYTE_MASK4((b) + 4), BYTE_MASK4((b) + 8), BYTE_MASK4((b) + 12)
+#define BYTE_MASK64(b) BYTE_MASK16(b), BYTE_MASK16((b) + 16), BYTE_MASK16((b) + 32), BYTE_MASK16((b) + 48)
+static const uint64_t byte_mask[256] = {BYTE_MASK64(0), BYTE_MASK64(64), BYTE_MASK64(128), BYTE_MASK64(192)};
+
 /* Overwrite with '*' the bytes of p[0, k) whose bit is set. */
 static inline void put_stars(unsigned char *p, uint64_t bits, size_t k)
 {
-#if defined(__SSE2__)
 	if (k == 64) {
-		const __m128i select = _mm_set_epi8(-128, 64, 32, 16, 8, 4, 2, 1, -128, 64, 32, 16, 8, 4, 2, 1);
+#if defined(__SSE2__)
 		const __m128i star = _mm_set1_epi8('*');
-		for (int j = 0; j < 4; j++) {
-			unsigned m = (unsigned)(bits >> (16 * j)) & 0xffffu;
-			if (!m)
+		for (int j = 0; j < 4; j++, bits >>= 16) {
+			if (!(bits & 0xffff))
 				continue;
-			__m128i spread = _mm_unpacklo_epi64(_mm_set1_epi8((char)(m & 0xff)), _mm_set1_epi8((char)(m >> 8)));
-			__m128i on = _mm_cmpeq_epi8(_mm_and_si128(spread, select), select);
+			__m128i on = _mm_set_epi64x((long long)byte_mask[bits >> 8 & 0xff], (long long)byte_mask[bits & 0xff]);
 			__m128i *q = (__m128i *)(void *)(p + 16 * j);
 			__m128i v = _mm_loadu_si128(q);
 			_mm_storeu_si128(q, _mm_or_si128(_mm_and_si128(on, star), _mm_andnot_si128(on, v)));
 		}
+#else
+		for (int j = 0; j < 8; j++, bits >>= 8) {
+			if (!(bits & 0xff))
+				continue;
+			uint64_t on = byte_mask[bits & 0xff], word;
+			memcpy(&word, p + 8 * j, 8);
+			word = (word & ~on) | (0x2a2a2a2a2a2a2a2aull & on);
+			memcpy(p + 8 * j, &word, 8);
+		}
+#endif
 		return;
 	}
-#endif
-	(void)k;
 	while (bits) {
 		p[lowest_bit(bits)] = '*';
 		bits &= bits - 1;
@@ -218,7 +235,8 @@ static inline void csv_classify(const unsigned char *p, struct csv_bits *b)
 struct csv_run {
 	struct csv_state st;
 	uint32_t n_columns;
-	const uint8_t *masked;    /* RUN_MASK: per column */
+	const uint32_t *mask_cols;   /* RUN_MASK: masked columns, ascending */
+	size_t n_mask_cols;
 	/* RUN_CHECK: where we are, for messages */
 	uint64_t lines;           /* LF bytes before the current block */
 	uint64_t line_start;      /* offset of the first byte of the current line */
@@ -305,24 +323,42 @@ static inline __attribute__((always_inline)) int csv_scan(struct csv_run *r, uns
 			else
 				r->st.col += count_bits(sep);
 		} else {
+			/* Record by record: skip to each masked column's field by
+			 * clearing comma bits, rather than visiting every field;
+			 * a record with too many fields is caught by counting its
+			 * commas. */
 			uint32_t col = r->st.col;
-			if (col >= r->n_columns)
-				return csv_fail(r, b.lf, base + i, 0, "the record has more fields than the header");
-			uint64_t range = 0;
-			unsigned start = 0;
-			for (uint64_t s = sep; s; s &= s - 1) {
-				unsigned bit = lowest_bit(s);
-				if (r->masked[col])
-					range |= below(bit) & ~below(start);
-				if (b.lf >> bit & 1)
-					col = 0;
-				else if (++col >= r->n_columns)
-					return csv_fail(r, b.lf, base + i, bit + 1,
-							"the record has more fields than the header");
-				start = bit + 1;
+			uint64_t range = 0, rest = sep;
+			unsigned start = 0;   /* first bit of the field in progress */
+			for (;;) {
+				uint64_t lf_sep = rest & b.lf;
+				unsigned stop = lf_sep ? lowest_bit(lf_sep) : 64;   /* the record's end in this block */
+				uint64_t commas = rest & below(stop);
+				uint64_t x = commas;
+				uint32_t c = col;
+				unsigned field = start;
+				for (size_t m = 0; m < r->n_mask_cols; m++) {
+					uint32_t want = r->mask_cols[m];
+					if (want < c)
+						continue;
+					while (c < want && x) {
+						field = lowest_bit(x) + 1;
+						x &= x - 1;
+						c++;
+					}
+					if (c < want)
+						break;
+					range |= below(x ? lowest_bit(x) : stop) & ~below(field);
+				}
+				col += count_bits(commas);
+				if (col >= r->n_columns)
+					return csv_fail(r, b.lf, base + i, 0, "the record has more fields than the header");
+				if (!lf_sep)
+					break;
+				col = 0;
+				start = stop + 1;
+				rest &= ~below(start);
 			}
-			if (r->masked[col])
-				range |= valid & ~below(start);
 			if (range) {
 				int after = i + 64 < n ? p[i + 64] : next;
 				uint64_t next_quote = (b.quote >> 1) | ((uint64_t)(after == '"') << (k - 1));
@@ -431,6 +467,10 @@ static int csv_header(int fd, struct mask_index *ix, uint64_t *lines, struct mes
 		}
 		if (i >= len && !whole)
 			goto out;
+		if (name.len && memchr(name.buf, '\0', name.len)) {   /* names are C strings to callers */
+			problem = "a NUL byte in a column name";
+			goto out;
+		}
 		add_column(ix, &name);
 		if (i >= len) {
 			ix->data_start = len;
@@ -1015,13 +1055,26 @@ int mask_format_for_name(const char *name, enum mask_format *out)
 	return -ENOTSUP;
 }
 
-static void add_point(struct mask_index *ix, const union mask_state *state, size_t *cap)
+static void add_point(struct mask_index *ix, const void *state, size_t *cap)
 {
 	if (ix->n_points == *cap) {
 		*cap = *cap ? *cap * 2 : 64;
-		ix->points = xrealloc(ix->points, *cap * sizeof *ix->points);
+		ix->points = xrealloc(ix->points, *cap * ix->point_size);
 	}
-	ix->points[ix->n_points++] = *state;
+	memcpy(ix->points + ix->n_points++ * ix->point_size, state, ix->point_size);
+}
+
+/* The default interval: MASK_INTERVAL, doubled until the index fits in
+ * MASK_INDEX_MAX bytes. */
+static size_t default_interval(int fd, enum mask_format format)
+{
+	struct stat st;
+	uint64_t size = fstat(fd, &st) == 0 && st.st_size > 0 ? (uint64_t)st.st_size : 0;
+	uint64_t max_points = MASK_INDEX_MAX / (format == MASK_CSV ? sizeof(struct csv_state) : sizeof(struct json_state));
+	size_t interval = MASK_INTERVAL;
+	while (size / interval > max_points && interval < (1u << 30))
+		interval *= 2;
+	return interval;
 }
 
 int mask_index_build_interval(int fd, enum mask_format format, size_t interval,
@@ -1039,9 +1092,13 @@ int mask_index_build_interval(int fd, enum mask_format format, size_t interval,
 	struct mask_index *ix = xcalloc(1, sizeof *ix);
 	ix->format = format;
 	ix->interval = interval;
+	ix->point_size = format == MASK_CSV ? sizeof(struct csv_state) : sizeof(struct json_state);
 	struct csv_run *csv = NULL;
 	struct json_run *json = NULL;
-	union mask_state state;
+	union {
+		struct csv_state csv;
+		struct json_state json;
+	} state;
 	memset(&state, 0, sizeof state);
 	int rc = 0;
 	if (format == MASK_CSV) {
@@ -1145,7 +1202,7 @@ out:
 
 int mask_index_build(int fd, enum mask_format format, struct mask_index **out, struct mesh_err *err)
 {
-	return mask_index_build_interval(fd, format, MASK_INTERVAL, out, err);
+	return mask_index_build_interval(fd, format, default_interval(fd, format), out, err);
 }
 
 void mask_index_free(struct mask_index *ix)
@@ -1197,13 +1254,13 @@ int mask_plan_new(const struct mask_index *ix, const char *const *names, size_t 
 	plan->n_columns = ix->n_columns;
 	plan->empty = true;
 	if (ix->format == MASK_CSV) {
-		plan->csv_masked = xcalloc(ix->n_columns + 1, 1);
+		uint8_t *masked = xcalloc(ix->n_columns + 1, 1);
 		for (size_t k = 0; k < n; k++) {
 			size_t len = strlen(names[k]);
 			bool found = false;
 			for (size_t i = 0; i < ix->n_columns; i++)
 				if (ix->column_len[i] == len && !memcmp(ix->columns[i], names[k], len))
-					plan->csv_masked[i] = found = true;
+					masked[i] = found = true;
 			if (!found) {
 				struct strbuf list = STRBUF_INIT;
 				for (size_t i = 0; i < ix->n_columns && list.len < 400; i++)
@@ -1211,11 +1268,17 @@ int mask_plan_new(const struct mask_index *ix, const char *const *names, size_t 
 				int rc = mesh_errf(err, -ENOENT, "column to mask \"%s\" is not in the header (%s)",
 						   names[k], ix->n_columns ? list.buf : "the file is empty");
 				strbuf_release(&list);
+				free(masked);
 				mask_plan_free(plan);
 				return rc;
 			}
 			plan->empty = false;
 		}
+		plan->csv_list = xcalloc(ix->n_columns + 1, sizeof *plan->csv_list);
+		for (size_t i = 0; i < ix->n_columns; i++)
+			if (masked[i])
+				plan->csv_list[plan->n_csv_list++] = (uint32_t)i;
+		free(masked);
 	} else {
 		plan->names = xcalloc(n + 1, sizeof *plan->names);
 		plan->name_len = xcalloc(n + 1, sizeof *plan->name_len);
@@ -1238,7 +1301,7 @@ void mask_plan_free(struct mask_plan *plan)
 		free(plan->names[i]);
 	free(plan->names);
 	free(plan->name_len);
-	free(plan->csv_masked);
+	free(plan->csv_list);
 	free(plan);
 }
 
@@ -1333,8 +1396,9 @@ int mask_read(const struct mask_index *ix, const struct mask_plan *plan, int fd,
 	unsigned char *window = (unsigned char *)buf + (from - start);
 	int rc;
 	if (ix->format == MASK_CSV) {
-		struct csv_run csv = {.st = ix->points[k].csv, .n_columns = (uint32_t)ix->n_columns,
-				      .masked = plan->csv_masked};
+		struct csv_run csv = {.n_columns = (uint32_t)ix->n_columns,
+				      .mask_cols = plan->csv_list, .n_mask_cols = plan->n_csv_list};
+		memcpy(&csv.st, ix->points + k * ix->point_size, sizeof csv.st);
 		rc = resume_state(ix, &csv, NULL, fd, checkpoint, from, err);
 		if (rc)
 			return rc;
@@ -1350,7 +1414,7 @@ int mask_read(const struct mask_index *ix, const struct mask_plan *plan, int fd,
 	} else {
 		struct json_run json;
 		memset(&json, 0, sizeof json);
-		json.st = ix->points[k].json;
+		memcpy(&json.st, ix->points + k * ix->point_size, sizeof json.st);
 		json.plan = plan;
 		rc = resume_key(&json, fd, checkpoint, err);
 		if (!rc)

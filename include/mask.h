@@ -30,10 +30,12 @@
  * masked at all, so the caller must deny the open.  mask_read() returns
  * -EIO when the file no longer matches its index (changed underneath).
  *
- * Windows: the index keeps the scanner's state every `interval` bytes
- * (MASK_INTERVAL by default: 64 KiB, 32 bytes of index per interval), in
+ * Windows: the index keeps the scanner's state every `interval` bytes, in
  * the middle of records too, so a window is masked by scanning at most one
  * interval before it, whatever the length of records, fields or lines.
+ * The interval is MASK_INTERVAL (16 KiB), doubled for large files so that
+ * the index stays within MASK_INDEX_MAX: 8 bytes per interval for CSV
+ * (16 KiB intervals up to 4 GiB), 32 for JSON Lines (up to 1 GiB).
  *
  * Thread-safety: an index and a plan are immutable once built and may be
  * shared by any number of threads.  mask_read() keeps no state between
@@ -48,7 +50,8 @@
 
 #include "mesh_err.h"
 
-#define MASK_INTERVAL (64u << 10)
+#define MASK_INTERVAL (16u << 10)
+#define MASK_INDEX_MAX (2u << 20)
 #define MASK_NAME_MAX 256          /* longest column name a plan accepts, bytes */
 #define MASK_HEADER_MAX (1u << 20) /* a longer CSV header row is refused */
 #define MASK_JSON_DEPTH_MAX 64     /* deeper JSON nesting is refused */
@@ -65,8 +68,8 @@ int mask_format_for_name(const char *name, enum mask_format *out);
 
 /* Read `fd` once with pread (the file offset is not used) and build its
  * index: the CSV header's column names and the scanner's state every
- * MASK_INTERVAL bytes.  Memory: the header plus 32 bytes per interval
- * (512 KiB for a 1 GiB file), a 1 MiB read buffer while building.
+ * interval.  Memory: the header names plus at most MASK_INDEX_MAX; a
+ * 1 MiB read buffer while building.
  * *out is freed with mask_index_free().  Errors: -EINVAL for content that
  * cannot be masked safely (err: "line L, column C: what"; the caller adds
  * the file name), or a pread error. */
