@@ -214,12 +214,39 @@ static void use_status_contract(struct builder *b, struct cat_node *f, int produ
 	f->sha256 = NULL;
 }
 
+/* One file node of a version, its strings copied into the snapshot. */
+static struct cat_node *file_node(struct builder *b, struct cat_node *vnode, const char *relpath,
+				  const char *name, struct timespec mtime, uint64_t size, enum file_role role,
+				  enum file_format format, const char *sha256,
+				  const struct manifest_column *columns, size_t n_columns)
+{
+	struct arena *a = &b->cat->arena;
+	struct cat_node *f = new_node(b, CAT_FILE, name, vnode);
+	f->mtime = mtime;
+	f->size = size;
+	f->role = role;
+	f->format = format;
+	char backing[PATH_MAX + 300];
+	snprintf(backing, sizeof backing, "domains/%s/%s", relpath, name);
+	f->backing = arena_strdup(a, backing);
+	f->sha256 = arena_strdup(a, sha256);
+	if (n_columns) {
+		struct manifest_column *cols = arena_alloc(a, n_columns * sizeof *cols);
+		for (size_t k = 0; k < n_columns; k++) {
+			cols[k].name = arena_strdup(a, columns[k].name);
+			cols[k].classification = arena_strdup(a, columns[k].classification);
+		}
+		f->columns = cols;
+		f->n_columns = (uint32_t)n_columns;
+	}
+	return f;
+}
+
 /* File nodes of a version, from the previous snapshot (immutable release)
  * or from its manifest.  Returns 0, or -1 if the release is unreadable. */
 static int build_version(struct builder *b, struct cat_node *vnode, int product_fd,
 			 const struct catalog *previous, const char *relpath)
 {
-	struct arena *a = &b->cat->arena;
 	const struct cat_node *old = previous ? catalog_resolve(previous, relpath) : NULL;
 	struct cat_node **kids = NULL;
 	size_t n = 0;
@@ -229,30 +256,8 @@ static int build_version(struct builder *b, struct cat_node *vnode, int product_
 		kids = xcalloc(old->n_children ? old->n_children : 1, sizeof *kids);
 		for (uint32_t i = 0; i < old->n_children; i++) {
 			const struct cat_node *of = old->children[i];
-			struct cat_node *f = new_node(b, CAT_FILE, of->name, vnode);
-			*f = (struct cat_node){0};
-			f->kind = CAT_FILE;
-			f->name = arena_strdup(a, of->name);
-			f->parent = vnode;
-			f->nlink = 1;
-			f->mtime = of->mtime;
-			f->size = of->size;
-			f->role = of->role;
-			f->format = of->format;
-			char backing[PATH_MAX + 300];
-			snprintf(backing, sizeof backing, "domains/%s/%s", relpath, of->name);
-			f->backing = arena_strdup(a, backing);
-			f->sha256 = arena_strdup(a, of->sha256);
-			if (of->n_columns) {
-				struct manifest_column *cols = arena_alloc(a, of->n_columns * sizeof *cols);
-				for (uint32_t k = 0; k < of->n_columns; k++) {
-					cols[k].name = arena_strdup(a, of->columns[k].name);
-					cols[k].classification = arena_strdup(a, of->columns[k].classification);
-				}
-				f->columns = cols;
-				f->n_columns = of->n_columns;
-			}
-			kids[n++] = f;
+			kids[n++] = file_node(b, vnode, relpath, of->name, of->mtime, of->size, of->role, of->format,
+					      of->sha256, of->columns, of->n_columns);
 		}
 	} else {
 		char mpath[PATH_MAX];
@@ -265,25 +270,8 @@ static int build_version(struct builder *b, struct cat_node *vnode, int product_
 		kids = xcalloc(m->n_files ? m->n_files : 1, sizeof *kids);
 		for (size_t i = 0; i < m->n_files; i++) {
 			const struct manifest_file *mf = &m->files[i];
-			struct cat_node *f = new_node(b, CAT_FILE, mf->name, vnode);
-			f->mtime = m->published;
-			f->size = mf->size;
-			f->role = mf->role;
-			f->format = mf->format;
-			char backing[PATH_MAX + 300];
-			snprintf(backing, sizeof backing, "domains/%s/%s", relpath, mf->name);
-			f->backing = arena_strdup(a, backing);
-			f->sha256 = arena_strdup(a, mf->sha256);
-			if (mf->n_columns) {
-				struct manifest_column *cols = arena_alloc(a, mf->n_columns * sizeof *cols);
-				for (size_t k = 0; k < mf->n_columns; k++) {
-					cols[k].name = arena_strdup(a, mf->columns[k].name);
-					cols[k].classification = arena_strdup(a, mf->columns[k].classification);
-				}
-				f->columns = cols;
-				f->n_columns = (uint32_t)mf->n_columns;
-			}
-			kids[n++] = f;
+			kids[n++] = file_node(b, vnode, relpath, mf->name, m->published, mf->size, mf->role, mf->format,
+					      mf->sha256, mf->columns, mf->n_columns);
 		}
 		manifest_free(m);
 	}
