@@ -39,7 +39,8 @@
  *
  * Thread-safety: an index and a plan are immutable once built and may be
  * shared by any number of threads.  mask_read() keeps no state between
- * calls; it uses about 16 KiB of stack and no heap.
+ * calls; it uses about 18 KiB of stack and no heap (scratch for the bytes
+ * between the checkpoint and the window).
  */
 #ifndef MASK_H
 #define MASK_H
