@@ -588,8 +588,11 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 			return -EACCES;
 		}
 	}
-	/* masked content is per reader: never through the shared page cache */
-	*direct_io = f->decision == DECISION_MASK;
+	/* Masked content is per reader: never through the shared page cache.
+	 * Clear opens of a file that has classified columns bypass it too, so
+	 * that no clear page is ever cached for a masked reader's private
+	 * mapping to find (see README, "Access control"). */
+	*direct_io = f->maskable && !d->opts.open_mesh;
 	*keep_cache = !*direct_io;
 	*out = f;
 	return 0;

@@ -166,7 +166,7 @@ static int table_add(struct table *t, uint64_t hash, const void *v, size_t len)
 struct unique_set *unique_new(size_t memory_limit, const char *tmpdir)
 {
 	struct unique_set *s = xcalloc(1, sizeof *s);
-	s->limit = memory_limit ? memory_limit : (32u << 20);
+	s->limit = memory_limit ? memory_limit : (24u << 20);
 	s->tmpdir = xstrdup(tmpdir ? tmpdir : "/var/tmp");
 	table_init(&s->t);
 	return s;

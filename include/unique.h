@@ -16,7 +16,7 @@
 
 struct unique_set;
 
-/* memory_limit: bytes (0: 32 MiB); tmpdir: for spill files (NULL: /var/tmp). */
+/* memory_limit: bytes (0: 24 MiB, so validation stays under 64 MiB); tmpdir: for spill files (NULL: /var/tmp). */
 struct unique_set *unique_new(size_t memory_limit, const char *tmpdir);
 /* Called once per duplicate (each later occurrence of a value). */
 typedef void (*unique_dup_fn)(void *ctx, const char *value, size_t len, uint64_t line, uint64_t row);
