@@ -66,26 +66,28 @@ deps:
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; MESH_TEST_DATA=tests/unit/data $$t; done
 
+PYTEST := $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
 integration: all
-	MESHFS_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+	MESHFS_BUILD=$(abspath $(BUILD)) $(PYTEST)
 
-# The last line printed is pytest's summary.
+# The last line printed is pytest's summary (no sub-make after it).
 check: deps
-	$(MAKE) all unit
-	$(MAKE) fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
-	$(MAKE) integration
+	$(MAKE) --no-print-directory all unit
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
+	MESHFS_BUILD=$(abspath $(BUILD)) $(PYTEST)
 
+ASAN_BUILD := build-asan
 asan: deps
-	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-		LDFLAGS="-fsanitize=address,undefined" all unit
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-		$(MAKE) BUILD=build-asan integration
+	$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) LDFLAGS="-fsanitize=address,undefined" \
+		OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" all unit
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 MESHFS_BUILD=$(abspath $(ASAN_BUILD)) $(PYTEST)
 
 bench: all
 	$(PYTHON) tests/bench/bench.py --build $(abspath $(BUILD))
 
 fuzz:
-	$(MAKE) -C tests/fuzz SECONDS=$(FUZZ_SECONDS)
+	$(MAKE) --no-print-directory -C tests/fuzz SECONDS=$(FUZZ_SECONDS)
 
 demo: deps all
 	sh mounts/demo/run-demo.sh $(abspath $(BUILD))
