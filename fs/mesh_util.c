@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 
 /* ---- allocation ---- */
@@ -511,4 +512,18 @@ void strbuf_release(struct strbuf *sb)
 	free(sb->buf);
 	sb->buf = NULL;
 	sb->len = sb->cap = 0;
+}
+
+char *mesh_json_text(const void *json)
+{
+	char *text = json_dumps(json, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (!text)
+		oom();
+	size_t n = strlen(text);
+	char *out = xmalloc(n + 2);
+	memcpy(out, text, n);
+	out[n] = '\n';
+	out[n + 1] = '\0';
+	free(text);
+	return out;
 }

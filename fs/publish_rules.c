@@ -249,14 +249,8 @@ char *publish_quality_json(struct publish_ctx *pc, const struct publish_report *
 	for (size_t i = 0; i < pc->n_files; i++)
 		json_array_append_new(files, validate_report_json(pc->file_reports[i]));
 	json_object_set_new(root, "files", files);
-	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *out = mesh_json_text(root);
 	json_decref(root);
-	size_t n = strlen(text);
-	char *out = xmalloc(n + 2);
-	memcpy(out, text, n);
-	out[n] = '\n';
-	out[n + 1] = '\0';
-	free(text);
 	return out;
 }
 

@@ -186,16 +186,8 @@ int schema_to_json(const struct table_schema *s, char **json_text)
 	json_t *missing = json_array();
 	json_array_append_new(missing, json_string(""));
 	json_object_set_new(root, "missingValues", missing);
-	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	*json_text = mesh_json_text(root);
 	json_decref(root);
-	if (!text)
-		return -ENOMEM;
-	size_t n = strlen(text);
-	*json_text = xmalloc(n + 2);
-	memcpy(*json_text, text, n);
-	(*json_text)[n] = '\n';
-	(*json_text)[n + 1] = '\0';
-	free(text);
 	return 0;
 }
 

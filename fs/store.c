@@ -348,14 +348,8 @@ char *manifest_to_json(const struct manifest *m)
 		json_array_append_new(files, jf);
 	}
 	json_object_set_new(root, "files", files);
-	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *out = mesh_json_text(root);
 	json_decref(root);
-	size_t n = strlen(text);
-	char *out = xmalloc(n + 2);
-	memcpy(out, text, n);
-	out[n] = '\n';
-	out[n + 1] = '\0';
-	free(text);
 	return out;
 }
 

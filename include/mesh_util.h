@@ -79,6 +79,10 @@ void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
 char *strbuf_detach(struct strbuf *sb, size_t *len);
 void strbuf_release(struct strbuf *sb);
 
+/* A jansson value as pretty JSON text with a trailing newline, keys in
+ * insertion order (malloc'ed).  `json` is a json_t *. */
+char *mesh_json_text(const void *json);
+
 /* malloc/strdup that abort on out-of-memory (we do not limp on). */
 void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
