@@ -68,24 +68,49 @@ static struct slot *slot_at(struct usage *u, size_t i)
 	return (struct slot *)(u->map + i * USAGE_SLOT_SIZE);
 }
 
+/* Program names are read from /proc once per pid per second: an open storm
+ * from one process costs one read, not one per open.  A name can be a
+ * second late after an exec, or a reused pid's within that second. */
+#define COMM_SLOTS 256
+static struct {
+	pid_t pid;
+	time_t at;
+	char comm[32];
+} comm_cache[COMM_SLOTS];
+static pthread_mutex_t comm_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void usage_program(pid_t pid, char *buf, size_t size)
 {
 	snprintf(buf, size, "?");
 	if (pid <= 0)
 		return;
+	time_t now = time(NULL);
+	unsigned slot = (unsigned)pid % COMM_SLOTS;
+	pthread_mutex_lock(&comm_lock);
+	if (comm_cache[slot].pid == pid && comm_cache[slot].at == now) {
+		snprintf(buf, size, "%s", comm_cache[slot].comm);
+		pthread_mutex_unlock(&comm_lock);
+		return;
+	}
+	pthread_mutex_unlock(&comm_lock);
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return;
-	ssize_t n = read(fd, buf, size - 1);
+		return;   /* the process is gone */
+	char comm[32];
+	ssize_t n = read(fd, comm, sizeof comm - 1);
 	close(fd);
-	if (n <= 0) {
-		snprintf(buf, size, "?");
+	if (n <= 0)
 		return;
-	}
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
+	comm[n] = '\0';
+	comm[strcspn(comm, "\n")] = '\0';
+	snprintf(buf, size, "%s", comm);
+	pthread_mutex_lock(&comm_lock);
+	comm_cache[slot].pid = pid;
+	comm_cache[slot].at = now;
+	snprintf(comm_cache[slot].comm, sizeof comm_cache[slot].comm, "%s", comm);
+	pthread_mutex_unlock(&comm_lock);
 }
 
 static int64_t now_ns(void)
