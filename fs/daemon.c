@@ -253,25 +253,31 @@ static void *watcher_main(void *arg)
 	return NULL;
 }
 
-/* mesh.yaml usage: {onJournalFull: refuse|serve}: the governance team's
- * choice between "no read without a record" (default) and availability. */
-static bool serve_when_full(const char *store)
+/* mesh.yaml usage: {onJournalFull: refuse|serve, retentionDays: N}: the
+ * governance team's choice between "no read without a record" (default)
+ * and availability, and how long raw events are kept before they are
+ * folded into daily rollups. */
+static void usage_settings(const char *store, bool *serve, unsigned *retention_days)
 {
+	*serve = false;
+	*retention_days = 0;
 	char path[4096], *text;
 	size_t len;
 	snprintf(path, sizeof path, "%s/mesh.yaml", store);
 	if (mesh_read_file_at(AT_FDCWD, path, 1u << 20, &text, &len, NULL))
-		return false;
+		return;
 	static const struct ytree_limits limits = {1u << 20, 32, 100000};
 	struct ynode *root = NULL;
-	bool serve = false;
 	if (!yamltree_parse(text, len, path, &limits, &root, NULL)) {
-		const char *v = yscalar(ymap_get(ymap_get(root, "usage"), "onJournalFull"));
-		serve = v && !strcmp(v, "serve");
+		const struct ynode *u = ymap_get(root, "usage");
+		const char *v = yscalar(ymap_get(u, "onJournalFull"));
+		*serve = v && !strcmp(v, "serve");
+		double days;
+		if (ynumber(ymap_get(u, "retentionDays"), &days) == 0 && days >= 1 && days < 100000)
+			*retention_days = (unsigned)days;
 	}
 	yamltree_free(root);
 	free(text);
-	return serve;
 }
 
 int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, struct mesh_err *err)
@@ -293,8 +299,8 @@ int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, s
 			snprintf(dir, sizeof dir, "%s/usage/%s", d->store, host);
 		}
 		struct usage_config cfg = {.slots = d->opts.usage_slots, .hostname = host,
-					   .metrics_path = d->opts.metrics_path,
-					   .serve_when_full = serve_when_full(d->store)};
+					   .metrics_path = d->opts.metrics_path};
+		usage_settings(d->store, &cfg.serve_when_full, &cfg.retention_days);
 		int rc = usage_open(dir, &cfg, &d->usage, err);
 		if (rc)
 			return rc;

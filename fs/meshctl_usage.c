@@ -18,6 +18,7 @@
 
 #include "meshctl_cmds.h"
 #include "mesh_util.h"
+#include "usage.h"
 
 struct filters {
 	const char *domain, *product, *version, *user, *decision, *kind;
@@ -197,37 +198,14 @@ static int prune(const struct meshctl_ctx *ctx, int64_t before_ns)
 			continue;
 		}
 		sqlite3_busy_timeout(db, 5000);
-		/* fold into daily rollups first, in the same transaction: totals never change */
-		sqlite3_stmt *st;
-		char *msg = NULL;
-		int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
-		if (rc == SQLITE_OK) {
-			sqlite3_prepare_v2(db,
-				"INSERT INTO rollups SELECT substr(time,1,10), host, domain, product, version, user_name, "
-				"program, kind, decision, count(*), sum(bytes), max(open_ns) FROM events WHERE open_ns < ?1 "
-				"GROUP BY 1,2,3,4,5,6,7,8,9", -1, &st, NULL);
-			sqlite3_bind_int64(st, 1, before_ns);
-			rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-			sqlite3_finalize(st);
-		}
-		int64_t removed = 0;
-		if (rc == SQLITE_OK) {
-			sqlite3_prepare_v2(db, "DELETE FROM events WHERE open_ns < ?1", -1, &st, NULL);
-			sqlite3_bind_int64(st, 1, before_ns);
-			rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-			removed = sqlite3_changes(db);
-			sqlite3_finalize(st);
-		}
-		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(db, "COMMIT", NULL, NULL, &msg);
-		if (rc != SQLITE_OK) {
-			fprintf(stderr, "meshctl usage: %s: %s\n", path, msg ? msg : sqlite3_errmsg(db));
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		struct mesh_err err = {0};
+		long removed = usage_fold(db, before_ns, &err);
+		if (removed < 0) {
+			fprintf(stderr, "meshctl usage: %s: %s\n", path, err.msg);
 			status = MESHCTL_ERROR;
 		} else {
-			printf("%s: %lld events folded into daily rollups\n", de->d_name, (long long)removed);
+			printf("%s: %ld events folded into daily rollups\n", de->d_name, removed);
 		}
-		sqlite3_free(msg);
 		sqlite3_close(db);
 	}
 	closedir(d);

@@ -44,7 +44,8 @@ _Static_assert(sizeof(struct slot) <= USAGE_SLOT_SIZE, "a usage slot fits 512 by
 struct usage {
 	char *dir, *host, *metrics_path;
 	bool serve_when_full;
-	unsigned interval_ms;
+	unsigned interval_ms, retention_days;
+	time_t last_retention;
 	int fd, state_fd;
 	unsigned char *map;
 	size_t n_slots;
@@ -135,7 +136,9 @@ static const char schema_sql[] =
 static void set_error(struct usage *u, const char *msg)
 {
 	pthread_mutex_lock(&u->wake_lock);
-	snprintf(u->last_error, sizeof u->last_error, "%s", msg);
+	size_t n = strnlen(msg, sizeof u->last_error - 1);   /* a long message is cut */
+	memcpy(u->last_error, msg, n);
+	u->last_error[n] = '\0';
 	pthread_mutex_unlock(&u->wake_lock);
 }
 
@@ -332,6 +335,56 @@ static void write_state(struct usage *u)
 		set_error(u, "cannot write the state file");
 }
 
+long usage_fold(void *sqlite_db, int64_t before_ns, struct mesh_err *err)
+{
+	sqlite3 *db = sqlite_db;
+	sqlite3_stmt *st = NULL;
+	long folded = -1;
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	if (sqlite3_prepare_v2(db,
+		"INSERT INTO rollups SELECT substr(time,1,10), host, domain, product, version, user_name, program, "
+		"kind, decision, count(*), sum(bytes), max(open_ns) FROM events WHERE open_ns < ?1 "
+		"GROUP BY 1,2,3,4,5,6,7,8,9", -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(st, 1, before_ns);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(db, "DELETE FROM events WHERE open_ns < ?1", -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(st, 1, before_ns);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto fail;
+	folded = sqlite3_changes(db);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		folded = -1;
+		goto fail;
+	}
+	return folded;
+fail:
+	mesh_errf(err, -EIO, "usage rollup: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* mesh.yaml usage.retentionDays: applied by the writer once an hour. */
+static void apply_retention(struct usage *u)
+{
+	time_t now = time(NULL);
+	if (!u->retention_days || now - u->last_retention < 3600 || db_open(u))
+		return;
+	u->last_retention = now;
+	struct mesh_err err = {0};
+	int64_t before = ((int64_t)now - (int64_t)u->retention_days * 86400) * 1000000000LL;
+	if (usage_fold(u->db, before, &err) < 0)
+		set_error(u, err.msg);
+}
+
 static void *writer_main(void *arg)
 {
 	struct usage *u = arg;
@@ -355,6 +408,7 @@ static void *writer_main(void *arg)
 		int r = flush(u);
 		/* SQLite failing (disk full, read-only): retry less often, up to 2 s */
 		backoff = r < 0 ? (backoff * 2 > 2000 ? 2000 : backoff * 2) : u->interval_ms;
+		apply_retention(u);
 		if (time(NULL) != u->last_metrics) {
 			u->last_metrics = time(NULL);
 			write_state(u);
@@ -379,6 +433,7 @@ int usage_open(const char *dir, const struct usage_config *cfg, struct usage **o
 	u->metrics_path = cfg->metrics_path ? xstrdup(cfg->metrics_path) : NULL;
 	u->serve_when_full = cfg->serve_when_full;
 	u->interval_ms = cfg->interval_ms ? cfg->interval_ms : 50;
+	u->retention_days = cfg->retention_days;
 	u->n_slots = cfg->slots ? cfg->slots : USAGE_DEFAULT_SLOTS;
 	u->fd = u->state_fd = -1;
 	pthread_mutex_init(&u->lock, NULL);
@@ -543,8 +598,15 @@ void usage_close(struct usage *u)
 		pthread_cond_signal(&u->wake);
 		pthread_mutex_unlock(&u->wake_lock);
 		pthread_join(u->writer, NULL);
-		/* a clean stop: everything ended goes in now; opens still in
-		 * progress (none after unmount) stay in the journal */
+		/* A clean stop: every event goes in now and the journal is left
+		 * empty.  An open whose RELEASE the kernel had not delivered when
+		 * the mount went away (releases are asynchronous) is recorded
+		 * without its byte counts, marked incomplete. */
+		for (size_t i = 0; i < u->n_slots; i++) {
+			struct slot *s = slot_at(u, i);
+			uint32_t begun = SLOT_BEGUN;
+			atomic_compare_exchange_strong(&s->state, &begun, SLOT_ABANDONED);
+		}
 		for (int tries = 0; tries < 3 && flush(u) < 0; tries++)
 			usleep(100000);
 		write_state(u);

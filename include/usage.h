@@ -40,6 +40,7 @@ struct usage_config {
 	const char *hostname;
 	const char *metrics_path;      /* Prometheus textfile, or NULL */
 	unsigned interval_ms;          /* writer period (0: 50 ms) */
+	unsigned retention_days;       /* fold older events into daily rollups (0: keep all) */
 };
 
 struct usage_event {
@@ -68,6 +69,11 @@ void usage_end(struct usage *u, uint64_t handle, uint64_t bytes, uint64_t reads)
 void usage_get_stats(struct usage *u, struct usage_stats *out);
 /* Drain everything into SQLite, stop the writer, leave the journal empty. */
 void usage_close(struct usage *u);
+
+/* Fold the events of an open usage database older than before_ns into
+ * daily rollups, in one transaction (report totals do not change).
+ * Returns the number of events folded, or -1 (message in err). */
+long usage_fold(void *sqlite_db, int64_t before_ns, struct mesh_err *err);
 
 /* Program name of a pid from /proc/PID/comm ("?" when gone). */
 void usage_program(pid_t pid, char *buf, size_t size);

@@ -213,3 +213,25 @@ def test_prune_keeps_totals_and_metrics(used, scratch):
     after = usage_json(used, "sales/orders")
     assert after["summary"]["reads"] == before["summary"]["reads"] == 5
     assert after["rows"][0]["reads"] == 5
+
+
+def test_retention_setting_folds_old_events(used, scratch):
+    """mesh.yaml usage.retentionDays: the daemon folds older raw events into
+    daily rollups by itself; report totals stay the same."""
+    m = Mount(used, scratch / "mnt", "allow_other").start()
+    for _ in range(3):
+        run(["cat", m / "sales/orders/1.0.0/orders.csv"], user="mesh_bob", check=True)
+    m.stop()
+    db = [h / "usage.db" for h in (used.path / "usage").iterdir()][0]
+    con = sqlite3.connect(db)
+    con.execute("UPDATE events SET open_ns = open_ns - 40 * 86400 * 1000000000, "
+                "time = '2020-01-01T00:00:00.000Z'")
+    con.commit()
+    con.close()
+    with open(used.path / "mesh.yaml", "a") as f:
+        f.write("usage:\n  retentionDays: 30\n")
+    m = Mount(used, scratch / "mnt2", "allow_other").start()
+    assert wait_for(lambda: not [e for e in events(used) if e["kind"] == "data"], 5)
+    m.stop()
+    rep = usage_json(used, "sales/orders", "--since", "2019-12-01")
+    assert rep["summary"]["reads"] == 3
