@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "catalog.h"
+#include "governance.h"
 #include "index.h"
 #include "meshctl.h"
 #include "meshctl_cmds.h"
@@ -67,7 +68,7 @@ static void reset_getopt(void)
 static int cmd_init_store(const struct meshctl_ctx *ctx)
 {
 	struct mesh_err err = {0};
-	int rc = store_init(ctx->store, meshctl_default_mesh_yaml(), &err);
+	int rc = store_init(ctx->store, gov_default_mesh_yaml(), &err);
 	if (rc) {
 		meshctl_fail(ctx, "init", "%s", err.msg);
 		return meshctl_exit_for(rc);
@@ -303,7 +304,7 @@ static int run_lifecycle(const struct meshctl_ctx *ctx, int argc, char **argv, e
 	}
 	const char *version = argv[optind + 1];
 	struct mesh_err err = {0};
-	int rc = meshctl_check_publisher(ctx, domain, cmd, &err);
+	int rc = meshfs_check_publisher(ctx->store, domain, cmd, &err);
 	if (!rc)
 		rc = store_set_lifecycle(ctx->store, domain, product, version, state, sunset, reason, &err);
 	if (rc) {

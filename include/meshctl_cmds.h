@@ -10,17 +10,8 @@
 #include "meshctl.h"
 #include "mesh_err.h"
 
-/* Initial mesh-wide policy text written by `meshctl init`. */
-const char *meshctl_default_mesh_yaml(void);
-
 /* `meshctl init DATAFILE ...`: draft contract.yaml and schema.json. */
 int meshctl_cmd_draft(const struct meshctl_ctx *ctx, int argc, char **argv);
-
-/* 0 if the caller (real uid) may publish, deprecate or retire in `domain`
- * (an owner of the domain, or governance); else -EACCES/-ENOENT with a
- * message naming the owners or the command that creates the domain. */
-int meshctl_check_publisher(const struct meshctl_ctx *ctx, const char *domain,
-			    const char *action, struct mesh_err *err);
 
 /* Usage recording status for `meshctl status` (journal backlog, refusals). */
 int meshctl_usage_status(const struct meshctl_ctx *ctx, FILE *out);
