@@ -1,442 +1,355 @@
 /*
- * meshctl_usage.c - usage reports (`usage`, `consumers`) and the usage part
- * of `status`.  Reads every host's STORE/usage/<host>/usage.db read-only
- * (pruning is the one write), one database at a time, into a temporary
- * table of events and daily rollups, and aggregates there.
+ * meshctl_usage.c - `meshctl usage`, `meshctl consumers` and the usage part
+ * of `meshctl status`: arguments, default time windows, printing, exit
+ * codes.  The reports, pruning and status themselves are usage_report.c.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
+#include <inttypes.h>
 #include <limits.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "meshctl_cmds.h"
 #include "mesh_util.h"
-#include "usage.h"
+#include "usage_report.h"
 
-struct filters {
-	const char *domain, *product, *version, *user, *decision, *kind;
-	bool denied;
-	int64_t since_ns, until_ns;
-};
+#define NS ((int64_t)1000000000)
+#define DAY_NS (86400 * NS)
 
-/* Gather events and rollups of every host into temp.ev.  Returns the
- * number of hosts read, or -1 (message printed). */
-static int gather(const struct meshctl_ctx *ctx, const char *cmd, sqlite3 *db, const struct filters *f)
+static const char usage_help[] =
+"usage: meshctl usage [DOMAIN[/PRODUCT[/VERSION]]] [--domain D] [--product P] [--version V]\n"
+"                     [--user U] [--host H] [--program P] [--decision allow|mask|deny] [--denied]\n"
+"                     [--since DATE] [--until DATE] [--by product|version|consumer|host|program|day]\n"
+"                     [--format table|csv|json] [--json] [--limit N]\n"
+"       meshctl usage --prune-before DATE\n"
+"\n"
+"Who reads what through the mount, from every host's usage database in STORE/usage.\n"
+"Default: products by distinct consumers and reads over the last 30 days (today\n"
+"included), with the adoption summary and the trend against the 30 days before.\n"
+"\n"
+"  --by consumer   user, host, program, reads, bytes, last read\n"
+"  --denied        the audit listing: every denied and masked open\n"
+"  --since/--until a day (YYYY-MM-DD, UTC; --until includes that day) or RFC 3339\n"
+"  --format csv    RFC 4180 (header line first); json: an object with summary and rows\n"
+"  --prune-before  fold raw events that opened before DATE into daily rollups and\n"
+"                  delete them (report totals do not change; pruned days have day\n"
+"                  resolution).  A host whose daemon runs does it itself; other\n"
+"                  hosts' databases are pruned here if you may write them, else skipped.\n"
+"\n"
+"A read is an open of a data file that was served (allowed or masked); opens of\n"
+"contracts, schemas and docs are counted apart as discovery.  Opens are exact.\n"
+"Bytes are the bytes the daemon served: reads answered from the kernel's page\n"
+"cache (or by kernel passthrough) never reach it, so bytes are a lower bound.\n";
+
+static const char consumers_help[] =
+"usage: meshctl consumers DOMAIN/PRODUCT VERSION [--since DATE] [--until DATE]\n"
+"                         [--format table|csv|json] [--json]\n"
+"\n"
+"Who read that version (allowed or masked opens of its data files): user, host,\n"
+"programs, reads, bytes, last read; most recent first.  Default: the last 90 days.\n"
+"For deprecation notices before a version is retired.\n";
+
+static int64_t now_ns(void)
 {
-	sqlite3_exec(db, "CREATE TEMP TABLE ev(day TEXT, time TEXT, open_ns INTEGER, host TEXT, user TEXT, "
-		     "program TEXT, domain TEXT, product TEXT, version TEXT, file TEXT, kind TEXT, decision TEXT, "
-		     "bytes INTEGER, n INTEGER)", NULL, NULL, NULL);
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof dir, "%s/usage", ctx->store);
-	DIR *d = opendir(dir);
-	if (!d) {
-		meshctl_fail(ctx, cmd, "%s: %s", dir, strerror(errno));
-		return -1;
-	}
-	int hosts = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char path[PATH_MAX + 300], uri[PATH_MAX + 400];
-		snprintf(path, sizeof path, "%s/%s/usage.db", dir, de->d_name);
-		if (access(path, R_OK) < 0)
-			continue;
-		snprintf(uri, sizeof uri, "file:%s?mode=ro", path);
-		sqlite3_stmt *st;
-		sqlite3_prepare_v2(db, "ATTACH DATABASE ? AS h", -1, &st, NULL);
-		sqlite3_bind_text(st, 1, uri, -1, SQLITE_TRANSIENT);
-		int rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE) {
-			fprintf(stderr, "meshctl %s: warning: %s: %s\n", cmd, path, sqlite3_errmsg(db));
-			continue;
-		}
-		char *msg = NULL;
-		rc = sqlite3_exec(db,
-			"INSERT INTO temp.ev SELECT substr(time,1,10), time, open_ns, host, user_name, program, domain, "
-			"product, version, file, kind, decision, bytes, 1 FROM h.events;"
-			"INSERT INTO temp.ev SELECT day, day || 'T00:00:00.000Z', last_ns, host, user_name, program, "
-			"domain, product, version, '', kind, decision, bytes, opens FROM h.rollups;", NULL, NULL, &msg);
-		if (rc != SQLITE_OK)
-			fprintf(stderr, "meshctl %s: warning: %s: %s\n", cmd, path, msg ? msg : "unreadable");
-		sqlite3_free(msg);
-		sqlite3_exec(db, "DETACH DATABASE h", NULL, NULL, NULL);
-		hosts++;
-	}
-	closedir(d);
-	/* the filters, once, on the gathered rows */
-	sqlite3_stmt *st;
-	sqlite3_prepare_v2(db,
-		"DELETE FROM temp.ev WHERE (?1 IS NOT NULL AND domain <> ?1) OR (?2 IS NOT NULL AND product <> ?2) "
-		"OR (?3 IS NOT NULL AND version <> ?3) OR (?4 IS NOT NULL AND user <> ?4) "
-		"OR (?5 IS NOT NULL AND decision <> ?5) OR (?6 = 1 AND decision NOT IN ('deny','mask')) "
-		"OR (?7 IS NOT NULL AND kind <> ?7)", -1, &st, NULL);
-	sqlite3_bind_text(st, 1, f->domain, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, f->product, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, f->version, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, f->user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, f->decision, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 6, f->denied);
-	sqlite3_bind_text(st, 7, f->kind, -1, SQLITE_STATIC);
-	sqlite3_step(st);
-	sqlite3_finalize(st);
-	return hosts;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
 }
 
-enum fmt { FMT_TABLE, FMT_CSV, FMT_JSON };
-
-/* Print the result of `sql` (bound with since/until ns as ?1, ?2). */
-static void print_query(sqlite3 *db, const char *sql, int64_t since, int64_t until, enum fmt fmt,
-			json_t *json_rows)
+static int64_t floor_day(int64_t t)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		fprintf(stderr, "meshctl usage: %s\n", sqlite3_errmsg(db));
-		return;
-	}
-	sqlite3_bind_int64(st, 1, since);
-	sqlite3_bind_int64(st, 2, until);
-	int cols = sqlite3_column_count(st);
-	/* rows are buffered for the aligned table */
-	char ***rows = NULL;
-	size_t n = 0;
-	size_t *width = xcalloc((size_t)cols, sizeof *width);
-	for (int c = 0; c < cols; c++)
-		width[c] = strlen(sqlite3_column_name(st, c));
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		rows = xrealloc(rows, (n + 1) * sizeof *rows);
-		rows[n] = xcalloc((size_t)cols, sizeof **rows);
-		json_t *o = json_rows ? json_object() : NULL;
-		for (int c = 0; c < cols; c++) {
-			const unsigned char *t = sqlite3_column_text(st, c);
-			rows[n][c] = xstrdup(t ? (const char *)t : "");
-			if (strlen(rows[n][c]) > width[c])
-				width[c] = strlen(rows[n][c]);
-			if (o) {
-				int type = sqlite3_column_type(st, c);
-				json_object_set_new(o, sqlite3_column_name(st, c),
-						    type == SQLITE_INTEGER ? json_integer(sqlite3_column_int64(st, c))
-						    : type == SQLITE_NULL ? json_null() : json_string(rows[n][c]));
-			}
-		}
-		if (o)
-			json_array_append_new(json_rows, o);
-		n++;
-	}
-	if (fmt != FMT_JSON) {
-		for (int c = 0; c < cols; c++) {
-			if (fmt == FMT_CSV)
-				printf("%s%s", c ? "," : "", sqlite3_column_name(st, c));
-			else
-				printf("%s%-*s", c ? "  " : "", (int)width[c], sqlite3_column_name(st, c));
-		}
-		printf("\n");
-		for (size_t r = 0; r < n; r++) {
-			for (int c = 0; c < cols; c++) {
-				const char *v = rows[r][c];
-				if (fmt == FMT_CSV) {
-					bool quote = strpbrk(v, ",\"\n") != NULL;
-					printf("%s%s", c ? "," : "", quote ? "\"" : "");
-					for (const char *p = v; *p; p++)
-						printf(*p == '"' ? "\"\"" : "%c", *p);
-					printf("%s", quote ? "\"" : "");
-				} else {
-					printf("%s%-*s", c ? "  " : "", (int)width[c], v);
-				}
-			}
-			printf("\n");
-		}
-	}
-	for (size_t r = 0; r < n; r++) {
-		for (int c = 0; c < cols; c++)
-			free(rows[r][c]);
-		free(rows[r]);
-	}
-	free(rows);
-	free(width);
-	sqlite3_finalize(st);
+	return t - ((t % DAY_NS) + DAY_NS) % DAY_NS;
 }
 
-static int64_t parse_day_ns(const char *text, bool *ok)
+/* A day (UTC midnight; with end_of_day the next midnight, so --until
+ * includes the day) or an RFC 3339 time. */
+static int parse_time_arg(const char *text, bool end_of_day, int64_t *out)
 {
 	time_t t;
-	*ok = mesh_time_parse(text, &t) == 0;
-	return (int64_t)t * 1000000000;
+	if (mesh_time_parse(text, &t))
+		return -EINVAL;
+	*out = (int64_t)t * NS;
+	if (end_of_day && strlen(text) == 10)
+		*out += DAY_NS;
+	return 0;
 }
 
-static int prune(const struct meshctl_ctx *ctx, int64_t before_ns)
+/* DOMAIN[/PRODUCT[/VERSION]] into parts (pointing into `buf`, a copy). */
+static int split_path(char *buf, const char **domain, const char **product, const char **version)
 {
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof dir, "%s/usage", ctx->store);
-	DIR *d = opendir(dir);
-	if (!d) {
-		meshctl_fail(ctx, "usage", "%s: %s", dir, strerror(errno));
-		return MESHCTL_ERROR;
+	char *a = strtok(buf, "/"), *b = a ? strtok(NULL, "/") : NULL, *c = b ? strtok(NULL, "/") : NULL;
+	if (!a || (c && strtok(NULL, "/")))
+		return -EINVAL;
+	*domain = a;
+	if (b)
+		*product = b;
+	if (c)
+		*version = c;
+	return 0;
+}
+
+static char *usage_root(const struct meshctl_ctx *ctx)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_printf(&sb, "%s/usage", ctx->store);
+	return strbuf_detach(&sb, NULL);
+}
+
+static void print_warnings(const struct meshctl_ctx *ctx, const char *cmd, const struct usage_report *r)
+{
+	const char *w;
+	for (size_t i = 0; (w = usage_report_warning(r, i)); i++)
+		fprintf(stderr, "%s %s: warning: %s (skipped)\n", ctx->prog ? ctx->prog : "meshctl", cmd, w);
+}
+
+static int print_report(const struct meshctl_ctx *ctx, const char *cmd, struct usage_report *r,
+			enum usage_format fmt)
+{
+	print_warnings(ctx, cmd, r);
+	char *text = usage_report_format(r, fmt);
+	fputs(text, stdout);
+	free(text);
+	usage_report_free(r);
+	return fflush(stdout) == 0 ? MESHCTL_OK : MESHCTL_ERROR;
+}
+
+static int prune(const struct meshctl_ctx *ctx, const char *root, const char *date)
+{
+	int64_t before;
+	if (parse_time_arg(date, false, &before)) {
+		meshctl_fail(ctx, "usage", "--prune-before: '%s' is not a day (YYYY-MM-DD) or an RFC 3339 time", date);
+		return MESHCTL_USAGE;
 	}
-	struct dirent *de;
-	int status = MESHCTL_OK;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char path[PATH_MAX + 300];
-		snprintf(path, sizeof path, "%s/%s/usage.db", dir, de->d_name);
-		if (access(path, F_OK) < 0)
-			continue;
-		sqlite3 *db = NULL;
-		if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-			fprintf(stderr, "meshctl usage: %s: cannot write (only that host's daemon or root can prune it)\n", path);
-			sqlite3_close(db);
-			status = MESHCTL_DENIED;
+	struct usage_prune_result *res;
+	size_t n;
+	struct mesh_err err = {0};
+	int rc = usage_prune_store(root, before, 10000, &res, &n, &err);
+	if (rc) {
+		meshctl_fail(ctx, "usage", "%s", err.msg);
+		return meshctl_exit_for(rc);
+	}
+	size_t done = 0, skipped = 0, failed = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct usage_prune_result *r = &res[i];
+		if (r->outcome == USAGE_PRUNE_FAILED) {
+			meshctl_fail(ctx, "usage", "host %s: %s", r->host, r->message);
+			failed++;
 			continue;
 		}
-		sqlite3_busy_timeout(db, 5000);
-		struct mesh_err err = {0};
-		long removed = usage_fold(db, before_ns, &err);
-		if (removed < 0) {
-			fprintf(stderr, "meshctl usage: %s: %s\n", path, err.msg);
-			status = MESHCTL_ERROR;
-		} else {
-			printf("%s: %ld events folded into daily rollups\n", de->d_name, removed);
-		}
-		sqlite3_close(db);
+		printf("host %s: %s%s\n", r->host, r->outcome == USAGE_PRUNE_SKIPPED ? "skipped: " : "", r->message);
+		done += r->outcome != USAGE_PRUNE_SKIPPED;
+		skipped += r->outcome == USAGE_PRUNE_SKIPPED;
 	}
-	closedir(d);
-	return status;
+	if (!n)
+		printf("no usage database in %s\n", root);
+	free(res);
+	return failed ? MESHCTL_ERROR : skipped && !done ? MESHCTL_DENIED : MESHCTL_OK;
 }
 
 int meshctl_cmd_usage(const struct meshctl_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"domain", required_argument, NULL, 'd'}, {"version", required_argument, NULL, 'v'},
-		{"user", required_argument, NULL, 'u'}, {"decision", required_argument, NULL, 'D'},
-		{"denied", no_argument, NULL, 'x'}, {"since", required_argument, NULL, 's'},
-		{"until", required_argument, NULL, 'U'}, {"by", required_argument, NULL, 'b'},
-		{"format", required_argument, NULL, 'f'}, {"json", no_argument, NULL, 'j'},
-		{"discovery", no_argument, NULL, 'i'}, {"prune-before", required_argument, NULL, 'p'},
-		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-	struct filters f = {.kind = "data"};
-	const char *by = "product", *since = NULL, *until = NULL, *prune_before = NULL;
-	enum fmt fmt = ctx->json ? FMT_JSON : FMT_TABLE;
+	static const struct option options[] = {
+		{"domain", required_argument, NULL, 'd'}, {"product", required_argument, NULL, 'p'},
+		{"version", required_argument, NULL, 'v'}, {"user", required_argument, NULL, 'u'},
+		{"host", required_argument, NULL, 'H'}, {"program", required_argument, NULL, 'P'},
+		{"decision", required_argument, NULL, 'D'}, {"denied", no_argument, NULL, 'x'},
+		{"since", required_argument, NULL, 's'}, {"until", required_argument, NULL, 'U'},
+		{"by", required_argument, NULL, 'b'}, {"format", required_argument, NULL, 'f'},
+		{"json", no_argument, NULL, 'j'}, {"limit", required_argument, NULL, 'l'},
+		{"prune-before", required_argument, NULL, 'R'}, {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct usage_query q = {.by = USAGE_BY_PRODUCT};
+	enum usage_format fmt = ctx->json ? USAGE_FORMAT_JSON : USAGE_FORMAT_TABLE;
+	const char *since = NULL, *until = NULL, *prune_before = NULL;
 	optind = 0;
+	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (c) {
-		case 'd': f.domain = optarg; break;
-		case 'v': f.version = optarg; break;
-		case 'u': f.user = optarg; break;
-		case 'D': f.decision = optarg; break;
-		case 'x': f.denied = true; break;
+		case 'd': q.domain = optarg; break;
+		case 'p': q.product = optarg; break;
+		case 'v': q.version = optarg; break;
+		case 'u': q.user = optarg; break;
+		case 'H': q.host = optarg; break;
+		case 'P': q.program = optarg; break;
+		case 'D': q.decision = optarg; break;
+		case 'x': q.denied = true; break;
 		case 's': since = optarg; break;
 		case 'U': until = optarg; break;
-		case 'b': by = optarg; break;
-		case 'i': f.kind = "discovery"; break;
-		case 'p': prune_before = optarg; break;
-		case 'j': fmt = FMT_JSON; break;
-		case 'f':
-			fmt = !strcmp(optarg, "csv") ? FMT_CSV : !strcmp(optarg, "json") ? FMT_JSON : FMT_TABLE;
-			if (strcmp(optarg, "csv") && strcmp(optarg, "json") && strcmp(optarg, "table")) {
-				meshctl_fail(ctx, "usage", "--format %s: expected table, csv or json", optarg);
+		case 'j': fmt = USAGE_FORMAT_JSON; break;
+		case 'R': prune_before = optarg; break;
+		case 'h':
+			fputs(usage_help, stdout);
+			return MESHCTL_OK;
+		case 'b':
+			if (usage_by_parse(optarg, &q.by)) {
+				meshctl_fail(ctx, "usage", "--by %s: use product, version, consumer, host, program or day",
+					     optarg);
 				return MESHCTL_USAGE;
 			}
 			break;
+		case 'f':
+			if (usage_format_parse(optarg, &fmt)) {
+				meshctl_fail(ctx, "usage", "--format %s: use table, csv or json", optarg);
+				return MESHCTL_USAGE;
+			}
+			break;
+		case 'l': {
+			char *end;
+			unsigned long long n = strtoull(optarg, &end, 10);
+			if (*end || !*optarg || optarg[0] == '-') {
+				meshctl_fail(ctx, "usage", "--limit %s: not a number", optarg);
+				return MESHCTL_USAGE;
+			}
+			q.limit = (size_t)n;
+			break;
+		}
 		default:
-			printf("usage: meshctl usage [DOMAIN/PRODUCT] [--domain D] [--version V] [--user U]\n"
-			       "         [--decision allow|mask|deny] [--denied] [--discovery] [--since DATE] [--until DATE]\n"
-			       "         [--by product|version|consumer|host|program|day] [--format table|csv|json] [--json]\n"
-			       "       meshctl usage --prune-before DATE\n"
-			       "Opens of data files through the mount on every host (default: the last 30 days,\n"
-			       "by product).  Opens are exact; bytes are those the daemon served (page-cache hits\n"
-			       "and kernel passthrough reads do not reach it).\n");
-			return c == 'h' ? MESHCTL_OK : MESHCTL_USAGE;
+			meshctl_fail(ctx, "usage", "unknown or incomplete option %s (see meshctl usage --help)",
+				     argv[optind - 1]);
+			return MESHCTL_USAGE;
 		}
 	}
-	char domain[128], product[128];
+	char path[512] = "";
 	if (optind < argc) {
-		const char *ref = argv[optind++];
-		const char *slash = strchr(ref, '/');
-		if (!slash || optind < argc) {
-			meshctl_fail(ctx, "usage", "%s: expected DOMAIN/PRODUCT", ref);
+		snprintf(path, sizeof path, "%s", argv[optind++]);
+		if (split_path(path, &q.domain, &q.product, &q.version)) {
+			meshctl_fail(ctx, "usage", "'%s': expected DOMAIN, DOMAIN/PRODUCT or DOMAIN/PRODUCT/VERSION",
+				     argv[optind - 1]);
 			return MESHCTL_USAGE;
 		}
-		snprintf(domain, sizeof domain, "%.*s", (int)(slash - ref), ref);
-		snprintf(product, sizeof product, "%s", slash + 1);
-		f.domain = domain;
-		f.product = product;
 	}
-	bool ok = true;
-	int64_t now = (int64_t)time(NULL) * 1000000000;
-	f.until_ns = until ? parse_day_ns(until, &ok) : now + 86400LL * 1000000000;
-	if (ok)
-		f.since_ns = since ? parse_day_ns(since, &ok) : now - 30LL * 86400 * 1000000000;
-	if (!ok) {
-		meshctl_fail(ctx, "usage", "--since/--until: expected YYYY-MM-DD or an RFC 3339 time");
+	if (optind < argc) {
+		meshctl_fail(ctx, "usage", "unexpected argument '%s' (see meshctl usage --help)", argv[optind]);
 		return MESHCTL_USAGE;
 	}
+	if (q.decision && strcmp(q.decision, "allow") && strcmp(q.decision, "mask") && strcmp(q.decision, "deny")) {
+		meshctl_fail(ctx, "usage", "--decision %s: use allow, mask or deny", q.decision);
+		return MESHCTL_USAGE;
+	}
+	char *root = usage_root(ctx);
 	if (prune_before) {
-		int64_t cut = parse_day_ns(prune_before, &ok);
-		if (!ok) {
-			meshctl_fail(ctx, "usage", "--prune-before %s: expected YYYY-MM-DD", prune_before);
-			return MESHCTL_USAGE;
-		}
-		return prune(ctx, cut);
+		int rc = prune(ctx, root, prune_before);
+		free(root);
+		return rc;
 	}
-	static const struct { const char *by, *sql; } groups[] = {
-		{"product", "SELECT domain || '/' || product AS product, count(DISTINCT user) AS consumers, sum(n) AS reads, "
-			    "sum(bytes) AS bytes, max(time) AS last_read FROM ev WHERE open_ns >= ?1 AND open_ns < ?2 "
-			    "GROUP BY 1 ORDER BY consumers DESC, reads DESC"},
-		{"version", "SELECT domain || '/' || product AS product, version, count(DISTINCT user) AS consumers, "
-			    "sum(n) AS reads, sum(bytes) AS bytes, max(time) AS last_read FROM ev WHERE open_ns >= ?1 "
-			    "AND open_ns < ?2 GROUP BY 1, 2 ORDER BY reads DESC"},
-		{"consumer", "SELECT user, host, program, max(time) AS last_read, sum(n) AS reads, sum(bytes) AS bytes "
-			     "FROM ev WHERE open_ns >= ?1 AND open_ns < ?2 GROUP BY 1, 2, 3 ORDER BY reads DESC"},
-		{"host", "SELECT host, count(DISTINCT user) AS consumers, sum(n) AS reads, sum(bytes) AS bytes FROM ev "
-			 "WHERE open_ns >= ?1 AND open_ns < ?2 GROUP BY 1 ORDER BY reads DESC"},
-		{"program", "SELECT program, count(DISTINCT user) AS consumers, sum(n) AS reads, sum(bytes) AS bytes FROM ev "
-			    "WHERE open_ns >= ?1 AND open_ns < ?2 GROUP BY 1 ORDER BY reads DESC"},
-		{"day", "SELECT day, count(DISTINCT user) AS consumers, sum(n) AS reads, sum(bytes) AS bytes FROM ev "
-			"WHERE open_ns >= ?1 AND open_ns < ?2 GROUP BY 1 ORDER BY 1"},
-	};
-	const char *sql = NULL;
-	if (f.denied)
-		sql = "SELECT time, user, host, program, domain || '/' || product || '@' || version || '/' || file AS "
-		      "resource, decision FROM ev WHERE open_ns >= ?1 AND open_ns < ?2 ORDER BY open_ns";
-	for (size_t i = 0; !sql && i < sizeof groups / sizeof *groups; i++)
-		if (!strcmp(by, groups[i].by))
-			sql = groups[i].sql;
-	if (!sql) {
-		meshctl_fail(ctx, "usage", "--by %s: expected product, version, consumer, host, program or day", by);
+	/* the default window: 30 whole days, today the last of them */
+	q.until_ns = floor_day(now_ns()) + DAY_NS;
+	if (until && parse_time_arg(until, true, &q.until_ns)) {
+		meshctl_fail(ctx, "usage", "--until %s: not a day (YYYY-MM-DD) or an RFC 3339 time", until);
+		free(root);
 		return MESHCTL_USAGE;
 	}
-	sqlite3 *db = NULL;
-	sqlite3_open(":memory:", &db);
-	int hosts = gather(ctx, "usage", db, &f);
-	if (hosts < 0) {
-		sqlite3_close(db);
-		return MESHCTL_ERROR;
+	q.since_ns = q.until_ns - 30 * DAY_NS;
+	if (since && parse_time_arg(since, false, &q.since_ns)) {
+		meshctl_fail(ctx, "usage", "--since %s: not a day (YYYY-MM-DD) or an RFC 3339 time", since);
+		free(root);
+		return MESHCTL_USAGE;
 	}
-	json_t *rows = fmt == FMT_JSON ? json_array() : NULL;
-	print_query(db, sql, f.since_ns, f.until_ns, fmt, rows);
-	/* the adoption summary, against the previous period of equal length */
-	sqlite3_stmt *st;
-	sqlite3_prepare_v2(db, "SELECT count(DISTINCT user), coalesce(sum(n),0), coalesce(sum(bytes),0), "
-			   "(SELECT coalesce(sum(n),0) FROM ev WHERE open_ns >= ?1 - (?2 - ?1) AND open_ns < ?1) "
-			   "FROM ev WHERE open_ns >= ?1 AND open_ns < ?2", -1, &st, NULL);
-	sqlite3_bind_int64(st, 1, f.since_ns);
-	sqlite3_bind_int64(st, 2, f.until_ns);
-	sqlite3_step(st);
-	int64_t consumers = sqlite3_column_int64(st, 0), reads = sqlite3_column_int64(st, 1),
-		bytes = sqlite3_column_int64(st, 2), previous = sqlite3_column_int64(st, 3);
-	sqlite3_finalize(st);
-	if (fmt == FMT_JSON) {
-		json_t *o = json_object();
-		json_object_set_new(o, "by", json_string(f.denied ? "event" : by));
-		json_object_set_new(o, "hosts", json_integer(hosts));
-		json_object_set_new(o, "rows", rows);
-		json_t *sum = json_object();
-		json_object_set_new(sum, "consumers", json_integer(consumers));
-		json_object_set_new(sum, "reads", json_integer(reads));
-		json_object_set_new(sum, "bytes", json_integer(bytes));
-		json_object_set_new(sum, "previous_period_reads", json_integer(previous));
-		json_object_set_new(o, "summary", sum);
-		char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		puts(text);
-		free(text);
-		json_decref(o);
-	} else if (fmt == FMT_TABLE) {
-		printf("\n%lld consumer(s), %lld read(s), %lld byte(s) served on %d host(s); previous period: %lld "
-		       "read(s)%s\n", (long long)consumers, (long long)reads, (long long)bytes, hosts, (long long)previous,
-		       previous ? (reads > previous ? " (up)" : reads < previous ? " (down)" : " (flat)") : "");
+	if (q.since_ns >= q.until_ns) {
+		meshctl_fail(ctx, "usage", "--since must come before --until");
+		free(root);
+		return MESHCTL_USAGE;
 	}
-	sqlite3_close(db);
-	return MESHCTL_OK;
+	struct usage_report *r;
+	struct mesh_err err = {0};
+	int rc = usage_report_run(root, &q, &r, &err);
+	free(root);
+	if (rc) {
+		meshctl_fail(ctx, "usage", "%s", err.msg);
+		return meshctl_exit_for(rc);
+	}
+	return print_report(ctx, "usage", r, fmt);
 }
 
 int meshctl_cmd_consumers(const struct meshctl_ctx *ctx, int argc, char **argv)
 {
-	if (argc < 3 || !strchr(argv[1], '/')) {
-		printf("usage: meshctl consumers DOMAIN/PRODUCT VERSION [--since DATE] [--json]\n"
-		       "Who read that version (user, host, last read, reads): whom to tell before retiring it.\n");
-		return argc == 2 && !strcmp(argv[1], "--help") ? MESHCTL_OK : MESHCTL_USAGE;
+	static const struct option options[] = {
+		{"since", required_argument, NULL, 's'}, {"until", required_argument, NULL, 'U'},
+		{"format", required_argument, NULL, 'f'}, {"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+	};
+	enum usage_format fmt = ctx->json ? USAGE_FORMAT_JSON : USAGE_FORMAT_TABLE;
+	const char *since = NULL, *until = NULL;
+	optind = 0;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		switch (c) {
+		case 's': since = optarg; break;
+		case 'U': until = optarg; break;
+		case 'j': fmt = USAGE_FORMAT_JSON; break;
+		case 'h':
+			fputs(consumers_help, stdout);
+			return MESHCTL_OK;
+		case 'f':
+			if (usage_format_parse(optarg, &fmt)) {
+				meshctl_fail(ctx, "consumers", "--format %s: use table, csv or json", optarg);
+				return MESHCTL_USAGE;
+			}
+			break;
+		default:
+			meshctl_fail(ctx, "consumers", "unknown or incomplete option %s (see meshctl consumers --help)",
+				     argv[optind - 1]);
+			return MESHCTL_USAGE;
+		}
 	}
-	char domain[128], product[128];
-	const char *slash = strchr(argv[1], '/');
-	snprintf(domain, sizeof domain, "%.*s", (int)(slash - argv[1]), argv[1]);
-	snprintf(product, sizeof product, "%s", slash + 1);
-	struct filters f = {.domain = domain, .product = product, .version = argv[2], .kind = "data"};
-	bool ok = true, json = ctx->json;
-	f.until_ns = (int64_t)(time(NULL) + 86400) * 1000000000;
-	f.since_ns = 0;
-	for (int i = 3; i < argc; i++) {
-		if (!strcmp(argv[i], "--since") && i + 1 < argc)
-			f.since_ns = parse_day_ns(argv[++i], &ok);
-		else if (!strcmp(argv[i], "--json"))
-			json = true;
-		else
-			ok = false;
-	}
-	if (!ok) {
+	char path[512] = "";
+	const char *domain = NULL, *product = NULL, *version = NULL;
+	if (optind < argc)
+		snprintf(path, sizeof path, "%s", argv[optind++]);
+	if (optind < argc)
+		version = argv[optind++];
+	if (!path[0] || optind < argc || split_path(path, &domain, &product, &version) || !product || !version) {
 		meshctl_fail(ctx, "consumers", "usage: meshctl consumers DOMAIN/PRODUCT VERSION [--since DATE]");
 		return MESHCTL_USAGE;
 	}
-	sqlite3 *db = NULL;
-	sqlite3_open(":memory:", &db);
-	if (gather(ctx, "consumers", db, &f) < 0) {
-		sqlite3_close(db);
-		return MESHCTL_ERROR;
+	int64_t until_ns = floor_day(now_ns()) + DAY_NS, since_ns;
+	if (until && parse_time_arg(until, true, &until_ns)) {
+		meshctl_fail(ctx, "consumers", "--until %s: not a day (YYYY-MM-DD) or an RFC 3339 time", until);
+		return MESHCTL_USAGE;
 	}
-	json_t *rows = json ? json_array() : NULL;
-	print_query(db, "SELECT user, host, max(time) AS last_read, sum(n) AS reads FROM ev WHERE decision <> 'deny' "
-		    "AND open_ns >= ?1 AND open_ns < ?2 GROUP BY 1, 2 ORDER BY last_read DESC", f.since_ns, f.until_ns,
-		    json ? FMT_JSON : FMT_TABLE, rows);
-	if (json) {
-		json_t *o = json_object();
-		json_object_set_new(o, "rows", rows);
-		char *text = json_dumps(o, JSON_INDENT(2));
-		puts(text);
-		free(text);
-		json_decref(o);
+	since_ns = until_ns - 90 * DAY_NS;
+	if (since && parse_time_arg(since, false, &since_ns)) {
+		meshctl_fail(ctx, "consumers", "--since %s: not a day (YYYY-MM-DD) or an RFC 3339 time", since);
+		return MESHCTL_USAGE;
 	}
-	sqlite3_close(db);
-	return MESHCTL_OK;
+	if (since_ns >= until_ns) {
+		meshctl_fail(ctx, "consumers", "--since must come before --until");
+		return MESHCTL_USAGE;
+	}
+	char *root = usage_root(ctx);
+	struct usage_report *r;
+	struct mesh_err err = {0};
+	int rc = usage_consumers_run(root, domain, product, version, since_ns, until_ns, &r, &err);
+	free(root);
+	if (rc) {
+		meshctl_fail(ctx, "consumers", "%s", err.msg);
+		return meshctl_exit_for(rc);
+	}
+	return print_report(ctx, "consumers", r, fmt);
 }
 
 int meshctl_usage_status(const struct meshctl_ctx *ctx, FILE *out)
 {
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof dir, "%s/usage", ctx->store);
-	DIR *d = opendir(dir);
-	if (!d)
-		return MESHCTL_OK;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char path[PATH_MAX + 300];
-		snprintf(path, sizeof path, "%s/%s/state", dir, de->d_name);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			continue;
-		char line[512], key[64], value[400];
-		fprintf(out, "usage on host %s:\n", de->d_name);
-		while (fgets(line, sizeof line, f)) {
-			value[0] = '\0';
-			if (sscanf(line, "%63s %399[^\n]", key, value) < 1 || !strcmp(key, "host"))
-				continue;
-			size_t n = strlen(value);
-			while (n && value[n - 1] == ' ')
-				value[--n] = '\0';
-			fprintf(out, "  %-12s %s\n", key, value);
-		}
-		fclose(f);
+	char *root = usage_root(ctx);
+	struct usage_host_status *hosts;
+	size_t n;
+	struct mesh_err err = {0};
+	int64_t now = now_ns();
+	int rc = usage_status_read(root, now, &hosts, &n, &err);
+	free(root);
+	if (rc) {
+		meshctl_fail(ctx, "status", "%s", err.msg);
+		return meshctl_exit_for(rc);
 	}
-	closedir(d);
+	char *text = usage_status_format(hosts, n, now, ctx->json);
+	fputs(text, out);
+	free(text);
+	free(hosts);
 	return MESHCTL_OK;
 }

@@ -1,632 +1,1201 @@
 /*
- * usage.c - the usage journal and its writer thread (contract in
- * include/usage.h).
+ * usage.c - the usage journal, its writer thread, replay after a crash, and
+ * the state and metrics files (contract in include/usage.h).
+ *
+ * Not here: the database layout and pruning SQL, and everything that reads
+ * usage (usage_report.c); FUSE and access decisions (the daemon).
+ *
+ * Concurrency.  FUSE threads call usage_begin/usage_end; they touch only
+ * atomics (the free-slot stack, the in-use bitmap, counters, the header's
+ * id counter) and the slot they own.  A slot's owner changes by its state
+ * word: FREE (on the stack) -> BEGUN (usage_begin's caller wrote it) ->
+ * ENDED (usage_end's caller wrote the end) -> FREE again, and only the
+ * writer thread frees, after its transaction committed.  The writer thread
+ * alone uses SQLite, the `written` flags and the batch buffers.
  */
 #include "usage.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "mesh_util.h"
+#include "usage_report.h"
 
-enum { SLOT_FREE = 0, SLOT_BEGUN = 2, SLOT_ENDED = 3, SLOT_ABANDONED = 4 };
+#define HEADER_SIZE 4096
+#define SLOT_HEAD 72
+#define SLOT_TEXT (USAGE_SLOT_SIZE - SLOT_HEAD)
+#define JOURNAL_MAGIC "MESHUSG1"
+#define JOURNAL_LAYOUT 1u
+#define BATCH_MAX 4096
+#define INCOMPLETE_AFTER_NS 1000000000LL   /* opens in progress written to SQLite after 1 s */
+#define CLOSE_RETRY_NS 2000000000LL
+#define BACKOFF_MAX_MS 2000u
+#define STATE_SIZE 4096
+#define NS ((int64_t)1000000000)
 
-/* One journal slot; `state` is written last (release) and read first
- * (acquire), so a slot is either invisible or complete. */
+/* Distinct non-zero patterns: a slot of garbage does not look valid. */
+enum {
+	SLOT_FREE = 0,
+	SLOT_BEGUN = 0x4e474542,       /* "BEGN" */
+	SLOT_ENDED = 0x444e4445,       /* "EDND" */
+	SLOT_ABANDONED = 0x4e424141,   /* "AABN": begun by a daemon that stopped */
+};
+
+enum { FLAG_TRUNCATED = 1 };
+
+struct journal_header {
+	char magic[8];
+	uint32_t layout, slot_size;
+	uint64_t slots;
+	int64_t created_ns;
+	_Alignas(64) _Atomic uint64_t last_id;   /* the last event id handed out */
+	_Alignas(64) _Atomic uint64_t lost;
+	_Atomic uint64_t refused;
+};
+_Static_assert(sizeof(struct journal_header) <= HEADER_SIZE, "the journal header fits its page");
+
+/* One event.  begin_sum covers event_id..pad2 and the text; end_sum covers
+ * the end fields: a slot torn by a power loss is recognised, not replayed. */
 struct slot {
-	_Atomic uint32_t state;
-	uint32_t magic;
+	_Atomic uint32_t state;            /* written last */
+	uint32_t begin_sum;
 	uint64_t event_id;
-	int64_t open_ns, end_ns;
-	uint64_t bytes, reads;
+	int64_t open_ns;
 	uint32_t uid;
 	int32_t pid;
-	char decision[8], kind[12];
-	char user[32], program[16];
-	char domain[65], product[65], version[64];
-	char file[160];
+	uint8_t kind, decision, flags, pad;
+	uint16_t text_len, pad2;
+	uint32_t end_sum;
+	uint32_t pad3;
+	uint64_t bytes, read_calls, duration_ns;
+	char text[SLOT_TEXT];              /* user, program, domain, product, version, file; each NUL-ended */
 };
-_Static_assert(sizeof(struct slot) <= USAGE_SLOT_SIZE, "a usage slot fits 512 bytes");
-
-#define SLOT_MAGIC 0x4d455348u   /* "MESH" */
+_Static_assert(sizeof(struct slot) == USAGE_SLOT_SIZE, "a usage slot is 512 bytes");
+_Static_assert(offsetof(struct slot, text) == SLOT_HEAD, "slot text offset");
 
 struct usage {
 	char *dir, *host, *metrics_path;
 	bool serve_when_full;
-	unsigned interval_ms, retention_days;
-	time_t last_retention;
-	int fd, state_fd;
+	unsigned metrics_interval_ms, flush_interval_ms, retention_days;
+
+	int journal_fd, state_fd;
 	unsigned char *map;
-	size_t n_slots;
-	bool *inserted;             /* writer only: begun slot already in SQLite */
-	pthread_mutex_t lock;       /* the free stack */
-	uint32_t *free_stack;
-	size_t n_free;
-	uint64_t next_id;           /* under lock */
-	sqlite3 *db;                /* writer thread only (and open/close) */
+	size_t map_size, n_slots, n_words;
+	struct journal_header *header;
+
+	/* the free-slot stack (Treiber, tagged head against ABA) */
+	_Alignas(64) _Atomic uint64_t free_head;      /* tag << 32 | (index + 1) */
+	_Atomic uint32_t *free_next;                  /* index + 1 of the next, 0: none */
+	_Atomic uint64_t *in_use;                     /* a bit per slot that is not FREE */
+
+	_Alignas(64) _Atomic uint64_t pending;        /* begins and ends since the writer looked */
+	uint64_t wake_threshold;
+	_Alignas(64) _Atomic uint64_t opens[3], opens_discovery, bytes, read_calls;
+
+	/* the writer thread (and usage_open/usage_close around it) */
+	sqlite3 *db;
+	sqlite3_stmt *insert_final, *insert_incomplete, *save_counter;
+	bool wal;
+	_Atomic unsigned char *written;               /* the slot's incomplete row is in SQLite */
+	uint32_t *batch, *freed;
+	size_t cursor_word;
+	unsigned backoff_ms;
+	int64_t retry_at_ns, next_state_ns, next_retention_ns;
+	uint64_t saved_lost, saved_refused;
+
 	pthread_t writer;
+	bool writer_running;
 	pthread_mutex_t wake_lock;
 	pthread_cond_t wake;
-	bool stop;
-	_Atomic uint64_t committed, refused, lost, opens[3], bytes;
-	char last_error[256];       /* under wake_lock */
-	time_t last_metrics;
+	bool stop;                                    /* under wake_lock */
+
+	_Atomic uint64_t committed, replayed, damaged, batches, batch_max;
+	_Atomic int64_t last_commit_ns;
+	int64_t started_ns;
+	pthread_mutex_t error_lock;                   /* the texts below */
+	char last_error[256];
+	char prune_result[256];
 };
-
-static struct slot *slot_at(struct usage *u, size_t i)
-{
-	return (struct slot *)(u->map + i * USAGE_SLOT_SIZE);
-}
-
-/* Program names are read from /proc once per pid per second: an open storm
- * from one process costs one read, not one per open.  A name can be a
- * second late after an exec, or a reused pid's within that second. */
-#define COMM_SLOTS 256
-static struct {
-	pid_t pid;
-	time_t at;
-	char comm[32];
-} comm_cache[COMM_SLOTS];
-static pthread_mutex_t comm_lock = PTHREAD_MUTEX_INITIALIZER;
-
-void usage_program(pid_t pid, char *buf, size_t size)
-{
-	snprintf(buf, size, "?");
-	if (pid <= 0)
-		return;
-	time_t now = time(NULL);
-	unsigned slot = (unsigned)pid % COMM_SLOTS;
-	pthread_mutex_lock(&comm_lock);
-	if (comm_cache[slot].pid == pid && comm_cache[slot].at == now) {
-		snprintf(buf, size, "%s", comm_cache[slot].comm);
-		pthread_mutex_unlock(&comm_lock);
-		return;
-	}
-	pthread_mutex_unlock(&comm_lock);
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;   /* the process is gone */
-	char comm[32];
-	ssize_t n = read(fd, comm, sizeof comm - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	comm[n] = '\0';
-	comm[strcspn(comm, "\n")] = '\0';
-	snprintf(buf, size, "%s", comm);
-	pthread_mutex_lock(&comm_lock);
-	comm_cache[slot].pid = pid;
-	comm_cache[slot].at = now;
-	snprintf(comm_cache[slot].comm, sizeof comm_cache[slot].comm, "%s", comm);
-	pthread_mutex_unlock(&comm_lock);
-}
 
 static int64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
 }
 
-static const char schema_sql[] =
-	"PRAGMA journal_mode=WAL;"
-	"PRAGMA synchronous=NORMAL;"
-	"CREATE TABLE IF NOT EXISTS events("
-	"  event_id INTEGER PRIMARY KEY, time TEXT NOT NULL, open_ns INTEGER, host TEXT NOT NULL,"
-	"  uid INTEGER, user_name TEXT, pid INTEGER, program TEXT, domain TEXT, product TEXT,"
-	"  version TEXT, file TEXT, kind TEXT, decision TEXT, bytes INTEGER, reads INTEGER,"
-	"  duration_ms REAL, complete INTEGER);"
-	"CREATE TABLE IF NOT EXISTS rollups("
-	"  day TEXT, host TEXT, domain TEXT, product TEXT, version TEXT, user_name TEXT, program TEXT,"
-	"  kind TEXT, decision TEXT, opens INTEGER, bytes INTEGER, last_ns INTEGER);";
-
-static void set_error(struct usage *u, const char *msg)
+static struct slot *slot_at(const struct usage *u, size_t i)
 {
-	pthread_mutex_lock(&u->wake_lock);
-	size_t n = strnlen(msg, sizeof u->last_error - 1);   /* a long message is cut */
-	memcpy(u->last_error, msg, n);
-	u->last_error[n] = '\0';
-	pthread_mutex_unlock(&u->wake_lock);
+	return (struct slot *)(u->map + HEADER_SIZE + i * USAGE_SLOT_SIZE);
 }
 
-static int db_open(struct usage *u)
+static void set_error(struct usage *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_error(struct usage *u, const char *fmt, ...)
 {
-	if (u->db)
-		return 0;
-	char path[4096];
-	snprintf(path, sizeof path, "%s/usage.db", u->dir);
-	if (sqlite3_open_v2(path, &u->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK ||
-	    sqlite3_busy_timeout(u->db, 5000) != SQLITE_OK ||
-	    sqlite3_exec(u->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK) {
-		set_error(u, u->db ? sqlite3_errmsg(u->db) : "cannot open usage.db");
-		sqlite3_close(u->db);
-		u->db = NULL;
-		return -EIO;
+	va_list ap;
+	pthread_mutex_lock(&u->error_lock);
+	va_start(ap, fmt);
+	vsnprintf(u->last_error, sizeof u->last_error, fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&u->error_lock);
+}
+
+/* ---- checksums: multiply-xorshift over 8-byte words (the journal never
+ * leaves its host, so byte order does not matter) ---- */
+
+static uint64_t mix(const void *data, size_t len, uint64_t h)
+{
+	const unsigned char *p = data;
+	h ^= len * 0x9e3779b97f4a7c15ULL;
+	while (len >= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+		h ^= h >> 31;
+		p += 8;
+		len -= 8;
 	}
-	chmod(path, 0644);
+	uint64_t w = 0;
+	memcpy(&w, p, len);
+	h = (h ^ w) * 0x94d049bb133111ebULL;
+	return h ^ (h >> 29);
+}
+
+static uint32_t sum_begin(const struct slot *s)
+{
+	uint64_t h = mix((const char *)s + offsetof(struct slot, event_id),
+			 offsetof(struct slot, end_sum) - offsetof(struct slot, event_id), 0x4d455348);
+	h = mix(s->text, s->text_len, h);
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+static uint32_t sum_end(const struct slot *s)
+{
+	uint64_t h = mix(&s->bytes, 3 * sizeof(uint64_t), s->event_id);
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+/* ---- the free-slot stack ---- */
+
+static bool pop_free(struct usage *u, uint32_t *index)
+{
+	uint64_t head = atomic_load_explicit(&u->free_head, memory_order_acquire);
+	for (;;) {
+		uint32_t top = (uint32_t)head;
+		if (!top)
+			return false;
+		uint32_t next = atomic_load_explicit(&u->free_next[top - 1], memory_order_relaxed);
+		uint64_t new_head = (((head >> 32) + 1) << 32) | next;
+		if (atomic_compare_exchange_weak_explicit(&u->free_head, &head, new_head,
+							  memory_order_acq_rel, memory_order_acquire)) {
+			*index = top - 1;
+			return true;
+		}
+	}
+}
+
+/* Push a chain of slots at once (the writer only; poppers run meanwhile). */
+static void push_free(struct usage *u, const uint32_t *index, size_t n)
+{
+	if (!n)
+		return;
+	for (size_t k = 0; k + 1 < n; k++)
+		atomic_store_explicit(&u->free_next[index[k]], index[k + 1] + 1, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&u->free_head, memory_order_relaxed);
+	uint64_t new_head;
+	do {
+		atomic_store_explicit(&u->free_next[index[n - 1]], (uint32_t)head, memory_order_relaxed);
+		new_head = (((head >> 32) + 1) << 32) | (index[0] + 1);
+	} while (!atomic_compare_exchange_weak_explicit(&u->free_head, &head, new_head,
+							memory_order_release, memory_order_relaxed));
+}
+
+static void mark_in_use(struct usage *u, size_t i, bool on)
+{
+	uint64_t bit = 1ULL << (i % 64);
+	if (on)
+		atomic_fetch_or_explicit(&u->in_use[i / 64], bit, memory_order_relaxed);
+	else
+		atomic_fetch_and_explicit(&u->in_use[i / 64], ~bit, memory_order_relaxed);
+}
+
+/* ---- recording (FUSE threads) ---- */
+
+static void note_pending(struct usage *u)
+{
+	if (atomic_fetch_add_explicit(&u->pending, 1, memory_order_relaxed) + 1 == u->wake_threshold) {
+		pthread_mutex_lock(&u->wake_lock);
+		pthread_cond_signal(&u->wake);
+		pthread_mutex_unlock(&u->wake_lock);
+	}
+}
+
+/* Ids are at least the open time in microseconds and always above the last
+ * one: unique on the host across restarts (the counter is in the journal
+ * header) and even if the journal is lost (the clock), and ordered like
+ * the opens, which lets reports start a time range on the primary key. */
+static uint64_t next_event_id(struct usage *u, int64_t open_ns)
+{
+	uint64_t floor = open_ns > 0 ? (uint64_t)(open_ns / 1000) : 0;
+	uint64_t last = atomic_load_explicit(&u->header->last_id, memory_order_relaxed);
+	uint64_t id;
+	do
+		id = last + 1 > floor ? last + 1 : floor;
+	while (!atomic_compare_exchange_weak_explicit(&u->header->last_id, &last, id,
+						      memory_order_relaxed, memory_order_relaxed));
+	return id;
+}
+
+static size_t cut_utf8(const char *s, size_t limit, uint8_t *flags)
+{
+	size_t n = strnlen(s, limit + 1);
+	if (n <= limit)
+		return n;
+	*flags |= FLAG_TRUNCATED;
+	n = limit;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;    /* never half a character */
+	return n;
+}
+
+static size_t pack_text(char *text, const struct usage_open_info *info, uint8_t *flags)
+{
+	const char *field[6] = {info->user, info->program, info->domain, info->product, info->version, info->file};
+	static const size_t limit[5] = {64, 16, 64, 64, 100};
+	size_t len = 0;
+	for (int f = 0; f < 6; f++) {
+		const char *v = field[f] ? field[f] : f == 1 ? "?" : "";
+		size_t room = SLOT_TEXT - len - 1 - (size_t)(5 - f);   /* a NUL for this and each later field */
+		size_t n = cut_utf8(v, f < 5 && limit[f] < room ? limit[f] : room, flags);
+		memcpy(text + len, v, n);
+		len += n;
+		text[len++] = '\0';
+	}
+	return len;
+}
+
+int (usage_begin)(struct usage *u, const struct usage_open_info *info, uint64_t *handle)
+{
+	*handle = 0;
+	bool data = info->kind == USAGE_DATA;
+	unsigned decision = info->decision <= USAGE_DENY ? (unsigned)info->decision : USAGE_DENY;
+	if (data)
+		atomic_fetch_add_explicit(&u->opens[decision], 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&u->opens_discovery, 1, memory_order_relaxed);
+	uint32_t i;
+	if (!pop_free(u, &i)) {
+		if (!u->serve_when_full && data && decision != USAGE_DENY) {
+			atomic_fetch_add_explicit(&u->header->refused, 1, memory_order_relaxed);
+			return -EIO;
+		}
+		atomic_fetch_add_explicit(&u->header->lost, 1, memory_order_relaxed);
+		return 0;
+	}
+	struct slot *s = slot_at(u, i);
+	int64_t t = info->time_ns ? info->time_ns : now_ns();
+	s->event_id = next_event_id(u, t);
+	s->open_ns = t;
+	s->uid = info->uid;
+	s->pid = info->pid;
+	s->kind = data ? USAGE_DATA : USAGE_DISCOVERY;
+	s->decision = (uint8_t)decision;
+	s->flags = 0;
+	s->pad = 0;
+	s->pad2 = 0;
+	s->text_len = (uint16_t)pack_text(s->text, info, &s->flags);
+	s->begin_sum = sum_begin(s);
+	atomic_store_explicit(&s->state, SLOT_BEGUN, memory_order_release);
+	mark_in_use(u, i, true);
+	*handle = ((uint64_t)(uint32_t)s->event_id << 32) | (i + 1);
+	note_pending(u);
 	return 0;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
+void (usage_end)(struct usage *u, uint64_t handle, uint64_t bytes, uint64_t read_calls, uint64_t duration_ns)
 {
-	sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-}
-
-/* An open still in progress goes into SQLite once it has lasted a second
- * (so reports see long reads); until then the journal alone holds it, and
- * most opens end first and are written once. */
-static bool old_enough(const struct slot *s, int64_t now)
-{
-	return now - s->open_ns > 1000000000LL;
-}
-
-/* Move every visible slot into SQLite in one transaction; free ended ones.
- * Returns the number of slots freed, or -1 when SQLite failed. */
-static int flush(struct usage *u)
-{
-	int64_t now = now_ns();
-	size_t work = 0;
-	for (size_t i = 0; i < u->n_slots; i++) {
-		uint32_t state = atomic_load_explicit(&slot_at(u, i)->state, memory_order_acquire);
-		work += state == SLOT_ENDED || state == SLOT_ABANDONED ||
-			(state == SLOT_BEGUN && !u->inserted[i] && old_enough(slot_at(u, i), now));
+	uint64_t i1 = handle & 0xffffffffu;
+	if (!u || i1 == 0 || i1 > u->n_slots)
+		return;
+	struct slot *s = slot_at(u, i1 - 1);
+	if (atomic_load_explicit(&s->state, memory_order_acquire) != SLOT_BEGUN ||
+	    (uint32_t)s->event_id != (uint32_t)(handle >> 32))
+		return;
+	if (!duration_ns) {
+		int64_t d = now_ns() - s->open_ns;
+		duration_ns = d > 0 ? (uint64_t)d : 0;
 	}
-	if (!work)
+	s->bytes = bytes;
+	s->read_calls = read_calls;
+	s->duration_ns = duration_ns;
+	s->end_sum = sum_end(s);
+	atomic_store_explicit(&s->state, SLOT_ENDED, memory_order_release);
+	atomic_fetch_add_explicit(&u->bytes, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&u->read_calls, read_calls, memory_order_relaxed);
+	note_pending(u);
+}
+
+int usage_begin_event_(struct usage *u, const struct usage_event *ev, uint64_t *handle)
+{
+	struct usage_open_info info = {
+		.uid = (uint32_t)ev->uid, .pid = ev->pid, .user = ev->user, .program = ev->program,
+		.domain = ev->domain, .product = ev->product, .version = ev->version, .file = ev->file,
+		.kind = ev->kind && !strcmp(ev->kind, "discovery") ? USAGE_DISCOVERY : USAGE_DATA,
+		.decision = !ev->decision || !strcmp(ev->decision, "deny") ? USAGE_DENY
+			    : !strcmp(ev->decision, "mask") ? USAGE_MASK : USAGE_ALLOW,
+	};
+	return (usage_begin)(u, &info, handle);
+}
+
+int usage_read_comm(pid_t pid, char *buf, size_t size)
+{
+	if (!size)
+		return -EINVAL;
+	snprintf(buf, size, "?");
+	if (pid <= 0)
+		return -ESRCH;
+	char path[48];
+	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	char comm[64];
+	ssize_t n;
+	do
+		n = read(fd, comm, sizeof comm - 1);
+	while (n < 0 && errno == EINTR);
+	int e = errno;
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -e : -ESRCH;   /* the pid went away meanwhile */
+	while (n > 0 && comm[n - 1] == '\n')
+		n--;
+	if (n == 0)
+		return -ESRCH;
+	size_t len = (size_t)n < size - 1 ? (size_t)n : size - 1;
+	for (size_t k = 0; k < len; k++) {
+		unsigned char c = (unsigned char)comm[k];
+		buf[k] = c < 0x20 || c == 0x7f ? '?' : (char)c;   /* names go into tables and logs */
+	}
+	buf[len] = '\0';
+	return 0;
+}
+
+#define COMM_CACHE 256
+static struct {
+	pid_t pid;
+	time_t at;
+	char comm[16];
+} comm_cache[COMM_CACHE];
+static pthread_mutex_t comm_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void usage_program_name(pid_t pid, char *buf, size_t size)
+{
+	if (!size)
+		return;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	unsigned k = (unsigned)pid % COMM_CACHE;
+	pthread_mutex_lock(&comm_lock);
+	bool hit = pid > 0 && comm_cache[k].pid == pid && comm_cache[k].at == now.tv_sec;
+	if (hit)
+		snprintf(buf, size, "%s", comm_cache[k].comm);
+	pthread_mutex_unlock(&comm_lock);
+	if (hit)
+		return;
+	char comm[16];
+	if (usage_read_comm(pid, comm, sizeof comm)) {
+		snprintf(buf, size, "?");
+		return;
+	}
+	snprintf(buf, size, "%s", comm);
+	pthread_mutex_lock(&comm_lock);
+	comm_cache[k].pid = pid;
+	comm_cache[k].at = now.tv_sec;
+	memcpy(comm_cache[k].comm, comm, sizeof comm);
+	pthread_mutex_unlock(&comm_lock);
+}
+
+/* ---- the writer: SQLite ---- */
+
+static bool network_filesystem(const char *dir)
+{
+	struct statfs sf;
+	if (statfs(dir, &sf) < 0)
+		return false;
+	switch ((unsigned long)sf.f_type) {
+	case 0x6969:        /* NFS */
+	case 0x517b:        /* SMB */
+	case 0xff534d42:    /* CIFS */
+	case 0xfe534d42:    /* SMB2 */
+	case 0x00c36400:    /* CephFS */
+	case 0x65735546:    /* FUSE (GlusterFS, JuiceFS, ...) */
+	case 0x0bd00bd0:    /* Lustre */
+	case 0x47504653:    /* GPFS */
+	case 0x7461636f:    /* OCFS2 */
+	case 0x01161970:    /* GFS2 */
+	case 0x5346414f:    /* AFS */
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void db_close(struct usage *u)
+{
+	sqlite3_finalize(u->insert_final);
+	sqlite3_finalize(u->insert_incomplete);
+	sqlite3_finalize(u->save_counter);
+	u->insert_final = u->insert_incomplete = u->save_counter = NULL;
+	sqlite3_close(u->db);
+	u->db = NULL;
+}
+
+#define EVENT_COLUMNS "event_id, time, open_ns, host, uid, user_name, pid, program, domain, product, version, " \
+		      "file, kind, decision, bytes, read_calls, duration_ns, complete"
+
+/* The connection, opened when needed: after a failure it is closed and
+ * reopened at the next attempt, so a database moved aside, recreated or
+ * repaired is picked up without restarting the daemon. */
+static int db_ready(struct usage *u)
+{
+	if (u->db)
 		return 0;
-	if (db_open(u))
-		return -1;
-	uint32_t *freed = xmalloc(u->n_slots * sizeof *freed);
-	size_t n_freed = 0, n_inserted = 0;
-	bool *newly = xcalloc(u->n_slots, sizeof *newly);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_exec(u->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(u->db,
-			"INSERT OR REPLACE INTO events VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL);
-	for (size_t i = 0; rc == SQLITE_OK && i < u->n_slots; i++) {
-		struct slot *s = slot_at(u, i);
-		uint32_t state = atomic_load_explicit(&s->state, memory_order_acquire);
-		if (state != SLOT_BEGUN && state != SLOT_ENDED && state != SLOT_ABANDONED)
-			continue;
-		if (s->magic != SLOT_MAGIC)
-			continue;
-		if (state == SLOT_BEGUN && (u->inserted[i] || !old_enough(s, now)))
-			continue;   /* already in, or young: its end will come soon, write once then */
-		char when[40];
-		struct timespec ts = {s->open_ns / 1000000000, s->open_ns % 1000000000};
-		mesh_time_rfc3339(&ts, when, sizeof when);
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, (int64_t)s->event_id);
-		bind_text(st, 2, when);
-		sqlite3_bind_int64(st, 3, s->open_ns);
-		bind_text(st, 4, u->host);
-		sqlite3_bind_int64(st, 5, s->uid);
-		bind_text(st, 6, s->user);
-		sqlite3_bind_int64(st, 7, s->pid);
-		bind_text(st, 8, s->program);
-		bind_text(st, 9, s->domain);
-		bind_text(st, 10, s->product);
-		bind_text(st, 11, s->version);
-		bind_text(st, 12, s->file);
-		bind_text(st, 13, s->kind);
-		bind_text(st, 14, s->decision);
-		/* an open a dead daemon never saw end: recorded, marked incomplete */
-		bool ended = state == SLOT_ENDED;
-		sqlite3_bind_int64(st, 15, ended ? (int64_t)s->bytes : 0);
-		sqlite3_bind_int64(st, 16, ended ? (int64_t)s->reads : 0);
-		if (ended)
-			sqlite3_bind_double(st, 17, (double)(s->end_ns - s->open_ns) / 1e6);
-		else
-			sqlite3_bind_null(st, 17);
-		sqlite3_bind_int(st, 18, ended);
-		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-		if (state != SLOT_BEGUN)
-			freed[n_freed++] = (uint32_t)i;
-		else
-			newly[i] = true;
-		n_inserted++;
-	}
-	sqlite3_finalize(st);
-	if (rc == SQLITE_OK && n_inserted)
-		rc = sqlite3_exec(u->db, "COMMIT", NULL, NULL, NULL);
-	else if (rc == SQLITE_OK)
-		rc = sqlite3_exec(u->db, "ROLLBACK", NULL, NULL, NULL);
+	char path[4200];
+	snprintf(path, sizeof path, "%s/usage.db", u->dir);
+	struct mesh_err err = {0};
+	int rc = sqlite3_open_v2(path, &u->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
 	if (rc != SQLITE_OK) {
-		set_error(u, sqlite3_errmsg(u->db));
-		sqlite3_exec(u->db, "ROLLBACK", NULL, NULL, NULL);
-		free(freed);
-		free(newly);
-		return -1;
+		set_error(u, "%s: %s (events wait in the journal)", path,
+			  u->db ? sqlite3_errmsg(u->db) : sqlite3_errstr(rc));
+		db_close(u);
+		return -EIO;
 	}
-	/* committed: only now do the journal slots go */
-	for (size_t i = 0; i < u->n_slots; i++)
-		if (newly[i])
-			u->inserted[i] = true;
-	pthread_mutex_lock(&u->lock);
-	for (size_t k = 0; k < n_freed; k++) {
-		struct slot *s = slot_at(u, freed[k]);
-		uint32_t was = atomic_exchange_explicit(&s->state, SLOT_FREE, memory_order_acq_rel);
-		u->inserted[freed[k]] = false;
-		/* only a slot this flush saw ended goes back, once: the stack can
-		 * never hold more than n_slots entries */
-		if ((was == SLOT_ENDED || was == SLOT_ABANDONED) && u->n_free < u->n_slots)
-			u->free_stack[u->n_free++] = freed[k];
+	sqlite3_busy_timeout(u->db, 5000);
+	if (usage_db_prepare(u->db, u->wal, &err)) {
+		set_error(u, "%s: %s (events wait in the journal)", path, err.msg);
+		db_close(u);
+		return -EIO;
 	}
-	pthread_mutex_unlock(&u->lock);
-	atomic_fetch_add(&u->committed, n_freed);
-	if (n_inserted)
-		set_error(u, "");
-	free(freed);
-	free(newly);
-	return (int)n_freed;
+	if (sqlite3_prepare_v2(u->db,
+		"INSERT INTO events(" EVENT_COLUMNS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,1)"
+		" ON CONFLICT(event_id) DO UPDATE SET bytes = excluded.bytes, read_calls = excluded.read_calls,"
+		" duration_ns = excluded.duration_ns, complete = 1", -1, &u->insert_final, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(u->db,
+		"INSERT OR IGNORE INTO events(" EVENT_COLUMNS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,"
+		"0,0,NULL,0)", -1, &u->insert_incomplete, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(u->db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)", -1,
+			       &u->save_counter, NULL) != SQLITE_OK) {
+		set_error(u, "%s: %s (events wait in the journal)", path, sqlite3_errmsg(u->db));
+		db_close(u);
+		return -EIO;
+	}
+	return 0;
 }
 
+static const char *const kind_name[] = {"data", "discovery"};
+static const char *const decision_name[] = {"allow", "mask", "deny"};
+
+/* Split a slot's text into its 6 fields; false when it is malformed. */
+static bool slot_fields(const struct slot *s, const char *field[6])
+{
+	if (s->text_len > SLOT_TEXT || s->kind > USAGE_DISCOVERY || s->decision > USAGE_DENY)
+		return false;
+	size_t at = 0;
+	for (int f = 0; f < 6; f++) {
+		const char *end = at < s->text_len ? memchr(s->text + at, '\0', s->text_len - at) : NULL;
+		if (!end)
+			return false;
+		field[f] = s->text + at;
+		at = (size_t)(end - s->text) + 1;
+	}
+	return at == s->text_len;
+}
+
+/* Write one slot with the final or the incomplete statement. */
+static int insert_slot(struct usage *u, const struct slot *s, const char *field[6], bool final)
+{
+	sqlite3_stmt *st = final ? u->insert_final : u->insert_incomplete;
+	char when[40];
+	struct timespec ts = {.tv_sec = s->open_ns / NS, .tv_nsec = s->open_ns % NS};
+	if (ts.tv_nsec < 0) {
+		ts.tv_sec--;
+		ts.tv_nsec += NS;
+	}
+	mesh_time_rfc3339(&ts, when, sizeof when);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)s->event_id);
+	sqlite3_bind_text(st, 2, when, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, s->open_ns);
+	sqlite3_bind_text(st, 4, u->host, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, s->uid);
+	sqlite3_bind_text(st, 6, field[0], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, s->pid);
+	for (int f = 1; f < 6; f++)
+		sqlite3_bind_text(st, 7 + f, field[f], -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 13, kind_name[s->kind], -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 14, decision_name[s->decision], -1, SQLITE_STATIC);
+	if (final) {
+		sqlite3_bind_int64(st, 15, (sqlite3_int64)s->bytes);
+		sqlite3_bind_int64(st, 16, (sqlite3_int64)s->read_calls);
+		sqlite3_bind_int64(st, 17, (sqlite3_int64)s->duration_ns);
+	}
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+static int save_counter(struct usage *u, const char *key, uint64_t value)
+{
+	sqlite3_bind_text(u->save_counter, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(u->save_counter, 2, (sqlite3_int64)value);
+	int rc = sqlite3_step(u->save_counter);
+	sqlite3_reset(u->save_counter);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Up to BATCH_MAX slots ready for SQLite: ended or abandoned ones, opens in
+ * progress for a second and not yet written, and (closing) every open. */
+static size_t collect(struct usage *u, bool closing, int64_t now)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < u->n_words && n < BATCH_MAX; k++) {
+		size_t w = (u->cursor_word + k) % u->n_words;
+		uint64_t bits = atomic_load_explicit(&u->in_use[w], memory_order_relaxed);
+		while (bits && n < BATCH_MAX) {
+			size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
+			bits &= bits - 1;
+			const struct slot *s = slot_at(u, i);
+			uint32_t state = atomic_load_explicit(&s->state, memory_order_acquire);
+			if (state == SLOT_ENDED || state == SLOT_ABANDONED ||
+			    (state == SLOT_BEGUN && (closing || (!atomic_load_explicit(&u->written[i], memory_order_relaxed) &&
+								 now - s->open_ns >= INCOMPLETE_AFTER_NS))))
+				u->batch[n++] = (uint32_t)i;
+		}
+		if (n == BATCH_MAX)
+			u->cursor_word = w;   /* the next batch goes on from here */
+	}
+	return n;
+}
+
+/* Write u->batch[0..n) in one transaction; free what is final, after the
+ * commit.  0, or -EIO (nothing freed: the slots wait). */
+static int write_batch(struct usage *u, size_t n, bool closing)
+{
+	if (db_ready(u))
+		return -EIO;
+	size_t n_freed = 0, n_damaged = 0;
+	int rc = sqlite3_exec(u->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+	for (size_t k = 0; !rc && k < n; k++) {
+		uint32_t i = u->batch[k];
+		const struct slot *s = slot_at(u, i);
+		uint32_t state = atomic_load_explicit(&s->state, memory_order_acquire);
+		const char *field[6];
+		if (!slot_fields(s, field) || s->begin_sum != sum_begin(s)) {
+			n_damaged++;                      /* torn or foreign: not an event */
+			u->freed[n_freed++] = i;
+			continue;
+		}
+		bool ended = state == SLOT_ENDED && s->end_sum == sum_end(s);
+		rc = insert_slot(u, s, field, ended);
+		if (state != SLOT_BEGUN || closing)
+			u->freed[n_freed++] = i;          /* final: ended, abandoned, or the daemon stops */
+	}
+	uint64_t lost = atomic_load(&u->header->lost), refused = atomic_load(&u->header->refused);
+	if (!rc && lost != u->saved_lost)
+		rc = save_counter(u, "lost_events", lost);
+	if (!rc && refused != u->saved_refused)
+		rc = save_counter(u, "refused_opens", refused);
+	if (!rc && sqlite3_exec(u->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = -EIO;
+	if (rc) {
+		set_error(u, "%s/usage.db: %s (events wait in the journal)", u->dir, sqlite3_errmsg(u->db));
+		if (!sqlite3_get_autocommit(u->db))
+			sqlite3_exec(u->db, "ROLLBACK", NULL, NULL, NULL);
+		db_close(u);
+		return -EIO;
+	}
+	u->saved_lost = lost;
+	u->saved_refused = refused;
+	/* committed: only now may the journal forget these events */
+	size_t f = 0;
+	for (size_t k = 0; k < n; k++) {
+		uint32_t i = u->batch[k];
+		if (f < n_freed && u->freed[f] == i) {
+			f++;
+			atomic_store_explicit(&slot_at(u, i)->state, SLOT_FREE, memory_order_release);
+			atomic_store_explicit(&u->written[i], 0, memory_order_relaxed);
+			mark_in_use(u, i, false);
+		} else {
+			atomic_store_explicit(&u->written[i], 1, memory_order_relaxed);
+		}
+	}
+	push_free(u, u->freed, n_freed);
+	atomic_fetch_add(&u->committed, n_freed - n_damaged);
+	atomic_fetch_add(&u->damaged, n_damaged);
+	atomic_fetch_add(&u->batches, 1);
+	if (n > atomic_load(&u->batch_max))
+		atomic_store(&u->batch_max, n);
+	atomic_store(&u->last_commit_ns, now_ns());
+	set_error(u, "%s", "");
+	return 0;
+}
+
+/* Write everything ready.  0, or -EIO when SQLite failed. */
+static int drain(struct usage *u, bool closing)
+{
+	for (;;) {
+		size_t n = collect(u, closing, now_ns());
+		if (!n)
+			return 0;
+		if (write_batch(u, n, closing))
+			return -EIO;
+		if (n < BATCH_MAX)
+			return 0;
+	}
+}
+
+/* ---- the writer: state, metrics, retention, prune requests ---- */
+
+void usage_stats(struct usage *u, struct usage_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	out->capacity = u->n_slots;
+	for (size_t w = 0; w < u->n_words; w++) {
+		uint64_t bits = atomic_load_explicit(&u->in_use[w], memory_order_relaxed);
+		out->in_use += (uint64_t)__builtin_popcountll(bits);
+		while (bits) {
+			size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
+			bits &= bits - 1;
+			uint32_t state = atomic_load_explicit(&slot_at(u, i)->state, memory_order_acquire);
+			out->backlog += state != SLOT_FREE &&
+					!(state == SLOT_BEGUN && atomic_load_explicit(&u->written[i], memory_order_relaxed));
+		}
+	}
+	out->committed = atomic_load(&u->committed);
+	out->replayed = atomic_load(&u->replayed);
+	out->damaged = atomic_load(&u->damaged);
+	out->refused = atomic_load(&u->header->refused);
+	out->lost = atomic_load(&u->header->lost);
+	out->opens_allow = atomic_load(&u->opens[USAGE_ALLOW]);
+	out->opens_mask = atomic_load(&u->opens[USAGE_MASK]);
+	out->opens_deny = atomic_load(&u->opens[USAGE_DENY]);
+	out->opens_discovery = atomic_load(&u->opens_discovery);
+	out->bytes = atomic_load(&u->bytes);
+	out->read_calls = atomic_load(&u->read_calls);
+	out->batches = atomic_load(&u->batches);
+	out->batch_max = atomic_load(&u->batch_max);
+	out->last_commit_ns = atomic_load(&u->last_commit_ns);
+	out->wal = u->wal;
+	pthread_mutex_lock(&u->error_lock);
+	snprintf(out->last_error, sizeof out->last_error, "%s", u->last_error);
+	pthread_mutex_unlock(&u->error_lock);
+}
+
+/* One line: a newline would end a state file value early. */
+static void one_line(char *s)
+{
+	for (; *s; s++)
+		if (*s == '\n' || *s == '\r')
+			*s = ' ';
+}
+
+/* The state file: preallocated and rewritten in place, so it still updates
+ * when the disk is full, which is when it matters most. */
+static void write_state(struct usage *u, bool running)
+{
+	struct usage_stats s;
+	usage_stats(u, &s);
+	char prune[256];
+	pthread_mutex_lock(&u->error_lock);
+	snprintf(prune, sizeof prune, "%s", u->prune_result[0] ? u->prune_result : "-");
+	pthread_mutex_unlock(&u->error_lock);
+	if (!s.last_error[0])
+		snprintf(s.last_error, sizeof s.last_error, "-");
+	one_line(s.last_error);
+	one_line(prune);
+	char text[STATE_SIZE];
+	int n = snprintf(text, sizeof text,
+		"meshfs-usage-state 1\nhost %s\npid %d\nrunning %d\nstarted_ns %" PRId64 "\nupdated_ns %" PRId64 "\n"
+		"policy %s\nsqlite_journal %s\ncapacity %" PRIu64 "\nin_use %" PRIu64 "\nbacklog %" PRIu64 "\n"
+		"committed %" PRIu64 "\nreplayed %" PRIu64 "\ndamaged %" PRIu64 "\nrefused %" PRIu64 "\nlost %" PRIu64 "\n"
+		"opens_allow %" PRIu64 "\nopens_mask %" PRIu64 "\nopens_deny %" PRIu64 "\nopens_discovery %" PRIu64 "\n"
+		"bytes %" PRIu64 "\nread_calls %" PRIu64 "\nbatches %" PRIu64 "\nbatch_max %" PRIu64 "\n"
+		"last_commit_ns %" PRId64 "\nretention_days %u\nprune %s\nlast_error %s\nend\n",
+		u->host, (int)getpid(), running, u->started_ns, now_ns(), u->serve_when_full ? "serve" : "refuse",
+		u->wal ? "wal" : "rollback", s.capacity, s.in_use, s.backlog, s.committed, s.replayed, s.damaged,
+		s.refused, s.lost, s.opens_allow, s.opens_mask, s.opens_deny, s.opens_discovery, s.bytes,
+		s.read_calls, s.batches, s.batch_max, s.last_commit_ns, u->retention_days, prune, s.last_error);
+	if (n < 0 || u->state_fd < 0)
+		return;
+	if ((size_t)n >= sizeof text)
+		n = sizeof text - 1;
+	memset(text + n, '\n', sizeof text - (size_t)n);
+	if (pwrite(u->state_fd, text, sizeof text, 0) != (ssize_t)sizeof text)
+		set_error(u, "%s/state: %s", u->dir, strerror(errno));
+}
+
+static void prom_label(FILE *f, const char *value)
+{
+	for (const char *p = value; *p; p++) {
+		if (*p == '\n') {
+			fputs("\\n", f);
+			continue;
+		}
+		if (*p == '\\' || *p == '"')
+			fputc('\\', f);
+		fputc(*p, f);
+	}
+}
+
+static void prom_metric(FILE *f, const char *name, const char *type, const char *help, const char *host,
+			const char *decision, double value)
+{
+	if (help)
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	fprintf(f, "%s{host=\"", name);
+	prom_label(f, host);
+	fputc('"', f);
+	if (decision)
+		fprintf(f, ",decision=\"%s\"", decision);
+	fprintf(f, "} %.17g\n", value);
+}
+
+/* The Prometheus textfile, for node_exporter's textfile collector: written
+ * whole under a temporary name and renamed, so a scrape never sees half. */
 static void write_metrics(struct usage *u)
 {
 	if (!u->metrics_path)
 		return;
 	struct usage_stats s;
-	usage_get_stats(u, &s);
-	char tmp[4200];
-	snprintf(tmp, sizeof tmp, "%s.tmp", u->metrics_path);
-	FILE *f = fopen(tmp, "w");
-	if (!f)
+	usage_stats(u, &s);
+	size_t len = strlen(u->metrics_path) + 8;
+	char *tmp = xmalloc(len);
+	snprintf(tmp, len, "%s.tmp", u->metrics_path);
+	FILE *f = fopen(tmp, "we");
+	if (!f) {
+		free(tmp);
 		return;
-	fprintf(f, "# HELP meshfs_opens_total Data opens through the mount, by decision.\n"
-		"# TYPE meshfs_opens_total counter\n"
-		"meshfs_opens_total{host=\"%s\",decision=\"allow\"} %llu\n"
-		"meshfs_opens_total{host=\"%s\",decision=\"mask\"} %llu\n"
-		"meshfs_opens_total{host=\"%s\",decision=\"deny\"} %llu\n"
-		"# HELP meshfs_read_bytes_total Bytes served by the daemon.\n# TYPE meshfs_read_bytes_total counter\n"
-		"meshfs_read_bytes_total{host=\"%s\"} %llu\n"
-		"# HELP meshfs_usage_journal_backlog Events waiting in the journal.\n# TYPE meshfs_usage_journal_backlog gauge\n"
-		"meshfs_usage_journal_backlog{host=\"%s\"} %llu\n"
-		"# HELP meshfs_usage_journal_capacity Journal slots.\n# TYPE meshfs_usage_journal_capacity gauge\n"
-		"meshfs_usage_journal_capacity{host=\"%s\"} %llu\n"
-		"# HELP meshfs_usage_refused_total Opens refused because usage could not be recorded.\n"
-		"# TYPE meshfs_usage_refused_total counter\nmeshfs_usage_refused_total{host=\"%s\"} %llu\n"
-		"# HELP meshfs_usage_lost_total Events served without a record (serve_when_full).\n"
-		"# TYPE meshfs_usage_lost_total counter\nmeshfs_usage_lost_total{host=\"%s\"} %llu\n",
-		u->host, (unsigned long long)s.opens_allow, u->host, (unsigned long long)s.opens_mask, u->host,
-		(unsigned long long)s.opens_deny, u->host, (unsigned long long)s.bytes, u->host,
-		(unsigned long long)s.backlog, u->host, (unsigned long long)s.capacity, u->host,
-		(unsigned long long)s.refused, u->host, (unsigned long long)s.lost);
-	if (fclose(f) == 0)
-		rename(tmp, u->metrics_path);
-}
-
-/* The state file `meshctl status` reads: preallocated at open and
- * rewritten in place, so it can be updated while the disk is full (which
- * is when it matters most). */
-#define STATE_SIZE 1024
-
-static void write_state(struct usage *u)
-{
-	struct usage_stats s;
-	usage_get_stats(u, &s);
-	char text[STATE_SIZE];
-	int n = snprintf(text, sizeof text,
-		"host %s\npid %d\ncapacity %llu\nbacklog %llu\ncommitted %llu\nrefused %llu\nlost %llu\n"
-		"opens_allow %llu\nopens_mask %llu\nopens_deny %llu\nbytes %llu\nupdated %lld\nlast_error %s\n",
-		u->host, (int)getpid(), (unsigned long long)s.capacity, (unsigned long long)s.backlog,
-		(unsigned long long)s.committed, (unsigned long long)s.refused, (unsigned long long)s.lost,
-		(unsigned long long)s.opens_allow, (unsigned long long)s.opens_mask, (unsigned long long)s.opens_deny,
-		(unsigned long long)s.bytes, (long long)time(NULL), s.last_error[0] ? s.last_error : "-");
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof text)
-		n = sizeof text - 1;
-	memset(text + n, ' ', sizeof text - (size_t)n - 1);   /* blank out the rest */
-	text[sizeof text - 1] = '\n';
-	if (u->state_fd >= 0 && pwrite(u->state_fd, text, sizeof text, 0) < 0)
-		set_error(u, "cannot write the state file");
-}
-
-long usage_fold(void *sqlite_db, int64_t before_ns, struct mesh_err *err)
-{
-	sqlite3 *db = sqlite_db;
-	sqlite3_stmt *st = NULL;
-	long folded = -1;
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		goto fail;
-	if (sqlite3_prepare_v2(db,
-		"INSERT INTO rollups SELECT substr(time,1,10), host, domain, product, version, user_name, program, "
-		"kind, decision, count(*), sum(bytes), max(open_ns) FROM events WHERE open_ns < ?1 "
-		"GROUP BY 1,2,3,4,5,6,7,8,9", -1, &st, NULL) != SQLITE_OK)
-		goto fail;
-	sqlite3_bind_int64(st, 1, before_ns);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto fail;
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_prepare_v2(db, "DELETE FROM events WHERE open_ns < ?1", -1, &st, NULL) != SQLITE_OK)
-		goto fail;
-	sqlite3_bind_int64(st, 1, before_ns);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto fail;
-	folded = sqlite3_changes(db);
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		folded = -1;
-		goto fail;
 	}
-	return folded;
-fail:
-	mesh_errf(err, -EIO, "usage rollup: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
-	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
+	const char *h = u->host;
+	prom_metric(f, "meshfs_opens_total", "counter", "Data opens through the mount by decision, since the daemon started.",
+		    h, "allow", (double)s.opens_allow);
+	prom_metric(f, "meshfs_opens_total", NULL, NULL, h, "mask", (double)s.opens_mask);
+	prom_metric(f, "meshfs_opens_total", NULL, NULL, h, "deny", (double)s.opens_deny);
+	prom_metric(f, "meshfs_discovery_opens_total", "counter", "Opens of contracts, schemas and docs.", h, NULL,
+		    (double)s.opens_discovery);
+	prom_metric(f, "meshfs_read_bytes_total", "counter", "Bytes served by the daemon (page-cache hits never reach it).",
+		    h, NULL, (double)s.bytes);
+	prom_metric(f, "meshfs_usage_journal_capacity", "gauge", "Usage journal slots.", h, NULL, (double)s.capacity);
+	prom_metric(f, "meshfs_usage_journal_in_use", "gauge", "Journal slots holding an open or a waiting event.", h,
+		    NULL, (double)s.in_use);
+	prom_metric(f, "meshfs_usage_journal_backlog", "gauge", "Events not yet written to the usage database.", h,
+		    NULL, (double)s.backlog);
+	prom_metric(f, "meshfs_usage_events_committed_total", "counter", "Events written to the usage database.", h,
+		    NULL, (double)s.committed);
+	prom_metric(f, "meshfs_usage_refused_total", "counter",
+		    "Opens refused because the journal was full (kept across restarts).", h, NULL, (double)s.refused);
+	prom_metric(f, "meshfs_usage_lost_total", "counter",
+		    "Events not recorded because the journal was full (kept across restarts).", h, NULL, (double)s.lost);
+	prom_metric(f, "meshfs_usage_last_commit_timestamp_seconds", "gauge",
+		    "When the writer last committed (0: not since start).", h, NULL, (double)s.last_commit_ns / 1e9);
+	prom_metric(f, "meshfs_usage_writer_failing", "gauge", "1 while the usage database cannot be written.", h, NULL,
+		    s.last_error[0] ? 1 : 0);
+	bool ok = !ferror(f);
+	if (fclose(f) != 0 || !ok || rename(tmp, u->metrics_path) < 0)
+		unlink(tmp);
+	free(tmp);
 }
 
-/* mesh.yaml usage.retentionDays: applied by the writer once an hour. */
-static void apply_retention(struct usage *u)
+static int64_t day_start(int64_t t_ns)
 {
-	time_t now = time(NULL);
-	if (!u->retention_days || now - u->last_retention < 3600 || db_open(u))
+	int64_t day = 86400 * NS;
+	return t_ns - ((t_ns % day) + day) % day;
+}
+
+/* A prune asked for by `meshctl usage --prune-before` (usage_report.c):
+ * done here so that the database keeps its one writer. */
+static void serve_prune_request(struct usage *u)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/%s", u->dir, USAGE_PRUNE_REQUEST);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
 		return;
-	u->last_retention = now;
+	char text[64];
+	ssize_t n = read(fd, text, sizeof text - 1);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	char *end;
+	long long before = strtoll(text, &end, 10);
+	if (end == text || before <= 0) {
+		unlink(path);
+		return;
+	}
+	if (db_ready(u))
+		return;                                  /* kept: tried again next time */
 	struct mesh_err err = {0};
-	int64_t before = ((int64_t)now - (int64_t)u->retention_days * 86400) * 1000000000LL;
-	if (usage_fold(u->db, before, &err) < 0)
-		set_error(u, err.msg);
+	uint64_t folded = 0;
+	int rc = usage_db_prune(u->db, before, &folded, &err);
+	pthread_mutex_lock(&u->error_lock);
+	if (rc)
+		snprintf(u->prune_result, sizeof u->prune_result, "before_ns %lld failed: %.200s", before, err.msg);
+	else
+		snprintf(u->prune_result, sizeof u->prune_result, "before_ns %lld folded %" PRIu64, before, folded);
+	pthread_mutex_unlock(&u->error_lock);
+	if (rc)
+		db_close(u);
+	unlink(path);
+}
+
+static void apply_retention(struct usage *u, int64_t now)
+{
+	if (!u->retention_days || now < u->next_retention_ns || db_ready(u))
+		return;
+	struct mesh_err err = {0};
+	uint64_t folded = 0;
+	if (usage_db_prune(u->db, day_start(now) - (int64_t)u->retention_days * 86400 * NS, &folded, &err)) {
+		set_error(u, "retention: %s", err.msg);
+		db_close(u);
+		u->next_retention_ns = now + 60 * NS;
+		return;
+	}
+	u->next_retention_ns = now + 3600 * NS;
 }
 
 static void *writer_main(void *arg)
 {
 	struct usage *u = arg;
-	/* the journal only drains as fast as this thread runs: when the FUSE
-	 * workers and the readers keep every core busy it must still get its
-	 * turn (allowed as root; otherwise the default priority stays) */
+	/* the journal drains only as fast as this thread runs: when FUSE
+	 * workers and readers keep every core busy it must still get its turn
+	 * (allowed as root; otherwise the default priority stays) */
 	setpriority(PRIO_PROCESS, (id_t)gettid(), -10);
-	unsigned backoff = u->interval_ms;
 	for (;;) {
 		pthread_mutex_lock(&u->wake_lock);
 		if (!u->stop) {
 			struct timespec until;
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += (long)backoff * 1000000L;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_nsec += (long)u->flush_interval_ms * 1000000L;
 			until.tv_sec += until.tv_nsec / 1000000000L;
 			until.tv_nsec %= 1000000000L;
 			pthread_cond_timedwait(&u->wake, &u->wake_lock, &until);
 		}
 		bool stop = u->stop;
 		pthread_mutex_unlock(&u->wake_lock);
-		int r = flush(u);
-		/* SQLite failing (disk full, read-only): retry less often, up to 2 s */
-		backoff = r < 0 ? (backoff * 2 > 2000 ? 2000 : backoff * 2) : u->interval_ms;
-		apply_retention(u);
-		if (time(NULL) != u->last_metrics) {
-			u->last_metrics = time(NULL);
-			write_state(u);
+		if (stop)
+			break;          /* usage_close drains */
+		atomic_store_explicit(&u->pending, 0, memory_order_relaxed);
+		int64_t now = now_ns();
+		if (now >= u->retry_at_ns) {
+			if (drain(u, false)) {
+				/* SQLite failing (disk full, unwritable): retry less often */
+				u->backoff_ms = u->backoff_ms ? u->backoff_ms * 2 : 100;
+				if (u->backoff_ms > BACKOFF_MAX_MS)
+					u->backoff_ms = BACKOFF_MAX_MS;
+				u->retry_at_ns = now + (int64_t)u->backoff_ms * 1000000;
+			} else {
+				u->backoff_ms = 0;
+			}
+		}
+		if (now >= u->next_state_ns) {
+			u->next_state_ns = now + (int64_t)u->metrics_interval_ms * 1000000;
+			if (!u->backoff_ms) {
+				serve_prune_request(u);
+				apply_retention(u, now);
+			}
+			write_state(u, true);
 			write_metrics(u);
 		}
-		if (stop)
-			break;
 	}
 	return NULL;
 }
 
-int usage_open(const char *dir, const struct usage_config *cfg, struct usage **out, struct mesh_err *err)
+/* ---- open and close ---- */
+
+static int make_dirs(const char *dir, struct mesh_err *err)
 {
-	struct usage *u = xcalloc(1, sizeof *u);
-	u->dir = xstrdup(dir);
-	char host[256] = "localhost";
-	if (cfg->hostname)
-		snprintf(host, sizeof host, "%s", cfg->hostname);
-	else
-		gethostname(host, sizeof host - 1);
-	u->host = xstrdup(host);
-	u->metrics_path = cfg->metrics_path ? xstrdup(cfg->metrics_path) : NULL;
-	u->serve_when_full = cfg->serve_when_full;
-	u->interval_ms = cfg->interval_ms ? cfg->interval_ms : 50;
-	u->retention_days = cfg->retention_days;
-	u->n_slots = cfg->slots ? cfg->slots : USAGE_DEFAULT_SLOTS;
-	u->fd = u->state_fd = -1;
-	pthread_mutex_init(&u->lock, NULL);
-	pthread_mutex_init(&u->wake_lock, NULL);
-	pthread_cond_init(&u->wake, NULL);
+	char *path = xstrdup(dir);
 	int rc = 0;
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		rc = mesh_errf(err, -errno, "%s: %s", dir, strerror(errno));
-	char path[4096];
-	snprintf(path, sizeof path, "%s/journal", dir);
-	size_t size = u->n_slots * USAGE_SLOT_SIZE;
-	if (!rc && (u->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
-		rc = mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
-	struct stat st;
-	if (!rc && fstat(u->fd, &st) == 0 && (size_t)st.st_size > size) {
-		/* a larger journal from an earlier run: keep (and replay) it all */
-		u->n_slots = (size_t)st.st_size / USAGE_SLOT_SIZE;
-		size = u->n_slots * USAGE_SLOT_SIZE;
+	for (char *p = path + 1;; p++) {
+		bool last = *p == '\0';
+		if (*p != '/' && !last)
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+			rc = mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+			break;
+		}
+		if (last)
+			break;
+		*p = '/';
 	}
-	/* preallocated: appending an event never needs a new block (no ENOSPC) */
-	int e = rc ? 0 : posix_fallocate(u->fd, 0, (off_t)size);
-	if (!rc && e)
-		rc = mesh_errf(err, -e, "%s: cannot preallocate %zu bytes: %s", path, size, strerror(e));
-	if (!rc && (u->map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, u->fd, 0)) == MAP_FAILED) {
+	free(path);
+	return rc;
+}
+
+static void destroy(struct usage *u)
+{
+	db_close(u);
+	if (u->map)
+		munmap(u->map, u->map_size);
+	if (u->journal_fd >= 0)
+		close(u->journal_fd);      /* also drops the lock */
+	if (u->state_fd >= 0)
+		close(u->state_fd);
+	pthread_mutex_destroy(&u->wake_lock);
+	pthread_mutex_destroy(&u->error_lock);
+	pthread_cond_destroy(&u->wake);
+	free(u->free_next);
+	free(u->in_use);
+	free((void *)u->written);
+	free(u->batch);
+	free(u->freed);
+	free(u->dir);
+	free(u->host);
+	free(u->metrics_path);
+	free(u);
+}
+
+static int map_journal(struct usage *u, size_t slots, const char *path, struct mesh_err *err)
+{
+	if (u->map)
+		munmap(u->map, u->map_size);
+	u->map_size = HEADER_SIZE + slots * USAGE_SLOT_SIZE;
+	u->map = mmap(NULL, u->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, u->journal_fd, 0);
+	if (u->map == MAP_FAILED) {
 		u->map = NULL;
-		rc = mesh_errf(err, -errno, "%s: mmap: %s", path, strerror(errno));
+		return mesh_errf(err, -errno, "%s: mmap: %s", path, strerror(errno));
 	}
-	snprintf(path, sizeof path, "%s/state", dir);
-	if (!rc && ((u->state_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0 ||
-		    (e = posix_fallocate(u->state_fd, 0, STATE_SIZE)) != 0))
-		rc = mesh_errf(err, u->state_fd < 0 ? -errno : -e, "%s: %s", path,
-			       strerror(u->state_fd < 0 ? errno : e));
+	u->header = (struct journal_header *)u->map;
+	u->n_slots = slots;
+	u->n_words = (slots + 63) / 64;
+	return 0;
+}
+
+/* Open the journal file, locked, its header checked or written, at least
+ * the size the configuration asks (grown in place; shrunk later, if empty). */
+static int open_journal(struct usage *u, size_t want, struct mesh_err *err)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/journal", u->dir);
+	for (int attempt = 0;; attempt++) {
+		u->journal_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (u->journal_fd < 0)
+			return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+		/* `meshctl usage --prune-before` holds the lock for a moment
+		 * while it prunes a stopped host's database: wait that out */
+		int locked, tries = 0;
+		while ((locked = flock(u->journal_fd, LOCK_EX | LOCK_NB)) < 0 && errno == EWOULDBLOCK && ++tries < 200)
+			usleep(50000);
+		if (locked < 0)
+			return mesh_errf(err, errno == EWOULDBLOCK ? -EBUSY : -errno,
+					 "%s: another meshfs daemon records usage here (%s)", path, strerror(errno));
+		struct stat st;
+		if (fstat(u->journal_fd, &st) < 0)
+			return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+		struct journal_header h;
+		memset(&h, 0, sizeof h);
+		if (st.st_size == 0) {
+			memcpy(h.magic, JOURNAL_MAGIC, 8);
+			h.layout = JOURNAL_LAYOUT;
+			h.slot_size = USAGE_SLOT_SIZE;
+			h.slots = want;
+			h.created_ns = now_ns();
+			/* preallocated: recording never needs a new block (no ENOSPC) */
+			int e = posix_fallocate(u->journal_fd, 0, (off_t)(HEADER_SIZE + want * USAGE_SLOT_SIZE));
+			if (e)
+				return mesh_errf(err, -e, "%s: cannot preallocate %zu events: %s", path, want, strerror(e));
+			if (pwrite(u->journal_fd, &h, sizeof h, 0) != (ssize_t)sizeof h || fsync(u->journal_fd) < 0)
+				return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+			return map_journal(u, want, path, err);
+		}
+		ssize_t got = pread(u->journal_fd, &h, sizeof h, 0);
+		size_t fits = st.st_size > HEADER_SIZE ? ((size_t)st.st_size - HEADER_SIZE) / USAGE_SLOT_SIZE : 0;
+		if (got == (ssize_t)sizeof h && !memcmp(h.magic, JOURNAL_MAGIC, 8) && h.layout == JOURNAL_LAYOUT &&
+		    h.slot_size == USAGE_SLOT_SIZE && h.slots >= USAGE_MIN_SLOTS && h.slots <= fits) {
+			size_t slots = h.slots;
+			if (want > slots) {
+				int e = posix_fallocate(u->journal_fd, 0, (off_t)(HEADER_SIZE + want * USAGE_SLOT_SIZE));
+				if (e)
+					return mesh_errf(err, -e, "%s: cannot grow to %zu events: %s", path, want, strerror(e));
+				slots = want;
+			}
+			int rc = map_journal(u, slots, path, err);
+			if (!rc)
+				u->header->slots = slots;
+			return rc;
+		}
+		if (attempt)
+			return mesh_errf(err, -EPROTO, "%s: not a usage journal", path);
+		/* not ours, or of another layout: kept aside for a human, never replayed */
+		char aside[4300];
+		snprintf(aside, sizeof aside, "%s.unreadable-%" PRId64, path, now_ns() / NS);
+		close(u->journal_fd);
+		u->journal_fd = -1;
+		if (rename(path, aside) < 0)
+			return mesh_errf(err, -errno, "%s: not a usage journal, and cannot move it aside: %s", path,
+					 strerror(errno));
+		set_error(u, "%s: not a usage journal of layout %u; moved to %s", path, JOURNAL_LAYOUT, aside);
+	}
+}
+
+int usage_open(const char *host_dir, const struct usage_config *cfg, struct usage **out, struct mesh_err *err)
+{
+	*out = NULL;
+	struct usage *u = xcalloc(1, sizeof *u);
+	u->journal_fd = u->state_fd = -1;
+	pthread_mutex_init(&u->wake_lock, NULL);
+	pthread_mutex_init(&u->error_lock, NULL);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);   /* clock steps do not stall the writer */
+	pthread_cond_init(&u->wake, &attr);
+	pthread_condattr_destroy(&attr);
+	u->dir = xstrdup(host_dir);
+	char host[256] = "";
+	if (cfg->hostname && *cfg->hostname)
+		snprintf(host, sizeof host, "%s", cfg->hostname);
+	else if (gethostname(host, sizeof host - 1) < 0 || !*host)
+		snprintf(host, sizeof host, "localhost");
+	u->host = xstrdup(host);
+	u->metrics_path = cfg->metrics_path && *cfg->metrics_path ? xstrdup(cfg->metrics_path) : NULL;
+	u->serve_when_full = cfg->serve_when_full;
+	u->metrics_interval_ms = cfg->metrics_interval_ms ? cfg->metrics_interval_ms : 1000;
+	u->flush_interval_ms = cfg->flush_interval_ms ? cfg->flush_interval_ms : 50;
+	u->retention_days = cfg->retention_days;
+	u->started_ns = now_ns();
+	size_t want = cfg->slots ? cfg->slots : USAGE_DEFAULT_SLOTS;
+	if (want < USAGE_MIN_SLOTS)
+		want = USAGE_MIN_SLOTS;
+	if (want > UINT32_MAX / 2)
+		want = UINT32_MAX / 2;
+	int rc = make_dirs(host_dir, err);
+	if (!rc)
+		rc = open_journal(u, want, err);
+	char path[4200];
+	snprintf(path, sizeof path, "%s/state", host_dir);
+	if (!rc && (u->state_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0)
+		rc = mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+	int e;
+	if (!rc && (e = posix_fallocate(u->state_fd, 0, STATE_SIZE)) != 0)
+		rc = mesh_errf(err, -e, "%s: %s", path, strerror(e));
 	if (rc) {
-		usage_close(u);
+		destroy(u);
 		return rc;
 	}
-	u->inserted = xcalloc(u->n_slots, sizeof *u->inserted);
-	u->free_stack = xmalloc(u->n_slots * sizeof *u->free_stack);
-	/* ids: start time in the high bits, a counter below: unique across runs */
-	u->next_id = (uint64_t)(now_ns() / 1000000) << 20;
-	/* replay what a dead daemon left: its opens that never ended are
-	 * recorded as incomplete; what cannot be committed now stays in the
-	 * journal for the writer */
-	for (size_t i = 0; i < u->n_slots; i++) {
+	u->wal = !network_filesystem(host_dir);
+	u->batch = xmalloc(BATCH_MAX * sizeof *u->batch);
+	u->freed = xmalloc(BATCH_MAX * sizeof *u->freed);
+	size_t slots = u->n_slots;
+	u->wake_threshold = slots / 4 < 1024 ? slots / 4 : 1024;
+	u->in_use = xcalloc(u->n_words, sizeof *u->in_use);
+	u->written = xcalloc(slots, sizeof *u->written);
+	u->free_next = xcalloc(slots, sizeof *u->free_next);
+
+	/* what a stopped daemon left: opens it never ended are abandoned (they
+	 * will never end now); anything else unrecognised is free space */
+	uint64_t left = 0;
+	for (size_t i = 0; i < slots; i++) {
 		struct slot *s = slot_at(u, i);
 		uint32_t state = atomic_load(&s->state);
-		if (s->magic != SLOT_MAGIC || (state != SLOT_BEGUN && state != SLOT_ENDED && state != SLOT_ABANDONED))
+		if (state == SLOT_BEGUN)
+			atomic_store(&s->state, state = SLOT_ABANDONED);
+		if (state == SLOT_ENDED || state == SLOT_ABANDONED) {
+			mark_in_use(u, i, true);
+			left++;
+		} else if (state != SLOT_FREE) {
 			atomic_store(&s->state, SLOT_FREE);
-		else if (state == SLOT_BEGUN)
-			atomic_store(&s->state, SLOT_ABANDONED);
+		}
 	}
-	flush(u);
-	/* the free stack is built here, from scratch (flush pushed what it
-	 * freed: those slots are FREE now and counted below) */
-	u->n_free = 0;
-	for (size_t i = u->n_slots; i-- > 0;)
-		if (atomic_load(&slot_at(u, i)->state) == SLOT_FREE)
-			u->free_stack[u->n_free++] = (uint32_t)i;
+	atomic_store(&u->replayed, left);
+	uint64_t floor = (uint64_t)(now_ns() / 1000);
+	if (atomic_load(&u->header->last_id) < floor)
+		atomic_store(&u->header->last_id, floor);
+	u->saved_lost = u->saved_refused = UINT64_MAX;     /* into the database with the first batch */
+	if (!db_ready(u)) {
+		/* ids stay above the database's even if the journal was lost */
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(u->db, "SELECT max(event_id) FROM events", -1, &st, NULL) == SQLITE_OK) {
+			if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0 &&
+			    (uint64_t)sqlite3_column_int64(st, 0) > atomic_load(&u->header->last_id))
+				atomic_store(&u->header->last_id, (uint64_t)sqlite3_column_int64(st, 0));
+			sqlite3_finalize(st);
+		}
+		if (left)
+			drain(u, false);   /* what fails waits for the writer */
+	}
+	size_t remaining = 0;
+	for (size_t w = 0; w < u->n_words; w++)
+		remaining += (size_t)__builtin_popcountll(atomic_load(&u->in_use[w]));
+	if (want < slots && !remaining) {
+		/* a smaller journal asked for, and nothing left in this one */
+		if (ftruncate(u->journal_fd, (off_t)(HEADER_SIZE + want * USAGE_SLOT_SIZE)) == 0) {
+			rc = map_journal(u, want, "journal", err);
+			if (rc) {
+				destroy(u);
+				return rc;
+			}
+			u->header->slots = want;
+			slots = want;
+		}
+	}
+	/* the free stack, from scratch: every free slot, the lowest on top */
+	uint32_t *chain = xmalloc(slots * sizeof *chain);
+	size_t n_free = 0;
+	for (size_t i = 0; i < slots; i++)
+		if (!(atomic_load(&u->in_use[i / 64]) & (1ULL << (i % 64))))
+			chain[n_free++] = (uint32_t)i;
+	push_free(u, chain, n_free);
+	free(chain);
+	write_state(u, true);
+	u->next_state_ns = now_ns() + (int64_t)u->metrics_interval_ms * 1000000;
 	rc = pthread_create(&u->writer, NULL, writer_main, u);
 	if (rc) {
-		int e2 = rc;
-		u->writer = 0;
-		usage_close(u);
-		return mesh_errf(err, -e2, "usage writer thread: %s", strerror(e2));
+		destroy(u);
+		return mesh_errf(err, -rc, "usage writer thread: %s", strerror(rc));
 	}
+	u->writer_running = true;
 	*out = u;
 	return 0;
 }
 
-int usage_begin(struct usage *u, const struct usage_event *ev, uint64_t *handle)
-{
-	int d = !strcmp(ev->decision, "allow") ? 0 : !strcmp(ev->decision, "mask") ? 1 : 2;
-	if (!strcmp(ev->kind, "data"))
-		atomic_fetch_add(&u->opens[d], 1);
-	pthread_mutex_lock(&u->lock);
-	if (u->n_free == 0) {
-		pthread_mutex_unlock(&u->lock);
-		*handle = UINT64_MAX;
-		if (u->serve_when_full) {
-			atomic_fetch_add(&u->lost, 1);
-			return 0;
-		}
-		atomic_fetch_add(&u->refused, 1);
-		return -EIO;
-	}
-	uint32_t i = u->free_stack[--u->n_free];
-	uint64_t id = u->next_id++;
-	if (atomic_load_explicit(&slot_at(u, i)->state, memory_order_acquire) != SLOT_FREE) {
-		/* never reuse a slot still in use: drop the entry (the journal
-		 * loses one slot of capacity, an event is never overwritten) */
-		pthread_mutex_unlock(&u->lock);
-		atomic_fetch_add(&u->refused, 1);
-		*handle = UINT64_MAX;
-		return u->serve_when_full ? 0 : -EIO;
-	}
-	bool wake = u->n_free < u->n_slots / 2;
-	pthread_mutex_unlock(&u->lock);
-	struct slot *s = slot_at(u, i);
-	s->magic = SLOT_MAGIC;
-	s->event_id = id;
-	s->open_ns = now_ns();
-	s->end_ns = 0;
-	s->bytes = s->reads = 0;
-	s->uid = ev->uid;
-	s->pid = ev->pid;
-	snprintf(s->decision, sizeof s->decision, "%s", ev->decision);
-	snprintf(s->kind, sizeof s->kind, "%s", ev->kind);
-	snprintf(s->user, sizeof s->user, "%s", ev->user ? ev->user : "");
-	snprintf(s->program, sizeof s->program, "%s", ev->program ? ev->program : "?");
-	snprintf(s->domain, sizeof s->domain, "%s", ev->domain ? ev->domain : "");
-	snprintf(s->product, sizeof s->product, "%s", ev->product ? ev->product : "");
-	snprintf(s->version, sizeof s->version, "%s", ev->version ? ev->version : "");
-	snprintf(s->file, sizeof s->file, "%s", ev->file ? ev->file : "");
-	atomic_store_explicit(&s->state, SLOT_BEGUN, memory_order_release);
-	if (wake) {
-		pthread_mutex_lock(&u->wake_lock);
-		pthread_cond_signal(&u->wake);
-		pthread_mutex_unlock(&u->wake_lock);
-	}
-	*handle = i;
-	return 0;
-}
-
-void usage_end(struct usage *u, uint64_t handle, uint64_t bytes, uint64_t reads)
-{
-	if (handle >= u->n_slots)
-		return;   /* an unrecorded open (serve_when_full) */
-	struct slot *s = slot_at(u, handle);
-	s->bytes = bytes;
-	s->reads = reads;
-	s->end_ns = now_ns();
-	atomic_fetch_add(&u->bytes, bytes);
-	atomic_store_explicit(&s->state, SLOT_ENDED, memory_order_release);
-}
-
-void usage_get_stats(struct usage *u, struct usage_stats *out)
-{
-	memset(out, 0, sizeof *out);
-	out->capacity = u->n_slots;
-	pthread_mutex_lock(&u->lock);
-	out->backlog = u->n_slots - u->n_free;
-	pthread_mutex_unlock(&u->lock);
-	out->committed = atomic_load(&u->committed);
-	out->refused = atomic_load(&u->refused);
-	out->lost = atomic_load(&u->lost);
-	out->opens_allow = atomic_load(&u->opens[0]);
-	out->opens_mask = atomic_load(&u->opens[1]);
-	out->opens_deny = atomic_load(&u->opens[2]);
-	out->bytes = atomic_load(&u->bytes);
-	pthread_mutex_lock(&u->wake_lock);
-	snprintf(out->last_error, sizeof out->last_error, "%s", u->last_error);
-	pthread_mutex_unlock(&u->wake_lock);
-}
-
-void usage_close(struct usage *u)
+int usage_close(struct usage *u)
 {
 	if (!u)
-		return;
-	if (u->writer) {
+		return 0;
+	if (u->writer_running) {
 		pthread_mutex_lock(&u->wake_lock);
 		u->stop = true;
 		pthread_cond_signal(&u->wake);
 		pthread_mutex_unlock(&u->wake_lock);
 		pthread_join(u->writer, NULL);
-		/* A clean stop: every event goes in now and the journal is left
-		 * empty.  An open whose RELEASE the kernel had not delivered when
-		 * the mount went away (releases are asynchronous) is recorded
-		 * without its byte counts, marked incomplete. */
-		for (size_t i = 0; i < u->n_slots; i++) {
-			struct slot *s = slot_at(u, i);
-			uint32_t begun = SLOT_BEGUN;
-			atomic_compare_exchange_strong(&s->state, &begun, SLOT_ABANDONED);
-		}
-		for (int tries = 0; tries < 3 && flush(u) < 0; tries++)
-			usleep(100000);
-		write_state(u);
-		write_metrics(u);
 	}
-	if (u->db)
-		sqlite3_close(u->db);
-	if (u->map)
-		munmap(u->map, u->n_slots * USAGE_SLOT_SIZE);
-	if (u->fd >= 0)
-		close(u->fd);
-	if (u->state_fd >= 0)
-		close(u->state_fd);
-	pthread_mutex_destroy(&u->lock);
-	pthread_mutex_destroy(&u->wake_lock);
-	pthread_cond_destroy(&u->wake);
-	free(u->inserted);
-	free(u->free_stack);
-	free(u->dir);
-	free(u->host);
-	free(u->metrics_path);
-	free(u);
+	/* a clean stop: every event into SQLite, the journal left empty; a
+	 * database that still fails after a while keeps them for the next start */
+	int64_t give_up = now_ns() + CLOSE_RETRY_NS;
+	int rc;
+	while ((rc = drain(u, true)) != 0 && now_ns() < give_up)
+		usleep(100000);
+	write_state(u, false);
+	write_metrics(u);
+	if (u->wal && u->db)
+		sqlite3_exec(u->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	destroy(u);
+	return rc;
 }

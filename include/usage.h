@@ -1,25 +1,46 @@
 /*
- * usage.h - every open of the mesh recorded, without slowing it down and
- * without losing it.
+ * usage.h - recording every open of the mesh, without slowing it down and
+ * without losing it (the daemon's side; reports are in usage_report.h).
  *
- * An open appends its event to a journal: a preallocated file of fixed
- * 512-byte slots mapped MAP_SHARED, so a slot written by the daemon
- * belongs to the kernel's page cache at once and survives the daemon's
- * death (kill -9).  A slot becomes visible by writing its state word last.
- * One writer thread, with the host's only SQLite connection (WAL), moves
- * slots into STORE/usage/<host>/usage.db in batched transactions and frees
- * them.  At start, slots left by a dead daemon are replayed; event ids are
- * primary keys, so a replay never duplicates.
+ * The journal.  HOST_DIR/journal is a preallocated file (posix_fallocate:
+ * recording never needs a new disk block, so it cannot hit ENOSPC) of a
+ * 4 KiB header and fixed 512-byte slots, mapped MAP_SHARED.  A slot written
+ * by the daemon is in the kernel's page cache at once, so it survives the
+ * daemon's death (kill -9; not a power loss).  usage_begin() takes a free
+ * slot, writes the event and its checksum, and publishes it by writing the
+ * slot's state word last; usage_end() adds bytes, read calls, duration and a
+ * second checksum, then flips the state again.  Both are stores into the
+ * mapping plus atomics: no lock, no syscall, no SQLite.
  *
- * An event is begun at open (before the open is answered) and ended at
- * release with the bytes and read calls the daemon served.  When SQLite
- * cannot be written (disk full, read-only database) events wait in the
- * journal; when the journal is full, usage_begin() fails with -EIO under
- * the default policy (the daemon then refuses the open: no read without a
- * record) or, with refuse_when_full off, counts the event as lost.
+ * The writer.  One thread owns the host's only SQLite connection
+ * (HOST_DIR/usage.db; WAL and synchronous=NORMAL on local filesystems, a
+ * rollback journal on network ones, busy_timeout) and every 50 ms (sooner
+ * when many events wait) moves ready slots into SQLite, up to 4096 per
+ * transaction, and frees them only after the commit.  An open still in
+ * progress after a second is written as an incomplete row, completed at its
+ * end.  Event ids are primary keys (unique on the host, never reused), so
+ * writing a slot twice, or replaying it, never duplicates an event.
  *
- * Thread-safety: usage_begin/usage_end from any thread; one mutex guards
- * the free-slot stack only (no I/O, no SQLite under it).
+ * Replay.  usage_open() replays what a dead daemon left in the journal:
+ * ended events with their bytes, events it never ended as incomplete rows
+ * (duration NULL).  What cannot be written yet stays in the journal.
+ *
+ * Faults.  When SQLite cannot be written (disk full, unwritable or damaged
+ * database) events wait in the journal and the writer retries with backoff
+ * (reopening the database), catching up by itself.  When the journal is
+ * full, usage_begin() refuses data opens the daemon would serve (-EIO)
+ * under the default policy; with serve_when_full it returns 0 and counts
+ * the event as lost.  Refused and lost counts live in the journal header:
+ * they survive restarts.
+ *
+ * Status.  Every metrics interval the writer rewrites HOST_DIR/state (text,
+ * preallocated and rewritten in place so it updates on a full disk; read by
+ * usage_report.h for `meshctl status`) and, if configured, a Prometheus
+ * textfile (temp + rename).  It also performs retention (retention_days)
+ * and prune requests left by `meshctl usage --prune-before` in its own
+ * connection: a host's database has exactly one writer.
+ *
+ * Not here: deciding access (policy), FUSE.
  */
 #ifndef USAGE_H
 #define USAGE_H
@@ -31,51 +52,134 @@
 
 #include "mesh_err.h"
 
-#define USAGE_SLOT_SIZE 512
-#define USAGE_DEFAULT_SLOTS 32768      /* 16 MiB of journal: ~1 s of the fastest open storm here */
+#define USAGE_SLOT_SIZE 512            /* journal bytes per event */
+#define USAGE_DEFAULT_SLOTS 32768      /* 16 MiB: ~1 s of the fastest open storm measured here */
+#define USAGE_MIN_SLOTS 8
 
+/* Mesh-wide settings (the daemon fills them from its options and mesh.yaml).
+ * Zero values mean the defaults in the comments. */
 struct usage_config {
-	size_t slots;                  /* journal capacity (0: default) */
-	bool serve_when_full;          /* default false: refuse opens when full */
-	const char *hostname;
-	const char *metrics_path;      /* Prometheus textfile, or NULL */
-	unsigned interval_ms;          /* writer period (0: 50 ms) */
-	unsigned retention_days;       /* fold older events into daily rollups (0: keep all) */
+	size_t slots;                  /* journal bound in events (32768) */
+	bool serve_when_full;          /* false: refuse data opens when full (EIO) */
+	const char *hostname;          /* recorded with every event (gethostname()) */
+	const char *metrics_path;      /* Prometheus textfile, or NULL for none */
+	unsigned metrics_interval_ms;  /* state and metrics files rewritten (1000) */
+	unsigned flush_interval_ms;    /* writer period (50) */
+	unsigned retention_days;       /* raw events older than this folded into
+					  daily rollups by the writer, hourly (0: keep) */
 };
 
+enum usage_kind { USAGE_DATA, USAGE_DISCOVERY };
+enum usage_decision { USAGE_ALLOW, USAGE_MASK, USAGE_DENY };
+
+/* One open as the daemon saw it.  Strings are copied (truncated at a UTF-8
+ * boundary if the slot's 440 text bytes do not hold them all: user 64,
+ * program 16, domain and product 64, version 100, file the rest); NULL
+ * means "" ("?" for program). */
+struct usage_open_info {
+	int64_t time_ns;               /* open time, ns since the epoch (0: now) */
+	uint32_t uid;
+	int32_t pid;
+	const char *user, *program;    /* program: usage_read_comm() or usage_program_name() */
+	const char *domain, *product, *version, *file;
+	enum usage_kind kind;          /* data file, or sidecar (contract, schema, docs) */
+	enum usage_decision decision;
+};
+
+struct usage_stats {
+	uint64_t capacity;             /* journal slots */
+	uint64_t in_use;               /* slots holding an event (open, or waiting) */
+	uint64_t backlog;              /* events not yet (completely) in SQLite */
+	uint64_t committed;            /* events finished in SQLite since usage_open */
+	uint64_t replayed;             /* events a stopped daemon left in the journal */
+	uint64_t damaged;              /* journal slots with a bad checksum, skipped */
+	uint64_t refused;              /* opens refused: journal full (persistent) */
+	uint64_t lost;                 /* events not recorded: journal full (persistent) */
+	uint64_t opens_allow, opens_mask, opens_deny;   /* data opens since usage_open */
+	uint64_t opens_discovery;
+	uint64_t bytes, read_calls;    /* served, of ended events */
+	uint64_t batches, batch_max;   /* writer transactions, largest one (events) */
+	int64_t last_commit_ns;        /* 0: none yet */
+	bool wal;                      /* SQLite journal mode: WAL, or rollback (network fs) */
+	char last_error[256];          /* "" when the last attempt worked */
+};
+
+struct usage;
+
+/* Open (creating the directories, journal and database as needed) this
+ * host's recording in `host_dir` (STORE/usage/<host>), replay what a dead
+ * daemon left, and start the writer thread.  Call after the daemon forked
+ * into the background (SQLite connections do not survive fork).  One
+ * process records in a directory: another gets -EBUSY (after waiting up to
+ * 10 s for a prune by meshctl).  An unwritable database is not an error
+ * here: events wait in the journal (see usage_stats()).  Errors: -errno
+ * with `err` naming the file.  Free with usage_close(). */
+int usage_open(const char *host_dir, const struct usage_config *cfg,
+	       struct usage **out, struct mesh_err *err);
+
+/* Record an open, durable (against the daemon's death) when it returns.
+ * *handle identifies the event for usage_end().  Returns 0, or -EIO when
+ * the journal is full, the policy is refuse and the open is a data open
+ * that would be served (allow or mask): the daemon must then refuse it.
+ * Other events finding the journal full are counted as lost, and 0 is
+ * returned with a handle usage_end() ignores.  Thread-safe, lock-free. */
+int usage_begin(struct usage *u, const struct usage_open_info *info, uint64_t *handle);
+
+/* Complete the event of `handle` at release: bytes and read calls the daemon
+ * served, and how long the file was open (0: measured from usage_begin).
+ * Call once per handle; a second call, or a handle of a lost event, is
+ * ignored.  Denied opens: usage_begin() then usage_end(u, h, 0, 0, 0).
+ * Thread-safe, lock-free. */
+void usage_end(struct usage *u, uint64_t handle, uint64_t bytes, uint64_t read_calls,
+	       uint64_t duration_ns);
+
+/* Current figures (see struct usage_stats).  Thread-safe. */
+void usage_stats(struct usage *u, struct usage_stats *out);
+
+/* Clean stop: write every event into SQLite (opens still in progress as
+ * incomplete), leaving the journal empty; stop the writer, free `u`.  If
+ * SQLite still fails after ~2 s of retries, the events stay in the journal
+ * for the next start and -EIO is returned.  No other call may run
+ * concurrently or follow.  usage_close(NULL) is a no-op. */
+int usage_close(struct usage *u);
+
+/* The program name of `pid` from /proc/PID/comm into buf (at most 15 bytes
+ * + NUL), control characters replaced by '?'.  A pid that is 0 or gone
+ * gives "?" and -ESRCH.  Reads /proc (3 syscalls): call it at open, while
+ * the caller is blocked in open() and so still exists.  FUSE reports the
+ * calling thread's id, so this is the thread's name (the program's, unless
+ * the program renamed its threads).  Thread-safe. */
+int usage_read_comm(pid_t pid, char *buf, size_t size);
+
+/* usage_read_comm() through a small cache: a pid's name is read at most
+ * once per second, so an open storm from one process costs one read.  The
+ * price: a name can be up to a second late after an exec, or a reused
+ * pid's within that second.  Thread-safe. */
+void usage_program_name(pid_t pid, char *buf, size_t size);
+
+/* ---- transitional: the names fs/daemon.c used before this API (strings
+ * for kind/decision, usage_end without duration, usage_program).  Remove
+ * once the glue uses the API above. ---- */
 struct usage_event {
 	uid_t uid;
 	pid_t pid;
 	const char *user, *program;
 	const char *domain, *product, *version, *file;
-	const char *kind;              /* data | discovery */
-	const char *decision;          /* allow | mask | deny */
+	const char *kind;              /* "data" | "discovery" */
+	const char *decision;          /* "allow" | "mask" | "deny" */
 };
-
-struct usage_stats {
-	uint64_t capacity, backlog, committed, refused, lost;
-	uint64_t opens_allow, opens_mask, opens_deny, bytes;
-	char last_error[256];
-};
-
-struct usage;
-
-/* Open (creating) the host's journal and database in `dir`, replay what a
- * dead daemon left, start the writer.  Call after fork (daemonize). */
-int usage_open(const char *dir, const struct usage_config *cfg, struct usage **out, struct mesh_err *err);
-/* Record the start of an open; *handle identifies it for usage_end. */
-int usage_begin(struct usage *u, const struct usage_event *ev, uint64_t *handle);
-void usage_end(struct usage *u, uint64_t handle, uint64_t bytes, uint64_t reads);
-void usage_get_stats(struct usage *u, struct usage_stats *out);
-/* Drain everything into SQLite, stop the writer, leave the journal empty. */
-void usage_close(struct usage *u);
-
-/* Fold the events of an open usage database older than before_ns into
- * daily rollups, in one transaction (report totals do not change).
- * Returns the number of events folded, or -1 (message in err). */
-long usage_fold(void *sqlite_db, int64_t before_ns, struct mesh_err *err);
-
-/* Program name of a pid from /proc/PID/comm ("?" when gone). */
-void usage_program(pid_t pid, char *buf, size_t size);
+int usage_begin_event_(struct usage *u, const struct usage_event *ev, uint64_t *handle);
+#define usage_begin(u, info, handle) _Generic((info), \
+	struct usage_event *: usage_begin_event_, \
+	const struct usage_event *: usage_begin_event_, \
+	default: usage_begin)(u, info, handle)
+static inline void usage_end_without_duration_(struct usage *u, uint64_t handle, uint64_t bytes,
+					       uint64_t read_calls)
+{
+	usage_end(u, handle, bytes, read_calls, 0);
+}
+#define USAGE_END_PICK_(a1, a2, a3, a4, a5, name, ...) name
+#define usage_end(...) USAGE_END_PICK_(__VA_ARGS__, usage_end, usage_end_without_duration_, )(__VA_ARGS__)
+#define usage_program(pid, buf, size) usage_program_name(pid, buf, size)
 
 #endif
