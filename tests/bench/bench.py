@@ -190,7 +190,9 @@ class Mount:
     def __enter__(self):
         subprocess.run(["fusermount3", "-uz", str(self.path)], capture_output=True)
         self.path.mkdir(exist_ok=True)
-        self.proc = subprocess.Popen([str(MESHFS), str(STORE), str(self.path), "-f", "-o", self.options],
+        # one usage directory per daemon: a host's journal has one writer
+        opts = self.options + f",hostname=bench-{self.path.name}"
+        self.proc = subprocess.Popen([str(MESHFS), str(STORE), str(self.path), "-f", "-o", opts],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(200):
             if os.path.ismount(self.path):
