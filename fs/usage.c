@@ -1001,7 +1001,7 @@ static int open_journal(struct usage *u, size_t want, struct mesh_err *err)
 		/* `meshctl usage --prune-before` holds the lock for a moment
 		 * while it prunes a stopped host's database: wait that out */
 		int locked, tries = 0;
-		while ((locked = flock(u->journal_fd, LOCK_EX | LOCK_NB)) < 0 && errno == EWOULDBLOCK && ++tries < 200)
+		while ((locked = flock(u->journal_fd, LOCK_EX | LOCK_NB)) < 0 && errno == EWOULDBLOCK && ++tries < 100)
 			usleep(50000);
 		if (locked < 0)
 			return mesh_errf(err, errno == EWOULDBLOCK ? -EBUSY : -errno,

@@ -1380,6 +1380,14 @@ char *usage_report_format(const struct usage_report *r, enum usage_format fmt)
 
 /* ---- status ---- */
 
+/* Copy with truncation (state values are single lines of bounded length). */
+static void set_text(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 int usage_state_parse(const char *text, struct usage_host_status *out)
 {
 	memset(out, 0, sizeof *out);
@@ -1410,7 +1418,7 @@ int usage_state_parse(const char *text, struct usage_host_status *out)
 		int64_t s = strtoll(value, NULL, 10);
 #define U64(name) else if (!strcmp(key, #name)) out->name = u
 		if (!strcmp(key, "host"))
-			snprintf(out->host, sizeof out->host, "%s", value);
+			set_text(out->host, sizeof out->host, value);
 		else if (!strcmp(key, "pid"))
 			out->pid = (int)s;
 		else if (!strcmp(key, "running"))
@@ -1422,15 +1430,15 @@ int usage_state_parse(const char *text, struct usage_host_status *out)
 		else if (!strcmp(key, "last_commit_ns"))
 			out->last_commit_ns = s;
 		else if (!strcmp(key, "policy"))
-			snprintf(out->policy, sizeof out->policy, "%s", value);
+			set_text(out->policy, sizeof out->policy, value);
 		else if (!strcmp(key, "sqlite_journal"))
-			snprintf(out->sqlite_journal, sizeof out->sqlite_journal, "%s", value);
+			set_text(out->sqlite_journal, sizeof out->sqlite_journal, value);
 		else if (!strcmp(key, "retention_days"))
 			out->retention_days = (unsigned)u;
 		else if (!strcmp(key, "prune"))
-			snprintf(out->prune, sizeof out->prune, "%s", value);
+			set_text(out->prune, sizeof out->prune, value);
 		else if (!strcmp(key, "last_error"))
-			snprintf(out->last_error, sizeof out->last_error, "%s", value);
+			set_text(out->last_error, sizeof out->last_error, value);
 		U64(capacity); U64(in_use); U64(backlog); U64(committed); U64(replayed); U64(damaged);
 		U64(refused); U64(lost); U64(opens_allow); U64(opens_mask); U64(opens_deny);
 		U64(opens_discovery); U64(bytes); U64(batches); U64(batch_max);

@@ -111,7 +111,7 @@ struct usage;
  * daemon left, and start the writer thread.  Call after the daemon forked
  * into the background (SQLite connections do not survive fork).  One
  * process records in a directory: another gets -EBUSY (after waiting up to
- * 10 s for a prune by meshctl).  An unwritable database is not an error
+ * 5 s for a prune by meshctl).  An unwritable database is not an error
  * here: events wait in the journal (see usage_stats()).  Errors: -errno
  * with `err` naming the file.  Free with usage_close(). */
 int usage_open(const char *host_dir, const struct usage_config *cfg,
