@@ -544,8 +544,7 @@ static const char metrics_sql[] =
 	" count(DISTINCT CASE WHEN period = 1 AND " READ_SQL " THEN user_name END) AS previous_consumers,"
 	" sum(CASE WHEN period = 1 AND " READ_SQL " THEN opens ELSE 0 END) AS previous_reads,"
 	" sum(CASE WHEN period = 1 AND " READ_SQL " THEN bytes ELSE 0 END) AS previous_bytes,"
-	" sum(CASE WHEN period = 0 THEN opens ELSE 0 END) AS events,"
-	" group_concat(DISTINCT CASE WHEN period = 0 AND " READ_SQL " THEN program END) AS programs";
+	" sum(CASE WHEN period = 0 THEN opens ELSE 0 END) AS events";
 
 static const struct column cols_product[] = {
 	{"domain", NULL, COL_TEXT, SHOW_DATA, "domain"},
@@ -917,13 +916,15 @@ int usage_report_run(const char *usage_root, const struct usage_query *q, struct
 		if (!rc)
 			rc = rows_from(r, rs.mem, sql.buf, err);
 		strbuf_release(&sql);
-		for (size_t i = 0; !rc && i < r->n_rows; i++) {
-			const struct cell *row = r->cells + i * r->n_cols;
-			int d = col_index(r, "decision"), o = col_index(r, "opens");
-			if (!strcmp(row[d].text, "deny"))
-				r->summary.denied += (uint64_t)row[o].value;
-			else
-				r->summary.masked += (uint64_t)row[o].value;
+		sqlite3_stmt *st;
+		if (!rc && sqlite3_prepare_v2(rs.mem, "SELECT total(CASE WHEN decision = 'deny' THEN opens END),"
+					      " total(CASE WHEN decision = 'mask' THEN opens END) FROM audit", -1, &st,
+					      NULL) == SQLITE_OK) {
+			if (sqlite3_step(st) == SQLITE_ROW) {   /* all of them, whatever the limit */
+				r->summary.denied = (uint64_t)sqlite3_column_double(st, 0);
+				r->summary.masked = (uint64_t)sqlite3_column_double(st, 1);
+			}
+			sqlite3_finalize(st);
 		}
 	} else {
 		const struct by_spec *spec = &by_specs[q->by];
@@ -988,7 +989,10 @@ int usage_consumers_run(const char *usage_root, const char *domain, const char *
 	if (!rc)
 		rc = summarize(r, rs.mem, err);
 	struct strbuf sql = STRBUF_INIT;
-	strbuf_printf(&sql, "SELECT user_name, host, %s FROM facts GROUP BY user_name, host HAVING reads > 0"
+	strbuf_printf(&sql, "SELECT user_name, host, %s,"
+		      " (SELECT group_concat(program, ', ') FROM (SELECT DISTINCT program FROM facts AS f"
+		      "  WHERE f.user_name = facts.user_name AND f.host = facts.host AND " READ_SQL " ORDER BY program))"
+		      " AS programs FROM facts GROUP BY user_name, host HAVING reads > 0"
 		      " ORDER BY last_read DESC, user_name, host", metrics_sql);
 	if (!rc)
 		rc = rows_from(r, rs.mem, sql.buf, err);

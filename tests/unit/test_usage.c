@@ -781,6 +781,11 @@ static void test_reports(void)
 	q.decision = "deny";
 	CHECK(usage_report_run(report_root(), &q, &r, &err) == 0 && usage_report_row_count(r) == 1);
 	usage_report_free(r);
+	q.decision = NULL;
+	q.limit = 1;                               /* the counts stay whole */
+	CHECK(usage_report_run(report_root(), &q, &r, &err) == 0 && usage_report_row_count(r) == 1);
+	CHECK(usage_report_summary(r)->denied == 1 && usage_report_summary(r)->masked == 1);
+	usage_report_free(r);
 
 	/* filters: user, and a version */
 	q = (struct usage_query){.user = "bob", .since_ns = D, .until_ns = D + 30 * DAY};
@@ -813,7 +818,14 @@ static void test_reports(void)
 	free(table);
 	usage_report_free(r);
 	CHECK(usage_consumers_run(report_root(), "sales", "orders", "1.0.0", D - 30 * DAY, D + 60 * DAY, &r, &err) == 0);
-	CHECK(usage_report_row_count(r) == 3);     /* erin (twice, two hosts), bob before, alice */
+	CHECK(usage_report_row_count(r) == 3);     /* alice, bob (before), erin (after; not her older read) */
+	usage_report_free(r);
+	CHECK(usage_consumers_run(report_root(), "finance", "ledger", "2.0.0", D, D + 30 * DAY, &r, &err) == 0);
+	csv = usage_report_format(r, USAGE_FORMAT_CSV);
+	n = csv_parse(csv, f, 16, &cols);
+	CHECK(n == 2);
+	CHECK_STR(f[1][2], "my,prog");
+	free(csv);
 	usage_report_free(r);
 
 	/* an unreadable host database is a warning, not a failure */
