@@ -1564,7 +1564,7 @@ char *usage_status_format(const struct usage_host_status *hosts, size_t n, int64
 		strbuf_printf(&sb, "refused      %" PRIu64 "\n", s->refused);
 		strbuf_printf(&sb, "lost         %" PRIu64 "\n", s->lost);
 		strbuf_printf(&sb, "opens        %" PRIu64 " allowed, %" PRIu64 " masked, %" PRIu64 " denied, %" PRIu64
-			      " discovery; %s served\n", s->opens_allow, s->opens_mask, s->opens_deny, s->opens_discovery,
+			      " discovery since start; %s served\n", s->opens_allow, s->opens_mask, s->opens_deny, s->opens_discovery,
 			      bytes);
 		if (s->last_commit_ns)
 			time_text(s->last_commit_ns, when, sizeof when);
@@ -1694,7 +1694,7 @@ int usage_prune_store(const char *usage_root, int64_t before_ns, unsigned wait_m
 			res->outcome = held == -EACCES || held == -EPERM || held == -EROFS || held == 0
 				       ? USAGE_PRUNE_SKIPPED : USAGE_PRUNE_FAILED;
 			snprintf(res->message, sizeof res->message, "%s: %s", hosts[h].path,
-				 held < 0 && held != -EACCES ? strerror(-held) : "not writable by you: skipped");
+				 held < 0 && held != -EACCES ? strerror(-held) : "not writable by you");
 		} else {
 			/* nobody records here now; the journal lock keeps a daemon
 			 * from starting to write while this prunes */
