@@ -979,6 +979,26 @@ static double bench_round(struct usage *u, long per_thread, long *waited)
 	return b[0].seconds > b[1].seconds ? b[0].seconds : b[1].seconds;
 }
 
+/* 20,000 begin+end pairs per second for one second, 20 per millisecond */
+static void *paced_main(void *arg)
+{
+	struct usage *u = arg;
+	struct usage_open_info in = event("alice", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA,
+					  USAGE_ALLOW, 0);
+	double start = mono();
+	for (int ms = 0; ms < 1000; ms++) {
+		for (int k = 0; k < 20; k++) {
+			uint64_t h;
+			if (usage_begin(u, &in, &h) == 0)
+				usage_end(u, h, 4096, 1, 0);
+		}
+		double next = start + (ms + 1) / 1000.0, now = mono();
+		if (next > now)
+			usleep((useconds_t)((next - now) * 1e6));
+	}
+	return NULL;
+}
+
 static void measure(int rounds, long sustained)
 {
 	/* the hot path alone: bursts that fit the journal, drained in between */
@@ -1007,6 +1027,21 @@ static void measure(int rounds, long sustained)
 	printf("  measure: writer: %llu transactions, %.0f events each on average, %llu at most; journal %d bytes per"
 	       " event\n", (unsigned long long)batches, batches ? (double)committed / (double)batches : 0.0,
 	       (unsigned long long)s.batch_max, USAGE_SLOT_SIZE);
+	/* paced like a busy mount (2 x 20,000 opens/s for a second): the batches the writer really makes */
+	u = open_host("bench-paced", NULL);
+	usage_stats(u, &s0);
+	pthread_t pt[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&pt[i], NULL, paced_main, u);
+	for (int i = 0; i < 2; i++)
+		pthread_join(pt[i], NULL);
+	wait_drained(u, 10);
+	usage_stats(u, &s);
+	CHECK(usage_close(u) == 0);
+	batches = s.batches - s0.batches;
+	printf("  measure: paced at 40,000 events/s: %llu transactions, %.0f events each on average, %llu at most\n",
+	       (unsigned long long)batches, batches ? (double)(s.committed - s0.committed) / (double)batches : 0.0,
+	       (unsigned long long)s.batch_max);
 	char buf[32];
 	int reps = 20000;
 	t0 = mono();
