@@ -10,13 +10,14 @@
  * slot, writes the event and its checksum, and publishes it by writing the
  * slot's state word last; usage_end() adds bytes, read calls, duration and a
  * second checksum, then flips the state again.  Both are stores into the
- * mapping plus atomics: no lock, no syscall, no SQLite.
+ * mapping plus atomics: no syscall, no SQLite, and no lock except a
+ * condition-variable signal once every 1024 calls to wake the writer.
  *
  * The writer.  One thread owns the host's only SQLite connection
  * (HOST_DIR/usage.db; WAL and synchronous=NORMAL on local filesystems, a
- * rollback journal on network ones, busy_timeout) and every 50 ms (sooner
- * when many events wait) moves ready slots into SQLite, up to 4096 per
- * transaction, and frees them only after the commit.  An open still in
+ * rollback journal on network ones, busy_timeout) and every 50 ms, or as
+ * soon as 1024 begin/end calls are pending, moves ready slots into SQLite,
+ * up to 4096 per transaction, and frees them only after the commit.  An open still in
  * progress after a second is written as an incomplete row, completed at its
  * end.  Event ids are primary keys (unique on the host, never reused), so
  * writing a slot twice, or replaying it, never duplicates an event.
