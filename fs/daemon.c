@@ -544,13 +544,14 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 	uint64_t handle = UINT64_MAX;
 	if (d->usage) {
 		char program[32], user[64];
-		usage_program(who->pid, program, sizeof program);
+		usage_program_name(who->pid, program, sizeof program);
 		identity_user_name(who->uid, user, sizeof user);
-		struct usage_event ev = {
+		struct usage_open_info ev = {
 			.uid = who->uid, .pid = who->pid, .user = user, .program = program,
 			.domain = n->domain, .product = n->product, .version = n->version, .file = n->name,
-			.kind = n->role == ROLE_DATA ? "data" : "discovery",
-			.decision = policy_result_name(dec.result),
+			.kind = n->role == ROLE_DATA ? USAGE_DATA : USAGE_DISCOVERY,
+			.decision = dec.result == POLICY_ALLOW ? USAGE_ALLOW
+				  : dec.result == POLICY_MASK ? USAGE_MASK : USAGE_DENY,
 		};
 		if (usage_begin(d->usage, &ev, &handle) && n->role == ROLE_DATA && dec.result != POLICY_DENY) {
 			syslog(LOG_ERR, "usage journal full: refusing %s/%s/%s/%s to uid %u (no read without a record)",
@@ -562,13 +563,13 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 		syslog(LOG_NOTICE, "deny uid %u pid %d %s/%s/%s/%s: %s", (unsigned)who->uid, (int)who->pid, n->domain,
 		       n->product, n->version, n->name, dec.reason);
 		if (d->usage)
-			usage_end(d->usage, handle, 0, 0);
+			usage_end(d->usage, handle, 0, 0, 0);
 		return -EACCES;
 	}
 	int fd = open_backing(d, n->backing);
 	if (fd < 0) {
 		if (d->usage)
-			usage_end(d->usage, handle, 0, 0);
+			usage_end(d->usage, handle, 0, 0, 0);
 		return fd;
 	}
 	struct daemon_file *f = xcalloc(1, sizeof *f);
@@ -588,7 +589,7 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 		if (!f->mask_ix || mask_plan_new(f->mask_ix, cols, nc, &f->mask_plan, &err)) {
 			syslog(LOG_ERR, "%s: cannot mask (%s): denied", n->backing, err.msg);
 			if (d->usage)
-				usage_end(d->usage, handle, 0, 0);
+				usage_end(d->usage, handle, 0, 0, 0);
 			close(fd);
 			free(f);
 			return -EACCES;
@@ -655,7 +656,7 @@ void daemon_file_release(struct mesh_daemon *d, struct daemon_file *f)
 		return;
 	if (d->usage)
 		usage_end(d->usage, f->usage_handle, __atomic_load_n(&f->bytes, __ATOMIC_RELAXED),
-			  __atomic_load_n(&f->reads, __ATOMIC_RELAXED));
+			  __atomic_load_n(&f->reads, __ATOMIC_RELAXED), 0);
 	close(f->fd);
 	mask_plan_free(f->mask_plan);
 	free(f);

@@ -351,18 +351,6 @@ void (usage_end)(struct usage *u, uint64_t handle, uint64_t bytes, uint64_t read
 	note_pending(u);
 }
 
-int usage_begin_event_(struct usage *u, const struct usage_event *ev, uint64_t *handle)
-{
-	struct usage_open_info info = {
-		.uid = (uint32_t)ev->uid, .pid = ev->pid, .user = ev->user, .program = ev->program,
-		.domain = ev->domain, .product = ev->product, .version = ev->version, .file = ev->file,
-		.kind = ev->kind && !strcmp(ev->kind, "discovery") ? USAGE_DISCOVERY : USAGE_DATA,
-		.decision = !ev->decision || !strcmp(ev->decision, "deny") ? USAGE_DENY
-			    : !strcmp(ev->decision, "mask") ? USAGE_MASK : USAGE_ALLOW,
-	};
-	return (usage_begin)(u, &info, handle);
-}
-
 int usage_read_comm(pid_t pid, char *buf, size_t size)
 {
 	if (!size)

@@ -158,29 +158,4 @@ int usage_read_comm(pid_t pid, char *buf, size_t size);
  * pid's within that second.  Thread-safe. */
 void usage_program_name(pid_t pid, char *buf, size_t size);
 
-/* ---- transitional: the names fs/daemon.c used before this API (strings
- * for kind/decision, usage_end without duration, usage_program).  Remove
- * once the glue uses the API above. ---- */
-struct usage_event {
-	uid_t uid;
-	pid_t pid;
-	const char *user, *program;
-	const char *domain, *product, *version, *file;
-	const char *kind;              /* "data" | "discovery" */
-	const char *decision;          /* "allow" | "mask" | "deny" */
-};
-int usage_begin_event_(struct usage *u, const struct usage_event *ev, uint64_t *handle);
-#define usage_begin(u, info, handle) _Generic((info), \
-	struct usage_event *: usage_begin_event_, \
-	const struct usage_event *: usage_begin_event_, \
-	default: usage_begin)(u, info, handle)
-static inline void usage_end_without_duration_(struct usage *u, uint64_t handle, uint64_t bytes,
-					       uint64_t read_calls)
-{
-	usage_end(u, handle, bytes, read_calls, 0);
-}
-#define USAGE_END_PICK_(a1, a2, a3, a4, a5, name, ...) name
-#define usage_end(...) USAGE_END_PICK_(__VA_ARGS__, usage_end, usage_end_without_duration_, )(__VA_ARGS__)
-#define usage_program(pid, buf, size) usage_program_name(pid, buf, size)
-
 #endif

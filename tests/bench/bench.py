@@ -409,8 +409,8 @@ def bench_usage():
         record("usage recording", "sequential read served by the daemon, recording on vs off", on, off, "MB/s",
                "difference < 2%")
     rows.append(("usage recording", "journal bytes per event / writer batch", 512, 0, "bytes", float("nan"),
-                 "", "one 512-byte slot per open; the writer commits every slot ready each 50 ms "
-                     "(or sooner when half full) in one transaction"))
+                 "", "one 512-byte slot per open; the writer wakes every 50 ms or after 1024 pending "
+                     "begin/end calls and commits up to 4096 events per transaction"))
 
 
 def read_seq_uncached(path):
