@@ -1358,14 +1358,8 @@ static char *format_json(const struct usage_report *r)
 		free(c);
 	}
 	json_object_set_new(o, "warnings", warnings);
-	char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *out = mesh_json_text(o);
 	json_decref(o);
-	size_t len = strlen(text);
-	char *out = xmalloc(len + 2);
-	memcpy(out, text, len);
-	out[len] = '\n';
-	out[len + 1] = '\0';
-	free(text);
 	return out;
 }
 

@@ -270,3 +270,19 @@ def test_init_drafts_a_contract_from_data(store, scratch):
     assert types == {"id": "integer", "ip": "string", "ok": "boolean", "v": "number"}
     assert {f["name"]: f.get("classification") for f in schema["fields"]}["ip"] == "pii"
     assert store.ctl("init", scratch / "nope.csv", "--domain", "customer", "--product", "x").returncode == 1
+
+
+def test_search_finds_products_by_description_and_column(store, scratch):
+    for d in ("sales", "customer"):
+        store.create_domain(d)
+    store.publish(release(scratch))
+    store.publish(release(scratch, "customer-profiles-2.0.0"))
+    out = store.ctl("search", "web", "shop", check=True).stdout
+    assert out.startswith("sales/orders 1.0.0")
+    out = store.ctl("search", "birth_date", check=True).stdout
+    assert "customer/profiles 2.0.0" in out and "sales/orders" not in out
+    r = store.ctl("search", "nothing-like-this")
+    assert r.returncode == 1 and r.stdout == ""
+    # the index is a cache: deleted, it is rebuilt from the files
+    os.unlink(store.path / "index/index.db")
+    assert "customer/profiles" in store.ctl("search", "birth_date", check=True).stdout

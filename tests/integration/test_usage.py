@@ -235,3 +235,18 @@ def test_retention_setting_folds_old_events(used, scratch):
     m.stop()
     rep = usage_json(used, "sales/orders", "--since", "2019-12-01")
     assert rep["summary"]["reads"] == 3
+
+
+def test_consumers_of_a_version(used, scratch):
+    """Who still reads a version, before it is retired."""
+    m = Mount(used, scratch / "mnt", "allow_other").start()
+    run(["cat", m / "sales/orders/1.0.0/orders.csv"], user="mesh_bob", check=True)
+    run(["cat", m / "sales/orders/1.0.0/orders.csv"], user="mesh_carol", check=True)
+    run(["cat", m / "sales/orders/1.1.0/orders.csv"], user="mesh_erin", check=True)
+    assert run(["cat", m / "sales/orders/1.0.0/orders.csv"], user="mesh_dave").returncode != 0
+    m.stop()
+    out = used.ctl("consumers", "sales/orders", "1.0.0", check=True).stdout
+    assert "mesh_bob" in out and "mesh_carol" in out
+    assert "mesh_erin" not in out                  # read another version
+    assert "mesh_dave" not in out                  # denied: not a consumer
+    assert used.ctl("consumers", "sales/orders").returncode == 2
