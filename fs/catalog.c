@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "governance.h"
 #include "mesh_util.h"
 
 /* ---- arena ---- */
@@ -252,7 +253,7 @@ static int build_version(struct builder *b, struct cat_node *vnode, int product_
 	size_t n = 0;
 	if (old && old->kind == CAT_VERSION) {
 		vnode->mtime = old->mtime;
-		vnode->restricted = old->restricted;
+		vnode->release_restricted = old->release_restricted;
 		kids = xcalloc(old->n_children ? old->n_children : 1, sizeof *kids);
 		for (uint32_t i = 0; i < old->n_children; i++) {
 			const struct cat_node *of = old->children[i];
@@ -266,7 +267,7 @@ static int build_version(struct builder *b, struct cat_node *vnode, int product_
 		if (manifest_load_at(product_fd, mpath, &m, NULL))
 			return -1;
 		vnode->mtime = m->published;
-		vnode->restricted = m->restricted;
+		vnode->release_restricted = m->restricted;
 		kids = xcalloc(m->n_files ? m->n_files : 1, sizeof *kids);
 		for (size_t i = 0; i < m->n_files; i++) {
 			const struct manifest_file *mf = &m->files[i];
@@ -288,7 +289,7 @@ static int build_version(struct builder *b, struct cat_node *vnode, int product_
 }
 
 static struct cat_node *build_product(struct builder *b, struct cat_node *dnode, int domain_fd,
-				      const char *name, const struct catalog *previous)
+				      const char *name, const struct catalog *previous, bool listed)
 {
 	int pfd = openat(domain_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (pfd < 0)
@@ -318,7 +319,7 @@ static struct cat_node *build_product(struct builder *b, struct cat_node *dnode,
 			b->n_all--;   /* it was the last node added */
 			continue;
 		}
-		if (vnode->restricted)
+		if (vnode->release_restricted)
 			pnode->restricted = true;
 		kids[n++] = vnode;
 	}
@@ -332,7 +333,8 @@ static struct cat_node *build_product(struct builder *b, struct cat_node *dnode,
 		b->n_all--;
 		return NULL;
 	}
-	/* One restricted release makes the whole product restricted. */
+	/* Listed in domain.yaml, or one restricted release: the whole product. */
+	pnode->restricted |= listed;
 	for (size_t i = 0; i < n && pnode->restricted; i++) {
 		kids[i]->restricted = true;
 		for (uint32_t k = 0; k < kids[i]->n_children; k++)
@@ -442,10 +444,15 @@ int catalog_scan(const char *store, const struct catalog *previous, struct catal
 		set_place(dnode, dnode->name, NULL, NULL);
 		struct name_list products;
 		list_subdirs(dfd, mesh_name_ok, &products);
+		struct domain_info *di = NULL;
+		bool unreadable = gov_load_domain(store, dnode->name, &di, NULL) != 0;
 		struct cat_node **pkids = xcalloc(products.n + 1, sizeof *pkids);
 		size_t np = 0;
 		for (size_t k = 0; k < products.n; k++) {
-			struct cat_node *p = build_product(&b, dnode, dfd, products.names[k], previous);
+			bool listed = unreadable;
+			for (size_t r = 0; di && r < di->n_restricted; r++)
+				listed |= !strcmp(di->restricted[r], products.names[k]);
+			struct cat_node *p = build_product(&b, dnode, dfd, products.names[k], previous, listed);
 			if (p) {
 				pkids[np++] = p;
 				dnode->has_restricted |= p->restricted;
@@ -453,6 +460,7 @@ int catalog_scan(const char *store, const struct catalog *previous, struct catal
 		}
 		set_children(&b, dnode, pkids, np);
 		free(pkids);
+		gov_domain_free(di);
 		name_list_free(&products);
 		close(dfd);
 		dkids[nd++] = dnode;

@@ -7,12 +7,14 @@
  */
 #include "daemon.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@
 #include "mask.h"
 #include "mesh_util.h"
 #include "policy.h"
+#include "unique.h"
 #include "usage.h"
 #include "yamltree.h"
 
@@ -37,6 +40,7 @@ struct mesh_daemon {
 	pthread_mutex_t lock;            /* protects `current`, `policy`, `masks` */
 	struct catalog *current;
 	struct policy_ref *policy;       /* NULL: no valid policy ever loaded */
+	atomic_bool policy_loaded;       /* policy != NULL, readable without the lock */
 	char policy_error[MESH_ERR_MAX];
 	struct mask_cache {              /* masking indexes of data files, by inode */
 		uint64_t ino;
@@ -117,6 +121,7 @@ static void reload_policy(struct mesh_daemon *d)
 	pthread_mutex_lock(&d->lock);
 	struct policy_ref *old = d->policy;
 	d->policy = r;
+	atomic_store_explicit(&d->policy_loaded, true, memory_order_release);
 	d->policy_error[0] = '\0';
 	pthread_mutex_unlock(&d->lock);
 	policy_ref_put(d, old);
@@ -223,10 +228,41 @@ int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err)
 /* The watcher: inotify tells a local store's changes at once; polling the
  * generation file catches changes made by other hosts on a shared
  * filesystem, where inotify sees nothing. */
+/* A fingerprint of the policy files people edit by hand (mesh.yaml and
+ * every domain.yaml): their sizes and modification times.  An edit that
+ * no meshctl command announced through the generation counter still
+ * takes effect within a poll interval. */
+static uint64_t policy_fingerprint(const char *store)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	struct stat st;
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/mesh.yaml", store);
+	if (stat(path, &st) == 0)
+		h = (h ^ (uint64_t)st.st_mtim.tv_sec ^ ((uint64_t)st.st_mtim.tv_nsec << 20) ^ (uint64_t)st.st_size) *
+		    0x100000001b3ull;
+	snprintf(path, sizeof path, "%s/domains", store);
+	DIR *dir = opendir(path);
+	struct dirent *de;
+	while (dir && (de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char file[PATH_MAX + 300];
+		snprintf(file, sizeof file, "%s/%s/domain.yaml", path, de->d_name);
+		if (stat(file, &st) == 0)
+			h = (h ^ mesh_hash64(de->d_name, strlen(de->d_name)) ^ (uint64_t)st.st_mtim.tv_sec ^
+			     ((uint64_t)st.st_mtim.tv_nsec << 20) ^ (uint64_t)st.st_size) * 0x100000001b3ull;
+	}
+	if (dir)
+		closedir(dir);
+	return h;
+}
+
 static void *watcher_main(void *arg)
 {
 	struct mesh_daemon *d = arg;
 	int timeout_ms = (int)(d->opts.poll_interval * 1000);
+	uint64_t fingerprint = policy_fingerprint(d->store);
 	for (;;) {
 		struct pollfd fds[2] = {{d->stop_fd, POLLIN, 0}, {d->inotify_fd, POLLIN, 0}};
 		int n = poll(fds, d->inotify_fd >= 0 ? 2 : 1, timeout_ms);
@@ -244,6 +280,9 @@ static void *watcher_main(void *arg)
 		struct catalog *cur = daemon_catalog(d);
 		bool stale = strcmp(gen, catalog_generation(cur)) != 0;
 		catalog_unref(cur);
+		uint64_t now_fingerprint = policy_fingerprint(d->store);
+		stale |= now_fingerprint != fingerprint;
+		fingerprint = now_fingerprint;
 		if (stale) {
 			struct mesh_err err = {0};
 			if (daemon_rescan(d, &err))
@@ -351,17 +390,14 @@ void daemon_close(struct mesh_daemon *d)
 	free(d);
 }
 
-/* Is n a restricted product or inside one (contract or domain file)? */
+/* Is n a restricted product or inside one?  The catalog resolved that at
+ * scan time; without any valid policy every product counts as restricted
+ * (fail closed). */
 static bool node_restricted(struct mesh_daemon *d, const struct cat_node *n)
 {
-	if (n->restricted)
-		return true;
 	if (d->opts.open_mesh || !n->product)
 		return false;
-	struct policy_ref *r = policy_get(d);
-	bool restricted = !r || policy_restricted(r->p, n->domain, n->product);
-	policy_ref_put(d, r);
-	return restricted;
+	return n->restricted || !atomic_load_explicit(&d->policy_loaded, memory_order_acquire);
 }
 
 double daemon_entry_timeout(struct mesh_daemon *d, const struct cat_node *n)
@@ -380,17 +416,10 @@ double daemon_entry_timeout(struct mesh_daemon *d, const struct cat_node *n)
 bool daemon_cache_listing(struct mesh_daemon *d, const struct cat_node *dir)
 {
 	/* a listing that hides restricted products differs per user */
-	if (node_restricted(d, dir) || dir->has_restricted)
-		return false;
-	if (dir->kind == CAT_DOMAIN && !d->opts.open_mesh) {
-		struct policy_ref *r = policy_get(d);
-		bool any = !r;
-		for (uint32_t i = 0; r && i < dir->n_children && !any; i++)
-			any = policy_restricted(r->p, dir->name, dir->children[i]->name);
-		policy_ref_put(d, r);
-		return !any;
-	}
-	return true;
+	if (d->opts.open_mesh)
+		return true;
+	return !node_restricted(d, dir) && !dir->has_restricted &&
+	       atomic_load_explicit(&d->policy_loaded, memory_order_acquire);
 }
 
 bool daemon_access_control(const struct mesh_daemon *d)

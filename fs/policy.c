@@ -79,8 +79,6 @@ struct domain_entry {
 	char **owners;
 	struct subject *owner_subjects;
 	size_t n_owners;
-	char **restricted;
-	size_t n_restricted;
 };
 
 struct policy {
@@ -408,10 +406,6 @@ int policy_load(const char *store, struct policy **out, char **warnings, struct 
 			e->owner_subjects[i] = resolve(e->owners[i]);
 			note_subject(p, e->owners[i]);
 		}
-		e->restricted = xcalloc(di->n_restricted + 1, sizeof *e->restricted);
-		e->n_restricted = di->n_restricted;
-		for (size_t i = 0; i < di->n_restricted; i++)
-			e->restricted[i] = xstrdup(di->restricted[i]);
 		char rel[PATH_MAX];
 		snprintf(rel, sizeof rel, "domains/%s/domain.yaml", di->name);
 		struct ynode *droot = NULL;
@@ -474,9 +468,7 @@ void policy_free(struct policy *p)
 		struct domain_entry *e = &p->domains[i];
 		for (size_t k = 0; k < e->n_owners; k++)
 			free(e->owners[k]);
-		for (size_t k = 0; k < e->n_restricted; k++)
-			free(e->restricted[k]);
-		free(e->owners), free(e->owner_subjects), free(e->restricted), free(e->name);
+		free(e->owners), free(e->owner_subjects), free(e->name);
 	}
 	free(p->domains);
 	free(p->governance_group);
@@ -580,15 +572,6 @@ void policy_decide(const struct policy *p, const struct identity *who, const cha
 			out->result = POLICY_MASK;
 		}
 	}
-}
-
-bool policy_restricted(const struct policy *p, const char *domain, const char *product)
-{
-	const struct domain_entry *d = find_domain(p, domain);
-	for (size_t i = 0; d && i < d->n_restricted; i++)
-		if (!strcmp(d->restricted[i], product))
-			return true;
-	return false;
 }
 
 bool policy_needs_groups(const struct policy *p)

@@ -11,6 +11,11 @@
  * Inode numbers are a hash of the node's path in the mesh (root is 1), so
  * they are the same in every snapshot and on every host for the same path.
  *
+ * Restricted products are resolved here, at scan time, from the releases'
+ * contracts and the domains' restricted lists (a domain.yaml that cannot be
+ * read restricts all its products: fail closed), so the FUSE hot path only
+ * reads a flag.
+ *
  * Not here: access decisions (policy.h), the SQLite index for search
  * (index.h), FUSE.
  */
@@ -38,7 +43,9 @@ struct cat_node {
 	uint32_t nlink;
 	const char *domain, *product, *version;  /* the node's place (NULL above it) */
 	struct timespec mtime;                    /* publish time; max below for dirs */
-	bool restricted;                          /* product or below: marked restricted */
+	bool restricted;                          /* product or below: hidden without access
+						     (a release's contract, or domain.yaml) */
+	bool release_restricted;                  /* versions: this release's own contract says so */
 	bool has_restricted;                      /* a domain with restricted products */
 	enum lifecycle state;                     /* versions and below */
 	/* files */

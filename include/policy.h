@@ -11,8 +11,8 @@
  * Evaluation of a read: the domain's owners and governance always read;
  * otherwise an explicit deny anywhere wins, then an allow anywhere, else no
  * access.  Grants past their `until` stop counting at once (checked at
- * every decision against `now`).  Products marked restricted (contract or
- * domain file) are invisible to callers who may not read them.
+ * every decision against `now`).  Which products are restricted (hidden
+ * from callers who may not read them) is the catalog's to say (catalog.h).
  *
  * Masking: mesh.yaml's masking rules (tightened, never relaxed, by a
  * domain's) say which classifications are masked for whom; "owners" in
@@ -60,8 +60,6 @@ void policy_decide(const struct policy *p, const struct identity *who, const cha
 		   const char *product, const char *version, const char *const *classifications,
 		   size_t n, time_t now, struct policy_decision *out);
 
-/* Is the product restricted (hidden from those who may not read it)? */
-bool policy_restricted(const struct policy *p, const char *domain, const char *product);
 /* Does any rule name a group (so decisions need supplementary groups)? */
 bool policy_needs_groups(const struct policy *p);
 

@@ -201,7 +201,10 @@ def test_bad_policy_files_fail_closed(mesh, mounter):
     subprocess.run([str(MESHCTL), "--store", str(mesh.path), "reindex"], capture_output=True)
     # the daemon keeps its last good policy (or denies); it never opens access
     time.sleep(1.5)
-    assert try_read(path, "mesh_dave") == "EACCES"
+    # its products are now hidden from those without access (ENOENT) or
+    # refused (EACCES): never readable
+    assert try_read(path, "mesh_dave") in ("EACCES", "ENOENT")
+    assert try_read(path, "mesh_alice") == ORDERS_MASKED     # the last good policy still holds
     domain_yaml.write_text(good)
     for bad in (["grant", "sales/orders", "robot:x"], ["grant", "sales/nope", "user:mesh_dave"],
                 ["grant", "nodomain/x", "user:mesh_dave"]):
@@ -224,3 +227,20 @@ def test_allow_other_needs_access_control(store, scratch):
     finally:
         subprocess.run(["fusermount3", "-u", str(mp)], capture_output=True)
         subprocess.run(["fusermount3", "-uz", str(mp)], capture_output=True)
+
+
+def test_domain_file_edits_apply_while_mounted(mesh, mounter):
+    """A product restricted by hand in domain.yaml disappears for users
+    without access within a poll interval, with no meshctl command run."""
+    m = mounter(mesh)
+    assert "orders" in run(["ls", m / "sales"], user="mesh_dave").stdout.split()
+    domain_yaml = mesh.path / "domains/sales/domain.yaml"
+    good = domain_yaml.read_text()
+    domain_yaml.write_text(good + "restricted: [orders]\n")
+    assert wait_for(lambda: "orders" not in run(["ls", m / "sales"], user="mesh_dave").stdout.split(), 4)
+    assert try_read(m / "sales/orders/1.0.0/orders.csv", "mesh_dave") == "ENOENT"
+    # a grantee and an owner still see it
+    assert try_read(m / "sales/orders/1.0.0/orders.csv", "mesh_alice") == ORDERS_MASKED
+    assert try_read(m / "sales/orders/1.0.0/orders.csv", "mesh_bob") == ORDERS
+    domain_yaml.write_text(good)
+    assert wait_for(lambda: "orders" in run(["ls", m / "sales"], user="mesh_dave").stdout.split(), 4)
