@@ -27,11 +27,12 @@ CFLAGS    += -std=c17 $(WARN) $(OPT) -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 \
 LDLIBS    += $(PKG_LIBS) -lpthread -lm
 VERSION   := 0.1.0
 
-# fs/meshfs.c and fs/fuse_*.c are the daemon, fs/meshctl*.c the command line,
-# everything else is the library both are thin shells over.
-ALL_SRC   := $(wildcard fs/*.c)
+# fs/meshfs.c and fs/fuse_*.c are the daemon, fs/meshctl*.c and fs/cli/ the
+# command line, everything else (fs/*.c and fs/<subsystem>/*.c) is the
+# library both are thin shells over.
+ALL_SRC   := $(wildcard fs/*.c fs/*/*.c)
 DAEMON_SRC:= fs/meshfs.c $(wildcard fs/fuse_*.c)
-CLI_SRC   := $(wildcard fs/meshctl*.c)
+CLI_SRC   := $(wildcard fs/meshctl*.c fs/cli/*.c)
 LIB_SRC   := $(filter-out $(DAEMON_SRC) $(CLI_SRC),$(ALL_SRC))
 LIB_OBJ   := $(LIB_SRC:fs/%.c=$(BUILD)/obj/%.o)
 DAEMON_OBJ:= $(DAEMON_SRC:fs/%.c=$(BUILD)/obj/%.o)
@@ -43,6 +44,7 @@ UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 all: $(BUILD)/meshfs $(BUILD)/meshctl
 
 $(BUILD)/obj/%.o: fs/%.c | $(BUILD)/obj
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/obj $(BUILD)/tests:
@@ -100,4 +102,4 @@ install: all
 clean:
 	rm -rf build build-asan tests/fuzz/build
 
--include $(wildcard $(BUILD)/obj/*.d)
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/*/*.d)
