@@ -571,6 +571,7 @@ int main(int argc, char **argv)
 	ctx.store = getenv("MESH_STORE");
 	if (!ctx.store || !*ctx.store)
 		ctx.store = "/srv/mesh";
+	identity_current(&ctx.caller);
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--store") && i + 1 < argc) {

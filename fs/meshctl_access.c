@@ -629,9 +629,8 @@ int meshctl_cmd_access(const struct meshctl_ctx *ctx, int argc, char **argv)
 		printf("usage: meshctl access DOMAIN/PRODUCT[/VERSION[/FILE]]   (what you may do there, and why)\n");
 		return argc == 2 && !strcmp(argv[1], "--help") ? MESHCTL_OK : MESHCTL_USAGE;
 	}
-	struct identity me;
-	identity_current(&me);
-	return show_decisions(ctx, "access", &me, argv[1]);
+	const struct identity *me = &ctx->caller;
+	return show_decisions(ctx, "access", me, argv[1]);
 }
 
 int meshctl_cmd_explain(const struct meshctl_ctx *ctx, int argc, char **argv)

@@ -48,14 +48,13 @@ static int create(const struct meshctl_ctx *ctx, int argc, char **argv)
 	}
 	struct mesh_err err = {0};
 	struct mesh_policy *mesh = NULL;
-	struct identity me;
-	identity_current(&me);
+	const struct identity *me = &ctx->caller;
 	int rc = store_check(ctx->store, &err);
 	if (!rc)
 		rc = gov_load_mesh(ctx->store, &mesh, &err);
-	if (!rc && !gov_is_governance(mesh, &me))
+	if (!rc && !gov_is_governance(mesh, me))
 		rc = mesh_errf(&err, -EACCES, "%s is not governance: domains are created by root or members of "
-			       "group %s", me.user, mesh->governance_group);
+			       "group %s", me->user, mesh->governance_group);
 	long gid = -1;
 	if (!rc && group && (gid = identity_group_id(group)) < 0)
 		rc = mesh_errf(&err, -EINVAL, "--group %s: no such group on this host", group);
@@ -150,13 +149,12 @@ static int owners(const struct meshctl_ctx *ctx, int argc, char **argv)
 		gov_domain_free(d);
 		return MESHCTL_OK;
 	}
-	struct identity me;
-	identity_current(&me);
+	const struct identity *me = &ctx->caller;
 	struct mesh_policy *mesh = NULL;
 	gov_load_mesh(ctx->store, &mesh, NULL);
-	if (!gov_is_owner(d, &me) && !gov_is_governance(mesh, &me)) {
+	if (!gov_is_owner(d, me) && !gov_is_governance(mesh, me)) {
 		char *list = gov_owner_list(d);
-		meshctl_fail(ctx, "domain owners", "%s is not an owner of domain %s (its owners: %s)", me.user,
+		meshctl_fail(ctx, "domain owners", "%s is not an owner of domain %s (its owners: %s)", me->user,
 			     d->name, list);
 		free(list);
 		gov_domain_free(d);

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "identity.h"
+
 /* Exit codes scripts can test (documented in meshctl --help and README). */
 enum meshctl_exit {
 	MESHCTL_OK = 0,
@@ -27,6 +29,11 @@ struct meshctl_ctx {
 	const char *store;      /* --store or $MESH_STORE or /srv/mesh */
 	bool json;              /* --json */
 	const char *prog;       /* "meshctl" */
+	/* Who is asking, as the kernel says: this process's credentials when
+	 * meshctl works on the store itself, the peer's (SO_PEERCRED) when the
+	 * mesh service runs a command for a client.  Every decision and every
+	 * filter of a command uses this, never getuid(). */
+	struct identity caller;
 };
 
 /* Print "meshctl CMD: message\n" to stderr. */
