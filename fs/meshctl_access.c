@@ -69,7 +69,7 @@ static int parse_ref(const struct meshctl_ctx *ctx, const char *cmd, const char 
 static int check_admin(const struct meshctl_ctx *ctx, const char *cmd, const char *domain)
 {
 	struct mesh_err err = {0};
-	int rc = meshfs_check_publisher(ctx->store, domain, cmd, &err);
+	int rc = meshfs_check_publisher(ctx->store, domain, cmd, &ctx->caller, &err);
 	if (rc)
 		meshctl_fail(ctx, cmd, "%s", err.msg);
 	return rc ? meshctl_exit_for(rc) : 0;
@@ -153,7 +153,7 @@ int meshctl_cmd_grant(const struct meshctl_ctx *ctx, int argc, char **argv)
 	if (st)
 		return st;
 	char who[64], stamp[40];
-	identity_user_name(getuid(), who, sizeof who);
+	snprintf(who, sizeof who, "%s", ctx->caller.user);
 	now_rfc3339(stamp, sizeof stamp);
 	struct grant g = {.subject = argv[optind + 1], .domain = domain, .product = product[0] ? product : NULL,
 			  .version = version[0] ? version : NULL, .until = until, .grantor = who,
@@ -168,7 +168,7 @@ int meshctl_cmd_grant(const struct meshctl_ctx *ctx, int argc, char **argv)
 	char audit[1024];
 	snprintf(audit, sizeof audit, "grant %s: read on %s to %s%s%s (%s)", id, argv[optind], argv[optind + 1],
 		 until_text ? " until " : "", until_text ? until_text : "", reason ? reason : "no reason given");
-	policy_audit(ctx->store, domain, audit);
+	policy_audit(ctx->store, domain, &ctx->caller, audit);
 	store_bump_generation(ctx->store, NULL);
 	printf("granted read on %s to %s%s%s (grant %s)\n", argv[optind], argv[optind + 1],
 	       until_text ? " until " : "", until_text ? until_text : "", id);
@@ -202,7 +202,7 @@ int meshctl_cmd_revoke(const struct meshctl_ctx *ctx, int argc, char **argv)
 	}
 	char audit[512];
 	snprintf(audit, sizeof audit, "revoke: read on %s from %s (%zu grant(s))", argv[1], argv[2], removed);
-	policy_audit(ctx->store, domain, audit);
+	policy_audit(ctx->store, domain, &ctx->caller, audit);
 	store_bump_generation(ctx->store, NULL);
 	printf("revoked %zu grant(s) of %s on %s\n", removed, argv[2], argv[1]);
 	return MESHCTL_OK;
@@ -241,9 +241,11 @@ int meshctl_cmd_grants(const struct meshctl_ctx *ctx, int argc, char **argv)
 			mesh_time_rfc3339(&ts, until, sizeof until);
 			until[19] = 'Z', until[20] = '\0';
 		}
-		printf("%-14s %-24s %-30s %-21s %-12s %s%s\n", g[i].id, g[i].subject, res, until,
-		       g[i].grantor ? g[i].grantor : "?", g[i].reason ? g[i].reason : "",
+		char *id = mesh_escape_text(g[i].id), *subject = mesh_escape_text(g[i].subject),
+		     *by = mesh_escape_text(g[i].grantor ? g[i].grantor : "?"), *why = mesh_escape_text(g[i].reason);
+		printf("%-14s %-24s %-30s %-21s %-12s %s%s\n", id, subject, res, until, by, why,
 		       g[i].until && g[i].until < now ? " (expired)" : "");
+		free(id), free(subject), free(by), free(why);
 	}
 	grants_free(g, n);
 	return MESHCTL_OK;
@@ -265,32 +267,48 @@ static void request_free(struct request *r)
 	free(r->resource), free(r->reason), free(r->requested_at), free(r->until), free(r->status);
 }
 
+/* A JSON document of the store, read like every store file (no symlink,
+ * no FIFO, regular files only); NULL when it is not one. */
+static json_t *load_json_at(int dirfd, const char *name, struct stat *st)
+{
+	int fd = mesh_open_regular_at(dirfd, name, O_RDONLY, 0, st);
+	if (fd < 0)
+		return NULL;
+	json_error_t jerr;
+	json_t *o = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+	close(fd);
+	return o;
+}
+
 static int load_request(const char *store, const char *id, struct request *r)
 {
 	memset(r, 0, sizeof *r);
 	for (const char *p = id; *p; p++)
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
-	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/requests/%s.json", store, id);
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (!*id || strlen(id) >= sizeof r->id)
+		return -EINVAL;
+	char path[PATH_MAX], name[64];
+	snprintf(path, sizeof path, "%s/requests", store);
+	snprintf(name, sizeof name, "%s.json", id);
+	int dfd = mesh_open_dir_at(AT_FDCWD, path);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		if (fd >= 0)
-			close(fd);
-		return -ENOENT;
-	}
-	json_error_t jerr;
-	json_t *o = json_loadfd(fd, 0, &jerr);
-	close(fd);
+	json_t *o = dfd >= 0 ? load_json_at(dfd, name, &st) : NULL;
+	if (dfd >= 0)
+		close(dfd);
 	json_t *res = json_object_get(o, "resource");
 	if (!json_is_string(res)) {
 		json_decref(o);
-		return -EINVAL;
+		return o ? -EINVAL : -ENOENT;
 	}
 	snprintf(r->id, sizeof r->id, "%s", id);
-	r->uid = st.st_uid;   /* the kernel's word: who wrote the request */
-	identity_user_name(st.st_uid, r->user, sizeof r->user);
+	/* Who asked: the store is written only by its owner (the mesh service,
+	 * which records the kernel's word on its client in "uid"); a request
+	 * without it is one the requester wrote themselves into the old
+	 * world-writable spool, whose file owner the kernel set. */
+	json_t *uid = json_object_get(o, "uid");
+	r->uid = json_is_integer(uid) && json_integer_value(uid) >= 0 ? (uid_t)json_integer_value(uid) : st.st_uid;
+	identity_user_name(r->uid, r->user, sizeof r->user);
 	r->resource = xstrdup(json_string_value(res));
 	json_t *v = json_object_get(o, "reason");
 	r->reason = xstrdup(json_is_string(v) ? json_string_value(v) : "");
@@ -300,8 +318,11 @@ static int load_request(const char *store, const char *id, struct request *r)
 	r->until = json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
 	snprintf(r->domain, sizeof r->domain, "%.*s", (int)strcspn(r->resource, "/@"), r->resource);
 	json_decref(o);
-	snprintf(path, sizeof path, "%s/domains/%s/requests/%s.json", store, r->domain, id);
-	o = json_load_file(path, 0, &jerr);
+	snprintf(path, sizeof path, "%s/domains/%s/requests", store, r->domain);
+	dfd = mesh_name_ok(r->domain) ? mesh_open_dir_at(AT_FDCWD, path) : -1;
+	o = dfd >= 0 ? load_json_at(dfd, name, NULL) : NULL;
+	if (dfd >= 0)
+		close(dfd);
 	v = json_object_get(o, "status");
 	if (json_is_string(v))
 		r->status = xstrdup(json_string_value(v));
@@ -343,6 +364,9 @@ int meshctl_cmd_request(const struct meshctl_ctx *ctx, int argc, char **argv)
 	now_rfc3339(stamp, sizeof stamp);
 	json_t *o = json_object();
 	json_object_set_new(o, "resource", json_string(argv[optind]));
+	/* the requester, as the kernel says (the service: SO_PEERCRED) */
+	json_object_set_new(o, "uid", json_integer(ctx->caller.uid));
+	json_object_set_new(o, "user", json_string(ctx->caller.user));
 	json_object_set_new(o, "reason", json_string(reason));
 	json_object_set_new(o, "requested_at", json_string(stamp));
 	if (until_text)
@@ -353,7 +377,10 @@ int meshctl_cmd_request(const struct meshctl_ctx *ctx, int argc, char **argv)
 	snprintf(dir, sizeof dir, "%s/requests", ctx->store);
 	/* the next free number; O_EXCL settles races between requesters */
 	long next = 1;
-	DIR *d = opendir(dir);
+	int dfd = mesh_open_dir_at(AT_FDCWD, dir);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d && dfd >= 0)
+		close(dfd);
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
 		long n = strtol(de->d_name, NULL, 10);
@@ -366,12 +393,12 @@ int meshctl_cmd_request(const struct meshctl_ctx *ctx, int argc, char **argv)
 	char path[PATH_MAX + 32];
 	for (int tries = 0; tries < 100 && fd < 0; tries++, next++) {
 		snprintf(path, sizeof path, "%s/%ld.json", dir, next);
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-		if (fd < 0 && errno != EEXIST)
+		fd = mesh_open_regular_at(AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL, STORE_FILE_MODE, NULL);
+		if (fd < 0 && fd != -EEXIST)
 			break;
 	}
 	if (fd < 0) {
-		meshctl_fail(ctx, "request", "%s: %s", dir, strerror(errno));
+		meshctl_fail(ctx, "request", "%s: %s", dir, mesh_open_strerror(fd));
 		free(text);
 		return MESHCTL_ERROR;
 	}
@@ -406,9 +433,13 @@ int meshctl_cmd_requests(const struct meshctl_ctx *ctx, int argc, char **argv)
 	}
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s/requests", ctx->store);
-	DIR *d = opendir(dir);
+	int dfd = mesh_open_dir_at(AT_FDCWD, dir);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
 	if (!d) {
-		meshctl_fail(ctx, "requests", "%s: %s", dir, strerror(errno));
+		int e = dfd < 0 ? -dfd : errno;
+		if (dfd >= 0)
+			close(dfd);
+		meshctl_fail(ctx, "requests", "%s: %s", dir, strerror(e));
 		return MESHCTL_ERROR;
 	}
 	printf("%-6s %-12s %-30s %-25s %-10s %s\n", "ID", "USER", "RESOURCE", "REQUESTED", "STATUS", "REASON");
@@ -422,9 +453,14 @@ int meshctl_cmd_requests(const struct meshctl_ctx *ctx, int argc, char **argv)
 		struct request r;
 		if (load_request(ctx->store, id, &r))
 			continue;
-		if ((!only || !strcmp(r.domain, only)) && (all || !r.status))
-			printf("%-6s %-12s %-30s %-25s %-10s %s\n", r.id, r.user, r.resource, r.requested_at,
-			       r.status ? r.status : "pending", r.reason);
+		if ((!only || !strcmp(r.domain, only)) && (all || !r.status)) {
+			/* all of it written by users: never raw to a terminal */
+			char *user = mesh_escape_text(r.user), *res = mesh_escape_text(r.resource),
+			     *at = mesh_escape_text(r.requested_at), *why = mesh_escape_text(r.reason),
+			     *status = mesh_escape_text(r.status ? r.status : "pending");
+			printf("%-6s %-12s %-30s %-25s %-10s %s\n", r.id, user, res, at, status, why);
+			free(user), free(res), free(at), free(why), free(status);
+		}
 		request_free(&r);
 	}
 	closedir(d);
@@ -476,7 +512,7 @@ static int decide_request(const struct meshctl_ctx *ctx, int argc, char **argv, 
 		return st;
 	}
 	char who[64], stamp[40], subject[80];
-	identity_user_name(getuid(), who, sizeof who);
+	snprintf(who, sizeof who, "%s", ctx->caller.user);
 	now_rfc3339(stamp, sizeof stamp);
 	snprintf(subject, sizeof subject, "user:%s", r.user);
 	char *grant_id = NULL;
@@ -501,7 +537,7 @@ static int decide_request(const struct meshctl_ctx *ctx, int argc, char **argv, 
 	if (!rc) {
 		char dir[PATH_MAX];
 		snprintf(dir, sizeof dir, "%s/domains/%s/requests", ctx->store, r.domain);
-		if (mkdir(dir, 02775) < 0 && errno != EEXIST)
+		if (mkdir(dir, STORE_DIR_MODE) < 0 && errno != EEXIST)
 			rc = mesh_errf(&err, -errno, "%s: %s", dir, strerror(errno));
 		json_t *o = json_object();
 		json_object_set_new(o, "status", json_string(approve ? "approved" : "denied"));
@@ -515,10 +551,12 @@ static int decide_request(const struct meshctl_ctx *ctx, int argc, char **argv, 
 		json_decref(o);
 		char name[64];
 		snprintf(name, sizeof name, "%s.json", r.id);
-		int fd = rc ? -1 : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int fd = rc ? -1 : mesh_open_dir_at(AT_FDCWD, dir);
 		if (fd >= 0) {
-			rc = mesh_write_file_atomic(fd, name, text, strlen(text), 0664, &err);
+			rc = mesh_write_file_atomic(fd, name, text, strlen(text), STORE_FILE_MODE, &err);
 			close(fd);
+		} else if (!rc) {
+			rc = mesh_errf(&err, fd, "%s: %s", dir, strerror(-fd));
 		}
 		free(text);
 	}
@@ -526,7 +564,7 @@ static int decide_request(const struct meshctl_ctx *ctx, int argc, char **argv, 
 		char audit[1024];
 		snprintf(audit, sizeof audit, "%s request %s of %s for %s (%s)%s%s", approve ? "approve" : "deny", r.id,
 			 r.user, r.resource, r.reason, grant_id ? ": grant " : "", grant_id ? grant_id : "");
-		policy_audit(ctx->store, r.domain, audit);
+		policy_audit(ctx->store, r.domain, &ctx->caller, audit);
 		store_bump_generation(ctx->store, NULL);
 		printf("request %s %s: %s may %sread %s%s%s\n", r.id, approve ? "approved" : "denied", r.user,
 		       approve ? "" : "not ", r.resource, approve && until ? " until " : "",
@@ -663,12 +701,18 @@ int meshctl_cmd_explain(const struct meshctl_ctx *ctx, int argc, char **argv)
 		return st;
 	struct passwd pw, *res = NULL;
 	char buf[4096];
-	gid_t groups[IDENTITY_MAX_GROUPS];
 	int ng = IDENTITY_MAX_GROUPS;
+	gid_t *groups = xcalloc((size_t)ng, sizeof *groups);
 	struct identity who;
-	if (getpwuid_r((uid_t)uid, &pw, buf, sizeof buf, &res) || !res ||
-	    getgrouplist(res->pw_name, res->pw_gid, groups, &ng) < 0)
+	if (getpwuid_r((uid_t)uid, &pw, buf, sizeof buf, &res) || !res) {
 		ng = 0;
+	} else if (getgrouplist(res->pw_name, res->pw_gid, groups, &ng) < 0) {
+		/* more groups than room: ask again with room for all of them */
+		groups = xrealloc(groups, (size_t)ng * sizeof *groups);
+		if (getgrouplist(res->pw_name, res->pw_gid, groups, &ng) < 0)
+			ng = 0;
+	}
 	identity_from_ids(&who, (uid_t)uid, res ? res->pw_gid : (gid_t)uid, groups, ng);
+	free(groups);
 	return show_decisions(ctx, "explain", &who, rel);
 }

@@ -15,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include "fuse_ops.h"
 #include "fuse_passthrough.h"
 #include "mesh_util.h"
+#include "store.h"
 
 struct meshfs_conf {
 	char *store;
@@ -35,6 +37,7 @@ struct meshfs_conf {
 	int usage_slots;
 	char *metrics;
 	int no_usage;
+	int insecure_store;
 };
 
 enum { KEY_DROP, KEY_ALLOW_OTHER };
@@ -50,6 +53,7 @@ static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("usage_slots=%d", usage_slots),
 	CONF_OPT("metrics=%s", metrics),
 	CONF_OPT("no_usage", no_usage),
+	CONF_OPT("insecure_store", insecure_store),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	/* mount.fuse3 adds dev and suid unless told otherwise: a mesh never
 	 * needs either, so they are dropped and nosuid,nodev forced below */
@@ -87,11 +91,16 @@ static void usage(FILE *out)
 "    -o usage_slots=N       usage journal capacity in events (default 32768)\n"
 "    -o metrics=PATH        write Prometheus metrics (textfile collector) to PATH\n"
 "    -o no_usage            record no usage (for benchmarks only)\n"
+"    -o insecure_store      serve a store that is not locked down (others may\n"
+"                           read or write its files), with a loud warning;\n"
+"                           without it meshfs refuses such a store\n"
 "    -h, --help             this text\n"
 "    -V, --version          version\n"
 "\n"
 "Always mounted nosuid,nodev,ro. Exit status: 0 after a clean unmount,\n"
-"1 on bad arguments, a missing store, or a failed mount.\n"
+"1 on bad arguments, a missing store, a store that is not locked down (one\n"
+"account owns every file, nobody else may read or write any: see\n"
+"'meshctl doctor'), or a failed mount.\n"
 "Unmount with 'fusermount3 -u MOUNTPOINT' (or umount as root).\n");
 }
 
@@ -117,6 +126,7 @@ static int conf_proc(void *data, const char *arg, int key, struct fuse_args *out
 
 int main(int argc, char **argv)
 {
+	umask(077);   /* what the daemon creates in the store is its own */
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct meshfs_conf conf = {.poll = 1.0, .max_threads = 16};
 	struct fuse_cmdline_opts opts = {0};
@@ -173,6 +183,31 @@ int main(int argc, char **argv)
 			"(restore it, or say -o open_mesh if all data is public)\n", policy_file);
 		goto out;
 	}
+	/* The mount is the only way in: a store others can read bypasses
+	 * every decision the daemon makes (and one they can write lets them
+	 * rewrite the policy). */
+	char *report = NULL;
+	int problems = store_check(store, &err) ? 0 : store_audit(store, &report, &err);
+	if (problems < 0) {
+		fprintf(stderr, "meshfs: %s\n", err.msg);
+		goto out;
+	}
+	if (problems > 0 && !conf.insecure_store) {
+		fprintf(stderr, "meshfs: refusing to serve %s: it is not locked down (%d problem(s)): other users "
+			"could read or change its files without the mount:\n%s\n(or mount with -o insecure_store "
+			"to serve it anyway)\n", store, problems, report);
+		free(report);
+		goto out;
+	}
+	if (problems > 0) {
+		fprintf(stderr, "meshfs: WARNING: -o insecure_store: serving %s although it is NOT locked down "
+			"(%d problem(s)): access control, masking and usage records can be bypassed by reading "
+			"the store directly\n%s\n", store, problems, report);
+		syslog(LOG_WARNING, "insecure_store: serving %s although it is not locked down (%d problem(s)); "
+		       "access control can be bypassed", store, problems);
+		free(report);
+	}
+	mesh_err_clear(&err);
 	if (daemon_open(&dopts, &d, &err)) {
 		fprintf(stderr, "meshfs: %s\n", err.msg);
 		goto out;

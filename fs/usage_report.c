@@ -195,7 +195,8 @@ static char *clean_text(const char *s)
 			unsigned c1 = (unsigned char)s[i + 1];
 			ok = c <= 0xf4 && !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
 		}
-		if (!ok || (n == 1 && (c < 0x20 || c == 0x7f))) {
+		/* C0, DEL and C1 controls (U+0080..U+009F: 0x9b is a CSI) */
+		if (!ok || (n == 1 && (c < 0x20 || c == 0x7f)) || (n == 2 && c == 0xc2 && (unsigned char)s[i + 1] < 0xa0)) {
 			out[o++] = '?';
 			i++;
 			continue;
@@ -1579,9 +1580,12 @@ static int daemon_holds(const char *dir, int *lock_fd)
 {
 	char path[PATH_MAX + 16];
 	snprintf(path, sizeof path, "%s/journal", dir);
-	*lock_fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (*lock_fd < 0)
-		return errno == ENOENT ? 0 : -errno;
+	*lock_fd = mesh_open_regular_at(AT_FDCWD, path, O_RDWR, 0, NULL);
+	if (*lock_fd < 0) {
+		int e = *lock_fd;
+		*lock_fd = -1;
+		return e == -ENOENT ? 0 : e;
+	}
 	if (flock(*lock_fd, LOCK_EX | LOCK_NB) == 0)
 		return 0;
 	int e = errno;

@@ -6,6 +6,13 @@ always unmounted in teardown, even when the test failed: `fusermount3 -u`,
 then a lazy `-uz`, then the daemon is killed, so a stale mount never
 breaks the next test or run.
 
+Stores are made by `meshctl init`, so they are locked down like a real one
+(root owns everything, 0700/0600) and meshfs serves them without
+`-o insecure_store`; a test that needs an insecure store passes that option
+explicitly.  Tests marked `needs_service` run meshctl as an ordinary user
+against such a store: they wait for the mesh service (issue 8), through
+which ordinary users reach a locked-down store.
+
 Test users (created once per machine with useradd):
     mesh_alice  groups: mesh_analysts
     mesh_bob    groups: mesh_sales          (owner of domain sales in tests)
@@ -52,6 +59,18 @@ def _ensure_users():
             subprocess.run(cmd + [u], check=True)
         else:
             subprocess.run(["usermod", "-G", ",".join(groups), u], check=True)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_service: runs meshctl as an ordinary user against a "
+                            "locked-down store, which needs the mesh service (issue 8)")
+
+
+def pytest_collection_modifyitems(config, items):
+    skip = pytest.mark.skip(reason="needs the mesh service (issue 8), lead merges")
+    for item in items:
+        if "needs_service" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -117,9 +136,13 @@ class Store:
 
 
 def make_store(path):
+    """A store as `meshctl init` lays it out: owned by root, nothing readable
+    or writable by anyone else (meshfs refuses to serve it otherwise)."""
     s = Store(path)
     r = s.ctl("init")
     assert r.returncode == 0, r.stderr
+    st = os.stat(s.path)
+    assert st.st_uid == 0 and st.st_mode & 0o077 == 0, oct(st.st_mode)
     return s
 
 
