@@ -468,7 +468,7 @@ static int db_ready(struct usage *u)
 	char path[4200];
 	snprintf(path, sizeof path, "%s/usage.db", u->dir);
 	struct mesh_err err = {0};
-	int rc = sqlite3_open_v2(path, &u->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	int rc = sqlite3_open_v2(path, &u->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
 				 NULL);
 	if (rc != SQLITE_OK) {
 		set_error(u, "%s: %s (events wait in the journal)", path,
