@@ -319,19 +319,26 @@ int publish_release_fd(const char *store, int release_dirfd, const char *release
 	if (dir_refused)   /* nothing to stage: the report says why */
 		goto out;
 
-	/* every file into staging, once; from here on only staged bytes count */
-	rc = store_stage_begin(store, c->domain, c->data_product, c->version, &stage, err);
-	if (rc)
-		goto out;
-	stage_entries(release_dirfd, label, stage, entries, n, contract_text, contract_len, r);
-	if (r->failed)
-		goto out;
-	publish_check_governance(store, c, stage->fd, r);
+	/* To install: every file into staging, once; from here on only staged
+	 * bytes count.  To validate only, nothing is installed, so the checks
+	 * read the release directory itself (each open through the same
+	 * no-follow, non-blocking helper) and the copy is saved. */
+	int check_fd = release_dirfd;
+	if (opts->install) {
+		rc = store_stage_begin(store, c->domain, c->data_product, c->version, &stage, err);
+		if (rc)
+			goto out;
+		stage_entries(release_dirfd, label, stage, entries, n, contract_text, contract_len, r);
+		if (r->failed)
+			goto out;
+		check_fd = stage->fd;
+	}
+	publish_check_governance(store, c, check_fd, r);
 
-	/* schema, compatibility, data: all read from staging */
+	/* schema, compatibility, data: read from staging when installing */
 	pc.store = store;
 	pc.release_dir = label;
-	pc.dirfd = stage->fd;
+	pc.dirfd = check_fd;
 	pc.contract = c;
 	pc.now = opts->now ? opts->now : time(NULL);
 	pc.unique_memory = opts->unique_memory;

@@ -45,11 +45,11 @@ struct publish_report {
 
 /* Validate (and with opts->install, install) a release, read through
  * `release_dirfd`, a directory descriptor (for the mesh service: the one
- * the client passed over its socket).  Every file of the release is opened
- * once, relative to that descriptor (O_NOFOLLOW, O_NONBLOCK, regular files
- * only), and copied into a staging directory in the store; every check
- * runs over the staged bytes, and what is installed is exactly what was
- * checked.  `release_label` names the directory in messages.  `caller` is
+ * the client passed over its socket).  Every file is opened relative to
+ * that descriptor (O_NOFOLLOW, O_NONBLOCK, regular files only).  To
+ * install, each is opened once and copied into a staging directory in the
+ * store; every check runs over the staged bytes, and what is installed is
+ * exactly what was checked (validate-only reads the release directory).  `release_label` names the directory in messages.  `caller` is
  * who publishes: an owner of the contract's domain or governance, decided
  * on this identity only (never on the process's own credentials or the
  * store's permissions).  Returns 0 when the run completed - look at
