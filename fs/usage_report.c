@@ -273,7 +273,7 @@ static int list_hosts(const char *usage_root, struct host_dir **out, size_t *n, 
 		struct strbuf sb = STRBUF_INIT;
 		strbuf_printf(&sb, "%s/%s", usage_root, de->d_name);
 		struct stat st;
-		if (stat(sb.buf, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		if (lstat(sb.buf, &st) < 0 || !S_ISDIR(st.st_mode)) {   /* a link is no host */
 			strbuf_release(&sb);
 			continue;
 		}
@@ -1621,12 +1621,12 @@ static void prune_here(const char *dir, int64_t before_ns, struct usage_prune_re
 
 static void prune_by_daemon(const char *dir, int64_t before_ns, unsigned wait_ms, struct usage_prune_result *res)
 {
-	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dirfd = mesh_open_dir_at(AT_FDCWD, dir);
 	char text[32];
 	int len = snprintf(text, sizeof text, "%" PRId64 "\n", before_ns);
 	struct mesh_err err = {0};
-	if (dirfd < 0 || mesh_write_file_atomic(dirfd, USAGE_PRUNE_REQUEST, text, (size_t)len, 0644, &err)) {
-		int e = dirfd < 0 ? errno : -err.code;
+	if (dirfd < 0 || mesh_write_file_atomic(dirfd, USAGE_PRUNE_REQUEST, text, (size_t)len, 0600, &err)) {
+		int e = dirfd < 0 ? -dirfd : -err.code;
 		res->outcome = e == EACCES || e == EPERM || e == EROFS ? USAGE_PRUNE_SKIPPED : USAGE_PRUNE_FAILED;
 		snprintf(res->message, sizeof res->message, "cannot ask the daemon: %.400s",
 			 dirfd < 0 ? strerror(errno) : err.msg);
