@@ -273,7 +273,7 @@ static int list_hosts(const char *usage_root, struct host_dir **out, size_t *n, 
 		struct strbuf sb = STRBUF_INIT;
 		strbuf_printf(&sb, "%s/%s", usage_root, de->d_name);
 		struct stat st;
-		if (lstat(sb.buf, &st) < 0 || !S_ISDIR(st.st_mode)) {   /* a link is no host */
+		if (stat(sb.buf, &st) < 0 || !S_ISDIR(st.st_mode)) {
 			strbuf_release(&sb);
 			continue;
 		}
@@ -1621,7 +1621,9 @@ static void prune_here(const char *dir, int64_t before_ns, struct usage_prune_re
 
 static void prune_by_daemon(const char *dir, int64_t before_ns, unsigned wait_ms, struct usage_prune_result *res)
 {
-	int dirfd = mesh_open_dir_at(AT_FDCWD, dir);
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		dirfd = -errno;
 	char text[32];
 	int len = snprintf(text, sizeof text, "%" PRId64 "\n", before_ns);
 	struct mesh_err err = {0};
