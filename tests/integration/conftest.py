@@ -79,10 +79,15 @@ def environment():
         pytest.exit("integration tests need root (mounts with allow_other, test users)", 2)
     assert MESHFS.exists() and MESHCTL.exists(), f"build first: {MESHFS}"
     _ensure_users()
-    # a run that was killed may have left mounts behind: clear them first
+    # a run that was killed may have left mounts behind: clear the dead ones
+    # (ENOTCONN).  Live ones may be another run's on this host: unmounting
+    # them broke that run's tests at random (ENOENT in the middle of a test).
     for line in open("/proc/self/mounts"):
         mountpoint = line.split()[1]
-        if mountpoint.startswith(str(SCRATCH_ROOT) + "/"):
+        if not mountpoint.startswith(str(SCRATCH_ROOT) + "/"):
+            continue
+        r = subprocess.run(["stat", "-c", "%i", mountpoint], capture_output=True, text=True, timeout=10)
+        if r.returncode != 0 and "not connected" in r.stderr:
             subprocess.run(["fusermount3", "-uz", mountpoint], capture_output=True)
     SCRATCH_ROOT.mkdir(parents=True, exist_ok=True)
     SCRATCH_ROOT.chmod(0o755)
