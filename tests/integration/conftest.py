@@ -35,7 +35,8 @@ BUILD = pathlib.Path(os.environ.get("MESHFS_BUILD", REPO / "build"))
 MESHFS = BUILD / "meshfs"
 MESHCTL = BUILD / "meshctl"
 DEMO = REPO / "mounts" / "demo" / "releases"
-SCRATCH_ROOT = pathlib.Path("/var/tmp/meshfs-tests")
+# $MESHFS_TEST_SCRATCH: another root for this run's stores and mounts
+SCRATCH_ROOT = pathlib.Path(os.environ.get("MESHFS_TEST_SCRATCH", "/var/tmp/meshfs-tests"))
 
 GROUPS = ["mesh_analysts", "mesh_sales", "mesh-pii", "mesh-governance"]
 USERS = {
