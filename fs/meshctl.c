@@ -20,8 +20,10 @@
 #include "index.h"
 #include "meshctl.h"
 #include "meshctl_cmds.h"
+#include "meshctl_service.h"
 #include "mesh_util.h"
 #include "publish.h"
+#include "scope.h"
 #include "schema.h"
 #include "contract.h"
 #include "store.h"
@@ -141,7 +143,7 @@ static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 		{NULL, 0, NULL, 0},
 	};
 	bool json = ctx->json;
-	struct publish_options opts = {.install = install};
+	struct publish_options opts = {.install = install, .caller = &ctx->caller};
 	reset_getopt();
 	int c;
 	while ((c = getopt_long(argc, argv, "hj", longopts, NULL)) != -1) {
@@ -165,8 +167,19 @@ static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 	}
 	struct publish_report report = {0};
 	struct mesh_err err = {0};
-	int rc = publish_run(ctx->store, argv[optind], &opts, &report, &err);
+	const char *release_dir = argv[optind];
+	char received[PATH_MAX] = "";
+	if (ctx->served) {
+		int st = meshctl_release_receive(ctx, cmd, argv[optind], received, sizeof received);
+		if (st)
+			return st;
+		release_dir = received;
+	}
+	int rc = publish_run(ctx->store, release_dir, &opts, &report, &err);
+	meshctl_release_done(received);
 	if (rc) {
+		if (*received)
+			mesh_str_replace(err.msg, sizeof err.msg, received, argv[optind]);
 		meshctl_fail(ctx, cmd, "%s", err.msg);
 		publish_report_free(&report);
 		return meshctl_exit_for(rc);
@@ -203,12 +216,12 @@ static int load_catalog(const struct meshctl_ctx *ctx, const char *cmd, struct c
 	return rc ? meshctl_exit_for(rc) : 0;
 }
 
-static void print_versions(const struct cat_node *p)
+static void print_versions(struct scope *sc, const struct cat_node *p)
 {
 	const struct cat_node *latest = catalog_latest(p);
 	for (uint32_t k = 0; k < p->n_children; k++) {
 		const struct cat_node *v = p->children[k];
-		if (v->kind != CAT_VERSION)
+		if (v->kind != CAT_VERSION || !scope_may_discover(sc, v))
 			continue;
 		char when[40];
 		mesh_time_rfc3339(&v->mtime, when, sizeof when);
@@ -228,9 +241,13 @@ static int cmd_list(const struct meshctl_ctx *ctx, int argc, char **argv)
 	if (st)
 		return st;
 	const struct cat_node *start = catalog_root(cat);
+	/* restricted products the caller may not read are not listed, as in the mount */
+	struct scope *sc = NULL;
+	scope_open(ctx->store, &ctx->caller, &sc, NULL);
 	if (argc == 2) {
 		start = catalog_resolve(cat, argv[1]);
-		if (!start) {
+		if (!start || !scope_may_discover(sc, start)) {
+			scope_close(sc);
 			meshctl_fail(ctx, "list", "%s: no such domain or product", argv[1]);
 			catalog_unref(cat);
 			return MESHCTL_FAILED;
@@ -238,19 +255,22 @@ static int cmd_list(const struct meshctl_ctx *ctx, int argc, char **argv)
 	}
 	if (start->kind == CAT_PRODUCT) {
 		printf("%s/%s\n", start->domain, start->name);
-		print_versions(start);
+		print_versions(sc, start);
 	} else if (start->kind == CAT_ROOT || start->kind == CAT_DOMAIN) {
 		const struct cat_node *const *domains = start->kind == CAT_ROOT ? start->children : &start;
 		uint32_t nd = start->kind == CAT_ROOT ? start->n_children : 1;
 		for (uint32_t i = 0; i < nd; i++)
 			for (uint32_t j = 0; j < domains[i]->n_children; j++) {
 				const struct cat_node *p = domains[i]->children[j];
+				if (!scope_may_discover(sc, p))
+					continue;
 				printf("%s/%s\n", p->domain, p->name);
-				print_versions(p);
+				print_versions(sc, p);
 			}
 	} else {
 		printf("%s/%s %s\n", start->domain, start->product, start->version ? start->version : "");
 	}
+	scope_close(sc);
 	catalog_unref(cat);
 	return MESHCTL_OK;
 }
@@ -304,9 +324,10 @@ static int run_lifecycle(const struct meshctl_ctx *ctx, int argc, char **argv, e
 	}
 	const char *version = argv[optind + 1];
 	struct mesh_err err = {0};
-	int rc = meshfs_check_publisher(ctx->store, domain, cmd, &err);
+	int rc = meshfs_check_publisher(ctx->store, domain, &ctx->caller, cmd, &err);
 	if (!rc)
-		rc = store_set_lifecycle(ctx->store, domain, product, version, state, sunset, reason, &err);
+		rc = store_set_lifecycle(ctx->store, domain, product, version, state, sunset, reason,
+					 ctx->caller.user, &err);
 	if (rc) {
 		meshctl_fail(ctx, cmd, "%s", err.msg);
 		return meshctl_exit_for(rc);
@@ -484,12 +505,21 @@ static int cmd_search(const struct meshctl_ctx *ctx, int argc, char **argv)
 		meshctl_fail(ctx, "search", "%s", err.msg);
 		return meshctl_exit_for(rc);
 	}
-	for (size_t i = 0; i < n; i++)
+	/* only what the mount would show this caller */
+	struct scope *sc = NULL;
+	scope_open(ctx->store, &ctx->caller, &sc, NULL);
+	size_t shown = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!scope_may_discover_product(sc, hits[i].domain, hits[i].product))
+			continue;
+		shown++;
 		printf("%s/%s %s%s%s\n    %s\n", hits[i].domain, hits[i].product, hits[i].version,
 		       strcmp(hits[i].status, "active") ? "  " : "", strcmp(hits[i].status, "active") ? hits[i].status : "",
 		       hits[i].snippet);
+	}
+	scope_close(sc);
 	index_hits_free(hits, n);
-	return n ? MESHCTL_OK : MESHCTL_FAILED;
+	return shown ? MESHCTL_OK : MESHCTL_FAILED;
 }
 
 static int cmd_status(const struct meshctl_ctx *ctx, int argc, char **argv)
@@ -535,21 +565,24 @@ struct command {
 	const char *name;
 	meshctl_cmd_fn fn;
 	const char *summary;
+	enum meshctl_where where;
 };
 
 static const struct command commands[] = {
-	{"init", cmd_init, "create a store; or 'init DATAFILE --domain D --product P': draft a contract"},
-	{"validate", cmd_validate, "check a release directory as publish would, install nothing"},
-	{"publish", cmd_publish, "validate and install a release directory"},
-	{"list", cmd_list, "list domains, products and versions"},
-	{"diff", cmd_diff, "schema and contract changes between two versions, breaking ones marked"},
-	{"deprecate", cmd_deprecate, "mark a version deprecated (still readable)"},
-	{"retire", cmd_retire, "remove a version from the mount (files kept in the store)"},
-	{"reindex", cmd_reindex, "rebuild the catalog index from the store's files"},
-	{"search", cmd_search, "full-text search over products, descriptions and columns"},
-	{"status", cmd_status, "store, catalog and usage recording status"},
+	{"init", cmd_init, "create a store; or 'init DATAFILE --domain D --product P': draft a contract",
+	 MESHCTL_LOCAL},
+	{"validate", cmd_validate, "check a release directory as publish would, install nothing", MESHCTL_SERVED},
+	{"publish", cmd_publish, "validate and install a release directory", MESHCTL_SERVED},
+	{"list", cmd_list, "list domains, products and versions", MESHCTL_SERVED},
+	{"diff", cmd_diff, "schema and contract changes between two versions, breaking ones marked", MESHCTL_SERVED},
+	{"deprecate", cmd_deprecate, "mark a version deprecated (still readable)", MESHCTL_SERVED},
+	{"retire", cmd_retire, "remove a version from the mount (files kept in the store)", MESHCTL_SERVED},
+	{"reindex", cmd_reindex, "rebuild the catalog index from the store's files (root, service account)",
+	 MESHCTL_OWNER_ONLY},
+	{"search", cmd_search, "full-text search over products, descriptions and columns", MESHCTL_SERVED},
+	{"status", cmd_status, "store, catalog and usage recording status", MESHCTL_SERVED},
 	MESHCTL_AREA_COMMANDS
-	{NULL, NULL, NULL},
+	{NULL, NULL, NULL, MESHCTL_SERVED},
 };
 
 static void usage(FILE *out)
@@ -565,9 +598,30 @@ static void usage(FILE *out)
 		"no grant); 4 environment error (store missing or unreadable, I/O).\n");
 }
 
+/* Run argv[0] (a command) here; *where says where it is meant to run. */
+static int dispatch(const struct meshctl_ctx *ctx, int argc, char **argv, enum meshctl_where *where)
+{
+	for (const struct command *c = commands; c->name; c++) {
+		if (strcmp(c->name, argv[0]))
+			continue;
+		if (ctx->served && c->where != MESHCTL_SERVED) {
+			meshctl_fail(ctx, c->name, "not served by the mesh service: %s",
+				     c->where == MESHCTL_LOCAL ? "run it without the service (it needs no store)"
+							       : "run it as root or as the store's owner");
+			return MESHCTL_DENIED;
+		}
+		if (where)
+			*where = c->where;
+		return c->fn(ctx, argc, argv);
+	}
+	meshctl_fail(ctx, argv[0], "unknown command (see meshctl --help)");
+	return MESHCTL_USAGE;
+}
+
 int main(int argc, char **argv)
 {
 	struct meshctl_ctx ctx = {.prog = "meshctl"};
+	int serve_fd = -1;
 	ctx.store = getenv("MESH_STORE");
 	if (!ctx.store || !*ctx.store)
 		ctx.store = "/srv/mesh";
@@ -580,6 +634,8 @@ int main(int argc, char **argv)
 			ctx.store = argv[i] + 8;
 		} else if (!strcmp(argv[i], "--json")) {
 			ctx.json = true;
+		} else if (!strcmp(argv[i], "--serve-fd") && i + 1 < argc) {
+			serve_fd = atoi(argv[++i]);   /* the mesh service's worker (not for people) */
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return MESHCTL_OK;
@@ -591,13 +647,28 @@ int main(int argc, char **argv)
 			return MESHCTL_USAGE;
 		}
 	}
+	if (serve_fd >= 0)
+		return meshctl_serve(&ctx, serve_fd, dispatch);
 	if (i >= argc) {
 		usage(stderr);
 		return MESHCTL_USAGE;
 	}
+	const struct command *cmd = NULL;
 	for (const struct command *c = commands; c->name; c++)
 		if (!strcmp(c->name, argv[i]))
-			return c->fn(&ctx, argc - i, argv + i);
-	fprintf(stderr, "meshctl: unknown command '%s' (see meshctl --help)\n", argv[i]);
-	return MESHCTL_USAGE;
+			cmd = c;
+	if (!cmd) {
+		fprintf(stderr, "meshctl: unknown command '%s' (see meshctl --help)\n", argv[i]);
+		return MESHCTL_USAGE;
+	}
+	bool asks_help = argc - i == 2 && (!strcmp(argv[i + 1], "--help") || !strcmp(argv[i + 1], "-h"));
+	if (cmd->where == MESHCTL_OWNER_ONLY && !asks_help && !meshctl_store_direct(ctx.store)) {
+		fprintf(stderr, "meshctl %s: works on the store directly: run it as root or as the store's owner\n",
+			cmd->name);
+		return MESHCTL_DENIED;
+	}
+	if (cmd->where == MESHCTL_SERVED && !asks_help && !meshctl_store_direct(ctx.store))
+		return meshctl_client_run(&ctx, argc - i, argv + i,
+					  !strcmp(cmd->name, "publish") || !strcmp(cmd->name, "validate"));
+	return cmd->fn(&ctx, argc - i, argv + i);
 }

@@ -28,6 +28,7 @@
 #include "meshctl_cmds.h"
 #include "mesh_util.h"
 #include "policy.h"
+#include "scope.h"
 #include "publish.h"
 #include "store.h"
 
@@ -69,7 +70,7 @@ static int parse_ref(const struct meshctl_ctx *ctx, const char *cmd, const char 
 static int check_admin(const struct meshctl_ctx *ctx, const char *cmd, const char *domain)
 {
 	struct mesh_err err = {0};
-	int rc = meshfs_check_publisher(ctx->store, domain, cmd, &err);
+	int rc = meshfs_check_publisher(ctx->store, domain, &ctx->caller, cmd, &err);
 	if (rc)
 		meshctl_fail(ctx, cmd, "%s", err.msg);
 	return rc ? meshctl_exit_for(rc) : 0;
@@ -153,7 +154,7 @@ int meshctl_cmd_grant(const struct meshctl_ctx *ctx, int argc, char **argv)
 	if (st)
 		return st;
 	char who[64], stamp[40];
-	identity_user_name(getuid(), who, sizeof who);
+	snprintf(who, sizeof who, "%s", ctx->caller.user);
 	now_rfc3339(stamp, sizeof stamp);
 	struct grant g = {.subject = argv[optind + 1], .domain = domain, .product = product[0] ? product : NULL,
 			  .version = version[0] ? version : NULL, .until = until, .grantor = who,
@@ -168,7 +169,7 @@ int meshctl_cmd_grant(const struct meshctl_ctx *ctx, int argc, char **argv)
 	char audit[1024];
 	snprintf(audit, sizeof audit, "grant %s: read on %s to %s%s%s (%s)", id, argv[optind], argv[optind + 1],
 		 until_text ? " until " : "", until_text ? until_text : "", reason ? reason : "no reason given");
-	policy_audit(ctx->store, domain, audit);
+	policy_audit(ctx->store, domain, &ctx->caller, audit);
 	store_bump_generation(ctx->store, NULL);
 	printf("granted read on %s to %s%s%s (grant %s)\n", argv[optind], argv[optind + 1],
 	       until_text ? " until " : "", until_text ? until_text : "", id);
@@ -202,7 +203,7 @@ int meshctl_cmd_revoke(const struct meshctl_ctx *ctx, int argc, char **argv)
 	}
 	char audit[512];
 	snprintf(audit, sizeof audit, "revoke: read on %s from %s (%zu grant(s))", argv[1], argv[2], removed);
-	policy_audit(ctx->store, domain, audit);
+	policy_audit(ctx->store, domain, &ctx->caller, audit);
 	store_bump_generation(ctx->store, NULL);
 	printf("revoked %zu grant(s) of %s on %s\n", removed, argv[2], argv[1]);
 	return MESHCTL_OK;
@@ -230,8 +231,14 @@ int meshctl_cmd_grants(const struct meshctl_ctx *ctx, int argc, char **argv)
 	}
 	printf("%-14s %-24s %-30s %-21s %-12s %s\n", "GRANT", "SUBJECT", "RESOURCE", "UNTIL", "BY", "REASON");
 	time_t now = time(NULL);
+	/* owners and governance see their domains' grants, others the grants
+	 * that name them */
+	struct scope *sc = NULL;
+	scope_open(ctx->store, &ctx->caller, &sc, NULL);
 	for (size_t i = 0; i < n; i++) {
 		if (product[0] && (!g[i].product || strcmp(g[i].product, product)))
+			continue;
+		if (!scope_administers(sc, g[i].domain) && !identity_matches(&ctx->caller, g[i].subject))
 			continue;
 		char res[200], until[40] = "-";
 		snprintf(res, sizeof res, "%s%s%s%s%s", g[i].domain, g[i].product ? "/" : "",
@@ -245,6 +252,7 @@ int meshctl_cmd_grants(const struct meshctl_ctx *ctx, int argc, char **argv)
 		       g[i].grantor ? g[i].grantor : "?", g[i].reason ? g[i].reason : "",
 		       g[i].until && g[i].until < now ? " (expired)" : "");
 	}
+	scope_close(sc);
 	grants_free(g, n);
 	return MESHCTL_OK;
 }
@@ -289,8 +297,15 @@ static int load_request(const char *store, const char *id, struct request *r)
 		return -EINVAL;
 	}
 	snprintf(r->id, sizeof r->id, "%s", id);
-	r->uid = st.st_uid;   /* the kernel's word: who wrote the request */
-	identity_user_name(st.st_uid, r->user, sizeof r->user);
+	/* who asked: the requester's uid as the service wrote it (from the
+	 * kernel's SO_PEERCRED), trusted only in a file the service itself (or
+	 * root) wrote; otherwise the file's owner, the kernel's word */
+	json_t *ju = json_object_get(o, "uid");
+	if ((st.st_uid == 0 || st.st_uid == geteuid()) && json_is_integer(ju) && json_integer_value(ju) >= 0)
+		r->uid = (uid_t)json_integer_value(ju);
+	else
+		r->uid = st.st_uid;
+	identity_user_name(r->uid, r->user, sizeof r->user);
 	r->resource = xstrdup(json_string_value(res));
 	json_t *v = json_object_get(o, "reason");
 	r->reason = xstrdup(json_is_string(v) ? json_string_value(v) : "");
@@ -343,6 +358,8 @@ int meshctl_cmd_request(const struct meshctl_ctx *ctx, int argc, char **argv)
 	now_rfc3339(stamp, sizeof stamp);
 	json_t *o = json_object();
 	json_object_set_new(o, "resource", json_string(argv[optind]));
+	json_object_set_new(o, "uid", json_integer(ctx->caller.uid));
+	json_object_set_new(o, "user", json_string(ctx->caller.user));
 	json_object_set_new(o, "reason", json_string(reason));
 	json_object_set_new(o, "requested_at", json_string(stamp));
 	if (until_text)
@@ -412,6 +429,9 @@ int meshctl_cmd_requests(const struct meshctl_ctx *ctx, int argc, char **argv)
 		return MESHCTL_ERROR;
 	}
 	printf("%-6s %-12s %-30s %-25s %-10s %s\n", "ID", "USER", "RESOURCE", "REQUESTED", "STATUS", "REASON");
+	/* owners and governance see their domains' requests, requesters their own */
+	struct scope *sc = NULL;
+	scope_open(ctx->store, &ctx->caller, &sc, NULL);
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		char id[32];
@@ -422,12 +442,14 @@ int meshctl_cmd_requests(const struct meshctl_ctx *ctx, int argc, char **argv)
 		struct request r;
 		if (load_request(ctx->store, id, &r))
 			continue;
-		if ((!only || !strcmp(r.domain, only)) && (all || !r.status))
+		bool visible = r.uid == ctx->caller.uid || scope_administers(sc, r.domain);
+		if (visible && (!only || !strcmp(r.domain, only)) && (all || !r.status))
 			printf("%-6s %-12s %-30s %-25s %-10s %s\n", r.id, r.user, r.resource, r.requested_at,
 			       r.status ? r.status : "pending", r.reason);
 		request_free(&r);
 	}
 	closedir(d);
+	scope_close(sc);
 	return MESHCTL_OK;
 }
 
@@ -476,7 +498,7 @@ static int decide_request(const struct meshctl_ctx *ctx, int argc, char **argv, 
 		return st;
 	}
 	char who[64], stamp[40], subject[80];
-	identity_user_name(getuid(), who, sizeof who);
+	snprintf(who, sizeof who, "%s", ctx->caller.user);
 	now_rfc3339(stamp, sizeof stamp);
 	snprintf(subject, sizeof subject, "user:%s", r.user);
 	char *grant_id = NULL;
@@ -526,7 +548,7 @@ static int decide_request(const struct meshctl_ctx *ctx, int argc, char **argv, 
 		char audit[1024];
 		snprintf(audit, sizeof audit, "%s request %s of %s for %s (%s)%s%s", approve ? "approve" : "deny", r.id,
 			 r.user, r.resource, r.reason, grant_id ? ": grant " : "", grant_id ? grant_id : "");
-		policy_audit(ctx->store, r.domain, audit);
+		policy_audit(ctx->store, r.domain, &ctx->caller, audit);
 		store_bump_generation(ctx->store, NULL);
 		printf("request %s %s: %s may %sread %s%s%s\n", r.id, approve ? "approved" : "denied", r.user,
 		       approve ? "" : "not ", r.resource, approve && until ? " until " : "",

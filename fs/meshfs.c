@@ -3,11 +3,16 @@
  * the multi-threaded session loop, clean shutdown.
  *
  *   meshfs STORE MOUNTPOINT [-f] [-d] [-s] [-o opt,...]
+ *   meshfs --service STORE [-f] [-o opt,...]     the mesh service alone
+ *
+ * Besides the mount, the daemon serves the store's control socket (the
+ * mesh service, fs/service/), through which ordinary users' meshctl works.
  *
  * Works as a mount helper: `mount -t fuse.meshfs STORE MOUNTPOINT -o ...`
  * runs mount.fuse3, which calls `meshfs STORE MOUNTPOINT -o ...`.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <signal.h>
 #include <stddef.h>
@@ -21,6 +26,8 @@
 #include "fuse_ops.h"
 #include "fuse_passthrough.h"
 #include "mesh_util.h"
+#include "service.h"
+#include "store.h"
 
 struct meshfs_conf {
 	char *store;
@@ -35,6 +42,11 @@ struct meshfs_conf {
 	int usage_slots;
 	char *metrics;
 	int no_usage;
+	char *socket;        /* control socket path (default: in /run/meshfs) */
+	char *meshctl;       /* the served side's program */
+	int no_service;
+	int max_clients;
+	int service_only;    /* meshfs --service STORE */
 };
 
 enum { KEY_DROP, KEY_ALLOW_OTHER };
@@ -50,6 +62,10 @@ static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("usage_slots=%d", usage_slots),
 	CONF_OPT("metrics=%s", metrics),
 	CONF_OPT("no_usage", no_usage),
+	CONF_OPT("socket=%s", socket),
+	CONF_OPT("meshctl=%s", meshctl),
+	CONF_OPT("no_service", no_service),
+	CONF_OPT("max_clients=%d", max_clients),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	/* mount.fuse3 adds dev and suid unless told otherwise: a mesh never
 	 * needs either, so they are dropped and nosuid,nodev forced below */
@@ -63,9 +79,13 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 "usage: meshfs STORE MOUNTPOINT [options]\n"
+"       meshfs --service STORE [-f] [-o socket=,meshctl=,max_clients=]\n"
 "\n"
 "Mounts the meshfs store STORE (made by 'meshctl init') read-only at\n"
-"MOUNTPOINT as /<domain>/<product>/<version>/ with 'latest' links.\n"
+"MOUNTPOINT as /<domain>/<product>/<version>/ with 'latest' links, and\n"
+"serves the store's mesh service: the control socket through which\n"
+"meshctl works for users who cannot read the store (everyone but root and\n"
+"the store's owner).  With --service, only the control socket.\n"
 "\n"
 "options:\n"
 "    -f                     stay in the foreground\n"
@@ -87,6 +107,13 @@ static void usage(FILE *out)
 "    -o usage_slots=N       usage journal capacity in events (default 32768)\n"
 "    -o metrics=PATH        write Prometheus metrics (textfile collector) to PATH\n"
 "    -o no_usage            record no usage (for benchmarks only)\n"
+"    -o socket=PATH         control socket (default /run/meshfs/s-HASH.sock,\n"
+"                           found by meshctl from the store's path)\n"
+"    -o meshctl=PATH        the program that serves each request (default:\n"
+"                           meshctl beside meshfs)\n"
+"    -o max_clients=N       requests served at once (default 32; more are\n"
+"                           refused as busy)\n"
+"    -o no_service          serve no control socket (another daemon does)\n"
 "    -h, --help             this text\n"
 "    -V, --version          version\n"
 "\n"
@@ -115,8 +142,109 @@ static int conf_proc(void *data, const char *arg, int key, struct fuse_args *out
 	return 1;
 }
 
+static void conf_free(struct meshfs_conf *conf)
+{
+	free(conf->store);
+	free(conf->usage_dir);
+	free(conf->hostname);
+	free(conf->passthrough);
+	free(conf->metrics);
+	free(conf->socket);
+	free(conf->meshctl);
+}
+
+/* Open the control socket (before the fork, so errors reach the terminal).
+ * Another live service for the store is not an error for a mount: it
+ * serves the store, this daemon only mounts it. */
+static int open_service(const struct meshfs_conf *conf, const char *store, const char *mountpoint,
+			bool must_serve, struct service **svc)
+{
+	*svc = NULL;
+	if (conf->no_service)
+		return 0;
+	struct service_options so = {
+		.store = store, .mountpoint = mountpoint, .socket_path = conf->socket,
+		.meshctl = conf->meshctl, .max_clients = conf->max_clients > 0 ? (unsigned)conf->max_clients : 0,
+	};
+	struct mesh_err err = {0};
+	long busy = 0;
+	int rc = service_listen_open(&so, svc, &busy, &err);
+	if (rc == -EADDRINUSE && !must_serve) {
+		fprintf(stderr, "meshfs: %s: mounting without serving it\n", err.msg);
+		syslog(LOG_NOTICE, "%s: mounting without serving it", err.msg);
+		return 0;
+	}
+	if (rc)
+		fprintf(stderr, "meshfs: %s\n", err.msg);
+	return rc;
+}
+
+/* meshfs --service STORE [-f] [-o ...]: the control socket without a mount. */
+static int service_main(int argc, char **argv)
+{
+	struct meshfs_conf conf = {0};
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	bool foreground = false;
+	int status = 1;
+	struct service *svc = NULL;
+	fuse_opt_add_arg(&args, argv[0]);
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "-f"))
+			foreground = true;
+		else
+			fuse_opt_add_arg(&args, argv[i]);
+	}
+	if (fuse_opt_parse(&args, &conf, conf_opts, conf_proc) != 0)
+		goto out;
+	if (!conf.store || conf.nonopt != 1 || args.argc > 1) {
+		fprintf(stderr, "meshfs: usage: meshfs --service STORE [-f] [-o socket=PATH,meshctl=PATH,"
+			"max_clients=N]%s%s\n", args.argc > 1 ? ": unknown argument " : "",
+			args.argc > 1 ? args.argv[1] : "");
+		goto out;
+	}
+	char store[PATH_MAX];
+	struct mesh_err err = {0};
+	if (!realpath(conf.store, store)) {
+		fprintf(stderr, "meshfs: %s: %s\n", conf.store, strerror(errno));
+		goto out;
+	}
+	if (store_check(store, &err)) {
+		fprintf(stderr, "meshfs: %s\n", err.msg);
+		goto out;
+	}
+	openlog("meshfs", LOG_PID | (foreground ? LOG_PERROR : 0), LOG_DAEMON);
+	conf.no_service = 0;
+	if (open_service(&conf, store, NULL, true, &svc))
+		goto out;
+	if (!foreground && daemon(0, 0) < 0) {
+		fprintf(stderr, "meshfs: daemon: %s\n", strerror(errno));
+		goto out;
+	}
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	if (service_listen_start(svc, &err)) {
+		syslog(LOG_ERR, "%s", err.msg);
+		goto out;
+	}
+	syslog(LOG_INFO, "serving the mesh service of %s on %s", store, service_listen_path(svc));
+	int sig;
+	sigwait(&stop, &sig);
+	status = 0;
+out:
+	service_listen_close(svc);
+	conf_free(&conf);
+	fuse_opt_free_args(&args);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "--service"))
+		return service_main(argc, argv);
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct meshfs_conf conf = {.poll = 1.0, .max_threads = 16};
 	struct fuse_cmdline_opts opts = {0};
@@ -124,6 +252,7 @@ int main(int argc, char **argv)
 	struct mesh_daemon *d = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
+	struct service *svc = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -177,6 +306,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "meshfs: %s\n", err.msg);
 		goto out;
 	}
+	if (open_service(&conf, store, opts.mountpoint, false, &svc))
+		goto out;
 	/* One file descriptor per open file: raise the soft limit. */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -215,6 +346,10 @@ int main(int argc, char **argv)
 		syslog(LOG_ERR, "%s", err.msg);
 		goto out_unmount;
 	}
+	if (svc && service_listen_start(svc, &err)) {
+		syslog(LOG_ERR, "%s", err.msg);
+		goto out_unmount;
+	}
 	syslog(LOG_INFO, "serving %s at %s", store, opts.mountpoint);
 	int rc;
 	if (opts.singlethread) {
@@ -235,17 +370,14 @@ out_unmount:
 out_signals:
 	fuse_remove_signal_handlers(se);
 out:
+	service_listen_close(svc);
 	if (se)
 		fuse_session_destroy(se);
 	daemon_close(d);
 	if (loop)
 		fuse_loop_cfg_destroy(loop);
 	free(opts.mountpoint);
-	free(conf.store);
-	free(conf.usage_dir);
-	free(conf.hostname);
-	free(conf.passthrough);
-	free(conf.metrics);
+	conf_free(&conf);
 	fuse_opt_free_args(&args);
 	return status;
 }

@@ -652,7 +652,7 @@ int grant_revoke(const char *store, const char *domain, const char *product, con
 	return rc;
 }
 
-void policy_audit(const char *store, const char *domain, const char *what)
+void policy_audit(const char *store, const char *domain, const struct identity *who, const char *what)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/domains/%s/access.log", store, domain);
@@ -661,13 +661,12 @@ void policy_audit(const char *store, const char *domain, const char *what)
 		return;
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	char stamp[40], user[64];
+	char stamp[40];
 	mesh_time_rfc3339(&now, stamp, sizeof stamp);
-	identity_user_name(getuid(), user, sizeof user);
 	json_t *o = json_object();
 	json_object_set_new(o, "time", json_string(stamp));
-	json_object_set_new(o, "uid", json_integer(getuid()));
-	json_object_set_new(o, "user", json_string(user));
+	json_object_set_new(o, "uid", json_integer(who->uid));
+	json_object_set_new(o, "user", json_string(who->user));
 	json_object_set_new(o, "event", json_string(what));
 	char *line = json_dumps(o, JSON_COMPACT);
 	json_decref(o);

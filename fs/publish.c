@@ -232,7 +232,7 @@ int publish_run(const char *store, const char *release_dir, const struct publish
 
 	/* who may publish here, and the mesh's rules */
 	struct mesh_err aerr = {0};
-	rc = publish_check_domain(store, c, &aerr);
+	rc = publish_check_domain(store, c, opts->caller, &aerr);
 	if (rc) {
 		publish_report_add(r, "domain", false, false, "%s", aerr.msg);
 		if (rc == -EACCES) {
@@ -292,6 +292,7 @@ int publish_run(const char *store, const char *release_dir, const struct publish
 		.domain = c->domain, .product = c->data_product, .version = c->version,
 		.contract_id = c->id, .restricted = c->restricted,
 		.src_dirfd = dirfd, .files = files, .n_files = nf,
+		.publisher_uid = opts->caller->uid, .publisher_name = opts->caller->user,
 	};
 	rc = store_install_release(store, &spec, &r->installed, err);
 	for (size_t i = 0; i < nf; i++)

@@ -160,9 +160,10 @@ void publish_check_schema(struct publish_ctx *pc, struct publish_report *r)
 
 /* ---- domain and governance ---- */
 
-int publish_check_domain(const char *store, const struct contract *c, struct mesh_err *err)
+int publish_check_domain(const char *store, const struct contract *c, const struct identity *who,
+			 struct mesh_err *err)
 {
-	return meshfs_check_publisher(store, c->domain, "publish", err);
+	return meshfs_check_publisher(store, c->domain, who, "publish", err);
 }
 
 void publish_check_governance(const char *store, const struct contract *c, int dirfd,
@@ -304,25 +305,23 @@ void publish_ctx_release(struct publish_ctx *pc)
 	pc->n_files = 0;
 }
 
-int meshfs_check_publisher(const char *store, const char *domain, const char *action,
-			   struct mesh_err *err)
+int meshfs_check_publisher(const char *store, const char *domain, const struct identity *me,
+			   const char *action, struct mesh_err *err)
 {
 	struct domain_info *d = NULL;
 	struct mesh_policy *mesh = NULL;
 	int rc = gov_load_domain(store, domain, &d, err);
 	if (rc)
 		return mesh_err_prefix(err, "%s: ", action), rc;
-	struct identity me;
-	identity_current(&me);
 	if (gov_load_mesh(store, &mesh, err)) {
 		/* without the mesh policy only the domain's owners act */
 		mesh = NULL;
 		mesh_err_clear(err);
 	}
-	if (!gov_is_owner(d, &me) && !gov_is_governance(mesh, &me)) {
+	if (!gov_is_owner(d, me) && !gov_is_governance(mesh, me)) {
 		char *owners = gov_owner_list(d);
 		rc = mesh_errf(err, -EACCES, "%s: %s is not an owner of domain %s (its owners: %s; governance: "
-			       "root and group %s)", action, me.user, domain, owners,
+			       "root and group %s)", action, me->user, domain, owners,
 			       mesh ? mesh->governance_group : GOV_DEFAULT_GROUP);
 		free(owners);
 	}

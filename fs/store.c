@@ -453,17 +453,6 @@ static void remove_tree_at(int parent_fd, const char *name)
 	unlinkat(parent_fd, name, AT_REMOVEDIR);
 }
 
-static char *current_user_name(uid_t uid)
-{
-	char buf[4096];
-	struct passwd pw, *res = NULL;
-	if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res)
-		return xstrdup(res->pw_name);
-	char num[32];
-	snprintf(num, sizeof num, "%u", (unsigned)uid);
-	return xstrdup(num);
-}
-
 int store_install_release(const char *store, const struct release_spec *spec,
 			  struct manifest **out, struct mesh_err *err)
 {
@@ -525,8 +514,8 @@ int store_install_release(const char *store, const struct release_spec *spec,
 	char stamp[40];
 	mesh_time_rfc3339(&now, stamp, sizeof stamp);
 	m->published_at = xstrdup(stamp);
-	m->publisher_uid = getuid();
-	m->publisher_name = current_user_name(getuid());
+	m->publisher_uid = spec->publisher_uid;
+	m->publisher_name = xstrdup(spec->publisher_name ? spec->publisher_name : "?");
 	m->restricted = spec->restricted;
 	m->files = xcalloc(spec->n_files, sizeof *m->files);
 	char *buf = xmalloc(COPY_BLOCK);
@@ -789,7 +778,7 @@ static int write_status_contract(int product_fd, const char *version, const char
 
 int store_set_lifecycle(const char *store, const char *domain, const char *product,
 			const char *version, enum lifecycle state, const char *sunset,
-			const char *reason, struct mesh_err *err)
+			const char *reason, const char *who, struct mesh_err *err)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/domains/%s/%s", store, domain, product);
@@ -826,7 +815,6 @@ int store_set_lifecycle(const char *store, const char *domain, const char *produ
 	clock_gettime(CLOCK_REALTIME, &now);
 	char stamp[40];
 	mesh_time_rfc3339(&now, stamp, sizeof stamp);
-	char *who = current_user_name(getuid());
 	json_t *v = json_object();
 	json_object_set_new(v, "state", json_string(lifecycle_name(state)));
 	if (sunset)
@@ -834,8 +822,7 @@ int store_set_lifecycle(const char *store, const char *domain, const char *produ
 	if (reason)
 		json_object_set_new(v, "reason", json_string(reason));
 	json_object_set_new(v, "changed_at", json_string(stamp));
-	json_object_set_new(v, "changed_by", json_string(who));
-	free(who);
+	json_object_set_new(v, "changed_by", json_string(who ? who : "?"));
 	json_object_set_new(versions, version, v);
 	json_t *root = json_object();
 	json_object_set_new(root, "versions", versions);

@@ -15,6 +15,8 @@
 
 #include "identity.h"
 
+struct service_request;
+
 /* Exit codes scripts can test (documented in meshctl --help and README). */
 enum meshctl_exit {
 	MESHCTL_OK = 0,
@@ -34,6 +36,18 @@ struct meshctl_ctx {
 	 * mesh service runs a command for a client.  Every decision and every
 	 * filter of a command uses this, never getuid(). */
 	struct identity caller;
+	/* Set when the mesh service runs this command for a client: the
+	 * release directory's entries (publish, validate) arrive open, and
+	 * no path named in the arguments may be opened. */
+	const struct service_request *served;
+};
+
+/* Where a command runs. */
+enum meshctl_where {
+	MESHCTL_SERVED = 0,     /* on the store: directly for root and the store's
+				   owner, through the mesh service for everyone else */
+	MESHCTL_LOCAL,          /* on this machine's files only (init, drafting) */
+	MESHCTL_OWNER_ONLY,     /* on the store directly, never served (reindex) */
 };
 
 /* Print "meshctl CMD: message\n" to stderr. */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "identity.h"
 #include "mesh_err.h"
 #include "store.h"
 
@@ -24,6 +25,7 @@ struct publish_options {
 	bool install;            /* false: validate only */
 	time_t now;              /* for freshness rules (0: time(NULL)) */
 	size_t unique_memory;    /* bytes for unique-key tracking (0: default) */
+	const struct identity *caller;   /* who publishes (required): the owner check and the manifest */
 };
 
 struct publish_check {           /* one line of the report */
@@ -55,10 +57,10 @@ void publish_report_free(struct publish_report *report);
 void publish_report_add(struct publish_report *r, const char *what, bool passed, bool warning,
 			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* 0 if the real uid may publish, deprecate or retire in `domain`: an owner
+/* 0 if `who` may publish, deprecate or retire in `domain`: an owner
  * of the domain or governance.  -ENOENT names the command that creates a
  * missing domain; -EACCES names the owners. */
-int meshfs_check_publisher(const char *store, const char *domain, const char *action,
-			   struct mesh_err *err);
+int meshfs_check_publisher(const char *store, const char *domain, const struct identity *who,
+			   const char *action, struct mesh_err *err);
 
 #endif

@@ -28,7 +28,8 @@ struct publish_ctx {
 
 /* The domain exists and the caller (real uid) owns it or is governance.
  * -ENOENT/-EACCES with the message; on success err->msg may say why. */
-int publish_check_domain(const char *store, const struct contract *c, struct mesh_err *err);
+int publish_check_domain(const char *store, const struct contract *c, const struct identity *who,
+			 struct mesh_err *err);
 /* Mesh-wide and domain governance rules on the contract. */
 void publish_check_governance(const char *store, const struct contract *c, int dirfd,
 			      struct publish_report *r);

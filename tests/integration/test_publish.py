@@ -180,9 +180,12 @@ def test_owners_publish_without_root(store, scratch, mounter):
     # mesh_bob is in group mesh_sales: publishes without root
     r = store.ctl("publish", rel, user="mesh_bob")
     assert r.returncode == 0, r.stdout + r.stderr
+    # through the mesh service: the files belong to the service, the
+    # manifest names the publisher the kernel reported
     owner = os.stat(store.path / "domains/sales/orders/1.0.0/orders.csv")
-    import pwd
-    assert pwd.getpwuid(owner.st_uid).pw_name == "mesh_bob"
+    assert owner.st_uid == os.stat(store.path).st_uid
+    manifest = json.loads((store.path / "domains/sales/orders/1.0.0/.manifest.json").read_text())
+    assert manifest["publisher"]["name"] == "mesh_bob", manifest
     # the kernel enforces the boundary: alice cannot write into the domain at all
     r = run(["touch", store.path / "domains/sales/x"], user="mesh_alice")
     assert r.returncode != 0
