@@ -12,6 +12,7 @@ Test users (created once per machine with useradd):
     mesh_carol  groups: mesh_analysts, mesh-pii
     mesh_dave   groups: (none)
     mesh_erin   groups: mesh_sales, mesh_analysts
+    mesh_gina   groups: mesh-governance   (mesh.yaml's governance group)
 """
 import hashlib
 import os
@@ -39,6 +40,7 @@ USERS = {
     "mesh_carol": ["mesh_analysts", "mesh-pii"],
     "mesh_dave": [],
     "mesh_erin": ["mesh_sales", "mesh_analysts"],
+    "mesh_gina": ["mesh-governance"],
 }
 
 
