@@ -379,6 +379,15 @@ static int cmd_diff(const struct meshctl_ctx *ctx, int argc, char **argv)
 		return argc == 2 && !strcmp(argv[1], "--help") ? MESHCTL_OK : MESHCTL_USAGE;
 	}
 	struct contract *a = NULL, *b = NULL;
+	struct scope *sc = NULL;
+	scope_open(ctx->store, &ctx->caller, &sc, NULL);
+	bool visible = scope_may_discover_product(sc, domain, product);
+	scope_close(sc);
+	if (!visible) {
+		/* a restricted product the caller may not read does not exist for them */
+		meshctl_fail(ctx, "diff", "%s/%s: no such product", domain, product);
+		return MESHCTL_FAILED;
+	}
 	int st = load_release_contract(ctx, domain, product, argv[2], &a);
 	if (!st)
 		st = load_release_contract(ctx, domain, product, argv[3], &b);
@@ -535,16 +544,21 @@ static int cmd_status(const struct meshctl_ctx *ctx, int argc, char **argv)
 		return st;
 	const struct cat_node *root = catalog_root(cat);
 	size_t products = 0, versions = 0, deprecated = 0;
+	struct scope *sc = NULL;
+	scope_open(ctx->store, &ctx->caller, &sc, NULL);   /* counts of what the caller may see */
 	for (uint32_t d = 0; d < root->n_children; d++)
 		for (uint32_t p = 0; p < root->children[d]->n_children; p++) {
 			const struct cat_node *prod = root->children[d]->children[p];
+			if (!scope_may_discover(sc, prod))
+				continue;
 			products++;
 			for (uint32_t v = 0; v < prod->n_children; v++)
-				if (prod->children[v]->kind == CAT_VERSION) {
+				if (prod->children[v]->kind == CAT_VERSION && scope_may_discover(sc, prod->children[v])) {
 					versions++;
 					deprecated += prod->children[v]->state == LC_DEPRECATED;
 				}
 		}
+	scope_close(sc);
 	char gen[64] = "";
 	store_read_generation(ctx->store, gen, sizeof gen);
 	gen[strcspn(gen, " \n")] = '\0';
