@@ -603,6 +603,12 @@ static int show_decisions(const struct meshctl_ctx *ctx, const char *cmd, const 
 		if (catalog_child(catalog_root(cat), d0))
 			n = catalog_resolve(cat, try);
 	}
+	/* what the asker may not discover does not exist for them */
+	struct scope *sc = NULL;
+	scope_open(ctx->store, &ctx->caller, &sc, NULL);
+	if (n && !scope_may_discover(sc, n))
+		n = NULL;
+	scope_close(sc);
 	if (!n || n->kind == CAT_ROOT || n->kind == CAT_DOMAIN) {
 		meshctl_fail(ctx, cmd, "%s: not a product, version or file of the mesh", ref);
 		catalog_unref(cat);

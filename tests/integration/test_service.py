@@ -50,6 +50,12 @@ def test_list_and_search_hide_restricted_products(mesh):
             assert r.returncode == 0 and "1.0.0" in r.stdout
         else:
             assert r.returncode == 1 and "no such domain or product" in r.stderr and "1.0.0" not in r.stdout
+        r = mesh.ctl("access", "sales/secret", user=user)
+        assert (r.returncode == 0) == ("sales/secret" in expected), (user, r.stdout, r.stderr)
+        r = mesh.ctl("diff", "sales/secret", "1.0.0", "1.0.0", user=user)
+        assert (r.returncode == 0) == ("sales/secret" in expected), (user, r.stdout, r.stderr)
+        r = mesh.ctl("status", user=user, check=True)
+        assert f"products     {len(expected)}" in r.stdout, (user, r.stdout)
         r = mesh.ctl("search", "test", "product", user=user)
         found = sorted({line.split()[0] for line in r.stdout.splitlines() if not line.startswith(" ")})
         assert found == expected, (user, r.stdout, r.stderr)
