@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "catalog.h"
 #include "governance.h"
 #include "index.h"
@@ -28,6 +30,11 @@
 #include "contract.h"
 #include "store.h"
 
+/* The program's one run: the first failure message and whether a JSON
+ * document was printed (for --json's error document). */
+static char first_error[MESH_ERR_MAX + 64];
+static bool json_printed;
+
 void meshctl_fail(const struct meshctl_ctx *ctx, const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
@@ -36,6 +43,64 @@ void meshctl_fail(const struct meshctl_ctx *ctx, const char *cmd, const char *fm
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	if (!first_error[0]) {
+		va_start(ap, fmt);
+		vsnprintf(first_error, sizeof first_error, fmt, ap);
+		va_end(ap);
+	}
+}
+
+void meshctl_json_print(void *doc)
+{
+	char *text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(doc);
+	if (text) {
+		fputs(text, stdout);
+		fputc('\n', stdout);
+		free(text);
+	}
+	json_printed = true;
+}
+
+void meshctl_print_document(const char *text)
+{
+	fputs(text, stdout);
+	json_printed = true;
+}
+
+void meshctl_result(const struct meshctl_ctx *ctx, const char *text, ...)
+{
+	if (!ctx->json) {
+		fputs(text, stdout);
+		fputc('\n', stdout);
+		return;
+	}
+	json_t *doc = json_object();
+	json_object_set_new(doc, "ok", json_true());
+	json_object_set_new(doc, "result", json_string(text));
+	va_list ap;
+	va_start(ap, text);
+	for (const char *key; (key = va_arg(ap, const char *));) {
+		const char *value = va_arg(ap, const char *);
+		json_object_set_new(doc, key, value ? json_string(value) : json_null());
+	}
+	va_end(ap);
+	meshctl_json_print(doc);
+}
+
+void meshctl_json_error(const struct meshctl_ctx *ctx, const char *cmd, int code)
+{
+	if (!ctx->json || code == MESHCTL_OK || json_printed)
+		return;
+	static const char *const classes[] = {"ok", "failed", "usage", "denied", "environment"};
+	json_t *e = json_object();
+	json_object_set_new(e, "command", json_string(cmd));
+	json_object_set_new(e, "message", json_string(first_error[0] ? first_error : classes[code < 5 ? code : 4]));
+	json_object_set_new(e, "exit", json_integer(code));
+	json_object_set_new(e, "class", json_string(classes[code >= 0 && code < 5 ? code : 4]));
+	json_t *doc = json_object();
+	json_object_set_new(doc, "error", e);
+	meshctl_json_print(doc);
 }
 
 int meshctl_exit_for(int rc)
@@ -75,7 +140,9 @@ static int cmd_init_store(const struct meshctl_ctx *ctx)
 		meshctl_fail(ctx, "init", "%s", err.msg);
 		return meshctl_exit_for(rc);
 	}
-	printf("created meshfs store %s\n", ctx->store);
+	char line[PATH_MAX + 32];
+	snprintf(line, sizeof line, "created meshfs store %s", ctx->store);
+	meshctl_result(ctx, line, "store", ctx->store, (char *)NULL);
 	return MESHCTL_OK;
 }
 
@@ -184,8 +251,10 @@ static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 		publish_report_free(&report);
 		return meshctl_exit_for(rc);
 	}
-	if (json)
+	if (json) {
 		fputs(report.quality_json ? report.quality_json : "{}\n", stdout);
+		json_printed = true;
+	}
 	else
 		print_report(&report, install);
 	int status = report.failed ? MESHCTL_FAILED : MESHCTL_OK;
@@ -216,18 +285,57 @@ static int load_catalog(const struct meshctl_ctx *ctx, const char *cmd, struct c
 	return rc ? meshctl_exit_for(rc) : 0;
 }
 
-static void print_versions(struct scope *sc, const struct cat_node *p)
+static int version_order(const void *a, const void *b)
+{
+	const struct cat_node *x = *(const struct cat_node *const *)a, *y = *(const struct cat_node *const *)b;
+	return semver_cmp_str(x->name, y->name);
+}
+
+/* A product's versions the caller may see, in SemVer order (1.9.0 before
+ * 1.10.0), printed or, with `out`, appended to a JSON array. */
+static void print_versions(struct scope *sc, const struct cat_node *p, json_t *out)
 {
 	const struct cat_node *latest = catalog_latest(p);
-	for (uint32_t k = 0; k < p->n_children; k++) {
-		const struct cat_node *v = p->children[k];
-		if (v->kind != CAT_VERSION || !scope_may_discover(sc, v))
-			continue;
+	const struct cat_node **versions = xcalloc(p->n_children + 1, sizeof *versions);
+	size_t n = 0;
+	for (uint32_t k = 0; k < p->n_children; k++)
+		if (p->children[k]->kind == CAT_VERSION && scope_may_discover(sc, p->children[k]))
+			versions[n++] = p->children[k];
+	qsort(versions, n, sizeof *versions, version_order);
+	for (size_t k = 0; k < n; k++) {
+		const struct cat_node *v = versions[k];
 		char when[40];
 		mesh_time_rfc3339(&v->mtime, when, sizeof when);
+		if (out) {
+			json_t *o = json_object();
+			json_object_set_new(o, "version", json_string(v->name));
+			json_object_set_new(o, "status", json_string(lifecycle_name(v->state)));
+			json_object_set_new(o, "published_at", json_string(when));
+			json_object_set_new(o, "latest", json_boolean(v == latest));
+			json_object_set_new(o, "restricted", json_boolean(v->restricted));
+			json_array_append_new(out, o);
+			continue;
+		}
 		printf("  %-10s %-10s %s%s%s\n", v->name, lifecycle_name(v->state), when,
 		       v == latest ? "  <- latest" : "", v->restricted ? "  (restricted)" : "");
 	}
+	free(versions);
+}
+
+static void list_product(struct scope *sc, const struct cat_node *p, json_t *products)
+{
+	if (!products) {
+		printf("%s/%s\n", p->domain, p->name);
+		print_versions(sc, p, NULL);
+		return;
+	}
+	json_t *o = json_object(), *versions = json_array();
+	json_object_set_new(o, "domain", json_string(p->domain));
+	json_object_set_new(o, "product", json_string(p->name));
+	json_object_set_new(o, "restricted", json_boolean(p->restricted));
+	print_versions(sc, p, versions);
+	json_object_set_new(o, "versions", versions);
+	json_array_append_new(products, o);
 }
 
 static int cmd_list(const struct meshctl_ctx *ctx, int argc, char **argv)
@@ -253,22 +361,33 @@ static int cmd_list(const struct meshctl_ctx *ctx, int argc, char **argv)
 			return MESHCTL_FAILED;
 		}
 	}
+	json_t *products = ctx->json ? json_array() : NULL;
 	if (start->kind == CAT_PRODUCT) {
-		printf("%s/%s\n", start->domain, start->name);
-		print_versions(sc, start);
+		list_product(sc, start, products);
 	} else if (start->kind == CAT_ROOT || start->kind == CAT_DOMAIN) {
 		const struct cat_node *const *domains = start->kind == CAT_ROOT ? start->children : &start;
 		uint32_t nd = start->kind == CAT_ROOT ? start->n_children : 1;
 		for (uint32_t i = 0; i < nd; i++)
 			for (uint32_t j = 0; j < domains[i]->n_children; j++) {
 				const struct cat_node *p = domains[i]->children[j];
-				if (!scope_may_discover(sc, p))
-					continue;
-				printf("%s/%s\n", p->domain, p->name);
-				print_versions(sc, p);
+				if (scope_may_discover(sc, p))
+					list_product(sc, p, products);
 			}
 	} else {
-		printf("%s/%s %s\n", start->domain, start->product, start->version ? start->version : "");
+		if (products) {
+			json_t *o = json_object();
+			json_object_set_new(o, "domain", json_string(start->domain));
+			json_object_set_new(o, "product", json_string(start->product));
+			json_object_set_new(o, "version", json_string(start->version ? start->version : ""));
+			json_array_append_new(products, o);
+		} else {
+			printf("%s/%s %s\n", start->domain, start->product, start->version ? start->version : "");
+		}
+	}
+	if (products) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "products", products);
+		meshctl_json_print(doc);
 	}
 	scope_close(sc);
 	catalog_unref(cat);
@@ -332,7 +451,10 @@ static int run_lifecycle(const struct meshctl_ctx *ctx, int argc, char **argv, e
 		meshctl_fail(ctx, cmd, "%s", err.msg);
 		return meshctl_exit_for(rc);
 	}
-	printf("%s/%s %s is now %s\n", domain, product, version, lifecycle_name(state));
+	char line[600];
+	snprintf(line, sizeof line, "%s/%s %s is now %s", domain, product, version, lifecycle_name(state));
+	meshctl_result(ctx, line, "domain", domain, "product", product, "version", version,
+		       "status", lifecycle_name(state), "sunset", sunset, "reason", reason, (char *)NULL);
 	return MESHCTL_OK;
 }
 
@@ -395,16 +517,24 @@ static int cmd_diff(const struct meshctl_ctx *ctx, int argc, char **argv)
 		contract_free(a);
 		return st;
 	}
-	size_t breaking = 0, total = 0;
-	printf("%s/%s %s -> %s\n", domain, product, argv[2], argv[3]);
+	/* every change as (object, breaking, text), then printed or as JSON */
+	json_t *changes = json_array();
+#define CHANGE(obj, brk, ...) do { \
+		char text_[1024]; \
+		snprintf(text_, sizeof text_, __VA_ARGS__); \
+		json_t *c_ = json_object(); \
+		json_object_set_new(c_, "object", (obj) ? json_string(obj) : json_null()); \
+		json_object_set_new(c_, "breaking", json_boolean(brk)); \
+		json_object_set_new(c_, "change", json_string(text_)); \
+		json_array_append_new(changes, c_); \
+	} while (0)
 	for (size_t i = 0; i < b->n_objects; i++) {
 		const struct contract_object *nb = &b->objects[i], *na = NULL;
 		for (size_t k = 0; k < a->n_objects; k++)
 			if (!strcmp(a->objects[k].name, nb->name))
 				na = &a->objects[k];
 		if (!na) {
-			printf("  schema object %s added\n", nb->name);
-			total++;
+			CHANGE(nb->name, false, "schema object %s added", nb->name);
 			continue;
 		}
 		struct table_schema *sa = NULL, *sb = NULL;
@@ -413,11 +543,8 @@ static int cmd_diff(const struct meshctl_ctx *ctx, int argc, char **argv)
 		schema_from_contract_object(na, a, &sa);
 		schema_from_contract_object(nb, b, &sb);
 		schema_diff(sa, sb, &ch, &n);
-		for (size_t k = 0; k < n; k++) {
-			printf("  %s %s: %s\n", ch[k].breaking ? "BREAKING" : "        ", nb->name, ch[k].description);
-			breaking += ch[k].breaking;
-		}
-		total += n;
+		for (size_t k = 0; k < n; k++)
+			CHANGE(nb->name, ch[k].breaking, "%s", ch[k].description);
 		schema_changes_free(ch, n);
 		schema_free(sa);
 		schema_free(sb);
@@ -426,22 +553,40 @@ static int cmd_diff(const struct meshctl_ctx *ctx, int argc, char **argv)
 		bool kept = false;
 		for (size_t i = 0; i < b->n_objects; i++)
 			kept |= !strcmp(a->objects[k].name, b->objects[i].name);
-		if (!kept) {
-			printf("  BREAKING schema object %s removed\n", a->objects[k].name);
-			breaking++;
-			total++;
+		if (!kept)
+			CHANGE(a->objects[k].name, true, "schema object %s removed", a->objects[k].name);
+	}
+	if ((a->purpose == NULL) != (b->purpose == NULL) || (a->purpose && strcmp(a->purpose, b->purpose)))
+		CHANGE(NULL, false, "description.purpose changed");
+	if (a->n_owners != b->n_owners)
+		CHANGE(NULL, false, "owners: %zu -> %zu", a->n_owners, b->n_owners);
+#undef CHANGE
+	size_t total = json_array_size(changes), breaking = 0;
+	for (size_t k = 0; k < total; k++)
+		breaking += json_is_true(json_object_get(json_array_get(changes, k), "breaking"));
+	if (ctx->json) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "domain", json_string(domain));
+		json_object_set_new(doc, "product", json_string(product));
+		json_object_set_new(doc, "from", json_string(argv[2]));
+		json_object_set_new(doc, "to", json_string(argv[3]));
+		json_object_set_new(doc, "changes", changes);
+		json_object_set_new(doc, "breaking", json_integer((json_int_t)breaking));
+		json_object_set_new(doc, "major_required", json_boolean(breaking > 0));
+		meshctl_json_print(doc);
+	} else {
+		printf("%s/%s %s -> %s\n", domain, product, argv[2], argv[3]);
+		for (size_t k = 0; k < total; k++) {
+			json_t *c = json_array_get(changes, k);
+			json_t *obj = json_object_get(c, "object");
+			printf("  %s %s%s%s\n", json_is_true(json_object_get(c, "breaking")) ? "BREAKING" : "        ",
+			       json_is_string(obj) ? json_string_value(obj) : "", json_is_string(obj) ? ": " : "",
+			       json_string_value(json_object_get(c, "change")));
 		}
+		printf("%zu change(s), %zu breaking%s\n", total, breaking,
+		       breaking ? " (a new major version is required)" : "");
+		json_decref(changes);
 	}
-	if ((a->purpose == NULL) != (b->purpose == NULL) || (a->purpose && strcmp(a->purpose, b->purpose))) {
-		printf("           description.purpose changed\n");
-		total++;
-	}
-	if (a->n_owners != b->n_owners) {
-		printf("           owners: %zu -> %zu\n", a->n_owners, b->n_owners);
-		total++;
-	}
-	printf("%zu change(s), %zu breaking%s\n", total, breaking,
-	       breaking ? " (a new major version is required)" : "");
 	contract_free(a);
 	contract_free(b);
 	return MESHCTL_OK;
@@ -467,7 +612,10 @@ static int cmd_reindex(const struct meshctl_ctx *ctx, int argc, char **argv)
 		meshctl_fail(ctx, "reindex", "%s", err.msg);
 		return meshctl_exit_for(rc);
 	}
-	printf("indexed %zu releases into %s/%s\n", n, ctx->store, INDEX_FILE);
+	char line[PATH_MAX + 64], count[32];
+	snprintf(line, sizeof line, "indexed %zu releases into %s/%s", n, ctx->store, INDEX_FILE);
+	snprintf(count, sizeof count, "%zu", n);
+	meshctl_result(ctx, line, "releases", count, (char *)NULL);
 	return MESHCTL_OK;
 }
 
@@ -518,15 +666,31 @@ static int cmd_search(const struct meshctl_ctx *ctx, int argc, char **argv)
 	struct scope *sc = NULL;
 	scope_open(ctx->store, &ctx->caller, &sc, NULL);
 	size_t shown = 0;
+	json_t *list = ctx->json ? json_array() : NULL;
 	for (size_t i = 0; i < n; i++) {
 		if (!scope_may_discover_product(sc, hits[i].domain, hits[i].product))
 			continue;
 		shown++;
+		if (list) {
+			json_t *o = json_object();
+			json_object_set_new(o, "domain", json_string(hits[i].domain));
+			json_object_set_new(o, "product", json_string(hits[i].product));
+			json_object_set_new(o, "version", json_string(hits[i].version));
+			json_object_set_new(o, "status", json_string(hits[i].status));
+			json_object_set_new(o, "snippet", json_string(hits[i].snippet));
+			json_array_append_new(list, o);
+			continue;
+		}
 		printf("%s/%s %s%s%s\n    %s\n", hits[i].domain, hits[i].product, hits[i].version,
 		       strcmp(hits[i].status, "active") ? "  " : "", strcmp(hits[i].status, "active") ? hits[i].status : "",
 		       hits[i].snippet);
 	}
 	scope_close(sc);
+	if (list) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "hits", list);
+		meshctl_json_print(doc);
+	}
 	index_hits_free(hits, n);
 	return shown ? MESHCTL_OK : MESHCTL_FAILED;
 }
@@ -562,6 +726,37 @@ static int cmd_status(const struct meshctl_ctx *ctx, int argc, char **argv)
 	char gen[64] = "";
 	store_read_generation(ctx->store, gen, sizeof gen);
 	gen[strcspn(gen, " \n")] = '\0';
+	if (ctx->json) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "store", json_string(ctx->store));
+		json_object_set_new(doc, "generation", json_string(gen));
+		json_object_set_new(doc, "domains", json_integer(root->n_children));
+		json_object_set_new(doc, "products", json_integer((json_int_t)products));
+		json_object_set_new(doc, "versions", json_integer((json_int_t)versions));
+		json_object_set_new(doc, "deprecated", json_integer((json_int_t)deprecated));
+		json_object_set_new(doc, "unreadable_releases", json_integer((json_int_t)catalog_skipped(cat)));
+		/* the usage part as the text report gives it, one line an entry */
+		char *usage_text = NULL;
+		size_t usage_len = 0;
+		FILE *mem = open_memstream(&usage_text, &usage_len);
+		int st2 = mem ? meshctl_usage_status(ctx, mem) : MESHCTL_ERROR;
+		if (mem)
+			fclose(mem);
+		json_t *lines = json_array();
+		for (char *line = usage_text, *next; line && *line; line = next) {
+			next = strchr(line, '\n');
+			if (next)
+				*next++ = '\0';
+			json_array_append_new(lines, json_string(line));
+			if (!next)
+				break;
+		}
+		free(usage_text);
+		json_object_set_new(doc, "usage", lines);
+		catalog_unref(cat);
+		meshctl_json_print(doc);
+		return st2;
+	}
 	printf("store        %s\n", ctx->store);
 	printf("generation   %s\n", gen);
 	printf("domains      %u\n", root->n_children);
@@ -626,9 +821,12 @@ static int dispatch(const struct meshctl_ctx *ctx, int argc, char **argv, enum m
 		}
 		if (where)
 			*where = c->where;
-		return c->fn(ctx, argc, argv);
+		int code = c->fn(ctx, argc, argv);
+		meshctl_json_error(ctx, c->name, code);
+		return code;
 	}
 	meshctl_fail(ctx, argv[0], "unknown command (see meshctl --help)");
+	meshctl_json_error(ctx, argv[0], MESHCTL_USAGE);
 	return MESHCTL_USAGE;
 }
 
@@ -672,17 +870,24 @@ int main(int argc, char **argv)
 		if (!strcmp(c->name, argv[i]))
 			cmd = c;
 	if (!cmd) {
-		fprintf(stderr, "meshctl: unknown command '%s' (see meshctl --help)\n", argv[i]);
+		meshctl_fail(&ctx, argv[i], "unknown command (see meshctl --help)");
+		meshctl_json_error(&ctx, argv[i], MESHCTL_USAGE);
 		return MESHCTL_USAGE;
 	}
 	bool asks_help = argc - i == 2 && (!strcmp(argv[i + 1], "--help") || !strcmp(argv[i + 1], "-h"));
 	if (cmd->where == MESHCTL_OWNER_ONLY && !asks_help && !meshctl_store_direct(ctx.store)) {
-		fprintf(stderr, "meshctl %s: works on the store directly: run it as root or as the store's owner\n",
-			cmd->name);
+		meshctl_fail(&ctx, cmd->name, "works on the store directly: run it as root or as the store's owner");
+		meshctl_json_error(&ctx, cmd->name, MESHCTL_DENIED);
 		return MESHCTL_DENIED;
 	}
-	if (cmd->where == MESHCTL_SERVED && !asks_help && !meshctl_store_direct(ctx.store))
-		return meshctl_client_run(&ctx, argc - i, argv + i,
-					  !strcmp(cmd->name, "publish") || !strcmp(cmd->name, "validate"));
-	return cmd->fn(&ctx, argc - i, argv + i);
+	if (cmd->where == MESHCTL_SERVED && !asks_help && !meshctl_store_direct(ctx.store)) {
+		/* the worker prints the command's documents, errors included; this
+		 * process only its own (reaching the service) */
+		int code = meshctl_client_run(&ctx, argc - i, argv + i,
+					      !strcmp(cmd->name, "publish") || !strcmp(cmd->name, "validate"));
+		if (first_error[0])
+			meshctl_json_error(&ctx, cmd->name, code);
+		return code;
+	}
+	return dispatch(&ctx, argc - i, argv + i, NULL);
 }

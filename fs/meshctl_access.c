@@ -171,8 +171,11 @@ int meshctl_cmd_grant(const struct meshctl_ctx *ctx, int argc, char **argv)
 		 until_text ? " until " : "", until_text ? until_text : "", reason ? reason : "no reason given");
 	policy_audit(ctx->store, domain, &ctx->caller, audit);
 	store_bump_generation(ctx->store, NULL);
-	printf("granted read on %s to %s%s%s (grant %s)\n", argv[optind], argv[optind + 1],
-	       until_text ? " until " : "", until_text ? until_text : "", id);
+	char line[1024];
+	snprintf(line, sizeof line, "granted read on %s to %s%s%s (grant %s)", argv[optind], argv[optind + 1],
+		 until_text ? " until " : "", until_text ? until_text : "", id);
+	meshctl_result(ctx, line, "grant", id, "resource", argv[optind], "subject", argv[optind + 1],
+		       "until", until_text, (char *)NULL);
 	free(id);
 	return MESHCTL_OK;
 }
@@ -205,7 +208,10 @@ int meshctl_cmd_revoke(const struct meshctl_ctx *ctx, int argc, char **argv)
 	snprintf(audit, sizeof audit, "revoke: read on %s from %s (%zu grant(s))", argv[1], argv[2], removed);
 	policy_audit(ctx->store, domain, &ctx->caller, audit);
 	store_bump_generation(ctx->store, NULL);
-	printf("revoked %zu grant(s) of %s on %s\n", removed, argv[2], argv[1]);
+	char line[1024], count[32];
+	snprintf(line, sizeof line, "revoked %zu grant(s) of %s on %s", removed, argv[2], argv[1]);
+	snprintf(count, sizeof count, "%zu", removed);
+	meshctl_result(ctx, line, "resource", argv[1], "subject", argv[2], "revoked", count, (char *)NULL);
 	return MESHCTL_OK;
 }
 
@@ -229,7 +235,9 @@ int meshctl_cmd_grants(const struct meshctl_ctx *ctx, int argc, char **argv)
 		meshctl_fail(ctx, "grants", "%s", err.msg);
 		return meshctl_exit_for(rc);
 	}
-	printf("%-14s %-24s %-30s %-21s %-12s %s\n", "GRANT", "SUBJECT", "RESOURCE", "UNTIL", "BY", "REASON");
+	json_t *list = ctx->json ? json_array() : NULL;
+	if (!list)
+		printf("%-14s %-24s %-30s %-21s %-12s %s\n", "GRANT", "SUBJECT", "RESOURCE", "UNTIL", "BY", "REASON");
 	time_t now = time(NULL);
 	/* owners and governance see their domains' grants, others the grants
 	 * that name them */
@@ -248,11 +256,31 @@ int meshctl_cmd_grants(const struct meshctl_ctx *ctx, int argc, char **argv)
 			mesh_time_rfc3339(&ts, until, sizeof until);
 			until[19] = 'Z', until[20] = '\0';
 		}
+		if (list) {
+			json_t *o = json_object();
+			json_object_set_new(o, "id", json_string(g[i].id));
+			json_object_set_new(o, "subject", json_string(g[i].subject));
+			json_object_set_new(o, "domain", json_string(g[i].domain));
+			json_object_set_new(o, "product", g[i].product ? json_string(g[i].product) : json_null());
+			json_object_set_new(o, "version", g[i].version ? json_string(g[i].version) : json_null());
+			json_object_set_new(o, "effect", json_string(g[i].deny ? "deny" : "allow"));
+			json_object_set_new(o, "until", g[i].until ? json_string(until) : json_null());
+			json_object_set_new(o, "expired", json_boolean(g[i].until && g[i].until < now));
+			json_object_set_new(o, "grantor", g[i].grantor ? json_string(g[i].grantor) : json_null());
+			json_object_set_new(o, "reason", json_string(g[i].reason ? g[i].reason : ""));
+			json_array_append_new(list, o);
+			continue;
+		}
 		printf("%-14s %-24s %-30s %-21s %-12s %s%s\n", g[i].id, g[i].subject, res, until,
 		       g[i].grantor ? g[i].grantor : "?", g[i].reason ? g[i].reason : "",
 		       g[i].until && g[i].until < now ? " (expired)" : "");
 	}
 	scope_close(sc);
+	if (list) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "grants", list);
+		meshctl_json_print(doc);
+	}
 	grants_free(g, n);
 	return MESHCTL_OK;
 }
@@ -402,8 +430,11 @@ int meshctl_cmd_request(const struct meshctl_ctx *ctx, int argc, char **argv)
 		meshctl_fail(ctx, "request", "%s: %s", path, strerror(-rc));
 		return MESHCTL_ERROR;
 	}
-	printf("request %ld filed: read on %s; the owners of domain %s decide "
-	       "(they see it with 'meshctl requests --domain %s')\n", next - 1, argv[optind], domain, domain);
+	char line[1024], rid[32];
+	snprintf(line, sizeof line, "request %ld filed: read on %s; the owners of domain %s decide "
+		 "(they see it with 'meshctl requests --domain %s')", next - 1, argv[optind], domain, domain);
+	snprintf(rid, sizeof rid, "%ld", next - 1);
+	meshctl_result(ctx, line, "request", rid, "resource", argv[optind], (char *)NULL);
 	return MESHCTL_OK;
 }
 
@@ -428,7 +459,9 @@ int meshctl_cmd_requests(const struct meshctl_ctx *ctx, int argc, char **argv)
 		meshctl_fail(ctx, "requests", "%s: %s", dir, strerror(errno));
 		return MESHCTL_ERROR;
 	}
-	printf("%-6s %-12s %-30s %-25s %-10s %s\n", "ID", "USER", "RESOURCE", "REQUESTED", "STATUS", "REASON");
+	json_t *list = ctx->json ? json_array() : NULL;
+	if (!list)
+		printf("%-6s %-12s %-30s %-25s %-10s %s\n", "ID", "USER", "RESOURCE", "REQUESTED", "STATUS", "REASON");
 	/* owners and governance see their domains' requests, requesters their own */
 	struct scope *sc = NULL;
 	scope_open(ctx->store, &ctx->caller, &sc, NULL);
@@ -443,13 +476,30 @@ int meshctl_cmd_requests(const struct meshctl_ctx *ctx, int argc, char **argv)
 		if (load_request(ctx->store, id, &r))
 			continue;
 		bool visible = r.uid == ctx->caller.uid || scope_administers(sc, r.domain);
-		if (visible && (!only || !strcmp(r.domain, only)) && (all || !r.status))
+		if (list && visible && (!only || !strcmp(r.domain, only)) && (all || !r.status)) {
+			json_t *o = json_object();
+			json_object_set_new(o, "id", json_string(r.id));
+			json_object_set_new(o, "user", json_string(r.user));
+			json_object_set_new(o, "uid", json_integer(r.uid));
+			json_object_set_new(o, "resource", json_string(r.resource));
+			json_object_set_new(o, "domain", json_string(r.domain));
+			json_object_set_new(o, "requested_at", json_string(r.requested_at));
+			json_object_set_new(o, "until", r.until ? json_string(r.until) : json_null());
+			json_object_set_new(o, "status", json_string(r.status ? r.status : "pending"));
+			json_object_set_new(o, "reason", json_string(r.reason));
+			json_array_append_new(list, o);
+		} else if (visible && (!only || !strcmp(r.domain, only)) && (all || !r.status))
 			printf("%-6s %-12s %-30s %-25s %-10s %s\n", r.id, r.user, r.resource, r.requested_at,
 			       r.status ? r.status : "pending", r.reason);
 		request_free(&r);
 	}
 	closedir(d);
 	scope_close(sc);
+	if (list) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "requests", list);
+		meshctl_json_print(doc);
+	}
 	return MESHCTL_OK;
 }
 
@@ -550,9 +600,12 @@ static int decide_request(const struct meshctl_ctx *ctx, int argc, char **argv, 
 			 r.user, r.resource, r.reason, grant_id ? ": grant " : "", grant_id ? grant_id : "");
 		policy_audit(ctx->store, r.domain, &ctx->caller, audit);
 		store_bump_generation(ctx->store, NULL);
-		printf("request %s %s: %s may %sread %s%s%s\n", r.id, approve ? "approved" : "denied", r.user,
-		       approve ? "" : "not ", r.resource, approve && until ? " until " : "",
-		       approve && until ? (until_text ? until_text : r.until) : "");
+		char line[1024];
+		snprintf(line, sizeof line, "request %s %s: %s may %sread %s%s%s", r.id, approve ? "approved" : "denied",
+			 r.user, approve ? "" : "not ", r.resource, approve && until ? " until " : "",
+			 approve && until ? (until_text ? until_text : r.until) : "");
+		meshctl_result(ctx, line, "request", r.id, "decision", approve ? "approved" : "denied",
+			       "user", r.user, "resource", r.resource, "grant", grant_id, (char *)NULL);
 	} else {
 		meshctl_fail(ctx, cmd, "%s", err.msg);
 	}
