@@ -40,7 +40,7 @@ CLI_OBJ   := $(CLI_SRC:fs/%.c=$(BUILD)/obj/%.o)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check unit integration asan bench fuzz demo install clean deps
+.PHONY: all check unit integration asan bench bench-service fuzz demo install clean deps
 all: $(BUILD)/meshfs $(BUILD)/meshctl
 
 $(BUILD)/obj/%.o: fs/%.c | $(BUILD)/obj
@@ -87,6 +87,10 @@ asan: deps
 
 bench: all
 	$(PYTHON) tests/bench/bench.py --build $(abspath $(BUILD))
+	$(PYTHON) tests/bench/bench_service.py --build $(abspath $(BUILD))
+
+bench-service: all
+	$(PYTHON) tests/bench/bench_service.py --build $(abspath $(BUILD))
 
 fuzz:
 	$(MAKE) --no-print-directory -C tests/fuzz SECONDS=$(FUZZ_SECONDS)

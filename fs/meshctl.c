@@ -503,7 +503,15 @@ static int cmd_diff(const struct meshctl_ctx *ctx, int argc, char **argv)
 	struct contract *a = NULL, *b = NULL;
 	struct scope *sc = NULL;
 	scope_open(ctx->store, &ctx->caller, &sc, NULL);
-	bool visible = scope_may_discover_product(sc, domain, product);
+	struct catalog *dcat = NULL;
+	const struct cat_node *pnode = NULL;
+	char pref[2 * MESH_NAME_MAX + 2];
+	snprintf(pref, sizeof pref, "%s/%s", domain, product);
+	if (catalog_scan(ctx->store, NULL, &dcat, NULL) == 0)
+		pnode = catalog_resolve(dcat, pref);
+	bool visible = pnode && scope_may_discover(sc, pnode);
+	if (dcat)
+		catalog_unref(dcat);
 	scope_close(sc);
 	if (!visible) {
 		/* a restricted product the caller may not read does not exist for them */
@@ -668,7 +676,7 @@ static int cmd_search(const struct meshctl_ctx *ctx, int argc, char **argv)
 	size_t shown = 0;
 	json_t *list = ctx->json ? json_array() : NULL;
 	for (size_t i = 0; i < n; i++) {
-		if (!scope_may_discover_product(sc, hits[i].domain, hits[i].product))
+		if (!scope_may_discover_product(sc, hits[i].domain, hits[i].product, hits[i].restricted))
 			continue;
 		shown++;
 		if (list) {
