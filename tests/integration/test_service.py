@@ -229,3 +229,15 @@ def test_json_everywhere_errors_included(mesh, mounter):
     assert e["class"] == "denied"
     r = run([MESHCTL, "--store", "/nonexistent/store", "--json", "list"], user="mesh_dave")
     assert r.returncode == 4 and json.loads(r.stdout)["error"]["class"] == "environment"
+
+
+def test_meshctl_finds_the_service_from_the_mount_point(mesh, mounter):
+    m = mounter(mesh)
+    assert os.path.islink(socket_path(m.path, mountpoint=True))
+    r = run([MESHCTL, "--store", m.path, "list"], user="mesh_dave")
+    assert r.returncode == 0, r.stderr
+    assert products(r.stdout) == ["customer/profiles", "sales/orders"]
+    r = run([MESHCTL, "list"], user="mesh_dave", env={"MESH_STORE": str(m.path)})
+    assert r.returncode == 0 and "sales/orders" in r.stdout
+    m.stop()
+    assert not os.path.lexists(socket_path(m.path, mountpoint=True))
