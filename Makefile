@@ -102,6 +102,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(BUILD)/meshfs $(BUILD)/meshctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 mounts/man/meshfs.1 mounts/man/meshctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0644 mounts/completion/meshctl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/meshctl
 
 clean:
 	rm -rf build build-asan tests/fuzz/build
