@@ -33,3 +33,15 @@ def test_bash_completion(store, scratch):
     store.ensure_service()
     # an outsider completes only what they may see
     assert complete(["meshctl", "list", "sales/"], user="mesh_dave", store=store.path) == ["sales/orders"]
+
+
+def test_man_page_says_what_help_says(tmp_path):
+    """mounts/man/meshctl.1 is generated from --help: regenerate it with
+    `mounts/man/gen-meshctl-man.py build/meshctl mounts/man/meshctl.1`."""
+    out = tmp_path / "meshctl.1"
+    r = run(["/usr/bin/python3", REPO / "mounts/man/gen-meshctl-man.py", BUILD / "meshctl", out])
+    assert r.returncode == 0, r.stderr
+    assert out.read_text() == (REPO / "mounts/man/meshctl.1").read_text(), \
+        "meshctl.1 is stale: run mounts/man/gen-meshctl-man.py build/meshctl mounts/man/meshctl.1"
+    for section in ("OPTIONS", "COMMANDS", "ENVIRONMENT", "FILES", "EXIT STATUS", "EXAMPLES"):
+        assert f".SH {section}" in out.read_text()
