@@ -843,15 +843,18 @@ int main(int argc, char **argv)
 	struct meshctl_ctx ctx = {.prog = "meshctl"};
 	int serve_fd = -1;
 	ctx.store = getenv("MESH_STORE");
-	if (!ctx.store || !*ctx.store)
+	bool store_given = ctx.store && *ctx.store;
+	if (!store_given)
 		ctx.store = "/srv/mesh";
 	identity_current(&ctx.caller);
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--store") && i + 1 < argc) {
 			ctx.store = argv[++i];
+			store_given = true;
 		} else if (!strncmp(argv[i], "--store=", 8)) {
 			ctx.store = argv[i] + 8;
+			store_given = true;
 		} else if (!strcmp(argv[i], "--json")) {
 			ctx.json = true;
 		} else if (!strcmp(argv[i], "--serve-fd") && i + 1 < argc) {
@@ -896,6 +899,16 @@ int main(int argc, char **argv)
 		if (first_error[0])
 			meshctl_json_error(&ctx, cmd->name, code);
 		return code;
+	}
+	if (cmd->where != MESHCTL_LOCAL && !asks_help) {
+		/* a store that is not there is the environment's fault (exit 4) */
+		struct mesh_err err = {0};
+		if (store_check(ctx.store, &err)) {
+			meshctl_fail(&ctx, cmd->name, "%s%s", err.msg, store_given ? "" :
+				     " (the default store: say --store DIR or set MESH_STORE)");
+			meshctl_json_error(&ctx, cmd->name, MESHCTL_ERROR);
+			return MESHCTL_ERROR;
+		}
 	}
 	return dispatch(&ctx, argc - i, argv + i, NULL);
 }
