@@ -9,10 +9,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -132,45 +134,159 @@ static void reset_getopt(void)
 
 /* ---- init (a store) ---- */
 
-static int cmd_init_store(const struct meshctl_ctx *ctx)
+/* The account that owns a store: --service-user NAME (default root). */
+static int service_account(const struct meshctl_ctx *ctx, const char *cmd, const char *name, uid_t *uid,
+			   gid_t *gid)
 {
+	char buf[4096];
+	struct passwd pw, *res = NULL;
+	if (getpwnam_r(name, &pw, buf, sizeof buf, &res) || !res) {
+		meshctl_fail(ctx, cmd, "--service-user %s: no such user on this host (create a system account "
+			     "first, e.g. 'useradd --system --no-create-home meshfs')", name);
+		return MESHCTL_USAGE;
+	}
+	*uid = res->pw_uid;
+	*gid = res->pw_gid;
+	return 0;
+}
+
+static int cmd_init_store(const struct meshctl_ctx *ctx, const char *service_user)
+{
+	uid_t uid;
+	gid_t gid;
+	int st = service_account(ctx, "init", service_user ? service_user : "root", &uid, &gid);
+	if (st)
+		return st;
+	if (geteuid() != 0 && geteuid() != uid) {
+		meshctl_fail(ctx, "init", "a store for %s is made by root (or by %s itself: --service-user "
+			     "%s)", service_user ? service_user : "root", service_user ? service_user : "root",
+			     ctx->caller.user);
+		return MESHCTL_DENIED;
+	}
 	struct mesh_err err = {0};
 	int rc = store_init(ctx->store, gov_default_mesh_yaml(), &err);
+	if (!rc)
+		rc = store_lock_down(ctx->store, uid, gid, NULL, &err);
 	if (rc) {
 		meshctl_fail(ctx, "init", "%s", err.msg);
 		return meshctl_exit_for(rc);
 	}
-	char line[PATH_MAX + 32];
-	snprintf(line, sizeof line, "created meshfs store %s", ctx->store);
-	meshctl_result(ctx, line, "store", ctx->store, (char *)NULL);
+	char line[PATH_MAX + 128];
+	snprintf(line, sizeof line, "created meshfs store %s, owned by %s, readable by nobody else (people come in "
+		 "through the mount and the mesh service)", ctx->store, service_user ? service_user : "root");
+	meshctl_result(ctx, line, "store", ctx->store, "owner", service_user ? service_user : "root", (char *)NULL);
 	return MESHCTL_OK;
 }
 
 static int cmd_init(const struct meshctl_ctx *ctx, int argc, char **argv)
 {
-	/* `init` alone creates a store; `init FILE ...` drafts a contract. */
-	for (int i = 1; i < argc; i++)
+	/* `init [--service-user NAME]` creates a store; `init FILE ...` drafts a contract. */
+	const char *service_user = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--service-user") && i + 1 < argc) {
+			service_user = argv[++i];
+			continue;
+		}
+		if (!strncmp(argv[i], "--service-user=", 15)) {
+			service_user = argv[i] + 15;
+			continue;
+		}
 		if (argv[i][0] != '-')
 			return meshctl_cmd_draft(ctx, argc, argv);
-	if (argc > 1) {
-		if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-			printf("usage: meshctl [--store DIR] init\n"
-			       "       meshctl init DATAFILE --domain D --product P [--version V] [--out DIR] [--full]\n");
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: meshctl [--store DIR] init [--service-user NAME]\n"
+			       "       meshctl init DATAFILE --domain D --product P [--version V] [--out DIR] [--full]\n"
+			       "The store belongs to the service account NAME (default root): every file is\n"
+			       "its own, mode 0700/0600; nobody else reads or writes any of it.\n");
 			return MESHCTL_OK;
 		}
-		meshctl_fail(ctx, "init", "unexpected option %s", argv[1]);
+		meshctl_fail(ctx, "init", "unexpected option %s", argv[i]);
 		return MESHCTL_USAGE;
 	}
-	return cmd_init_store(ctx);
+	return cmd_init_store(ctx, service_user);
+}
+
+/* ---- doctor ---- */
+
+static int cmd_doctor(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	bool fix = false;
+	const char *service_user = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--fix"))
+			fix = true;
+		else if (!strcmp(argv[i], "--service-user") && i + 1 < argc)
+			service_user = argv[++i];
+		else {
+			printf("usage: meshctl doctor [--fix [--service-user NAME]]\n"
+			       "Checks that the store is locked down: every entry a directory or regular file\n"
+			       "of the store's owner, with no group or other permissions.  --fix makes it so\n"
+			       "(as root; the owner stays the store directory's, or becomes NAME).\n");
+			return !strcmp(argv[i], "--help") ? MESHCTL_OK : MESHCTL_USAGE;
+		}
+	}
+	struct mesh_err err = {0};
+	int rc = store_check(ctx->store, &err);
+	if (rc) {
+		meshctl_fail(ctx, "doctor", "%s", err.msg);
+		return meshctl_exit_for(rc);
+	}
+	if (fix) {
+		struct stat st;
+		if (stat(ctx->store, &st) < 0) {
+			meshctl_fail(ctx, "doctor", "%s: %s", ctx->store, strerror(errno));
+			return MESHCTL_ERROR;
+		}
+		uid_t uid = st.st_uid;
+		gid_t gid = st.st_gid;
+		if (service_user) {
+			int s2 = service_account(ctx, "doctor", service_user, &uid, &gid);
+			if (s2)
+				return s2;
+		}
+		size_t fixed = 0;
+		rc = store_lock_down(ctx->store, uid, gid, &fixed, &err);
+		if (rc) {
+			meshctl_fail(ctx, "doctor", "%s", err.msg);
+			return meshctl_exit_for(rc);
+		}
+		printf("fixed %zu entries\n", fixed);
+	}
+	char *report = NULL;
+	rc = store_audit(ctx->store, &report, &err);
+	if (rc < 0) {
+		meshctl_fail(ctx, "doctor", "%s", err.msg);
+		return meshctl_exit_for(rc);
+	}
+	if (rc > 0) {
+		printf("%s: NOT locked down, %d problem(s):\n%s\n", ctx->store, rc, report);
+		free(report);
+		return MESHCTL_FAILED;
+	}
+	printf("%s: locked down (every entry the store owner's, no group or other permissions)\n", ctx->store);
+	return MESHCTL_OK;
 }
 
 /* ---- publish / validate ---- */
+
+/* One line of user-supplied text (file names, contract text in
+ * messages), escaped for the terminal. */
+static void print_escaped(const char *prefix, const char *text, size_t len)
+{
+	char *line = xstrndup(text, len);
+	char *safe = mesh_escape_text(line);
+	printf("%s%s\n", prefix, safe);
+	free(safe);
+	free(line);
+}
 
 static void print_report(const struct publish_report *r, bool install)
 {
 	for (size_t i = 0; i < r->n_checks; i++) {
 		const struct publish_check *c = &r->checks[i];
-		printf("%-6s %s", c->passed ? "ok" : c->warning ? "warn" : "FAIL", c->what);
+		char *what = mesh_escape_text(c->what);
+		printf("%-6s %s", c->passed ? "ok" : c->warning ? "warn" : "FAIL", what);
+		free(what);
 		if (c->detail && *c->detail) {
 			printf(":");
 			const char *p = c->detail;
@@ -179,11 +295,11 @@ static void print_report(const struct publish_report *r, bool install)
 				printf("\n");
 				while (*p) {
 					size_t n = strcspn(p, "\n");
-					printf("         %.*s\n", (int)n, p);
+					print_escaped("         ", p, n);
 					p += n + (p[n] == '\n');
 				}
 			} else {
-				printf(" %s\n", p);
+				print_escaped(" ", p, strlen(p));
 			}
 		} else {
 			printf("\n");
@@ -210,7 +326,7 @@ static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 		{NULL, 0, NULL, 0},
 	};
 	bool json = ctx->json;
-	struct publish_options opts = {.install = install, .caller = &ctx->caller};
+	struct publish_options opts = {.install = install};
 	reset_getopt();
 	int c;
 	while ((c = getopt_long(argc, argv, "hj", longopts, NULL)) != -1) {
@@ -242,7 +358,7 @@ static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 			return st;
 		release_dir = received;
 	}
-	int rc = publish_run(ctx->store, release_dir, &opts, &report, &err);
+	int rc = publish_run(ctx->store, release_dir, &ctx->caller, &opts, &report, &err);
 	meshctl_release_done(received);
 	if (rc) {
 		if (*received)
@@ -443,7 +559,7 @@ static int run_lifecycle(const struct meshctl_ctx *ctx, int argc, char **argv, e
 	}
 	const char *version = argv[optind + 1];
 	struct mesh_err err = {0};
-	int rc = meshfs_check_publisher(ctx->store, domain, &ctx->caller, cmd, &err);
+	int rc = meshfs_check_publisher(ctx->store, domain, cmd, &ctx->caller, &err);
 	if (!rc)
 		rc = store_set_lifecycle(ctx->store, domain, product, version, state, sunset, reason,
 					 ctx->caller.user, &err);
@@ -798,6 +914,8 @@ static const struct command commands[] = {
 	 MESHCTL_OWNER_ONLY},
 	{"search", cmd_search, "full-text search over products, descriptions and columns", MESHCTL_SERVED},
 	{"status", cmd_status, "store, catalog and usage recording status", MESHCTL_SERVED},
+	{"doctor", cmd_doctor, "check (--fix: make) the store locked down for its service account",
+	 MESHCTL_OWNER_ONLY},
 	MESHCTL_AREA_COMMANDS
 	{NULL, NULL, NULL, MESHCTL_SERVED},
 };
@@ -870,8 +988,13 @@ int main(int argc, char **argv)
 			return MESHCTL_USAGE;
 		}
 	}
-	if (serve_fd >= 0)
+	/* whatever this process creates in a store (SQLite's files too) is
+	 * its owner's alone; LOCAL commands write the user's files with the
+	 * user's umask */
+	if (serve_fd >= 0) {
+		umask(077);
 		return meshctl_serve(&ctx, serve_fd, dispatch);
+	}
 	if (i >= argc) {
 		usage(stderr);
 		return MESHCTL_USAGE;
@@ -900,6 +1023,8 @@ int main(int argc, char **argv)
 			meshctl_json_error(&ctx, cmd->name, code);
 		return code;
 	}
+	if (cmd->where != MESHCTL_LOCAL || (!strcmp(cmd->name, "init") && argc - i == 1))
+		umask(077);
 	if (cmd->where != MESHCTL_LOCAL && !asks_help) {
 		/* a store that is not there is the environment's fault (exit 4) */
 		struct mesh_err err = {0};

@@ -70,7 +70,7 @@ static int parse_ref(const struct meshctl_ctx *ctx, const char *cmd, const char 
 static int check_admin(const struct meshctl_ctx *ctx, const char *cmd, const char *domain)
 {
 	struct mesh_err err = {0};
-	int rc = meshfs_check_publisher(ctx->store, domain, &ctx->caller, cmd, &err);
+	int rc = meshfs_check_publisher(ctx->store, domain, cmd, &ctx->caller, &err);
 	if (rc)
 		meshctl_fail(ctx, cmd, "%s", err.msg);
 	return rc ? meshctl_exit_for(rc) : 0;
@@ -271,9 +271,11 @@ int meshctl_cmd_grants(const struct meshctl_ctx *ctx, int argc, char **argv)
 			json_array_append_new(list, o);
 			continue;
 		}
-		printf("%-14s %-24s %-30s %-21s %-12s %s%s\n", g[i].id, g[i].subject, res, until,
-		       g[i].grantor ? g[i].grantor : "?", g[i].reason ? g[i].reason : "",
+		char *id = mesh_escape_text(g[i].id), *subject = mesh_escape_text(g[i].subject),
+		     *by = mesh_escape_text(g[i].grantor ? g[i].grantor : "?"), *why = mesh_escape_text(g[i].reason);
+		printf("%-14s %-24s %-30s %-21s %-12s %s%s\n", id, subject, res, until, by, why,
 		       g[i].until && g[i].until < now ? " (expired)" : "");
+		free(id), free(subject), free(by), free(why);
 	}
 	scope_close(sc);
 	if (list) {
@@ -301,28 +303,39 @@ static void request_free(struct request *r)
 	free(r->resource), free(r->reason), free(r->requested_at), free(r->until), free(r->status);
 }
 
+/* A JSON document of the store, read like every store file (no symlink,
+ * no FIFO, regular files only); NULL when it is not one. */
+static json_t *load_json_at(int dirfd, const char *name, struct stat *st)
+{
+	int fd = mesh_open_regular_at(dirfd, name, O_RDONLY, 0, st);
+	if (fd < 0)
+		return NULL;
+	json_error_t jerr;
+	json_t *o = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+	close(fd);
+	return o;
+}
+
 static int load_request(const char *store, const char *id, struct request *r)
 {
 	memset(r, 0, sizeof *r);
 	for (const char *p = id; *p; p++)
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
-	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/requests/%s.json", store, id);
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (!*id || strlen(id) >= sizeof r->id)
+		return -EINVAL;
+	char path[PATH_MAX], name[64];
+	snprintf(path, sizeof path, "%s/requests", store);
+	snprintf(name, sizeof name, "%s.json", id);
+	int dfd = mesh_open_dir_at(AT_FDCWD, path);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		if (fd >= 0)
-			close(fd);
-		return -ENOENT;
-	}
-	json_error_t jerr;
-	json_t *o = json_loadfd(fd, 0, &jerr);
-	close(fd);
+	json_t *o = dfd >= 0 ? load_json_at(dfd, name, &st) : NULL;
+	if (dfd >= 0)
+		close(dfd);
 	json_t *res = json_object_get(o, "resource");
 	if (!json_is_string(res)) {
 		json_decref(o);
-		return -EINVAL;
+		return o ? -EINVAL : -ENOENT;
 	}
 	snprintf(r->id, sizeof r->id, "%s", id);
 	/* who asked: the requester's uid as the service wrote it (from the
@@ -343,8 +356,11 @@ static int load_request(const char *store, const char *id, struct request *r)
 	r->until = json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
 	snprintf(r->domain, sizeof r->domain, "%.*s", (int)strcspn(r->resource, "/@"), r->resource);
 	json_decref(o);
-	snprintf(path, sizeof path, "%s/domains/%s/requests/%s.json", store, r->domain, id);
-	o = json_load_file(path, 0, &jerr);
+	snprintf(path, sizeof path, "%s/domains/%s/requests", store, r->domain);
+	dfd = mesh_name_ok(r->domain) ? mesh_open_dir_at(AT_FDCWD, path) : -1;
+	o = dfd >= 0 ? load_json_at(dfd, name, NULL) : NULL;
+	if (dfd >= 0)
+		close(dfd);
 	v = json_object_get(o, "status");
 	if (json_is_string(v))
 		r->status = xstrdup(json_string_value(v));
@@ -386,6 +402,7 @@ int meshctl_cmd_request(const struct meshctl_ctx *ctx, int argc, char **argv)
 	now_rfc3339(stamp, sizeof stamp);
 	json_t *o = json_object();
 	json_object_set_new(o, "resource", json_string(argv[optind]));
+	/* the requester, as the kernel says (the service: SO_PEERCRED) */
 	json_object_set_new(o, "uid", json_integer(ctx->caller.uid));
 	json_object_set_new(o, "user", json_string(ctx->caller.user));
 	json_object_set_new(o, "reason", json_string(reason));
@@ -398,7 +415,10 @@ int meshctl_cmd_request(const struct meshctl_ctx *ctx, int argc, char **argv)
 	snprintf(dir, sizeof dir, "%s/requests", ctx->store);
 	/* the next free number; O_EXCL settles races between requesters */
 	long next = 1;
-	DIR *d = opendir(dir);
+	int dfd = mesh_open_dir_at(AT_FDCWD, dir);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d && dfd >= 0)
+		close(dfd);
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
 		long n = strtol(de->d_name, NULL, 10);
@@ -411,12 +431,12 @@ int meshctl_cmd_request(const struct meshctl_ctx *ctx, int argc, char **argv)
 	char path[PATH_MAX + 32];
 	for (int tries = 0; tries < 100 && fd < 0; tries++, next++) {
 		snprintf(path, sizeof path, "%s/%ld.json", dir, next);
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-		if (fd < 0 && errno != EEXIST)
+		fd = mesh_open_regular_at(AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL, STORE_FILE_MODE, NULL);
+		if (fd < 0 && fd != -EEXIST)
 			break;
 	}
 	if (fd < 0) {
-		meshctl_fail(ctx, "request", "%s: %s", dir, strerror(errno));
+		meshctl_fail(ctx, "request", "%s: %s", dir, mesh_open_strerror(fd));
 		free(text);
 		return MESHCTL_ERROR;
 	}
@@ -454,9 +474,13 @@ int meshctl_cmd_requests(const struct meshctl_ctx *ctx, int argc, char **argv)
 	}
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s/requests", ctx->store);
-	DIR *d = opendir(dir);
+	int dfd = mesh_open_dir_at(AT_FDCWD, dir);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
 	if (!d) {
-		meshctl_fail(ctx, "requests", "%s: %s", dir, strerror(errno));
+		int e = dfd < 0 ? -dfd : errno;
+		if (dfd >= 0)
+			close(dfd);
+		meshctl_fail(ctx, "requests", "%s: %s", dir, strerror(e));
 		return MESHCTL_ERROR;
 	}
 	json_t *list = ctx->json ? json_array() : NULL;
@@ -488,9 +512,14 @@ int meshctl_cmd_requests(const struct meshctl_ctx *ctx, int argc, char **argv)
 			json_object_set_new(o, "status", json_string(r.status ? r.status : "pending"));
 			json_object_set_new(o, "reason", json_string(r.reason));
 			json_array_append_new(list, o);
-		} else if (visible && (!only || !strcmp(r.domain, only)) && (all || !r.status))
-			printf("%-6s %-12s %-30s %-25s %-10s %s\n", r.id, r.user, r.resource, r.requested_at,
-			       r.status ? r.status : "pending", r.reason);
+		} else if (visible && (!only || !strcmp(r.domain, only)) && (all || !r.status)) {
+			/* all of it written by users: never raw to a terminal */
+			char *user = mesh_escape_text(r.user), *res = mesh_escape_text(r.resource),
+			     *at = mesh_escape_text(r.requested_at), *why = mesh_escape_text(r.reason),
+			     *status = mesh_escape_text(r.status ? r.status : "pending");
+			printf("%-6s %-12s %-30s %-25s %-10s %s\n", r.id, user, res, at, status, why);
+			free(user), free(res), free(at), free(why), free(status);
+		}
 		request_free(&r);
 	}
 	closedir(d);
@@ -573,7 +602,7 @@ static int decide_request(const struct meshctl_ctx *ctx, int argc, char **argv, 
 	if (!rc) {
 		char dir[PATH_MAX];
 		snprintf(dir, sizeof dir, "%s/domains/%s/requests", ctx->store, r.domain);
-		if (mkdir(dir, 02775) < 0 && errno != EEXIST)
+		if (mkdir(dir, STORE_DIR_MODE) < 0 && errno != EEXIST)
 			rc = mesh_errf(&err, -errno, "%s: %s", dir, strerror(errno));
 		json_t *o = json_object();
 		json_object_set_new(o, "status", json_string(approve ? "approved" : "denied"));
@@ -587,10 +616,12 @@ static int decide_request(const struct meshctl_ctx *ctx, int argc, char **argv, 
 		json_decref(o);
 		char name[64];
 		snprintf(name, sizeof name, "%s.json", r.id);
-		int fd = rc ? -1 : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int fd = rc ? -1 : mesh_open_dir_at(AT_FDCWD, dir);
 		if (fd >= 0) {
-			rc = mesh_write_file_atomic(fd, name, text, strlen(text), 0664, &err);
+			rc = mesh_write_file_atomic(fd, name, text, strlen(text), STORE_FILE_MODE, &err);
 			close(fd);
+		} else if (!rc) {
+			rc = mesh_errf(&err, fd, "%s: %s", dir, strerror(-fd));
 		}
 		free(text);
 	}
@@ -744,12 +775,18 @@ int meshctl_cmd_explain(const struct meshctl_ctx *ctx, int argc, char **argv)
 		return st;
 	struct passwd pw, *res = NULL;
 	char buf[4096];
-	gid_t groups[IDENTITY_MAX_GROUPS];
 	int ng = IDENTITY_MAX_GROUPS;
+	gid_t *groups = xcalloc((size_t)ng, sizeof *groups);
 	struct identity who;
-	if (getpwuid_r((uid_t)uid, &pw, buf, sizeof buf, &res) || !res ||
-	    getgrouplist(res->pw_name, res->pw_gid, groups, &ng) < 0)
+	if (getpwuid_r((uid_t)uid, &pw, buf, sizeof buf, &res) || !res) {
 		ng = 0;
+	} else if (getgrouplist(res->pw_name, res->pw_gid, groups, &ng) < 0) {
+		/* more groups than room: ask again with room for all of them */
+		groups = xrealloc(groups, (size_t)ng * sizeof *groups);
+		if (getgrouplist(res->pw_name, res->pw_gid, groups, &ng) < 0)
+			ng = 0;
+	}
 	identity_from_ids(&who, (uid_t)uid, res ? res->pw_gid : (gid_t)uid, groups, ng);
+	free(groups);
 	return show_decisions(ctx, "explain", &who, rel);
 }

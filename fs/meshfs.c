@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -47,6 +48,7 @@ struct meshfs_conf {
 	int no_service;
 	int max_clients;
 	int service_only;    /* meshfs --service STORE */
+	int insecure_store;
 };
 
 enum { KEY_DROP, KEY_ALLOW_OTHER };
@@ -66,6 +68,7 @@ static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("meshctl=%s", meshctl),
 	CONF_OPT("no_service", no_service),
 	CONF_OPT("max_clients=%d", max_clients),
+	CONF_OPT("insecure_store", insecure_store),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	/* mount.fuse3 adds dev and suid unless told otherwise: a mesh never
 	 * needs either, so they are dropped and nosuid,nodev forced below */
@@ -114,11 +117,16 @@ static void usage(FILE *out)
 "    -o max_clients=N       requests served at once (default 32; more are\n"
 "                           refused as busy)\n"
 "    -o no_service          serve no control socket (another daemon does)\n"
+"    -o insecure_store      serve a store that is not locked down (others may\n"
+"                           read or write its files), with a loud warning;\n"
+"                           without it meshfs refuses such a store\n"
 "    -h, --help             this text\n"
 "    -V, --version          version\n"
 "\n"
 "Always mounted nosuid,nodev,ro. Exit status: 0 after a clean unmount,\n"
-"1 on bad arguments, a missing store, or a failed mount.\n"
+"1 on bad arguments, a missing store, a store that is not locked down (one\n"
+"account owns every file, nobody else may read or write any: see\n"
+"'meshctl doctor'), or a failed mount.\n"
 "Unmount with 'fusermount3 -u MOUNTPOINT' (or umount as root).\n");
 }
 
@@ -179,6 +187,36 @@ static int open_service(const struct meshfs_conf *conf, const char *store, const
 	return rc;
 }
 
+/* The mount is the only way in: a store others can read bypasses every
+ * decision the daemon makes (and one they can write lets them rewrite the
+ * policy).  Nonzero: refused (printed why). */
+static int refuse_insecure(const char *store, bool insecure_store)
+{
+	struct mesh_err err = {0};
+	char *report = NULL;
+	int problems = store_check(store, &err) ? 0 : store_audit(store, &report, &err);
+	if (problems < 0) {
+		fprintf(stderr, "meshfs: %s\n", err.msg);
+		return 1;
+	}
+	if (problems > 0 && !insecure_store) {
+		fprintf(stderr, "meshfs: refusing to serve %s: it is not locked down (%d problem(s)): other users "
+			"could read or change its files without the mount:\n%s\n(or mount with -o insecure_store "
+			"to serve it anyway)\n", store, problems, report);
+		free(report);
+		return 1;
+	}
+	if (problems > 0) {
+		fprintf(stderr, "meshfs: WARNING: -o insecure_store: serving %s although it is NOT locked down "
+			"(%d problem(s)): access control, masking and usage records can be bypassed by reading "
+			"the store directly\n%s\n", store, problems, report);
+		syslog(LOG_WARNING, "insecure_store: serving %s although it is not locked down (%d problem(s)); "
+		       "access control can be bypassed", store, problems);
+		free(report);
+	}
+	return 0;
+}
+
 /* meshfs --service STORE [-f] [-o ...]: the control socket without a mount. */
 static int service_main(int argc, char **argv)
 {
@@ -213,6 +251,8 @@ static int service_main(int argc, char **argv)
 		goto out;
 	}
 	openlog("meshfs", LOG_PID | (foreground ? LOG_PERROR : 0), LOG_DAEMON);
+	if (refuse_insecure(store, conf.insecure_store))
+		goto out;
 	conf.no_service = 0;
 	if (open_service(&conf, store, NULL, true, &svc))
 		goto out;
@@ -243,6 +283,7 @@ out:
 
 int main(int argc, char **argv)
 {
+	umask(077);   /* what the daemon creates in the store is its own */
 	if (argc >= 2 && !strcmp(argv[1], "--service"))
 		return service_main(argc, argv);
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -302,6 +343,9 @@ int main(int argc, char **argv)
 			"(restore it, or say -o open_mesh if all data is public)\n", policy_file);
 		goto out;
 	}
+	if (refuse_insecure(store, conf.insecure_store))
+		goto out;
+	mesh_err_clear(&err);
 	if (daemon_open(&dopts, &d, &err)) {
 		fprintf(stderr, "meshfs: %s\n", err.msg);
 		goto out;

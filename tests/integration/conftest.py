@@ -6,6 +6,12 @@ always unmounted in teardown, even when the test failed: `fusermount3 -u`,
 then a lazy `-uz`, then the daemon is killed, so a stale mount never
 breaks the next test or run.
 
+Stores are made by `meshctl init`, so they are locked down like a real one
+(root owns everything, 0700/0600) and meshfs serves them without
+`-o insecure_store`; a test that needs an insecure store passes that option
+explicitly.  Ordinary users' meshctl reaches such a store through the mesh
+service (Store.ctl starts `meshfs --service` when no daemon serves it).
+
 Test users (created once per machine with useradd):
     mesh_alice  groups: mesh_analysts
     mesh_bob    groups: mesh_sales          (owner of domain sales in tests)
@@ -168,9 +174,13 @@ class Store:
 
 
 def make_store(path):
+    """A store as `meshctl init` lays it out: owned by root, nothing readable
+    or writable by anyone else (meshfs refuses to serve it otherwise)."""
     s = Store(path)
     r = s.ctl("init")
     assert r.returncode == 0, r.stderr
+    st = os.stat(s.path)
+    assert st.st_uid == 0 and st.st_mode & 0o077 == 0, oct(st.st_mode)
     return s
 
 
