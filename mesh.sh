@@ -1,0 +1,21 @@
+#!/bin/sh
+# mesh.sh - the first command on a fresh Debian 12 machine: installs what
+# meshfs needs (make, the compiler, the libraries and test tools of
+# tests/install-deps.sh; apt-get, as root, only what is missing), then runs
+# `make TARGET...` with one job per core.  It builds and tests nothing
+# itself; the Makefile does.
+#
+#   sh ./mesh.sh demo      the demo mesh in use as three users (README, "First contact")
+#   sh ./mesh.sh check     every test: unit, fuzzers, integration (what CI runs)
+#   sh ./mesh.sh help      the make targets (installs nothing)
+set -eu
+cd "$(dirname "$0")"
+case "${1:-}" in
+'' | help | -h | --help)
+	echo "usage: sh ./mesh.sh TARGET...   installs the packages meshfs needs (as root), then runs make TARGET..."
+	echo "targets (of the Makefile):"
+	sed -n 's/^#   /  /p' Makefile
+	exit 0 ;;
+esac
+sh tests/install-deps.sh
+exec make -j"$(nproc 2>/dev/null || echo 2)" --no-print-directory "$@"
