@@ -17,6 +17,7 @@
 # as `meshctl --store STORE ...`, so the script reads the same whether meshctl
 # opens the store itself or asks the daemon for the caller.
 set -eu
+umask 022     # the demo users must reach the copies of the programs and the store
 [ "$(id -u)" = 0 ] || { echo "run-demo: run as root (it mounts with allow_other and creates two demo users)" >&2; exit 2; }
 BUILD=$(cd "${1:-build}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -99,6 +100,8 @@ MESH_STORE=$STORE
 export PATH MESH_STORE
 add_user $ANALYST
 add_user $OUTSIDER
+runuser -u $ANALYST -- meshctl --help >/dev/null ||
+	{ echo "run-demo: user $ANALYST cannot run $DEMO/bin/meshctl (is a directory above it, / included, closed to others?)" >&2; exit 1; }
 
 say "The sales team (root, in this demo) publishes its products: validated, then installed atomically"
 show root export MESH_STORE=$STORE
@@ -106,8 +109,9 @@ meshctl init
 for domain in sales customer product; do
 	meshctl domain create $domain --owner user:root
 done
-show root meshctl publish releases/sales-orders-1.0.0/
+show root meshctl publish mounts/demo/releases/sales-orders-1.0.0/
 meshctl publish "$HERE/releases/sales-orders-1.0.0/"
+echo "# and the other releases of mounts/demo/releases (the last line of each):"
 for rel in "$HERE"/releases/*/; do
 	case $rel in */sales-orders-1.0.0/) continue ;; esac
 	publish "$rel"
