@@ -13,9 +13,9 @@
 #
 # Store and mount live under $MESHFS_DEMO_DIR (default /var/tmp/meshfs-demo),
 # not under the checkout: the demo users must reach them, and a checkout in
-# /root is closed to them.  Every meshctl command, the users' included, runs
-# as `meshctl --store STORE ...`, so the script reads the same whether meshctl
-# opens the store itself or asks the daemon for the caller.
+# /root is closed to them.  Every meshctl command, the users' included, names
+# the store the same way (MESH_STORE=STORE), so the script reads the same
+# whether meshctl opens the store itself or asks the daemon for the caller.
 set -eu
 umask 022     # the demo users must reach the copies of the programs and the store
 [ "$(id -u)" = 0 ] || { echo "run-demo: run as root (it mounts with allow_other and creates two demo users)" >&2; exit 2; }
