@@ -320,7 +320,8 @@ int index_search(const char *store, const char *query, struct index_hit **hits, 
 		sqlite3_finalize(st);
 	}
 	const char *sql =
-		"SELECT s.domain, s.product, s.version, r.status, r.purpose, r.restricted,"
+		"SELECT s.domain, s.product, s.version, r.status, r.purpose,"
+		"       (SELECT max(restricted) FROM releases r2 WHERE r2.domain = s.domain AND r2.product = s.product),"
 		"       snippet(search, 3, '[', ']', '...', 12)"
 		"  FROM search s JOIN releases r USING(domain, product, version)"
 		" WHERE search MATCH ? ORDER BY rank";

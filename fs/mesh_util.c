@@ -623,3 +623,22 @@ char *mesh_json_text(const void *json)
 	free(text);
 	return out;
 }
+
+void mesh_str_replace(char *buf, size_t size, const char *from, const char *to)
+{
+	size_t flen = strlen(from);
+	if (!flen || !size)
+		return;
+	struct strbuf out = {0};
+	const char *p = buf, *hit;
+	while ((hit = strstr(p, from))) {
+		strbuf_add(&out, p, (size_t)(hit - p));
+		strbuf_puts(&out, to);
+		p = hit + flen;
+	}
+	strbuf_puts(&out, p);
+	size_t len;
+	char *text = strbuf_detach(&out, &len);
+	snprintf(buf, size, "%s", text ? text : "");
+	free(text);
+}

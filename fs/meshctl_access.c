@@ -28,6 +28,7 @@
 #include "meshctl_cmds.h"
 #include "mesh_util.h"
 #include "policy.h"
+#include "scope.h"
 #include "publish.h"
 #include "store.h"
 
@@ -170,8 +171,11 @@ int meshctl_cmd_grant(const struct meshctl_ctx *ctx, int argc, char **argv)
 		 until_text ? " until " : "", until_text ? until_text : "", reason ? reason : "no reason given");
 	policy_audit(ctx->store, domain, &ctx->caller, audit);
 	store_bump_generation(ctx->store, NULL);
-	printf("granted read on %s to %s%s%s (grant %s)\n", argv[optind], argv[optind + 1],
-	       until_text ? " until " : "", until_text ? until_text : "", id);
+	char line[1024];
+	snprintf(line, sizeof line, "granted read on %s to %s%s%s (grant %s)", argv[optind], argv[optind + 1],
+		 until_text ? " until " : "", until_text ? until_text : "", id);
+	meshctl_result(ctx, line, "grant", id, "resource", argv[optind], "subject", argv[optind + 1],
+		       "until", until_text, (char *)NULL);
 	free(id);
 	return MESHCTL_OK;
 }
@@ -204,7 +208,10 @@ int meshctl_cmd_revoke(const struct meshctl_ctx *ctx, int argc, char **argv)
 	snprintf(audit, sizeof audit, "revoke: read on %s from %s (%zu grant(s))", argv[1], argv[2], removed);
 	policy_audit(ctx->store, domain, &ctx->caller, audit);
 	store_bump_generation(ctx->store, NULL);
-	printf("revoked %zu grant(s) of %s on %s\n", removed, argv[2], argv[1]);
+	char line[1024], count[32];
+	snprintf(line, sizeof line, "revoked %zu grant(s) of %s on %s", removed, argv[2], argv[1]);
+	snprintf(count, sizeof count, "%zu", removed);
+	meshctl_result(ctx, line, "resource", argv[1], "subject", argv[2], "revoked", count, (char *)NULL);
 	return MESHCTL_OK;
 }
 
@@ -228,10 +235,18 @@ int meshctl_cmd_grants(const struct meshctl_ctx *ctx, int argc, char **argv)
 		meshctl_fail(ctx, "grants", "%s", err.msg);
 		return meshctl_exit_for(rc);
 	}
-	printf("%-14s %-24s %-30s %-21s %-12s %s\n", "GRANT", "SUBJECT", "RESOURCE", "UNTIL", "BY", "REASON");
+	json_t *list = ctx->json ? json_array() : NULL;
+	if (!list)
+		printf("%-14s %-24s %-30s %-21s %-12s %s\n", "GRANT", "SUBJECT", "RESOURCE", "UNTIL", "BY", "REASON");
 	time_t now = time(NULL);
+	/* owners and governance see their domains' grants, others the grants
+	 * that name them */
+	struct scope *sc = NULL;
+	scope_open(ctx->store, &ctx->caller, &sc, NULL);
 	for (size_t i = 0; i < n; i++) {
 		if (product[0] && (!g[i].product || strcmp(g[i].product, product)))
+			continue;
+		if (!scope_administers(sc, g[i].domain) && !identity_matches(&ctx->caller, g[i].subject))
 			continue;
 		char res[200], until[40] = "-";
 		snprintf(res, sizeof res, "%s%s%s%s%s", g[i].domain, g[i].product ? "/" : "",
@@ -241,11 +256,32 @@ int meshctl_cmd_grants(const struct meshctl_ctx *ctx, int argc, char **argv)
 			mesh_time_rfc3339(&ts, until, sizeof until);
 			until[19] = 'Z', until[20] = '\0';
 		}
+		if (list) {
+			json_t *o = json_object();
+			json_object_set_new(o, "id", json_string(g[i].id));
+			json_object_set_new(o, "subject", json_string(g[i].subject));
+			json_object_set_new(o, "domain", json_string(g[i].domain));
+			json_object_set_new(o, "product", g[i].product ? json_string(g[i].product) : json_null());
+			json_object_set_new(o, "version", g[i].version ? json_string(g[i].version) : json_null());
+			json_object_set_new(o, "effect", json_string(g[i].deny ? "deny" : "allow"));
+			json_object_set_new(o, "until", g[i].until ? json_string(until) : json_null());
+			json_object_set_new(o, "expired", json_boolean(g[i].until && g[i].until < now));
+			json_object_set_new(o, "grantor", g[i].grantor ? json_string(g[i].grantor) : json_null());
+			json_object_set_new(o, "reason", json_string(g[i].reason ? g[i].reason : ""));
+			json_array_append_new(list, o);
+			continue;
+		}
 		char *id = mesh_escape_text(g[i].id), *subject = mesh_escape_text(g[i].subject),
 		     *by = mesh_escape_text(g[i].grantor ? g[i].grantor : "?"), *why = mesh_escape_text(g[i].reason);
 		printf("%-14s %-24s %-30s %-21s %-12s %s%s\n", id, subject, res, until, by, why,
 		       g[i].until && g[i].until < now ? " (expired)" : "");
 		free(id), free(subject), free(by), free(why);
+	}
+	scope_close(sc);
+	if (list) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "grants", list);
+		meshctl_json_print(doc);
 	}
 	grants_free(g, n);
 	return MESHCTL_OK;
@@ -302,12 +338,14 @@ static int load_request(const char *store, const char *id, struct request *r)
 		return o ? -EINVAL : -ENOENT;
 	}
 	snprintf(r->id, sizeof r->id, "%s", id);
-	/* Who asked: the store is written only by its owner (the mesh service,
-	 * which records the kernel's word on its client in "uid"); a request
-	 * without it is one the requester wrote themselves into the old
-	 * world-writable spool, whose file owner the kernel set. */
-	json_t *uid = json_object_get(o, "uid");
-	r->uid = json_is_integer(uid) && json_integer_value(uid) >= 0 ? (uid_t)json_integer_value(uid) : st.st_uid;
+	/* who asked: the requester's uid as the service wrote it (from the
+	 * kernel's SO_PEERCRED), trusted only in a file the service itself (or
+	 * root) wrote; otherwise the file's owner, the kernel's word */
+	json_t *ju = json_object_get(o, "uid");
+	if ((st.st_uid == 0 || st.st_uid == geteuid()) && json_is_integer(ju) && json_integer_value(ju) >= 0)
+		r->uid = (uid_t)json_integer_value(ju);
+	else
+		r->uid = st.st_uid;
 	identity_user_name(r->uid, r->user, sizeof r->user);
 	r->resource = xstrdup(json_string_value(res));
 	json_t *v = json_object_get(o, "reason");
@@ -412,8 +450,11 @@ int meshctl_cmd_request(const struct meshctl_ctx *ctx, int argc, char **argv)
 		meshctl_fail(ctx, "request", "%s: %s", path, strerror(-rc));
 		return MESHCTL_ERROR;
 	}
-	printf("request %ld filed: read on %s; the owners of domain %s decide "
-	       "(they see it with 'meshctl requests --domain %s')\n", next - 1, argv[optind], domain, domain);
+	char line[1024], rid[32];
+	snprintf(line, sizeof line, "request %ld filed: read on %s; the owners of domain %s decide "
+		 "(they see it with 'meshctl requests --domain %s')", next - 1, argv[optind], domain, domain);
+	snprintf(rid, sizeof rid, "%ld", next - 1);
+	meshctl_result(ctx, line, "request", rid, "resource", argv[optind], (char *)NULL);
 	return MESHCTL_OK;
 }
 
@@ -442,7 +483,12 @@ int meshctl_cmd_requests(const struct meshctl_ctx *ctx, int argc, char **argv)
 		meshctl_fail(ctx, "requests", "%s: %s", dir, strerror(e));
 		return MESHCTL_ERROR;
 	}
-	printf("%-6s %-12s %-30s %-25s %-10s %s\n", "ID", "USER", "RESOURCE", "REQUESTED", "STATUS", "REASON");
+	json_t *list = ctx->json ? json_array() : NULL;
+	if (!list)
+		printf("%-6s %-12s %-30s %-25s %-10s %s\n", "ID", "USER", "RESOURCE", "REQUESTED", "STATUS", "REASON");
+	/* owners and governance see their domains' requests, requesters their own */
+	struct scope *sc = NULL;
+	scope_open(ctx->store, &ctx->caller, &sc, NULL);
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		char id[32];
@@ -453,7 +499,20 @@ int meshctl_cmd_requests(const struct meshctl_ctx *ctx, int argc, char **argv)
 		struct request r;
 		if (load_request(ctx->store, id, &r))
 			continue;
-		if ((!only || !strcmp(r.domain, only)) && (all || !r.status)) {
+		bool visible = r.uid == ctx->caller.uid || scope_administers(sc, r.domain);
+		if (list && visible && (!only || !strcmp(r.domain, only)) && (all || !r.status)) {
+			json_t *o = json_object();
+			json_object_set_new(o, "id", json_string(r.id));
+			json_object_set_new(o, "user", json_string(r.user));
+			json_object_set_new(o, "uid", json_integer(r.uid));
+			json_object_set_new(o, "resource", json_string(r.resource));
+			json_object_set_new(o, "domain", json_string(r.domain));
+			json_object_set_new(o, "requested_at", json_string(r.requested_at));
+			json_object_set_new(o, "until", r.until ? json_string(r.until) : json_null());
+			json_object_set_new(o, "status", json_string(r.status ? r.status : "pending"));
+			json_object_set_new(o, "reason", json_string(r.reason));
+			json_array_append_new(list, o);
+		} else if (visible && (!only || !strcmp(r.domain, only)) && (all || !r.status)) {
 			/* all of it written by users: never raw to a terminal */
 			char *user = mesh_escape_text(r.user), *res = mesh_escape_text(r.resource),
 			     *at = mesh_escape_text(r.requested_at), *why = mesh_escape_text(r.reason),
@@ -464,6 +523,12 @@ int meshctl_cmd_requests(const struct meshctl_ctx *ctx, int argc, char **argv)
 		request_free(&r);
 	}
 	closedir(d);
+	scope_close(sc);
+	if (list) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "requests", list);
+		meshctl_json_print(doc);
+	}
 	return MESHCTL_OK;
 }
 
@@ -566,9 +631,12 @@ static int decide_request(const struct meshctl_ctx *ctx, int argc, char **argv, 
 			 r.user, r.resource, r.reason, grant_id ? ": grant " : "", grant_id ? grant_id : "");
 		policy_audit(ctx->store, r.domain, &ctx->caller, audit);
 		store_bump_generation(ctx->store, NULL);
-		printf("request %s %s: %s may %sread %s%s%s\n", r.id, approve ? "approved" : "denied", r.user,
-		       approve ? "" : "not ", r.resource, approve && until ? " until " : "",
-		       approve && until ? (until_text ? until_text : r.until) : "");
+		char line[1024];
+		snprintf(line, sizeof line, "request %s %s: %s may %sread %s%s%s", r.id, approve ? "approved" : "denied",
+			 r.user, approve ? "" : "not ", r.resource, approve && until ? " until " : "",
+			 approve && until ? (until_text ? until_text : r.until) : "");
+		meshctl_result(ctx, line, "request", r.id, "decision", approve ? "approved" : "denied",
+			       "user", r.user, "resource", r.resource, "grant", grant_id, (char *)NULL);
 	} else {
 		meshctl_fail(ctx, cmd, "%s", err.msg);
 	}
@@ -619,6 +687,12 @@ static int show_decisions(const struct meshctl_ctx *ctx, const char *cmd, const 
 		if (catalog_child(catalog_root(cat), d0))
 			n = catalog_resolve(cat, try);
 	}
+	/* what the asker may not discover does not exist for them */
+	struct scope *sc = NULL;
+	scope_open(ctx->store, &ctx->caller, &sc, NULL);
+	if (n && !scope_may_discover(sc, n))
+		n = NULL;
+	scope_close(sc);
 	if (!n || n->kind == CAT_ROOT || n->kind == CAT_DOMAIN) {
 		meshctl_fail(ctx, cmd, "%s: not a product, version or file of the mesh", ref);
 		catalog_unref(cat);

@@ -15,7 +15,10 @@
 #include "identity.h"
 #include "meshctl_cmds.h"
 #include "mesh_util.h"
+#include "scope.h"
 #include "store.h"
+
+#include <jansson.h>
 
 static int usage(const struct meshctl_ctx *ctx, bool ok)
 {
@@ -65,8 +68,22 @@ static int create(const struct meshctl_ctx *ctx, int argc, char **argv)
 		meshctl_fail(ctx, "domain create", "%s", err.msg);
 		return meshctl_exit_for(rc);
 	}
-	printf("created domain %s\n", name);
+	if (ctx->json) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "created", json_string(name));
+		meshctl_json_print(doc);
+	} else {
+		printf("created domain %s\n", name);
+	}
 	return MESHCTL_OK;
+}
+
+static json_t *owners_json(const struct domain_info *d)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < d->n_owners; i++)
+		json_array_append_new(a, json_string(d->owners[i]));
+	return a;
 }
 
 static int show(const struct meshctl_ctx *ctx, const char *name)
@@ -78,11 +95,29 @@ static int show(const struct meshctl_ctx *ctx, const char *name)
 		meshctl_fail(ctx, "domain show", "%s", err.msg);
 		return meshctl_exit_for(rc);
 	}
+	/* the names of restricted products are for those who administer them */
+	struct scope *sc = NULL;
+	scope_open(ctx->store, &ctx->caller, &sc, NULL);
+	bool admin = scope_administers(sc, d->name);
+	scope_close(sc);
+	if (ctx->json) {
+		json_t *doc = json_object(), *restricted = json_array();
+		json_object_set_new(doc, "domain", json_string(d->name));
+		json_object_set_new(doc, "owners", owners_json(d));
+		json_object_set_new(doc, "file", json_string(d->path));
+		for (size_t i = 0; admin && i < d->n_restricted; i++)
+			json_array_append_new(restricted, json_string(d->restricted[i]));
+		json_object_set_new(doc, "restricted", restricted);
+		json_object_set_new(doc, "domain_publish_rules", json_boolean(d->has_publish));
+		meshctl_json_print(doc);
+		gov_domain_free(d);
+		return MESHCTL_OK;
+	}
 	char *owners = gov_owner_list(d);
 	char *safe = mesh_escape_text(owners);
 	printf("domain      %s\nowners      %s\nfile        %s\n", d->name, safe, d->path);
 	free(safe);
-	for (size_t i = 0; i < d->n_restricted; i++) {
+	for (size_t i = 0; admin && i < d->n_restricted; i++) {
 		safe = mesh_escape_text(d->restricted[i]);
 		printf("restricted  %s\n", safe);
 		free(safe);
@@ -114,6 +149,7 @@ static int list(const struct meshctl_ctx *ctx)
 	}
 	struct dirent *de;
 	int status = MESHCTL_OK;
+	json_t *all = ctx->json ? json_array() : NULL;
 	while ((de = readdir(dir))) {
 		if (de->d_name[0] == '.')
 			continue;
@@ -124,14 +160,26 @@ static int list(const struct meshctl_ctx *ctx)
 			status = MESHCTL_FAILED;
 			continue;
 		}
-		char *owners = gov_owner_list(d);
-		char *safe = mesh_escape_text(owners);
-		printf("%-20s %s\n", d->name, safe);
-		free(safe);
-		free(owners);
+		if (all) {
+			json_t *o = json_object();
+			json_object_set_new(o, "domain", json_string(d->name));
+			json_object_set_new(o, "owners", owners_json(d));
+			json_array_append_new(all, o);
+		} else {
+			char *owners = gov_owner_list(d);
+			char *safe = mesh_escape_text(owners);
+			printf("%-20s %s\n", d->name, safe);
+			free(safe);
+			free(owners);
+		}
 		gov_domain_free(d);
 	}
 	closedir(dir);
+	if (all) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "domains", all);
+		meshctl_json_print(doc);
+	}
 	return status;
 }
 
@@ -147,7 +195,13 @@ static int owners(const struct meshctl_ctx *ctx, int argc, char **argv)
 		return meshctl_exit_for(rc);
 	}
 	if (argc == 3) {
-		for (size_t i = 0; i < d->n_owners; i++) {
+		if (ctx->json) {
+			json_t *doc = json_object();
+			json_object_set_new(doc, "domain", json_string(d->name));
+			json_object_set_new(doc, "owners", owners_json(d));
+			meshctl_json_print(doc);
+		}
+		for (size_t i = 0; !ctx->json && i < d->n_owners; i++) {
 			char *safe = mesh_escape_text(d->owners[i]);
 			printf("%s\n", safe);
 			free(safe);
@@ -198,11 +252,18 @@ static int owners(const struct meshctl_ctx *ctx, int argc, char **argv)
 	} else {
 		struct domain_info *after = NULL;
 		if (!gov_load_domain(ctx->store, argv[2], &after, NULL)) {
-			char *list = gov_owner_list(after);
-			char *safe = mesh_escape_text(list);
-			printf("domain %s owners: %s\n", after->name, safe);
-			free(safe);
-			free(list);
+			if (ctx->json) {
+				json_t *doc = json_object();
+				json_object_set_new(doc, "domain", json_string(after->name));
+				json_object_set_new(doc, "owners", owners_json(after));
+				meshctl_json_print(doc);
+			} else {
+				char *list = gov_owner_list(after);
+				char *safe = mesh_escape_text(list);
+				printf("domain %s owners: %s\n", after->name, safe);
+				free(safe);
+				free(list);
+			}
 			gov_domain_free(after);
 		}
 	}

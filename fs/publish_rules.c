@@ -130,7 +130,8 @@ void publish_check_schema(struct publish_ctx *pc, struct publish_report *r)
 		    !schema_diff(a, b, &changes, &n)) {
 			for (size_t k = 0; k < n; k++) {
 				struct strbuf *sb = changes[k].breaking ? &breaking : &minor;
-				strbuf_printf(sb, "%s%s: %s", sb->len ? "\n" : "", obj->name, changes[k].description);
+				strbuf_printf(sb, "%s%s: %s%s", sb->len ? "\n" : "", obj->name, changes[k].description,
+					      changes[k].breaking ? " BREAKING" : "");
 				n_breaking += changes[k].breaking;
 			}
 		}

@@ -1058,7 +1058,7 @@ static int write_status_contract(int product_fd, const char *version, const char
 
 int store_set_lifecycle(const char *store, const char *domain, const char *product,
 			const char *version, enum lifecycle state, const char *sunset,
-			const char *reason, struct mesh_err *err)
+			const char *reason, const char *who, struct mesh_err *err)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/domains/%s/%s", store, domain, product);
@@ -1095,7 +1095,6 @@ int store_set_lifecycle(const char *store, const char *domain, const char *produ
 	clock_gettime(CLOCK_REALTIME, &now);
 	char stamp[40];
 	mesh_time_rfc3339(&now, stamp, sizeof stamp);
-	char *who = current_user_name(getuid());
 	json_t *v = json_object();
 	json_object_set_new(v, "state", json_string(lifecycle_name(state)));
 	if (sunset)
@@ -1103,8 +1102,7 @@ int store_set_lifecycle(const char *store, const char *domain, const char *produ
 	if (reason)
 		json_object_set_new(v, "reason", json_string(reason));
 	json_object_set_new(v, "changed_at", json_string(stamp));
-	json_object_set_new(v, "changed_by", json_string(who));
-	free(who);
+	json_object_set_new(v, "changed_by", json_string(who ? who : "?"));
 	json_object_set_new(versions, version, v);
 	json_t *root = json_object();
 	json_object_set_new(root, "versions", versions);

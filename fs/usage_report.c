@@ -363,7 +363,8 @@ static void window_set(struct window *w, int64_t lo, int64_t since, int64_t unti
 	" AND (:version IS NULL OR version = :version) AND (:user IS NULL OR user_name = :user)" \
 	" AND (:host IS NULL OR host = :host) AND (:program IS NULL OR program = :program)" \
 	" AND (:decision IS NULL OR decision = :decision)" \
-	" AND (:audit = 0 OR (kind = 'data' AND decision IN ('deny', 'mask')))"
+	" AND (:audit = 0 OR (kind = 'data' AND decision IN ('deny', 'mask')))" \
+	" AND (:scoped = 0 OR user_name = :scope_user OR instr(:scope_domains, ',' || domain || ',') > 0)"
 
 static const char facts_sql[] =
 	"SELECT CASE WHEN open_ns >= :since THEN 0 ELSE 1 END, substr(time, 1, 10), host, domain, product, version,"
@@ -414,6 +415,9 @@ static void bind_query(sqlite3_stmt *st, const struct usage_query *q, const stru
 	bind_name(st, ":program", q->program);
 	bind_name(st, ":decision", q->decision);
 	bind_int(st, ":audit", audit);
+	bind_int(st, ":scoped", q->scope_limited);
+	bind_name(st, ":scope_user", q->scope_limited ? q->scope_user : NULL);
+	bind_name(st, ":scope_domains", q->scope_limited && q->scope_domains ? q->scope_domains : ",");
 }
 
 struct report_state {

@@ -112,6 +112,10 @@ void strbuf_release(struct strbuf *sb);
 char *mesh_json_text(const void *json);
 
 /* malloc/strdup that abort on out-of-memory (we do not limp on). */
+/* Replace each `from` in the string buf (of capacity size) by `to`; the
+ * result is cut at size - 1 bytes (for messages only). */
+void mesh_str_replace(char *buf, size_t size, const char *from, const char *to);
+
 void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *ptr, size_t size);

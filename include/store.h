@@ -220,10 +220,11 @@ struct lifecycle_table {
 int lifecycle_load_at(int product_dirfd, struct lifecycle_table *out, struct mesh_err *err);
 enum lifecycle lifecycle_of(const struct lifecycle_table *t, const char *version);
 const struct lifecycle_entry *lifecycle_find(const struct lifecycle_table *t, const char *version);
-/* Set a version's state and write the file atomically; bumps the generation. */
+/* Set a version's state and write the file atomically; bumps the generation.
+ * `who` (a user name) is recorded as changed_by. */
 int store_set_lifecycle(const char *store, const char *domain, const char *product,
 			const char *version, enum lifecycle state, const char *sunset,
-			const char *reason, struct mesh_err *err);
+			const char *reason, const char *who, struct mesh_err *err);
 void lifecycle_table_free(struct lifecycle_table *t);
 
 #endif

@@ -150,7 +150,6 @@ def test_revocation_and_expiry_while_mounted(mesh, mounter):
     assert wait_for(lambda: try_read(path, "mesh_dave") == "EACCES", 3)
 
 
-@pytest.mark.needs_service
 def test_request_approve_flow(mesh, mounter):
     m = mounter(mesh)
     path = m / "customer/profiles/1.0.0/profiles.jsonl"
