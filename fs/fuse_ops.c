@@ -289,7 +289,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct caller_buf c;
 	get_caller(req, &c);
 	struct daemon_file *f;
-	bool keep_cache, direct_io = false;
+	bool keep_cache;
 	int rc = daemon_file_open(daemon_of(req), &c.who, n, ino, fi->flags, &f, &keep_cache);
 	catalog_unref(cat);
 	if (rc) {
@@ -303,11 +303,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (rc == 0)
 			return;
 		*daemon_file_backing_id(f) = 0;
-		/* the inode is still served from a former file: this open
-		 * must not use the page cache */
-		direct_io = rc == -EBUSY;
 	}
-	fi->direct_io = direct_io;
 	fi->keep_cache = keep_cache;
 	fi->noflush = 1;   /* read-only: closing needs no FLUSH round trip */
 	if (fuse_reply_open(req, fi) == -ENOENT)   /* the opener was interrupted */

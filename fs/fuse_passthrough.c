@@ -185,10 +185,13 @@ int passthrough_reply_open(fuse_req_t req, uint64_t ino, int backing_fd, uint64_
 			break;
 		}
 		if (pt.table[i].opens) {
-			/* the kernel serves this inode from its old file while
-			 * those opens last: this open must not use passthrough */
-			pthread_mutex_unlock(&pt.lock);
-			return -EBUSY;
+			/* the kernel allows one backing file per inode while it
+			 * has passthrough opens, and fails any other open of it
+			 * with EIO.  meshfs gives content that changes a new
+			 * inode (views, re-stated contracts), so the former
+			 * file holds the same bytes (a rebuilt view): share it */
+			b = &pt.table[i];
+			break;
 		}
 		close_id(i--);   /* an idle id of the inode's former file */
 	}

@@ -15,10 +15,12 @@
  * The kernel allows one backing file per inode at a time, and refuses
  * cached (non-direct_io) opens of an inode while passthrough opens exist.
  * Backing ids are kept per (inode, backing file): when an inode's file
- * changes (a contract re-stated at deprecation, a rebuilt view), idle ids
- * of the former file are closed and a new one registered; while opens of
- * the former file last, new opens get -EBUSY and must be answered with
- * direct_io (the kernel takes no I/O mode for those).
+ * changes (a rebuilt view), idle ids of the former file are closed and a
+ * new one registered; while passthrough opens of the former file last, new
+ * opens share its id (the kernel fails any other open of the inode with
+ * EIO).  That is right only because meshfs gives content that changes a
+ * new inode (views per plan, re-stated contracts per file): a file that
+ * replaces another under one inode holds the same bytes.
  *
  * State is process-wide (one session per process); functions are
  * thread-safe.
@@ -46,7 +48,7 @@ bool passthrough_active(void);
 /* Answer an OPEN with passthrough to `backing_fd` for inode `ino`, sharing
  * one backing id among opens of that inode and file (*backing_id).
  * Returns 0 when the reply was sent, or a negative errno (nothing sent:
- * reply normally; -EBUSY: reply with direct_io). */
+ * reply normally). */
 int passthrough_reply_open(fuse_req_t req, uint64_t ino, int backing_fd, uint64_t fh, int *backing_id);
 /* At release of a passthrough open with that id. */
 void passthrough_release(uint64_t ino, int backing_id);

@@ -28,7 +28,9 @@ BUILD = pathlib.Path(os.environ.get("MESHFS_BUILD", REPO / "build"))
 MESHFS = BUILD / "meshfs"
 MESHCTL = BUILD / "meshctl"
 DEMO = REPO / "mounts" / "demo" / "releases"
-SCRATCH_ROOT = pathlib.Path("/var/tmp/meshfs-tests")
+# MESH_TEST_SCRATCH: another root, so that test runs of other checkouts on
+# this machine (which clear stale mounts under theirs at start) leave ours be
+SCRATCH_ROOT = pathlib.Path(os.environ.get("MESH_TEST_SCRATCH", "/var/tmp/meshfs-tests"))
 
 GROUPS = ["mesh_analysts", "mesh_sales", "mesh-pii", "mesh-governance"]
 USERS = {
