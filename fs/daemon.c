@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <syslog.h>
@@ -32,6 +33,7 @@
 #include "usage.h"
 #include "view_cache.h"
 #include "view_mask.h"
+#include "view_sidecar.h"
 #include "yamltree.h"
 
 struct mesh_daemon {
@@ -437,10 +439,28 @@ double daemon_entry_timeout(struct mesh_daemon *d, const struct cat_node *n)
 	return n->kind == CAT_LATEST ? 1 : 86400;
 }
 
+/* schema.json or quality.json of a version with classified columns */
+static bool classified_sidecar(const struct cat_node *n)
+{
+	if (n->kind != CAT_FILE || (n->role != ROLE_SCHEMA && n->role != ROLE_QUALITY) || !n->parent)
+		return false;
+	for (uint32_t i = 0; i < n->parent->n_children; i++) {
+		const struct cat_node *f = n->parent->children[i];
+		if (f->kind == CAT_FILE && f->role == ROLE_DATA && f->n_columns)
+			return true;
+	}
+	return false;
+}
+
 bool daemon_node_shared(const struct mesh_daemon *d, const struct cat_node *n)
 {
-	/* a file with classified columns is a view for some readers */
-	return d->opts.open_mesh || n->kind != CAT_FILE || n->role != ROLE_DATA || n->n_columns == 0;
+	/* a file with classified columns is a view for some readers, and so
+	 * are the sidecars that describe such files */
+	if (d->opts.open_mesh || n->kind != CAT_FILE)
+		return true;
+	if (n->role == ROLE_DATA)
+		return n->n_columns == 0;
+	return !classified_sidecar(n);
 }
 
 bool daemon_cache_listing(struct mesh_daemon *d, const struct cat_node *dir)
@@ -605,10 +625,54 @@ static int open_source(void *ctx)
 	return open_backing(sc->d, sc->backing);
 }
 
+/* A sidecar's view, made at each open (sidecars are small): a memfd. */
+static int sidecar_open(struct mesh_daemon *d, const struct cat_node *n, const struct view_plan *plan,
+			struct view_info *info, struct mesh_err *err)
+{
+	int in = open_backing(d, n->backing);
+	if (in < 0)
+		return mesh_errf(err, in, "%s: %s", n->backing, strerror(-in));
+	char *text = NULL, *out = NULL;
+	size_t len = 0, out_len = 0;
+	struct strbuf sb = STRBUF_INIT;
+	char buf[65536];
+	ssize_t r;
+	strbuf_puts(&sb, "");
+	while ((r = read(in, buf, sizeof buf)) > 0 && sb.len < (16u << 20))
+		strbuf_add(&sb, buf, (size_t)r);
+	int rc = r < 0 ? mesh_errf(err, -errno, "%s: %s", n->backing, strerror(errno))
+		 : sb.len >= (16u << 20) ? mesh_errf(err, -EFBIG, "%s: larger than 16 MiB", n->backing) : 0;
+	text = strbuf_detach(&sb, &len);
+	close(in);
+	if (!rc)
+		rc = n->role == ROLE_SCHEMA ? view_sidecar_schema(text, len, plan, &out, &out_len, err)
+					    : view_sidecar_quality(text, len, plan, &out, &out_len, err);
+	free(text);
+	if (rc)
+		return rc;
+	int fd = memfd_create("meshfs-sidecar-view", MFD_CLOEXEC);
+	if (fd < 0 || mesh_write_all(fd, out, out_len) < 0) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		free(out);
+		return mesh_errf(err, rc, "memfd: %s", strerror(-rc));
+	}
+	struct mesh_sha256 *h = mesh_sha256_new();
+	mesh_sha256_update(h, out, out_len);
+	mesh_sha256_final(h, info->sha256);
+	info->size = out_len;
+	info->fresh = false;
+	free(out);
+	return fd;
+}
+
 /* The caller's view of n: an fd on it (or -errno, err saying why). */
 static int view_open(struct mesh_daemon *d, const struct cat_node *n, const struct view_plan *plan,
 		     struct view_info *info, struct mesh_err *err)
 {
+	if (n->role != ROLE_DATA)
+		return sidecar_open(d, n, plan, info, err);
 	if (!d->views)
 		return mesh_errf(err, -EACCES, "no view cache (%s)", d->views_error);
 	enum view_format format;
@@ -626,6 +690,41 @@ static int view_open(struct mesh_daemon *d, const struct cat_node *n, const stru
 	return rc ? rc : fd;
 }
 
+/* The plan of a sidecar for the caller: schema.json marks the columns the
+ * caller gets masked; quality.json hides the values of every classified
+ * column the caller may not see in clear (masked, or no access at all).
+ * NULL: the clear sidecar. */
+static struct view_plan *sidecar_plan(struct mesh_daemon *d, const struct daemon_caller *who,
+				      const struct cat_node *n)
+{
+	if (!classified_sidecar(n))
+		return NULL;
+	struct view_plan *plan = view_plan_new();
+	for (uint32_t i = 0; i < n->parent->n_children; i++) {
+		const struct cat_node *f = n->parent->children[i];
+		if (f->kind != CAT_FILE || f->role != ROLE_DATA || !f->n_columns)
+			continue;
+		struct policy_decision dec;
+		decide(d, who, f, &dec);
+		if (dec.result == POLICY_MASK) {
+			struct view_plan *fp = plan_for(f, &dec);
+			for (size_t k = 0; fp && k < fp->n; k++)
+				view_plan_add(plan, fp->columns[k].name, fp->columns[k].fn, fp->columns[k].precision);
+			view_plan_free(fp);
+		} else if (dec.result == POLICY_DENY && n->role == ROLE_QUALITY) {
+			for (uint32_t k = 0; k < f->n_columns; k++)
+				view_plan_add(plan, f->columns[k].name, VIEW_FN_NULL, 0);
+		}
+		policy_decision_clear(&dec);
+	}
+	view_plan_seal(plan);
+	if (!plan->n) {
+		view_plan_free(plan);
+		return NULL;
+	}
+	return plan;
+}
+
 /* What a caller gets at file n: ALLOW (n itself), MASK with *plan, or DENY. */
 static enum daemon_decision file_decision(struct mesh_daemon *d, const struct daemon_caller *who,
 					  const struct cat_node *n, struct policy_decision *dec,
@@ -634,8 +733,11 @@ static enum daemon_decision file_decision(struct mesh_daemon *d, const struct da
 	*plan = NULL;
 	memset(dec, 0, sizeof *dec);
 	dec->result = POLICY_ALLOW;
-	if (n->role == ROLE_DATA)
-		decide(d, who, n, dec);
+	if (n->role != ROLE_DATA) {
+		*plan = d->opts.open_mesh ? NULL : sidecar_plan(d, who, n);
+		return *plan ? DECISION_MASK : DECISION_ALLOW;
+	}
+	decide(d, who, n, dec);
 	if (dec->result == POLICY_DENY)
 		return DECISION_DENY;
 	if (dec->result == POLICY_MASK) {

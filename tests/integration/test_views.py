@@ -324,3 +324,42 @@ def test_wide_tables_mask_every_column(store, scratch, mounter):
     assert wide == header + "\n1" + "," * 70 + "\n", wide
     many = cat(m / "hr/many/1.0.0/many.csv", "mesh_carol")   # pii-cleared, not owner
     assert many == ",".join(c for c, _, _ in cols2) + "\n1" + "," * 20 + ",secret20\n", many
+
+
+def test_sidecars_tell_the_truth_for_the_reader(store, scratch, mounter):
+    store.create_domain("hr", "group:mesh_sales")
+    set_pii_function(store, "hash")
+    rel = make_release(scratch / "rel", "hr", "people", "1.0.0", {"people.csv": PEOPLE},
+                       columns={"people.csv": PEOPLE_COLUMNS})
+    contract = rel / "contract.yaml"
+    text = contract.read_text()
+    marker = "      - name: email\n        logicalType: string\n        classification: pii\n"
+    assert marker in text
+    contract.write_text(text.replace(marker, marker +
+                                     "        quality:\n"
+                                     "          - metric: invalidValues\n"
+                                     "            arguments:\n"
+                                     "              pattern: '^[a-z.]+@example[.]com$'\n"
+                                     "            mustBe: 0\n"
+                                     "            severity: warning\n"))
+    store.publish(rel)
+    store.ctl("grant", "hr", "group:mesh_analysts", check=True)
+    m = mounter(store)
+    quality, schema = m / "hr/people/1.0.0/quality.json", m / "hr/people/1.0.0/schema.json"
+    # the owner's (clear) quality.json carries the failing sample
+    assert "bob, the builder" in cat(quality, "mesh_bob")
+    for user in ("mesh_alice", "mesh_dave"):          # masked; no grant at all
+        q = cat(quality, user)
+        assert q.startswith("{") and "bob, the builder" not in q and "carol@example.net" not in q, (user, q)
+        assert json.loads(q)["meshView"]
+    s = json.loads(cat(schema, "mesh_alice"))
+    fields = {f["name"]: f for f in s["fields"]}
+    assert fields["email"]["masked"] == "hash" and fields["email"]["type"] == "string"
+    assert fields["birth_date"]["masked"] == "hash" and fields["birth_date"]["type"] == "string"
+    assert "masked" not in fields["id"] and "masked" not in fields["salary"]
+    assert s["meshView"] == "email:hash, birth_date:hash"
+    clear = json.loads(cat(schema, "mesh_bob"))
+    assert all("masked" not in f for f in clear["fields"]) and clear["fields"][2]["type"] == "date"
+    # stat tells each reader the size of its own sidecar
+    assert stat_of(schema, "mesh_alice")[1] == len(cat(schema, "mesh_alice").encode())
+    assert stat_of(schema, "mesh_alice")[0] != stat_of(schema, "mesh_bob")[0]

@@ -22,6 +22,7 @@
 #include "view_build.h"
 #include "view_cache.h"
 #include "view_mask.h"
+#include "view_sidecar.h"
 
 static unsigned char secret_a[VIEW_SECRET_LEN] = "0123456789abcdef0123456789abcdef";
 static unsigned char secret_b[VIEW_SECRET_LEN] = "fedcba9876543210fedcba9876543210";
@@ -538,8 +539,37 @@ static void test_cache(void)
 	CHECK(system(cmd) == 0);
 }
 
+static void test_sidecars(void)
+{
+	struct view_plan *p = plan_of("email:hash,born:year,pay:truncate=100");
+	const char *schema = "{\"fields\":[{\"name\":\"id\",\"type\":\"integer\"},"
+			     "{\"name\":\"email\",\"type\":\"string\",\"constraints\":{\"pattern\":\"^.+@.+$\"}},"
+			     "{\"name\":\"born\",\"type\":\"date\"},{\"name\":\"pay\",\"type\":\"integer\"}]}";
+	char *out = NULL;
+	size_t len;
+	struct mesh_err err = {0};
+	CHECK(view_sidecar_schema(schema, strlen(schema), p, &out, &len, &err) == 0);
+	CHECK_CONTAINS(out, "\"name\": \"email\",\n      \"type\": \"string\",\n      \"masked\": \"hash\"");
+	CHECK(!strstr(out, "pattern"));
+	CHECK_CONTAINS(out, "\"type\": \"year\"");
+	CHECK_CONTAINS(out, "\"meshView\": \"email:hash, born:year, pay:truncate(100)\"");
+	free(out);
+	CHECK(view_sidecar_schema("[1]", 3, p, &out, &len, &err) == -EINVAL);
+	const char *quality = "{\"checks\":[{\"detail\":\"f.csv:4 row 4 column email value \\\"bob@x.org\\\": no\\nf.csv:5 row 5 column id value \\\"x\\\"\"}],"
+			      "\"files\":[{\"rules\":[{\"column\":\"email\",\"examples\":[{\"value\":\"bob@x.org\",\"message\":\"bad bob@x.org\"}]},"
+			      "{\"column\":\"id\",\"examples\":[{\"value\":\"x\",\"message\":\"bad\"}]}]}],\"note\":\"saw bob@x.org\"}";
+	CHECK(view_sidecar_quality(quality, strlen(quality), p, &out, &len, &err) == 0);
+	CHECK(!strstr(out, "bob@x.org"));
+	CHECK_CONTAINS(out, "column id value \\\"x\\\"");     /* unclassified: kept */
+	CHECK_CONTAINS(out, "\"value\": \"x\"");
+	CHECK_CONTAINS(out, "hidden: a classified column");
+	free(out);
+	view_plan_free(p);
+}
+
 int main(void)
 {
+	test_sidecars();
 	test_functions();
 	test_csv();
 	test_json();
