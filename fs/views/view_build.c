@@ -72,6 +72,7 @@ struct csv {
 	enum csv_state state;
 	struct strbuf field;        /* raw bytes of the current field */
 	bool quoted;
+	bool direct;                /* an unmasked field: bytes go straight to the output */
 	size_t col;
 	uint64_t row, line, field_line;   /* field_line: where a quoted field began */
 	char **names;               /* header */
@@ -127,6 +128,8 @@ static int csv_end_field(struct csv *c)
 		c->names = xrealloc(c->names, (c->n_names + 1) * sizeof *c->names);
 		c->names[c->n_names++] = xstrdup(name);
 		out_add(c->out, c->field.buf, c->field.len);
+	} else if (c->direct) {
+		/* already copied */
 	} else {
 		if (c->col >= c->n_names)
 			return mesh_errf(c->err, -EINVAL, "line %llu: more fields than the header's %zu",
@@ -148,6 +151,7 @@ static int csv_end_field(struct csv *c)
 	c->col++;
 	c->field.len = 0;
 	c->quoted = false;
+	c->direct = c->row > 0 && c->col < c->n_names && c->map[c->col] < 0;
 	return 0;
 }
 
@@ -174,12 +178,17 @@ static int csv_end_record(struct csv *c, const char *eol)
 	c->row++;
 	c->line++;
 	c->col = 0;
+	c->direct = c->n_names > 0 && c->map[0] < 0;
 	c->state = CSV_START;
 	return 0;
 }
 
 static int csv_field_add(struct csv *c, char ch)
 {
+	if (c->direct) {
+		out_byte(c->out, ch);
+		return 0;
+	}
 	if (c->field.len >= VIEW_LINE_MAX)
 		return mesh_errf(c->err, -EINVAL, "line %llu: a field longer than %u bytes",
 				 (unsigned long long)c->line, VIEW_LINE_MAX);
@@ -281,10 +290,13 @@ static int csv_feed(struct csv *c, const char *data, size_t len)
 				while (j < len && data[j] != '"' && data[j] != '\n')
 					j++;
 			if (j > i) {
-				if (c->field.len + (j - i) > VIEW_LINE_MAX)
+				if (c->direct)
+					out_add(c->out, data + i, j - i);
+				else if (c->field.len + (j - i) > VIEW_LINE_MAX)
 					return mesh_errf(c->err, -EINVAL, "line %llu: a field longer than %u bytes",
 							 (unsigned long long)c->line, VIEW_LINE_MAX);
-				strbuf_add(&c->field, data + i, j - i);
+				else
+					strbuf_add(&c->field, data + i, j - i);
 				i = j;
 				if (i == len)
 					break;
