@@ -206,7 +206,11 @@ class Mount:
     def start(self):
         self.path.mkdir(parents=True, exist_ok=True)
         self.path.chmod(0o755)
-        cmd = [MESHFS, self.store.path, self.path, "-f", "-o", self.options] + self.extra_args
+        options = self.options
+        if "view_cache=" not in options:
+            # each mount its own view cache (never the host's /var/cache)
+            options += ",view_cache=" + str(self.path.parent / (self.path.name + "-views"))
+        cmd = [MESHFS, self.store.path, self.path, "-f", "-o", options] + self.extra_args
         self.log = open(self.path.parent / (self.path.name + ".log"), "w")
         self.proc = subprocess.Popen([str(c) for c in cmd], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 20
