@@ -18,10 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "csv.h"
 #include "mesh_util.h"
+#include "parquet.h"
 #include "unique.h"
 
 /* ---- value checks (no allocation, no NUL needed) ---- */
@@ -463,6 +465,7 @@ static void finish_rules(struct run *run, struct mesh_err *err)
 				long long age = (long long)(now - r->freshest);
 				snprintf(note, sizeof note, "newest %s, %lld s old (allowed %lld s)", when, age,
 					 (long long)r->q->max_age_seconds);
+				free(r->res.note);
 				r->res.note = xstrdup(note);
 				if (age > r->q->max_age_seconds)
 					fail_rule(r, 0, 0, r->res.column, when, strlen(when), "data older than the SLA allows");
@@ -647,6 +650,222 @@ static int validate_jsonl(struct run *run, int fd, struct validate_report *rep, 
 	return 0;
 }
 
+/* ---- Parquet ---- */
+
+/* Does a Parquet column hold the contract's type? */
+static bool parquet_type_fits(const struct contract_property *p, const struct parquet_column *col)
+{
+	if (p->physical_type) {
+		static const char *names[] = {"BOOLEAN", "INT32", "INT64", "INT96", "FLOAT", "DOUBLE", "BYTE_ARRAY",
+					      "FIXED_LEN_BYTE_ARRAY"};
+		for (size_t k = 0; k < sizeof names / sizeof *names; k++)
+			if (!strcasecmp(p->physical_type, names[k]) && (size_t)col->physical != k)
+				return false;
+	}
+	switch (p->type) {
+	case LT_ANY: return true;
+	case LT_NUMBER: return col->logical == LT_NUMBER || col->logical == LT_INTEGER;
+	case LT_OBJECT: case LT_ARRAY: return !col->flat;
+	default: return col->logical == p->type && col->flat;
+	}
+}
+
+/* Rules of column i judged from the footer's statistics instead of the
+ * values: nulls from null counts, bounds and freshness from min/max. */
+static bool parquet_stats_can(const struct run *run, size_t i, const struct parquet_column *col)
+{
+	for (const int *k = run->col_rules[i]; *k >= 0; k++) {
+		enum quality_kind q = run->rules[*k].qkind;
+		if (!((q == Q_MIN || q == Q_MAX || q == Q_FRESHNESS) && col->has_min_max))
+			return false;
+	}
+	bool nulls = run->required_rule[i] >= 0 || run->col_null_rules[i][0] >= 0;
+	return !nulls || col->has_null_count || !col->optional;
+}
+
+static void parquet_fail_nulls(struct rule *r, const struct parquet_column *col, const char *msg)
+{
+	fail_rule(r, 0, 0, col->name, NULL, 0, msg);
+	r->res.failures = (uint64_t)col->null_count;
+}
+
+static void parquet_from_stats(struct run *run, size_t i, const struct parquet_column *col, bool note_source)
+{
+	int64_t nulls = col->optional ? col->null_count : 0;
+	char msg[200];
+	bool known = col->has_null_count || !col->optional;
+	snprintf(msg, sizeof msg, "%lld null values (Parquet column statistics)", (long long)nulls);
+	if (run->required_rule[i] >= 0) {
+		struct rule *r = &run->rules[run->required_rule[i]];
+		if (!known) {
+			r->res.checked = false;
+			r->res.note = xstrdup("not checked: the Parquet file has no null counts for this column and "
+					      "its values cannot be decoded");
+		} else if (nulls > 0) {
+			parquet_fail_nulls(r, col, msg);
+		}
+	}
+	for (const int *k = run->col_null_rules[i]; *k >= 0; k++) {
+		struct rule *r = &run->rules[*k];
+		if (!known) {
+			r->res.checked = false;
+			r->res.note = xstrdup("not checked: no Parquet null counts for this column");
+		} else if (nulls > 0) {
+			parquet_fail_nulls(r, col, msg);
+		}
+	}
+	for (const int *k = run->col_rules[i]; *k >= 0; k++) {
+		struct rule *r = &run->rules[*k];
+		const struct quality_rule *q = r->q;
+		bool stat_kind = r->qkind == Q_MIN || r->qkind == Q_MAX || r->qkind == Q_FRESHNESS;
+		if (!stat_kind || !col->has_min_max) {
+			r->res.checked = false;
+			snprintf(msg, sizeof msg, "not checked: Parquet column %s: %s", col->name,
+				 col->unsupported ? col->unsupported : "values not decoded and no statistics");
+			free(r->res.note);
+			r->res.note = xstrdup(msg);
+			continue;
+		}
+		if (note_source && !r->res.note)
+			r->res.note = xstrdup("from Parquet column statistics");
+		if (r->qkind == Q_FRESHNESS) {
+			time_t t;
+			if (parse_timestamp(col->max_text, strlen(col->max_text), &t)) {
+				r->freshest = t;
+				r->seen_freshness = true;
+			}
+			continue;
+		}
+		/* the bound is checked against the statistic as if it were a value */
+		const char *v = r->qkind == Q_MIN ? col->min_text : col->max_text;
+		int only[2] = {*k, -1};
+		int *saved = run->col_rules[i];
+		run->col_rules[i] = only;
+		struct mesh_err ignored = {0};
+		check_value(run, i, v, strlen(v), 0, 0, &ignored);
+		run->col_rules[i] = saved;
+		(void)q;
+	}
+}
+
+static int validate_parquet(struct run *run, int fd, struct validate_report *rep, struct mesh_err *err)
+{
+	struct rule *format = add_rule(run, "format", "format", NULL, true, -1);
+	struct parquet_file *pf = NULL;
+	struct mesh_err perr = {0};
+	off_t size = lseek(fd, 0, SEEK_END);
+	rep->bytes = size > 0 ? (uint64_t)size : 0;
+	if (parquet_open(fd, run->file, &pf, &perr)) {
+		/* the report names the file already */
+		size_t fl = strlen(run->file);
+		const char *msg = !strncmp(perr.msg, run->file, fl) && !strncmp(perr.msg + fl, ": ", 2) ? perr.msg + fl + 2
+												: perr.msg;
+		fail_rule(format, 0, 0, NULL, NULL, 0, msg);
+		return 0;
+	}
+	const struct contract_object *obj = run->obj;
+	size_t columns = run->n_rules;
+	add_rule(run, "columns", "columns", NULL, true, -1);
+	size_t ncols = parquet_num_columns(pf);
+	bool same = ncols == obj->n_props || obj->n_props == 0;
+	for (size_t i = 0; same && i < obj->n_props; i++)
+		same = !strcmp(parquet_column_at(pf, i)->name, obj->props[i].name);
+	run->rows = (uint64_t)parquet_num_rows(pf);
+	if (!same) {
+		struct strbuf got = STRBUF_INIT, want = STRBUF_INIT;
+		for (size_t i = 0; i < ncols; i++)
+			strbuf_printf(&got, "%s%s", i ? "," : "", parquet_column_at(pf, i)->name);
+		for (size_t i = 0; i < obj->n_props; i++)
+			strbuf_printf(&want, "%s%s", i ? "," : "", obj->props[i].name);
+		char *msg = xmalloc(got.len + want.len + 80);
+		sprintf(msg, "the Parquet columns are \"%s\", the contract's columns are \"%s\"", got.buf ? got.buf : "",
+			want.buf ? want.buf : "");
+		fail_rule(&run->rules[columns], 0, 0, NULL, NULL, 0, msg);
+		free(msg);
+		strbuf_release(&got);
+		strbuf_release(&want);
+		parquet_close(pf);
+		return 0;
+	}
+	run->n_cols = obj->n_props;
+	run->col_names = xcalloc(run->n_cols + 1, sizeof *run->col_names);
+	for (size_t i = 0; i < run->n_cols; i++)
+		run->col_names[i] = obj->props[i].name;
+	plan_rules(run, true);   /* no rule is added after this: rule pointers stay valid */
+	format = &run->rules[0];
+	/* types are the schema's: judged once, not per value */
+	for (size_t i = 0; i < run->n_cols; i++) {
+		const struct parquet_column *col = parquet_column_at(pf, i);
+		if (run->type_rule[i] < 0)
+			continue;
+		struct rule *r = &run->rules[run->type_rule[i]];
+		if (!parquet_type_fits(&obj->props[i], col)) {
+			char msg[300];
+			snprintf(msg, sizeof msg, "Parquet column %s is %s%s, the contract says %s%s%s", col->name,
+				 col->type_text, col->flat ? "" : " (nested)", logical_type_name(obj->props[i].type),
+				 obj->props[i].physical_type ? " / " : "",
+				 obj->props[i].physical_type ? obj->props[i].physical_type : "");
+			fail_rule(r, 0, 0, col->name, NULL, 0, msg);
+		} else {
+			char note[100];
+			snprintf(note, sizeof note, "Parquet %s%s", col->type_text, col->optional ? ", optional" : "");
+			r->res.note = xstrdup(note);
+		}
+		run->type_rule[i] = -1;
+	}
+	/* which columns need their values decoded */
+	struct parquet_cursor **cur = xcalloc(run->n_cols + 1, sizeof *cur);
+	size_t decoding = 0;
+	for (size_t i = 0; i < run->n_cols; i++) {
+		const struct parquet_column *col = parquet_column_at(pf, i);
+		bool pk = run->pk_rule >= 0 && obj->props[i].primary_key;
+		if (!pk && parquet_stats_can(run, i, col)) {
+			parquet_from_stats(run, i, col, true);
+			continue;
+		}
+		if (parquet_cursor_open(pf, i, &cur[i], &perr)) {
+			parquet_from_stats(run, i, col, true);
+			if (pk) {
+				struct rule *r = &run->rules[run->pk_rule];
+				r->res.checked = false;
+				free(r->res.note);
+				r->res.note = xstrdup(perr.msg);
+			}
+			continue;
+		}
+		decoding++;
+	}
+	/* one pass over the rows, every decoded column in step */
+	for (uint64_t row = 1; decoding && row <= run->rows; row++) {
+		run->key.len = 0;
+		for (size_t i = 0; i < run->n_cols; i++) {
+			if (!cur[i])
+				continue;
+			const char *v;
+			size_t n;
+			bool is_null;
+			int rc = parquet_cursor_next(cur[i], &v, &n, &is_null, &perr);
+			if (rc <= 0) {
+				fail_rule(format, 0, row, obj->props[i].name, NULL, 0,
+					  rc < 0 ? perr.msg : "column ends before the row count");
+				row = run->rows;
+				break;
+			}
+			check_field(run, i, v, n, is_null, 0, row, err);
+			if (run->pk_rule >= 0 && obj->props[i].primary_key)
+				add_pk_part(run, v ? v : "", n);
+		}
+		if (run->pk_rule >= 0 && run->rules[run->pk_rule].res.checked)
+			unique_add(run->rules[run->pk_rule].uniq, run->key.buf ? run->key.buf : "", run->key.len, 0, row,
+				   dup_found, &run->rules[run->pk_rule], err);
+	}
+	for (size_t i = 0; i < run->n_cols; i++)
+		parquet_cursor_free(cur[i]);
+	free(cur);
+	parquet_close(pf);
+	return 0;
+}
+
 /* ---- entry points ---- */
 
 static bool has_suffix(const char *s, const char *suffix)
@@ -663,9 +882,14 @@ int validate_file(const struct contract *c, const struct contract_object *obj, i
 	struct validate_options defaults = {0};
 	if (!opts)
 		opts = &defaults;
-	int fd = openat(dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(dirfd, file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return mesh_errf(err, -errno, "%s: %s", file, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return mesh_errf(err, -EINVAL, "%s: not a regular file", file);
+	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	struct validate_report *rep = xcalloc(1, sizeof *rep);
 	rep->file = xstrdup(file);
@@ -675,6 +899,10 @@ int validate_file(const struct contract *c, const struct contract_object *obj, i
 		rep->format = xstrdup("csv");
 		rep->checked = true;
 		rc = validate_csv(&run, fd, rep, err);
+	} else if (has_suffix(file, ".parquet")) {
+		rep->format = xstrdup("parquet");
+		rep->checked = true;
+		rc = validate_parquet(&run, fd, rep, err);
 	} else if (has_suffix(file, ".jsonl") || has_suffix(file, ".ndjson")) {
 		rep->format = xstrdup("jsonl");
 		rep->checked = true;
