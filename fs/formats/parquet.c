@@ -473,13 +473,18 @@ static bool value_text(const struct parquet_column *c, const uint8_t *p, size_t 
 	case PARQUET_FLOAT: {
 		float f;
 		memcpy(&f, p, 4);
-		*len = (size_t)snprintf(buf, cap, "%.9g", (double)f);
+		*len = (size_t)snprintf(buf, cap, "%.7g", (double)f);
+		if (strtof(buf, NULL) != f)
+			*len = (size_t)snprintf(buf, cap, "%.9g", (double)f);
 		return true;
 	}
 	case PARQUET_DOUBLE: {
 		double d;
 		memcpy(&d, p, 8);
-		*len = (size_t)snprintf(buf, cap, "%.17g", d);
+		/* the shortest text that reads back as the same double */
+		*len = (size_t)snprintf(buf, cap, "%.15g", d);
+		if (strtod(buf, NULL) != d)
+			*len = (size_t)snprintf(buf, cap, "%.17g", d);
 		return true;
 	}
 	case PARQUET_BYTE_ARRAY:

@@ -231,3 +231,57 @@ def test_publish_quality_json_has_real_rows(sales, scratch, mounter):
     f = q["files"][0]
     assert f["format"] == "parquet" and f["rows"] == 1000 and q["passed"] is True
     assert (m / "sales/orders/1.0.0/orders.parquet").read_bytes()[:4] == b"PAR1"
+
+
+ODCS_SCHEMA = DEMO.parents[2].parent / "shared" / "examples" / "odcs" / "odcs-json-schema-v3.1.0.json"
+
+
+def odcs_errors(contract_path):
+    import jsonschema
+    import yaml
+    schema = json.loads(ODCS_SCHEMA.read_text())
+    doc = yaml.safe_load(contract_path.read_text())
+    return [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(doc)]
+
+
+def test_init_drafts_a_contract_from_the_footer(store, scratch):
+    rel = parquet_release(scratch, types=ORDERS_TYPES.replace("string,string,string,int32", "string,string?,string,int32"),
+                          opts=("--dict", "--codec", "snappy"))
+    work = scratch / "draft"
+    work.mkdir()
+    (work / "orders.parquet").write_bytes((rel / "orders.parquet").read_bytes())
+    r = store.ctl("init", work / "orders.parquet", "--domain", "sales", "--product", "orders")
+    assert r.returncode == 0, r.stderr
+    assert not (work / "schema.json").exists()          # derived by the mount, not shipped
+    text = (work / "contract.yaml").read_text()
+    import yaml
+    props = {p["name"]: p for p in yaml.safe_load(text)["schema"][0]["properties"]}
+    assert props["order_id"]["logicalType"] == "integer" and props["order_id"]["required"]
+    assert props["amount"]["logicalType"] == "number"
+    assert props["ordered_at"]["logicalType"] == "timestamp"
+    # optional in the schema, but the null counts say no row is null
+    assert props["customer_email"]["required"] is True
+    assert props["customer_email"]["classification"] == "pii"   # from decoded values
+    assert "930.96" in props["amount"]["examples"]
+    assert yaml.safe_load(text)["schema"][0]["physicalName"] == "orders.parquet"
+    # --schema-json still writes one on request
+    r = store.ctl("init", work / "orders.parquet", "--domain", "sales", "--product", "orders", "--force",
+                  "--schema-json")
+    assert r.returncode == 0 and (work / "schema.json").exists()
+
+
+@pytest.mark.skipif(not ODCS_SCHEMA.exists(), reason="shared ODCS examples not present")
+def test_official_odcs_schema_accepts_what_init_writes(store, scratch):
+    rel = parquet_release(scratch)
+    work = scratch / "draft"
+    work.mkdir()
+    (work / "orders.parquet").write_bytes((rel / "orders.parquet").read_bytes())
+    (work / "orders.csv").write_text(demo_csv())
+    (work / "events.jsonl").write_text('{"id": 1, "at": "2026-11-20T10:00:00Z", "tags": ["a"]}\n'
+                                       '{"id": 2, "at": "2026-11-21T10:00:00Z", "email": "x@example.com"}\n')
+    for data in ("orders.parquet", "orders.csv", "events.jsonl"):
+        out = work / data.replace(".", "-")
+        out.mkdir()
+        r = store.ctl("init", work / data, "--domain", "sales", "--product", "orders", "--out", out)
+        assert r.returncode == 0, r.stderr
+        assert odcs_errors(out / "contract.yaml") == [], data
