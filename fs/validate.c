@@ -13,7 +13,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <regex.h>
+#include <arpa/inet.h>
+#include <float.h>
+#include <math.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,8 +144,11 @@ struct rule {
 	enum quality_kind qkind;       /* for contract rules */
 	int col;                       /* column index, -1 for row-level */
 	const struct quality_rule *q;  /* the contract rule, or NULL */
-	regex_t re;
-	bool has_re;
+	pcre2_code *re;                /* patterns and formats (PCRE2, JIT when available) */
+	pcre2_match_data *md;
+	int format;                    /* enum value_format for Q_FORMAT */
+	time_t bound_time;             /* a timestamp bound, parsed once */
+	bool has_bound_time;
 	struct unique_set *uniq;
 	time_t freshest;
 	bool seen_freshness;
@@ -231,6 +238,147 @@ static int col_index(const struct run *run, const char *name)
 	return -1;
 }
 
+/* A PCRE2 pattern for rule r: the whole value must match (anchored), or,
+ * with JSON Schema semantics, a match anywhere is enough.  A pattern that
+ * does not compile fails the rule, naming the offset. */
+static bool compile_pattern(struct rule *r, const char *pattern, bool anchored)
+{
+	int code;
+	PCRE2_SIZE off;
+	uint32_t flags = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | (anchored ? PCRE2_ANCHORED | PCRE2_ENDANCHORED : 0);
+	r->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, flags, &code, &off, NULL);
+	if (!r->re) {
+		PCRE2_UCHAR msg[160];
+		pcre2_get_error_message(code, msg, sizeof msg);
+		char text[300];
+		snprintf(text, sizeof text, "not a valid regular expression (in the contract): %s at offset %zu",
+			 (const char *)msg, (size_t)off);
+		fail_rule(r, r->q ? (uint64_t)r->q->line : 0, 0, r->res.column, pattern, strlen(pattern), text);
+		return false;
+	}
+	pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE);   /* falls back to the interpreter */
+	r->md = pcre2_match_data_create_from_pattern(r->re, NULL);
+	return true;
+}
+
+/* 1 match, 0 no match, -1 the matcher gave up (limits). */
+static int pattern_match(struct rule *r, const char *v, size_t n)
+{
+	int rc = pcre2_match(r->re, (PCRE2_SPTR)v, n, 0, 0, r->md, NULL);
+	return rc >= 0 ? 1 : rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+}
+
+enum value_format {
+	FMT_UNKNOWN = 0, FMT_REGEX, FMT_DATE_TIME, FMT_DATE, FMT_IPV4, FMT_IPV6, FMT_INT_RANGE, FMT_F32, FMT_F64,
+};
+
+/* logicalTypeOptions.format: JSON Schema formats for strings, Rust-style
+ * widths for integers and numbers, the ISO forms of dates and times. */
+static void plan_format(struct rule *r, const struct contract_property *p)
+{
+	const char *f = r->q->format;
+	static const struct { const char *name; const char *re; } regexes[] = {
+		{"email", "[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+			  "(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"},
+		{"uuid", "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"},
+		{"uri", "[A-Za-z][A-Za-z0-9+.-]*:[^\\s]*"},
+		{"hostname", "(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+			     "(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"},
+		{"HH:mm:ss", "(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d"},
+		{"time", "(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:[Zz]|[+-]\\d{2}:\\d{2})?"},
+	};
+	for (size_t i = 0; i < sizeof regexes / sizeof *regexes; i++)
+		if (!strcmp(f, regexes[i].name)) {
+			r->format = FMT_REGEX;
+			compile_pattern(r, regexes[i].re, true);
+			return;
+		}
+	if (!strcmp(f, "date-time") || !strcmp(f, "yyyy-MM-dd'T'HH:mm:ssXXX") ||
+	    (p->type == LT_TIMESTAMP && !strncmp(f, "yyyy-MM-dd", 10)))
+		r->format = FMT_DATE_TIME;
+	else if (!strcmp(f, "date") || !strcmp(f, "yyyy-MM-dd"))
+		r->format = FMT_DATE;
+	else if (!strcmp(f, "ipv4"))
+		r->format = FMT_IPV4;
+	else if (!strcmp(f, "ipv6"))
+		r->format = FMT_IPV6;
+	else if ((f[0] == 'i' || f[0] == 'u') && (!strcmp(f + 1, "8") || !strcmp(f + 1, "16") || !strcmp(f + 1, "32") ||
+						   !strcmp(f + 1, "64") || !strcmp(f + 1, "128")))
+		r->format = FMT_INT_RANGE;
+	else if (!strcmp(f, "f32"))
+		r->format = FMT_F32;
+	else if (!strcmp(f, "f64"))
+		r->format = FMT_F64;
+	if (!r->format) {
+		char note[200];
+		snprintf(note, sizeof note, "format \"%s\": meshfs does not know this format; not checked", f);
+		r->res.checked = false;
+		r->res.note = xstrdup(note);
+	}
+}
+
+static bool integer_in_width(const char *f, const char *v, size_t n)
+{
+	char buf[64];
+	if (n >= sizeof buf || !is_integer(v, n))
+		return false;
+	memcpy(buf, v, n);
+	buf[n] = '\0';
+	int bits = atoi(f + 1);
+	if (bits >= 64)
+		return f[0] == 'i' || buf[0] != '-';   /* is_integer already bounds the digits */
+	errno = 0;
+	long long x = strtoll(buf, NULL, 10);
+	if (errno)
+		return false;
+	if (f[0] == 'u')
+		return x >= 0 && (unsigned long long)x < (1ull << bits);
+	long long lim = 1ll << (bits - 1);
+	return x >= -lim && x < lim;
+}
+
+static bool format_ok(struct rule *r, const char *v, size_t n, char *scratch, size_t cap)
+{
+	time_t t;
+	switch (r->format) {
+	case FMT_REGEX: return !r->re || pattern_match(r, v, n) == 1;
+	case FMT_DATE_TIME:
+		/* RFC 3339: a time zone is required */
+		return n >= 20 && (v[n - 1] == 'Z' || v[n - 1] == 'z' || v[n - 6] == '+' || v[n - 6] == '-') &&
+		       (v[10] == 'T' || v[10] == 't' || v[10] == ' ') && parse_timestamp(v, n, &t);
+	case FMT_DATE: return is_date(v, n);
+	case FMT_IPV4:
+	case FMT_IPV6: {
+		unsigned char addr[16];
+		if (n >= cap)
+			return false;
+		memcpy(scratch, v, n);
+		scratch[n] = '\0';
+		return inet_pton(r->format == FMT_IPV4 ? AF_INET : AF_INET6, scratch, addr) == 1;
+	}
+	case FMT_INT_RANGE: return integer_in_width(r->q->format, v, n);
+	case FMT_F32: {
+		if (n >= cap || !is_number(v, n))
+			return false;
+		memcpy(scratch, v, n);
+		scratch[n] = '\0';
+		double d = strtod(scratch, NULL);
+		return isnan(d) || isinf(d) || fabs(d) <= FLT_MAX;
+	}
+	case FMT_F64: return is_number(v, n);
+	default: return true;
+	}
+}
+
+/* Characters (UTF-8 code points; an invalid byte counts as one). */
+static size_t utf8_length(const char *s, size_t n)
+{
+	size_t count = 0;
+	for (size_t i = 0; i < n; i++)
+		count += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return count;
+}
+
 /* Rules from the schema and the contract, once the columns are known. */
 static void plan_rules(struct run *run, bool json)
 {
@@ -294,8 +442,9 @@ static void plan_rules(struct run *run, bool json)
 				continue;
 		}
 		static const char *names[] = {"not_null", "unique", "min", "max", "allowed_values", "pattern",
-					      "row_count", "freshness", "unsupported"};
-		snprintf(id, sizeof id, "%s%s%s (line %d)", names[q->kind], q->column ? ":" : "",
+					      "row_count", "freshness", "unsupported", "min_length", "max_length",
+					      "format", "missing"};
+		snprintf(id, sizeof id, "%s%s%s (line %d)", q->option ? q->option : names[q->kind], q->column ? ":" : "",
 			 q->column ? q->column : "", q->line);
 		struct rule *r = add_rule(run, id, names[q->kind], q->column, q->required, col);
 		r->qkind = q->kind;
@@ -307,15 +456,12 @@ static void plan_rules(struct run *run, bool json)
 				 "or a metric it does not know); not checked", q->name ? q->name : "rule");
 			r->res.note = xstrdup(note);
 		} else if (q->kind == Q_PATTERN) {
-			char *anchored = xmalloc(strlen(q->pattern) + 8);
-			sprintf(anchored, "^(%s)$", q->pattern);
-			if (regcomp(&r->re, anchored, REG_EXTENDED | REG_NOSUB) == 0) {
-				r->has_re = true;
-			} else {
-				fail_rule(r, (uint64_t)q->line, 0, q->column, q->pattern, strlen(q->pattern),
-					  "not a valid POSIX extended regular expression (in the contract)");
-			}
-			free(anchored);
+			compile_pattern(r, q->pattern, !q->pattern_search);
+		} else if (q->kind == Q_FORMAT) {
+			plan_format(r, &run->obj->props[col]);
+		} else if ((q->kind == Q_MIN || q->kind == Q_MAX) && (q->min_text || q->max_text)) {
+			const char *b = q->kind == Q_MIN ? q->min_text : q->max_text;
+			r->has_bound_time = b && parse_timestamp(b, strlen(b), &r->bound_time);
 		} else if (q->kind == Q_UNIQUE) {
 			r->uniq = unique_new(run->opts->unique_memory, run->opts->tmpdir);
 		}
@@ -331,9 +477,11 @@ static void plan_rules(struct run *run, bool json)
 			const struct rule *r = &run->rules[k];
 			if (r->col != (int)i)
 				continue;
-			if (r->q && r->qkind == Q_NOT_NULL)
+			if (r->q && (r->qkind == Q_NOT_NULL || r->qkind == Q_MISSING))
 				run->col_null_rules[i][b++] = (int)k;
-			else if (r->q || r->uniq)
+			if (r->q && r->qkind == Q_NOT_NULL)
+				continue;
+			if (r->q || r->uniq)
 				run->col_rules[i][a++] = (int)k;
 		}
 		run->col_rules[i][a] = run->col_null_rules[i][b] = -1;
@@ -361,32 +509,72 @@ static void check_value(struct run *run, size_t i, const char *v, size_t n, uint
 			break;
 		}
 		case Q_PATTERN:
-			if (r->has_re && n < sizeof run->scratch) {
-				memcpy(run->scratch, v, n);
-				run->scratch[n] = '\0';
-				if (regexec(&r->re, run->scratch, 0, NULL, 0))
+			if (r->re) {
+				int m = pattern_match(r, v, n);
+				if (m == 0)
 					fail_rule(r, line, row, col, v, n, "does not match the pattern");
+				else if (m < 0)
+					fail_rule(r, line, row, col, v, n, "the pattern could not be evaluated (match limit)");
+			}
+			break;
+		case Q_MISSING:
+			for (size_t a = 0; a < q->n_values; a++)
+				if (strlen(q->values[a]) == n && !memcmp(q->values[a], v, n)) {
+					fail_rule(r, line, row, col, v, n, "a missing value");
+					break;
+				}
+			break;
+		case Q_MIN_LENGTH:
+		case Q_MAX_LENGTH: {
+			size_t chars = utf8_length(v, n);
+			if (r->qkind == Q_MIN_LENGTH ? (double)chars < q->min : (double)chars > q->max) {
+				char msg[96];
+				snprintf(msg, sizeof msg, "%zu characters, %s %.0f", chars,
+					 r->qkind == Q_MIN_LENGTH ? "shorter than minLength" : "longer than maxLength",
+					 r->qkind == Q_MIN_LENGTH ? q->min : q->max);
+				fail_rule(r, line, row, col, v, n, msg);
+			}
+			break;
+		}
+		case Q_FORMAT:
+			if (r->format && !format_ok(r, v, n, run->scratch, sizeof run->scratch)) {
+				char msg[120];
+				snprintf(msg, sizeof msg, "not a valid %s", q->format);
+				fail_rule(r, line, row, col, v, n, msg);
 			}
 			break;
 		case Q_MIN:
 		case Q_MAX: {
 			bool is_min = r->qkind == Q_MIN;
+			const char *what = is_min ? (q->exclusive ? "not above the exclusive minimum" : "below the minimum")
+						  : (q->exclusive ? "not below the exclusive maximum" : "above the maximum");
 			if ((is_min && q->has_min) || (!is_min && q->has_max)) {
 				if (n >= sizeof run->scratch || !is_number(v, n))
 					break;
 				memcpy(run->scratch, v, n);
 				run->scratch[n] = '\0';
-				double d = strtod(run->scratch, NULL);
-				if (is_min ? d < q->min : d > q->max)
-					fail_rule(r, line, row, col, v, n, is_min ? "below the minimum" : "above the maximum");
+				double d = strtod(run->scratch, NULL), bound = is_min ? q->min : q->max;
+				bool bad = is_min ? (q->exclusive ? d <= bound : d < bound)
+						  : (q->exclusive ? d >= bound : d > bound);
+				if (bad)
+					fail_rule(r, line, row, col, v, n, what);
 			} else {
 				const char *bound = is_min ? q->min_text : q->max_text;
-				size_t bl = bound ? strlen(bound) : 0;
-				int c = bound ? memcmp(v, bound, n < bl ? n : bl) : 0;
-				if (!c)
-					c = (n > bl) - (n < bl);
-				if (bound && (is_min ? c < 0 : c > 0))
-					fail_rule(r, line, row, col, v, n, is_min ? "before the minimum" : "after the maximum");
+				if (!bound)
+					break;
+				int c;
+				time_t t;
+				if (r->has_bound_time && parse_timestamp(v, n, &t)) {
+					c = (t > r->bound_time) - (t < r->bound_time);
+				} else {
+					size_t bl = strlen(bound);
+					c = memcmp(v, bound, n < bl ? n : bl);
+					if (!c)
+						c = (n > bl) - (n < bl);
+				}
+				bool bad = is_min ? (q->exclusive ? c <= 0 : c < 0) : (q->exclusive ? c >= 0 : c > 0);
+				if (bad)
+					fail_rule(r, line, row, col, v, n, what);
 			}
 			break;
 		}
@@ -410,7 +598,8 @@ static void check_null(struct run *run, size_t i, uint64_t line, uint64_t row)
 	if (run->required_rule[i] >= 0)
 		fail_rule(&run->rules[run->required_rule[i]], line, row, col, NULL, 0, "missing (required)");
 	for (const int *k = run->col_null_rules[i]; *k >= 0; k++)
-		fail_rule(&run->rules[*k], line, row, col, NULL, 0, "null (the contract says no nulls)");
+		fail_rule(&run->rules[*k], line, row, col, NULL, 0,
+			  run->rules[*k].q->threshold ? "null" : "null (the contract says no nulls)");
 }
 
 static void check_field(struct run *run, size_t i, const char *v, size_t n, bool is_null, uint64_t line,
@@ -437,6 +626,29 @@ static void add_pk_part(struct run *run, const char *v, size_t n)
 	strbuf_add(&run->key, v, n);
 }
 
+/* ODCS library metrics: the count of offending values, or its share of
+ * the rows, against the rule's bounds (mustBe 0 unless it says more). */
+static void judge_metric(struct rule *r, uint64_t rows)
+{
+	const struct quality_rule *q = r->q;
+	if (!q->threshold)
+		return;   /* "none at all": every offending value already failed the rule */
+	double count = (double)r->res.failures;
+	double value = q->unit == METRIC_PERCENT ? (rows ? 100.0 * count / (double)rows : 0) : count;
+	bool ok = (!q->has_metric_min || value >= q->metric_min) && (!q->has_metric_max || value <= q->metric_max);
+	char note[240], lo[40] = "", hi[40] = "";
+	if (q->has_metric_min)
+		snprintf(lo, sizeof lo, ">= %g", q->metric_min);
+	if (q->has_metric_max)
+		snprintf(hi, sizeof hi, "%s<= %g", *lo ? " and " : "", q->metric_max);
+	snprintf(note, sizeof note, "%.0f of %llu rows (%.2f%%); the rule allows %s%s%s", count,
+		 (unsigned long long)rows, rows ? 100.0 * count / (double)rows : 0.0, lo, hi,
+		 q->unit == METRIC_PERCENT ? " percent" : " rows");
+	free(r->res.note);
+	r->res.note = xstrdup(note);
+	r->res.passed = ok;
+}
+
 static void finish_rules(struct run *run, struct mesh_err *err)
 {
 	time_t now = run->opts->now ? run->opts->now : time(NULL);
@@ -444,6 +656,9 @@ static void finish_rules(struct run *run, struct mesh_err *err)
 		struct rule *r = &run->rules[k];
 		if (r->uniq)
 			unique_finish(r->uniq, dup_found, r, err);
+		if (r->q && r->res.checked && (r->qkind == Q_NOT_NULL || r->qkind == Q_MISSING || r->qkind == Q_UNIQUE ||
+					       r->qkind == Q_ALLOWED_VALUES || r->qkind == Q_PATTERN))
+			judge_metric(r, run->rows);
 		if (r->qkind == Q_ROW_COUNT && r->q) {
 			const struct quality_rule *q = r->q;
 			double rows = (double)run->rows;
@@ -925,8 +1140,8 @@ int validate_file(const struct contract *c, const struct contract_object *obj, i
 	rep->rules = xcalloc(run.n_rules + 1, sizeof *rep->rules);
 	for (size_t i = 0; i < run.n_rules; i++) {
 		rep->rules[i] = run.rules[i].res;
-		if (run.rules[i].has_re)
-			regfree(&run.rules[i].re);
+		pcre2_match_data_free(run.rules[i].md);
+		pcre2_code_free(run.rules[i].re);
 		unique_free(run.rules[i].uniq);
 	}
 	free(run.rules);
