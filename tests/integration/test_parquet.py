@@ -92,7 +92,7 @@ def test_pattern_rule_on_dictionary_encoded_column(sales, scratch):
         return text.replace('        description: "Product SKU"\n',
                             '        description: "Product SKU"\n        quality:\n'
                             '          - metric: invalidValues\n'
-                            '            arguments: {pattern: "SKU-\\d{4}"}\n            mustBe: 0\n')
+                            "            arguments: {pattern: 'SKU-\\d{4}'}\n            mustBe: 0\n")
     rel = parquet_release(scratch, opts=("--dict",), contract_edit=edit)
     r, doc, f = report(sales, rel)
     assert r.returncode == 0, r.stdout
