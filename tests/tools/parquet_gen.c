@@ -224,6 +224,7 @@ static PqColumnChunk *write_chunk(FILE *out, uint64_t *off, struct col *c, size_
 	const char *mn = NULL, *mx = NULL;
 	char **dv = NULL;
 	size_t ndv = 0;
+	GHashTable *dict_index = g_hash_table_new(g_str_hash, g_str_equal);   /* value -> index + 1 */
 	uint32_t *bools = calloc(n + 1, sizeof *bools);
 	for (size_t i = from; i < to; i++) {
 		const char *v = c->values[i];
@@ -237,14 +238,14 @@ static PqColumnChunk *write_chunk(FILE *out, uint64_t *off, struct col *c, size_
 		if (c->type == C_BOOLEAN) {
 			bools[nn++] = !strcasecmp(v, "true") || !strcmp(v, "1");
 		} else if (dict && c->type == C_STRING) {
-			size_t k = 0;
-			while (k < ndv && strcmp(dv[k], v))
-				k++;
-			if (k == ndv) {
+			size_t k = GPOINTER_TO_SIZE(g_hash_table_lookup(dict_index, v));
+			if (!k) {
 				dv = realloc(dv, (ndv + 1) * sizeof *dv);
 				dv[ndv++] = (char *)v;
+				k = ndv;
+				g_hash_table_insert(dict_index, (gpointer)v, GSIZE_TO_POINTER(k));
 			}
-			idx[nn++] = (uint32_t)k;
+			idx[nn++] = (uint32_t)(k - 1);
 		} else {
 			plain(values, c->type, v);
 			nn++;
@@ -382,6 +383,7 @@ static PqColumnChunk *write_chunk(FILE *out, uint64_t *off, struct col *c, size_
 	free(idx);
 	free(bools);
 	free(dv);
+	g_hash_table_destroy(dict_index);
 	return cc;
 }
 
