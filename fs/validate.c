@@ -6,6 +6,11 @@
  * required, unique, primary key) come from the schema, the others from the
  * contract's quality section.  A value is type-checked first; the other
  * rules of its column only see values of the right type.
+ *
+ * Parquet: the footer's schema stands for the header and its types for
+ * the per-value type checks; null counts and statistics judge what they
+ * can without reading pages; the other rules see decoded values, every
+ * needed column read in step so a row's values arrive together.
  */
 #include "validate.h"
 
@@ -931,7 +936,6 @@ static void parquet_from_stats(struct run *run, size_t i, const struct parquet_c
 	}
 	for (const int *k = run->col_rules[i]; *k >= 0; k++) {
 		struct rule *r = &run->rules[*k];
-		const struct quality_rule *q = r->q;
 		bool stat_kind = r->qkind == Q_MIN || r->qkind == Q_MAX || r->qkind == Q_FRESHNESS;
 		if (!stat_kind || !col->has_min_max) {
 			r->res.checked = false;
@@ -959,7 +963,6 @@ static void parquet_from_stats(struct run *run, size_t i, const struct parquet_c
 		struct mesh_err ignored = {0};
 		check_value(run, i, v, strlen(v), 0, 0, &ignored);
 		run->col_rules[i] = saved;
-		(void)q;
 	}
 }
 

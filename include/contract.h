@@ -43,8 +43,8 @@ const char *logical_type_name(enum logical_type t);
 enum logical_type logical_type_parse(const char *text);
 
 enum quality_kind {
-	Q_NOT_NULL,        /* metric: nullValues mustBe 0, or required-like rule */
-	Q_UNIQUE,          /* metric: duplicateValues mustBe 0 */
+	Q_NOT_NULL,        /* metric: nullValues (bounds below) */
+	Q_UNIQUE,          /* metric: duplicateValues (bounds below) */
 	Q_MIN,             /* value >= min (number or date) */
 	Q_MAX,             /* value <= max */
 	Q_ALLOWED_VALUES,  /* metric: invalidValues with arguments.validValues */
