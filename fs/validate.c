@@ -274,7 +274,7 @@ static int pattern_match(struct rule *r, const char *v, size_t n)
 }
 
 enum value_format {
-	FMT_UNKNOWN = 0, FMT_REGEX, FMT_DATE_TIME, FMT_DATE, FMT_IPV4, FMT_IPV6, FMT_INT_RANGE, FMT_F32, FMT_F64,
+	FMT_UNKNOWN = 0, FMT_REGEX, FMT_DATE_TIME, FMT_TIMESTAMP, FMT_DATE, FMT_IPV4, FMT_IPV6, FMT_INT_RANGE, FMT_F32, FMT_F64,
 };
 
 /* logicalTypeOptions.format: JSON Schema formats for strings, Rust-style
@@ -298,9 +298,10 @@ static void plan_format(struct rule *r, const struct contract_property *p)
 			compile_pattern(r, regexes[i].re, true);
 			return;
 		}
-	if (!strcmp(f, "date-time") || !strcmp(f, "yyyy-MM-dd'T'HH:mm:ssXXX") ||
-	    (p->type == LT_TIMESTAMP && !strncmp(f, "yyyy-MM-dd", 10)))
+	if (!strcmp(f, "date-time") || !strcmp(f, "yyyy-MM-dd'T'HH:mm:ssXXX"))
 		r->format = FMT_DATE_TIME;
+	else if (p->type == LT_TIMESTAMP && !strncmp(f, "yyyy-MM-dd", 10))
+		r->format = FMT_TIMESTAMP;   /* a Java pattern of an ISO form: what the type check reads */
 	else if (!strcmp(f, "date") || !strcmp(f, "yyyy-MM-dd"))
 		r->format = FMT_DATE;
 	else if (!strcmp(f, "ipv4"))
@@ -351,6 +352,7 @@ static bool format_ok(struct rule *r, const char *v, size_t n, char *scratch, si
 		/* RFC 3339: a time zone is required */
 		return n >= 20 && (v[n - 1] == 'Z' || v[n - 1] == 'z' || v[n - 6] == '+' || v[n - 6] == '-') &&
 		       (v[10] == 'T' || v[10] == 't' || v[10] == ' ') && parse_timestamp(v, n, &t);
+	case FMT_TIMESTAMP: return parse_timestamp(v, n, &t);
 	case FMT_DATE: return is_date(v, n);
 	case FMT_IPV4:
 	case FMT_IPV6: {

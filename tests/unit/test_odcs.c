@@ -125,6 +125,10 @@ static void test_formats(void)
 	const char *u16 = "        logicalType: integer\n        logicalTypeOptions: {format: u16}\n";
 	PASS(u16, "v\n65535\n", "format:v");
 	FAIL(u16, "v\n-1\n65536\n", "format:v", 2);
+	/* a Java pattern of an ISO timestamp (the standard's example) reads as the type check does */
+	const char *jts = "        logicalType: timestamp\n        logicalTypeOptions: {format: \"yyyy-MM-dd HH:mm:ss\"}\n";
+	PASS(jts, "v\n2020-01-01 00:00:00\n", "format:v");
+	FAIL(jts, "v\n2020-01-01 00:00:00\n2020-13-01 00:00:00\n", "type:v", 1);   /* the type rule sees it first */
 	/* a format meshfs does not know: listed as not checked, never passed */
 	struct validate_rule_result r = {0};
 	judge("        logicalType: string\n        logicalTypeOptions: {format: password}\n", "v\nx\n", "format:v", &r);
