@@ -20,6 +20,7 @@
 #include "index.h"
 #include "meshctl.h"
 #include "meshctl_cmds.h"
+#include "meshctl_discovery.h"
 #include "mesh_util.h"
 #include "publish.h"
 #include "schema.h"
@@ -141,7 +142,7 @@ static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 		{NULL, 0, NULL, 0},
 	};
 	bool json = ctx->json;
-	struct publish_options opts = {.install = install};
+	struct publish_options opts = {.install = install, .caller = &ctx->caller};
 	reset_getopt();
 	int c;
 	while ((c = getopt_long(argc, argv, "hj", longopts, NULL)) != -1) {
@@ -549,6 +550,7 @@ static const struct command commands[] = {
 	{"search", cmd_search, "full-text search over products, descriptions and columns"},
 	{"status", cmd_status, "store, catalog and usage recording status"},
 	MESHCTL_AREA_COMMANDS
+	MESHCTL_DISCOVERY_COMMANDS
 	{NULL, NULL, NULL},
 };
 

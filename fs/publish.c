@@ -253,6 +253,10 @@ int publish_run(const char *store, const char *release_dir, const struct publish
 				   "immutable: publish a new version)", c->domain, c->data_product, c->version);
 	}
 	publish_check_governance(store, c, dirfd, r);
+	struct identity self;
+	if (!opts->caller)
+		identity_current(&self);
+	publish_check_lineage(store, c, NULL, 0, opts->caller ? opts->caller : &self, r);
 
 	/* schema, compatibility, data */
 	pc.store = store;

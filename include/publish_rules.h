@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "contract.h"
+#include "identity.h"
 #include "publish.h"
 #include "validate.h"
 
@@ -32,6 +33,11 @@ int publish_check_domain(const char *store, const struct contract *c, struct mes
 /* Mesh-wide and domain governance rules on the contract. */
 void publish_check_governance(const char *store, const struct contract *c, int dirfd,
 			      struct publish_report *r);
+/* Declared inputs (the contract's meshInputs and `more_inputs`, a
+ * descriptor's) against the mesh's lineage as `caller` may see it: a
+ * warning per problem, an error under requireInputs (fs/discovery/). */
+void publish_check_lineage(const char *store, const struct contract *c, char *const *more_inputs,
+			   size_t n_more, const struct identity *caller, struct publish_report *r);
 /* schema.json given or derived, and compatibility with the previous version. */
 void publish_check_schema(struct publish_ctx *pc, struct publish_report *r);
 /* One data file against the contract. */
