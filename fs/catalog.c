@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "descriptor.h"
 #include "governance.h"
 #include "mesh_util.h"
 
@@ -288,6 +289,28 @@ static int build_version(struct builder *b, struct cat_node *vnode, int product_
 	return 0;
 }
 
+/* The product's descriptor as the mount serves it (product.yaml), when
+ * meshfs has written one (descriptor.h): a metadata file like a contract. */
+static struct cat_node *descriptor_node(struct builder *b, struct cat_node *pnode, int product_fd,
+					const char *domain, const char *product)
+{
+	struct stat st;
+	if (fstatat(product_fd, DESCRIPTOR_SERVED, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return NULL;
+	struct cat_node *f = new_node(b, CAT_FILE, DESCRIPTOR_FILE, pnode);
+	set_place(f, pnode->domain, pnode->product, NULL);
+	f->mtime = st.st_mtim;
+	f->size = (uint64_t)st.st_size;
+	f->role = ROLE_DOC;
+	f->format = FMT_YAML;
+	char backing[PATH_MAX];
+	snprintf(backing, sizeof backing, "domains/%s/%s/" DESCRIPTOR_SERVED, domain, product);
+	f->backing = arena_strdup(&b->cat->arena, backing);
+	f->restricted = pnode->restricted;
+	f->state = LC_ACTIVE;
+	return f;
+}
+
 static struct cat_node *build_product(struct builder *b, struct cat_node *dnode, int domain_fd,
 				      const char *name, const struct catalog *previous, bool listed)
 {
@@ -303,7 +326,7 @@ static struct cat_node *build_product(struct builder *b, struct cat_node *dnode,
 	lifecycle_load_at(pfd, &life, NULL);   /* unreadable table: all active */
 	struct cat_node *pnode = new_node(b, CAT_PRODUCT, name, dnode);
 	set_place(pnode, dnode->domain, pnode->name, NULL);
-	struct cat_node **kids = xcalloc(versions.n + 1, sizeof *kids);
+	struct cat_node **kids = xcalloc(versions.n + 2, sizeof *kids);   /* + latest, product.yaml */
 	size_t n = 0;
 	for (size_t i = 0; i < versions.n; i++) {
 		enum lifecycle state = lifecycle_of(&life, versions.names[i]);
@@ -325,8 +348,9 @@ static struct cat_node *build_product(struct builder *b, struct cat_node *dnode,
 	}
 	lifecycle_table_free(&life);
 	name_list_free(&versions);
-	close(pfd);
+	int pfd_keep = pfd;      /* for the descriptor, closed below */
 	if (n == 0) {
+		close(pfd_keep);
 		/* Every node added after the product was a version that was
 		 * dropped again, so the product is the last node: drop it too. */
 		free(kids);
@@ -353,6 +377,12 @@ static struct cat_node *build_product(struct builder *b, struct cat_node *dnode,
 		kids[n++] = latest;
 		set_children(b, pnode, kids, n);
 	}
+	struct cat_node *desc = descriptor_node(b, pnode, pfd_keep, dnode->name, name);
+	if (desc) {
+		kids[n++] = desc;
+		set_children(b, pnode, kids, n);
+	}
+	close(pfd_keep);
 	free(kids);
 	return pnode;
 }

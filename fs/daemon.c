@@ -66,6 +66,8 @@ struct daemon_file {
 	int fd;
 	enum daemon_decision decision;
 	bool maskable;                   /* the file has classified columns */
+	bool rewritten;                  /* outside a release (product.yaml): meshfs rewrites it, so
+					    no passthrough backing (kept per inode) and no kept pages */
 	bool passthrough;
 	const struct mask_index *mask_ix;   /* owned by the daemon's cache */
 	struct mask_plan *mask_plan;
@@ -194,8 +196,11 @@ static void invalidate_changes(struct mesh_daemon *d, const struct catalog *old,
 				d->inval.entry(d->inval.ctx, o->ino, oc->name);
 			}
 			/* a file whose content moved (a deprecated contract's
-			 * re-stated copy) loses its cached attributes and pages */
-			if (nc && oc->kind == CAT_FILE && (oc->size != nc->size || strcmp(oc->backing, nc->backing)))
+			 * re-stated copy, a rewritten product.yaml) loses its
+			 * cached attributes and pages */
+			if (nc && oc->kind == CAT_FILE && (oc->size != nc->size || strcmp(oc->backing, nc->backing) ||
+							   oc->mtime.tv_sec != nc->mtime.tv_sec ||
+							   oc->mtime.tv_nsec != nc->mtime.tv_nsec))
 				d->inval.inode(d->inval.ctx, oc->ino);
 			if (nc && oc->kind != CAT_FILE && oc->kind != CAT_LATEST && top < 4096)
 				stack[top++] = oc;
@@ -606,6 +611,7 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 	f->fd = fd;
 	f->decision = dec.result == POLICY_MASK ? DECISION_MASK : DECISION_ALLOW;
 	f->maskable = n->n_columns > 0;
+	f->rewritten = n->version == NULL;
 	if (f->decision == DECISION_MASK) {
 		const char *cols[64];
 		size_t nc = 0;
@@ -629,7 +635,7 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 	 * that no clear page is ever cached for a masked reader's private
 	 * mapping to find (see README, "Access control"). */
 	*direct_io = f->maskable && !d->opts.open_mesh;
-	*keep_cache = !*direct_io;
+	*keep_cache = !*direct_io && !f->rewritten;
 	*out = f;
 	return 0;
 }
@@ -666,7 +672,7 @@ int daemon_file_fd(const struct daemon_file *f)
 
 bool daemon_file_passthrough_ok(const struct daemon_file *f)
 {
-	return f->decision == DECISION_ALLOW && !f->maskable;
+	return f->decision == DECISION_ALLOW && !f->maskable && !f->rewritten;
 }
 
 void daemon_file_set_passthrough(struct daemon_file *f, bool on)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "catalog.h"
+#include "descriptor.h"
 #include "governance.h"
 #include "index.h"
 #include "meshctl.h"
@@ -308,6 +309,14 @@ static int run_lifecycle(const struct meshctl_ctx *ctx, int argc, char **argv, e
 	int rc = meshfs_check_publisher(ctx->store, domain, cmd, &err);
 	if (!rc)
 		rc = store_set_lifecycle(ctx->store, domain, product, version, state, sunset, reason, &err);
+	if (!rc) {
+		/* the served product.yaml lists versions with their status */
+		struct mesh_err derr = {0};
+		if (descriptor_refresh(ctx->store, NULL, domain, product, NULL, 0, &derr) ||
+		    store_bump_generation(ctx->store, &derr))
+			fprintf(stderr, "%s %s: warning: product.yaml not rewritten (run 'meshctl reindex'): %s\n",
+				ctx->prog, cmd, derr.msg);
+	}
 	if (rc) {
 		meshctl_fail(ctx, cmd, "%s", err.msg);
 		return meshctl_exit_for(rc);
@@ -420,6 +429,21 @@ static int cmd_diff(const struct meshctl_ctx *ctx, int argc, char **argv)
 
 /* ---- reindex / search / status ---- */
 
+/* Every product's served product.yaml, rewritten from the files. */
+static int refresh_descriptors(const char *store, struct mesh_err *err)
+{
+	struct catalog *cat = NULL;
+	int rc = catalog_scan(store, NULL, &cat, err);
+	const struct cat_node *root = rc ? NULL : catalog_root(cat);
+	for (uint32_t d = 0; root && d < root->n_children && !rc; d++)
+		for (uint32_t p = 0; p < root->children[d]->n_children && !rc; p++) {
+			const struct cat_node *prod = root->children[d]->children[p];
+			rc = descriptor_refresh(store, cat, prod->domain, prod->name, NULL, 0, err);
+		}
+	catalog_unref(cat);
+	return rc ? rc : store_bump_generation(store, err);
+}
+
 static int cmd_reindex(const struct meshctl_ctx *ctx, int argc, char **argv)
 {
 	(void)argv;
@@ -434,6 +458,8 @@ static int cmd_reindex(const struct meshctl_ctx *ctx, int argc, char **argv)
 		rc = store_clean_staging(ctx->store, &err);
 	if (!rc)
 		rc = index_rebuild(ctx->store, &n, &err);
+	if (!rc)
+		rc = refresh_descriptors(ctx->store, &err);
 	if (rc) {
 		meshctl_fail(ctx, "reindex", "%s", err.msg);
 		return meshctl_exit_for(rc);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "contract.h"
+#include "descriptor.h"
 #include "mesh_util.h"
 #include "publish_rules.h"
 
@@ -82,6 +83,8 @@ static enum file_role role_of(const char *name)
 		return ROLE_CONTRACT;
 	if (!strcmp(name, "schema.json"))
 		return ROLE_SCHEMA;
+	if (!strcmp(name, DESCRIPTOR_FILE))
+		return ROLE_DOC;      /* the product's descriptor: kept with the release too */
 	if (file_format_from_name(name) == FMT_TEXT)
 		return ROLE_DOC;
 	return ROLE_DATA;
@@ -205,6 +208,7 @@ int publish_run(const char *store, const char *release_dir, const struct publish
 	size_t n = 0;
 	struct contract *c = NULL;
 	struct publish_ctx pc = {0};
+	struct descriptor *desc = NULL;
 	rc = scan_release_dir(dirfd, release_dir, &entries, &n, r, err);
 	if (rc)
 		goto out;
@@ -253,10 +257,14 @@ int publish_run(const char *store, const char *release_dir, const struct publish
 				   "immutable: publish a new version)", c->domain, c->data_product, c->version);
 	}
 	publish_check_governance(store, c, dirfd, r);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(entries[i].name, DESCRIPTOR_FILE))
+			desc = publish_check_descriptor(dirfd, release_dir, c, r);
 	struct identity self;
 	if (!opts->caller)
 		identity_current(&self);
-	publish_check_lineage(store, c, NULL, 0, opts->caller ? opts->caller : &self, r);
+	publish_check_lineage(store, c, desc ? desc->inputs : NULL, desc ? desc->n_inputs : 0,
+			      opts->caller ? opts->caller : &self, r);
 
 	/* schema, compatibility, data */
 	pc.store = store;
@@ -301,9 +309,12 @@ int publish_run(const char *store, const char *release_dir, const struct publish
 	for (size_t i = 0; i < nf; i++)
 		publish_free_columns((struct manifest_column *)files[i].columns, files[i].n_columns);
 	free(files);
-	if (!rc)
+	if (!rc) {
 		publish_after_install(&pc, r->installed);
+		publish_update_descriptor(store, c, desc, r);
+	}
 out:
+	descriptor_free(desc);
 	publish_ctx_release(&pc);
 	contract_free(c);
 	free_entries(entries, n);

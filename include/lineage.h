@@ -102,6 +102,12 @@ char *lineage_format(const struct lineage *g, const char *domain, const char *pr
 size_t lineage_consumers(const struct lineage *g, const char *domain, const char *product,
 			 lineage_visible_fn visible, void *ctx, char ***out);
 
+/* The declared inputs of domain/product as lines "sales/orders@^1 = 1.2.0"
+ * ("... : not found" for names the caller cannot see, "... : no version"
+ * when nothing satisfies the range).  Free each and the array. */
+size_t lineage_inputs(const struct lineage *g, const char *domain, const char *product,
+		      lineage_visible_fn visible, void *ctx, char ***out);
+
 /* ---- checks at publish ---- */
 
 /* Problems with the inputs `inputs` that domain/product (being published)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "contract.h"
+#include "descriptor.h"
 #include "mesh_util.h"
 
 struct lversion {
@@ -310,6 +311,11 @@ int lineage_load(const char *store, const struct catalog *cat, struct lineage **
 				free(text);
 				contract_free(c);
 			}
+			struct descriptor *desc = NULL;
+			if (root_fd >= 0 && !descriptor_load_stored(root_fd, prod->domain, prod->name, &desc, NULL))
+				for (size_t i = 0; i < desc->n_inputs; i++)
+					lineage_add_input(g, prod->domain, prod->name, desc->inputs[i], "product.yaml");
+			descriptor_free(desc);
 		}
 	if (root_fd >= 0)
 		close(root_fd);
@@ -378,6 +384,32 @@ size_t lineage_consumers(const struct lineage *g, const char *domain, const char
 	if (n)
 		qsort(*out, n, sizeof **out, cmp_str);
 	return n;
+}
+
+size_t lineage_inputs(const struct lineage *g, const char *domain, const char *product,
+		      lineage_visible_fn visible, void *ctx, char ***out)
+{
+	*out = NULL;
+	long i = find_node(g, domain, product);
+	if (i < 0)
+		return 0;
+	const struct lnode *node = &g->nodes[i];
+	*out = xcalloc(node->n_ups + 1, sizeof **out);
+	for (size_t k = 0; k < node->n_ups; k++) {
+		const struct ledge *e = &g->edges[node->ups[k]];
+		const struct lnode *from = &g->nodes[e->from];
+		struct strbuf sb = STRBUF_INIT;
+		strbuf_printf(&sb, "%s@%s", from->id, e->range[0] ? e->range : "*");
+		if (!node_visible(from, visible, ctx))
+			strbuf_puts(&sb, ": not found");
+		else if (!e->resolved)
+			strbuf_puts(&sb, ": no version satisfies the range");
+		else
+			strbuf_printf(&sb, " = %s%s%s", e->resolved, e->resolved_state != LC_ACTIVE ? " " : "",
+				      e->resolved_state != LC_ACTIVE ? lifecycle_name(e->resolved_state) : "");
+		(*out)[k] = strbuf_detach(&sb, NULL);
+	}
+	return node->n_ups;
 }
 
 /* ---- rendering ---- */
