@@ -7,6 +7,7 @@
  * so readdir offsets stay valid while a listing is in progress.
  */
 #include "fuse_ops.h"
+#include "mesh_xattr.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -346,8 +347,10 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-/* Extended attributes: user.mesh.status (lifecycle) on versions and their
- * files, user.mesh.sha256 on files. */
+/* Extended attributes (read-only), from the catalog: user.mesh.domain,
+ * .product, .version, .status (lifecycle), .published_at on products and
+ * below; .sha256 and .classification ("email=pii,ssn=pii") on files.
+ * The values are the catalog's; mesh_xattr.h builds them. */
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct catalog *cat;
@@ -356,19 +359,16 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	const char *value = NULL;
-	if (!strcmp(name, "user.mesh.status") && (n->kind == CAT_VERSION || n->kind == CAT_FILE))
-		value = lifecycle_name(n->state);
-	else if (!strcmp(name, "user.mesh.sha256") && n->kind == CAT_FILE)
-		value = n->sha256;
-	if (!value)
-		fuse_reply_err(req, ENODATA);
+	char value[4096];
+	int len = mesh_xattr_get(n, name, value, sizeof value);
+	if (len < 0)
+		fuse_reply_err(req, -len);
 	else if (size == 0)
-		fuse_reply_xattr(req, strlen(value));
-	else if (size < strlen(value))
+		fuse_reply_xattr(req, (size_t)len);
+	else if (size < (size_t)len)
 		fuse_reply_err(req, ERANGE);
 	else
-		fuse_reply_buf(req, value, strlen(value));
+		fuse_reply_buf(req, value, (size_t)len);
 	catalog_unref(cat);
 }
 
@@ -380,16 +380,8 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	char list[64];
-	size_t len = 0;
-	if (n->kind == CAT_VERSION || n->kind == CAT_FILE) {
-		memcpy(list, "user.mesh.status", 17);
-		len = 17;
-	}
-	if (n->kind == CAT_FILE) {
-		memcpy(list + len, "user.mesh.sha256", 17);
-		len += 17;
-	}
+	char list[512];
+	size_t len = mesh_xattr_list(n, list, sizeof list);
 	catalog_unref(cat);
 	if (size == 0)
 		fuse_reply_xattr(req, len);

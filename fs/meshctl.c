@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "catalog.h"
+#include "card.h"
 #include "descriptor.h"
+#include "lineage.h"
 #include "governance.h"
 #include "index.h"
 #include "meshctl.h"
@@ -313,8 +315,9 @@ static int run_lifecycle(const struct meshctl_ctx *ctx, int argc, char **argv, e
 		/* the served product.yaml lists versions with their status */
 		struct mesh_err derr = {0};
 		if (descriptor_refresh(ctx->store, NULL, domain, product, NULL, 0, &derr) ||
+		    card_refresh(ctx->store, NULL, NULL, domain, product, &derr) ||
 		    store_bump_generation(ctx->store, &derr))
-			fprintf(stderr, "%s %s: warning: product.yaml not rewritten (run 'meshctl reindex'): %s\n",
+			fprintf(stderr, "%s %s: warning: product.yaml and README.md not rewritten (run 'meshctl reindex'): %s\n",
 				ctx->prog, cmd, derr.msg);
 	}
 	if (rc) {
@@ -429,17 +432,23 @@ static int cmd_diff(const struct meshctl_ctx *ctx, int argc, char **argv)
 
 /* ---- reindex / search / status ---- */
 
-/* Every product's served product.yaml, rewritten from the files. */
+/* Every product's served product.yaml and cards, rewritten from the files. */
 static int refresh_descriptors(const char *store, struct mesh_err *err)
 {
 	struct catalog *cat = NULL;
+	struct lineage *g = NULL;
 	int rc = catalog_scan(store, NULL, &cat, err);
+	if (!rc)
+		rc = lineage_load(store, cat, &g, err);
 	const struct cat_node *root = rc ? NULL : catalog_root(cat);
 	for (uint32_t d = 0; root && d < root->n_children && !rc; d++)
 		for (uint32_t p = 0; p < root->children[d]->n_children && !rc; p++) {
 			const struct cat_node *prod = root->children[d]->children[p];
 			rc = descriptor_refresh(store, cat, prod->domain, prod->name, NULL, 0, err);
+			if (!rc)
+				rc = card_refresh(store, cat, g, prod->domain, prod->name, err);
 		}
+	lineage_free(g);
 	catalog_unref(cat);
 	return rc ? rc : store_bump_generation(store, err);
 }

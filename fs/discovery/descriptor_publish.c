@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "card.h"
 #include "descriptor.h"
 #include "mesh_util.h"
 #include "publish_rules.h"
@@ -45,8 +46,10 @@ void publish_update_descriptor(const char *store, const struct contract *c, cons
 	int rc = descriptor_refresh(store, NULL, c->domain, c->data_product, d ? d->text : NULL, d ? d->len : 0,
 				    &err);
 	if (!rc)
+		rc = card_refresh(store, NULL, NULL, c->domain, c->data_product, &err);
+	if (!rc)
 		rc = store_bump_generation(store, &err);
 	if (rc)
-		publish_report_add(r, "product.yaml", false, true, "installed, but the served descriptor was not "
+		publish_report_add(r, "product.yaml", false, true, "installed, but product.yaml and README.md were not "
 				   "rewritten (run 'meshctl reindex'): %s", err.msg);
 }

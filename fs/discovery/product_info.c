@@ -172,7 +172,7 @@ int product_info_load(const char *store, const struct catalog *cat, const struct
 			human_seconds(c->freshness_seconds, h, sizeof h);
 			struct strbuf sb = STRBUF_INIT;
 			strbuf_printf(&sb, "freshness %s", h);
-			if (c->freshness_column)
+			if (c->freshness_column && *c->freshness_column)
 				strbuf_printf(&sb, " (column %s)", c->freshness_column);
 			p->sla = strbuf_detach(&sb, NULL);
 		}

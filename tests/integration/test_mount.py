@@ -40,9 +40,9 @@ def test_tree_shape(small_mesh, mounter, scratch):
     m = mounter(small_mesh)
     assert sorted(os.listdir(m.path)) == ["customer", "sales"]
     assert sorted(os.listdir(m / "sales")) == ["orders", "returns"]
-    assert sorted(os.listdir(m / "sales/orders")) == ["1.0.0", "1.1.0", "latest", "product.yaml"]
+    assert sorted(os.listdir(m / "sales/orders")) == ["1.0.0", "1.1.0", "README.md", "latest", "product.yaml"]
     assert os.readlink(m / "sales/orders/latest") == "1.1.0"
-    assert sorted(os.listdir(m / "sales/orders/1.1.0")) == ["contract.yaml", "orders.csv",
+    assert sorted(os.listdir(m / "sales/orders/1.1.0")) == ["README.md", "contract.yaml", "orders.csv",
                                                              "quality.json", "schema.json"]
     ls = run(["ls", "-l", m / "sales/orders"], check=True).stdout
     assert "latest -> 1.1.0" in ls
