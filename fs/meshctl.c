@@ -1,7 +1,7 @@
 /*
  * meshctl.c - the command line's main: global options, dispatch, and the
  * store commands (init, publish, validate, list, show, deprecate, retire,
- * reindex, search, status).  Other areas live in fs/meshctl_<area>.c.
+ * reindex, status); search, show and lineage are fs/cli/.  Other areas live in fs/meshctl_<area>.c.
  *
  * Everything that decides lives in the library; this file parses
  * arguments, calls it, prints, and picks the exit code.
@@ -477,57 +477,6 @@ static int cmd_reindex(const struct meshctl_ctx *ctx, int argc, char **argv)
 	return MESHCTL_OK;
 }
 
-static int cmd_search(const struct meshctl_ctx *ctx, int argc, char **argv)
-{
-	if (argc < 2 || argv[1][0] == '-') {
-		printf("usage: meshctl search WORDS...   (full-text over names, descriptions, tags, owners, columns)\n");
-		return argc >= 2 && !strcmp(argv[1], "--help") ? MESHCTL_OK : MESHCTL_USAGE;
-	}
-	struct strbuf q = STRBUF_INIT;
-	for (int i = 1; i < argc; i++) {
-		/* each word quoted: plain words never trip FTS5 query syntax */
-		if (i > 1)
-			strbuf_puts(&q, " ");
-		strbuf_puts(&q, "\"");
-		for (const char *p = argv[i]; *p; p++) {
-			if (*p == '"')
-				strbuf_puts(&q, "\"\"");
-			else
-				strbuf_add(&q, p, 1);
-		}
-		strbuf_puts(&q, "\"");
-	}
-	struct mesh_err err = {0};
-	struct index_hit *hits = NULL;
-	size_t n = 0;
-	int stale = 0;
-	int rc = store_check(ctx->store, &err);
-	if (!rc)
-		rc = index_search(ctx->store, q.buf, &hits, &n, &stale, &err);
-	if (rc == -ENOENT || (!rc && stale)) {
-		/* the index is a cache of the files: bring it up to date if we can */
-		struct mesh_err e2 = {0};
-		if (index_rebuild(ctx->store, NULL, &e2) == 0) {
-			index_hits_free(hits, n);
-			rc = index_search(ctx->store, q.buf, &hits, &n, &stale, &err);
-		} else if (!rc) {
-			fprintf(stderr, "meshctl search: warning: the index is older than the store "
-				"and cannot be rebuilt here (%s)\n", e2.msg);
-		}
-	}
-	strbuf_release(&q);
-	if (rc) {
-		meshctl_fail(ctx, "search", "%s", err.msg);
-		return meshctl_exit_for(rc);
-	}
-	for (size_t i = 0; i < n; i++)
-		printf("%s/%s %s%s%s\n    %s\n", hits[i].domain, hits[i].product, hits[i].version,
-		       strcmp(hits[i].status, "active") ? "  " : "", strcmp(hits[i].status, "active") ? hits[i].status : "",
-		       hits[i].snippet);
-	index_hits_free(hits, n);
-	return n ? MESHCTL_OK : MESHCTL_FAILED;
-}
-
 static int cmd_status(const struct meshctl_ctx *ctx, int argc, char **argv)
 {
 	(void)argv;
@@ -582,7 +531,6 @@ static const struct command commands[] = {
 	{"deprecate", cmd_deprecate, "mark a version deprecated (still readable)"},
 	{"retire", cmd_retire, "remove a version from the mount (files kept in the store)"},
 	{"reindex", cmd_reindex, "rebuild the catalog index from the store's files"},
-	{"search", cmd_search, "full-text search over products, descriptions and columns"},
 	{"status", cmd_status, "store, catalog and usage recording status"},
 	MESHCTL_AREA_COMMANDS
 	MESHCTL_DISCOVERY_COMMANDS

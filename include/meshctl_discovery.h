@@ -5,12 +5,25 @@
 #ifndef MESHCTL_DISCOVERY_H
 #define MESHCTL_DISCOVERY_H
 
+#include <stddef.h>
+
 #include "meshctl.h"
 
 int meshctl_cmd_lineage(const struct meshctl_ctx *ctx, int argc, char **argv);
 int meshctl_cmd_show(const struct meshctl_ctx *ctx, int argc, char **argv);
+int meshctl_cmd_search(const struct meshctl_ctx *ctx, int argc, char **argv);
+
+/* The search `meshctl search` runs (the index rebuilt when stale), hits
+ * the caller `who` may discover, best first, ties by readers over 30 days.
+ * *hits is malloc'ed (index_hits_free). */
+struct index_hit;
+struct index_query;
+struct mesh_err;
+int meshctl_search_run(const char *store, const struct identity *who, const struct index_query *q,
+		       struct index_hit **hits, size_t *n, struct mesh_err *err);
 
 #define MESHCTL_DISCOVERY_COMMANDS \
+	{"search", meshctl_cmd_search, "full-text search over products, descriptions and columns"}, \
 	{"show", meshctl_cmd_show, "one product: owners, status, SLA, quality, versions, inputs, outputs"}, \
 	{"lineage", meshctl_cmd_lineage, "what a product is built from and what is built from it"},
 
