@@ -442,7 +442,7 @@ static void table_insert(struct catalog *cat, struct cat_node *n)
 	} else {
 		char path[PATH_MAX];
 		node_path(n, path, sizeof path);
-		n->ino = path_hash(path);
+		n->ino = path_hash(path) & ~(1ull << 63);   /* top bit: /mesh/.search (search_dir.h) */
 	}
 	for (;;) {
 		if (n->ino <= 1 && n->kind != CAT_ROOT)
@@ -460,7 +460,7 @@ static void table_insert(struct catalog *cat, struct cat_node *n)
 			cat->table[slot] = n;
 			return;
 		}
-		n->ino++;   /* a 64-bit collision: rare; probe deterministically */
+		n->ino = (n->ino + 1) & ~(1ull << 63);   /* a collision: rare; probe deterministically */
 	}
 }
 

@@ -163,6 +163,11 @@ int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, str
 	return 0;
 }
 
+const char *daemon_store(const struct mesh_daemon *d)
+{
+	return d->store;
+}
+
 struct catalog *daemon_catalog(struct mesh_daemon *d)
 {
 	pthread_mutex_lock(&d->lock);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fuse_passthrough.h"
+#include "fuse_search.h"
 #include "mesh_util.h"
 
 #define READ_BUF_SIZE (1u << 20)
@@ -92,6 +93,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	if (fuse_search_lookup(req, parent, name))
+		return;
 	struct catalog *cat;
 	const struct cat_node *dir = get_node(req, parent, &cat);
 	if (!dir) {
@@ -113,6 +116,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (fuse_search_getattr(req, ino))
+		return;
 	(void)fi;
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
@@ -128,6 +133,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
+	if (fuse_search_readlink(req, ino))
+		return;
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {
@@ -148,6 +155,8 @@ struct dir_handle {
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (fuse_search_opendir(req, ino, fi))
+		return;
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {
@@ -223,6 +232,8 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
+	if (fuse_search_readdir(req, ino, size, off, fi, false))
+		return;
 	(void)ino;
 	do_readdir(req, size, off, fi, false);
 }
@@ -230,12 +241,16 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
+	if (fuse_search_readdir(req, ino, size, off, fi, true))
+		return;
 	(void)ino;
 	do_readdir(req, size, off, fi, true);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (fuse_search_releasedir(req, ino, fi))
+		return;
 	(void)ino;
 	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
 	catalog_unref(h->cat);
@@ -245,6 +260,8 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (fuse_search_open(req, ino, fi))
+		return;
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {
@@ -298,6 +315,8 @@ static char *thread_read_buf(void)
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
+	if (fuse_search_read(req, ino, size, off))
+		return;
 	(void)ino;
 	struct daemon_file *f = (struct daemon_file *)(uintptr_t)fi->fh;
 	char *buf = thread_read_buf();
@@ -312,6 +331,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (fuse_search_release(req, ino))
+		return;
 	struct daemon_file *f = (struct daemon_file *)(uintptr_t)fi->fh;
 	if (daemon_file_is_passthrough(f))
 		passthrough_release(ino);
@@ -321,6 +342,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
+	if (fuse_search_access(req, ino, mask))
+		return;
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {

@@ -9,7 +9,8 @@
  * reference is dropped (catalog_ref/catalog_unref are thread-safe).
  *
  * Inode numbers are a hash of the node's path in the mesh (root is 1), so
- * they are the same in every snapshot and on every host for the same path.
+ * they are the same in every snapshot and on every host for the same path;
+ * their top bit is always clear (those inodes are /mesh/.search's).
  *
  * Restricted products are resolved here, at scan time, from the releases'
  * contracts and the domains' restricted lists (a domain.yaml that cannot be
