@@ -39,4 +39,9 @@ int adoption_counts(const char *store, unsigned days, struct adoption_count **ou
 		    struct mesh_err *err);
 void adoption_counts_free(struct adoption_count *c, size_t n);
 
+/* Reads of domain/product per day over the last `days` days (out[0] the
+ * oldest day, out[days - 1] today; `out` has room for `days`). */
+int adoption_daily(const char *store, const char *domain, const char *product, unsigned days, uint64_t *out,
+		   struct mesh_err *err);
+
 #endif

@@ -13,6 +13,7 @@ int meshctl_cmd_lineage(const struct meshctl_ctx *ctx, int argc, char **argv);
 int meshctl_cmd_show(const struct meshctl_ctx *ctx, int argc, char **argv);
 int meshctl_cmd_search(const struct meshctl_ctx *ctx, int argc, char **argv);
 int meshctl_cmd_mcp(const struct meshctl_ctx *ctx, int argc, char **argv);
+int meshctl_cmd_catalog(const struct meshctl_ctx *ctx, int argc, char **argv);
 
 /* The search `meshctl search` runs (the index rebuilt when stale), hits
  * the caller `who` may discover, best first, ties by readers over 30 days.
@@ -27,6 +28,7 @@ int meshctl_search_run(const char *store, const struct identity *who, const stru
 	{"search", meshctl_cmd_search, "full-text search over products, descriptions and columns"}, \
 	{"show", meshctl_cmd_show, "one product: owners, status, SLA, quality, versions, inputs, outputs"}, \
 	{"lineage", meshctl_cmd_lineage, "what a product is built from and what is built from it"}, \
-	{"mcp", meshctl_cmd_mcp, "an MCP server on stdio for AI agents, as you"},
+	{"mcp", meshctl_cmd_mcp, "an MCP server on stdio for AI agents, as you"}, \
+	{"catalog", meshctl_cmd_catalog, "write a static, offline catalog site (--html DIR)"},
 
 #endif

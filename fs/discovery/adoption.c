@@ -154,3 +154,27 @@ void adoption_counts_free(struct adoption_count *c, size_t n)
 	}
 	free(c);
 }
+
+int adoption_daily(const char *store, const char *domain, const char *product, unsigned days, uint64_t *out,
+		   struct mesh_err *err)
+{
+	memset(out, 0, days * sizeof *out);
+	struct usage_query q = {.domain = domain, .product = product, .by = USAGE_BY_DAY};
+	window(days, &q);
+	json_t *rows;
+	int rc = rows_of(store, &q, &rows, err);
+	if (rc)
+		return rc;
+	size_t i;
+	json_t *row;
+	json_array_foreach(rows, i, row) {
+		time_t t;
+		if (mesh_time_parse(jstr(row, "day"), &t))
+			continue;
+		int64_t k = ((int64_t)t * NS - q.since_ns) / DAY_NS;
+		if (k >= 0 && k < (int64_t)days)
+			out[k] += jint(row, "reads");
+	}
+	json_decref(rows);
+	return 0;
+}
