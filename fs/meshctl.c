@@ -1,7 +1,8 @@
 /*
  * meshctl.c - the command line's main: global options, dispatch, and the
- * store commands (init, publish, validate, list, show, deprecate, retire,
- * reindex, status); search, show and lineage are fs/cli/.  Other areas live in fs/meshctl_<area>.c.
+ * store commands (init, publish, validate, list, diff, deprecate, retire,
+ * reindex, status).  Other areas live in fs/meshctl_<area>.c; discovery
+ * (search, show, lineage, mcp, catalog) in fs/cli/.
  *
  * Everything that decides lives in the library; this file parses
  * arguments, calls it, prints, and picks the exit code.

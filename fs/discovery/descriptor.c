@@ -308,6 +308,29 @@ static void read_fields(struct descriptor *d, const struct ynode *root)
 	}
 }
 
+/* Is the document's top-level mapping written in flow style ({...})?  The
+ * first thing after comments, directives and "---" tells. */
+static bool flow_document(const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+	if (len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3))
+		p += 3;
+	while (p < end) {
+		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
+			p++;
+		} else if (*p == '#' || *p == '%' || (end - p >= 3 && !memcmp(p, "---", 3))) {
+			if (*p == '-')
+				p += 3;
+			else
+				while (p < end && *p != '\n')
+					p++;
+		} else {
+			return *p == '{';
+		}
+	}
+	return false;
+}
+
 /* The lines of the top-level outputPorts section, replaced when served
  * (0 when absent); -1 when other keys share those lines (flow style). */
 static int outputs_lines(const struct ynode *root, int *first, int *last)
@@ -351,8 +374,11 @@ int descriptor_parse(const char *text, size_t len, const char *path, struct desc
 	if (kind && strcmp(kind, "DataProduct"))
 		problem(&ck, ymap_get(root, "kind"), "kind", "expected DataProduct, found \"%s\"", kind);
 	check_object(&ck, root, &top_o, "");
-	int first, last;
-	if (outputs_lines(root, &first, &last))
+	int first = 0, last = 0;
+	if (flow_document(text, len))
+		problem(&ck, root, "(document)", "write the descriptor in block style (key: value lines), not as "
+			"{...}: meshfs replaces its outputPorts section with the versions it publishes");
+	else if (outputs_lines(root, &first, &last))
 		problem(&ck, ymap_get(root, "outputPorts"), "outputPorts", "write the descriptor in block style: "
 			"meshfs replaces outputPorts with the versions it publishes");
 	if (ck.n) {

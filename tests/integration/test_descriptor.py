@@ -116,6 +116,7 @@ def test_shipped_descriptor_kept_and_ports_follow_versions(mesh, scratch, mounte
     ("apiVersion: v1.1.0\nkind: DataProduct\nid: x\ndomain: crm\n", "but the release's contract is of domain sales"),
     ("apiVersion: v1.1.0\nkind: DataProduct\nid: x\ndeprecated: maybe\n", "product.yaml:4:13: deprecated: expected true or false"),
     ("- just\n- a list\n", "product.yaml:1:1: expected an ODPS product descriptor"),
+    ("{apiVersion: v1.0.0, kind: DataProduct, id: x, status: active}\n", "write the descriptor in block style"),
 ])
 def test_invalid_descriptors_refused_with_line(mesh, scratch, text, expected):
     r = ship(mesh, scratch, "1.1.0", text)
