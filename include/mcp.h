@@ -37,6 +37,11 @@ struct mcp_options {
 	struct identity caller;
 	mcp_request_fn request_access;
 	void *request_ctx;
+	/* Open a file under the mount as the caller (the daemon decides, masks
+	 * and records for them): a descriptor or -errno.  NULL: open(2) here,
+	 * when this process is the caller. */
+	int (*open_as_caller)(void *ctx, const char *path);
+	void *open_ctx;
 };
 
 struct mcp_server;

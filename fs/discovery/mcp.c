@@ -232,6 +232,33 @@ static char *store_text(struct mcp_server *s, const char *rel, size_t limit)
 	return text;
 }
 
+static int open_mount_file(struct mcp_server *s, const char *path)
+{
+	if (s->o.open_as_caller)
+		return s->o.open_as_caller(s->o.open_ctx, path);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	return fd < 0 ? -errno : fd;
+}
+
+/* A sidecar of a release as the caller sees it through the mount (the
+ * reader's own schema.json and quality.json: masked where they are masked). */
+static char *mount_text(struct mcp_server *s, const struct cat_node *f, size_t limit)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s/%s/%s/%s", s->mount, f->domain, f->product, f->version, f->name);
+	int fd = open_mount_file(s, path);
+	if (fd < 0)
+		return NULL;
+	struct strbuf sb = STRBUF_INIT;
+	char buf[65536];
+	ssize_t r;
+	strbuf_puts(&sb, "");
+	while (sb.len < limit && (r = read(fd, buf, sizeof buf)) > 0)
+		strbuf_add(&sb, buf, (size_t)r);
+	close(fd);
+	return strbuf_detach(&sb, NULL);
+}
+
 /* The product (and version) the caller names, visible to them; an error
  * result otherwise. */
 static json_t *resolve(struct mcp_server *s, json_t *args, struct view *v, char *domain, char *product,
@@ -281,7 +308,7 @@ static json_t *tool_describe(struct mcp_server *s, json_t *args)
 		if (ctext)
 			contract_parse(ctext, strlen(ctext), "contract.yaml", &c, NULL);
 		const struct cat_node *qf = catalog_child(ver, "quality.json");
-		char *qtext = qf ? store_text(s, qf->backing, 16u << 20) : NULL;
+		char *qtext = qf ? mount_text(s, qf, 16u << 20) : NULL;
 		card = card_version(p, ver->name, c, qtext, s->mount);
 		free(ctext);
 		free(qtext);
@@ -293,7 +320,7 @@ static json_t *tool_describe(struct mcp_server *s, json_t *args)
 	snprintf(rel, sizeof rel, "domains/%s/%s/" DESCRIPTOR_SERVED, domain, product);
 	char *desc = store_text(s, rel, DESCRIPTOR_MAX_BYTES);
 	const struct cat_node *sf = catalog_child(ver, "schema.json");
-	char *schema = sf ? store_text(s, sf->backing, 4u << 20) : NULL;
+	char *schema = sf ? mount_text(s, sf, 4u << 20) : NULL;
 	char *info = product_info_json(p);
 	struct strbuf sd = STRBUF_INIT, ss = STRBUF_INIT;
 	strbuf_printf(&sd, "product.yaml (%s/%s/%s/product.yaml):\n%s", s->mount, domain, product,
@@ -352,9 +379,9 @@ static json_t *tool_sample(struct mcp_server *s, json_t *args)
 		return tool_error("%s is not a text format (CSV, JSON Lines): read it with a tool that knows it, "
 				  "e.g. DuckDB: SELECT * FROM '%s' LIMIT %lld", path, path, (long long)rows);
 	/* through the mount: the daemon decides, masks and records, as for any reader */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open_mount_file(s, path);
 	if (fd < 0) {
-		int e = errno;
+		int e = -fd;
 		if (e == EACCES || e == EPERM)
 			return tool_error("access denied: meshfs does not let %s read %s/%s %s (%s). Ask the owners "
 					  "with the request_access tool (a reason is required).", s->o.caller.user, domain,

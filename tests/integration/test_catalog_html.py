@@ -2,6 +2,7 @@
 headless Chromium (playwright-core from npm, /usr/bin/chromium): no console
 errors, the search box filters the list, a product page shows its columns,
 versions and lineage picture; only what the caller may discover."""
+import os
 import json
 import shutil
 import subprocess
@@ -51,6 +52,12 @@ def test_site_in_headless_chromium(mesh, scratch, browser_script):
     site.chmod(0o777)
     r = mesh.ctl("catalog", "--html", site, user="mesh_dave", check=True)
     assert "2 product page(s)" in r.stdout, r.stdout
+    # written by the caller, not by the service: the service never creates
+    # files where a caller names a path
+    import pwd
+    assert pwd.getpwuid((site / "index.html").stat().st_uid).pw_name == "mesh_dave"
+    r = mesh.ctl("catalog", "--html", "/etc/meshfs-should-not-exist", user="mesh_dave")
+    assert r.returncode != 0 and not os.path.exists("/etc/meshfs-should-not-exist")
     assert not (site / "products/hr.salaries.html").exists()          # restricted: not for dave
     assert "salaries" not in (site / "index.html").read_text()
     shots = scratch / "shots"
