@@ -24,6 +24,7 @@
 #include "publish.h"
 #include "schema.h"
 #include "contract.h"
+#include "state_dir.h"
 #include "store.h"
 
 void meshctl_fail(const struct meshctl_ctx *ctx, const char *cmd, const char *fmt, ...)
@@ -419,38 +420,67 @@ static int cmd_diff(const struct meshctl_ctx *ctx, int argc, char **argv)
 
 /* ---- reindex / search / status ---- */
 
+/* This host's index of the store: STATE/<store-id>/index.db. */
+static int index_path_of(const struct meshctl_ctx *ctx, char *path, size_t size, struct mesh_err *err)
+{
+	char dir[PATH_MAX];
+	int rc = state_dir_for_store(ctx->store, ctx->state_dir, true, dir, sizeof dir, err);
+	if (!rc && snprintf(path, size, "%s/" INDEX_DB_NAME, dir) >= (int)size)
+		rc = mesh_errf(err, -ENAMETOOLONG, "%s: path too long", dir);
+	return rc;
+}
+
 static int cmd_reindex(const struct meshctl_ctx *ctx, int argc, char **argv)
 {
 	(void)argv;
 	if (argc != 1) {
-		printf("usage: meshctl reindex\n");
+		printf("usage: meshctl reindex   (rebuild this host's index of the store from its files)\n");
 		return MESHCTL_USAGE;
 	}
 	struct mesh_err err = {0};
-	size_t n = 0;
+	struct index_refresh_stats stats = {0};
+	char path[PATH_MAX];
 	int rc = store_check(ctx->store, &err);
 	if (!rc)
 		rc = store_clean_staging(ctx->store, &err);
 	if (!rc)
-		rc = index_rebuild(ctx->store, &n, &err);
+		rc = index_path_of(ctx, path, sizeof path, &err);
+	if (!rc)
+		rc = index_rebuild(ctx->store, path, &stats, &err);
 	if (rc) {
 		meshctl_fail(ctx, "reindex", "%s", err.msg);
 		return meshctl_exit_for(rc);
 	}
-	printf("indexed %zu releases into %s/%s\n", n, ctx->store, INDEX_FILE);
+	printf("indexed %zu releases into %s", stats.releases, path);
+	if (stats.unreadable)
+		printf(" (%zu unreadable releases skipped)", stats.unreadable);
+	printf("\n");
 	return MESHCTL_OK;
 }
 
 static int cmd_search(const struct meshctl_ctx *ctx, int argc, char **argv)
 {
-	if (argc < 2 || argv[1][0] == '-') {
-		printf("usage: meshctl search WORDS...   (full-text over names, descriptions, tags, owners, columns)\n");
+	size_t limit = 0;
+	int first = 1;
+	if (argc >= 3 && !strcmp(argv[1], "--limit")) {
+		char *end;
+		unsigned long v = strtoul(argv[2], &end, 10);
+		if (*end || !*argv[2]) {
+			meshctl_fail(ctx, "search", "--limit %s: not a number", argv[2]);
+			return MESHCTL_USAGE;
+		}
+		limit = v;
+		first = 3;
+	}
+	if (argc <= first || argv[first][0] == '-') {
+		printf("usage: meshctl search [--limit N] WORDS...   (full-text over names, descriptions, tags,\n"
+		       "       owners, columns; one line per product, best first)\n");
 		return argc >= 2 && !strcmp(argv[1], "--help") ? MESHCTL_OK : MESHCTL_USAGE;
 	}
 	struct strbuf q = STRBUF_INIT;
-	for (int i = 1; i < argc; i++) {
+	for (int i = first; i < argc; i++) {
 		/* each word quoted: plain words never trip FTS5 query syntax */
-		if (i > 1)
+		if (i > first)
 			strbuf_puts(&q, " ");
 		strbuf_puts(&q, "\"");
 		for (const char *p = argv[i]; *p; p++) {
@@ -464,20 +494,22 @@ static int cmd_search(const struct meshctl_ctx *ctx, int argc, char **argv)
 	struct mesh_err err = {0};
 	struct index_hit *hits = NULL;
 	size_t n = 0;
-	int stale = 0;
+	char path[PATH_MAX];
+	bool behind = false;
 	int rc = store_check(ctx->store, &err);
 	if (!rc)
-		rc = index_search(ctx->store, q.buf, &hits, &n, &stale, &err);
-	if (rc == -ENOENT || (!rc && stale)) {
-		/* the index is a cache of the files: bring it up to date if we can */
+		rc = index_path_of(ctx, path, sizeof path, &err);
+	if (!rc) {
+		/* the index is a cache of the files: brought up to date first,
+		 * or the answer says it may miss products */
 		struct mesh_err e2 = {0};
-		if (index_rebuild(ctx->store, NULL, &e2) == 0) {
-			index_hits_free(hits, n);
-			rc = index_search(ctx->store, q.buf, &hits, &n, &stale, &err);
-		} else if (!rc) {
-			fprintf(stderr, "meshctl search: warning: the index is older than the store "
-				"and cannot be rebuilt here (%s)\n", e2.msg);
+		int r = index_refresh(ctx->store, path, NULL, &e2);
+		if (r) {
+			behind = true;
+			fprintf(stderr, "%s search: warning: the index may be behind the store and cannot be "
+				"refreshed here (%s): results may miss products\n", ctx->prog, e2.msg);
 		}
+		rc = index_search(path, q.buf, limit, &hits, &n, &err);
 	}
 	strbuf_release(&q);
 	if (rc) {
@@ -489,6 +521,8 @@ static int cmd_search(const struct meshctl_ctx *ctx, int argc, char **argv)
 		       strcmp(hits[i].status, "active") ? "  " : "", strcmp(hits[i].status, "active") ? hits[i].status : "",
 		       hits[i].snippet);
 	index_hits_free(hits, n);
+	if (behind)
+		return MESHCTL_ERROR;
 	return n ? MESHCTL_OK : MESHCTL_FAILED;
 }
 
@@ -554,9 +588,11 @@ static const struct command commands[] = {
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: meshctl [--store DIR] [--json] COMMAND [ARGS]\n\n"
+	fprintf(out, "usage: meshctl [--store DIR] [--state-dir DIR] [--json] COMMAND [ARGS]\n\n"
 		"The command line of meshfs, a data mesh as a filesystem.\n"
-		"The store is --store, else $MESH_STORE, else /srv/mesh.\n\ncommands:\n");
+		"The store is --store, else $MESH_STORE, else /srv/mesh.  This host's state for it\n"
+		"(search index, usage) is in --state-dir, else $MESHFS_STATE_DIR, else "
+		STATE_ROOT_DEFAULT ",\nunder the store's id.\n\ncommands:\n");
 	for (const struct command *c = commands; c->name; c++)
 		fprintf(out, "  %-11s %s\n", c->name, c->summary);
 	fprintf(out, "\n'meshctl COMMAND --help' describes one command.\n"
@@ -578,6 +614,10 @@ int main(int argc, char **argv)
 			ctx.store = argv[++i];
 		} else if (!strncmp(argv[i], "--store=", 8)) {
 			ctx.store = argv[i] + 8;
+		} else if (!strcmp(argv[i], "--state-dir") && i + 1 < argc) {
+			ctx.state_dir = argv[++i];
+		} else if (!strncmp(argv[i], "--state-dir=", 12)) {
+			ctx.state_dir = argv[i] + 12;
 		} else if (!strcmp(argv[i], "--json")) {
 			ctx.json = true;
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {

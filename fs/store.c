@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "mesh_util.h"
+#include "state_dir.h"
 #include "store_rename.h"
 
 #define MARKER_TEXT "meshfs store format 1\n"
@@ -112,15 +113,18 @@ int store_init(const char *path, const char *mesh_yaml, struct mesh_err *err)
 	if ((rc = mkdir_mode(path, "domains", 0755, err)) ||
 	    (rc = mkdir_mode(path, "grants", 0755, err)) ||
 	    (rc = mkdir_mode(path, "requests", 01777, err)) ||
-	    (rc = mkdir_mode(path, "usage", 0755, err)) ||
-	    (rc = mkdir_mode(path, "index", 0777, err)))
+	    (rc = mkdir_mode(path, "usage", 0755, err)))
 		goto out;
 	if ((rc = mesh_write_file_atomic(root, "mesh.yaml", mesh_yaml, strlen(mesh_yaml), 0644, err)))
 		goto out;
 	if ((rc = store_bump_generation(path, err)))
 		goto out;
-	/* the marker last: a half-made store is not a store */
-	rc = mesh_write_file_atomic(root, STORE_MARKER, MARKER_TEXT, strlen(MARKER_TEXT), 0644, err);
+	/* the marker last: a half-made store is not a store; its id names
+	 * each host's local state for it (state_dir.h) */
+	char marker[128];
+	state_new_store_id_line(marker + snprintf(marker, sizeof marker, MARKER_TEXT),
+				sizeof marker - strlen(MARKER_TEXT));
+	rc = mesh_write_file_atomic(root, STORE_MARKER, marker, strlen(marker), 0644, err);
 out:
 	close(root);
 	return rc;
