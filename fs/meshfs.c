@@ -28,6 +28,7 @@ struct meshfs_conf {
 	int open_mesh;
 	double poll;
 	char *usage_dir;
+	char *state_dir;
 	char *hostname;
 	int max_threads;
 	int allow_other;
@@ -44,6 +45,7 @@ static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("open_mesh", open_mesh),
 	CONF_OPT("poll=%lf", poll),
 	CONF_OPT("usage_dir=%s", usage_dir),
+	CONF_OPT("state_dir=%s", state_dir),
 	CONF_OPT("hostname=%s", hostname),
 	CONF_OPT("max_threads=%d", max_threads),
 	CONF_OPT("passthrough=%s", passthrough),
@@ -82,7 +84,11 @@ static void usage(FILE *out)
 "    -o passthrough=auto|off  kernel FUSE passthrough for files that are the\n"
 "                           same for every reader (auto: when run as root on\n"
 "                           a kernel that offers it; default auto)\n"
-"    -o usage_dir=DIR       where this host records usage (default STORE/usage/HOST)\n"
+"    -o state_dir=DIR       this host's local state: usage journal and database\n"
+"                           (default $MESHFS_STATE_DIR, else /var/lib/meshfs)\n"
+"    -o usage_dir=DIR       where this host records usage (default\n"
+"                           STATE_DIR/<store-id>/usage/HOST; closed segments are\n"
+"                           shipped to STORE/usage/HOST for other hosts' reports)\n"
 "    -o hostname=NAME       host name recorded with usage (default gethostname)\n"
 "    -o usage_slots=N       usage journal capacity in events (default 32768)\n"
 "    -o metrics=PATH        write Prometheus metrics (textfile collector) to PATH\n"
@@ -160,6 +166,7 @@ int main(int argc, char **argv)
 		.poll_interval = conf.poll,
 		.open_mesh = conf.open_mesh,
 		.usage_dir = conf.usage_dir,
+		.state_dir = conf.state_dir,
 		.hostname = conf.hostname,
 		.usage_slots = conf.usage_slots > 0 ? (size_t)conf.usage_slots : 0,
 		.metrics_path = conf.metrics,
@@ -243,6 +250,7 @@ out:
 	free(opts.mountpoint);
 	free(conf.store);
 	free(conf.usage_dir);
+	free(conf.state_dir);
 	free(conf.hostname);
 	free(conf.passthrough);
 	free(conf.metrics);

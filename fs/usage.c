@@ -90,6 +90,9 @@ _Static_assert(offsetof(struct slot, text) == SLOT_HEAD, "slot text offset");
 
 struct usage {
 	char *dir, *host, *metrics_path;
+	char *ship_dir;                 /* NULL: no shipping */
+	unsigned ship_interval_ms;
+	int64_t next_ship_ns;
 	bool serve_when_full;
 	unsigned metrics_interval_ms, flush_interval_ms, retention_days;
 
@@ -468,8 +471,8 @@ static int db_ready(struct usage *u)
 	char path[4200];
 	snprintf(path, sizeof path, "%s/usage.db", u->dir);
 	struct mesh_err err = {0};
-	int rc = sqlite3_open_v2(path, &u->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-				 NULL);
+	int rc = sqlite3_open_v2(path, &u->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+				 SQLITE_OPEN_URI, NULL);
 	if (rc != SQLITE_OK) {
 		set_error(u, "%s: %s (events wait in the journal)", path,
 			  u->db ? sqlite3_errmsg(u->db) : sqlite3_errstr(rc));
@@ -479,6 +482,19 @@ static int db_ready(struct usage *u)
 	sqlite3_busy_timeout(u->db, 5000);
 	if (usage_db_prepare(u->db, u->wal, &err)) {
 		set_error(u, "%s: %s (events wait in the journal)", path, err.msg);
+		db_close(u);
+		return -EIO;
+	}
+	/* every row written is queued for the next segment, in the same
+	 * transaction (temporary triggers: only a shipping daemon queues) */
+	if (u->ship_dir &&
+	    sqlite3_exec(u->db,
+		"CREATE TABLE IF NOT EXISTS ship_queue(event_id INTEGER PRIMARY KEY);"
+		"CREATE TEMP TRIGGER IF NOT EXISTS ship_insert AFTER INSERT ON main.events BEGIN"
+		" INSERT OR IGNORE INTO ship_queue VALUES(new.event_id); END;"
+		"CREATE TEMP TRIGGER IF NOT EXISTS ship_update AFTER UPDATE ON main.events BEGIN"
+		" INSERT OR IGNORE INTO ship_queue VALUES(new.event_id); END;", NULL, NULL, NULL) != SQLITE_OK) {
+		set_error(u, "%s: %s (events wait in the journal)", path, sqlite3_errmsg(u->db));
 		db_close(u);
 		return -EIO;
 	}
@@ -657,6 +673,134 @@ static int drain(struct usage *u, bool closing)
 		if (n < BATCH_MAX)
 			return 0;
 	}
+}
+
+/* ---- shipping closed segments to the store ---- */
+
+#define SEGMENT_MAX_EVENTS 100000
+
+static void uri_escape(const char *path, char *out, size_t size)
+{
+	size_t o = 0;
+	for (const char *p = path; *p && o + 4 < size; p++) {
+		if (*p == '%' || *p == '?' || *p == '#')
+			o += (size_t)snprintf(out + o, size - o, "%%%02X", (unsigned char)*p);
+		else
+			out[o++] = *p;
+	}
+	out[o] = '\0';
+}
+
+static int64_t query_int(sqlite3 *db, const char *sql, int64_t fallback)
+{
+	sqlite3_stmt *st;
+	int64_t v = fallback;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+			v = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	return v;
+}
+
+/* Write one segment of queued rows (at most SEGMENT_MAX_EVENTS) and
+ * dequeue them.  0 (also when nothing is queued), or -EIO with the error
+ * recorded; the rows stay queued for the next try. */
+static int ship_once(struct usage *u, bool *more)
+{
+	*more = false;
+	if (db_ready(u))
+		return -EIO;
+	int64_t lo = query_int(u->db, "SELECT min(event_id) FROM ship_queue", -1);
+	if (lo < 0)
+		return 0;
+	char sql[256];
+	snprintf(sql, sizeof sql, "SELECT event_id FROM ship_queue ORDER BY event_id LIMIT 1 OFFSET %d",
+		 SEGMENT_MAX_EVENTS - 1);
+	int64_t hi = query_int(u->db, sql, -1);
+	if (hi < 0)
+		hi = query_int(u->db, "SELECT max(event_id) FROM ship_queue", lo);
+	else
+		*more = true;
+	int64_t seq = query_int(u->db, "SELECT value FROM meta WHERE key = 'ship_seq'", 0) + 1;
+	char tmp[4400], final[4400], uri[9000];
+	snprintf(tmp, sizeof tmp, "%s/.tmp-seg-%" PRId64 ".%ld.db", u->ship_dir, seq, (long)getpid());
+	snprintf(final, sizeof final, "%s/seg-%012" PRId64 "-%" PRId64 "-%" PRId64 ".db", u->ship_dir, seq, lo, hi);
+	unlink(tmp);
+	char escaped[8800];
+	uri_escape(tmp, escaped, sizeof escaped);
+	/* unix-none: the segment is new and private until renamed; no lock is
+	 * taken on the shared filesystem */
+	snprintf(uri, sizeof uri, "file:%s?vfs=unix-none", escaped);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(u->db, "ATTACH DATABASE ?1 AS seg", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, uri, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	}
+	sqlite3_finalize(st);
+	char *msg = NULL;
+	if (rc == SQLITE_OK) {
+		char copy[1024];
+		snprintf(copy, sizeof copy,
+			 "PRAGMA seg.journal_mode=OFF; PRAGMA seg.synchronous=OFF;"
+			 "CREATE TABLE seg.events AS SELECT e.* FROM main.events e JOIN main.ship_queue q"
+			 " ON q.event_id = e.event_id WHERE q.event_id BETWEEN %" PRId64 " AND %" PRId64 ";"
+			 "CREATE TABLE seg.meta(key TEXT PRIMARY KEY, value);"
+			 "INSERT INTO seg.meta VALUES('layout', %d), ('seq', %" PRId64 "), ('first', %" PRId64 "),"
+			 " ('last', %" PRId64 ");", lo, hi, USAGE_DB_LAYOUT, seq, lo, hi);
+		rc = sqlite3_exec(u->db, copy, NULL, NULL, &msg);
+		if (!rc) {
+			sqlite3_stmt *h;
+			if (sqlite3_prepare_v2(u->db, "INSERT INTO seg.meta VALUES('host', ?1)", -1, &h, NULL) == SQLITE_OK) {
+				sqlite3_bind_text(h, 1, u->host, -1, SQLITE_STATIC);
+				sqlite3_step(h);
+				sqlite3_finalize(h);
+			}
+		}
+		sqlite3_exec(u->db, "DETACH DATABASE seg", NULL, NULL, NULL);
+	}
+	if (rc != SQLITE_OK) {
+		set_error(u, "%s: %s (usage waits to be shipped)", tmp, msg ? msg : sqlite3_errmsg(u->db));
+		sqlite3_free(msg);
+		unlink(tmp);
+		return -EIO;
+	}
+	/* durable under its temporary name, then in place, then dequeued */
+	int fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int e = fd < 0 ? errno : fsync(fd) < 0 ? errno : 0;
+	if (fd >= 0)
+		close(fd);
+	if (!e) {
+		chmod(tmp, 0644);
+		if (rename(tmp, final) < 0)
+			e = errno;
+	}
+	if (e) {
+		set_error(u, "%s: %s (usage waits to be shipped)", final, strerror(e));
+		unlink(tmp);
+		return -EIO;
+	}
+	mesh_fsync_dir_at(AT_FDCWD, u->ship_dir);
+	snprintf(sql, sizeof sql,
+		 "BEGIN; DELETE FROM ship_queue WHERE event_id BETWEEN %" PRId64 " AND %" PRId64 ";"
+		 "INSERT OR REPLACE INTO meta(key, value) VALUES('ship_seq', %" PRId64 "); COMMIT;", lo, hi, seq);
+	if (sqlite3_exec(u->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		/* shipped, but still queued: shipped again later, read once */
+		set_error(u, "%s/usage.db: %s (a segment may be shipped twice)", u->dir, sqlite3_errmsg(u->db));
+		if (!sqlite3_get_autocommit(u->db))
+			sqlite3_exec(u->db, "ROLLBACK", NULL, NULL, NULL);
+		return -EIO;
+	}
+	return 0;
+}
+
+static void ship(struct usage *u)
+{
+	bool more = true;
+	for (int i = 0; more && i < 16; i++)
+		if (ship_once(u, &more))
+			return;
 }
 
 /* ---- the writer: state, metrics, retention, prune requests ---- */
@@ -901,6 +1045,10 @@ static void *writer_main(void *arg)
 				u->backoff_ms = 0;
 			}
 		}
+		if (u->ship_dir && !u->backoff_ms && now >= u->next_ship_ns) {
+			u->next_ship_ns = now + (int64_t)u->ship_interval_ms * 1000000;
+			ship(u);
+		}
 		if (now >= u->next_state_ns) {
 			u->next_state_ns = now + (int64_t)u->metrics_interval_ms * 1000000;
 			if (!u->backoff_ms) {
@@ -957,6 +1105,7 @@ static void destroy(struct usage *u)
 	free(u->dir);
 	free(u->host);
 	free(u->metrics_path);
+	free(u->ship_dir);
 	free(u);
 }
 
@@ -1043,6 +1192,24 @@ static int open_journal(struct usage *u, size_t want, struct mesh_err *err)
 	}
 }
 
+int usage_probe(const char *host_dir, struct mesh_err *err)
+{
+	int rc = make_dirs(host_dir, err);
+	if (rc)
+		return rc;
+	char path[4200];
+	snprintf(path, sizeof path, "%s/journal", host_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		rc = mesh_errf(err, errno == EWOULDBLOCK ? -EBUSY : -errno,
+			       "%s: another meshfs daemon records usage here (%s; give each daemon its own "
+			       "-o hostname=)", path, errno == EWOULDBLOCK ? "locked" : strerror(errno));
+	close(fd);
+	return rc;
+}
+
 int usage_open(const char *host_dir, const struct usage_config *cfg, struct usage **out, struct mesh_err *err)
 {
 	*out = NULL;
@@ -1067,6 +1234,8 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 	u->metrics_interval_ms = cfg->metrics_interval_ms ? cfg->metrics_interval_ms : 1000;
 	u->flush_interval_ms = cfg->flush_interval_ms ? cfg->flush_interval_ms : 50;
 	u->retention_days = cfg->retention_days;
+	u->ship_dir = cfg->ship_dir && *cfg->ship_dir ? xstrdup(cfg->ship_dir) : NULL;
+	u->ship_interval_ms = cfg->ship_interval_ms ? cfg->ship_interval_ms : 1000;
 	u->started_ns = now_ns();
 	size_t want = cfg->slots ? cfg->slots : USAGE_DEFAULT_SLOTS;
 	if (want < USAGE_MIN_SLOTS)
@@ -1074,6 +1243,8 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 	if (want > UINT32_MAX / 2)
 		want = UINT32_MAX / 2;
 	int rc = make_dirs(host_dir, err);
+	if (!rc && u->ship_dir)
+		rc = make_dirs(u->ship_dir, err);
 	if (!rc)
 		rc = open_journal(u, want, err);
 	char path[4200];
@@ -1180,6 +1351,8 @@ int usage_close(struct usage *u)
 	int rc;
 	while ((rc = drain(u, true)) != 0 && now_ns() < give_up)
 		usleep(100000);
+	if (!rc && u->ship_dir)
+		ship(u);          /* a clean stop leaves nothing unshipped */
 	write_state(u, false);
 	write_metrics(u);
 	if (u->wal && u->db)
