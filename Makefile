@@ -87,6 +87,7 @@ asan: deps
 
 bench: all
 	$(PYTHON) tests/bench/bench.py --build $(abspath $(BUILD))
+	$(PYTHON) tests/bench/index_bench.py --build $(abspath $(BUILD))
 
 fuzz:
 	$(MAKE) --no-print-directory -C tests/fuzz SECONDS=$(FUZZ_SECONDS)
