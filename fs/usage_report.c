@@ -493,6 +493,9 @@ static char **list_segments(const char *dir, size_t *n)
 		size_t len = strlen(de->d_name);
 		if (strncmp(de->d_name, "seg-", 4) || len < 8 || strcmp(de->d_name + len - 3, ".db"))
 			continue;
+		struct stat st;   /* regular files only: never follow a link out of the store */
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
 		if (*n == cap)
 			names = xrealloc(names, (cap = cap ? cap * 2 : 16) * sizeof *names);
 		names[(*n)++] = xstrdup(de->d_name);
