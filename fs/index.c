@@ -335,14 +335,18 @@ static int64_t mtime_ns(const struct stat *st)
 	return (int64_t)st->st_mtim.tv_sec * NS + st->st_mtim.tv_nsec;
 }
 
-/* The newest change time of a product's lifecycle records (0: none). */
-static int64_t lifecycle_mtime(int pfd)
+/* The newest change time of a product's lifecycle records (0: none),
+ * stat'ed by name from the domain directory (no open per product). */
+static int64_t lifecycle_mtime(int dfd, const char *product)
 {
 	struct stat st;
 	int64_t t = 0;
-	if (fstatat(pfd, STORE_LIFECYCLE_DIR, &st, AT_SYMLINK_NOFOLLOW) == 0)
+	char path[NAME_MAX * 2 + 32];
+	snprintf(path, sizeof path, "%s/" STORE_LIFECYCLE_DIR, product);
+	if (fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		t = mtime_ns(&st);
-	if (fstatat(pfd, STORE_LIFECYCLE, &st, AT_SYMLINK_NOFOLLOW) == 0 && mtime_ns(&st) > t)
+	snprintf(path, sizeof path, "%s/" STORE_LIFECYCLE, product);
+	if (fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && mtime_ns(&st) > t)
 		t = mtime_ns(&st);
 	return t;
 }
@@ -373,16 +377,11 @@ static bool load_release(struct refresh *r, int pfd, const char *domain, const c
 
 static void refresh_product(struct refresh *r, int dfd, const char *domain, const char *product)
 {
-	int pfd = openat(dfd, product, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (pfd < 0)
-		return;               /* gone, or not a directory: dropped below */
 	struct stat st;
-	if (fstat(pfd, &st) < 0) {
-		close(pfd);
-		return;
-	}
+	if (fstatat(dfd, product, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+		return;               /* gone, or not a directory: dropped below */
 	r->stats->products_checked++;
-	int64_t dir_mtime = mtime_ns(&st), life_mtime = lifecycle_mtime(pfd);
+	int64_t dir_mtime = mtime_ns(&st), life_mtime = lifecycle_mtime(dfd, product);
 	char key[2 * NAME_MAX + 2];
 	snprintf(key, sizeof key, "%s/%s", domain, product);
 	bool added;
@@ -392,8 +391,11 @@ static void refresh_product(struct refresh *r, int dfd, const char *domain, cons
 	/* unchanged, and not so recently that a later change could share the
 	 * timestamp or hide behind a cached attribute */
 	if (!added && e->dir_mtime == dir_mtime && e->life_mtime == life_mtime &&
-	    r->start_ns - newest > INDEX_SETTLE_SECONDS * NS) {
-		close(pfd);
+	    r->start_ns - newest > INDEX_SETTLE_SECONDS * NS)
+		return;
+	int pfd = openat(dfd, product, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0) {
+		e->seen = false;      /* gone meanwhile: dropped below */
 		return;
 	}
 	r->stats->products_listed++;
