@@ -29,7 +29,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--build", default=str(pathlib.Path(__file__).resolve().parents[2] / "build"))
 ap.add_argument("--work", default="/var/tmp/meshfs-index-bench")
 ap.add_argument("--sizes", default="1000,10000")
-ap.add_argument("--versions", type=int, default=10, help="versions per product")
+ap.add_argument("--versions", type=int, default=10, help="versions per product (products = releases / this)")
 ap.add_argument("--out", default=None)
 args = ap.parse_args()
 
@@ -90,7 +90,7 @@ def release_dir(parent, domain, product, version, topic):
 
 
 def build_store(n):
-    root = WORK / f"store-{n}"
+    root = WORK / f"store-{n}-v{args.versions}"
     store, state = root / "store", root / "state"
     if (root / "done").exists():
         return store, state
@@ -110,7 +110,7 @@ def build_store(n):
     t = time.perf_counter()
     made = 1
     for i in range(n):
-        d, p, v = f"d{i % domains}", f"p{i // args.versions}", f"1.{i % args.versions}.0"
+        d, p, v = f"d{(i // args.versions) % domains}", f"p{i // args.versions}", f"1.{i % args.versions}.0"
         if i == 0:
             continue
         dst = store / "domains" / d / p / v
@@ -150,7 +150,7 @@ def main():
             searches.append(dt)
         median = statistics.median(searches)
         everything, r = timed(store, state, "search", "Benchmark")
-        hits = r.stdout.count("\n    ")
+        hits = sum(1 for line in r.stdout.splitlines() if line and not line.startswith(" "))
         # one more release, then the first search (refresh + search)
         rel = release_dir(WORK / f"rel-{n}-{time.time_ns()}", "d0", f"new{time.time_ns()}", "1.0.0", "fresh")
         r = ctl(store, state, "publish", rel)

@@ -192,6 +192,9 @@ class Host:
     def stop(self):
         if self.mount:
             self.mount.stop()
+            log = self.mount.read_log()    # a sanitizer build reports in the daemon's log
+            for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+                assert marker not in log, f"meshfs ({self.mount.path}): {log[-3000:]}"
 
 
 @pytest.fixture
