@@ -15,6 +15,7 @@
  */
 #include "usage.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -678,6 +679,7 @@ static int drain(struct usage *u, bool closing)
 /* ---- shipping closed segments to the store ---- */
 
 #define SEGMENT_MAX_EVENTS 100000
+#define SEGMENT_COMPACT_AT 32
 
 static void uri_escape(const char *path, char *out, size_t size)
 {
@@ -795,12 +797,123 @@ static int ship_once(struct usage *u, bool *more)
 	return 0;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Merge this host's segments into one when there are more than
+ * SEGMENT_COMPACT_AT, so a report opens a few files, not one per second
+ * of a busy day.  The merged segment is renamed into place before the old
+ * ones are removed: a reader sees the old ones, the new one, or both (an
+ * event counted once: rows are merged by event id).  Best effort: on any
+ * failure the segments stay as they are. */
+static void compact(struct usage *u)
+{
+	DIR *d = opendir(u->ship_dir);
+	if (!d)
+		return;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if (strncmp(de->d_name, "seg-", 4) || len < 8 || strcmp(de->d_name + len - 3, ".db"))
+			continue;
+		if (n == cap)
+			names = xrealloc(names, (cap = cap ? cap * 2 : 64) * sizeof *names);
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (n <= SEGMENT_COMPACT_AT || db_ready(u)) {
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		return;
+	}
+	qsort(names, n, sizeof *names, cmp_name);
+	int64_t seq = query_int(u->db, "SELECT value FROM meta WHERE key = 'ship_seq'", 0) + 1;
+	char tmp[4400], uri[9000], escaped[8800], sql[1024];
+	snprintf(tmp, sizeof tmp, "%s/.tmp-seg-%" PRId64 ".%ld.db", u->ship_dir, seq, (long)getpid());
+	unlink(tmp);
+	uri_escape(tmp, escaped, sizeof escaped);
+	snprintf(uri, sizeof uri, "file:%s?vfs=unix-none", escaped);
+	sqlite3_stmt *st = NULL;
+	bool ok = sqlite3_prepare_v2(u->db, "ATTACH DATABASE ?1 AS seg", -1, &st, NULL) == SQLITE_OK;
+	if (ok) {
+		sqlite3_bind_text(st, 1, uri, -1, SQLITE_STATIC);
+		ok = sqlite3_step(st) == SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	ok = ok && sqlite3_exec(u->db, "PRAGMA seg.journal_mode=OFF; PRAGMA seg.synchronous=OFF;"
+				"CREATE TABLE seg.events AS SELECT * FROM main.events WHERE 0;"
+				"CREATE UNIQUE INDEX seg.events_id ON events(event_id);"
+				"CREATE TABLE seg.meta(key TEXT PRIMARY KEY, value);", NULL, NULL, NULL) == SQLITE_OK;
+	for (size_t i = 0; i < n && ok; i++) {
+		char path[4400], opath[9000];
+		snprintf(path, sizeof path, "%s/%s", u->ship_dir, names[i]);
+		uri_escape(path, escaped, sizeof escaped);
+		snprintf(opath, sizeof opath, "file:%s?immutable=1", escaped);
+		ok = sqlite3_prepare_v2(u->db, "ATTACH DATABASE ?1 AS old", -1, &st, NULL) == SQLITE_OK;
+		if (ok) {
+			sqlite3_bind_text(st, 1, opath, -1, SQLITE_STATIC);
+			ok = sqlite3_step(st) == SQLITE_DONE;
+		}
+		sqlite3_finalize(st);
+		if (!ok)
+			break;
+		ok = sqlite3_exec(u->db,
+			"INSERT INTO seg.events SELECT * FROM old.events WHERE true ON CONFLICT(event_id) DO UPDATE"
+			" SET bytes = excluded.bytes, read_calls = excluded.read_calls, duration_ns = excluded.duration_ns,"
+			" complete = excluded.complete WHERE excluded.complete >= complete", NULL, NULL, NULL) == SQLITE_OK;
+		sqlite3_exec(u->db, "DETACH DATABASE old", NULL, NULL, NULL);
+	}
+	int64_t lo = ok ? query_int(u->db, "SELECT min(event_id) FROM seg.events", 0) : 0;
+	int64_t hi = ok ? query_int(u->db, "SELECT max(event_id) FROM seg.events", 0) : 0;
+	if (ok) {
+		snprintf(sql, sizeof sql, "INSERT INTO seg.meta VALUES('layout', %d), ('seq', %" PRId64 "),"
+			 " ('first', %" PRId64 "), ('last', %" PRId64 "), ('compacted', %zu)", USAGE_DB_LAYOUT, seq, lo,
+			 hi, n);
+		ok = sqlite3_exec(u->db, sql, NULL, NULL, NULL) == SQLITE_OK;
+	}
+	sqlite3_exec(u->db, "DETACH DATABASE seg", NULL, NULL, NULL);
+	char final[4400];
+	snprintf(final, sizeof final, "%s/seg-%012" PRId64 "-%" PRId64 "-%" PRId64 ".db", u->ship_dir, seq, lo, hi);
+	if (ok) {
+		int fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		ok = fd >= 0 && fsync(fd) == 0;
+		if (fd >= 0)
+			close(fd);
+		chmod(tmp, 0644);
+		ok = ok && rename(tmp, final) == 0;
+	}
+	if (ok) {
+		mesh_fsync_dir_at(AT_FDCWD, u->ship_dir);
+		snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta(key, value) VALUES('ship_seq', %" PRId64 ")", seq);
+		sqlite3_exec(u->db, sql, NULL, NULL, NULL);
+		for (size_t i = 0; i < n; i++) {
+			char path[4400];
+			snprintf(path, sizeof path, "%s/%s", u->ship_dir, names[i]);
+			unlink(path);
+		}
+		mesh_fsync_dir_at(AT_FDCWD, u->ship_dir);
+	} else {
+		set_error(u, "%s: merging %zu segments failed: %s (kept as they are)", u->ship_dir, n,
+			  sqlite3_errmsg(u->db));
+		unlink(tmp);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
 static void ship(struct usage *u)
 {
 	bool more = true;
 	for (int i = 0; more && i < 16; i++)
 		if (ship_once(u, &more))
 			return;
+	compact(u);
 }
 
 /* ---- the writer: state, metrics, retention, prune requests ---- */

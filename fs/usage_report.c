@@ -511,7 +511,20 @@ static char **list_segments(const char *dir, size_t *n)
  * complete row kept over an incomplete one.  NULL with *why naming the
  * segment that could not be read; NULL and "" when the host shipped
  * nothing. */
+static sqlite3 *open_shipped_once(const char *dir, char *why, size_t why_size, bool *vanished);
+
 static sqlite3 *open_shipped_host(const char *dir, char *why, size_t why_size)
+{
+	/* a segment listed and then merged away by its host: list again */
+	for (int attempt = 0;; attempt++) {
+		bool vanished = false;
+		sqlite3 *db = open_shipped_once(dir, why, why_size, &vanished);
+		if (db || !vanished || attempt == 3)
+			return db;
+	}
+}
+
+static sqlite3 *open_shipped_once(const char *dir, char *why, size_t why_size, bool *vanished)
 {
 	why[0] = '\0';
 	size_t n;
@@ -553,6 +566,8 @@ static sqlite3 *open_shipped_host(const char *dir, char *why, size_t why_size)
 		} else {
 			snprintf(why, why_size, "%s: %s", path.buf, sqlite3_errmsg(mem));
 		}
+		if (rc != SQLITE_OK && access(path.buf, F_OK) < 0 && errno == ENOENT)
+			*vanished = true;
 		strbuf_release(&path);
 		strbuf_release(&uri);
 		if (rc != SQLITE_OK) {

@@ -1138,6 +1138,21 @@ static void test_shipping(void)
 	/* the host's own database is preferred where it records (here it is
 	 * the same numbers) */
 	CHECK(shipped_reads(path_of("%s", "usage"), "ship-a", &warnings) == 501);
+	/* a busy host's many small segments are merged: counts stay exact */
+	struct usage_config cc = {.ship_dir = path_of("shipped/%s", "ship-c"), .ship_interval_ms = 20,
+				  .flush_interval_ms = 5};
+	struct usage *c = open_host("ship-c", &cc);
+	for (int i = 0; i < 45; i++) {
+		record(c, event("cy", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW,
+				D + DAY + i * NS), 1, 1, 3);
+		sleep_ms(45);
+	}
+	CHECK(usage_close(c) == 0);
+	size_t segs = count_segments(path_of("shipped/%s", "ship-c"));
+	printf("  ship-c: 45 bursts shipped as %zu segment(s) after merging\n", segs);
+	CHECK(segs >= 1 && segs <= 33);
+	CHECK(shipped_reads(path_of("%s", "nolocal"), "ship-c", &warnings) == 135);
+	CHECK(warnings == 0);
 	/* an unreadable segment: the host is named, the others still count */
 	FILE *f = fopen(path_of("shipped/%s", "ship-b/seg-000000000001-1-2.db"), "w");
 	if (!f) {
