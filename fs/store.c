@@ -776,6 +776,24 @@ static int lifecycle_load_legacy(int product_dirfd, struct lifecycle_table *out,
 	return 0;
 }
 
+int lifecycle_record_parse(const char *text, size_t len, const char *version, struct lifecycle_entry *out,
+			   struct mesh_err *err)
+{
+	memset(out, 0, sizeof *out);
+	json_error_t jerr;
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return mesh_errf(err, -EINVAL, "line %d: %s", jerr.line, jerr.text);
+	const char *state = jstr(root, "state");
+	bool ok = json_is_object(root) && state &&
+		  (!strcmp(state, "active") || !strcmp(state, "deprecated") || !strcmp(state, "retired"));
+	if (ok)
+		lifecycle_entry_from(root, version, out);
+	json_decref(root);
+	return ok ? 0 : mesh_errf(err, -EINVAL, "not a lifecycle record (an object with state active, "
+				  "deprecated or retired)");
+}
+
 int lifecycle_load_at(int product_dirfd, struct lifecycle_table *out, struct mesh_err *err)
 {
 	out->entries = NULL;
@@ -815,15 +833,14 @@ int lifecycle_load_at(int product_dirfd, struct lifecycle_table *out, struct mes
 			rc = mesh_errf(err, r, "%s/%s: %s", STORE_LIFECYCLE_DIR, de->d_name, local.msg);
 			break;
 		}
-		json_error_t jerr;
-		json_t *root = json_loadb(text, len, 0, &jerr);
-		free(text);
 		struct lifecycle_entry e = {0};
-		if (!lifecycle_entry_from(root, version, &e))
-			rc = mesh_errf(err, -EINVAL, "%s/%s: not a lifecycle record", STORE_LIFECYCLE_DIR, de->d_name);
+		struct mesh_err perr = {0};
+		r = lifecycle_record_parse(text, len, version, &e, &perr);
+		free(text);
+		if (r)
+			rc = mesh_errf(err, r, "%s/%s: %s", STORE_LIFECYCLE_DIR, de->d_name, perr.msg);
 		else
 			lifecycle_put(out, &cap, &e);
-		json_decref(root);
 	}
 	closedir(d);
 	if (rc)

@@ -156,6 +156,12 @@ struct lifecycle_table {
 /* Load a product's lifecycle records (.lifecycle/<version>.json, over the
  * older .lifecycle.json; none is an empty table).  lifecycle_of() gives LC_ACTIVE for versions not listed. */
 int lifecycle_load_at(int product_dirfd, struct lifecycle_table *out, struct mesh_err *err);
+/* Parse one version's record (.lifecycle/<version>.json: an object with
+ * "state" active|deprecated|retired, optional sunset, reason, changed_at,
+ * changed_by) into *out (free its strings with lifecycle_table_free of a
+ * one-entry table, or as lifecycle_load_at does).  -EINVAL otherwise. */
+int lifecycle_record_parse(const char *text, size_t len, const char *version, struct lifecycle_entry *out,
+			   struct mesh_err *err);
 enum lifecycle lifecycle_of(const struct lifecycle_table *t, const char *version);
 const struct lifecycle_entry *lifecycle_find(const struct lifecycle_table *t, const char *version);
 /* Set a version's state: its record written to a temporary name and
