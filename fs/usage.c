@@ -93,7 +93,10 @@ struct usage {
 	char *dir, *host, *metrics_path;
 	char *ship_dir;                 /* NULL: no shipping */
 	unsigned ship_interval_ms;
-	int64_t next_ship_ns;
+	sqlite3 *ship_db;               /* the shipper thread's connection */
+	pthread_t shipper;
+	bool shipper_running;
+	pthread_cond_t ship_wake;       /* with wake_lock: stop */
 	bool serve_when_full;
 	unsigned metrics_interval_ms, flush_interval_ms, retention_days;
 
@@ -490,11 +493,13 @@ static int db_ready(struct usage *u)
 	 * transaction (temporary triggers: only a shipping daemon queues) */
 	if (u->ship_dir &&
 	    sqlite3_exec(u->db,
-		"CREATE TABLE IF NOT EXISTS ship_queue(event_id INTEGER PRIMARY KEY);"
+		"CREATE TABLE IF NOT EXISTS ship_queue(event_id INTEGER PRIMARY KEY, ver INTEGER NOT NULL);"
 		"CREATE TEMP TRIGGER IF NOT EXISTS ship_insert AFTER INSERT ON main.events BEGIN"
-		" INSERT OR IGNORE INTO ship_queue VALUES(new.event_id); END;"
+		" INSERT INTO ship_queue VALUES(new.event_id, 1)"
+		" ON CONFLICT(event_id) DO UPDATE SET ver = ver + 1; END;"
 		"CREATE TEMP TRIGGER IF NOT EXISTS ship_update AFTER UPDATE ON main.events BEGIN"
-		" INSERT OR IGNORE INTO ship_queue VALUES(new.event_id); END;", NULL, NULL, NULL) != SQLITE_OK) {
+		" INSERT INTO ship_queue VALUES(new.event_id, 1)"
+		" ON CONFLICT(event_id) DO UPDATE SET ver = ver + 1; END;", NULL, NULL, NULL) != SQLITE_OK) {
 		set_error(u, "%s: %s (events wait in the journal)", path, sqlite3_errmsg(u->db));
 		db_close(u);
 		return -EIO;
@@ -705,26 +710,54 @@ static int64_t query_int(sqlite3 *db, const char *sql, int64_t fallback)
 	return v;
 }
 
+/* The shipper's own connection to usage.db (WAL: it reads while the
+ * writer writes; its short dequeue waits on busy_timeout).  CREATE: an
+ * attached database is opened with the connection's flags, and segments
+ * are new files. */
+static int ship_db_ready(struct usage *u)
+{
+	if (u->ship_db)
+		return 0;
+	char path[4200];
+	snprintf(path, sizeof path, "%s/usage.db", u->dir);
+	if (sqlite3_open_v2(path, &u->ship_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
+			    NULL) != SQLITE_OK) {
+		set_error(u, "%s: %s (usage waits to be shipped)", path, sqlite3_errmsg(u->ship_db));
+		sqlite3_close(u->ship_db);
+		u->ship_db = NULL;
+		return -EIO;
+	}
+	sqlite3_busy_timeout(u->ship_db, 5000);
+	return 0;
+}
+
+static void ship_db_close(struct usage *u)
+{
+	sqlite3_close(u->ship_db);
+	u->ship_db = NULL;
+}
+
 /* Write one segment of queued rows (at most SEGMENT_MAX_EVENTS) and
  * dequeue them.  0 (also when nothing is queued), or -EIO with the error
  * recorded; the rows stay queued for the next try. */
 static int ship_once(struct usage *u, bool *more)
 {
 	*more = false;
-	if (db_ready(u))
+	if (ship_db_ready(u))
 		return -EIO;
-	int64_t lo = query_int(u->db, "SELECT min(event_id) FROM ship_queue", -1);
+	sqlite3 *db = u->ship_db;
+	int64_t lo = query_int(db, "SELECT min(event_id) FROM ship_queue", -1);
 	if (lo < 0)
 		return 0;
-	char sql[256];
+	char sql[512];
 	snprintf(sql, sizeof sql, "SELECT event_id FROM ship_queue ORDER BY event_id LIMIT 1 OFFSET %d",
 		 SEGMENT_MAX_EVENTS - 1);
-	int64_t hi = query_int(u->db, sql, -1);
+	int64_t hi = query_int(db, sql, -1);
 	if (hi < 0)
-		hi = query_int(u->db, "SELECT max(event_id) FROM ship_queue", lo);
+		hi = query_int(db, "SELECT max(event_id) FROM ship_queue", lo);
 	else
 		*more = true;
-	int64_t seq = query_int(u->db, "SELECT value FROM meta WHERE key = 'ship_seq'", 0) + 1;
+	int64_t seq = query_int(db, "SELECT value FROM meta WHERE key = 'ship_seq'", 0) + 1;
 	char tmp[4400], final[4400], uri[9000];
 	snprintf(tmp, sizeof tmp, "%s/.tmp-seg-%" PRId64 ".%ld.db", u->ship_dir, seq, (long)getpid());
 	snprintf(final, sizeof final, "%s/seg-%012" PRId64 "-%" PRId64 "-%" PRId64 ".db", u->ship_dir, seq, lo, hi);
@@ -735,7 +768,7 @@ static int ship_once(struct usage *u, bool *more)
 	 * taken on the shared filesystem */
 	snprintf(uri, sizeof uri, "file:%s?vfs=unix-none", escaped);
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(u->db, "ATTACH DATABASE ?1 AS seg", -1, &st, NULL);
+	int rc = sqlite3_prepare_v2(db, "ATTACH DATABASE ?1 AS seg", -1, &st, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, uri, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
@@ -743,27 +776,34 @@ static int ship_once(struct usage *u, bool *more)
 	sqlite3_finalize(st);
 	char *msg = NULL;
 	if (rc == SQLITE_OK) {
-		char copy[1024];
+		char copy[2048];
+		/* one read snapshot of main for the rows and their versions: a
+		 * row the writer changes meanwhile keeps its newer version queued */
 		snprintf(copy, sizeof copy,
 			 "PRAGMA seg.journal_mode=OFF; PRAGMA seg.synchronous=OFF;"
-			 "CREATE TABLE seg.events AS SELECT e.* FROM main.events e JOIN main.ship_queue q"
-			 " ON q.event_id = e.event_id WHERE q.event_id BETWEEN %" PRId64 " AND %" PRId64 ";"
+			 "DROP TABLE IF EXISTS temp.shipped; BEGIN;"
+			 "CREATE TEMP TABLE shipped AS SELECT event_id, ver FROM main.ship_queue"
+			 " WHERE event_id BETWEEN %" PRId64 " AND %" PRId64 ";"
+			 "CREATE TABLE seg.events AS SELECT e.* FROM main.events e JOIN temp.shipped q"
+			 " ON q.event_id = e.event_id;"
 			 "CREATE TABLE seg.meta(key TEXT PRIMARY KEY, value);"
 			 "INSERT INTO seg.meta VALUES('layout', %d), ('seq', %" PRId64 "), ('first', %" PRId64 "),"
-			 " ('last', %" PRId64 ");", lo, hi, USAGE_DB_LAYOUT, seq, lo, hi);
-		rc = sqlite3_exec(u->db, copy, NULL, NULL, &msg);
+			 " ('last', %" PRId64 "); COMMIT;", lo, hi, USAGE_DB_LAYOUT, seq, lo, hi);
+		rc = sqlite3_exec(db, copy, NULL, NULL, &msg);
 		if (!rc) {
 			sqlite3_stmt *h;
-			if (sqlite3_prepare_v2(u->db, "INSERT INTO seg.meta VALUES('host', ?1)", -1, &h, NULL) == SQLITE_OK) {
+			if (sqlite3_prepare_v2(db, "INSERT INTO seg.meta VALUES('host', ?1)", -1, &h, NULL) == SQLITE_OK) {
 				sqlite3_bind_text(h, 1, u->host, -1, SQLITE_STATIC);
 				sqlite3_step(h);
 				sqlite3_finalize(h);
 			}
 		}
-		sqlite3_exec(u->db, "DETACH DATABASE seg", NULL, NULL, NULL);
+		if (!sqlite3_get_autocommit(db))
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_exec(db, "DETACH DATABASE seg", NULL, NULL, NULL);
 	}
 	if (rc != SQLITE_OK) {
-		set_error(u, "%s: %s (usage waits to be shipped)", tmp, msg ? msg : sqlite3_errmsg(u->db));
+		set_error(u, "%s: %s (usage waits to be shipped)", tmp, msg ? msg : sqlite3_errmsg(db));
 		sqlite3_free(msg);
 		unlink(tmp);
 		return -EIO;
@@ -785,13 +825,14 @@ static int ship_once(struct usage *u, bool *more)
 	}
 	mesh_fsync_dir_at(AT_FDCWD, u->ship_dir);
 	snprintf(sql, sizeof sql,
-		 "BEGIN; DELETE FROM ship_queue WHERE event_id BETWEEN %" PRId64 " AND %" PRId64 ";"
+		 "BEGIN IMMEDIATE; DELETE FROM ship_queue WHERE event_id BETWEEN %" PRId64 " AND %" PRId64 ""
+		 " AND ver = (SELECT s.ver FROM temp.shipped s WHERE s.event_id = ship_queue.event_id);"
 		 "INSERT OR REPLACE INTO meta(key, value) VALUES('ship_seq', %" PRId64 "); COMMIT;", lo, hi, seq);
-	if (sqlite3_exec(u->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
 		/* shipped, but still queued: shipped again later, read once */
-		set_error(u, "%s/usage.db: %s (a segment may be shipped twice)", u->dir, sqlite3_errmsg(u->db));
-		if (!sqlite3_get_autocommit(u->db))
-			sqlite3_exec(u->db, "ROLLBACK", NULL, NULL, NULL);
+		set_error(u, "%s/usage.db: %s (a segment may be shipped twice)", u->dir, sqlite3_errmsg(db));
+		if (!sqlite3_get_autocommit(db))
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return -EIO;
 	}
 	return 0;
@@ -825,27 +866,28 @@ static void compact(struct usage *u)
 		names[n++] = xstrdup(de->d_name);
 	}
 	closedir(d);
-	if (n <= SEGMENT_COMPACT_AT || db_ready(u)) {
+	if (n <= SEGMENT_COMPACT_AT || ship_db_ready(u)) {
 		for (size_t i = 0; i < n; i++)
 			free(names[i]);
 		free(names);
 		return;
 	}
 	qsort(names, n, sizeof *names, cmp_name);
-	int64_t seq = query_int(u->db, "SELECT value FROM meta WHERE key = 'ship_seq'", 0) + 1;
+	sqlite3 *db = u->ship_db;
+	int64_t seq = query_int(db, "SELECT value FROM meta WHERE key = 'ship_seq'", 0) + 1;
 	char tmp[4400], uri[9000], escaped[8800], sql[1024];
 	snprintf(tmp, sizeof tmp, "%s/.tmp-seg-%" PRId64 ".%ld.db", u->ship_dir, seq, (long)getpid());
 	unlink(tmp);
 	uri_escape(tmp, escaped, sizeof escaped);
 	snprintf(uri, sizeof uri, "file:%s?vfs=unix-none", escaped);
 	sqlite3_stmt *st = NULL;
-	bool ok = sqlite3_prepare_v2(u->db, "ATTACH DATABASE ?1 AS seg", -1, &st, NULL) == SQLITE_OK;
+	bool ok = sqlite3_prepare_v2(db, "ATTACH DATABASE ?1 AS seg", -1, &st, NULL) == SQLITE_OK;
 	if (ok) {
 		sqlite3_bind_text(st, 1, uri, -1, SQLITE_STATIC);
 		ok = sqlite3_step(st) == SQLITE_DONE;
 	}
 	sqlite3_finalize(st);
-	ok = ok && sqlite3_exec(u->db, "PRAGMA seg.journal_mode=OFF; PRAGMA seg.synchronous=OFF;"
+	ok = ok && sqlite3_exec(db, "PRAGMA seg.journal_mode=OFF; PRAGMA seg.synchronous=OFF;"
 				"CREATE TABLE seg.events AS SELECT * FROM main.events WHERE 0;"
 				"CREATE UNIQUE INDEX seg.events_id ON events(event_id);"
 				"CREATE TABLE seg.meta(key TEXT PRIMARY KEY, value);", NULL, NULL, NULL) == SQLITE_OK;
@@ -854,7 +896,7 @@ static void compact(struct usage *u)
 		snprintf(path, sizeof path, "%s/%s", u->ship_dir, names[i]);
 		uri_escape(path, escaped, sizeof escaped);
 		snprintf(opath, sizeof opath, "file:%s?immutable=1", escaped);
-		ok = sqlite3_prepare_v2(u->db, "ATTACH DATABASE ?1 AS old", -1, &st, NULL) == SQLITE_OK;
+		ok = sqlite3_prepare_v2(db, "ATTACH DATABASE ?1 AS old", -1, &st, NULL) == SQLITE_OK;
 		if (ok) {
 			sqlite3_bind_text(st, 1, opath, -1, SQLITE_STATIC);
 			ok = sqlite3_step(st) == SQLITE_DONE;
@@ -862,21 +904,21 @@ static void compact(struct usage *u)
 		sqlite3_finalize(st);
 		if (!ok)
 			break;
-		ok = sqlite3_exec(u->db,
+		ok = sqlite3_exec(db,
 			"INSERT INTO seg.events SELECT * FROM old.events WHERE true ON CONFLICT(event_id) DO UPDATE"
 			" SET bytes = excluded.bytes, read_calls = excluded.read_calls, duration_ns = excluded.duration_ns,"
 			" complete = excluded.complete WHERE excluded.complete >= complete", NULL, NULL, NULL) == SQLITE_OK;
-		sqlite3_exec(u->db, "DETACH DATABASE old", NULL, NULL, NULL);
+		sqlite3_exec(db, "DETACH DATABASE old", NULL, NULL, NULL);
 	}
-	int64_t lo = ok ? query_int(u->db, "SELECT min(event_id) FROM seg.events", 0) : 0;
-	int64_t hi = ok ? query_int(u->db, "SELECT max(event_id) FROM seg.events", 0) : 0;
+	int64_t lo = ok ? query_int(db, "SELECT min(event_id) FROM seg.events", 0) : 0;
+	int64_t hi = ok ? query_int(db, "SELECT max(event_id) FROM seg.events", 0) : 0;
 	if (ok) {
 		snprintf(sql, sizeof sql, "INSERT INTO seg.meta VALUES('layout', %d), ('seq', %" PRId64 "),"
 			 " ('first', %" PRId64 "), ('last', %" PRId64 "), ('compacted', %zu)", USAGE_DB_LAYOUT, seq, lo,
 			 hi, n);
-		ok = sqlite3_exec(u->db, sql, NULL, NULL, NULL) == SQLITE_OK;
+		ok = sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
 	}
-	sqlite3_exec(u->db, "DETACH DATABASE seg", NULL, NULL, NULL);
+	sqlite3_exec(db, "DETACH DATABASE seg", NULL, NULL, NULL);
 	char final[4400];
 	snprintf(final, sizeof final, "%s/seg-%012" PRId64 "-%" PRId64 "-%" PRId64 ".db", u->ship_dir, seq, lo, hi);
 	if (ok) {
@@ -890,7 +932,7 @@ static void compact(struct usage *u)
 	if (ok) {
 		mesh_fsync_dir_at(AT_FDCWD, u->ship_dir);
 		snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta(key, value) VALUES('ship_seq', %" PRId64 ")", seq);
-		sqlite3_exec(u->db, sql, NULL, NULL, NULL);
+		sqlite3_exec(db, sql, NULL, NULL, NULL);
 		for (size_t i = 0; i < n; i++) {
 			char path[4400];
 			snprintf(path, sizeof path, "%s/%s", u->ship_dir, names[i]);
@@ -899,7 +941,7 @@ static void compact(struct usage *u)
 		mesh_fsync_dir_at(AT_FDCWD, u->ship_dir);
 	} else {
 		set_error(u, "%s: merging %zu segments failed: %s (kept as they are)", u->ship_dir, n,
-			  sqlite3_errmsg(u->db));
+			  sqlite3_errmsg(db));
 		unlink(tmp);
 	}
 	for (size_t i = 0; i < n; i++)
@@ -1158,10 +1200,6 @@ static void *writer_main(void *arg)
 				u->backoff_ms = 0;
 			}
 		}
-		if (u->ship_dir && !u->backoff_ms && now >= u->next_ship_ns) {
-			u->next_ship_ns = now + (int64_t)u->ship_interval_ms * 1000000;
-			ship(u);
-		}
 		if (now >= u->next_state_ns) {
 			u->next_state_ns = now + (int64_t)u->metrics_interval_ms * 1000000;
 			if (!u->backoff_ms) {
@@ -1171,6 +1209,30 @@ static void *writer_main(void *arg)
 			write_state(u, true);
 			write_metrics(u);
 		}
+	}
+	return NULL;
+}
+
+/* Ships segments every ship_interval_ms, apart from the writer so that a
+ * slow shared filesystem never delays the journal's draining. */
+static void *shipper_main(void *arg)
+{
+	struct usage *u = arg;
+	for (;;) {
+		pthread_mutex_lock(&u->wake_lock);
+		if (!u->stop) {
+			struct timespec until;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_nsec += (long)u->ship_interval_ms * 1000000L;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&u->ship_wake, &u->wake_lock, &until);
+		}
+		bool stop = u->stop;
+		pthread_mutex_unlock(&u->wake_lock);
+		if (stop)
+			break;          /* usage_close ships the rest */
+		ship(u);
 	}
 	return NULL;
 }
@@ -1210,6 +1272,8 @@ static void destroy(struct usage *u)
 	pthread_mutex_destroy(&u->wake_lock);
 	pthread_mutex_destroy(&u->error_lock);
 	pthread_cond_destroy(&u->wake);
+	pthread_cond_destroy(&u->ship_wake);
+	ship_db_close(u);
 	free(u->free_next);
 	free(u->in_use);
 	free((void *)u->written);
@@ -1334,6 +1398,7 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);   /* clock steps do not stall the writer */
 	pthread_cond_init(&u->wake, &attr);
+	pthread_cond_init(&u->ship_wake, &attr);
 	pthread_condattr_destroy(&attr);
 	u->dir = xstrdup(host_dir);
 	char host[256] = "";
@@ -1443,6 +1508,14 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 		return mesh_errf(err, -rc, "usage writer thread: %s", strerror(rc));
 	}
 	u->writer_running = true;
+	if (u->ship_dir) {
+		rc = pthread_create(&u->shipper, NULL, shipper_main, u);
+		if (rc) {
+			usage_close(u);
+			return mesh_errf(err, -rc, "usage shipper thread: %s", strerror(rc));
+		}
+		u->shipper_running = true;
+	}
 	*out = u;
 	return 0;
 }
@@ -1455,9 +1528,12 @@ int usage_close(struct usage *u)
 		pthread_mutex_lock(&u->wake_lock);
 		u->stop = true;
 		pthread_cond_signal(&u->wake);
+		pthread_cond_signal(&u->ship_wake);
 		pthread_mutex_unlock(&u->wake_lock);
 		pthread_join(u->writer, NULL);
 	}
+	if (u->shipper_running)
+		pthread_join(u->shipper, NULL);
 	/* a clean stop: every event into SQLite, the journal left empty; a
 	 * database that still fails after a while keeps them for the next start */
 	int64_t give_up = now_ns() + CLOSE_RETRY_NS;

@@ -1115,6 +1115,10 @@ static void test_shipping(void)
 	CHECK(usage_begin(u, &in, &h) == 0);
 	sleep_ms(1500);
 	size_t before = count_segments(path_of("shipped/%s", "ship-a"));
+	struct usage_stats ss;
+	usage_stats(u, &ss);
+	if (before < 1)
+		fprintf(stderr, "no segment shipped: %s\n", ss.last_error);
 	CHECK(before >= 1);
 	size_t warnings = 99;
 	uint64_t got = shipped_reads(path_of("%s", "nolocal"), "ship-a", &warnings);
