@@ -130,11 +130,39 @@ static bool damaged_code(int code)
 	return code == SQLITE_CORRUPT || code == SQLITE_NOTADB;
 }
 
+/* Before SQLite opens the index by name (it cannot take a descriptor),
+ * the name must be a regular file or absent (then made here, mode 0600,
+ * and SQLite gives its -wal/-shm files that mode); a symlink, FIFO or
+ * device in its place, or as its -wal/-shm, is refused and nothing is
+ * created through it.  SQLITE_OPEN_NOFOLLOW refuses a link swapped in
+ * meanwhile. */
+static int db_path_check(const char *path, bool create, struct mesh_err *err)
+{
+	int fd = mesh_open_regular_at(AT_FDCWD, path, create ? O_RDWR | O_CREAT : O_RDONLY, STORE_FILE_MODE, NULL);
+	if (fd < 0)
+		return mesh_errf(err, fd == -ENOENT ? -ENOENT : fd == -EACCES ? -EACCES : -EIO, "%s: %s", path,
+				 mesh_open_strerror(fd));
+	close(fd);
+	static const char *const sides[] = {"-wal", "-shm", "-journal"};
+	for (size_t i = 0; i < 3; i++) {
+		char side[PATH_MAX + 16];
+		snprintf(side, sizeof side, "%s%s", path, sides[i]);
+		struct stat st;
+		if (fstatat(AT_FDCWD, side, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
+			return mesh_errf(err, -EIO, "%s: not a regular file (refused; remove it)", side);
+	}
+	return 0;
+}
+
 /* Open for writing; *damaged when the file is not an index of our layout. */
 static int db_open_rw(const char *path, bool build, sqlite3 **db, bool *damaged, struct mesh_err *err)
 {
 	*damaged = false;
-	int rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	*db = NULL;
+	int rc = db_path_check(path, true, err);
+	if (rc)
+		return rc;
+	rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc != SQLITE_OK) {
 		int e = rc == SQLITE_READONLY || rc == SQLITE_CANTOPEN ? -EACCES : -EIO;
 		e = mesh_errf(err, e, "%s: %s", path, *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
@@ -676,7 +704,6 @@ int index_rebuild(const char *store, const char *db_path, struct index_refresh_s
 	rc = refresh_db(store, tmp, db, stats, &damaged, err);
 	sqlite3_close(db);
 	if (!rc) {
-		chmod(tmp, 0644);
 		if (rename(tmp, db_path) < 0)
 			rc = mesh_errf(err, -errno, "%s: %s", db_path, strerror(errno));
 		/* the old file's write-ahead log belongs to the old file */
@@ -737,7 +764,11 @@ int index_search(const char *db_path, const char *query, size_t limit, struct in
 	*hits = NULL;
 	*n = 0;
 	sqlite3 *db = NULL;
-	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+	struct mesh_err cerr = {0};
+	int crc = db_path_check(db_path, false, &cerr);
+	if (crc && crc != -ENOENT)
+		return mesh_errf(err, crc, "%s", cerr.msg);
+	if (crc || sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
 		int e = mesh_errf(err, -ENOENT, "%s: %s (run 'meshctl reindex')", db_path,
 				  db ? sqlite3_errmsg(db) : "cannot open");
 		sqlite3_close(db);
@@ -792,7 +823,8 @@ int index_search(const char *db_path, const char *query, size_t limit, struct in
 	map_free(&by_product);
 	/* Pass 2: what is shown of each hit, snippets for these rows only */
 	const char *detail =
-		"SELECT p.domain, p.product, r.version, r.status, r.purpose, r.restricted, r.owners,"
+		"SELECT p.domain, p.product, r.version, r.status, r.purpose,"
+		"       (SELECT max(restricted) FROM releases r2 WHERE r2.product_id = r.product_id), r.owners,"
 		"       snippet(search, 0, '[', ']', '...', 12)"
 		"  FROM search JOIN releases r ON r.id = search.rowid JOIN products p ON p.id = r.product_id"
 		" WHERE search MATCH ?1 AND search.rowid = ?2";

@@ -60,7 +60,7 @@ struct index_hit {
 	char *status;        /* active | deprecated */
 	char *purpose;       /* description.purpose, or "" */
 	char *snippet;       /* matching text with [ ] around the match */
-	int restricted;
+	int restricted;      /* any release of the product says meshRestricted */
 	char *owners;        /* owners' subjects, space-separated (for callers' filters) */
 };
 

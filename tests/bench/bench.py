@@ -126,7 +126,9 @@ def write_big_csv(path, size):
 
 
 def build_store():
-    marker = WORK / f"built-{args.products}-{args.size_mib}"
+    # "locked": stores built before the store was locked down are rebuilt
+    # (meshfs refuses to serve them)
+    marker = WORK / f"built-locked-{args.products}-{args.size_mib}"
     if marker.exists() and (STORE / ".meshfs-store").exists():
         return
     shutil.rmtree(WORK, ignore_errors=True)

@@ -88,8 +88,8 @@ int main(void)
 	CHECK(index_refresh(store, db, &st, &err) == 0);
 	CHECK(st.added == 1 && st.removed == 0 && st.products_listed == 1 && st.releases == 101);
 	/* lifecycle: deprecated is a changed status, retired leaves the index */
-	CHECK(store_set_lifecycle(store, "sales", "p3", "1.0.0", LC_DEPRECATED, NULL, NULL, &err) == 0);
-	CHECK(store_set_lifecycle(store, "sales", "p4", "1.1.0", LC_RETIRED, NULL, NULL, &err) == 0);
+	CHECK(store_set_lifecycle(store, "sales", "p3", "1.0.0", LC_DEPRECATED, NULL, NULL, "tester", &err) == 0);
+	CHECK(store_set_lifecycle(store, "sales", "p4", "1.1.0", LC_RETIRED, NULL, NULL, "tester", &err) == 0);
 	CHECK(index_refresh(store, db, &st, &err) == 0);
 	CHECK(st.changed == 1 && st.removed == 1 && st.releases == 100);
 	/* search: one hit per product, its newest matching version */

@@ -170,7 +170,7 @@ static void test_lifecycle_concurrent(void)
 			int rc = 0;
 			for (int k = 0; k < 5 && !rc; k++)
 				rc = store_set_lifecycle(store, "sales", "life", version,
-							 v == 7 ? LC_ACTIVE : LC_DEPRECATED, NULL, "test", &err);
+							 v == 7 ? LC_ACTIVE : LC_DEPRECATED, NULL, "test", "tester", &err);
 			_exit(rc ? 1 : 0);
 		}
 	}
