@@ -1381,7 +1381,12 @@ int usage_probe(const char *host_dir, struct mesh_err *err)
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+	/* a daemon that was just unmounted may still be flushing: wait for it
+	 * as usage_open does (5 s), then say who holds the directory */
+	int locked, tries = 0;
+	while ((locked = flock(fd, LOCK_EX | LOCK_NB)) < 0 && errno == EWOULDBLOCK && ++tries < 100)
+		usleep(50000);
+	if (locked < 0)
 		rc = mesh_errf(err, errno == EWOULDBLOCK ? -EBUSY : -errno,
 			       "%s: another meshfs daemon records usage here (%s; give each daemon its own "
 			       "-o hostname=)", path, errno == EWOULDBLOCK ? "locked" : strerror(errno));

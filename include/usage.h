@@ -138,7 +138,8 @@ int usage_open(const char *host_dir, const struct usage_config *cfg,
 /* Before forking into the background: -EBUSY (with `err` saying so) when
  * another process records in `host_dir` now, so that a second daemon of
  * one host name can fail while its parent can still exit non-zero.
- * Creates the directories; holds nothing when it returns. */
+ * Waits up to 5 s for a daemon that is stopping.  Creates the directories;
+ * holds nothing when it returns. */
 int usage_probe(const char *host_dir, struct mesh_err *err);
 
 /* Record an open, durable (against the daemon's death) when it returns.
