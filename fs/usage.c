@@ -814,7 +814,7 @@ static int ship_once(struct usage *u, bool *more)
 	if (fd >= 0)
 		close(fd);
 	if (!e) {
-		chmod(tmp, 0644);
+		chmod(tmp, 0600);
 		if (rename(tmp, final) < 0)
 			e = errno;
 	}
@@ -926,7 +926,7 @@ static void compact(struct usage *u)
 		ok = fd >= 0 && fsync(fd) == 0;
 		if (fd >= 0)
 			close(fd);
-		chmod(tmp, 0644);
+		chmod(tmp, 0600);
 		ok = ok && rename(tmp, final) == 0;
 	}
 	if (ok) {
