@@ -144,6 +144,7 @@ asan: deps
 bench: deps
 	$(MAKE) --no-print-directory all
 	$(PYTHON) tests/bench/bench.py --build $(abspath $(BUILD))
+	$(PYTHON) tests/bench/index_bench.py --build $(abspath $(BUILD))
 	$(PYTHON) tests/bench/bench_service.py --build $(abspath $(BUILD))
 
 bench-service: deps

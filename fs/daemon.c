@@ -30,6 +30,7 @@
 #include "mesh_ino.h"
 #include "mesh_util.h"
 #include "policy.h"
+#include "state_dir.h"
 #include "unique.h"
 #include "usage.h"
 #include "view_cache.h"
@@ -143,6 +144,9 @@ const char *daemon_decision_name(enum daemon_decision d)
 	return d == DECISION_ALLOW ? "allow" : d == DECISION_MASK ? "mask" : "deny";
 }
 
+static int usage_places(const struct mesh_daemon *d, char *host, size_t host_size, char *dir, size_t dir_size,
+			char *ship, size_t ship_size, struct mesh_err *err);
+
 int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, struct mesh_err *err)
 {
 	int rc = store_check(opts->store, err);
@@ -183,6 +187,18 @@ int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, str
 		} else {
 			snprintf(d->secret_error, sizeof d->secret_error, "%s", verr.msg);
 			syslog(LOG_ERR, "hash-masked reads will be denied: %s", verr.msg);
+		}
+	}
+	if (!d->opts.no_usage) {
+		/* refuse a second daemon of this host name now, while the
+		 * command that started us can still exit non-zero */
+		char host[256], dir[4096], ship[4096];
+		rc = usage_places(d, host, sizeof host, dir, sizeof dir, ship, sizeof ship, err);
+		if (!rc)
+			rc = usage_probe(dir, err);
+		if (rc) {
+			daemon_close(d);
+			return rc;
 		}
 	}
 	*out = d;
@@ -360,28 +376,45 @@ static void usage_settings(const char *store, bool *serve, unsigned *retention_d
 	free(text);
 }
 
+/* Where this host records usage (local disk: STATE/<store-id>/usage/<host>)
+ * and where it ships closed segments (the store: STORE/usage/<host>). */
+static int usage_places(const struct mesh_daemon *d, char *host, size_t host_size, char *dir, size_t dir_size,
+			char *ship, size_t ship_size, struct mesh_err *err)
+{
+	snprintf(host, host_size, "localhost");
+	if (d->opts.hostname)
+		snprintf(host, host_size, "%s", d->opts.hostname);
+	else
+		gethostname(host, host_size - 1);
+	if (!host[0] || host[0] == '.' ||
+	    strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != strlen(host))
+		return mesh_errf(err, -EINVAL, "host name '%s': not usable as a directory name (-o hostname=)", host);
+	snprintf(ship, ship_size, "%s/usage/%s", d->store, host);
+	if (d->opts.usage_dir) {
+		snprintf(dir, dir_size, "%s", d->opts.usage_dir);
+		return 0;
+	}
+	char state[3800];
+	int rc = state_dir_for_store(d->store, d->opts.state_dir, true, state, sizeof state, err);
+	if (rc)
+		return rc;
+	snprintf(dir, dir_size, "%s/usage/%s", state, host);
+	return 0;
+}
+
 int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, struct mesh_err *err)
 {
 	if (inval)
 		d->inval = *inval;
 	if (!d->opts.no_usage) {
-		char host[256] = "localhost", dir[4096];
-		if (d->opts.hostname)
-			snprintf(host, sizeof host, "%s", d->opts.hostname);
-		else
-			gethostname(host, sizeof host - 1);
-		if (d->opts.usage_dir)
-			snprintf(dir, sizeof dir, "%s", d->opts.usage_dir);
-		else {
-			snprintf(dir, sizeof dir, "%s/usage", d->store);
-			if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-				return mesh_errf(err, -errno, "%s: %s", dir, strerror(errno));
-			snprintf(dir, sizeof dir, "%s/usage/%s", d->store, host);
-		}
+		char host[256], dir[4096], ship[4096];
+		int rc = usage_places(d, host, sizeof host, dir, sizeof dir, ship, sizeof ship, err);
+		if (rc)
+			return rc;
 		struct usage_config cfg = {.slots = d->opts.usage_slots, .hostname = host,
-					   .metrics_path = d->opts.metrics_path};
+					   .metrics_path = d->opts.metrics_path, .ship_dir = ship};
 		usage_settings(d->store, &cfg.serve_when_full, &cfg.retention_days);
-		int rc = usage_open(dir, &cfg, &d->usage, err);
+		rc = usage_open(dir, &cfg, &d->usage, err);
 		if (rc)
 			return rc;
 	}

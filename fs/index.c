@@ -1,12 +1,20 @@
 /*
- * index.c - the catalog index in SQLite with FTS5 (contract in
- * include/index.h).
+ * index.c - the per-host catalog index in SQLite with FTS5, refreshed
+ * incrementally from the store's files (contract in include/index.h).
  *
- * Not here: the daemon's view (catalog.c) - the index is for meshctl's
- * listings and search only.
+ * Layout (PRAGMA user_version INDEX_LAYOUT): products and releases keyed by
+ * rowid, so adding or removing a release touches its own rows through
+ * indexes (no scan of the whole table, as the first layout's DELETEs by
+ * domain/product/version did), and the FTS row of a release has the
+ * release's rowid.
+ *
+ * Not here: the daemon's view (catalog.c); who may see a hit (callers
+ * filter on the hit's domain, product, restricted and owners).
  */
 #include "index.h"
+#include "state_dir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,47 +23,128 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "catalog.h"
 #include "mesh_util.h"
-#include "store.h"
+
+#define INDEX_LAYOUT 3
+#define NS 1000000000LL
 
 static const char schema_sql[] =
-	"PRAGMA journal_mode=WAL;"
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
-	"CREATE TABLE IF NOT EXISTS releases("
-	"  domain TEXT, product TEXT, version TEXT, status TEXT, published_at TEXT,"
-	"  contract_id TEXT, restricted INTEGER, purpose TEXT, owners TEXT, tags TEXT,"
-	"  PRIMARY KEY(domain, product, version));"
-	"CREATE TABLE IF NOT EXISTS columns("
-	"  domain TEXT, product TEXT, version TEXT, object TEXT, name TEXT, type TEXT,"
-	"  classification TEXT, description TEXT);"
-	"CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5("
-	"  domain, product, version UNINDEXED, text, tokenize='unicode61');";
+	"CREATE TABLE IF NOT EXISTS products(id INTEGER PRIMARY KEY, domain TEXT NOT NULL,"
+	"  product TEXT NOT NULL, dir_mtime INTEGER NOT NULL, life_mtime INTEGER NOT NULL,"
+	"  UNIQUE(domain, product));"
+	"CREATE TABLE IF NOT EXISTS releases(id INTEGER PRIMARY KEY, product_id INTEGER NOT NULL,"
+	"  version TEXT NOT NULL, status TEXT, published_at TEXT, contract_id TEXT, restricted INTEGER,"
+	"  purpose TEXT, owners TEXT, tags TEXT, UNIQUE(product_id, version));"
+	"CREATE TABLE IF NOT EXISTS columns(release_id INTEGER NOT NULL, object TEXT, name TEXT,"
+	"  type TEXT, classification TEXT, description TEXT);"
+	"CREATE INDEX IF NOT EXISTS columns_release ON columns(release_id);"
+	/* domain and product apart from the rest: ranking weighs a word in a
+	 * product's name above one in its description (bm25 weights below) */
+	"CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(domain, product, text, tokenize='unicode61');"
+	"PRAGMA user_version=" "3" ";";
 
-/* The index is a file of the store like any other: before SQLite opens
- * it (by name, it cannot take a descriptor), the name must be a regular
- * file or absent (then it is made here, mode 0600, and SQLite gives its
- * -wal/-shm files that mode); a symlink, FIFO or device in its place, or
- * as its -wal/-shm, is refused and nothing is created or chmod'ed through
- * it.  SQLITE_OPEN_NOFOLLOW refuses a symlink swapped in meanwhile. */
+/* ---- a small hash map: string or integer keys to a slot ---- */
+
+struct map_entry {
+	char *key;            /* NULL: empty */
+	int64_t ikey;
+	int64_t id, dir_mtime, life_mtime;
+	size_t value;
+	bool seen;
+};
+
+struct map {
+	struct map_entry *e;
+	size_t cap, n;
+};
+
+static uint64_t hash_bytes(const char *s, int64_t ikey)
+{
+	uint64_t h = 1469598103934665603ULL ^ (uint64_t)ikey;
+	for (; s && *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h ^ (h >> 29);
+}
+
+static struct map_entry *map_slot(struct map *m, const char *key, int64_t ikey)
+{
+	if ((m->n + 1) * 2 > m->cap) {
+		struct map old = *m;
+		m->cap = m->cap ? m->cap * 2 : 64;
+		m->e = xcalloc(m->cap, sizeof *m->e);
+		m->n = 0;
+		for (size_t i = 0; i < old.cap; i++)
+			if (old.e[i].key) {
+				struct map_entry *slot = map_slot(m, old.e[i].key, old.e[i].ikey);
+				*slot = old.e[i];
+				m->n++;
+			}
+		free(old.e);
+	}
+	for (size_t i = hash_bytes(key, ikey) & (m->cap - 1);; i = (i + 1) & (m->cap - 1))
+		if (!m->e[i].key || (m->e[i].ikey == ikey && !strcmp(m->e[i].key, key)))
+			return &m->e[i];
+}
+
+/* The entry of key, added (zeroed, key copied) if new; *added says so. */
+static struct map_entry *map_get(struct map *m, const char *key, int64_t ikey, bool *added)
+{
+	struct map_entry *slot = map_slot(m, key, ikey);
+	*added = !slot->key;
+	if (!slot->key) {
+		slot->key = xstrdup(key);
+		slot->ikey = ikey;
+		m->n++;
+	}
+	return slot;
+}
+
+static struct map_entry *map_find(struct map *m, const char *key, int64_t ikey)
+{
+	if (!m->cap)
+		return NULL;
+	struct map_entry *slot = map_slot(m, key, ikey);
+	return slot->key ? slot : NULL;
+}
+
+static void map_free(struct map *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		free(m->e[i].key);
+	free(m->e);
+	m->e = NULL;
+	m->cap = m->n = 0;
+}
+
+/* ---- connection ---- */
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	sqlite3_bind_text(st, i, s ? s : "", -1, SQLITE_TRANSIENT);
+}
+
+static bool damaged_code(int code)
+{
+	code &= 0xff;
+	return code == SQLITE_CORRUPT || code == SQLITE_NOTADB;
+}
+
+/* Before SQLite opens the index by name (it cannot take a descriptor),
+ * the name must be a regular file or absent (then made here, mode 0600,
+ * and SQLite gives its -wal/-shm files that mode); a symlink, FIFO or
+ * device in its place, or as its -wal/-shm, is refused and nothing is
+ * created through it.  SQLITE_OPEN_NOFOLLOW refuses a link swapped in
+ * meanwhile. */
 static int db_path_check(const char *path, bool create, struct mesh_err *err)
 {
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof dir, "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (slash) {
-		*slash = '\0';
-		int dfd = mesh_open_dir_at(AT_FDCWD, dir);
-		if (dfd < 0)
-			return mesh_errf(err, dfd == -ENOENT ? -ENOENT : -EIO, "%s: %s", dir,
-					 dfd == -ELOOP || dfd == -ENOTDIR ? "not a directory (refused)" : strerror(-dfd));
-		close(dfd);
-	}
 	int fd = mesh_open_regular_at(AT_FDCWD, path, create ? O_RDWR | O_CREAT : O_RDONLY, STORE_FILE_MODE, NULL);
 	if (fd < 0)
-		return mesh_errf(err, fd == -ENOENT ? -ENOENT : -EIO, "%s: %s", path, mesh_open_strerror(fd));
+		return mesh_errf(err, fd == -ENOENT ? -ENOENT : fd == -EACCES ? -EACCES : -EIO, "%s: %s", path,
+				 mesh_open_strerror(fd));
 	close(fd);
 	static const char *const sides[] = {"-wal", "-shm", "-journal"};
 	for (size_t i = 0; i < 3; i++) {
@@ -68,23 +157,54 @@ static int db_path_check(const char *path, bool create, struct mesh_err *err)
 	return 0;
 }
 
-static int db_open(const char *path, sqlite3 **db, struct mesh_err *err)
+/* Open for writing; *damaged when the file is not an index of our layout. */
+static int db_open_rw(const char *path, bool build, sqlite3 **db, bool *damaged, struct mesh_err *err)
 {
+	*damaged = false;
 	*db = NULL;
 	int rc = db_path_check(path, true, err);
 	if (rc)
 		return rc;
 	rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc != SQLITE_OK) {
-		int e = mesh_errf(err, -EIO, "%s: %s", path, *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
+		int e = rc == SQLITE_READONLY || rc == SQLITE_CANTOPEN ? -EACCES : -EIO;
+		e = mesh_errf(err, e, "%s: %s", path, *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
 		sqlite3_close(*db);
 		*db = NULL;
 		return e;
 	}
-	sqlite3_busy_timeout(*db, 5000);
+	sqlite3_busy_timeout(*db, 60000);
+	sqlite3_stmt *st = NULL;
+	int layout = -1;
+	rc = sqlite3_prepare_v2(*db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		layout = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	int tables = 0;
+	if (layout == 0 && sqlite3_prepare_v2(*db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			tables = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	if (layout < 0 || (layout != INDEX_LAYOUT && !(layout == 0 && tables == 0))) {
+		*damaged = layout < 0 ? damaged_code(sqlite3_errcode(*db)) || rc == SQLITE_NOTADB : true;
+		int e = mesh_errf(err, *damaged ? -EPROTO : -EIO, "%s: %s", path,
+				  layout >= 0 ? "an index of another layout" : sqlite3_errmsg(*db));
+		if (!*damaged && (sqlite3_errcode(*db) == SQLITE_READONLY || sqlite3_errcode(*db) == SQLITE_CANTOPEN))
+			e = -EACCES;
+		sqlite3_close(*db);
+		*db = NULL;
+		return e;
+	}
 	char *msg = NULL;
-	if (sqlite3_exec(*db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
-		int e = mesh_errf(err, -EIO, "%s: %s", path, msg ? msg : "cannot create tables");
+	const char *mode = build ? "PRAGMA journal_mode=DELETE; PRAGMA synchronous=OFF;"
+				 : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
+	if (sqlite3_exec(*db, mode, NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(*db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+		int code = sqlite3_errcode(*db);
+		*damaged = damaged_code(code);
+		int e = mesh_errf(err, code == SQLITE_READONLY ? -EACCES : -EIO, "%s: %s", path,
+				  msg ? msg : "cannot create tables");
 		sqlite3_free(msg);
 		sqlite3_close(*db);
 		*db = NULL;
@@ -93,9 +213,51 @@ static int db_open(const char *path, sqlite3 **db, struct mesh_err *err)
 	return 0;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
+/* ---- the refresh ---- */
+
+enum { S_PRODUCT_ADD, S_PRODUCT_SET, S_PRODUCT_DEL, S_RELEASES_OF, S_RELEASE_ADD, S_RELEASE_STATUS,
+       S_RELEASE_DEL, S_COLUMNS_DEL, S_COLUMN_ADD, S_SEARCH_ADD, S_SEARCH_DEL, S_META_SET, N_STMT };
+
+static const char *const stmt_sql[N_STMT] = {
+	[S_PRODUCT_ADD] = "INSERT INTO products(domain, product, dir_mtime, life_mtime) VALUES(?,?,?,?)",
+	[S_PRODUCT_SET] = "UPDATE products SET dir_mtime=?, life_mtime=? WHERE id=?",
+	[S_PRODUCT_DEL] = "DELETE FROM products WHERE id=?",
+	[S_RELEASES_OF] = "SELECT id, version, status FROM releases WHERE product_id=?",
+	[S_RELEASE_ADD] = "INSERT INTO releases(product_id, version, status, published_at, contract_id,"
+			  " restricted, purpose, owners, tags) VALUES(?,?,?,?,?,?,?,?,?)",
+	[S_RELEASE_STATUS] = "UPDATE releases SET status=? WHERE id=?",
+	[S_RELEASE_DEL] = "DELETE FROM releases WHERE id=?",
+	[S_COLUMNS_DEL] = "DELETE FROM columns WHERE release_id=?",
+	[S_COLUMN_ADD] = "INSERT INTO columns VALUES(?,?,?,?,?,?)",
+	[S_SEARCH_ADD] = "INSERT INTO search(rowid, domain, product, text) VALUES(?,?,?,?)",
+	[S_SEARCH_DEL] = "DELETE FROM search WHERE rowid=?",
+	[S_META_SET] = "INSERT OR REPLACE INTO meta VALUES(?,?)",
+};
+
+struct refresh {
+	const char *store;
+	sqlite3 *db;
+	sqlite3_stmt *st[N_STMT];
+	int64_t start_ns;
+	struct index_refresh_stats *stats;
+	struct map products;          /* "domain/product" -> products row */
+	int failed;                   /* SQLite error code of the first failure */
+};
+
+static sqlite3_stmt *stmt(struct refresh *r, int which)
 {
-	sqlite3_bind_text(st, i, s ? s : "", -1, SQLITE_TRANSIENT);
+	sqlite3_stmt *st = r->st[which];
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+static void done(struct refresh *r, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW && !r->failed)
+		r->failed = sqlite3_extended_errcode(r->db) ? sqlite3_extended_errcode(r->db) : rc;
+	sqlite3_reset(st);
 }
 
 static char *join_list(char **items, size_t n, const char *sep)
@@ -109,8 +271,8 @@ static char *join_list(char **items, size_t n, const char *sep)
 	return strbuf_detach(&sb, NULL);
 }
 
-static int add_release(sqlite3 *db, const struct contract *c, const struct manifest *m,
-		       const char *status, struct mesh_err *err)
+static void add_release(struct refresh *r, int64_t product_id, const char *domain, const char *product,
+			const struct contract *c, const struct manifest *m, const char *status)
 {
 	char **owners = xcalloc(c->n_owners + 1, sizeof *owners);
 	for (size_t i = 0; i < c->n_owners; i++)
@@ -118,173 +280,470 @@ static int add_release(sqlite3 *db, const struct contract *c, const struct manif
 	char *owner_text = join_list(owners, c->n_owners, " ");
 	free(owners);
 	char *tags = join_list(c->tags, c->n_tags, " ");
+	sqlite3_stmt *st = stmt(r, S_RELEASE_ADD);
+	sqlite3_bind_int64(st, 1, product_id);
+	bind_text(st, 2, m->version);
+	bind_text(st, 3, status);
+	bind_text(st, 4, m->published_at);
+	bind_text(st, 5, c->id);
+	sqlite3_bind_int(st, 6, c->restricted || m->restricted);
+	bind_text(st, 7, c->purpose);
+	bind_text(st, 8, owner_text);
+	bind_text(st, 9, tags);
+	done(r, st);
+	int64_t id = sqlite3_last_insert_rowid(r->db);
 	struct strbuf text = STRBUF_INIT;
-	strbuf_printf(&text, "%s %s %s %s %s %s %s %s", c->name ? c->name : "", c->purpose ? c->purpose : "",
-		      c->usage ? c->usage : "", c->limitations ? c->limitations : "", tags, owner_text,
-		      c->domain, c->data_product);
-	int rc = 0;
-	sqlite3_stmt *st = NULL;
-	sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO releases VALUES(?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL);
-	bind_text(st, 1, m->domain);
-	bind_text(st, 2, m->product);
-	bind_text(st, 3, m->version);
-	bind_text(st, 4, status);
-	bind_text(st, 5, m->published_at);
-	bind_text(st, 6, c->id);
-	sqlite3_bind_int(st, 7, c->restricted || m->restricted);
-	bind_text(st, 8, c->purpose);
-	bind_text(st, 9, owner_text);
-	bind_text(st, 10, tags);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = mesh_errf(err, -EIO, "index: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
-	sqlite3_prepare_v2(db, "DELETE FROM columns WHERE domain=? AND product=? AND version=?", -1, &st, NULL);
-	bind_text(st, 1, m->domain);
-	bind_text(st, 2, m->product);
-	bind_text(st, 3, m->version);
-	sqlite3_step(st);
-	sqlite3_finalize(st);
-	sqlite3_prepare_v2(db, "INSERT INTO columns VALUES(?,?,?,?,?,?,?,?)", -1, &st, NULL);
-	for (size_t o = 0; o < c->n_objects && !rc; o++) {
+	strbuf_printf(&text, "%s %s %s %s %s %s", c->name ? c->name : "", c->purpose ? c->purpose : "",
+		      c->usage ? c->usage : "", c->limitations ? c->limitations : "", tags, owner_text);
+	for (size_t o = 0; o < c->n_objects; o++) {
 		const struct contract_object *obj = &c->objects[o];
 		if (obj->description)
 			strbuf_printf(&text, " %s %s", obj->name, obj->description);
 		for (size_t p = 0; p < obj->n_props; p++) {
 			const struct contract_property *prop = &obj->props[p];
-			sqlite3_reset(st);
-			bind_text(st, 1, m->domain);
-			bind_text(st, 2, m->product);
-			bind_text(st, 3, m->version);
-			bind_text(st, 4, obj->name);
-			bind_text(st, 5, prop->name);
-			bind_text(st, 6, logical_type_name(prop->type));
-			bind_text(st, 7, prop->classification);
-			bind_text(st, 8, prop->description);
-			if (sqlite3_step(st) != SQLITE_DONE)
-				rc = mesh_errf(err, -EIO, "index: %s", sqlite3_errmsg(db));
+			st = stmt(r, S_COLUMN_ADD);
+			sqlite3_bind_int64(st, 1, id);
+			bind_text(st, 2, obj->name);
+			bind_text(st, 3, prop->name);
+			bind_text(st, 4, logical_type_name(prop->type));
+			bind_text(st, 5, prop->classification);
+			bind_text(st, 6, prop->description);
+			done(r, st);
 			strbuf_printf(&text, " %s %s", prop->name, prop->description ? prop->description : "");
 		}
 	}
-	sqlite3_finalize(st);
-	sqlite3_prepare_v2(db, "DELETE FROM search WHERE domain=? AND product=? AND version=?", -1, &st, NULL);
-	bind_text(st, 1, m->domain);
-	bind_text(st, 2, m->product);
-	bind_text(st, 3, m->version);
-	sqlite3_step(st);
-	sqlite3_finalize(st);
-	sqlite3_prepare_v2(db, "INSERT INTO search VALUES(?,?,?,?)", -1, &st, NULL);
-	bind_text(st, 1, m->domain);
-	bind_text(st, 2, m->product);
-	bind_text(st, 3, m->version);
+	st = stmt(r, S_SEARCH_ADD);
+	sqlite3_bind_int64(st, 1, id);
+	bind_text(st, 2, domain);
+	bind_text(st, 3, product);
 	bind_text(st, 4, text.buf);
-	if (!rc && sqlite3_step(st) != SQLITE_DONE)
-		rc = mesh_errf(err, -EIO, "index: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
+	done(r, st);
 	strbuf_release(&text);
 	free(owner_text);
 	free(tags);
-	return rc;
 }
 
-static void set_generation(sqlite3 *db, const char *store)
+static void delete_release(struct refresh *r, int64_t id)
 {
-	char gen[64] = "";
-	store_read_generation(store, gen, sizeof gen);
-	sqlite3_stmt *st;
-	sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta VALUES('generation', ?)", -1, &st, NULL);
-	bind_text(st, 1, gen);
-	sqlite3_step(st);
-	sqlite3_finalize(st);
+	static const int which[] = {S_COLUMNS_DEL, S_SEARCH_DEL, S_RELEASE_DEL};
+	for (size_t i = 0; i < sizeof which / sizeof *which; i++) {
+		sqlite3_stmt *st = stmt(r, which[i]);
+		sqlite3_bind_int64(st, 1, id);
+		done(r, st);
+	}
 }
 
-int index_add_release(const char *store, const struct contract *c, const struct manifest *m,
-		      struct mesh_err *err)
+struct known_release {
+	int64_t id;
+	char *version, *status;
+	bool seen;
+};
+
+/* The product's releases in the index. */
+static struct known_release *releases_of(struct refresh *r, int64_t product_id, size_t *n)
+{
+	*n = 0;
+	size_t cap = 0;
+	struct known_release *k = NULL;
+	sqlite3_stmt *st = stmt(r, S_RELEASES_OF);
+	sqlite3_bind_int64(st, 1, product_id);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap)
+			k = xrealloc(k, (cap = cap ? cap * 2 : 8) * sizeof *k);
+		k[*n].id = sqlite3_column_int64(st, 0);
+		k[*n].version = xstrdup((const char *)sqlite3_column_text(st, 1));
+		k[*n].status = xstrdup(sqlite3_column_text(st, 2) ? (const char *)sqlite3_column_text(st, 2) : "");
+		k[(*n)++].seen = false;
+	}
+	if (rc != SQLITE_DONE && !r->failed)
+		r->failed = sqlite3_extended_errcode(r->db);
+	sqlite3_reset(st);
+	return k;
+}
+
+static int64_t mtime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * NS + st->st_mtim.tv_nsec;
+}
+
+/* The newest change time of a product's lifecycle records (0: none),
+ * stat'ed by name from the domain directory (no open per product). */
+static int64_t lifecycle_mtime(int dfd, const char *product)
+{
+	struct stat st;
+	int64_t t = 0;
+	char path[NAME_MAX * 2 + 32];
+	snprintf(path, sizeof path, "%s/" STORE_LIFECYCLE_DIR, product);
+	if (fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		t = mtime_ns(&st);
+	snprintf(path, sizeof path, "%s/" STORE_LIFECYCLE, product);
+	if (fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && mtime_ns(&st) > t)
+		t = mtime_ns(&st);
+	return t;
+}
+
+/* Load a release's manifest and contract; false when either is unreadable. */
+static bool load_release(struct refresh *r, int pfd, const char *domain, const char *product,
+			 const char *version, struct manifest **m, struct contract **c)
+{
+	*m = NULL;
+	*c = NULL;
+	int vfd = openat(pfd, version, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (vfd < 0)
+		return false;
+	bool ok = manifest_load_at(vfd, STORE_MANIFEST, m, NULL) == 0;
+	close(vfd);
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/domains/%s/%s/%s/contract.yaml", r->store, domain, product, version);
+	if (ok)
+		ok = contract_load(path, c, NULL) == 0;
+	if (!ok) {
+		manifest_free(*m);
+		contract_free(*c);
+		*m = NULL;
+		*c = NULL;
+	}
+	return ok;
+}
+
+static void refresh_product(struct refresh *r, int dfd, const char *domain, const char *product)
+{
+	struct stat st;
+	if (fstatat(dfd, product, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+		return;               /* gone, or not a directory: dropped below */
+	r->stats->products_checked++;
+	int64_t dir_mtime = mtime_ns(&st), life_mtime = lifecycle_mtime(dfd, product);
+	char key[2 * NAME_MAX + 2];
+	snprintf(key, sizeof key, "%s/%s", domain, product);
+	bool added;
+	struct map_entry *e = map_get(&r->products, key, 0, &added);
+	e->seen = true;
+	int64_t newest = dir_mtime > life_mtime ? dir_mtime : life_mtime;
+	/* unchanged, and not so recently that a later change could share the
+	 * timestamp or hide behind a cached attribute */
+	if (!added && e->dir_mtime == dir_mtime && e->life_mtime == life_mtime &&
+	    r->start_ns - newest > INDEX_SETTLE_SECONDS * NS)
+		return;
+	int pfd = openat(dfd, product, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0) {
+		e->seen = false;      /* gone meanwhile: dropped below */
+		return;
+	}
+	r->stats->products_listed++;
+	if (added) {
+		sqlite3_stmt *s = stmt(r, S_PRODUCT_ADD);
+		bind_text(s, 1, domain);
+		bind_text(s, 2, product);
+		sqlite3_bind_int64(s, 3, 0);
+		sqlite3_bind_int64(s, 4, 0);
+		done(r, s);
+		e->id = sqlite3_last_insert_rowid(r->db);
+	}
+	size_t n_known;
+	struct known_release *known = added ? NULL : releases_of(r, e->id, &n_known);
+	if (added)
+		n_known = 0;
+	struct lifecycle_table life = {0};
+	lifecycle_load_at(pfd, &life, NULL);      /* unreadable: all active, as the mount */
+	bool retry = false;
+	int lfd = dup(pfd);
+	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+	if (!d && lfd >= 0)
+		close(lfd);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		const char *v = de->d_name;
+		if (v[0] == '.' || semver_parse(v, NULL))
+			continue;
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			continue;
+		enum lifecycle state = lifecycle_of(&life, v);
+		if (state == LC_RETIRED)
+			continue;           /* off the mount, off the index */
+		const char *status = lifecycle_name(state);
+		struct known_release *k = NULL;
+		for (size_t i = 0; i < n_known && !k; i++)
+			if (!strcmp(known[i].version, v))
+				k = &known[i];
+		if (k) {
+			k->seen = true;
+			if (strcmp(k->status, status)) {
+				sqlite3_stmt *s = stmt(r, S_RELEASE_STATUS);
+				bind_text(s, 1, status);
+				sqlite3_bind_int64(s, 2, k->id);
+				done(r, s);
+				r->stats->changed++;
+			}
+			continue;
+		}
+		struct manifest *m;
+		struct contract *c;
+		if (!load_release(r, pfd, domain, product, v, &m, &c)) {
+			r->stats->unreadable++;
+			retry = true;       /* perhaps still being copied by a slow NFS client */
+			continue;
+		}
+		add_release(r, e->id, domain, product, c, m, status);
+		r->stats->added++;
+		manifest_free(m);
+		contract_free(c);
+	}
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < n_known; i++) {
+		if (!known[i].seen) {
+			delete_release(r, known[i].id);
+			r->stats->removed++;
+		}
+		free(known[i].version);
+		free(known[i].status);
+	}
+	free(known);
+	lifecycle_table_free(&life);
+	close(pfd);
+	e->dir_mtime = retry ? 0 : dir_mtime;
+	e->life_mtime = life_mtime;
+	sqlite3_stmt *s = stmt(r, S_PRODUCT_SET);
+	sqlite3_bind_int64(s, 1, e->dir_mtime);
+	sqlite3_bind_int64(s, 2, e->life_mtime);
+	sqlite3_bind_int64(s, 3, e->id);
+	done(r, s);
+}
+
+static void walk_store(struct refresh *r)
 {
 	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/" INDEX_FILE, store);
-	sqlite3 *db;
-	int rc = db_open(path, &db, err);
-	if (rc)
-		return rc;
-	sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	rc = add_release(db, c, m, "active", err);
-	if (!rc)
-		set_generation(db, store);
-	sqlite3_exec(db, rc ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
-	sqlite3_close(db);
-	return rc;
+	snprintf(path, sizeof path, "%s/domains", r->store);
+	DIR *domains = opendir(path);
+	if (!domains)
+		return;
+	struct dirent *dd;
+	while ((dd = readdir(domains)) && !r->failed) {
+		if (dd->d_name[0] == '.' || !mesh_name_ok(dd->d_name))
+			continue;
+		int dfd = openat(dirfd(domains), dd->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0)
+			continue;
+		int lfd = dup(dfd);
+		DIR *products = lfd >= 0 ? fdopendir(lfd) : NULL;
+		if (!products && lfd >= 0)
+			close(lfd);
+		struct dirent *pd;
+		while (products && (pd = readdir(products)) && !r->failed)
+			if (pd->d_name[0] != '.' && mesh_name_ok(pd->d_name) &&
+			    (pd->d_type == DT_DIR || pd->d_type == DT_UNKNOWN))
+				refresh_product(r, dfd, dd->d_name, pd->d_name);
+		if (products)
+			closedir(products);
+		close(dfd);
+	}
+	closedir(domains);
 }
 
-int index_rebuild(const char *store, size_t *n_releases, struct mesh_err *err)
+static int load_products(struct refresh *r)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 32];
-	snprintf(path, sizeof path, "%s/" INDEX_FILE, store);
-	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-	unlink(tmp);   /* a leftover (or a link planted there): gone, its target untouched */
-	struct catalog *cat = NULL;
-	int rc = catalog_scan(store, NULL, &cat, err);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(r->db, "SELECT id, domain, product, dir_mtime, life_mtime FROM products", -1, &st,
+			       NULL) != SQLITE_OK)
+		return sqlite3_extended_errcode(r->db);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char key[2 * NAME_MAX + 2];
+		snprintf(key, sizeof key, "%s/%s", sqlite3_column_text(st, 1), sqlite3_column_text(st, 2));
+		bool added;
+		struct map_entry *e = map_get(&r->products, key, 0, &added);
+		e->id = sqlite3_column_int64(st, 0);
+		e->dir_mtime = sqlite3_column_int64(st, 3);
+		e->life_mtime = sqlite3_column_int64(st, 4);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : sqlite3_extended_errcode(r->db);
+}
+
+static void drop_unseen_products(struct refresh *r)
+{
+	for (size_t i = 0; i < r->products.cap && !r->failed; i++) {
+		struct map_entry *e = &r->products.e[i];
+		if (!e->key || e->seen)
+			continue;
+		size_t n;
+		struct known_release *k = releases_of(r, e->id, &n);
+		for (size_t j = 0; j < n; j++) {
+			delete_release(r, k[j].id);
+			r->stats->removed++;
+			free(k[j].version);
+			free(k[j].status);
+		}
+		free(k);
+		sqlite3_stmt *st = stmt(r, S_PRODUCT_DEL);
+		sqlite3_bind_int64(st, 1, e->id);
+		done(r, st);
+	}
+}
+
+static char *meta_get(sqlite3 *db, const char *key)
+{
+	sqlite3_stmt *st;
+	char *v = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key=?", -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		v = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void meta_set(struct refresh *r, const char *key, const char *value)
+{
+	sqlite3_stmt *st = stmt(r, S_META_SET);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, value, -1, SQLITE_TRANSIENT);
+	done(r, st);
+}
+
+static size_t count_releases(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	size_t n = 0;
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM releases", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n = (size_t)sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	return n;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
+}
+
+/* Refresh an open index.  *damaged on SQLite corruption. */
+static int refresh_db(const char *store, const char *path, sqlite3 *db, struct index_refresh_stats *stats,
+		      bool *damaged, struct mesh_err *err)
+{
+	struct refresh r = {.store = store, .db = db, .stats = stats, .start_ns = now_ns()};
+	char gen[64] = "";
+	int rc = store_read_generation(store, gen, sizeof gen);
 	if (rc)
-		return rc;
-	sqlite3 *db;
-	rc = db_open(tmp, &db, err);
-	if (rc) {
-		catalog_unref(cat);
+		return mesh_errf(err, rc, "%s/generation: %s", store, strerror(-rc));
+	char *old = meta_get(db, "generation"), *seen_at = meta_get(db, "generation_seen_ns"),
+	     *settled = meta_get(db, "settled");
+	bool same = old && !strcmp(old, gen);
+	if (same && settled && !strcmp(settled, "1")) {
+		stats->up_to_date = 1;
+		stats->releases = count_releases(db);
+		free(old);
+		free(seen_at);
+		free(settled);
+		return 0;
+	}
+	int64_t first_seen = same && seen_at ? strtoll(seen_at, NULL, 10) : r.start_ns;
+	free(old);
+	free(seen_at);
+	free(settled);
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		int code = sqlite3_extended_errcode(db);
+		*damaged = damaged_code(code);
+		return mesh_errf(err, (code & 0xff) == SQLITE_READONLY ? -EACCES : -EIO, "%s: %s", path,
+				 sqlite3_errmsg(db));
+	}
+	for (int i = 0; i < N_STMT && !r.failed; i++)
+		if (sqlite3_prepare_v2(db, stmt_sql[i], -1, &r.st[i], NULL) != SQLITE_OK)
+			r.failed = sqlite3_extended_errcode(db);
+	if (!r.failed)
+		r.failed = load_products(&r);
+	if (!r.failed)
+		walk_store(&r);
+	if (!r.failed)
+		drop_unseen_products(&r);
+	if (!r.failed) {
+		char num[32];
+		meta_set(&r, "generation", gen);
+		snprintf(num, sizeof num, "%lld", (long long)first_seen);
+		meta_set(&r, "generation_seen_ns", num);
+		/* settled once a refresh started long enough after the change
+		 * was first seen for every cached attribute to have expired */
+		meta_set(&r, "settled", r.start_ns - first_seen >= INDEX_SETTLE_SECONDS * NS ? "1" : "0");
+	}
+	for (int i = 0; i < N_STMT; i++)
+		sqlite3_finalize(r.st[i]);
+	map_free(&r.products);
+	if (r.failed) {
+		*damaged = damaged_code(r.failed);
+		rc = mesh_errf(err, (r.failed & 0xff) == SQLITE_READONLY ? -EACCES : -EIO, "%s: %s", path,
+			       sqlite3_errstr(r.failed));
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return rc;
 	}
-	/* WAL would leave -wal/-shm files behind the rename: build in DELETE mode */
-	sqlite3_exec(db, "PRAGMA journal_mode=DELETE; BEGIN", NULL, NULL, NULL);
-	size_t count = 0;
-	const struct cat_node *root = catalog_root(cat);
-	for (uint32_t d = 0; d < root->n_children && !rc; d++)
-		for (uint32_t p = 0; p < root->children[d]->n_children && !rc; p++) {
-			const struct cat_node *prod = root->children[d]->children[p];
-			for (uint32_t v = 0; v < prod->n_children && !rc; v++) {
-				const struct cat_node *ver = prod->children[v];
-				if (ver->kind != CAT_VERSION)
-					continue;
-				char rel[PATH_MAX];
-				snprintf(rel, sizeof rel, "%s/domains/%s/%s/%s", store, ver->domain, ver->product,
-					 ver->name);
-				int vfd = mesh_open_dir_at(AT_FDCWD, rel);
-				struct manifest *m = NULL;
-				struct contract *c = NULL;
-				char cpath[PATH_MAX + 16];
-				snprintf(cpath, sizeof cpath, "%s/contract.yaml", rel);
-				if (vfd >= 0 && !manifest_load_at(vfd, STORE_MANIFEST, &m, NULL) &&
-				    !contract_load(cpath, &c, NULL)) {
-					rc = add_release(db, c, m, lifecycle_name(ver->state), err);
-					count++;
-				}
-				if (vfd >= 0)
-					close(vfd);
-				manifest_free(m);
-				contract_free(c);
-			}
-		}
-	if (!rc)
-		set_generation(db, store);
-	if (sqlite3_exec(db, rc ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL) != SQLITE_OK && !rc)
-		rc = mesh_errf(err, -EIO, "%s: %s", tmp, sqlite3_errmsg(db));
-	sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		*damaged = damaged_code(sqlite3_extended_errcode(db));
+		rc = mesh_errf(err, -EIO, "%s: %s", path, sqlite3_errmsg(db));
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	stats->releases = count_releases(db);
+	return 0;
+}
+
+int index_rebuild(const char *store, const char *db_path, struct index_refresh_stats *stats,
+		  struct mesh_err *err)
+{
+	struct index_refresh_stats local;
+	if (!stats)
+		stats = &local;
+	memset(stats, 0, sizeof *stats);
+	char tmp[PATH_MAX + 32];
+	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", db_path, (long)getpid());
+	unlink(tmp);
+	sqlite3 *db;
+	bool damaged;
+	int rc = db_open_rw(tmp, true, &db, &damaged, err);
+	if (rc)
+		return rc;
+	rc = refresh_db(store, tmp, db, stats, &damaged, err);
 	sqlite3_close(db);
-	catalog_unref(cat);
 	if (!rc) {
-		/* rename replaces whatever the name is (a planted link itself,
-		 * never its target) */
-		if (rename(tmp, path) < 0)
-			rc = mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+		if (rename(tmp, db_path) < 0)
+			rc = mesh_errf(err, -errno, "%s: %s", db_path, strerror(errno));
+		/* the old file's write-ahead log belongs to the old file */
 		char side[PATH_MAX + 8];
-		snprintf(side, sizeof side, "%s-wal", path);
+		snprintf(side, sizeof side, "%s-wal", db_path);
 		unlink(side);
-		snprintf(side, sizeof side, "%s-shm", path);
+		snprintf(side, sizeof side, "%s-shm", db_path);
 		unlink(side);
 	}
 	if (rc)
 		unlink(tmp);
-	else if (n_releases)
-		*n_releases = count;
 	return rc;
 }
+
+int index_refresh(const char *store, const char *db_path, struct index_refresh_stats *stats,
+		  struct mesh_err *err)
+{
+	struct index_refresh_stats local;
+	if (!stats)
+		stats = &local;
+	memset(stats, 0, sizeof *stats);
+	if (access(db_path, F_OK) < 0 && errno == ENOENT)
+		return index_rebuild(store, db_path, stats, err);
+	sqlite3 *db;
+	bool damaged = false;
+	int rc = db_open_rw(db_path, false, &db, &damaged, err);
+	if (!rc) {
+		rc = refresh_db(store, db_path, db, stats, &damaged, err);
+		sqlite3_close(db);
+	}
+	if (rc && damaged)
+		return index_rebuild(store, db_path, stats, err);   /* a cache: start again */
+	return rc;
+}
+
+/* ---- search ---- */
 
 static char *col_text(sqlite3_stmt *st, int i)
 {
@@ -292,109 +751,163 @@ static char *col_text(sqlite3_stmt *st, int i)
 	return xstrdup(t ? (const char *)t : "");
 }
 
-int index_search(const char *store, const char *query, struct index_hit **hits, size_t *n,
-		 int *stale, struct mesh_err *err)
+static void hit_clear(struct index_hit *h)
 {
-	struct index_query q = {.query = query};
-	return index_query_run(store, &q, hits, n, stale, err);
+	free(h->domain);
+	free(h->product);
+	free(h->version);
+	free(h->status);
+	free(h->purpose);
+	free(h->snippet);
+	free(h->owners);
 }
 
-int index_query_run(const char *store, const struct index_query *q, struct index_hit **hits, size_t *n,
-		    int *stale, struct mesh_err *err)
+int index_search(const char *db_path, const char *query, size_t limit, struct index_hit **hits,
+		 size_t *n, struct mesh_err *err)
 {
+	struct index_query q = {.query = query};
+	return index_query_run(db_path, &q, limit, hits, n, err);
+}
+
+int index_path_for_store(const char *store, const char *state_option, char *out, size_t size,
+			 struct mesh_err *err)
+{
+	char dir[PATH_MAX];
+	int rc = state_dir_for_store(store, state_option, true, dir, sizeof dir, err);
+	if (!rc && snprintf(out, size, "%s/" INDEX_DB_NAME, dir) >= (int)size)
+		rc = mesh_errf(err, -ENAMETOOLONG, "%s: path too long", dir);
+	return rc;
+}
+
+int index_query_run(const char *db_path, const struct index_query *q, size_t limit, struct index_hit **hits,
+		    size_t *n, struct mesh_err *err)
+{
+	const char *query = q->query;
 	*hits = NULL;
 	*n = 0;
-	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/" INDEX_FILE, store);
 	sqlite3 *db = NULL;
 	struct mesh_err cerr = {0};
-	int crc = db_path_check(path, false, &cerr);
-	if (crc == -ENOENT || (!crc && sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW,
-						       NULL) != SQLITE_OK)) {
-		sqlite3_close(db);
-		return mesh_errf(err, -ENOENT, "%s: no index (run 'meshctl reindex')", path);
-	}
-	if (crc)
+	int crc = db_path_check(db_path, false, &cerr);
+	if (crc && crc != -ENOENT)
 		return mesh_errf(err, crc, "%s", cerr.msg);
-	sqlite3_busy_timeout(db, 5000);
-	char gen[64] = "";
-	store_read_generation(store, gen, sizeof gen);
-	sqlite3_stmt *st;
-	*stale = 1;
-	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='generation'", -1, &st, NULL) == SQLITE_OK) {
-		if (sqlite3_step(st) == SQLITE_ROW)
-			*stale = strcmp((const char *)sqlite3_column_text(st, 0), gen) != 0;
-		sqlite3_finalize(st);
-	}
-	/* bm25 weights: domain 4, product 8, (version unindexed), text 1 -
-	 * a word in a product's name says more than one in its description */
-	const char *sql =
-		"SELECT s.domain, s.product, s.version, r.status, r.purpose,"
-		"       (SELECT max(restricted) FROM releases r2 WHERE r2.domain = s.domain AND r2.product = s.product),"
-		"       snippet(search, 3, '[', ']', '...', 12), bm25(search, 4.0, 8.0, 0.0, 1.0) AS score"
-		"  FROM search s JOIN releases r USING(domain, product, version)"
-		" WHERE search MATCH ?1"
-		"   AND (?2 IS NULL OR r.domain = ?2)"
-		"   AND (?3 IS NULL OR ' ' || r.tags || ' ' LIKE '% ' || ?3 || ' %' ESCAPE '\\')"
-		"   AND (?4 IS NULL OR EXISTS (SELECT 1 FROM columns c WHERE c.domain = r.domain"
-		"        AND c.product = r.product AND c.version = r.version AND c.classification = ?4))"
-		"   AND (?5 IS NULL OR r.status = ?5)"
-		" ORDER BY score";
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		int e = mesh_errf(err, -EIO, "%s: %s", path, sqlite3_errmsg(db));
+	if (crc || sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+		int e = mesh_errf(err, -ENOENT, "%s: %s (run 'meshctl reindex')", db_path,
+				  db ? sqlite3_errmsg(db) : "cannot open");
 		sqlite3_close(db);
 		return e;
 	}
-	sqlite3_bind_text(st, 1, q->query, -1, SQLITE_TRANSIENT);
+	sqlite3_busy_timeout(db, 5000);
+	/* Pass 1: ranked matches, one per product (its newest matching
+	 * version), found through a hash of product ids: O(matches). */
+	/* bm25 weights: domain 4, product 8, text 1 - a word in a product's
+	 * name says more than one in its description */
+	const char *sql =
+		"SELECT r.id, r.product_id, r.version, bm25(search, 4.0, 8.0, 1.0) AS score"
+		"  FROM search JOIN releases r ON r.id = search.rowid JOIN products p ON p.id = r.product_id"
+		" WHERE search MATCH ?1"
+		"   AND (?2 IS NULL OR p.domain = ?2)"
+		"   AND (?3 IS NULL OR ' ' || r.tags || ' ' LIKE '% ' || ?3 || ' %' ESCAPE '\\')"
+		"   AND (?4 IS NULL OR EXISTS (SELECT 1 FROM columns c WHERE c.release_id = r.id"
+		"        AND c.classification = ?4))"
+		"   AND (?5 IS NULL OR r.status = ?5)"
+		" ORDER BY score";
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		int e = mesh_errf(err, -EIO, "%s: %s", db_path, sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return e;
+	}
+	sqlite3_bind_text(st, 1, query, -1, SQLITE_TRANSIENT);
 	const char *filters[] = {q->domain, q->tag, q->classification, q->status};
 	for (int i = 0; i < 4; i++)
 		if (filters[i])
 			sqlite3_bind_text(st, i + 2, filters[i], -1, SQLITE_TRANSIENT);
+	struct map by_product = {0};
+	double *scores = NULL;
+	int64_t *ids = NULL;
+	char **versions = NULL;
+	size_t cap = 0, count = 0;
 	int step;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *domain = (const char *)sqlite3_column_text(st, 0);
-		const char *product = (const char *)sqlite3_column_text(st, 1);
+		int64_t id = sqlite3_column_int64(st, 0), pid = sqlite3_column_int64(st, 1);
 		const char *version = (const char *)sqlite3_column_text(st, 2);
-		size_t k;
-		for (k = 0; k < *n; k++)
-			if (!strcmp((*hits)[k].domain, domain) && !strcmp((*hits)[k].product, product))
-				break;
-		if (k < *n) {
-			/* keep the newest version of the product */
-			if (semver_cmp_str(version, (*hits)[k].version) > 0) {
-				free((*hits)[k].version);
-				(*hits)[k].version = xstrdup(version);
+		struct map_entry *e = map_find(&by_product, "", pid);
+		if (e) {
+			if (semver_cmp_str(version, versions[e->value]) > 0) {
+				free(versions[e->value]);
+				versions[e->value] = xstrdup(version);
+				ids[e->value] = id;
 			}
 			continue;
 		}
-		*hits = xrealloc(*hits, (*n + 1) * sizeof **hits);
-		struct index_hit *h = &(*hits)[(*n)++];
-		h->domain = col_text(st, 0);
-		h->product = col_text(st, 1);
-		h->version = col_text(st, 2);
-		h->status = col_text(st, 3);
-		h->purpose = col_text(st, 4);
-		h->restricted = sqlite3_column_int(st, 5);
-		h->snippet = col_text(st, 6);
-		h->score = -sqlite3_column_double(st, 7);
+		if (limit && count == limit)
+			continue;           /* only newer versions of products already found */
+		if (count == cap) {
+			cap = cap ? cap * 2 : 16;
+			ids = xrealloc(ids, cap * sizeof *ids);
+			versions = xrealloc(versions, cap * sizeof *versions);
+			scores = xrealloc(scores, cap * sizeof *scores);
+		}
+		scores[count] = -sqlite3_column_double(st, 3);   /* the product's best match */
+		bool added;
+		map_get(&by_product, "", pid, &added)->value = count;
+		ids[count] = id;
+		versions[count++] = xstrdup(version);
 	}
 	int rc = 0;
 	if (step != SQLITE_DONE)
-		rc = mesh_errf(err, -EINVAL, "search '%s': %s", q->query, sqlite3_errmsg(db));
+		rc = mesh_errf(err, -EINVAL, "search '%s': %s", query, sqlite3_errmsg(db));
 	sqlite3_finalize(st);
+	map_free(&by_product);
+	/* Pass 2: what is shown of each hit, snippets for these rows only */
+	const char *detail =
+		"SELECT p.domain, p.product, r.version, r.status, r.purpose,"
+		"       (SELECT max(restricted) FROM releases r2 WHERE r2.product_id = r.product_id), r.owners,"
+		"       snippet(search, 2, '[', ']', '...', 12)"
+		"  FROM search JOIN releases r ON r.id = search.rowid JOIN products p ON p.id = r.product_id"
+		" WHERE search MATCH ?1 AND search.rowid = ?2";
+	if (!rc && count && sqlite3_prepare_v2(db, detail, -1, &st, NULL) != SQLITE_OK)
+		rc = mesh_errf(err, -EIO, "%s: %s", db_path, sqlite3_errmsg(db));
+	if (!rc && count) {
+		*hits = xcalloc(count, sizeof **hits);
+		for (size_t i = 0; i < count && !rc; i++) {
+			sqlite3_reset(st);
+			sqlite3_bind_text(st, 1, query, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(st, 2, ids[i]);
+			if (sqlite3_step(st) != SQLITE_ROW) {
+				rc = mesh_errf(err, -EIO, "%s: %s", db_path, sqlite3_errmsg(db));
+				break;
+			}
+			struct index_hit *h = &(*hits)[(*n)++];
+			h->domain = col_text(st, 0);
+			h->product = col_text(st, 1);
+			h->version = col_text(st, 2);
+			h->status = col_text(st, 3);
+			h->purpose = col_text(st, 4);
+			h->restricted = sqlite3_column_int(st, 5);
+			h->owners = col_text(st, 6);
+			h->snippet = col_text(st, 7);
+			h->score = scores[i];
+		}
+		sqlite3_finalize(st);
+	}
+	for (size_t i = 0; i < count; i++)
+		free(versions[i]);
+	free(versions);
+	free(ids);
+	free(scores);
 	sqlite3_close(db);
+	if (rc) {
+		index_hits_free(*hits, *n);
+		*hits = NULL;
+		*n = 0;
+	}
 	return rc;
 }
 
 void index_hits_free(struct index_hit *hits, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		free(hits[i].domain);
-		free(hits[i].product);
-		free(hits[i].version);
-		free(hits[i].status);
-		free(hits[i].purpose);
-		free(hits[i].snippet);
-	}
+	for (size_t i = 0; i < n; i++)
+		hit_clear(&hits[i]);
 	free(hits);
 }

@@ -35,6 +35,7 @@
 #include "scope.h"
 #include "schema.h"
 #include "contract.h"
+#include "state_dir.h"
 #include "store.h"
 
 /* The program's one run: the first failure message and whether a JSON
@@ -753,29 +754,43 @@ static int refresh_descriptors(const char *store, struct mesh_err *err)
 	return rc ? rc : store_bump_generation(store, err);
 }
 
+/* This host's index of the store: STATE/<store-id>/index.db. */
+static int index_path_of(const struct meshctl_ctx *ctx, char *path, size_t size, struct mesh_err *err)
+{
+	char dir[PATH_MAX];
+	int rc = state_dir_for_store(ctx->store, ctx->state_dir, true, dir, sizeof dir, err);
+	if (!rc && snprintf(path, size, "%s/" INDEX_DB_NAME, dir) >= (int)size)
+		rc = mesh_errf(err, -ENAMETOOLONG, "%s: path too long", dir);
+	return rc;
+}
+
 static int cmd_reindex(const struct meshctl_ctx *ctx, int argc, char **argv)
 {
 	(void)argv;
 	if (argc != 1) {
-		printf("usage: meshctl reindex\n");
+		printf("usage: meshctl reindex   (rebuild this host's index of the store from its files)\n");
 		return MESHCTL_USAGE;
 	}
 	struct mesh_err err = {0};
-	size_t n = 0;
+	struct index_refresh_stats stats = {0};
+	char path[PATH_MAX];
 	int rc = store_check(ctx->store, &err);
 	if (!rc)
 		rc = store_clean_staging(ctx->store, &err);
 	if (!rc)
-		rc = index_rebuild(ctx->store, &n, &err);
+		rc = index_path_of(ctx, path, sizeof path, &err);
+	if (!rc)
+		rc = index_rebuild(ctx->store, path, &stats, &err);
 	if (!rc)
 		rc = refresh_descriptors(ctx->store, &err);
 	if (rc) {
 		meshctl_fail(ctx, "reindex", "%s", err.msg);
 		return meshctl_exit_for(rc);
 	}
-	char line[PATH_MAX + 64], count[32];
-	snprintf(line, sizeof line, "indexed %zu releases into %s/%s", n, ctx->store, INDEX_FILE);
-	snprintf(count, sizeof count, "%zu", n);
+	char line[PATH_MAX + 96], count[32];
+	snprintf(line, sizeof line, "indexed %zu releases into %s%s", stats.releases, path,
+		 stats.unreadable ? " (some unreadable releases skipped)" : "");
+	snprintf(count, sizeof count, "%zu", stats.releases);
 	meshctl_result(ctx, line, "releases", count, (char *)NULL);
 	return MESHCTL_OK;
 }
@@ -883,9 +898,11 @@ static const struct command commands[] = {
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: meshctl [--store DIR] [--json] COMMAND [ARGS]\n\n"
+	fprintf(out, "usage: meshctl [--store DIR] [--state-dir DIR] [--json] COMMAND [ARGS]\n\n"
 		"The command line of meshfs, a data mesh as a filesystem.\n"
-		"The store is --store, else $MESH_STORE, else /srv/mesh.\n\ncommands:\n");
+		"The store is --store, else $MESH_STORE, else /srv/mesh.  This host's state for it\n"
+		"(search index, usage) is in --state-dir, else $MESHFS_STATE_DIR, else "
+		STATE_ROOT_DEFAULT ",\nunder the store's id.\n\ncommands:\n");
 	for (const struct command *c = commands; c->name; c++)
 		fprintf(out, "  %-11s %s\n", c->name, c->summary);
 	fprintf(out, "\n'meshctl COMMAND --help' describes one command.\n"
@@ -934,6 +951,10 @@ int main(int argc, char **argv)
 		} else if (!strncmp(argv[i], "--store=", 8)) {
 			ctx.store = argv[i] + 8;
 			store_given = true;
+		} else if (!strcmp(argv[i], "--state-dir") && i + 1 < argc) {
+			ctx.state_dir = argv[++i];
+		} else if (!strncmp(argv[i], "--state-dir=", 12)) {
+			ctx.state_dir = argv[i] + 12;
 		} else if (!strcmp(argv[i], "--json")) {
 			ctx.json = true;
 		} else if (!strcmp(argv[i], "--serve-fd") && i + 1 < argc) {

@@ -14,6 +14,7 @@
 
 #include "meshctl_cmds.h"
 #include "mesh_util.h"
+#include "state_dir.h"
 #include "scope.h"
 #include "usage_report.h"
 
@@ -92,24 +93,42 @@ static int split_path(char *buf, const char **domain, const char **product, cons
 	return 0;
 }
 
+/* The hosts recording on this machine: STATE/<store-id>/usage (local disk). */
 static char *usage_root(const struct meshctl_ctx *ctx)
+{
+	char dir[PATH_MAX];
+	struct strbuf sb = STRBUF_INIT;
+	if (state_dir_for_store(ctx->store, ctx->state_dir, false, dir, sizeof dir, NULL) == 0)
+		strbuf_printf(&sb, "%s/usage", dir);
+	else
+		strbuf_printf(&sb, "%s/usage/.none", ctx->store);   /* no such host directory */
+	return strbuf_detach(&sb, NULL);
+}
+
+/* Every host's shipped segments: STORE/usage. */
+static char *shipped_root(const struct meshctl_ctx *ctx)
 {
 	struct strbuf sb = STRBUF_INIT;
 	strbuf_printf(&sb, "%s/usage", ctx->store);
 	return strbuf_detach(&sb, NULL);
 }
 
-static void print_warnings(const struct meshctl_ctx *ctx, const char *cmd, const struct usage_report *r)
+/* The hosts that could not be read, on stderr; their number. */
+static size_t print_warnings(const struct meshctl_ctx *ctx, const char *cmd, const struct usage_report *r)
 {
 	const char *w;
-	for (size_t i = 0; (w = usage_report_warning(r, i)); i++)
-		fprintf(stderr, "%s %s: warning: %s (skipped)\n", ctx->prog ? ctx->prog : "meshctl", cmd, w);
+	size_t i;
+	for (i = 0; (w = usage_report_warning(r, i)); i++)
+		fprintf(stderr, "%s %s: %s: left out of this report\n", ctx->prog ? ctx->prog : "meshctl", cmd, w);
+	return i;
 }
 
+/* A report that left a host out is printed, but never passes for
+ * complete: the exit status says so (MESHCTL_ERROR). */
 static int print_report(const struct meshctl_ctx *ctx, const char *cmd, struct usage_report *r,
 			enum usage_format fmt)
 {
-	print_warnings(ctx, cmd, r);
+	size_t unread = print_warnings(ctx, cmd, r);
 	char *text = usage_report_format(r, fmt);
 	if (fmt == USAGE_FORMAT_JSON)
 		meshctl_print_document(text);
@@ -117,7 +136,7 @@ static int print_report(const struct meshctl_ctx *ctx, const char *cmd, struct u
 		fputs(text, stdout);
 	free(text);
 	usage_report_free(r);
-	return fflush(stdout) == 0 ? MESHCTL_OK : MESHCTL_ERROR;
+	return fflush(stdout) == 0 && !unread ? MESHCTL_OK : MESHCTL_ERROR;
 }
 
 static int prune(const struct meshctl_ctx *ctx, const char *root, const char *date)
@@ -276,9 +295,12 @@ int meshctl_cmd_usage(const struct meshctl_ctx *ctx, int argc, char **argv)
 	q.scope_user = ctx->caller.user;
 	struct usage_report *r;
 	struct mesh_err err = {0};
+	char *shipped = shipped_root(ctx);
+	q.shipped_root = shipped;
 	int rc = usage_report_run(root, &q, &r, &err);
 	scope_close(sc);
 	free(root);
+	free(shipped);
 	if (rc) {
 		meshctl_fail(ctx, "usage", "%s", err.msg);
 		return meshctl_exit_for(rc);
@@ -354,8 +376,10 @@ int meshctl_cmd_consumers(const struct meshctl_ctx *ctx, int argc, char **argv)
 	char *root = usage_root(ctx);
 	struct usage_report *r;
 	struct mesh_err err = {0};
-	int rc = usage_consumers_run(root, domain, product, version, since_ns, until_ns, &r, &err);
+	char *shipped = shipped_root(ctx);
+	int rc = usage_consumers_run(root, shipped, domain, product, version, since_ns, until_ns, &r, &err);
 	free(root);
+	free(shipped);
 	if (rc) {
 		meshctl_fail(ctx, "consumers", "%s", err.msg);
 		return meshctl_exit_for(rc);

@@ -36,6 +36,7 @@ struct meshfs_conf {
 	int open_mesh;
 	double poll;
 	char *usage_dir;
+	char *state_dir;
 	char *hostname;
 	int max_threads;
 	int allow_other;
@@ -60,6 +61,7 @@ static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("open_mesh", open_mesh),
 	CONF_OPT("poll=%lf", poll),
 	CONF_OPT("usage_dir=%s", usage_dir),
+	CONF_OPT("state_dir=%s", state_dir),
 	CONF_OPT("hostname=%s", hostname),
 	CONF_OPT("max_threads=%d", max_threads),
 	CONF_OPT("passthrough=%s", passthrough),
@@ -113,7 +115,11 @@ static void usage(FILE *out)
 "                           (default /var/cache/meshfs/views, made 0700)\n"
 "    -o view_cache_max=BYTES  size cap of the view cache, least recently used\n"
 "                           views evicted first (suffix K, M, G; default 10G)\n"
-"    -o usage_dir=DIR       where this host records usage (default STORE/usage/HOST)\n"
+"    -o state_dir=DIR       this host's local state: usage journal and database\n"
+"                           (default $MESHFS_STATE_DIR, else /var/lib/meshfs)\n"
+"    -o usage_dir=DIR       where this host records usage (default\n"
+"                           STATE_DIR/<store-id>/usage/HOST; closed segments are\n"
+"                           shipped to STORE/usage/HOST for other hosts' reports)\n"
 "    -o hostname=NAME       host name recorded with usage (default gethostname)\n"
 "    -o usage_slots=N       usage journal capacity in events (default 32768)\n"
 "    -o metrics=PATH        write Prometheus metrics (textfile collector) to PATH\n"
@@ -162,6 +168,7 @@ static void conf_free(struct meshfs_conf *conf)
 {
 	free(conf->store);
 	free(conf->usage_dir);
+	free(conf->state_dir);
 	free(conf->hostname);
 	free(conf->passthrough);
 	free(conf->metrics);
@@ -334,12 +341,16 @@ int main(int argc, char **argv)
 	snprintf(fsname, sizeof fsname, "-ofsname=%s,subtype=meshfs", store);
 	fuse_opt_add_arg(&args, fsname);
 
+	/* the service's workers find this host's state as the daemon does */
+	if (conf.state_dir && *conf.state_dir)
+		setenv("MESHFS_STATE_DIR", conf.state_dir, 1);
 	openlog("meshfs", LOG_PID | (opts.foreground ? LOG_PERROR : 0), LOG_DAEMON);
 	struct daemon_options dopts = {
 		.store = store,
 		.poll_interval = conf.poll,
 		.open_mesh = conf.open_mesh,
 		.usage_dir = conf.usage_dir,
+		.state_dir = conf.state_dir,
 		.hostname = conf.hostname,
 		.usage_slots = conf.usage_slots > 0 ? (size_t)conf.usage_slots : 0,
 		.metrics_path = conf.metrics,

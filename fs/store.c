@@ -21,10 +21,11 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/fs.h>
 
 #include "identity.h"
 #include "mesh_util.h"
+#include "state_dir.h"
+#include "store_rename.h"
 
 #define MARKER_TEXT "meshfs store format 1\n"
 #define COPY_BLOCK (1u << 20)
@@ -119,15 +120,18 @@ int store_init(const char *path, const char *mesh_yaml, struct mesh_err *err)
 	if ((rc = mkdir_mode(path, "domains", STORE_DIR_MODE, err)) ||
 	    (rc = mkdir_mode(path, "grants", STORE_DIR_MODE, err)) ||
 	    (rc = mkdir_mode(path, "requests", STORE_DIR_MODE, err)) ||
-	    (rc = mkdir_mode(path, "usage", STORE_DIR_MODE, err)) ||
-	    (rc = mkdir_mode(path, "index", STORE_DIR_MODE, err)))
+	    (rc = mkdir_mode(path, "usage", STORE_DIR_MODE, err)))
 		goto out;
 	if ((rc = mesh_write_file_atomic(root, "mesh.yaml", mesh_yaml, strlen(mesh_yaml), STORE_FILE_MODE, err)))
 		goto out;
 	if ((rc = store_bump_generation(path, err)))
 		goto out;
-	/* the marker last: a half-made store is not a store */
-	rc = mesh_write_file_atomic(root, STORE_MARKER, MARKER_TEXT, strlen(MARKER_TEXT), STORE_FILE_MODE, err);
+	/* the marker last: a half-made store is not a store; its id names
+	 * each host's local state for it (state_dir.h) */
+	char marker[128];
+	state_new_store_id_line(marker + snprintf(marker, sizeof marker, MARKER_TEXT),
+				sizeof marker - strlen(MARKER_TEXT));
+	rc = mesh_write_file_atomic(root, STORE_MARKER, marker, strlen(marker), STORE_FILE_MODE, err);
 out:
 	close(root);
 	return rc;
@@ -841,12 +845,15 @@ int store_install_release(const char *store, const struct release_spec *spec,
 		rc = mesh_errf(err, -errno, "%s: fsync: %s", staging, strerror(errno));
 	if (!rc && fchmod(stage_fd, STORE_RELEASE_DIR_MODE) < 0)
 		rc = mesh_errf(err, -errno, "%s: chmod: %s", staging, strerror(errno));
-	if (!rc && renameat2(product_fd, staging, product_fd, spec->version, RENAME_NOREPLACE) < 0) {
-		if (errno == EEXIST)
+	if (!rc) {
+		/* exclusive on every filesystem, shared ones included (store_rename.c) */
+		struct mesh_err rerr = {0};
+		int r = store_rename_noreplace(product_fd, staging, stage_fd, spec->version, NULL, &rerr);
+		if (r == -EEXIST)
 			rc = mesh_errf(err, -EEXIST, "%s/%s %s already exists (published concurrently)",
 				       spec->domain, spec->product, spec->version);
-		else
-			rc = mesh_errf(err, -errno, "install %s: %s", spec->version, strerror(errno));
+		else if (r)
+			rc = mesh_errf(err, r, "install %s: %s", spec->version, rerr.msg);
 	}
 	if (!rc && fsync(product_fd) < 0)
 		rc = mesh_errf(err, -errno, "%s: fsync: %s", domain_path, strerror(errno));
@@ -977,10 +984,51 @@ static char *dup_or_null(const char *s)
 	return s ? xstrdup(s) : NULL;
 }
 
-int lifecycle_load_at(int product_dirfd, struct lifecycle_table *out, struct mesh_err *err)
+/* One entry from a record's JSON object; false when it is not one. */
+static bool lifecycle_entry_from(json_t *value, const char *version, struct lifecycle_entry *e)
 {
-	out->entries = NULL;
-	out->n = 0;
+	if (!json_is_object(value))
+		return false;
+	const char *state = jstr(value, "state");
+	e->version = xstrdup(version);
+	e->state = state && !strcmp(state, "retired") ? LC_RETIRED
+		 : state && !strcmp(state, "deprecated") ? LC_DEPRECATED : LC_ACTIVE;
+	e->sunset = dup_or_null(jstr(value, "sunset"));
+	e->reason = dup_or_null(jstr(value, "reason"));
+	e->changed_at = dup_or_null(jstr(value, "changed_at"));
+	e->changed_by = dup_or_null(jstr(value, "changed_by"));
+	return true;
+}
+
+static void lifecycle_entry_clear(struct lifecycle_entry *e)
+{
+	free(e->version);
+	free(e->sunset);
+	free(e->reason);
+	free(e->changed_at);
+	free(e->changed_by);
+	memset(e, 0, sizeof *e);
+}
+
+/* Add or replace the entry of e->version (taking e's strings). */
+static void lifecycle_put(struct lifecycle_table *t, size_t *cap, struct lifecycle_entry *e)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (!strcmp(t->entries[i].version, e->version)) {
+			lifecycle_entry_clear(&t->entries[i]);
+			t->entries[i] = *e;
+			return;
+		}
+	if (t->n == *cap)
+		t->entries = xrealloc(t->entries, (*cap = *cap ? *cap * 2 : 8) * sizeof *t->entries);
+	t->entries[t->n++] = *e;
+}
+
+/* The table of a store written before per-version records: read, never
+ * written again; a record in STORE_LIFECYCLE_DIR overrides its entry. */
+static int lifecycle_load_legacy(int product_dirfd, struct lifecycle_table *out, size_t *cap,
+				 struct mesh_err *err)
+{
 	char *text;
 	size_t len;
 	struct mesh_err local = {0};
@@ -997,22 +1045,87 @@ int lifecycle_load_at(int product_dirfd, struct lifecycle_table *out, struct mes
 		json_decref(root);
 		return mesh_errf(err, -EINVAL, "%s: not a lifecycle table", STORE_LIFECYCLE);
 	}
-	out->entries = xcalloc(json_object_size(versions), sizeof *out->entries);
 	const char *key;
 	json_t *value;
 	json_object_foreach(versions, key, value) {
-		struct lifecycle_entry *e = &out->entries[out->n++];
-		const char *state = jstr(value, "state");
-		e->version = xstrdup(key);
-		e->state = state && !strcmp(state, "retired") ? LC_RETIRED
-			 : state && !strcmp(state, "deprecated") ? LC_DEPRECATED : LC_ACTIVE;
-		e->sunset = dup_or_null(jstr(value, "sunset"));
-		e->reason = dup_or_null(jstr(value, "reason"));
-		e->changed_at = dup_or_null(jstr(value, "changed_at"));
-		e->changed_by = dup_or_null(jstr(value, "changed_by"));
+		struct lifecycle_entry e = {0};
+		if (lifecycle_entry_from(value, key, &e))
+			lifecycle_put(out, cap, &e);
 	}
 	json_decref(root);
 	return 0;
+}
+
+int lifecycle_record_parse(const char *text, size_t len, const char *version, struct lifecycle_entry *out,
+			   struct mesh_err *err)
+{
+	memset(out, 0, sizeof *out);
+	json_error_t jerr;
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return mesh_errf(err, -EINVAL, "line %d: %s", jerr.line, jerr.text);
+	const char *state = jstr(root, "state");
+	bool ok = json_is_object(root) && state &&
+		  (!strcmp(state, "active") || !strcmp(state, "deprecated") || !strcmp(state, "retired"));
+	if (ok)
+		lifecycle_entry_from(root, version, out);
+	json_decref(root);
+	return ok ? 0 : mesh_errf(err, -EINVAL, "not a lifecycle record (an object with state active, "
+				  "deprecated or retired)");
+}
+
+int lifecycle_load_at(int product_dirfd, struct lifecycle_table *out, struct mesh_err *err)
+{
+	out->entries = NULL;
+	out->n = 0;
+	size_t cap = 0;
+	int rc = lifecycle_load_legacy(product_dirfd, out, &cap, err);
+	if (rc)
+		return rc;
+	int dfd = openat(product_dirfd, STORE_LIFECYCLE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT ? 0 : mesh_errf(err, -errno, "%s: %s", STORE_LIFECYCLE_DIR, strerror(errno));
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return mesh_errf(err, -errno, "%s: %s", STORE_LIFECYCLE_DIR, strerror(errno));
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) && !rc) {
+		/* <version>.json; temporary files start with a dot */
+		size_t n = strlen(de->d_name);
+		if (de->d_name[0] == '.' || n <= 5 || strcmp(de->d_name + n - 5, ".json"))
+			continue;
+		char version[256];
+		if (n - 5 >= sizeof version)
+			continue;
+		memcpy(version, de->d_name, n - 5);
+		version[n - 5] = '\0';
+		if (semver_parse(version, NULL))
+			continue;
+		char *text;
+		size_t len;
+		struct mesh_err local = {0};
+		int r = mesh_read_file_at(dfd, de->d_name, 64u << 10, &text, &len, &local);
+		if (r == -ENOENT)
+			continue;
+		if (r) {
+			rc = mesh_errf(err, r, "%s/%s: %s", STORE_LIFECYCLE_DIR, de->d_name, local.msg);
+			break;
+		}
+		struct lifecycle_entry e = {0};
+		struct mesh_err perr = {0};
+		r = lifecycle_record_parse(text, len, version, &e, &perr);
+		free(text);
+		if (r)
+			rc = mesh_errf(err, r, "%s/%s: %s", STORE_LIFECYCLE_DIR, de->d_name, perr.msg);
+		else
+			lifecycle_put(out, &cap, &e);
+	}
+	closedir(d);
+	if (rc)
+		lifecycle_table_free(out);
+	return rc;
 }
 
 const struct lifecycle_entry *lifecycle_find(const struct lifecycle_table *t, const char *version)
@@ -1062,7 +1175,7 @@ static int write_status_contract(int product_fd, const char *version, const char
 		return mesh_errf(err, -errno, "%s: %s", STORE_STATUS_DIR, strerror(errno));
 	}
 	snprintf(path, sizeof path, STORE_STATUS_DIR "/%s.contract.yaml", version);
-	rc = mesh_write_file_atomic(product_fd, path, out.buf, out.len, STORE_FILE_MODE, err);
+	rc = store_write_replace(product_fd, path, out.buf, out.len, STORE_FILE_MODE, err);
 	strbuf_release(&out);
 	return rc;
 }
@@ -1080,28 +1193,10 @@ int store_set_lifecycle(const char *store, const char *domain, const char *produ
 		close(pfd);
 		return mesh_errf(err, -ENOENT, "%s/%s has no version %s", domain, product, version);
 	}
-	struct lifecycle_table t;
-	int rc = lifecycle_load_at(pfd, &t, err);
-	if (rc) {
-		close(pfd);
-		return rc;
-	}
-	json_t *versions = json_object();
-	for (size_t i = 0; i < t.n; i++) {
-		const struct lifecycle_entry *e = &t.entries[i];
-		json_t *v = json_object();
-		json_object_set_new(v, "state", json_string(lifecycle_name(e->state)));
-		if (e->sunset)
-			json_object_set_new(v, "sunset", json_string(e->sunset));
-		if (e->reason)
-			json_object_set_new(v, "reason", json_string(e->reason));
-		if (e->changed_at)
-			json_object_set_new(v, "changed_at", json_string(e->changed_at));
-		if (e->changed_by)
-			json_object_set_new(v, "changed_by", json_string(e->changed_by));
-		json_object_set_new(versions, e->version, v);
-	}
-	lifecycle_table_free(&t);
+	/* One record per version: hosts changing different versions never
+	 * write the same file, so no change is lost; for one version the
+	 * last complete write wins. */
+	int rc = 0;
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	char stamp[40];
@@ -1114,18 +1209,19 @@ int store_set_lifecycle(const char *store, const char *domain, const char *produ
 		json_object_set_new(v, "reason", json_string(reason));
 	json_object_set_new(v, "changed_at", json_string(stamp));
 	json_object_set_new(v, "changed_by", json_string(who ? who : "?"));
-	json_object_set_new(versions, version, v);
-	json_t *root = json_object();
-	json_object_set_new(root, "versions", versions);
-	char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
-	json_decref(root);
+	char *text = json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(v);
 	/* the contract sidecar says the state too: a copy of the release's
 	 * contract.yaml with its top-level status rewritten, beside the
 	 * immutable release (the catalog serves it in place of the original) */
 	if (state == LC_DEPRECATED)
 		rc = write_status_contract(pfd, version, "deprecated", err);
+	if (!rc && mkdirat(pfd, STORE_LIFECYCLE_DIR, STORE_DIR_MODE) < 0 && errno != EEXIST)
+		rc = mesh_errf(err, -errno, "%s/%s/%s: %s", domain, product, STORE_LIFECYCLE_DIR, strerror(errno));
+	char record[PATH_MAX];
+	snprintf(record, sizeof record, STORE_LIFECYCLE_DIR "/%s.json", version);
 	if (!rc)
-		rc = mesh_write_file_atomic(pfd, STORE_LIFECYCLE, text, strlen(text), STORE_FILE_MODE, err);
+		rc = store_write_replace(pfd, record, text, strlen(text), STORE_FILE_MODE, err);
 	free(text);
 	close(pfd);
 	if (!rc)

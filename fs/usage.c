@@ -15,6 +15,7 @@
  */
 #include "usage.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -90,6 +91,12 @@ _Static_assert(offsetof(struct slot, text) == SLOT_HEAD, "slot text offset");
 
 struct usage {
 	char *dir, *host, *metrics_path;
+	char *ship_dir;                 /* NULL: no shipping */
+	unsigned ship_interval_ms;
+	sqlite3 *ship_db;               /* the shipper thread's connection */
+	pthread_t shipper;
+	bool shipper_running;
+	pthread_cond_t ship_wake;       /* with wake_lock: stop */
 	bool serve_when_full;
 	unsigned metrics_interval_ms, flush_interval_ms, retention_days;
 
@@ -468,8 +475,8 @@ static int db_ready(struct usage *u)
 	char path[4200];
 	snprintf(path, sizeof path, "%s/usage.db", u->dir);
 	struct mesh_err err = {0};
-	int rc = sqlite3_open_v2(path, &u->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
-				 NULL);
+	int rc = sqlite3_open_v2(path, &u->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+				 SQLITE_OPEN_URI | SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc != SQLITE_OK) {
 		set_error(u, "%s: %s (events wait in the journal)", path,
 			  u->db ? sqlite3_errmsg(u->db) : sqlite3_errstr(rc));
@@ -479,6 +486,21 @@ static int db_ready(struct usage *u)
 	sqlite3_busy_timeout(u->db, 5000);
 	if (usage_db_prepare(u->db, u->wal, &err)) {
 		set_error(u, "%s: %s (events wait in the journal)", path, err.msg);
+		db_close(u);
+		return -EIO;
+	}
+	/* every row written is queued for the next segment, in the same
+	 * transaction (temporary triggers: only a shipping daemon queues) */
+	if (u->ship_dir &&
+	    sqlite3_exec(u->db,
+		"CREATE TABLE IF NOT EXISTS ship_queue(event_id INTEGER PRIMARY KEY, ver INTEGER NOT NULL);"
+		"CREATE TEMP TRIGGER IF NOT EXISTS ship_insert AFTER INSERT ON main.events BEGIN"
+		" INSERT INTO ship_queue VALUES(new.event_id, 1)"
+		" ON CONFLICT(event_id) DO UPDATE SET ver = ver + 1; END;"
+		"CREATE TEMP TRIGGER IF NOT EXISTS ship_update AFTER UPDATE ON main.events BEGIN"
+		" INSERT INTO ship_queue VALUES(new.event_id, 1)"
+		" ON CONFLICT(event_id) DO UPDATE SET ver = ver + 1; END;", NULL, NULL, NULL) != SQLITE_OK) {
+		set_error(u, "%s: %s (events wait in the journal)", path, sqlite3_errmsg(u->db));
 		db_close(u);
 		return -EIO;
 	}
@@ -657,6 +679,283 @@ static int drain(struct usage *u, bool closing)
 		if (n < BATCH_MAX)
 			return 0;
 	}
+}
+
+/* ---- shipping closed segments to the store ---- */
+
+#define SEGMENT_MAX_EVENTS 100000
+#define SEGMENT_COMPACT_AT 32
+
+static void uri_escape(const char *path, char *out, size_t size)
+{
+	size_t o = 0;
+	for (const char *p = path; *p && o + 4 < size; p++) {
+		if (*p == '%' || *p == '?' || *p == '#')
+			o += (size_t)snprintf(out + o, size - o, "%%%02X", (unsigned char)*p);
+		else
+			out[o++] = *p;
+	}
+	out[o] = '\0';
+}
+
+static int64_t query_int(sqlite3 *db, const char *sql, int64_t fallback)
+{
+	sqlite3_stmt *st;
+	int64_t v = fallback;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+			v = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	return v;
+}
+
+/* The shipper's own connection to usage.db (WAL: it reads while the
+ * writer writes; its short dequeue waits on busy_timeout).  CREATE: an
+ * attached database is opened with the connection's flags, and segments
+ * are new files. */
+static int ship_db_ready(struct usage *u)
+{
+	if (u->ship_db)
+		return 0;
+	char path[4200];
+	snprintf(path, sizeof path, "%s/usage.db", u->dir);
+	if (sqlite3_open_v2(path, &u->ship_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
+			    NULL) != SQLITE_OK) {
+		set_error(u, "%s: %s (usage waits to be shipped)", path, sqlite3_errmsg(u->ship_db));
+		sqlite3_close(u->ship_db);
+		u->ship_db = NULL;
+		return -EIO;
+	}
+	sqlite3_busy_timeout(u->ship_db, 5000);
+	return 0;
+}
+
+static void ship_db_close(struct usage *u)
+{
+	sqlite3_close(u->ship_db);
+	u->ship_db = NULL;
+}
+
+/* Write one segment of queued rows (at most SEGMENT_MAX_EVENTS) and
+ * dequeue them.  0 (also when nothing is queued), or -EIO with the error
+ * recorded; the rows stay queued for the next try. */
+static int ship_once(struct usage *u, bool *more)
+{
+	*more = false;
+	if (ship_db_ready(u))
+		return -EIO;
+	sqlite3 *db = u->ship_db;
+	int64_t lo = query_int(db, "SELECT min(event_id) FROM ship_queue", -1);
+	if (lo < 0)
+		return 0;
+	char sql[512];
+	snprintf(sql, sizeof sql, "SELECT event_id FROM ship_queue ORDER BY event_id LIMIT 1 OFFSET %d",
+		 SEGMENT_MAX_EVENTS - 1);
+	int64_t hi = query_int(db, sql, -1);
+	if (hi < 0)
+		hi = query_int(db, "SELECT max(event_id) FROM ship_queue", lo);
+	else
+		*more = true;
+	int64_t seq = query_int(db, "SELECT value FROM meta WHERE key = 'ship_seq'", 0) + 1;
+	char tmp[4400], final[4400], uri[9000];
+	snprintf(tmp, sizeof tmp, "%s/.tmp-seg-%" PRId64 ".%ld.db", u->ship_dir, seq, (long)getpid());
+	snprintf(final, sizeof final, "%s/seg-%012" PRId64 "-%" PRId64 "-%" PRId64 ".db", u->ship_dir, seq, lo, hi);
+	unlink(tmp);
+	char escaped[8800];
+	uri_escape(tmp, escaped, sizeof escaped);
+	/* unix-none: the segment is new and private until renamed; no lock is
+	 * taken on the shared filesystem */
+	snprintf(uri, sizeof uri, "file:%s?vfs=unix-none", escaped);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db, "ATTACH DATABASE ?1 AS seg", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, uri, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	}
+	sqlite3_finalize(st);
+	char *msg = NULL;
+	if (rc == SQLITE_OK) {
+		char copy[2048];
+		/* one read snapshot of main for the rows and their versions: a
+		 * row the writer changes meanwhile keeps its newer version queued */
+		snprintf(copy, sizeof copy,
+			 "PRAGMA seg.journal_mode=OFF; PRAGMA seg.synchronous=OFF;"
+			 "DROP TABLE IF EXISTS temp.shipped; BEGIN;"
+			 "CREATE TEMP TABLE shipped AS SELECT event_id, ver FROM main.ship_queue"
+			 " WHERE event_id BETWEEN %" PRId64 " AND %" PRId64 ";"
+			 "CREATE TABLE seg.events AS SELECT e.* FROM main.events e JOIN temp.shipped q"
+			 " ON q.event_id = e.event_id;"
+			 "CREATE TABLE seg.meta(key TEXT PRIMARY KEY, value);"
+			 "INSERT INTO seg.meta VALUES('layout', %d), ('seq', %" PRId64 "), ('first', %" PRId64 "),"
+			 " ('last', %" PRId64 "); COMMIT;", lo, hi, USAGE_DB_LAYOUT, seq, lo, hi);
+		rc = sqlite3_exec(db, copy, NULL, NULL, &msg);
+		if (!rc) {
+			sqlite3_stmt *h;
+			if (sqlite3_prepare_v2(db, "INSERT INTO seg.meta VALUES('host', ?1)", -1, &h, NULL) == SQLITE_OK) {
+				sqlite3_bind_text(h, 1, u->host, -1, SQLITE_STATIC);
+				sqlite3_step(h);
+				sqlite3_finalize(h);
+			}
+		}
+		if (!sqlite3_get_autocommit(db))
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_exec(db, "DETACH DATABASE seg", NULL, NULL, NULL);
+	}
+	if (rc != SQLITE_OK) {
+		set_error(u, "%s: %s (usage waits to be shipped)", tmp, msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		unlink(tmp);
+		return -EIO;
+	}
+	/* durable under its temporary name, then in place, then dequeued */
+	int fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int e = fd < 0 ? errno : fsync(fd) < 0 ? errno : 0;
+	if (fd >= 0)
+		close(fd);
+	if (!e) {
+		chmod(tmp, 0600);
+		if (rename(tmp, final) < 0)
+			e = errno;
+	}
+	if (e) {
+		set_error(u, "%s: %s (usage waits to be shipped)", final, strerror(e));
+		unlink(tmp);
+		return -EIO;
+	}
+	mesh_fsync_dir_at(AT_FDCWD, u->ship_dir);
+	snprintf(sql, sizeof sql,
+		 "BEGIN IMMEDIATE; DELETE FROM ship_queue WHERE event_id BETWEEN %" PRId64 " AND %" PRId64 ""
+		 " AND ver = (SELECT s.ver FROM temp.shipped s WHERE s.event_id = ship_queue.event_id);"
+		 "INSERT OR REPLACE INTO meta(key, value) VALUES('ship_seq', %" PRId64 "); COMMIT;", lo, hi, seq);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		/* shipped, but still queued: shipped again later, read once */
+		set_error(u, "%s/usage.db: %s (a segment may be shipped twice)", u->dir, sqlite3_errmsg(db));
+		if (!sqlite3_get_autocommit(db))
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Merge this host's segments into one when there are more than
+ * SEGMENT_COMPACT_AT, so a report opens a few files, not one per second
+ * of a busy day.  The merged segment is renamed into place before the old
+ * ones are removed: a reader sees the old ones, the new one, or both (an
+ * event counted once: rows are merged by event id).  Best effort: on any
+ * failure the segments stay as they are. */
+static void compact(struct usage *u)
+{
+	DIR *d = opendir(u->ship_dir);
+	if (!d)
+		return;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if (strncmp(de->d_name, "seg-", 4) || len < 8 || strcmp(de->d_name + len - 3, ".db"))
+			continue;
+		if (n == cap)
+			names = xrealloc(names, (cap = cap ? cap * 2 : 64) * sizeof *names);
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (n <= SEGMENT_COMPACT_AT || ship_db_ready(u)) {
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		return;
+	}
+	qsort(names, n, sizeof *names, cmp_name);
+	sqlite3 *db = u->ship_db;
+	int64_t seq = query_int(db, "SELECT value FROM meta WHERE key = 'ship_seq'", 0) + 1;
+	char tmp[4400], uri[9000], escaped[8800], sql[1024];
+	snprintf(tmp, sizeof tmp, "%s/.tmp-seg-%" PRId64 ".%ld.db", u->ship_dir, seq, (long)getpid());
+	unlink(tmp);
+	uri_escape(tmp, escaped, sizeof escaped);
+	snprintf(uri, sizeof uri, "file:%s?vfs=unix-none", escaped);
+	sqlite3_stmt *st = NULL;
+	bool ok = sqlite3_prepare_v2(db, "ATTACH DATABASE ?1 AS seg", -1, &st, NULL) == SQLITE_OK;
+	if (ok) {
+		sqlite3_bind_text(st, 1, uri, -1, SQLITE_STATIC);
+		ok = sqlite3_step(st) == SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	ok = ok && sqlite3_exec(db, "PRAGMA seg.journal_mode=OFF; PRAGMA seg.synchronous=OFF;"
+				"CREATE TABLE seg.events AS SELECT * FROM main.events WHERE 0;"
+				"CREATE UNIQUE INDEX seg.events_id ON events(event_id);"
+				"CREATE TABLE seg.meta(key TEXT PRIMARY KEY, value);", NULL, NULL, NULL) == SQLITE_OK;
+	for (size_t i = 0; i < n && ok; i++) {
+		char path[4400], opath[9000];
+		snprintf(path, sizeof path, "%s/%s", u->ship_dir, names[i]);
+		uri_escape(path, escaped, sizeof escaped);
+		snprintf(opath, sizeof opath, "file:%s?immutable=1", escaped);
+		ok = sqlite3_prepare_v2(db, "ATTACH DATABASE ?1 AS old", -1, &st, NULL) == SQLITE_OK;
+		if (ok) {
+			sqlite3_bind_text(st, 1, opath, -1, SQLITE_STATIC);
+			ok = sqlite3_step(st) == SQLITE_DONE;
+		}
+		sqlite3_finalize(st);
+		if (!ok)
+			break;
+		ok = sqlite3_exec(db,
+			"INSERT INTO seg.events SELECT * FROM old.events WHERE true ON CONFLICT(event_id) DO UPDATE"
+			" SET bytes = excluded.bytes, read_calls = excluded.read_calls, duration_ns = excluded.duration_ns,"
+			" complete = excluded.complete WHERE excluded.complete >= complete", NULL, NULL, NULL) == SQLITE_OK;
+		sqlite3_exec(db, "DETACH DATABASE old", NULL, NULL, NULL);
+	}
+	int64_t lo = ok ? query_int(db, "SELECT min(event_id) FROM seg.events", 0) : 0;
+	int64_t hi = ok ? query_int(db, "SELECT max(event_id) FROM seg.events", 0) : 0;
+	if (ok) {
+		snprintf(sql, sizeof sql, "INSERT INTO seg.meta VALUES('layout', %d), ('seq', %" PRId64 "),"
+			 " ('first', %" PRId64 "), ('last', %" PRId64 "), ('compacted', %zu)", USAGE_DB_LAYOUT, seq, lo,
+			 hi, n);
+		ok = sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+	}
+	sqlite3_exec(db, "DETACH DATABASE seg", NULL, NULL, NULL);
+	char final[4400];
+	snprintf(final, sizeof final, "%s/seg-%012" PRId64 "-%" PRId64 "-%" PRId64 ".db", u->ship_dir, seq, lo, hi);
+	if (ok) {
+		int fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		ok = fd >= 0 && fsync(fd) == 0;
+		if (fd >= 0)
+			close(fd);
+		chmod(tmp, 0600);
+		ok = ok && rename(tmp, final) == 0;
+	}
+	if (ok) {
+		mesh_fsync_dir_at(AT_FDCWD, u->ship_dir);
+		snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta(key, value) VALUES('ship_seq', %" PRId64 ")", seq);
+		sqlite3_exec(db, sql, NULL, NULL, NULL);
+		for (size_t i = 0; i < n; i++) {
+			char path[4400];
+			snprintf(path, sizeof path, "%s/%s", u->ship_dir, names[i]);
+			unlink(path);
+		}
+		mesh_fsync_dir_at(AT_FDCWD, u->ship_dir);
+	} else {
+		set_error(u, "%s: merging %zu segments failed: %s (kept as they are)", u->ship_dir, n,
+			  sqlite3_errmsg(db));
+		unlink(tmp);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static void ship(struct usage *u)
+{
+	bool more = true;
+	for (int i = 0; more && i < 16; i++)
+		if (ship_once(u, &more))
+			return;
+	compact(u);
 }
 
 /* ---- the writer: state, metrics, retention, prune requests ---- */
@@ -916,6 +1215,30 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+/* Ships segments every ship_interval_ms, apart from the writer so that a
+ * slow shared filesystem never delays the journal's draining. */
+static void *shipper_main(void *arg)
+{
+	struct usage *u = arg;
+	for (;;) {
+		pthread_mutex_lock(&u->wake_lock);
+		if (!u->stop) {
+			struct timespec until;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_nsec += (long)u->ship_interval_ms * 1000000L;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&u->ship_wake, &u->wake_lock, &until);
+		}
+		bool stop = u->stop;
+		pthread_mutex_unlock(&u->wake_lock);
+		if (stop)
+			break;          /* usage_close ships the rest */
+		ship(u);
+	}
+	return NULL;
+}
+
 /* ---- open and close ---- */
 
 static int make_dirs(const char *dir, struct mesh_err *err)
@@ -951,6 +1274,8 @@ static void destroy(struct usage *u)
 	pthread_mutex_destroy(&u->wake_lock);
 	pthread_mutex_destroy(&u->error_lock);
 	pthread_cond_destroy(&u->wake);
+	pthread_cond_destroy(&u->ship_wake);
+	ship_db_close(u);
 	free(u->free_next);
 	free(u->in_use);
 	free((void *)u->written);
@@ -959,6 +1284,7 @@ static void destroy(struct usage *u)
 	free(u->dir);
 	free(u->host);
 	free(u->metrics_path);
+	free(u->ship_dir);
 	free(u);
 }
 
@@ -1045,6 +1371,29 @@ static int open_journal(struct usage *u, size_t want, struct mesh_err *err)
 	}
 }
 
+int usage_probe(const char *host_dir, struct mesh_err *err)
+{
+	int rc = make_dirs(host_dir, err);
+	if (rc)
+		return rc;
+	char path[4200];
+	snprintf(path, sizeof path, "%s/journal", host_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+	/* a daemon that was just unmounted may still be flushing: wait for it
+	 * as usage_open does (5 s), then say who holds the directory */
+	int locked, tries = 0;
+	while ((locked = flock(fd, LOCK_EX | LOCK_NB)) < 0 && errno == EWOULDBLOCK && ++tries < 100)
+		usleep(50000);
+	if (locked < 0)
+		rc = mesh_errf(err, errno == EWOULDBLOCK ? -EBUSY : -errno,
+			       "%s: another meshfs daemon records usage here (%s; give each daemon its own "
+			       "-o hostname=)", path, errno == EWOULDBLOCK ? "locked" : strerror(errno));
+	close(fd);
+	return rc;
+}
+
 int usage_open(const char *host_dir, const struct usage_config *cfg, struct usage **out, struct mesh_err *err)
 {
 	*out = NULL;
@@ -1056,6 +1405,7 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);   /* clock steps do not stall the writer */
 	pthread_cond_init(&u->wake, &attr);
+	pthread_cond_init(&u->ship_wake, &attr);
 	pthread_condattr_destroy(&attr);
 	u->dir = xstrdup(host_dir);
 	char host[256] = "";
@@ -1069,6 +1419,8 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 	u->metrics_interval_ms = cfg->metrics_interval_ms ? cfg->metrics_interval_ms : 1000;
 	u->flush_interval_ms = cfg->flush_interval_ms ? cfg->flush_interval_ms : 50;
 	u->retention_days = cfg->retention_days;
+	u->ship_dir = cfg->ship_dir && *cfg->ship_dir ? xstrdup(cfg->ship_dir) : NULL;
+	u->ship_interval_ms = cfg->ship_interval_ms ? cfg->ship_interval_ms : 1000;
 	u->started_ns = now_ns();
 	size_t want = cfg->slots ? cfg->slots : USAGE_DEFAULT_SLOTS;
 	if (want < USAGE_MIN_SLOTS)
@@ -1076,6 +1428,8 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 	if (want > UINT32_MAX / 2)
 		want = UINT32_MAX / 2;
 	int rc = make_dirs(host_dir, err);
+	if (!rc && u->ship_dir)
+		rc = make_dirs(u->ship_dir, err);
 	if (!rc)
 		rc = open_journal(u, want, err);
 	char path[4200];
@@ -1161,6 +1515,14 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 		return mesh_errf(err, -rc, "usage writer thread: %s", strerror(rc));
 	}
 	u->writer_running = true;
+	if (u->ship_dir) {
+		rc = pthread_create(&u->shipper, NULL, shipper_main, u);
+		if (rc) {
+			usage_close(u);
+			return mesh_errf(err, -rc, "usage shipper thread: %s", strerror(rc));
+		}
+		u->shipper_running = true;
+	}
 	*out = u;
 	return 0;
 }
@@ -1173,15 +1535,20 @@ int usage_close(struct usage *u)
 		pthread_mutex_lock(&u->wake_lock);
 		u->stop = true;
 		pthread_cond_signal(&u->wake);
+		pthread_cond_signal(&u->ship_wake);
 		pthread_mutex_unlock(&u->wake_lock);
 		pthread_join(u->writer, NULL);
 	}
+	if (u->shipper_running)
+		pthread_join(u->shipper, NULL);
 	/* a clean stop: every event into SQLite, the journal left empty; a
 	 * database that still fails after a while keeps them for the next start */
 	int64_t give_up = now_ns() + CLOSE_RETRY_NS;
 	int rc;
 	while ((rc = drain(u, true)) != 0 && now_ns() < give_up)
 		usleep(100000);
+	if (!rc && u->ship_dir)
+		ship(u);          /* a clean stop leaves nothing unshipped */
 	write_state(u, false);
 	write_metrics(u);
 	if (u->wal && u->db)

@@ -448,53 +448,207 @@ static int copy_rows(sqlite3_stmt *src, sqlite3_stmt *dst)
 	return rc == SQLITE_DONE ? 0 : 1;
 }
 
-/* Run `sql` (facts_sql or audit_sql) on every host database, appending
- * the rows to mem's table `into`. */
+/* Run `sql` on one host's database, appending its rows to `ins`.  0, or
+ * -EIO when the in-memory database failed; a host that cannot be read is
+ * a warning naming it. */
+static int gather_one(struct report_state *rs, sqlite3 *db, const char *host, const char *label,
+		      const struct usage_query *q, const struct window *w, bool audit, const char *sql,
+		      sqlite3_stmt *ins, struct mesh_err *err)
+{
+	char why[PATH_MAX + 600];
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		snprintf(why, sizeof why, "host %s: %s: %s", host, label, sqlite3_errmsg(db));
+		warn(rs, why);
+		return 0;
+	}
+	bind_query(st, q, w, audit);
+	sqlite3_exec(rs->mem, "SAVEPOINT host", NULL, NULL, NULL);
+	int r = copy_rows(st, ins), rc = 0;
+	if (r < 0) {
+		rc = mesh_errf(err, -EIO, "usage report: %s", sqlite3_errmsg(rs->mem));
+	} else if (r) {
+		snprintf(why, sizeof why, "host %s: %s: %s", host, label, sqlite3_errmsg(db));
+		warn(rs, why);
+	} else {
+		rs->hosts++;
+	}
+	sqlite3_finalize(st);
+	/* a host read halfway counts for nothing (it is reported as unread) */
+	sqlite3_exec(rs->mem, r ? "ROLLBACK TO host; RELEASE host" : "RELEASE host", NULL, NULL, NULL);
+	return rc;
+}
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The segments a host shipped (seg-*.db), sorted; NULL when none. */
+static char **list_segments(const char *dir, size_t *n)
+{
+	*n = 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return NULL;
+	char **names = NULL;
+	size_t cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if (strncmp(de->d_name, "seg-", 4) || len < 8 || strcmp(de->d_name + len - 3, ".db"))
+			continue;
+		struct stat st;   /* regular files only: never follow a link out of the store */
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (*n == cap)
+			names = xrealloc(names, (cap = cap ? cap * 2 : 16) * sizeof *names);
+		names[(*n)++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (*n)
+		qsort(names, *n, sizeof *names, cmp_str_ptr);
+	return names;
+}
+
+/* A host's shipped usage as one in-memory database of its events: every
+ * segment read (immutable: a renamed segment never changes), an event's
+ * complete row kept over an incomplete one.  NULL with *why naming the
+ * segment that could not be read; NULL and "" when the host shipped
+ * nothing. */
+static sqlite3 *open_shipped_once(const char *dir, char *why, size_t why_size, bool *vanished);
+
+static sqlite3 *open_shipped_host(const char *dir, char *why, size_t why_size)
+{
+	/* a segment listed and then merged away by its host: list again */
+	for (int attempt = 0;; attempt++) {
+		bool vanished = false;
+		sqlite3 *db = open_shipped_once(dir, why, why_size, &vanished);
+		if (db || !vanished || attempt == 3)
+			return db;
+	}
+}
+
+static sqlite3 *open_shipped_once(const char *dir, char *why, size_t why_size, bool *vanished)
+{
+	why[0] = '\0';
+	size_t n;
+	char **segs = list_segments(dir, &n);
+	if (!n)
+		return NULL;
+	sqlite3 *mem = NULL;
+	struct mesh_err err = {0};
+	if (sqlite3_open_v2(":memory:", &mem, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, NULL) != SQLITE_OK ||
+	    usage_db_prepare(mem, false, &err)) {
+		snprintf(why, why_size, "%s: %s", dir, err.msg[0] ? err.msg : "cannot make an in-memory database");
+		sqlite3_close(mem);
+		mem = NULL;
+	}
+	/* no transaction around the loop: ATTACH and DETACH refuse to run in one */
+	for (size_t i = 0; i < n && mem; i++) {
+		struct strbuf path = STRBUF_INIT, uri = STRBUF_INIT;
+		strbuf_printf(&path, "%s/%s", dir, segs[i]);
+		uri_for(path.buf, "immutable=1", &uri);
+		sqlite3_stmt *st;
+		int rc = sqlite3_prepare_v2(mem, "ATTACH DATABASE ?1 AS seg", -1, &st, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_text(st, 1, uri.buf, -1, SQLITE_STATIC);
+			rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+			sqlite3_finalize(st);
+		}
+		char *msg = NULL;
+		if (rc == SQLITE_OK) {
+			rc = sqlite3_exec(mem,
+				"INSERT INTO main.events SELECT * FROM seg.events WHERE true"
+				" ON CONFLICT(event_id) DO UPDATE SET bytes = excluded.bytes,"
+				" read_calls = excluded.read_calls, duration_ns = excluded.duration_ns,"
+				" complete = excluded.complete WHERE excluded.complete >= events.complete",
+				NULL, NULL, &msg);
+			if (rc != SQLITE_OK)
+				snprintf(why, why_size, "%s: %s", path.buf, msg ? msg : sqlite3_errmsg(mem));
+			sqlite3_free(msg);
+			sqlite3_exec(mem, "DETACH DATABASE seg", NULL, NULL, NULL);
+		} else {
+			snprintf(why, why_size, "%s: %s", path.buf, sqlite3_errmsg(mem));
+		}
+		if (rc != SQLITE_OK && access(path.buf, F_OK) < 0 && errno == ENOENT)
+			*vanished = true;
+		strbuf_release(&path);
+		strbuf_release(&uri);
+		if (rc != SQLITE_OK) {
+			sqlite3_close(mem);
+			mem = NULL;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(segs[i]);
+	free(segs);
+	return mem;
+}
+
+/* Run `sql` (facts_sql or audit_sql) on every host: the hosts recording
+ * here (usage_root: their usage.db), then every other host that shipped
+ * segments to q->shipped_root, appending the rows to mem's table. */
 static int gather(struct report_state *rs, const char *usage_root, const struct usage_query *q,
 		  const struct window *w, bool audit, const char *sql, const char *insert_sql, struct mesh_err *err)
 {
-	struct host_dir *hosts;
-	size_t n;
+	struct host_dir *hosts, *shipped = NULL;
+	size_t n, n_shipped = 0;
 	int rc = list_hosts(usage_root, &hosts, &n, err);
 	if (rc)
 		return rc;
+	if (q->shipped_root && (rc = list_hosts(q->shipped_root, &shipped, &n_shipped, err))) {
+		free_hosts(hosts, n);
+		return rc;
+	}
 	sqlite3_stmt *ins = NULL;
 	if (sqlite3_prepare_v2(rs->mem, insert_sql, -1, &ins, NULL) != SQLITE_OK) {
 		free_hosts(hosts, n);
+		free_hosts(shipped, n_shipped);
 		return mesh_errf(err, -EIO, "usage report: %s", sqlite3_errmsg(rs->mem));
 	}
 	for (size_t h = 0; h < n && !rc; h++) {
 		char why[PATH_MAX + 300];
 		sqlite3 *db = open_host_db(hosts[h].path, why, sizeof why);
 		if (!db) {
-			if (why[0])
-				warn(rs, why);
+			if (why[0]) {
+				char msg[PATH_MAX + 600];
+				snprintf(msg, sizeof msg, "host %s: %s", hosts[h].name, why);
+				warn(rs, msg);
+			}
 			continue;
 		}
-		sqlite3_stmt *st;
-		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-			snprintf(why, sizeof why, "%s/usage.db: %s", hosts[h].path, sqlite3_errmsg(db));
-			warn(rs, why);
-			sqlite3_close(db);
+		rc = gather_one(rs, db, hosts[h].name, "usage.db", q, w, audit, sql, ins, err);
+		sqlite3_close(db);
+	}
+	for (size_t h = 0; h < n_shipped && !rc; h++) {
+		bool here = false;
+		for (size_t k = 0; k < n && !here; k++)
+			here = !strcmp(hosts[k].name, shipped[h].name);
+		if (here)
+			continue;             /* its own database is fresher than its segments */
+		char why[PATH_MAX + 300];
+		sqlite3 *db = open_shipped_host(shipped[h].path, why, sizeof why);
+		const char *label = "segments";
+		if (!db && !why[0]) {
+			/* a store from before segments: the host recorded in the store */
+			db = open_host_db(shipped[h].path, why, sizeof why);
+			label = "usage.db";
+		}
+		if (!db) {
+			if (why[0]) {
+				char msg[PATH_MAX + 600];
+				snprintf(msg, sizeof msg, "host %s: %s", shipped[h].name, why);
+				warn(rs, msg);
+			}
 			continue;
 		}
-		bind_query(st, q, w, audit);
-		sqlite3_exec(rs->mem, "BEGIN", NULL, NULL, NULL);
-		int r = copy_rows(st, ins);
-		if (r < 0)
-			rc = mesh_errf(err, -EIO, "usage report: %s", sqlite3_errmsg(rs->mem));
-		else if (r) {
-			snprintf(why, sizeof why, "%s/usage.db: %s", hosts[h].path, sqlite3_errmsg(db));
-			warn(rs, why);
-		} else {
-			rs->hosts++;
-		}
-		sqlite3_exec(rs->mem, "COMMIT", NULL, NULL, NULL);
-		sqlite3_finalize(st);
+		rc = gather_one(rs, db, shipped[h].name, label, q, w, audit, sql, ins, err);
 		sqlite3_close(db);
 	}
 	sqlite3_finalize(ins);
 	free_hosts(hosts, n);
+	free_hosts(shipped, n_shipped);
 	return rc;
 }
 
@@ -972,14 +1126,15 @@ int usage_report_run(const char *usage_root, const struct usage_query *q, struct
 	return 0;
 }
 
-int usage_consumers_run(const char *usage_root, const char *domain, const char *product, const char *version,
-			int64_t since_ns, int64_t until_ns, struct usage_report **out, struct mesh_err *err)
+int usage_consumers_run(const char *usage_root, const char *shipped_root, const char *domain, const char *product,
+			const char *version, int64_t since_ns, int64_t until_ns, struct usage_report **out,
+			struct mesh_err *err)
 {
 	*out = NULL;
 	if (until_ns <= since_ns)
 		return mesh_errf(err, -EINVAL, "the time range is empty (until is not after since)");
 	struct usage_query q = {.domain = domain, .product = product, .version = version, .since_ns = since_ns,
-				.until_ns = until_ns};
+				.until_ns = until_ns, .shipped_root = shipped_root};
 	struct usage_report *r = report_new(REPORT_CONSUMERS, &q);
 	r->cols = cols_consumers;
 	r->n_cols = sizeof cols_consumers / sizeof *cols_consumers;

@@ -29,7 +29,8 @@ struct daemon_options {
 	const char *store;            /* absolute path */
 	double poll_interval;         /* seconds between generation polls (default 1) */
 	bool open_mesh;               /* -o open_mesh: all data public, no policy */
-	const char *usage_dir;        /* override of STORE/usage/<host> (tests) */
+	const char *usage_dir;        /* override of STATE/<store-id>/usage/<host> (tests) */
+	const char *state_dir;        /* this host's state root (state_dir.h; NULL: default) */
 	const char *hostname;         /* override of gethostname() (tests) */
 	size_t usage_slots;           /* journal capacity (0: default) */
 	const char *metrics_path;     /* Prometheus textfile (NULL: none) */

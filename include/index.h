@@ -1,41 +1,67 @@
 /*
- * index.h - the catalog index: STORE/index.db (SQLite), a rebuildable
- * digest of every release's contract for listing and full-text search.
+ * index.h - the catalog index: a per-host cache of every release's contract
+ * for listing and full-text search, in SQLite (WAL) on local disk:
+ * STATE/<store-id>/index.db (state_dir.h).  Never on the store: SQLite needs
+ * locks and shared memory that shared filesystems do not give.
  *
  * Files are the truth: the index can be deleted and rebuilt at any time
- * (`meshctl reindex`), and publish keeps it current.  It records the
- * store generation it was built from, so a reader can tell it is stale.
- * The daemon never uses it (it serves from catalog.h snapshots).
+ * (`meshctl reindex`), and publish does not write it.  It remembers the
+ * store generation it was refreshed at; when the generation moves, a
+ * refresh looks only at what changed: every product directory is stat'ed,
+ * and only those whose directory or lifecycle records changed are listed
+ * and their new releases read (one manifest and one contract each).
  *
- * Writers: publish (one row set per release) and reindex (a new file
- * renamed over the old one).  The file is mode 0666: any publisher may
- * update it; it holds nothing that is not in the store's readable files.
+ * Shared filesystems cache directory attributes for a while (FUSE
+ * attribute timeout, NFS actimeo): a refresh within INDEX_SETTLE_SECONDS
+ * of a generation change is repeated by the next refresh, and a product
+ * directory changed within that time is listed again, so a release renamed
+ * into place is never missed for good.
+ *
+ * Thread-safety: none; every call opens its own connection.  Several
+ * processes may refresh at once (SQLite serializes them).
  */
 #ifndef INDEX_H
 #define INDEX_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "contract.h"
 #include "mesh_err.h"
 #include "store.h"
 
-#define INDEX_FILE "index/index.db"
+#define INDEX_DB_NAME "index.db"
+#define INDEX_SETTLE_SECONDS 3
 
-/* Rebuild STORE/index.db from the store's files.  *n_releases (if not
- * NULL) is the number of releases indexed. */
-int index_rebuild(const char *store, size_t *n_releases, struct mesh_err *err);
+struct index_refresh_stats {
+	size_t releases;          /* in the index after the refresh */
+	size_t products_checked;  /* product directories stat'ed */
+	size_t products_listed;   /* ... and listed because they changed */
+	size_t added, removed, changed;   /* releases */
+	size_t unreadable;        /* releases skipped: manifest or contract unreadable */
+	int up_to_date;           /* nothing to do: the generation had not moved */
+};
 
-/* Add one release (after publish).  Creates the index if missing. */
-int index_add_release(const char *store, const struct contract *c, const struct manifest *m,
-		      struct mesh_err *err);
+/* Build `db_path` from scratch from the store's files (into a temporary
+ * file renamed over it).  *stats (if not NULL) says what was indexed. */
+int index_rebuild(const char *store, const char *db_path, struct index_refresh_stats *stats,
+		  struct mesh_err *err);
+
+/* Bring `db_path` up to the store: nothing when the generation has not
+ * moved (and settled), else the incremental refresh described above.  An
+ * index that is missing or cannot be read (damaged, another layout) is
+ * rebuilt.  -EACCES/-EROFS when the index is behind and this process may
+ * not write it; -EIO for SQLite errors; `err` says which file. */
+int index_refresh(const char *store, const char *db_path, struct index_refresh_stats *stats,
+		  struct mesh_err *err);
 
 struct index_hit {
 	char *domain, *product, *version;
-	char *status;        /* active | deprecated | retired */
+	char *status;        /* active | deprecated */
 	char *purpose;       /* description.purpose, or "" */
 	char *snippet;       /* matching text with [ ] around the match */
 	int restricted;      /* any release of the product says meshRestricted */
+	char *owners;        /* owners' subjects, space-separated (for callers' filters) */
 	double score;        /* relevance (higher is better; bm25, names weigh most) */
 };
 
@@ -45,17 +71,23 @@ struct index_query {
 	const char *domain, *tag, *classification, *status;
 };
 
-/* index_search with filters: domain, a tag the release carries, a
+/* index_search with filters: the domain, a tag the release carries, a
  * classification one of its columns has, its status.  Best first. */
-int index_query_run(const char *store, const struct index_query *q, struct index_hit **hits, size_t *n,
-		    int *stale, struct mesh_err *err);
+int index_query_run(const char *db_path, const struct index_query *q, size_t limit, struct index_hit **hits,
+		    size_t *n, struct mesh_err *err);
+
+/* This host's index of `store`: STATE/<store-id>/index.db (the state root
+ * `state_option`, else $MESHFS_STATE_DIR, else /var/lib/meshfs). */
+int index_path_for_store(const char *store, const char *state_option, char *out, size_t size,
+			 struct mesh_err *err);
 
 /* Full-text search (SQLite FTS5 query syntax; plain words work) over
  * names, descriptions, tags, owners and column names and descriptions.
  * Best matches first, at most one hit per product (its newest matching
- * version).  *stale is set when the index is older than the store. */
-int index_search(const char *store, const char *query, struct index_hit **hits, size_t *n,
-		 int *stale, struct mesh_err *err);
+ * version), at most `limit` hits (0: all).  Reads the index as it is:
+ * call index_refresh() first.  *hits is malloc'ed (index_hits_free). */
+int index_search(const char *db_path, const char *query, size_t limit, struct index_hit **hits,
+		 size_t *n, struct mesh_err *err);
 void index_hits_free(struct index_hit *hits, size_t n);
 
 #endif

@@ -30,6 +30,7 @@ enum meshctl_exit {
 struct meshctl_ctx {
 	const char *store;      /* --store or $MESH_STORE or /srv/mesh */
 	bool json;              /* --json */
+	const char *state_dir;  /* --state-dir: this host's state root (state_dir.h), or NULL */
 	const char *prog;       /* "meshctl" */
 	/* Who is asking, as the kernel says: this process's credentials when
 	 * meshctl works on the store itself, the peer's (SO_PEERCRED) when the

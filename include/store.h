@@ -9,7 +9,11 @@
  *   STORE/domains/<domain>/domain.yaml     owners and domain policy (domain.h)
  *   STORE/domains/<domain>/<product>/<version>/    one release, immutable:
  *        contract.yaml  schema.json  quality.json  <data files>  .manifest.json
- *   STORE/domains/<domain>/<product>/.lifecycle.json   deprecated/retired versions
+ *   STORE/domains/<domain>/<product>/.lifecycle/<version>.json  a version's
+ *                                          state (deprecated/retired), one file per
+ *                                          version: no lost update between hosts
+ *   STORE/domains/<domain>/<product>/.lifecycle.json   the same for all versions
+ *                                          (older stores; read, never written)
  *   STORE/domains/<domain>/<product>/.status/<v>.contract.yaml  contract with
  *                                          status: deprecated, served in place of the original
  *   STORE/domains/<domain>/<product>/.product.yaml, .descriptor.yaml  the product's
@@ -26,9 +30,11 @@
  * says whether a store is so; store_lock_down() makes it so.
  *
  * A release is written under a temporary name beside its final place, every
- * file and directory fsynced, then renamed into place with RENAME_NOREPLACE:
- * a reader sees all of it or nothing, and two publishers of the same version
- * cannot both win.
+ * file and directory fsynced, then renamed into place exclusively
+ * (RENAME_NOREPLACE, or where the filesystem refuses it, as NFS, CephFS
+ * and GlusterFS do, a plain rename of the non-empty staging directory:
+ * store_rename.h): a reader sees all of it or nothing, and of two hosts
+ * publishing the same version exactly one wins.
  *
  * Not here: what a release must satisfy (publish.h), the in-memory view the
  * daemon serves (catalog.h), policy files (policy.h, domain.h, grants.h).
@@ -45,7 +51,8 @@
 
 #define STORE_MARKER       ".meshfs-store"
 #define STORE_MANIFEST     ".manifest.json"
-#define STORE_LIFECYCLE    ".lifecycle.json"
+#define STORE_LIFECYCLE    ".lifecycle.json"   /* read only: stores before per-version records */
+#define STORE_LIFECYCLE_DIR ".lifecycle"       /* <version>.json: one record per version */
 #define STORE_STATUS_DIR   ".status"    /* contracts re-stated as deprecated */
 #define STORE_MAX_FILES    4096          /* files in one release */
 
@@ -217,13 +224,20 @@ struct lifecycle_table {
 	struct lifecycle_entry *entries;
 	size_t n;
 };
-/* Load STORE/domains/<d>/<p>/.lifecycle.json (an absent file is an empty
- * table).  lifecycle_of() gives LC_ACTIVE for versions not listed. */
+/* Load a product's lifecycle records (.lifecycle/<version>.json, over the
+ * older .lifecycle.json; none is an empty table).  lifecycle_of() gives LC_ACTIVE for versions not listed. */
 int lifecycle_load_at(int product_dirfd, struct lifecycle_table *out, struct mesh_err *err);
+/* Parse one version's record (.lifecycle/<version>.json: an object with
+ * "state" active|deprecated|retired, optional sunset, reason, changed_at,
+ * changed_by) into *out (free its strings with lifecycle_table_free of a
+ * one-entry table, or as lifecycle_load_at does).  -EINVAL otherwise. */
+int lifecycle_record_parse(const char *text, size_t len, const char *version, struct lifecycle_entry *out,
+			   struct mesh_err *err);
 enum lifecycle lifecycle_of(const struct lifecycle_table *t, const char *version);
 const struct lifecycle_entry *lifecycle_find(const struct lifecycle_table *t, const char *version);
-/* Set a version's state and write the file atomically; bumps the generation.
- * `who` (a user name) is recorded as changed_by. */
+/* Set a version's state: its record written to a temporary name and
+ * renamed into place (store_rename.h); bumps the generation.  `who` (a
+ * user name) is recorded as changed_by. */
 int store_set_lifecycle(const char *store, const char *domain, const char *product,
 			const char *version, enum lifecycle state, const char *sunset,
 			const char *reason, const char *who, struct mesh_err *err);

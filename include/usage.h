@@ -41,6 +41,20 @@
  * and prune requests left by `meshctl usage --prune-before` in its own
  * connection: a host's database has exactly one writer.
  *
+ * Shipping.  The journal and usage.db live on local disk (a state
+ * directory: SQLite needs locks and shared memory that shared filesystems do
+ * not give).  With ship_dir set, a shipper thread with its own connection
+ * (so a slow shared filesystem never delays the writer) copies every event
+ * row that changed since the last copy (a queue of event ids and versions
+ * filled by triggers in the writer's transactions; a row changed while it
+ * is copied stays queued) into a closed, immutable segment: an SQLite file
+ * written under a temporary name in ship_dir, fsynced and renamed to
+ * seg-<seq>-<first event id>-<last event id>.db, and only then dequeued.
+ * A crash between the rename and the dequeue ships those rows again in the
+ * next segment; readers keep, per event id, its complete row over an
+ * incomplete one, so nothing is counted twice.  Readers on other hosts
+ * (usage_report.h) read only renamed segments: no locks, no shared pages.
+ *
  * Not here: deciding access (policy), FUSE.
  */
 #ifndef USAGE_H
@@ -68,6 +82,9 @@ struct usage_config {
 	unsigned flush_interval_ms;    /* writer period (50) */
 	unsigned retention_days;       /* raw events older than this folded into
 					  daily rollups by the writer, hourly (0: keep) */
+	const char *ship_dir;          /* STORE/usage/<host>: where closed segments go
+					  (NULL: none; see "Shipping" above) */
+	unsigned ship_interval_ms;     /* how often segments are written (1000) */
 };
 
 enum usage_kind { USAGE_DATA, USAGE_DISCOVERY };
@@ -117,6 +134,13 @@ struct usage;
  * with `err` naming the file.  Free with usage_close(). */
 int usage_open(const char *host_dir, const struct usage_config *cfg,
 	       struct usage **out, struct mesh_err *err);
+
+/* Before forking into the background: -EBUSY (with `err` saying so) when
+ * another process records in `host_dir` now, so that a second daemon of
+ * one host name can fail while its parent can still exit non-zero.
+ * Waits up to 5 s for a daemon that is stopping.  Creates the directories;
+ * holds nothing when it returns. */
+int usage_probe(const char *host_dir, struct mesh_err *err);
 
 /* Record an open, durable (against the daemon's death) when it returns.
  * *handle identifies the event for usage_end().  Returns 0, or -EIO when

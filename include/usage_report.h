@@ -3,11 +3,13 @@
  * reports, the readers of a version, each host's recording status, and
  * pruning; plus the database layout the writer and the readers share.
  *
- * Where: every host records in USAGE_ROOT/<host>/ (USAGE_ROOT is
- * STORE/usage): journal, usage.db, state.  Reports read every host's
- * usage.db with read-only connections, one at a time, aggregate each into
- * an in-memory database and report from there, so hosts sharing a store
- * report together and no reader ever writes another host's files.
+ * Where: every host records on its local disk in USAGE_ROOT/<host>/
+ * (USAGE_ROOT is STATE/<store-id>/usage, state_dir.h): journal, usage.db,
+ * state; and ships closed segments to STORE/usage/<host>/ (usage.h).
+ * Reports read this machine's hosts' usage.db and every other host's
+ * segments with read-only connections, one host at a time, aggregate each
+ * into an in-memory database and report from there, so hosts sharing a
+ * store report together and no reader ever writes another host's files.
  *
  * What counts: a read is an open of a data file that was served (decision
  * allow or mask); a consumer is a distinct user name among reads; bytes are
@@ -64,6 +66,8 @@ struct usage_query {
 						     the same length before since */
 	enum usage_by by;
 	size_t limit;                             /* rows, 0: all */
+	const char *shipped_root;                 /* STORE/usage: other hosts' shipped segments
+						     (NULL: only usage_root) */
 	/* What the caller may see (scope.h): with scope_limited, only events
 	 * of the domains in scope_domains (",d1,d2,") and the caller's own
 	 * (user name scope_user); without, everything (governance). */
@@ -80,17 +84,21 @@ struct usage_summary {
 
 struct usage_report;
 
-/* Run a report over every host database under `usage_root`.  A host
- * database that cannot be read is skipped with a warning (see
- * usage_report_warning); a missing usage_root is an empty report.
+/* Run a report over every host database under `usage_root` (the hosts
+ * recording on this machine: STATE/<store-id>/usage) and, with
+ * q->shipped_root, every other host's shipped segments (STORE/usage/<host>/
+ * seg-*.db; a host that recorded in the store before segments existed: its
+ * usage.db there).  A host that cannot be read is left out with a warning
+ * naming it (usage_report_warning: callers must say the report is
+ * incomplete); a missing root is no host.
  * Errors: -EINVAL (bad query), -EIO (SQLite), with `err` set. */
 int usage_report_run(const char *usage_root, const struct usage_query *q,
 		     struct usage_report **out, struct mesh_err *err);
 
 /* Who read DOMAIN/PRODUCT VERSION in [since, until): user, host, programs,
  * last read, reads, bytes; most recent first.  For deprecation notices. */
-int usage_consumers_run(const char *usage_root, const char *domain, const char *product,
-			const char *version, int64_t since_ns, int64_t until_ns,
+int usage_consumers_run(const char *usage_root, const char *shipped_root, const char *domain,
+			const char *product, const char *version, int64_t since_ns, int64_t until_ns,
 			struct usage_report **out, struct mesh_err *err);
 
 const struct usage_summary *usage_report_summary(const struct usage_report *r);

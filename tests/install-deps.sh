@@ -38,6 +38,8 @@ zlib1g-dev             # Parquet gzip pages
 python3-jsonschema     # the ODCS JSON schema accepts what init writes
 chromium               # the catalog page's tests (headless, driven by playwright-core)
 graphviz               # lineage pictures (dot) in the catalog page
+glusterfs-server       # the shared-filesystem suite (glusterfsd)
+glusterfs-client       # ... and its client mounts
 EOF
 )
 missing=""

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "mesh_util.h"
+#include "state_dir.h"
 #include "usage_report.h"
 
 #define NS ((int64_t)1000000000)
@@ -32,10 +33,17 @@ static void window(unsigned days, struct usage_query *q)
 /* Run a report and give its rows as a JSON array (the caller decrefs). */
 static int rows_of(const char *store, const struct usage_query *q, json_t **rows, struct mesh_err *err)
 {
-	char root[PATH_MAX];
-	snprintf(root, sizeof root, "%s/usage", store);
+	/* this machine's hosts (local state) and every host's shipped segments */
+	char root[PATH_MAX + 16], dir[PATH_MAX], shipped[PATH_MAX + 16];
+	if (state_dir_for_store(store, NULL, false, dir, sizeof dir, NULL) == 0)
+		snprintf(root, sizeof root, "%s/usage", dir);
+	else
+		snprintf(root, sizeof root, "%s/usage/.none", store);
+	snprintf(shipped, sizeof shipped, "%s/usage", store);
+	struct usage_query local = *q;
+	local.shipped_root = shipped;
 	struct usage_report *r = NULL;
-	int rc = usage_report_run(root, q, &r, err);
+	int rc = usage_report_run(root, &local, &r, err);
 	if (rc)
 		return rc;
 	char *text = usage_report_format(r, USAGE_FORMAT_JSON);

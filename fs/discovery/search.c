@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,20 +64,17 @@ int search_run(const char *store, const struct index_query *q, search_visible_fn
 	*n_out = 0;
 	struct index_hit *hits = NULL;
 	size_t n = 0;
-	int stale = 0;
+	char path[PATH_MAX];
 	int rc = store_check(store, err);
 	if (!rc)
-		rc = index_query_run(store, q, &hits, &n, &stale, err);
-	if (rc == -ENOENT || (!rc && stale)) {
-		/* the index is a cache of the files: bring it up to date if we can */
-		/* (when it cannot be rebuilt here, a stale index still answers) */
+		rc = index_path_for_store(store, NULL, path, sizeof path, err);
+	if (!rc) {
+		/* the index is this host's cache of the files: brought up to date
+		 * first; when it cannot be, it still answers (a warning says so) */
 		struct mesh_err e2 = {0};
-		if (index_rebuild(store, NULL, &e2) == 0) {
-			index_hits_free(hits, n);
-			hits = NULL;
-			n = 0;
-			rc = index_query_run(store, q, &hits, &n, &stale, err);
-		}
+		if (index_refresh(store, path, NULL, &e2))
+			fprintf(stderr, "meshfs search: warning: the index may be behind the store (%s)\n", e2.msg);
+		rc = index_query_run(path, q, 0, &hits, &n, err);
 	}
 	if (rc)
 		return rc;

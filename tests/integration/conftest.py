@@ -87,9 +87,12 @@ def environment():
 
 
 @pytest.fixture
-def scratch():
+def scratch(monkeypatch):
     d = pathlib.Path(tempfile.mkdtemp(prefix="t-", dir=SCRATCH_ROOT))
     d.chmod(0o755)
+    # each test's hosts keep their local state (index, usage) in its scratch
+    # directory, never in the machine's /var/lib/meshfs
+    monkeypatch.setenv("MESHFS_STATE_DIR", str(d / "state"))
     yield d
     shutil.rmtree(d, ignore_errors=True)
 

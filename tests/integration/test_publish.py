@@ -291,6 +291,20 @@ def test_search_finds_products_by_description_and_column(store, scratch):
     assert "customer/profiles 2.0.0" in out and "sales/orders" not in out
     r = store.ctl("search", "nothing-like-this")
     assert r.returncode == 1 and r.stdout == ""
-    # the index is a cache: deleted, it is rebuilt from the files
-    os.unlink(store.path / "index/index.db")
+    # the index is a local cache: deleted or damaged, it is rebuilt from the files
+    (index,) = (scratch / "state").glob("*/index.db")
+    os.unlink(index)
     assert "customer/profiles" in store.ctl("search", "birth_date", check=True).stdout
+    index.write_bytes(b"not a database" * 100)
+    assert "customer/profiles" in store.ctl("search", "birth_date", check=True).stdout
+    # a release published since the last search is found at once
+    store.create_domain("hr")
+    store.publish(make_release(scratch, "hr", "payroll", "1.0.0"))
+    assert "hr/payroll 1.0.0" in store.ctl("search", "payroll", check=True).stdout
+    # deprecated: shown as such; retired: gone
+    store.ctl("deprecate", "hr/payroll", "1.0.0", check=True)
+    assert "hr/payroll 1.0.0  deprecated" in store.ctl("search", "payroll", check=True).stdout
+    store.ctl("retire", "hr/payroll", "1.0.0", check=True)
+    assert store.ctl("search", "payroll").returncode == 1
+    store.publish(make_release(scratch, "hr", "payroll", "2.0.0"))
+    assert "hr/payroll 2.0.0" in store.ctl("search", "--limit", "1", "payroll", check=True).stdout

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import Mount, make_release, make_store, run, wait_for
+from conftest import MESHFS, Mount, make_release, make_store, run, wait_for
 
 DATA = "id,email,v\n" + "".join(f"{i},u{i}@example.com,{i * 3}\n" for i in range(200))
 
@@ -32,13 +32,16 @@ def usage_json(store, *args):
     return json.loads(r.stdout)
 
 
+def host_dbs(store):
+    """Each host's usage.db: on its local state directory (the tests' hosts
+    share one machine, so one state root under the test's scratch dir)."""
+    return sorted((store.path.parent / "state").glob("*/usage/*/usage.db"))
+
+
 def events(store):
     """All raw events of all hosts, as dicts (reads the databases directly)."""
     rows = []
-    for host in (store.path / "usage").iterdir():
-        db = host / "usage.db"
-        if not db.exists():
-            continue
+    for db in host_dbs(store):
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         con.row_factory = sqlite3.Row
         rows += [dict(r) for r in con.execute("SELECT * FROM events")]
@@ -131,10 +134,12 @@ def test_two_hosts_aggregate(used, scratch):
     assert reads == {"host-a": 3, "host-b": 2}
 
 
-def test_disk_full_reads_go_on(scratch):
+def test_disk_full_reads_go_on(scratch, monkeypatch):
     small = scratch / "small"
     small.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(small)], check=True)
+    # the host's state (journal, usage.db) on the disk that fills up
+    monkeypatch.setenv("MESHFS_STATE_DIR", str(small / "state"))
     m = None
     try:
         store = make_store(small / "store")
@@ -143,7 +148,7 @@ def test_disk_full_reads_go_on(scratch):
         store.publish(make_release(rel, "sales", "orders", "1.0.0", {"orders.csv": DATA}))
         m = Mount(store, scratch / "mnt", "allow_other,usage_slots=2048").start()
         filler = small / "filler"
-        with open(filler, "wb") as f:
+        with open(filler, "wb", buffering=0) as f:   # unbuffered: a short write at the end raises here, not at close
             try:
                 while True:
                     f.write(b"\0" * 65536)
@@ -224,7 +229,7 @@ def test_retention_setting_folds_old_events(used, scratch):
     for _ in range(3):
         run(["cat", m / "sales/orders/1.0.0/orders.csv"], user="mesh_bob", check=True)
     m.stop()
-    db = [h / "usage.db" for h in (used.path / "usage").iterdir()][0]
+    db = host_dbs(used)[0]
     con = sqlite3.connect(db)
     con.execute("UPDATE events SET open_ns = open_ns - 40 * 86400 * 1000000000, "
                 "time = '2020-01-01T00:00:00.000Z'")
@@ -252,3 +257,28 @@ def test_consumers_of_a_version(used, scratch):
     assert "mesh_erin" not in out                  # read another version
     assert "mesh_dave" not in out                  # denied: not a consumer
     assert used.ctl("consumers", "sales/orders").returncode == 2
+
+
+def test_second_daemon_of_a_host_is_refused_even_daemonized(used, scratch):
+    """One daemon records per host name: a second one, started the way
+    systemd or mount(8) would (daemonizing), must fail with the reason
+    rather than exit 0 in a parent that forked before it knew."""
+    a = Mount(used, scratch / "a", "allow_other,hostname=twin").start()
+    try:
+        mnt = scratch / "b"
+        mnt.mkdir()
+        r = run([MESHFS, used.path, mnt, "-o", "allow_other,hostname=twin"], timeout=30)
+        try:
+            assert r.returncode != 0, r
+            assert "another meshfs daemon records usage" in r.stderr, r.stderr
+            assert not os.path.ismount(mnt)
+        finally:
+            if os.path.ismount(mnt):
+                subprocess.run(["fusermount3", "-u", str(mnt)])
+        # another host name on the same machine is fine, and daemonizes
+        r = run([MESHFS, used.path, mnt, "-o", "allow_other,hostname=other"], timeout=30)
+        assert r.returncode == 0, r
+        assert os.path.ismount(mnt)
+        subprocess.run(["fusermount3", "-u", str(mnt)], check=True)
+    finally:
+        a.stop()

@@ -105,8 +105,10 @@ def test_views_have_their_own_inode_size_and_values(vmesh, mounter):
 
 def test_interleaved_mmap_private_and_reads_never_mix(vmesh, mounter):
     """The leak of issue 9: a cleared and an uncleared reader at once, one
-    with MAP_PRIVATE mappings and one with plain reads, then swapped."""
-    m = mounter(vmesh)
+    with MAP_PRIVATE mappings and one with plain reads, then swapped.
+    80,000 opens in a few seconds: a journal that holds them even when the
+    writer is slowed by a busy machine (a full journal refuses opens)."""
+    m = mounter(vmesh, "allow_other,usage_slots=262144")
     path = m / "hr/people/1.0.0/people.csv"
     tries = int(os.environ.get("MESH_VIEW_TRIES", "20000"))
     code = r"""

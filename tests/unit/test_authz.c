@@ -43,7 +43,7 @@ static void test_layout(void)
 	CHECK(store_audit(store, &report, &err) == 0 && report == NULL);
 	/* a group-readable file and a symlink are problems; lock-down fixes both */
 	CHECK(chmod(path, 0640) == 0);
-	snprintf(path, sizeof path, "%s/index/planted", store);
+	snprintf(path, sizeof path, "%s/usage/planted", store);
 	CHECK(symlink("/etc/passwd", path) == 0);
 	CHECK(store_audit(store, &report, &err) == 2);
 	CHECK(report && strstr(report, "mesh.yaml: mode 0640") && strstr(report, "symbolic link") &&

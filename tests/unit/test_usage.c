@@ -6,6 +6,7 @@
 #include "usage_report.h"
 #include "mesh_util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -803,7 +804,7 @@ static void test_reports(void)
 	CHECK(usage_report_run(report_root(), &q, &r, &err) == -EINVAL);
 
 	/* consumers of a version: who read it (denied opens are not reads) */
-	CHECK(usage_consumers_run(report_root(), "sales", "orders", "1.0.0", D, D + 30 * DAY, &r, &err) == 0);
+	CHECK(usage_consumers_run(report_root(), NULL, "sales", "orders", "1.0.0", D, D + 30 * DAY, &r, &err) == 0);
 	j = as_json(r);
 	rows = json_object_get(j, "rows");
 	CHECK_STR(jstr(j, "report"), "consumers");
@@ -817,10 +818,10 @@ static void test_reports(void)
 	CHECK_CONTAINS(table, "alice  rep-h1  cat           3  300 B  2026-03-02T01:00:00.000Z\n");
 	free(table);
 	usage_report_free(r);
-	CHECK(usage_consumers_run(report_root(), "sales", "orders", "1.0.0", D - 30 * DAY, D + 60 * DAY, &r, &err) == 0);
+	CHECK(usage_consumers_run(report_root(), NULL, "sales", "orders", "1.0.0", D - 30 * DAY, D + 60 * DAY, &r, &err) == 0);
 	CHECK(usage_report_row_count(r) == 3);     /* alice, bob (before), erin (after; not her older read) */
 	usage_report_free(r);
-	CHECK(usage_consumers_run(report_root(), "finance", "ledger", "2.0.0", D, D + 30 * DAY, &r, &err) == 0);
+	CHECK(usage_consumers_run(report_root(), NULL, "finance", "ledger", "2.0.0", D, D + 30 * DAY, &r, &err) == 0);
 	csv = usage_report_format(r, USAGE_FORMAT_CSV);
 	n = csv_parse(csv, f, 16, &cols);
 	CHECK(n == 2);
@@ -1055,6 +1056,119 @@ static void measure(int rounds, long sustained)
 	printf("  measure: usage_read_comm %.2f us, usage_program_name (cached) %.3f us\n", comm * 1e6, cached * 1e6);
 }
 
+/* ---- shipping segments ---- */
+
+static size_t count_segments(const char *dir)
+{
+	DIR *d = opendir(dir);
+	size_t n = 0;
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		n += !strncmp(de->d_name, "seg-", 4);
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static uint64_t shipped_reads(const char *local_root, const char *host, size_t *warnings)
+{
+	struct usage_query q = {.since_ns = D, .until_ns = D + 30 * DAY, .by = USAGE_BY_HOST,
+				.shipped_root = path_of("%s", "shipped")};
+	struct usage_report *r = NULL;
+	struct mesh_err err = {0};
+	uint64_t reads = UINT64_MAX;
+	CHECK(usage_report_run(local_root, &q, &r, &err) == 0);
+	if (!r)
+		return reads;
+	*warnings = 0;
+	while (usage_report_warning(r, *warnings))
+		(*warnings)++;
+	char *json = usage_report_format(r, USAGE_FORMAT_JSON);
+	json_t *doc = json_loads(json, 0, NULL);
+	json_t *row;
+	size_t i;
+	json_array_foreach(json_object_get(doc, "rows"), i, row)
+		if (!strcmp(json_string_value(json_object_get(row, "host")), host))
+			reads = (uint64_t)json_integer_value(json_object_get(row, "reads"));
+	json_decref(doc);
+	free(json);
+	usage_report_free(r);
+	return reads;
+}
+
+/* A host ships closed segments; another host's report reads them, counts
+ * an event shipped incomplete and then complete once, and names a host
+ * whose segment it cannot read. */
+static void test_shipping(void)
+{
+	CHECK(mkdir(path_of("%s", "shipped"), 0755) == 0);
+	CHECK(mkdir(path_of("%s", "nolocal"), 0755) == 0);
+	struct usage_config cfg = {.ship_dir = path_of("shipped/%s", "ship-a"), .ship_interval_ms = 50,
+				   .flush_interval_ms = 10};
+	struct usage *u = open_host("ship-a", &cfg);
+	record(u, event("bob", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW, D + DAY),
+	       10, 1, 500);
+	/* an open in progress for more than a second ships as incomplete */
+	struct usage_open_info in = event("ann", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA,
+					  USAGE_ALLOW, D + DAY + NS);
+	uint64_t h;
+	CHECK(usage_begin(u, &in, &h) == 0);
+	sleep_ms(1500);
+	size_t before = count_segments(path_of("shipped/%s", "ship-a"));
+	struct usage_stats ss;
+	usage_stats(u, &ss);
+	if (before < 1)
+		fprintf(stderr, "no segment shipped: %s\n", ss.last_error);
+	CHECK(before >= 1);
+	size_t warnings = 99;
+	uint64_t got = shipped_reads(path_of("%s", "nolocal"), "ship-a", &warnings);
+	if (got != 501)
+		fprintf(stderr, "shipped reads %llu, warnings %zu\n", (unsigned long long)got, warnings);
+	CHECK(got == 501);
+	CHECK(warnings == 0);
+	usage_end(u, h, 7, 1, 0);
+	CHECK(usage_close(u) == 0);
+	CHECK(count_segments(path_of("shipped/%s", "ship-a")) > before);
+	CHECK(shipped_reads(path_of("%s", "nolocal"), "ship-a", &warnings) == 501);   /* once, not twice */
+	/* nothing left in temporary names */
+	DIR *d = opendir(path_of("shipped/%s", "ship-a"));
+	struct dirent *de;
+	int tmp = 0;
+	while (d && (de = readdir(d)))
+		tmp += de->d_name[0] == '.' && strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	if (d)
+		closedir(d);
+	CHECK(tmp == 0);
+	/* the host's own database is preferred where it records (here it is
+	 * the same numbers) */
+	CHECK(shipped_reads(path_of("%s", "usage"), "ship-a", &warnings) == 501);
+	/* a busy host's many small segments are merged: counts stay exact */
+	struct usage_config cc = {.ship_dir = path_of("shipped/%s", "ship-c"), .ship_interval_ms = 20,
+				  .flush_interval_ms = 5};
+	struct usage *c = open_host("ship-c", &cc);
+	for (int i = 0; i < 45; i++) {
+		record(c, event("cy", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW,
+				D + DAY + i * NS), 1, 1, 3);
+		sleep_ms(45);
+	}
+	CHECK(usage_close(c) == 0);
+	size_t segs = count_segments(path_of("shipped/%s", "ship-c"));
+	printf("  ship-c: 45 bursts shipped as %zu segment(s) after merging\n", segs);
+	CHECK(segs >= 1 && segs <= 33);
+	CHECK(shipped_reads(path_of("%s", "nolocal"), "ship-c", &warnings) == 135);
+	CHECK(warnings == 0);
+	/* an unreadable segment: the host is named, the others still count */
+	FILE *f = fopen(path_of("shipped/%s", "ship-b/seg-000000000001-1-2.db"), "w");
+	if (!f) {
+		CHECK(mkdir(path_of("shipped/%s", "ship-b"), 0755) == 0);
+		f = fopen(path_of("shipped/%s", "ship-b/seg-000000000001-1-2.db"), "w");
+	}
+	fputs("this is not a database, it is a damaged copy", f);
+	fclose(f);
+	CHECK(shipped_reads(path_of("%s", "nolocal"), "ship-a", &warnings) == 501);
+	CHECK(warnings == 1);
+}
+
 int main(void)
 {
 	snprintf(root, sizeof root, "/tmp/test_usage.XXXXXX");
@@ -1079,6 +1193,7 @@ int main(void)
 	test_busy();
 	test_reports();
 	test_prune();
+	test_shipping();
 	if (getenv("USAGE_BENCH"))
 		measure(20, 1000000);
 	else

@@ -1,0 +1,129 @@
+/* Unit tests for the per-host index: a full build, incremental refreshes
+ * that list only changed products, lifecycle changes, a damaged index
+ * rebuilt, one hit per product (its newest matching version), --limit. */
+#include "check.h"
+#include "index.h"
+#include "mesh_util.h"
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char store[256], db[300];
+
+static const char contract_fmt[] =
+	"apiVersion: v3.1.0\nkind: DataContract\nid: %s-%s\nname: %s\nversion: %s\nstatus: active\n"
+	"domain: sales\ndataProduct: %s\ndescription:\n  purpose: Orders of %s\n"
+	"schema:\n  - name: data\n    physicalName: data.csv\n    properties:\n      - name: amount\n"
+	"        logicalType: number\n        description: money %s\n";
+
+static int install(const char *product, const char *version)
+{
+	char contract[1024];
+	snprintf(contract, sizeof contract, contract_fmt, product, version, product, version, product, product,
+		 product);
+	static const char data[] = "amount\n1\n";
+	struct release_file files[] = {
+		{.name = "data.csv", .role = ROLE_DATA, .content = data, .content_len = sizeof data - 1},
+		{.name = "contract.yaml", .role = ROLE_CONTRACT, .content = contract, .content_len = strlen(contract)},
+	};
+	struct release_spec spec = {.domain = "sales", .product = product, .version = version,
+				    .src_dirfd = AT_FDCWD, .files = files, .n_files = 2};
+	struct mesh_err err = {0};
+	int rc = store_install_release(store, &spec, NULL, &err);
+	if (rc)
+		fprintf(stderr, "install: %s\n", err.msg);
+	return rc;
+}
+
+/* Make every product directory look changed an hour ago. */
+static void backdate(void)
+{
+	char path[512];
+	struct timespec old[2];
+	clock_gettime(CLOCK_REALTIME, &old[0]);
+	old[0].tv_sec -= 3600;
+	old[1] = old[0];
+	for (int p = 0; p < 50; p++) {
+		snprintf(path, sizeof path, "%s/domains/sales/p%d", store, p);
+		utimensat(AT_FDCWD, path, old, AT_SYMLINK_NOFOLLOW);
+		snprintf(path, sizeof path, "%s/domains/sales/p%d/.lifecycle", store, p);
+		utimensat(AT_FDCWD, path, old, AT_SYMLINK_NOFOLLOW);
+	}
+}
+
+int main(void)
+{
+	snprintf(store, sizeof store, "/tmp/test_index.%d", (int)getpid());
+	snprintf(db, sizeof db, "%s-index.db", store);
+	struct mesh_err err = {0};
+	CHECK(store_init(store, "kind: MeshPolicy\n", &err) == 0);
+	char path[512];
+	snprintf(path, sizeof path, "%s/domains/sales", store);
+	CHECK(mkdir(path, 0755) == 0);
+	for (int p = 0; p < 50; p++)
+		for (int v = 0; v < 2; v++) {
+			char product[16], version[16];
+			snprintf(product, sizeof product, "p%d", p);
+			snprintf(version, sizeof version, "1.%d.0", v);
+			CHECK(install(product, version) == 0);
+		}
+	backdate();
+	struct index_refresh_stats st;
+	CHECK(index_rebuild(store, db, &st, &err) == 0);
+	CHECK(st.releases == 100 && st.added == 100 && st.unreadable == 0);
+	/* within the settle window the refresh runs again, but lists nothing
+	 * that did not change; after it, nothing at all is done */
+	sleep(INDEX_SETTLE_SECONDS);
+	usleep(200000);
+	CHECK(index_refresh(store, db, &st, &err) == 0);
+	CHECK(!st.up_to_date && st.products_checked == 50 && st.products_listed == 0);
+	CHECK(index_refresh(store, db, &st, &err) == 0);
+	CHECK(st.up_to_date && st.releases == 100);
+	/* one new release: one product listed, one release read */
+	CHECK(install("p7", "2.0.0") == 0);
+	CHECK(index_refresh(store, db, &st, &err) == 0);
+	CHECK(st.added == 1 && st.removed == 0 && st.products_listed == 1 && st.releases == 101);
+	/* lifecycle: deprecated is a changed status, retired leaves the index */
+	CHECK(store_set_lifecycle(store, "sales", "p3", "1.0.0", LC_DEPRECATED, NULL, NULL, "tester", &err) == 0);
+	CHECK(store_set_lifecycle(store, "sales", "p4", "1.1.0", LC_RETIRED, NULL, NULL, "tester", &err) == 0);
+	CHECK(index_refresh(store, db, &st, &err) == 0);
+	CHECK(st.changed == 1 && st.removed == 1 && st.releases == 100);
+	/* search: one hit per product, its newest matching version */
+	struct index_hit *hits;
+	size_t n;
+	CHECK(index_search(db, "\"p7\"", 0, &hits, &n, &err) == 0);
+	CHECK(n == 1 && n && !strcmp(hits[0].version, "2.0.0") && !strcmp(hits[0].domain, "sales"));
+	index_hits_free(hits, n);
+	CHECK(index_search(db, "\"p3\"", 0, &hits, &n, &err) == 0);
+	CHECK(n == 1 && !strcmp(hits[0].version, "1.1.0") && !strcmp(hits[0].status, "active"));
+	index_hits_free(hits, n);
+	CHECK(index_search(db, "money", 0, &hits, &n, &err) == 0);
+	CHECK(n == 50);
+	index_hits_free(hits, n);
+	CHECK(index_search(db, "money", 7, &hits, &n, &err) == 0);
+	CHECK(n == 7);
+	index_hits_free(hits, n);
+	CHECK(index_search(db, "\"unbalanced", 0, &hits, &n, &err) == -EINVAL);
+	/* a product removed from the store leaves the index */
+	char cmd[1600];
+	snprintf(cmd, sizeof cmd, "chmod -R u+w %s/domains/sales/p9 && rm -rf %s/domains/sales/p9", store, store);
+	CHECK(system(cmd) == 0);
+	CHECK(store_bump_generation(store, &err) == 0);
+	CHECK(index_refresh(store, db, &st, &err) == 0);
+	CHECK(st.removed == 2 && st.releases == 98);
+	/* damaged: rebuilt from the files */
+	FILE *f = fopen(db, "w");
+	fputs("not an index at all, just text that is long enough to be a header...", f);
+	fclose(f);
+	CHECK(store_bump_generation(store, &err) == 0);
+	CHECK(index_refresh(store, db, &st, &err) == 0);
+	CHECK(st.releases == 98);
+	snprintf(cmd, sizeof cmd, "chmod -R u+w %s; rm -rf %s %s %s-wal %s-shm", store, store, db, db, db);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot clean up %s\n", store);
+	return check_done("test_index");
+}
