@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "caller_cache.h"
 #include "fuse_passthrough.h"
 #include "mesh_util.h"
 
@@ -25,16 +26,19 @@ static struct mesh_daemon *daemon_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* The caller: uid/gid/pid from the request; supplementary groups on demand
- * (fuse_req_getgroups reads /proc, so only decisions that need them pay). */
+/* The caller: uid/gid/pid from the request; supplementary groups on demand,
+ * from the per-task cache (caller_cache.h says why a cached answer is the
+ * caller's own): fuse_req_getgroups would render /proc twice per request. */
 struct caller_buf {
 	struct daemon_caller who;
 };
 
+static struct caller_cache *callers;   /* made in op_init, freed in op_destroy */
+
 static int req_groups(void *ctx, gid_t *list, int size)
 {
-	int n = fuse_req_getgroups(ctx, size, list);
-	return n > size ? -1 : n;
+	const struct fuse_ctx *fc = fuse_req_ctx(ctx);
+	return caller_cache_groups(callers, fc->pid, fc->uid, fc->gid, list, size);
 }
 
 static void get_caller(fuse_req_t req, struct caller_buf *c)
@@ -87,6 +91,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	callers = caller_cache_new("/proc", CALLER_CACHE_TTL);
+}
+
+static void op_destroy(void *userdata)
+{
+	(void)userdata;
+	caller_cache_free(callers);
+	callers = NULL;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -480,6 +492,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t i, int m, off_t o, off_t l,
 
 const struct fuse_lowlevel_ops meshfs_ops = {
 	.init = op_init,
+	.destroy = op_destroy,
 	.lookup = op_lookup,
 	.getattr = op_getattr,
 	.readlink = op_readlink,
