@@ -177,8 +177,10 @@ static void invalidate_changes(struct mesh_daemon *d, const struct catalog *old,
 {
 	if (!d->inval.inode)
 		return;
-	const struct cat_node *stack[4096];
-	size_t top = 0;
+	/* a growable stack: a directory left off would keep a stale `latest`
+	 * or a stale listing in the kernel for a whole entry timeout */
+	size_t cap = 256, top = 0;
+	const struct cat_node **stack = xmalloc(cap * sizeof *stack);
 	stack[top++] = catalog_root(old);
 	while (top) {
 		const struct cat_node *o = stack[--top];
@@ -192,17 +194,25 @@ static void invalidate_changes(struct mesh_daemon *d, const struct catalog *old,
 			if (gone) {
 				changed = true;
 				d->inval.entry(d->inval.ctx, o->ino, oc->name);
+				/* the kernel caches symlink targets (FUSE_CAP_CACHE_SYMLINKS)
+				 * by inode, and `latest` keeps its inode when it moves */
+				if (oc->kind == CAT_LATEST)
+					d->inval.inode(d->inval.ctx, oc->ino);
 			}
 			/* a file whose content moved (a deprecated contract's
 			 * re-stated copy) loses its cached attributes and pages */
 			if (nc && oc->kind == CAT_FILE && (oc->size != nc->size || strcmp(oc->backing, nc->backing)))
 				d->inval.inode(d->inval.ctx, oc->ino);
-			if (nc && oc->kind != CAT_FILE && oc->kind != CAT_LATEST && top < 4096)
+			if (nc && oc->kind != CAT_FILE && oc->kind != CAT_LATEST) {
+				if (top == cap)
+					stack = xrealloc(stack, (cap *= 2) * sizeof *stack);
 				stack[top++] = oc;
+			}
 		}
 		if (changed)
 			d->inval.inode(d->inval.ctx, o->ino);
 	}
+	free(stack);
 }
 
 int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err)
@@ -404,13 +414,15 @@ double daemon_entry_timeout(struct mesh_daemon *d, const struct cat_node *n)
 {
 	/* Releases never change, and every change to a directory's listing
 	 * reaches the kernel as an invalidation from the watcher, so the
-	 * kernel may keep entries for a day.  `latest` moves: a second is the
-	 * safety net behind its invalidation.  Restricted products differ per
+	 * kernel may keep entries for a day.  `latest` moves, and every move
+	 * reaches the kernel the same way (its entry and its inode, whose
+	 * cached target goes with it); an hour bounds a missed one.  Walks
+	 * then never look `latest` up again.  Restricted products differ per
 	 * user: never cached (the kernel would answer one user's lookup from
 	 * another's). */
 	if (node_restricted(d, n))
 		return 0;
-	return n->kind == CAT_LATEST ? 1 : 86400;
+	return n->kind == CAT_LATEST ? 3600 : 86400;
 }
 
 bool daemon_cache_listing(struct mesh_daemon *d, const struct cat_node *dir)
