@@ -3,7 +3,9 @@
 #   make            build build/meshfs and build/meshctl
 #   make check      install missing packages (as root), build, run unit and integration tests
 #   make asan       the same tests against an ASan+UBSan build (build-asan/)
-#   make bench      performance figures (ratios against native reads, same run)
+#   make bench      performance figures (medians of interleaved runs, ratios
+#                   against baselines in the same loop; PASSTHROUGH_HP, DUCKDB)
+#   make bench-quick  the same, small and short (about a minute)
 #   make fuzz       run the fuzz targets for a bounded time (clang, libFuzzer)
 #   make demo       publish and mount the demo mesh, show it in use, unmount
 #   make install PREFIX=/usr/local
@@ -40,7 +42,7 @@ CLI_OBJ   := $(CLI_SRC:fs/%.c=$(BUILD)/obj/%.o)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check unit integration asan bench fuzz demo install clean deps
+.PHONY: all check unit integration asan bench bench-quick fuzz demo install clean deps
 all: $(BUILD)/meshfs $(BUILD)/meshctl
 
 $(BUILD)/obj/%.o: fs/%.c | $(BUILD)/obj
@@ -87,6 +89,9 @@ asan: deps
 
 bench: all
 	$(PYTHON) tests/bench/bench.py --build $(abspath $(BUILD))
+
+bench-quick: all
+	$(PYTHON) tests/bench/bench.py --quick --build $(abspath $(BUILD))
 
 fuzz:
 	$(MAKE) --no-print-directory -C tests/fuzz SECONDS=$(FUZZ_SECONDS)

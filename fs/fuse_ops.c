@@ -84,9 +84,13 @@ static const struct cat_node *get_node(fuse_req_t req, fuse_ino_t ino, struct ca
 	return n;
 }
 
+/* Set at INIT: the kernel opens directories itself, without OPENDIR and
+ * RELEASEDIR round trips, and caches every listing. */
+static bool no_opendir;
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct mesh_daemon *d = userdata;
 	/* More requests in flight helps readahead and parallel readers. */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
@@ -94,6 +98,15 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* `latest` targets kept by the kernel; the watcher invalidates them */
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	/* Without access control every listing is the same for every user for
+	 * the mount's whole life, so the kernel may cache them all (it then
+	 * does, for every directory of the connection: with access control a
+	 * domain with restricted products lists differently per user, and
+	 * its OPENDIR reply says "do not cache"). */
+	if (!daemon_access_control(d) && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT)) {
+		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+		no_opendir = true;
+	}
 	callers = caller_cache_new("/proc", CALLER_CACHE_TTL);
 }
 
@@ -162,6 +175,11 @@ struct dir_handle {
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (no_opendir) {
+		/* the kernel stops sending OPENDIR and keeps listings */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {
@@ -185,9 +203,20 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_open(req, fi);
 }
 
-static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi,
+		       bool plus)
 {
-	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh, unopened = {0};
+	if (!h) {
+		/* no OPENDIR (no_opendir): the current snapshot, for this call */
+		h = &unopened;
+		h->node = get_node(req, ino, &h->cat);
+		if (!h->node || h->node->kind == CAT_FILE || h->node->kind == CAT_LATEST) {
+			catalog_unref(h->cat);
+			fuse_reply_err(req, h->node ? ENOTDIR : ENOENT);
+			return;
+		}
+	}
 	struct mesh_daemon *d = daemon_of(req);
 	struct caller_buf c;
 	get_caller(req, &c);
@@ -233,26 +262,27 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
+	if (h == &unopened)
+		catalog_unref(h->cat);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	(void)ino;
-	do_readdir(req, size, off, fi, false);
+	do_readdir(req, ino, size, off, fi, false);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
-	(void)ino;
-	do_readdir(req, size, off, fi, true);
+	do_readdir(req, ino, size, off, fi, true);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
-	catalog_unref(h->cat);
+	if (h)
+		catalog_unref(h->cat);
 	free(h);
 	fuse_reply_err(req, 0);
 }
