@@ -25,6 +25,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "backing_cache.h"
 #include "identity.h"
 #include "mask.h"
 #include "mesh_util.h"
@@ -54,6 +55,7 @@ struct mesh_daemon {
 	int inotify_fd;
 	struct daemon_invalidate inval;
 	struct usage *usage;             /* NULL until daemon_start, or with no_usage */
+	struct backing_cache *backing;   /* kept descriptors of release files */
 };
 
 /* A policy snapshot shared by the opens that decided with it. */
@@ -132,6 +134,8 @@ const char *daemon_decision_name(enum daemon_decision d)
 	return d == DECISION_ALLOW ? "allow" : d == DECISION_MASK ? "mask" : "deny";
 }
 
+static int open_backing_cb(void *ctx, const char *relpath);
+
 int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, struct mesh_err *err)
 {
 	int rc = store_check(opts->store, err);
@@ -157,6 +161,7 @@ int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, str
 		return rc;
 	}
 	reload_policy(d);
+	d->backing = backing_cache_new(1024, open_backing_cb, d);
 	*out = d;
 	return 0;
 }
@@ -230,6 +235,7 @@ int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err)
 	d->current = fresh;
 	pthread_mutex_unlock(&d->lock);
 	invalidate_changes(d, old, fresh);
+	backing_cache_clear(d->backing);   /* no descriptor outlives a rescan */
 	catalog_unref(prev);
 	catalog_unref(old);
 	return 0;
@@ -381,6 +387,7 @@ void daemon_close(struct mesh_daemon *d)
 		pthread_join(d->watcher, NULL);
 	}
 	usage_close(d->usage);
+	backing_cache_free(d->backing);
 	if (d->stop_fd >= 0)
 		close(d->stop_fd);
 	if (d->inotify_fd >= 0)
@@ -529,6 +536,11 @@ static int open_backing(struct mesh_daemon *d, const char *relpath)
 	return (int)fd;
 }
 
+static int open_backing_cb(void *ctx, const char *relpath)
+{
+	return open_backing(ctx, relpath);
+}
+
 /* The masking index of a data file, built at its first masked open and
  * kept: releases never change. */
 static const struct mask_index *mask_index_for(struct mesh_daemon *d, const struct cat_node *n, int fd)
@@ -607,7 +619,7 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 			usage_end(d->usage, handle, 0, 0, 0);
 		return -EACCES;
 	}
-	int fd = open_backing(d, n->backing);
+	int fd = backing_cache_open(d->backing, n->ino, n->backing);
 	if (fd < 0) {
 		if (d->usage)
 			usage_end(d->usage, handle, 0, 0, 0);
