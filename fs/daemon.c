@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <syslog.h>
@@ -161,7 +162,11 @@ int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, str
 		return rc;
 	}
 	reload_policy(d);
-	d->backing = backing_cache_new(1024, open_backing_cb, d);
+	/* a quarter of the descriptors the process may have (meshfs raises
+	 * its soft limit to the hard one), 64 to 8192 */
+	struct rlimit rl = {0};
+	size_t keep = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (size_t)(rl.rlim_max / 4) : 256;
+	d->backing = backing_cache_new(keep < 64 ? 64 : keep > 8192 ? 8192 : keep, open_backing_cb, d);
 	*out = d;
 	return 0;
 }

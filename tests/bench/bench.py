@@ -109,8 +109,8 @@ def record(section, metric, values, base, unit, goal="", note="", lower_is_bette
     if base:
         ratio = median(base) / median(values) if lower_is_better else median(values) / median(base)
     rows.append((section, metric, spread(values), spread(base) if base else "-", base_name, unit, ratio, goal, note))
-    log(f"  {metric}: {spread(values)} vs {base_name} {spread(base) if base else '-'} {unit} = {ratio:.2f}x"
-        + (f" (goal {goal})" if goal else ""))
+    log(f"  {metric}: {spread(values)}" + (f" vs {base_name} {spread(base)}" if base else "") + f" {unit}"
+        + (f" = {ratio:.2f}x" if base else "") + (f" (goal {goal})" if goal else ""))
 
 
 BENCH_USER = "meshbench"
