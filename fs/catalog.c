@@ -424,9 +424,9 @@ int catalog_scan(const char *store, const struct catalog *previous, struct catal
 
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/domains", store);
-	int domains_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int domains_fd = mesh_open_dir_at(AT_FDCWD, path);
 	if (domains_fd < 0) {
-		int e = errno;
+		int e = -domains_fd;
 		free(b.all);
 		arena_free(&cat->arena);
 		free(cat);

@@ -150,7 +150,7 @@ int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, str
 		d->opts.poll_interval = 1.0;
 	d->stop_fd = d->inotify_fd = -1;
 	pthread_mutex_init(&d->lock, NULL);
-	d->root_fd = open(d->store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d->root_fd = open(d->store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (d->root_fd < 0) {
 		rc = mesh_errf(err, -errno, "%s: %s", d->store, strerror(errno));
 		daemon_close(d);
@@ -258,21 +258,26 @@ static uint64_t policy_fingerprint(const char *store)
 	uint64_t h = 0xcbf29ce484222325ull;
 	struct stat st;
 	char path[PATH_MAX];
+	/* lstat only: nothing here may open (and so block on) a file */
 	snprintf(path, sizeof path, "%s/mesh.yaml", store);
-	if (stat(path, &st) == 0)
-		h = (h ^ (uint64_t)st.st_mtim.tv_sec ^ ((uint64_t)st.st_mtim.tv_nsec << 20) ^ (uint64_t)st.st_size) *
-		    0x100000001b3ull;
+	if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		h = (h ^ (uint64_t)st.st_mtim.tv_sec ^ ((uint64_t)st.st_mtim.tv_nsec << 20) ^ (uint64_t)st.st_size ^
+		     st.st_mode) * 0x100000001b3ull;
 	snprintf(path, sizeof path, "%s/domains", store);
-	DIR *dir = opendir(path);
+	int dfd = mesh_open_dir_at(AT_FDCWD, path);
+	DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!dir && dfd >= 0)
+		close(dfd);
 	struct dirent *de;
 	while (dir && (de = readdir(dir))) {
 		if (de->d_name[0] == '.')
 			continue;
 		char file[PATH_MAX + 300];
 		snprintf(file, sizeof file, "%s/%s/domain.yaml", path, de->d_name);
-		if (stat(file, &st) == 0)
+		if (fstatat(AT_FDCWD, file, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			h = (h ^ mesh_hash64(de->d_name, strlen(de->d_name)) ^ (uint64_t)st.st_mtim.tv_sec ^
-			     ((uint64_t)st.st_mtim.tv_nsec << 20) ^ (uint64_t)st.st_size) * 0x100000001b3ull;
+			     ((uint64_t)st.st_mtim.tv_nsec << 20) ^ (uint64_t)st.st_size ^ st.st_mode) *
+			    0x100000001b3ull;
 	}
 	if (dir)
 		closedir(dir);
@@ -354,7 +359,7 @@ int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, s
 			snprintf(dir, sizeof dir, "%s", d->opts.usage_dir);
 		else {
 			snprintf(dir, sizeof dir, "%s/usage", d->store);
-			if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 				return mesh_errf(err, -errno, "%s: %s", dir, strerror(errno));
 			snprintf(dir, sizeof dir, "%s/usage/%s", d->store, host);
 		}
@@ -525,12 +530,14 @@ bool daemon_may_discover(struct mesh_daemon *d, const struct daemon_caller *who,
 static int open_backing(struct mesh_daemon *d, const char *relpath)
 {
 	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW,
+		.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd = syscall(SYS_openat2, d->root_fd, relpath, &how, sizeof how);
-	if (fd < 0 && errno == ENOSYS)
-		fd = openat(d->root_fd, relpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOSYS) {
+		int rc = mesh_open_regular_at(d->root_fd, relpath, O_RDONLY, 0, NULL);
+		return rc == -EINVAL ? -EACCES : rc;
+	}
 	if (fd < 0)
 		return -errno;
 	struct stat st;
@@ -538,6 +545,8 @@ static int open_backing(struct mesh_daemon *d, const char *relpath)
 		close((int)fd);
 		return -EACCES;
 	}
+	int fl = fcntl((int)fd, F_GETFL);
+	fcntl((int)fd, F_SETFL, fl & ~O_NONBLOCK);
 	return (int)fd;
 }
 

@@ -14,6 +14,7 @@
 
 #include "meshctl_cmds.h"
 #include "mesh_util.h"
+#include "scope.h"
 #include "usage_report.h"
 
 #define NS ((int64_t)1000000000)
@@ -110,7 +111,10 @@ static int print_report(const struct meshctl_ctx *ctx, const char *cmd, struct u
 {
 	print_warnings(ctx, cmd, r);
 	char *text = usage_report_format(r, fmt);
-	fputs(text, stdout);
+	if (fmt == USAGE_FORMAT_JSON)
+		meshctl_print_document(text);
+	else
+		fputs(text, stdout);
 	free(text);
 	usage_report_free(r);
 	return fflush(stdout) == 0 ? MESHCTL_OK : MESHCTL_ERROR;
@@ -118,6 +122,14 @@ static int print_report(const struct meshctl_ctx *ctx, const char *cmd, struct u
 
 static int prune(const struct meshctl_ctx *ctx, const char *root, const char *date)
 {
+	struct scope *sc = NULL;
+	scope_open(ctx->store, &ctx->caller, &sc, NULL);
+	bool governance = scope_governance(sc);
+	scope_close(sc);
+	if (!governance) {
+		meshctl_fail(ctx, "usage", "--prune-before: for governance only (root and the governance group)");
+		return MESHCTL_DENIED;
+	}
 	int64_t before;
 	if (parse_time_arg(date, false, &before)) {
 		meshctl_fail(ctx, "usage", "--prune-before: '%s' is not a day (YYYY-MM-DD) or an RFC 3339 time", date);
@@ -255,9 +267,17 @@ int meshctl_cmd_usage(const struct meshctl_ctx *ctx, int argc, char **argv)
 		free(root);
 		return MESHCTL_USAGE;
 	}
+	/* owners see their domains' usage, governance all of it, everyone
+	 * else their own reads */
+	struct scope *sc = NULL;
+	scope_open(ctx->store, &ctx->caller, &sc, NULL);
+	q.scope_domains = scope_domain_list(sc);
+	q.scope_limited = !scope_governance(sc);
+	q.scope_user = ctx->caller.user;
 	struct usage_report *r;
 	struct mesh_err err = {0};
 	int rc = usage_report_run(root, &q, &r, &err);
+	scope_close(sc);
 	free(root);
 	if (rc) {
 		meshctl_fail(ctx, "usage", "%s", err.msg);
@@ -321,6 +341,15 @@ int meshctl_cmd_consumers(const struct meshctl_ctx *ctx, int argc, char **argv)
 	if (since_ns >= until_ns) {
 		meshctl_fail(ctx, "consumers", "--since must come before --until");
 		return MESHCTL_USAGE;
+	}
+	struct scope *sc = NULL;
+	scope_open(ctx->store, &ctx->caller, &sc, NULL);
+	bool allowed = scope_administers(sc, domain);
+	scope_close(sc);
+	if (!allowed) {
+		meshctl_fail(ctx, "consumers", "%s is not an owner of domain %s (consumers are for its owners "
+			     "and governance)", ctx->caller.user, domain);
+		return MESHCTL_DENIED;
 	}
 	char *root = usage_root(ctx);
 	struct usage_report *r;

@@ -3,11 +3,16 @@
  * the multi-threaded session loop, clean shutdown.
  *
  *   meshfs STORE MOUNTPOINT [-f] [-d] [-s] [-o opt,...]
+ *   meshfs --service STORE [-f] [-o opt,...]     the mesh service alone
+ *
+ * Besides the mount, the daemon serves the store's control socket (the
+ * mesh service, fs/service/), through which ordinary users' meshctl works.
  *
  * Works as a mount helper: `mount -t fuse.meshfs STORE MOUNTPOINT -o ...`
  * runs mount.fuse3, which calls `meshfs STORE MOUNTPOINT -o ...`.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <signal.h>
 #include <stddef.h>
@@ -15,12 +20,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include "fuse_ops.h"
 #include "fuse_passthrough.h"
 #include "mesh_util.h"
+#include "service.h"
+#include "store.h"
 
 struct meshfs_conf {
 	char *store;
@@ -35,6 +43,12 @@ struct meshfs_conf {
 	int usage_slots;
 	char *metrics;
 	int no_usage;
+	char *socket;        /* control socket path (default: in /run/meshfs) */
+	char *meshctl;       /* the served side's program */
+	int no_service;
+	int max_clients;
+	int service_only;    /* meshfs --service STORE */
+	int insecure_store;
 };
 
 enum { KEY_DROP, KEY_ALLOW_OTHER };
@@ -50,6 +64,11 @@ static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("usage_slots=%d", usage_slots),
 	CONF_OPT("metrics=%s", metrics),
 	CONF_OPT("no_usage", no_usage),
+	CONF_OPT("socket=%s", socket),
+	CONF_OPT("meshctl=%s", meshctl),
+	CONF_OPT("no_service", no_service),
+	CONF_OPT("max_clients=%d", max_clients),
+	CONF_OPT("insecure_store", insecure_store),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	/* mount.fuse3 adds dev and suid unless told otherwise: a mesh never
 	 * needs either, so they are dropped and nosuid,nodev forced below */
@@ -63,9 +82,13 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 "usage: meshfs STORE MOUNTPOINT [options]\n"
+"       meshfs --service STORE [-f] [-o socket=,meshctl=,max_clients=]\n"
 "\n"
 "Mounts the meshfs store STORE (made by 'meshctl init') read-only at\n"
-"MOUNTPOINT as /<domain>/<product>/<version>/ with 'latest' links.\n"
+"MOUNTPOINT as /<domain>/<product>/<version>/ with 'latest' links, and\n"
+"serves the store's mesh service: the control socket through which\n"
+"meshctl works for users who cannot read the store (everyone but root and\n"
+"the store's owner).  With --service, only the control socket.\n"
 "\n"
 "options:\n"
 "    -f                     stay in the foreground\n"
@@ -87,11 +110,23 @@ static void usage(FILE *out)
 "    -o usage_slots=N       usage journal capacity in events (default 32768)\n"
 "    -o metrics=PATH        write Prometheus metrics (textfile collector) to PATH\n"
 "    -o no_usage            record no usage (for benchmarks only)\n"
+"    -o socket=PATH         control socket (default /run/meshfs/s-HASH.sock,\n"
+"                           found by meshctl from the store's path)\n"
+"    -o meshctl=PATH        the program that serves each request (default:\n"
+"                           meshctl beside meshfs)\n"
+"    -o max_clients=N       requests served at once (default 32; more are\n"
+"                           refused as busy)\n"
+"    -o no_service          serve no control socket (another daemon does)\n"
+"    -o insecure_store      serve a store that is not locked down (others may\n"
+"                           read or write its files), with a loud warning;\n"
+"                           without it meshfs refuses such a store\n"
 "    -h, --help             this text\n"
 "    -V, --version          version\n"
 "\n"
 "Always mounted nosuid,nodev,ro. Exit status: 0 after a clean unmount,\n"
-"1 on bad arguments, a missing store, or a failed mount.\n"
+"1 on bad arguments, a missing store, a store that is not locked down (one\n"
+"account owns every file, nobody else may read or write any: see\n"
+"'meshctl doctor'), or a failed mount.\n"
 "Unmount with 'fusermount3 -u MOUNTPOINT' (or umount as root).\n");
 }
 
@@ -115,8 +150,142 @@ static int conf_proc(void *data, const char *arg, int key, struct fuse_args *out
 	return 1;
 }
 
+static void conf_free(struct meshfs_conf *conf)
+{
+	free(conf->store);
+	free(conf->usage_dir);
+	free(conf->hostname);
+	free(conf->passthrough);
+	free(conf->metrics);
+	free(conf->socket);
+	free(conf->meshctl);
+}
+
+/* Open the control socket (before the fork, so errors reach the terminal).
+ * Another live service for the store is not an error for a mount: it
+ * serves the store, this daemon only mounts it. */
+static int open_service(const struct meshfs_conf *conf, const char *store, const char *mountpoint,
+			bool must_serve, struct service **svc)
+{
+	*svc = NULL;
+	if (conf->no_service)
+		return 0;
+	struct service_options so = {
+		.store = store, .mountpoint = mountpoint, .socket_path = conf->socket,
+		.meshctl = conf->meshctl, .max_clients = conf->max_clients > 0 ? (unsigned)conf->max_clients : 0,
+	};
+	struct mesh_err err = {0};
+	long busy = 0;
+	int rc = service_listen_open(&so, svc, &busy, &err);
+	if (rc == -EADDRINUSE && !must_serve) {
+		fprintf(stderr, "meshfs: %s: mounting without serving it\n", err.msg);
+		syslog(LOG_NOTICE, "%s: mounting without serving it", err.msg);
+		return 0;
+	}
+	if (rc)
+		fprintf(stderr, "meshfs: %s\n", err.msg);
+	return rc;
+}
+
+/* The mount is the only way in: a store others can read bypasses every
+ * decision the daemon makes (and one they can write lets them rewrite the
+ * policy).  Nonzero: refused (printed why). */
+static int refuse_insecure(const char *store, bool insecure_store)
+{
+	struct mesh_err err = {0};
+	char *report = NULL;
+	int problems = store_check(store, &err) ? 0 : store_audit(store, &report, &err);
+	if (problems < 0) {
+		fprintf(stderr, "meshfs: %s\n", err.msg);
+		return 1;
+	}
+	if (problems > 0 && !insecure_store) {
+		fprintf(stderr, "meshfs: refusing to serve %s: it is not locked down (%d problem(s)): other users "
+			"could read or change its files without the mount:\n%s\n(or mount with -o insecure_store "
+			"to serve it anyway)\n", store, problems, report);
+		free(report);
+		return 1;
+	}
+	if (problems > 0) {
+		fprintf(stderr, "meshfs: WARNING: -o insecure_store: serving %s although it is NOT locked down "
+			"(%d problem(s)): access control, masking and usage records can be bypassed by reading "
+			"the store directly\n%s\n", store, problems, report);
+		syslog(LOG_WARNING, "insecure_store: serving %s although it is not locked down (%d problem(s)); "
+		       "access control can be bypassed", store, problems);
+		free(report);
+	}
+	return 0;
+}
+
+/* meshfs --service STORE [-f] [-o ...]: the control socket without a mount. */
+static int service_main(int argc, char **argv)
+{
+	struct meshfs_conf conf = {0};
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	bool foreground = false;
+	int status = 1;
+	struct service *svc = NULL;
+	fuse_opt_add_arg(&args, argv[0]);
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "-f"))
+			foreground = true;
+		else
+			fuse_opt_add_arg(&args, argv[i]);
+	}
+	if (fuse_opt_parse(&args, &conf, conf_opts, conf_proc) != 0)
+		goto out;
+	if (!conf.store || conf.nonopt != 1 || args.argc > 1) {
+		fprintf(stderr, "meshfs: usage: meshfs --service STORE [-f] [-o socket=PATH,meshctl=PATH,"
+			"max_clients=N]%s%s\n", args.argc > 1 ? ": unknown argument " : "",
+			args.argc > 1 ? args.argv[1] : "");
+		goto out;
+	}
+	char store[PATH_MAX];
+	struct mesh_err err = {0};
+	if (!realpath(conf.store, store)) {
+		fprintf(stderr, "meshfs: %s: %s\n", conf.store, strerror(errno));
+		goto out;
+	}
+	if (store_check(store, &err)) {
+		fprintf(stderr, "meshfs: %s\n", err.msg);
+		goto out;
+	}
+	openlog("meshfs", LOG_PID | (foreground ? LOG_PERROR : 0), LOG_DAEMON);
+	if (refuse_insecure(store, conf.insecure_store))
+		goto out;
+	conf.no_service = 0;
+	if (open_service(&conf, store, NULL, true, &svc))
+		goto out;
+	if (!foreground && daemon(0, 0) < 0) {
+		fprintf(stderr, "meshfs: daemon: %s\n", strerror(errno));
+		goto out;
+	}
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	if (service_listen_start(svc, &err)) {
+		syslog(LOG_ERR, "%s", err.msg);
+		goto out;
+	}
+	syslog(LOG_INFO, "serving the mesh service of %s on %s", store, service_listen_path(svc));
+	int sig;
+	sigwait(&stop, &sig);
+	status = 0;
+out:
+	service_listen_close(svc);
+	conf_free(&conf);
+	fuse_opt_free_args(&args);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
+	umask(077);   /* what the daemon creates in the store is its own */
+	if (argc >= 2 && !strcmp(argv[1], "--service"))
+		return service_main(argc, argv);
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct meshfs_conf conf = {.poll = 1.0, .max_threads = 16};
 	struct fuse_cmdline_opts opts = {0};
@@ -124,6 +293,7 @@ int main(int argc, char **argv)
 	struct mesh_daemon *d = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
+	struct service *svc = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -173,10 +343,15 @@ int main(int argc, char **argv)
 			"(restore it, or say -o open_mesh if all data is public)\n", policy_file);
 		goto out;
 	}
+	if (refuse_insecure(store, conf.insecure_store))
+		goto out;
+	mesh_err_clear(&err);
 	if (daemon_open(&dopts, &d, &err)) {
 		fprintf(stderr, "meshfs: %s\n", err.msg);
 		goto out;
 	}
+	if (open_service(&conf, store, opts.mountpoint, false, &svc))
+		goto out;
 	/* One file descriptor per open file: raise the soft limit. */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -215,6 +390,10 @@ int main(int argc, char **argv)
 		syslog(LOG_ERR, "%s", err.msg);
 		goto out_unmount;
 	}
+	if (svc && service_listen_start(svc, &err)) {
+		syslog(LOG_ERR, "%s", err.msg);
+		goto out_unmount;
+	}
 	syslog(LOG_INFO, "serving %s at %s", store, opts.mountpoint);
 	int rc;
 	if (opts.singlethread) {
@@ -235,17 +414,14 @@ out_unmount:
 out_signals:
 	fuse_remove_signal_handlers(se);
 out:
+	service_listen_close(svc);
 	if (se)
 		fuse_session_destroy(se);
 	daemon_close(d);
 	if (loop)
 		fuse_loop_cfg_destroy(loop);
 	free(opts.mountpoint);
-	free(conf.store);
-	free(conf.usage_dir);
-	free(conf.hostname);
-	free(conf.passthrough);
-	free(conf.metrics);
+	conf_free(&conf);
 	fuse_opt_free_args(&args);
 	return status;
 }

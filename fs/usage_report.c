@@ -195,7 +195,8 @@ static char *clean_text(const char *s)
 			unsigned c1 = (unsigned char)s[i + 1];
 			ok = c <= 0xf4 && !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
 		}
-		if (!ok || (n == 1 && (c < 0x20 || c == 0x7f))) {
+		/* C0, DEL and C1 controls (U+0080..U+009F: 0x9b is a CSI) */
+		if (!ok || (n == 1 && (c < 0x20 || c == 0x7f)) || (n == 2 && c == 0xc2 && (unsigned char)s[i + 1] < 0xa0)) {
 			out[o++] = '?';
 			i++;
 			continue;
@@ -362,7 +363,8 @@ static void window_set(struct window *w, int64_t lo, int64_t since, int64_t unti
 	" AND (:version IS NULL OR version = :version) AND (:user IS NULL OR user_name = :user)" \
 	" AND (:host IS NULL OR host = :host) AND (:program IS NULL OR program = :program)" \
 	" AND (:decision IS NULL OR decision = :decision)" \
-	" AND (:audit = 0 OR (kind = 'data' AND decision IN ('deny', 'mask')))"
+	" AND (:audit = 0 OR (kind = 'data' AND decision IN ('deny', 'mask')))" \
+	" AND (:scoped = 0 OR user_name = :scope_user OR instr(:scope_domains, ',' || domain || ',') > 0)"
 
 static const char facts_sql[] =
 	"SELECT CASE WHEN open_ns >= :since THEN 0 ELSE 1 END, substr(time, 1, 10), host, domain, product, version,"
@@ -413,6 +415,9 @@ static void bind_query(sqlite3_stmt *st, const struct usage_query *q, const stru
 	bind_name(st, ":program", q->program);
 	bind_name(st, ":decision", q->decision);
 	bind_int(st, ":audit", audit);
+	bind_int(st, ":scoped", q->scope_limited);
+	bind_name(st, ":scope_user", q->scope_limited ? q->scope_user : NULL);
+	bind_name(st, ":scope_domains", q->scope_limited && q->scope_domains ? q->scope_domains : ",");
 }
 
 struct report_state {
@@ -1579,9 +1584,12 @@ static int daemon_holds(const char *dir, int *lock_fd)
 {
 	char path[PATH_MAX + 16];
 	snprintf(path, sizeof path, "%s/journal", dir);
-	*lock_fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (*lock_fd < 0)
-		return errno == ENOENT ? 0 : -errno;
+	*lock_fd = mesh_open_regular_at(AT_FDCWD, path, O_RDWR, 0, NULL);
+	if (*lock_fd < 0) {
+		int e = *lock_fd;
+		*lock_fd = -1;
+		return e == -ENOENT ? 0 : e;
+	}
 	if (flock(*lock_fd, LOCK_EX | LOCK_NB) == 0)
 		return 0;
 	int e = errno;
@@ -1618,11 +1626,13 @@ static void prune_here(const char *dir, int64_t before_ns, struct usage_prune_re
 static void prune_by_daemon(const char *dir, int64_t before_ns, unsigned wait_ms, struct usage_prune_result *res)
 {
 	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		dirfd = -errno;
 	char text[32];
 	int len = snprintf(text, sizeof text, "%" PRId64 "\n", before_ns);
 	struct mesh_err err = {0};
-	if (dirfd < 0 || mesh_write_file_atomic(dirfd, USAGE_PRUNE_REQUEST, text, (size_t)len, 0644, &err)) {
-		int e = dirfd < 0 ? errno : -err.code;
+	if (dirfd < 0 || mesh_write_file_atomic(dirfd, USAGE_PRUNE_REQUEST, text, (size_t)len, 0600, &err)) {
+		int e = dirfd < 0 ? -dirfd : -err.code;
 		res->outcome = e == EACCES || e == EPERM || e == EROFS ? USAGE_PRUNE_SKIPPED : USAGE_PRUNE_FAILED;
 		snprintf(res->message, sizeof res->message, "cannot ask the daemon: %.400s",
 			 dirfd < 0 ? strerror(errno) : err.msg);

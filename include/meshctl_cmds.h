@@ -31,17 +31,17 @@ int meshctl_cmd_consumers(const struct meshctl_ctx *ctx, int argc, char **argv);
 
 /* Entries of meshctl's command table for the area files. */
 #define MESHCTL_AREA_COMMANDS \
-	{"domain", meshctl_cmd_domain, "create and show domains and their owners"}, \
-	{"grant", meshctl_cmd_grant, "let a user or group read a domain, product or version"}, \
-	{"revoke", meshctl_cmd_revoke, "take a grant back"}, \
-	{"grants", meshctl_cmd_grants, "list grants with their expiry"}, \
-	{"request", meshctl_cmd_request, "ask a domain's owners for read access"}, \
-	{"requests", meshctl_cmd_requests, "list access requests"}, \
-	{"approve", meshctl_cmd_approve, "approve a request (creates a grant)"}, \
-	{"deny", meshctl_cmd_deny, "deny a request"}, \
-	{"access", meshctl_cmd_access, "what you may do with a product, and why"}, \
-	{"explain", meshctl_cmd_explain, "another user's access and the rule behind it (owners)"}, \
-	{"usage", meshctl_cmd_usage, "who reads what: adoption and audit reports"}, \
-	{"consumers", meshctl_cmd_consumers, "who still reads a version (before retiring it)"},
+	{"domain", meshctl_cmd_domain, "create and show domains and their owners", MESHCTL_SERVED}, \
+	{"grant", meshctl_cmd_grant, "let a user or group read a domain, product or version", MESHCTL_SERVED}, \
+	{"revoke", meshctl_cmd_revoke, "take a grant back", MESHCTL_SERVED}, \
+	{"grants", meshctl_cmd_grants, "list grants with their expiry", MESHCTL_SERVED}, \
+	{"request", meshctl_cmd_request, "ask a domain's owners for read access", MESHCTL_SERVED}, \
+	{"requests", meshctl_cmd_requests, "list access requests", MESHCTL_SERVED}, \
+	{"approve", meshctl_cmd_approve, "approve a request (creates a grant)", MESHCTL_SERVED}, \
+	{"deny", meshctl_cmd_deny, "deny a request", MESHCTL_SERVED}, \
+	{"access", meshctl_cmd_access, "what you may do with a product, and why", MESHCTL_SERVED}, \
+	{"explain", meshctl_cmd_explain, "another user's access and the rule behind it (owners)", MESHCTL_SERVED}, \
+	{"usage", meshctl_cmd_usage, "who reads what: adoption and audit reports", MESHCTL_SERVED}, \
+	{"consumers", meshctl_cmd_consumers, "who still reads a version (before retiring it)", MESHCTL_SERVED},
 
 #endif

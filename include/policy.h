@@ -84,7 +84,8 @@ int grant_revoke(const char *store, const char *domain, const char *product, con
 int grant_list(const char *store, const char *domain, struct grant **out, size_t *n, struct mesh_err *err);
 void grants_free(struct grant *g, size_t n);
 
-/* Append one line to STORE/domains/D/access.log: who did what, when, why. */
-void policy_audit(const char *store, const char *domain, const char *what);
+/* Append one line to STORE/domains/D/access.log: who (the caller the
+ * command ran for) did what, when, why. */
+void policy_audit(const char *store, const char *domain, const struct identity *who, const char *what);
 
 #endif

@@ -64,6 +64,11 @@ struct usage_query {
 						     the same length before since */
 	enum usage_by by;
 	size_t limit;                             /* rows, 0: all */
+	/* What the caller may see (scope.h): with scope_limited, only events
+	 * of the domains in scope_domains (",d1,d2,") and the caller's own
+	 * (user name scope_user); without, everything (governance). */
+	bool scope_limited;
+	const char *scope_domains, *scope_user;
 };
 
 struct usage_summary {

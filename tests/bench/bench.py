@@ -129,6 +129,14 @@ def as_bench_user(code, *argv):
     return float(r.stdout.strip())
 
 
+def as_root(code, *argv):
+    """The store is locked down (0700/0600): native access and
+    passthrough_hp (which lets the kernel check the store's own modes) are
+    measured as root, the store's owner."""
+    r = subprocess.run(["/usr/bin/python3", "-c", code, *map(str, argv)], capture_output=True, text=True, check=True)
+    return float(r.stdout.strip())
+
+
 CONTRACT = """apiVersion: v3.1.0
 kind: DataContract
 id: {id}
@@ -183,7 +191,9 @@ def write_big_csv(path, size):
 
 
 def build_store():
-    marker = WORK / f"built-{args.products}-{args.size_mib}"
+    # "locked": stores built before the store was locked down are rebuilt
+    # (meshfs refuses to serve them)
+    marker = WORK / f"built-locked-{args.products}-{args.size_mib}"
     if marker.exists() and (STORE / ".meshfs-store").exists():
         return
     shutil.rmtree(WORK, ignore_errors=True)
@@ -423,19 +433,21 @@ print(sum(float(x) for x in os.read(r, 4096).split()))
 
 
 def bench_open(hp):
-    """One loop over every variant, as a granted non-root user (so the
-    access decision does its full work): checks and usage on (the
-    default), -o open_mesh, -o no_usage, passthrough_hp, native."""
+    """One loop over every variant: the meshfs mounts (checks and usage on,
+    -o open_mesh, -o no_usage) as a granted non-root user, so the access
+    decision does its full work; native and passthrough_hp as root (the
+    locked-down store is the service account's)."""
     log("open+close")
     ensure_bench_user()
     n = min(2000, args.products)
     with Mount("mnt-acl", "passthrough=off") as acl, Mount("mnt-open", "passthrough=off,open_mesh") as open_, \
             Mount("mnt-norec", "passthrough=off,no_usage") as norec:
-        roots = [("checks+usage", acl.path), ("open_mesh", open_.path), ("no_usage", norec.path),
-                 ("native", STORE / "domains")] + ([("passthrough_hp", hp.path)] if hp else [])
+        roots = [("checks+usage", acl.path, as_bench_user), ("open_mesh", open_.path, as_bench_user),
+                 ("no_usage", norec.path, as_bench_user), ("native", STORE / "domains", as_root)] + \
+            ([("passthrough_hp", hp.path, as_root)] if hp else [])
         for procs in (1, 2):
-            r = interleave(args.repeat, [(label, lambda root=root: as_bench_user(OPEN_CODE, root, n, args.seconds, procs))
-                                         for label, root in roots])
+            r = interleave(args.repeat, [(label, lambda root=root, run=run: run(OPEN_CODE, root, n, args.seconds, procs))
+                                         for label, root, run in roots])
             what = f"open+close/s, {procs} process{'es' if procs > 1 else ''}, checks and usage on"
             if hp:
                 record("open+close", f"{what} vs passthrough_hp", r["checks+usage"], r["passthrough_hp"], "opens/s",

@@ -6,16 +6,25 @@ always unmounted in teardown, even when the test failed: `fusermount3 -u`,
 then a lazy `-uz`, then the daemon is killed, so a stale mount never
 breaks the next test or run.
 
+Stores are made by `meshctl init`, so they are locked down like a real one
+(root owns everything, 0700/0600) and meshfs serves them without
+`-o insecure_store`; a test that needs an insecure store passes that option
+explicitly.  Ordinary users' meshctl reaches such a store through the mesh
+service (Store.ctl starts `meshfs --service` when no daemon serves it).
+
 Test users (created once per machine with useradd):
     mesh_alice  groups: mesh_analysts
     mesh_bob    groups: mesh_sales          (owner of domain sales in tests)
     mesh_carol  groups: mesh_analysts, mesh-pii
     mesh_dave   groups: (none)
     mesh_erin   groups: mesh_sales, mesh_analysts
+    mesh_gina   groups: mesh-governance   (mesh.yaml's governance group)
 """
 import errno
+import hashlib
 import os
 import pathlib
+import socket
 import shutil
 import signal
 import subprocess
@@ -38,6 +47,7 @@ USERS = {
     "mesh_carol": ["mesh_analysts", "mesh-pii"],
     "mesh_dave": [],
     "mesh_erin": ["mesh_sales", "mesh_analysts"],
+    "mesh_gina": ["mesh-governance"],
 }
 
 
@@ -102,13 +112,60 @@ def run(cmd, user=None, check=False, env=None, timeout=120, **kw):
                           text=True, env=full_env, timeout=timeout, check=check, **kw)
 
 
+RUNTIME_DIR = pathlib.Path(os.environ.get("MESHFS_RUNTIME_DIR", "/run/meshfs"))
+_SERVICES = []   # meshfs --service processes started by Store.ensure_service
+
+
+def socket_path(path, mountpoint=False):
+    digest = hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:16]
+    return RUNTIME_DIR / f"{'m' if mountpoint else 's'}-{digest}.sock"
+
+
+def service_alive(path):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(str(socket_path(path)))
+            return True
+        except OSError:
+            return False
+
+
+@pytest.fixture(autouse=True)
+def _stop_services():
+    yield
+    while _SERVICES:
+        p = _SERVICES.pop()
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
 class Store:
-    """A store directory plus the meshctl that acts on it."""
+    """A store directory plus the meshctl that acts on it.  Ordinary users'
+    meshctl reaches the store through the mesh service: ctl() as a user
+    starts `meshfs --service` for the store when no daemon serves it."""
 
     def __init__(self, path):
         self.path = pathlib.Path(path)
 
+    def ensure_service(self):
+        if service_alive(self.path):
+            return
+        p = subprocess.Popen([str(MESHFS), "--service", str(self.path), "-f"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _SERVICES.append(p)
+        deadline = time.time() + 10
+        while time.time() < deadline and not service_alive(self.path):
+            assert p.poll() is None, "meshfs --service exited"
+            time.sleep(0.02)
+
     def ctl(self, *args, user=None, check=False, env=None, timeout=300):
+        if user not in (None, "root"):
+            self.ensure_service()
         r = run([MESHCTL, "--store", self.path, *args], user=user, env=env, timeout=timeout)
         if check and r.returncode != 0:
             raise AssertionError(f"meshctl {' '.join(map(str, args))} -> {r.returncode}\n"
@@ -126,9 +183,13 @@ class Store:
 
 
 def make_store(path):
+    """A store as `meshctl init` lays it out: owned by root, nothing readable
+    or writable by anyone else (meshfs refuses to serve it otherwise)."""
     s = Store(path)
     r = s.ctl("init")
     assert r.returncode == 0, r.stderr
+    st = os.stat(s.path)
+    assert st.st_uid == 0 and st.st_mode & 0o077 == 0, oct(st.st_mode)
     return s
 
 

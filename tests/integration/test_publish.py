@@ -161,14 +161,14 @@ def test_publish_into_missing_domain(store, scratch):
 
 
 def test_owners_publish_without_root(store, scratch, mounter):
-    """An owner (member of the domain's group) publishes as an ordinary user;
-    anyone else is refused with the list of owners; only governance creates
-    domains."""
+    """An owner (member of the domain's group) publishes as an ordinary user
+    (through the mesh service); anyone else is refused with the list of
+    owners; only governance creates domains."""
     r = store.ctl("domain", "create", "sales", "--owner", "group:mesh_sales", user="mesh_bob")
     assert r.returncode == 3 and "not governance" in r.stderr
     store.ctl("domain", "create", "sales", "--owner", "group:mesh_sales", "--owner", "user:mesh_dave", check=True)
     st = os.stat(store.path / "domains/sales")
-    assert st.st_mode & 0o7777 == 0o2775
+    assert st.st_uid == 0 and st.st_mode & 0o7777 == 0o700   # the store's owner's, like everything
     rel = release(scratch)
     os.chmod(scratch / "work", 0o755)
     subprocess.run(["chmod", "-R", "a+rX", str(scratch / "work")], check=True)
@@ -180,9 +180,12 @@ def test_owners_publish_without_root(store, scratch, mounter):
     # mesh_bob is in group mesh_sales: publishes without root
     r = store.ctl("publish", rel, user="mesh_bob")
     assert r.returncode == 0, r.stdout + r.stderr
+    # through the mesh service: the files belong to the service, the
+    # manifest names the publisher the kernel reported
     owner = os.stat(store.path / "domains/sales/orders/1.0.0/orders.csv")
-    import pwd
-    assert pwd.getpwuid(owner.st_uid).pw_name == "mesh_bob"
+    assert owner.st_uid == os.stat(store.path).st_uid
+    manifest = json.loads((store.path / "domains/sales/orders/1.0.0/.manifest.json").read_text())
+    assert manifest["publisher"]["name"] == "mesh_bob", manifest
     # the kernel enforces the boundary: alice cannot write into the domain at all
     r = run(["touch", store.path / "domains/sales/x"], user="mesh_alice")
     assert r.returncode != 0

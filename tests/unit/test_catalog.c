@@ -84,8 +84,8 @@ int main(void)
 
 	/* deprecate the latest: latest moves to the next active version */
 	CHECK(store_set_lifecycle(store, "sales", "orders", "1.10.0", LC_DEPRECATED, "2027-03-01",
-				  "use 2.x", &err) == 0);
-	CHECK(store_set_lifecycle(store, "sales", "orders", "7.0.0", LC_RETIRED, NULL, NULL, &err) == -ENOENT);
+				  "use 2.x", "tester", &err) == 0);
+	CHECK(store_set_lifecycle(store, "sales", "orders", "7.0.0", LC_RETIRED, NULL, NULL, "tester", &err) == -ENOENT);
 	struct catalog *cat2 = NULL;
 	CHECK(catalog_scan(store, cat, &cat2, &err) == 0);
 	CHECK_STR(latest_of(cat2, "sales/orders"), "1.9.0");
@@ -96,7 +96,7 @@ int main(void)
 	CHECK(strcmp(catalog_generation(cat), catalog_generation(cat2)) != 0);
 
 	/* retire: gone from the tree, files kept */
-	CHECK(store_set_lifecycle(store, "sales", "orders", "1.9.0", LC_RETIRED, NULL, NULL, &err) == 0);
+	CHECK(store_set_lifecycle(store, "sales", "orders", "1.9.0", LC_RETIRED, NULL, NULL, "tester", &err) == 0);
 	struct catalog *cat3 = NULL;
 	CHECK(catalog_scan(store, cat2, &cat3, &err) == 0);
 	CHECK(catalog_resolve(cat3, "sales/orders/1.9.0") == NULL);
@@ -105,9 +105,9 @@ int main(void)
 	CHECK(access(path, F_OK) == 0);
 
 	/* only deprecated versions left: latest falls back to them */
-	CHECK(store_set_lifecycle(store, "sales", "orders", "1.0.0", LC_RETIRED, NULL, NULL, &err) == 0);
-	CHECK(store_set_lifecycle(store, "sales", "orders", "1.0.0-rc.1", LC_RETIRED, NULL, NULL, &err) == 0);
-	CHECK(store_set_lifecycle(store, "sales", "orders", "2.0.0-beta", LC_RETIRED, NULL, NULL, &err) == 0);
+	CHECK(store_set_lifecycle(store, "sales", "orders", "1.0.0", LC_RETIRED, NULL, NULL, "tester", &err) == 0);
+	CHECK(store_set_lifecycle(store, "sales", "orders", "1.0.0-rc.1", LC_RETIRED, NULL, NULL, "tester", &err) == 0);
+	CHECK(store_set_lifecycle(store, "sales", "orders", "2.0.0-beta", LC_RETIRED, NULL, NULL, "tester", &err) == 0);
 	struct catalog *cat4 = NULL;
 	CHECK(catalog_scan(store, cat3, &cat4, &err) == 0);
 	CHECK_STR(latest_of(cat4, "sales/orders"), "1.10.0");
