@@ -20,7 +20,6 @@ Test users (created once per machine with useradd):
     mesh_erin   groups: mesh_sales, mesh_analysts
     mesh_gina   groups: mesh-governance   (mesh.yaml's governance group)
 """
-import errno
 import hashlib
 import os
 import pathlib
@@ -71,18 +70,10 @@ def environment():
         pytest.exit("integration tests need root (mounts with allow_other, test users)", 2)
     assert MESHFS.exists() and MESHCTL.exists(), f"build first: {MESHFS}"
     _ensure_users()
-    # a run that was killed may have left mounts behind: clear them first,
-    # but only dead ones (ENOTCONN): a live mount under the scratch root
-    # belongs to another test session running at the same time
+    # a run that was killed may have left mounts behind: clear them first
     for line in open("/proc/self/mounts"):
         mountpoint = line.split()[1]
         if mountpoint.startswith(str(SCRATCH_ROOT) + "/"):
-            try:
-                os.stat(mountpoint)
-                continue
-            except OSError as e:
-                if e.errno != errno.ENOTCONN:
-                    continue
             subprocess.run(["fusermount3", "-uz", mountpoint], capture_output=True)
     SCRATCH_ROOT.mkdir(parents=True, exist_ok=True)
     SCRATCH_ROOT.chmod(0o755)
