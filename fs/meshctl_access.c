@@ -710,24 +710,32 @@ static int show_decisions(const struct meshctl_ctx *ctx, const char *cmd, const 
 			printf("  %-28s discover (metadata is readable by everyone who may see the product)\n", f->name);
 			continue;
 		}
-		const char *classes[POLICY_MAX_MASKED];
-		size_t nc = 0;
-		for (uint32_t k = 0; k < f->n_columns && nc < POLICY_MAX_MASKED; k++)
-			classes[nc++] = f->columns[k].classification;
+		size_t nc = f->n_columns;
+		const char **classes = xcalloc(nc + 1, sizeof *classes);
+		for (size_t k = 0; k < nc; k++)
+			classes[k] = f->columns[k].classification;
 		struct policy_decision dec;
 		policy_decide(p, who, f->domain, f->product, f->version, classes, nc, time(NULL), &dec);
 		bool maskable = f->format == FMT_CSV || f->format == FMT_JSONL;
 		const char *result = dec.result == POLICY_MASK && !maskable ? "deny" : policy_result_name(dec.result);
 		printf("  %-28s %s: %s", f->name, result, dec.reason);
+		free(classes);
 		if (dec.result == POLICY_MASK) {
-			printf("\n  %-28s masked columns:", "");
+			printf("\n  %-28s masked columns (you read a view of this file):", "");
 			for (uint32_t k = 0; k < f->n_columns; k++)
-				for (size_t m = 0; m < dec.n_masked; m++)
-					if (!strcmp(f->columns[k].classification, dec.masked[m]))
-						printf(" %s (%s)", f->columns[k].name, dec.masked[m]);
+				for (size_t m = 0; m < dec.n_masked; m++) {
+					const struct policy_mask *pm = &dec.masked[m];
+					if (strcmp(f->columns[k].classification, pm->classification))
+						continue;
+					printf("\n  %-28s   %s: %s", "", f->columns[k].name, pm->function);
+					if (!strcmp(pm->function, "truncate"))
+						printf("(%g)", pm->precision);
+					printf(" (classification %s, masking rule %s)", pm->classification, pm->source);
+				}
 			if (!maskable)
 				printf("\n  %-28s denied: this format cannot be masked (fail closed)", "");
 		}
+		policy_decision_clear(&dec);
 		printf("\n");
 	}
 	catalog_unref(cat);

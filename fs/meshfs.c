@@ -49,6 +49,8 @@ struct meshfs_conf {
 	int max_clients;
 	int service_only;    /* meshfs --service STORE */
 	int insecure_store;
+	char *view_cache;
+	char *view_cache_max;
 };
 
 enum { KEY_DROP, KEY_ALLOW_OTHER };
@@ -69,6 +71,8 @@ static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("no_service", no_service),
 	CONF_OPT("max_clients=%d", max_clients),
 	CONF_OPT("insecure_store", insecure_store),
+	CONF_OPT("view_cache=%s", view_cache),
+	CONF_OPT("view_cache_max=%s", view_cache_max),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	/* mount.fuse3 adds dev and suid unless told otherwise: a mesh never
 	 * needs either, so they are dropped and nosuid,nodev forced below */
@@ -102,9 +106,13 @@ static void usage(FILE *out)
 "    -o poll=SECONDS        how often to check the store for changes made on\n"
 "                           other hosts (default 1)\n"
 "    -o max_threads=N       worker threads (default 16)\n"
-"    -o passthrough=auto|off  kernel FUSE passthrough for files that are the\n"
-"                           same for every reader (auto: when run as root on\n"
-"                           a kernel that offers it; default auto)\n"
+"    -o passthrough=auto|off  kernel FUSE passthrough for release files and\n"
+"                           masked views (auto: when run as root on a kernel\n"
+"                           that offers it; default auto)\n"
+"    -o view_cache=DIR      where this host keeps masked readers' views\n"
+"                           (default /var/cache/meshfs/views, made 0700)\n"
+"    -o view_cache_max=BYTES  size cap of the view cache, least recently used\n"
+"                           views evicted first (suffix K, M, G; default 10G)\n"
 "    -o usage_dir=DIR       where this host records usage (default STORE/usage/HOST)\n"
 "    -o hostname=NAME       host name recorded with usage (default gethostname)\n"
 "    -o usage_slots=N       usage journal capacity in events (default 32768)\n"
@@ -159,6 +167,8 @@ static void conf_free(struct meshfs_conf *conf)
 	free(conf->metrics);
 	free(conf->socket);
 	free(conf->meshctl);
+	free(conf->view_cache);
+	free(conf->view_cache_max);
 }
 
 /* Open the control socket (before the fork, so errors reach the terminal).
@@ -335,6 +345,20 @@ int main(int argc, char **argv)
 		.metrics_path = conf.metrics,
 		.no_usage = conf.no_usage,
 	};
+	if (conf.view_cache_max) {
+		char *end;
+		double v = strtod(conf.view_cache_max, &end);
+		double unit = *end == 'K' ? 1024.0 : *end == 'M' ? 1048576.0 : *end == 'G' ? 1073741824.0 : 1;
+		if (unit > 1)
+			end++;
+		if (end == conf.view_cache_max || *end || !(v > 0)) {
+			fprintf(stderr, "meshfs: -o view_cache_max=%s: expected a size in bytes (K, M, G suffixes)\n",
+				conf.view_cache_max);
+			goto out;
+		}
+		dopts.view_cache_max = (uint64_t)(v * unit);
+	}
+	dopts.view_cache = conf.view_cache;
 	struct mesh_err err = {0};
 	char policy_file[PATH_MAX + 16];
 	snprintf(policy_file, sizeof policy_file, "%s/mesh.yaml", store);

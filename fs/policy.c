@@ -18,6 +18,7 @@
 #include "governance.h"
 #include "mesh_util.h"
 #include "store.h"
+#include "view_mask.h"
 #include "yamltree.h"
 
 /* A subject resolved once, at load: decisions never ask NSS. */
@@ -68,6 +69,8 @@ struct access_rule {
 
 struct mask_rule {
 	char *classification;
+	enum view_fn fn;
+	double precision;
 	char **unmasked_for;                /* subjects, or "owners" */
 	struct subject *unmasked;           /* the same, resolved */
 	size_t n;
@@ -233,6 +236,14 @@ static int read_masking(struct policy *p, const struct ynode *list, const char *
 		char source[PATH_MAX];
 		snprintf(source, sizeof source, "%s:%d", file, e->line);
 		m->source = xstrdup(source);
+		const char *fname = yscalar(ymap_get(e, "function"));
+		if (view_fn_parse(fname ? fname : "null", &m->fn))
+			return mesh_errf(err, -EINVAL, "%s:%d:%d: masking[%zu].function: \"%s\" is not one of null, "
+					 "redact, hash, last4, year, truncate", file, e->line, e->col, i, fname);
+		if (m->fn == VIEW_FN_TRUNCATE &&
+		    (ynumber(ymap_get(e, "precision"), &m->precision) || !(m->precision > 0)))
+			return mesh_errf(err, -EINVAL, "%s:%d:%d: masking[%zu]: truncate needs precision: N (a "
+					 "number > 0, e.g. 1000 or 0.01)", file, e->line, e->col, i);
 		m->unmasked_for = xcalloc(un ? un->n + 1 : 1, sizeof *m->unmasked_for);
 		for (size_t k = 0; un && k < un->n; k++) {
 			const char *s = yscalar(un->items[k]);
@@ -603,11 +614,20 @@ void policy_decide(const struct policy *p, const struct identity *who, const cha
 									      : subject_matches(&mr->unmasked[k], who);
 			if (cleared)
 				continue;
-			bool listed = false;
-			for (size_t k = 0; k < out->n_masked; k++)
-				listed |= !strcmp(out->masked[k], mr->classification);
-			if (!listed && out->n_masked < POLICY_MAX_MASKED)
-				out->masked[out->n_masked++] = mr->classification;
+			struct policy_mask *listed = NULL;
+			for (size_t k = 0; k < out->n_masked && !listed; k++)
+				if (!strcmp(out->masked[k].classification, mr->classification))
+					listed = &out->masked[k];
+			if (!listed) {
+				out->masked = xrealloc(out->masked, (out->n_masked + 1) * sizeof *out->masked);
+				listed = &out->masked[out->n_masked++];
+				listed->function = NULL;
+			}
+			enum view_fn have;
+			if (!listed->function || (view_fn_parse(listed->function, &have) == 0 &&
+						  view_fn_strength(mr->fn) > view_fn_strength(have)))
+				*listed = (struct policy_mask){mr->classification, view_fn_name(mr->fn), mr->precision,
+							       mr->source};
 			if (out->result != POLICY_MASK) {
 				size_t len = strlen(out->reason);
 				snprintf(out->reason + len, sizeof out->reason - len, "; %s masked (%s)", mr->classification,
@@ -616,6 +636,15 @@ void policy_decide(const struct policy *p, const struct identity *who, const cha
 			out->result = POLICY_MASK;
 		}
 	}
+}
+
+void policy_decision_clear(struct policy_decision *d)
+{
+	if (!d)
+		return;
+	free(d->masked);
+	d->masked = NULL;
+	d->n_masked = 0;
 }
 
 bool policy_needs_groups(const struct policy *p)

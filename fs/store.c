@@ -197,7 +197,13 @@ static void audit_entry(struct audit *a, int fd, const struct stat *st, const ch
 			      "store's owner", (unsigned)(st->st_mode & 07777));
 }
 
-static void audit_dir(struct audit *a, int dirfd, const char *path, int depth)
+/* STORE/.incoming: the mesh service's private copies of releases being
+ * published, where it stands in for a client's symlinks and FIFOs with
+ * placeholders (so publish reports them).  Owned and 0700 like the rest
+ * of the store; the placeholders are never opened and are no problem. */
+#define STORE_INCOMING ".incoming"
+
+static void audit_dir(struct audit *a, int dirfd, const char *path, int depth, bool spool)
 {
 	int fd = dup(dirfd);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -219,6 +225,10 @@ static void audit_dir(struct audit *a, int dirfd, const char *path, int depth)
 		struct stat st;
 		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;   /* gone meanwhile (a rename into place) */
+		/* placeholders: a link's mode means nothing, a FIFO's does */
+		if (spool && (S_ISLNK(st.st_mode) || S_ISFIFO(st.st_mode)) && st.st_uid == a->uid &&
+		    (S_ISLNK(st.st_mode) || (st.st_mode & 077) == 0))
+			continue;
 		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
 			if (a->fix && unlinkat(dirfd, name, 0) == 0) {
 				a->fixed++;
@@ -241,7 +251,8 @@ static void audit_dir(struct audit *a, int dirfd, const char *path, int depth)
 				if (depth >= AUDIT_MAX_DEPTH)
 					audit_problem(a, sub, "nested deeper than %d levels: not checked", AUDIT_MAX_DEPTH);
 				else
-					audit_dir(a, efd, sub, depth + 1);
+					audit_dir(a, efd, sub, depth + 1,
+						  spool || (depth == 1 && !strcmp(name, STORE_INCOMING)));
 			}
 		}
 		close(efd);
@@ -265,7 +276,7 @@ static int audit_run(const char *store, struct audit *a, struct mesh_err *err)
 		a->gid = st.st_gid;
 	}
 	audit_entry(a, root, &st, store);
-	audit_dir(a, root, store, 1);
+	audit_dir(a, root, store, 1, false);
 	close(root);
 	return 0;
 }

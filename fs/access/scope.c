@@ -114,7 +114,9 @@ bool scope_may_discover(struct scope *s, const struct cat_node *n)
 	struct policy_decision dec;
 	policy_decide(s->policy, &s->who, n->domain, n->product, n->kind == CAT_PRODUCT ? NULL : n->version,
 		      NULL, 0, time(NULL), &dec);
-	return dec.result != POLICY_DENY;
+	bool visible = dec.result != POLICY_DENY;
+	policy_decision_clear(&dec);
+	return visible;
 }
 
 bool scope_may_discover_product(struct scope *s, const char *domain, const char *product, bool restricted)
@@ -130,7 +132,9 @@ bool scope_may_discover_product(struct scope *s, const char *domain, const char 
 		return false;
 	struct policy_decision dec;
 	policy_decide(s->policy, &s->who, domain, product, NULL, NULL, 0, time(NULL), &dec);
-	return dec.result != POLICY_DENY;
+	bool visible = dec.result != POLICY_DENY;
+	policy_decision_clear(&dec);
+	return visible;
 }
 
 const char *scope_domain_list(struct scope *s)

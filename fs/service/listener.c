@@ -120,7 +120,11 @@ int service_listen_open(const struct service_options *opts, struct service **out
 	} else {
 		if ((rc = service_socket_path(opts->store, false, path, sizeof path, err)))
 			return rc;
-		if (mkdir(service_runtime_dir(), 0755) < 0 && errno != EEXIST)
+		/* 0755 whatever the umask (meshfs runs with 077): everyone must
+		 * reach the socket in it */
+		if (mkdir(service_runtime_dir(), 0755) == 0)
+			chmod(service_runtime_dir(), 0755);
+		else if (errno != EEXIST)
 			return mesh_errf(err, -errno, "%s: %s (the control socket's directory; as a service "
 				"user, let systemd make it: RuntimeDirectory=meshfs)", service_runtime_dir(),
 				strerror(errno));

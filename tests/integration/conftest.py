@@ -37,7 +37,8 @@ BUILD = pathlib.Path(os.environ.get("MESHFS_BUILD", REPO / "build"))
 MESHFS = BUILD / "meshfs"
 MESHCTL = BUILD / "meshctl"
 DEMO = REPO / "mounts" / "demo" / "releases"
-SCRATCH_ROOT = pathlib.Path("/var/tmp/meshfs-tests")
+# $MESHFS_TEST_SCRATCH: another root for this run's stores and mounts
+SCRATCH_ROOT = pathlib.Path(os.environ.get("MESHFS_TEST_SCRATCH", "/var/tmp/meshfs-tests"))
 
 GROUPS = ["mesh_analysts", "mesh_sales", "mesh-pii", "mesh-governance"]
 USERS = {
@@ -70,10 +71,15 @@ def environment():
         pytest.exit("integration tests need root (mounts with allow_other, test users)", 2)
     assert MESHFS.exists() and MESHCTL.exists(), f"build first: {MESHFS}"
     _ensure_users()
-    # a run that was killed may have left mounts behind: clear them first
+    # a run that was killed may have left mounts behind: clear the dead ones
+    # (ENOTCONN).  Live ones may be another run's on this host: unmounting
+    # them broke that run's tests at random (ENOENT in the middle of a test).
     for line in open("/proc/self/mounts"):
         mountpoint = line.split()[1]
-        if mountpoint.startswith(str(SCRATCH_ROOT) + "/"):
+        if not mountpoint.startswith(str(SCRATCH_ROOT) + "/"):
+            continue
+        r = subprocess.run(["stat", "-c", "%i", mountpoint], capture_output=True, text=True, timeout=10)
+        if r.returncode != 0 and "not connected" in r.stderr:
             subprocess.run(["fusermount3", "-uz", mountpoint], capture_output=True)
     SCRATCH_ROOT.mkdir(parents=True, exist_ok=True)
     SCRATCH_ROOT.chmod(0o755)
@@ -200,7 +206,11 @@ class Mount:
     def start(self):
         self.path.mkdir(parents=True, exist_ok=True)
         self.path.chmod(0o755)
-        cmd = [MESHFS, self.store.path, self.path, "-f", "-o", self.options] + self.extra_args
+        options = self.options
+        if "view_cache=" not in options:
+            # each mount its own view cache (never the host's /var/cache)
+            options += ",view_cache=" + str(self.path.parent / (self.path.name + "-views"))
+        cmd = [MESHFS, self.store.path, self.path, "-f", "-o", options] + self.extra_args
         self.log = open(self.path.parent / (self.path.name + ".log"), "w")
         self.proc = subprocess.Popen([str(c) for c in cmd], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 20

@@ -284,3 +284,16 @@ def test_staging_left_by_a_dead_publish_is_cleaned_by_the_next(mesh, scratch):
     assert not stale.exists()
     assert live.exists()
     live.rmdir()
+
+
+def test_fresh_runtime_dir_reachable_by_everyone(mesh, mounter, scratch, monkeypatch):
+    """On a fresh boot meshfs makes the socket's directory itself: with the
+    daemon's umask 077 it came out 0700, and no ordinary user reached the
+    service."""
+    runtime = scratch / "run"
+    monkeypatch.setenv("MESHFS_RUNTIME_DIR", str(runtime))
+    mounter(mesh)
+    assert runtime.stat().st_mode & 0o777 == 0o755
+    # run() hands the environment (MESHFS_RUNTIME_DIR) on, through setpriv
+    r = run([MESHCTL, "--store", mesh.path, "list"], user="mesh_dave", timeout=30)
+    assert r.returncode == 0 and "sales/orders" in r.stdout, r.stderr
