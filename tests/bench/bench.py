@@ -45,7 +45,7 @@ ap.add_argument("--seconds", type=float, default=None, help="length of each time
 ap.add_argument("--quick", action="store_true", help="small store, short runs (about a minute)")
 ap.add_argument("--people-mib", type=int, default=0, help="size of the classified CSV (default: size-mib/4)")
 ap.add_argument("--out", default=None)
-ap.add_argument("--only", default="", help="comma-separated sections to run (seq,random,open,meta,access,usage,validate,views)")
+ap.add_argument("--only", default="", help="comma-separated sections to run (seq,random,open,meta,access,usage,validate,views,parquet)")
 args = ap.parse_args()
 QUICK = args.quick
 args.work = args.work or ("/var/tmp/meshfs-bench-quick" if QUICK else "/var/tmp/meshfs-bench")
@@ -723,13 +723,70 @@ def bench_validate():
            base_name="validate")
 
 
+def bench_parquet():
+    """Parquet validation: footer-only (schema, row count, null counts,
+    statistics) and with value checks on decoded pages (pattern, allowed
+    values, unique), MB/s of the Parquet file.  The file is written by the
+    tests' generator, which holds the table in memory: it is made from a
+    CSV of a quarter of --size-mib."""
+    log("parquet validation")
+    gen = BUILD / "tools" / "parquet_gen"
+    pq = WORK / "parquet"
+    types = "int64,int64,string,double,string,string,timestamp,date,boolean,string"
+    if not (pq / "done").exists():
+        shutil.rmtree(pq, ignore_errors=True)
+        pq.mkdir(parents=True)
+        csv = pq / "events.csv"
+        write_big_csv(csv, (args.size_mib << 20) // 4)
+        for name in ("footer", "values"):
+            (pq / name).mkdir()
+        sh([gen, "--codec", "snappy", "--dict", "--rows", "1000000", csv, pq / "footer" / "events.parquet", types])
+        shutil.copy(pq / "footer" / "events.parquet", pq / "values" / "events.parquet")
+        csv.unlink()
+        (pq / "done").write_text("")
+    plain = BIG_OBJECT.replace("physicalName: events.csv", "physicalName: events.parquet")
+    footer_only = "\n".join(line.split(", quality:")[0] + ("}" if ", quality:" in line else "")
+                             for line in plain.split("\n")).replace(", unique: true", "")
+    values = plain.replace("{name: kind, logicalType: string}",
+                           "{name: kind, logicalType: string, quality: [{metric: invalidValues, "
+                           "arguments: {validValues: [view, click, purchase, refund]}, mustBe: 0}]}")
+    (pq / "footer" / "contract.yaml").write_text(CONTRACT.format(id="bench-pq", product="pq", objects=footer_only))
+    (pq / "values" / "contract.yaml").write_text(CONTRACT.format(id="bench-pq", product="pq", objects=values))
+    size = os.path.getsize(pq / "footer" / "events.parquet") / 1e6
+
+    def cat():
+        t0 = time.perf_counter()
+        subprocess.run(["cat", str(pq / "footer" / "events.parquet")], stdout=subprocess.DEVNULL, check=True)
+        return size / (time.perf_counter() - t0)
+
+    last = {}
+
+    def validate(name):
+        def run():
+            t0 = time.perf_counter()
+            last[name] = subprocess.run([str(MESHCTL), "--store", str(STORE), "validate", str(pq / name), "--json"],
+                                        capture_output=True, text=True)
+            return size / (time.perf_counter() - t0)
+        return run
+    r = interleave(args.repeat, [("cat", cat), ("footer", validate("footer")), ("values", validate("values"))])
+    for name, label in (("footer", "footer only (schema, rows, null counts, statistics)"),
+                        ("values", "with value checks (pattern, allowed values, unique on decoded pages)")):
+        try:
+            f = json.loads(last[name].stdout)["files"][0]
+            note = f"{f['rows']} rows, {size:.0f} MB file, " + \
+                ("all rules checked" if all(x["checked"] for x in f["rules"]) else "some rules not checked")
+        except (ValueError, KeyError, IndexError):
+            note = "unexpected output: " + last[name].stdout[-200:]
+        record("validation Parquet", f"{label} vs cat", r[name], r["cat"], "MB/s", "", note, base_name="cat")
+
 def main():
     if os.geteuid() != 0:
         raise SystemExit("bench needs root")
     t_start = time.time()
     build_store()
     only = set(filter(None, args.only.split(",")))
-    want = lambda s: (not only or s in only) and not (QUICK and s in ("access", "usage", "validate", "random", "views")
+    want = lambda s: (not only or s in only) and not (QUICK and s in ("access", "usage", "validate", "random", "views",
+                                                                       "parquet")
                                                        and s not in only)
     if HP and not os.access(HP, os.X_OK):
         raise SystemExit(f"PASSTHROUGH_HP={HP}: not an executable")
@@ -755,6 +812,8 @@ def main():
         bench_metadata(HP)
     if want("validate"):
         bench_validate()
+    if want("parquet"):
+        bench_parquet()
     if want("access"):
         bench_access()
     if want("usage"):
