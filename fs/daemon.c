@@ -29,6 +29,7 @@
 
 #include "backing_cache.h"
 #include "identity.h"
+#include "mesh_ino.h"
 #include "mesh_util.h"
 #include "policy.h"
 #include "unique.h"
@@ -80,6 +81,8 @@ struct daemon_file {
 	int fd;                          /* the release file, or the reader's view */
 	enum daemon_decision decision;
 	int passthrough_id;              /* > 0: served by kernel passthrough */
+	bool rewritten;                  /* outside a release (product.yaml): meshfs rewrites it, so
+					    no passthrough backing (kept per inode) and no kept pages */
 	uint64_t usage_handle;
 	uint64_t bytes, reads;           /* served by the daemon (atomics) */
 };
@@ -196,6 +199,11 @@ int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, str
 	return 0;
 }
 
+const char *daemon_store(const struct mesh_daemon *d)
+{
+	return d->store;
+}
+
 struct catalog *daemon_catalog(struct mesh_daemon *d)
 {
 	pthread_mutex_lock(&d->lock);
@@ -235,8 +243,11 @@ static void invalidate_changes(struct mesh_daemon *d, const struct catalog *old,
 					d->inval.inode(d->inval.ctx, oc->ino);
 			}
 			/* a file whose content moved (a deprecated contract's
-			 * re-stated copy) loses its cached attributes and pages */
-			if (nc && oc->kind == CAT_FILE && (oc->size != nc->size || strcmp(oc->backing, nc->backing)))
+			 * re-stated copy, a rewritten product.yaml) loses its
+			 * cached attributes and pages */
+			if (nc && oc->kind == CAT_FILE && (oc->size != nc->size || strcmp(oc->backing, nc->backing) ||
+							   oc->mtime.tv_sec != nc->mtime.tv_sec ||
+							   oc->mtime.tv_nsec != nc->mtime.tv_nsec))
 				d->inval.inode(d->inval.ctx, oc->ino);
 			if (nc && oc->kind != CAT_FILE && oc->kind != CAT_LATEST) {
 				if (top == cap)
@@ -608,7 +619,7 @@ static uint64_t view_ino(const struct cat_node *n, const struct view_plan *plan)
 {
 	struct strbuf sb = STRBUF_INIT;
 	strbuf_printf(&sb, "view\n%s\n%s", n->backing, plan->text);
-	uint64_t h = mesh_hash64(sb.buf, sb.len) | (1ull << 63);
+	uint64_t h = mesh_ino_view(mesh_hash64(sb.buf, sb.len));
 	strbuf_release(&sb);
 	return h < 2 ? h + 2 : h;
 }
@@ -982,9 +993,11 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 	f->usage_handle = handle;
 	f->fd = fd;
 	f->decision = decision;
+	f->rewritten = n->version == NULL;
 	/* releases and views never change under a name: the kernel keeps
-	 * their pages, except a view rebuilt or re-verified just now */
-	*keep_cache = !info.fresh;
+	 * their pages, except a view rebuilt or re-verified just now and the
+	 * files meshfs rewrites in place (a product's descriptor and card) */
+	*keep_cache = !info.fresh && !f->rewritten;
 	*out = f;
 	return 0;
 }
@@ -1009,8 +1022,9 @@ int daemon_file_fd(const struct daemon_file *f)
 
 bool daemon_file_passthrough_ok(const struct daemon_file *f)
 {
-	(void)f;   /* a view is a file of its own, with an inode of its own */
-	return true;
+	/* a view is a file of its own, with an inode of its own; what meshfs
+	 * rewrites in place is not */
+	return !f->rewritten;
 }
 
 int *daemon_file_backing_id(struct daemon_file *f)

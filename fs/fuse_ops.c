@@ -7,6 +7,7 @@
  * so readdir offsets stay valid while a listing is in progress.
  */
 #include "fuse_ops.h"
+#include "mesh_xattr.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@
 
 #include "caller_cache.h"
 #include "fuse_passthrough.h"
+#include "fuse_search.h"
 #include "mesh_util.h"
 
 #define READ_BUF_SIZE (1u << 20)
@@ -105,13 +107,10 @@ static const struct cat_node *get_node(fuse_req_t req, fuse_ino_t ino, struct ca
 	return get_node_sized(req, ino, cat, &size);
 }
 
-/* Set at INIT: the kernel opens directories itself, without OPENDIR and
- * RELEASEDIR round trips, and caches every listing. */
-static bool no_opendir;
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	struct mesh_daemon *d = userdata;
+	(void)userdata;
 	/* More requests in flight helps readahead and parallel readers. */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
@@ -119,15 +118,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* `latest` targets kept by the kernel; the watcher invalidates them */
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
-	/* Without access control every listing is the same for every user for
-	 * the mount's whole life, so the kernel may cache them all (it then
-	 * does, for every directory of the connection: with access control a
-	 * domain with restricted products lists differently per user, and
-	 * its OPENDIR reply says "do not cache"). */
-	if (!daemon_access_control(d) && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT)) {
-		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
-		no_opendir = true;
-	}
+	/* FUSE_CAP_NO_OPENDIR_SUPPORT is not asked for: it is connection-wide
+	 * and makes the kernel cache every listing for every user, while
+	 * restricted domains and /.search list per caller and per query. */
 	callers = caller_cache_new("/proc", CALLER_CACHE_TTL);
 }
 
@@ -140,6 +133,8 @@ static void op_destroy(void *userdata)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	if (fuse_search_lookup(req, parent, name))
+		return;
 	struct catalog *cat;
 	const struct cat_node *dir = get_node(req, parent, &cat);
 	if (!dir) {
@@ -165,6 +160,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (fuse_search_getattr(req, ino))
+		return;
 	(void)fi;
 	struct catalog *cat;
 	uint64_t view_size = 0;
@@ -186,6 +183,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
+	if (fuse_search_readlink(req, ino))
+		return;
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {
@@ -206,11 +205,8 @@ struct dir_handle {
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	if (no_opendir) {
-		/* the kernel stops sending OPENDIR and keeps listings */
-		fuse_reply_err(req, ENOSYS);
+	if (fuse_search_opendir(req, ino, fi))
 		return;
-	}
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {
@@ -234,20 +230,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_open(req, fi);
 }
 
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi,
-		       bool plus)
+static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
 {
-	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh, unopened = {0};
-	if (!h) {
-		/* no OPENDIR (no_opendir): the current snapshot, for this call */
-		h = &unopened;
-		h->node = get_node(req, ino, &h->cat);
-		if (!h->node || h->node->kind == CAT_FILE || h->node->kind == CAT_LATEST) {
-			catalog_unref(h->cat);
-			fuse_reply_err(req, h->node ? ENOTDIR : ENOENT);
-			return;
-		}
-	}
+	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
 	struct mesh_daemon *d = daemon_of(req);
 	struct caller_buf c;
 	get_caller(req, &c);
@@ -298,23 +283,29 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
-	if (h == &unopened)
-		catalog_unref(h->cat);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, fi, false);
+	if (fuse_search_readdir(req, ino, size, off, fi, false))
+		return;
+	(void)ino;
+	do_readdir(req, size, off, fi, false);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, fi, true);
+	if (fuse_search_readdir(req, ino, size, off, fi, true))
+		return;
+	(void)ino;
+	do_readdir(req, size, off, fi, true);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (fuse_search_releasedir(req, ino, fi))
+		return;
 	(void)ino;
 	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
 	if (h)
@@ -325,6 +316,8 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (fuse_search_open(req, ino, fi))
+		return;
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {
@@ -377,6 +370,8 @@ static char *thread_read_buf(void)
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
+	if (fuse_search_read(req, ino, size, off))
+		return;
 	(void)ino;
 	struct daemon_file *f = (struct daemon_file *)(uintptr_t)fi->fh;
 	char *buf = thread_read_buf();
@@ -391,6 +386,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (fuse_search_release(req, ino))
+		return;
 	struct daemon_file *f = (struct daemon_file *)(uintptr_t)fi->fh;
 	if (*daemon_file_backing_id(f) > 0)
 		passthrough_release(ino, *daemon_file_backing_id(f));
@@ -400,6 +397,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
+	if (fuse_search_access(req, ino, mask))
+		return;
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {
@@ -426,9 +425,11 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-/* Extended attributes: user.mesh.status (lifecycle) on versions and their
- * files; user.mesh.sha256 and user.mesh.view on files (the daemon answers
- * those for the caller: a view's are its own). */
+/* Extended attributes (read-only): user.mesh.domain, .product, .version,
+ * .status (lifecycle), .published_at and .classification from the catalog
+ * (mesh_xattr.h); user.mesh.sha256 and user.mesh.view on files from the
+ * daemon, for the caller (a view's are its own; the clear file's hash only
+ * to those who read it clear). */
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct catalog *cat;
@@ -437,10 +438,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	const char *value = NULL;
-	if (!strcmp(name, "user.mesh.status") && (n->kind == CAT_VERSION || n->kind == CAT_FILE)) {
-		value = lifecycle_name(n->state);
-	} else if (n->kind == CAT_FILE) {
+	if (n->kind == CAT_FILE && (!strcmp(name, "user.mesh.sha256") || !strcmp(name, "user.mesh.view"))) {
 		char buf[4096];
 		struct caller_buf c;
 		get_caller(req, &c);
@@ -454,14 +452,16 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		catalog_unref(cat);
 		return;
 	}
-	if (!value)
-		fuse_reply_err(req, ENODATA);
+	char value[4096];
+	int len = mesh_xattr_get(n, name, value, sizeof value);
+	if (len < 0)
+		fuse_reply_err(req, -len);
 	else if (size == 0)
-		fuse_reply_xattr(req, strlen(value));
-	else if (size < strlen(value))
+		fuse_reply_xattr(req, (size_t)len);
+	else if (size < (size_t)len)
 		fuse_reply_err(req, ERANGE);
 	else
-		fuse_reply_buf(req, value, strlen(value));
+		fuse_reply_buf(req, value, (size_t)len);
 	catalog_unref(cat);
 }
 
@@ -473,17 +473,9 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	char list[64];
-	size_t len = 0;
-	if (n->kind == CAT_VERSION || n->kind == CAT_FILE) {
-		memcpy(list, "user.mesh.status", 17);
-		len = 17;
-	}
-	if (n->kind == CAT_FILE) {
-		memcpy(list + len, "user.mesh.sha256", 17);
-		len += 17;
-	}
-	if (n->kind == CAT_FILE && ino != n->ino) {
+	char list[512];
+	size_t len = mesh_xattr_list(n, list, sizeof list);
+	if (n->kind == CAT_FILE && ino != n->ino && len + 15 <= sizeof list) {
 		memcpy(list + len, "user.mesh.view", 15);
 		len += 15;
 	}
