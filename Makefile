@@ -4,7 +4,9 @@
 #   make            build build/meshfs and build/meshctl
 #   make check      install missing packages (as root), build, run unit tests, fuzzers, integration tests
 #   make asan       install missing packages, the same tests against an ASan+UBSan build (build-asan/)
-#   make bench      install missing packages, build, performance figures (ratios, same run)
+#   make bench      install missing packages, build, performance figures (medians of
+#                   interleaved runs, baselines in the same loop; PASSTHROUGH_HP, DUCKDB)
+#   make bench-quick  the same, small and short (about a minute)
 #   make bench-service  the mesh service: list, search and publish through it vs direct
 #   make fuzz       run the fuzz targets for a bounded time (clang, libFuzzer)
 #   make demo       install missing packages, build, show the mesh in use as three users, unmount
@@ -64,7 +66,7 @@ TOOLS_SRC := $(wildcard tests/tools/*.c)
 TOOLS_BIN := $(TOOLS_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check unit integration asan bench bench-service fuzz demo install clean deps help need-pkgs tools
+.PHONY: all check unit integration asan bench bench-quick bench-service fuzz demo install clean deps help need-pkgs tools
 all: $(BUILD)/meshfs $(BUILD)/meshctl $(TOOLS_BIN)
 
 help:
@@ -150,6 +152,10 @@ bench: deps
 bench-service: deps
 	$(MAKE) --no-print-directory all
 	$(PYTHON) tests/bench/bench_service.py --build $(abspath $(BUILD))
+
+bench-quick: deps
+	$(MAKE) --no-print-directory all
+	$(PYTHON) tests/bench/bench.py --quick --build $(abspath $(BUILD))
 
 fuzz:
 	$(MAKE) --no-print-directory -C tests/fuzz SECONDS=$(FUZZ_SECONDS)

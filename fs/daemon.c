@@ -21,11 +21,13 @@
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <syslog.h>
 #include <unistd.h>
 
+#include "backing_cache.h"
 #include "identity.h"
 #include "mesh_ino.h"
 #include "mesh_util.h"
@@ -67,6 +69,7 @@ struct mesh_daemon {
 	int inotify_fd;
 	struct daemon_invalidate inval;
 	struct usage *usage;             /* NULL until daemon_start, or with no_usage */
+	struct backing_cache *backing;   /* kept descriptors of release files */
 };
 
 /* A policy snapshot shared by the opens that decided with it. */
@@ -146,6 +149,7 @@ const char *daemon_decision_name(enum daemon_decision d)
 
 static int usage_places(const struct mesh_daemon *d, char *host, size_t host_size, char *dir, size_t dir_size,
 			char *ship, size_t ship_size, struct mesh_err *err);
+static int open_backing_cb(void *ctx, const char *relpath);
 
 int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, struct mesh_err *err)
 {
@@ -201,6 +205,11 @@ int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, str
 			return rc;
 		}
 	}
+	/* a quarter of the descriptors the process may have (meshfs raises
+	 * its soft limit to the hard one), 64 to 8192 */
+	struct rlimit rl = {0};
+	size_t keep = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (size_t)(rl.rlim_max / 4) : 256;
+	d->backing = backing_cache_new(keep < 64 ? 64 : keep > 8192 ? 8192 : keep, open_backing_cb, d);
 	*out = d;
 	return 0;
 }
@@ -226,8 +235,10 @@ static void invalidate_changes(struct mesh_daemon *d, const struct catalog *old,
 {
 	if (!d->inval.inode)
 		return;
-	const struct cat_node *stack[4096];
-	size_t top = 0;
+	/* a growable stack: a directory left off would keep a stale `latest`
+	 * or a stale listing in the kernel for a whole entry timeout */
+	size_t cap = 256, top = 0;
+	const struct cat_node **stack = xmalloc(cap * sizeof *stack);
 	stack[top++] = catalog_root(old);
 	while (top) {
 		const struct cat_node *o = stack[--top];
@@ -241,6 +252,10 @@ static void invalidate_changes(struct mesh_daemon *d, const struct catalog *old,
 			if (gone) {
 				changed = true;
 				d->inval.entry(d->inval.ctx, o->ino, oc->name);
+				/* the kernel caches symlink targets (FUSE_CAP_CACHE_SYMLINKS)
+				 * by inode, and `latest` keeps its inode when it moves */
+				if (oc->kind == CAT_LATEST)
+					d->inval.inode(d->inval.ctx, oc->ino);
 			}
 			/* a file whose content moved (a deprecated contract's
 			 * re-stated copy, a rewritten product.yaml) loses its
@@ -249,12 +264,16 @@ static void invalidate_changes(struct mesh_daemon *d, const struct catalog *old,
 							   oc->mtime.tv_sec != nc->mtime.tv_sec ||
 							   oc->mtime.tv_nsec != nc->mtime.tv_nsec))
 				d->inval.inode(d->inval.ctx, oc->ino);
-			if (nc && oc->kind != CAT_FILE && oc->kind != CAT_LATEST && top < 4096)
+			if (nc && oc->kind != CAT_FILE && oc->kind != CAT_LATEST) {
+				if (top == cap)
+					stack = xrealloc(stack, (cap *= 2) * sizeof *stack);
 				stack[top++] = oc;
+			}
 		}
 		if (changed)
 			d->inval.inode(d->inval.ctx, o->ino);
 	}
+	free(stack);
 }
 
 int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err)
@@ -272,6 +291,7 @@ int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err)
 	d->current = fresh;
 	pthread_mutex_unlock(&d->lock);
 	invalidate_changes(d, old, fresh);
+	backing_cache_clear(d->backing);   /* no descriptor outlives a rescan */
 	catalog_unref(prev);
 	catalog_unref(old);
 	return 0;
@@ -445,6 +465,7 @@ void daemon_close(struct mesh_daemon *d)
 		pthread_join(d->watcher, NULL);
 	}
 	usage_close(d->usage);
+	backing_cache_free(d->backing);
 	if (d->stop_fd >= 0)
 		close(d->stop_fd);
 	if (d->inotify_fd >= 0)
@@ -479,13 +500,15 @@ double daemon_entry_timeout(struct mesh_daemon *d, const struct cat_node *n)
 {
 	/* Releases never change, and every change to a directory's listing
 	 * reaches the kernel as an invalidation from the watcher, so the
-	 * kernel may keep entries for a day.  `latest` moves: a second is the
-	 * safety net behind its invalidation.  Restricted products differ per
+	 * kernel may keep entries for a day.  `latest` moves, and every move
+	 * reaches the kernel the same way (its entry and its inode, whose
+	 * cached target goes with it); an hour bounds a missed one.  Walks
+	 * then never look `latest` up again.  Restricted products differ per
 	 * user: never cached (the kernel would answer one user's lookup from
 	 * another's). */
 	if (node_restricted(d, n) || !daemon_node_shared(d, n))
 		return 0;
-	return n->kind == CAT_LATEST ? 1 : 86400;
+	return n->kind == CAT_LATEST ? 3600 : 86400;
 }
 
 /* schema.json or quality.json of a version with classified columns */
@@ -922,6 +945,11 @@ static int open_backing(struct mesh_daemon *d, const char *relpath)
 	return (int)fd;
 }
 
+static int open_backing_cb(void *ctx, const char *relpath)
+{
+	return open_backing(ctx, relpath);
+}
+
 int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 		     const struct cat_node *n, uint64_t ino, int flags, struct daemon_file **out,
 		     bool *keep_cache)
@@ -984,7 +1012,7 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 			fd = -EACCES;
 		}
 	} else {
-		fd = open_backing(d, n->backing);
+		fd = backing_cache_open(d->backing, n->ino, n->backing);
 	}
 	view_plan_free(plan);
 	policy_decision_clear(&dec);

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "caller_cache.h"
 #include "fuse_passthrough.h"
 #include "fuse_search.h"
 #include "mesh_util.h"
@@ -27,16 +28,19 @@ static struct mesh_daemon *daemon_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* The caller: uid/gid/pid from the request; supplementary groups on demand
- * (fuse_req_getgroups reads /proc, so only decisions that need them pay). */
+/* The caller: uid/gid/pid from the request; supplementary groups on demand,
+ * from the per-task cache (caller_cache.h says why a cached answer is the
+ * caller's own): fuse_req_getgroups would render /proc twice per request. */
 struct caller_buf {
 	struct daemon_caller who;
 };
 
+static struct caller_cache *callers;   /* made in op_init, freed in op_destroy */
+
 static int req_groups(void *ctx, gid_t *list, int size)
 {
-	int n = fuse_req_getgroups(ctx, size, list);
-	return n > size ? -1 : n;
+	const struct fuse_ctx *fc = fuse_req_ctx(ctx);
+	return caller_cache_groups(callers, fc->pid, fc->uid, fc->gid, list, size);
 }
 
 static void get_caller(fuse_req_t req, struct caller_buf *c)
@@ -103,6 +107,7 @@ static const struct cat_node *get_node(fuse_req_t req, fuse_ino_t ino, struct ca
 	return get_node_sized(req, ino, cat, &size);
 }
 
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
@@ -110,6 +115,20 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* `latest` targets kept by the kernel; the watcher invalidates them */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	/* FUSE_CAP_NO_OPENDIR_SUPPORT is not asked for: it is connection-wide
+	 * and makes the kernel cache every listing for every user, while
+	 * restricted domains and /.search list per caller and per query. */
+	callers = caller_cache_new("/proc", CALLER_CACHE_TTL);
+}
+
+static void op_destroy(void *userdata)
+{
+	(void)userdata;
+	caller_cache_free(callers);
+	callers = NULL;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -289,7 +308,8 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		return;
 	(void)ino;
 	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
-	catalog_unref(h->cat);
+	if (h)
+		catalog_unref(h->cat);
 	free(h);
 	fuse_reply_err(req, 0);
 }
@@ -549,6 +569,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t i, int m, off_t o, off_t l,
 
 const struct fuse_lowlevel_ops meshfs_ops = {
 	.init = op_init,
+	.destroy = op_destroy,
 	.lookup = op_lookup,
 	.getattr = op_getattr,
 	.readlink = op_readlink,

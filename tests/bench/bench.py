@@ -1,25 +1,35 @@
 #!/usr/bin/python3
-"""meshfs benchmark: every figure is a ratio against a baseline measured in
-the same run on the same machine (native reads of the same store files,
-the same mount with a feature off, or libfuse's passthrough_hp when
-$PASSTHROUGH_HP names a locally built binary - never committed).
+"""meshfs benchmark: every figure is the median of --repeat (>= 5)
+interleaved repetitions (A, B, A, B ...) with its min and max, and a ratio
+against a baseline measured inside the same loop on the same machine:
+native access to the store's own files, the same mount with a feature off,
+libfuse's passthrough_hp 3.14 when $PASSTHROUGH_HP names a locally built
+binary (never committed), DuckDB when $DUCKDB names its command-line client.
 
-Builds (once, cached under --work) a store with a 1 GiB CSV (10 columns)
-and --products small products, mounts it, and measures:
-  sequential read of the 1 GiB file, cold and warm
-  4 KiB random reads: page-cache hits and daemon misses (fio, psync)
-  find + stat over all products, first and second pass
-  open+close per second (1 and 2 processes)
-  validation throughput of the 1 GiB CSV vs `wc -l`, peak memory, publish time
+Builds (once, cached under --work) a store with a --size-mib CSV (10
+columns) and --products small products, and measures:
+  seq       sequential read of the big file, cold and warm
+  random    4 KiB random reads: page-cache hits and daemon misses (fio)
+  open      open+close per second as a granted non-root user, 1 and 2
+            processes: checks and usage on, -o open_mesh, -o no_usage,
+            passthrough_hp, native
+  meta      ls -lR, find -ls and stat of every entry: first pass after
+            mount (vs passthrough_hp) and second pass (vs native)
+  access    masked sequential read vs an unmasked one served by the daemon
+  usage     sequential read served by the daemon, recording on vs off
+  validate  meshctl validate vs wc -l (and DuckDB), its own peak RSS,
+            publish vs validate of the same release
+  views     masked views: first open (builds the view) vs a cold clear
+            read, repeated masked vs clear reads, 4 KiB random reads
 Prints a Markdown table (and writes it to --out).  Needs root (drop_caches,
-mounting with allow_other)."""
+mounting with allow_other, a benchmark user).  --quick: a small store and
+short runs (about a minute) for a developer's loop; `make bench-quick`."""
 import argparse
+import ctypes
 import json
-import multiprocessing
 import os
 import pathlib
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -27,20 +37,30 @@ import time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--build", default=str(pathlib.Path(__file__).resolve().parents[2] / "build"))
-ap.add_argument("--work", default="/var/tmp/meshfs-bench")
-ap.add_argument("--products", type=int, default=10000)
-ap.add_argument("--size-mib", type=int, default=1024)
-ap.add_argument("--repeat", type=int, default=3)
+ap.add_argument("--work", default=None)
+ap.add_argument("--products", type=int, default=None)
+ap.add_argument("--size-mib", type=int, default=None)
+ap.add_argument("--repeat", type=int, default=None)
+ap.add_argument("--seconds", type=float, default=None, help="length of each timed open+close run")
+ap.add_argument("--quick", action="store_true", help="small store, short runs (about a minute)")
 ap.add_argument("--people-mib", type=int, default=0, help="size of the classified CSV (default: size-mib/4)")
 ap.add_argument("--out", default=None)
-ap.add_argument("--only", default="", help="comma-separated sections to run")
+ap.add_argument("--only", default="", help="comma-separated sections to run (seq,random,open,meta,access,usage,validate,views,parquet)")
 args = ap.parse_args()
+QUICK = args.quick
+args.work = args.work or ("/var/tmp/meshfs-bench-quick" if QUICK else "/var/tmp/meshfs-bench")
+args.products = args.products or (500 if QUICK else 10000)
+args.size_mib = args.size_mib or (64 if QUICK else 1024)
+args.repeat = max(args.repeat or 5, 5 if not QUICK else 3)
+args.seconds = args.seconds or (0.5 if QUICK else 2.0)
 
 BUILD = pathlib.Path(args.build)
 MESHCTL, MESHFS = BUILD / "meshctl", BUILD / "meshfs"
 WORK = pathlib.Path(args.work)
 STORE = WORK / "store"
 SRC = WORK / "src"
+HP = os.environ.get("PASSTHROUGH_HP")
+DUCKDB = os.environ.get("DUCKDB")
 rows = []
 
 
@@ -64,13 +84,60 @@ def drop_caches():
 
 def median(xs):
     xs = sorted(xs)
-    return xs[len(xs) // 2]
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
-def record(section, metric, value, baseline, unit, goal=None, note=""):
-    ratio = value / baseline if baseline else float("nan")
-    rows.append((section, metric, value, baseline, unit, ratio, goal, note))
-    log(f"  {metric}: {value:.1f} vs {baseline:.1f} {unit} = {ratio:.2f}x" + (f" (goal {goal})" if goal else ""))
+def interleave(reps, runs):
+    """runs: [(name, callable)]; called A, B, C, A, B, C ... with the order
+    rotated every repetition, so no side always goes first; {name: [values]}."""
+    out = {name: [] for name, _ in runs}
+    for rep in range(reps):
+        k = rep % len(runs)
+        for name, fn in runs[k:] + runs[:k]:
+            out[name].append(fn())
+    return out
+
+
+def spread(xs):
+    return f"{median(xs):,.0f} ({min(xs):,.0f}-{max(xs):,.0f})" if max(xs) >= 100 else \
+        f"{median(xs):,.2f} ({min(xs):,.2f}-{max(xs):,.2f})"
+
+
+def record(section, metric, values, base, unit, goal="", note="", lower_is_better=False, base_name=""):
+    """values/base: lists of repetitions (base may be None: no baseline).
+    The ratio is of medians, oriented so that > 1 means better than the
+    baseline (for times: baseline time / our time)."""
+    ratio = float("nan")
+    if base:
+        ratio = median(base) / median(values) if lower_is_better else median(values) / median(base)
+    rows.append((section, metric, spread(values), spread(base) if base else "-", base_name, unit, ratio, goal, note))
+    log(f"  {metric}: {spread(values)}" + (f" vs {base_name} {spread(base)}" if base else "") + f" {unit}"
+        + (f" = {ratio:.2f}x" if base else "") + (f" (goal {goal})" if goal else ""))
+
+
+BENCH_USER = "meshbench"
+
+
+def ensure_bench_user():
+    if subprocess.run(["id", BENCH_USER], capture_output=True).returncode != 0:
+        sh(["useradd", "--no-create-home", "--shell", "/bin/sh", BENCH_USER])
+    if BENCH_USER not in ctl("grants", "bench").stdout:
+        ctl("grant", "bench", f"user:{BENCH_USER}", "--reason", "benchmark")
+
+
+def as_bench_user(code, *argv):
+    r = subprocess.run(["setpriv", "--reuid", BENCH_USER, "--regid", BENCH_USER, "--init-groups", "--",
+                        "/usr/bin/python3", "-c", code, *map(str, argv)], capture_output=True, text=True, check=True)
+    return float(r.stdout.strip())
+
+
+def as_root(code, *argv):
+    """The store is locked down (0700/0600): native access and
+    passthrough_hp (which lets the kernel check the store's own modes) are
+    measured as root, the store's owner."""
+    r = subprocess.run(["/usr/bin/python3", "-c", code, *map(str, argv)], capture_output=True, text=True, check=True)
+    return float(r.stdout.strip())
 
 
 CONTRACT = """apiVersion: v3.1.0
@@ -159,12 +226,7 @@ def build_store():
         "      - {name: email, logicalType: string, classification: pii}\n"
         "      - {name: country, logicalType: string}\n")))
     ctl("publish", people)
-    t0 = time.perf_counter()
-    ctl("validate", big)
-    (WORK / "validate-seconds").write_text(f"{time.perf_counter() - t0:.3f}\n")
-    t0 = time.perf_counter()
     ctl("publish", big)
-    (WORK / "publish-seconds").write_text(f"{time.perf_counter() - t0:.3f}\n")
     log(f"publishing {args.products} small products")
     small = SRC / "small"
     small.mkdir()
@@ -190,9 +252,11 @@ def build_store():
 
 
 class Mount:
-    def __init__(self, name, options):
+    """meshfs STORE at WORK/name with -o options (always allow_other)."""
+
+    def __init__(self, name, options=""):
         self.path = WORK / name
-        self.options = options
+        self.options = "allow_other" + ("," + options if options else "")
 
     def __enter__(self):
         subprocess.run(["fusermount3", "-uz", str(self.path)], capture_output=True)
@@ -201,10 +265,10 @@ class Mount:
         opts = self.options + f",hostname=bench-{self.path.name}"
         self.proc = subprocess.Popen([str(MESHFS), str(STORE), str(self.path), "-f", "-o", opts],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(200):
+        for _ in range(400):
             if os.path.ismount(self.path):
                 return self
-            time.sleep(0.05)
+            time.sleep(0.025)
         raise SystemExit(f"mount {self.path} failed")
 
     def __exit__(self, *exc):
@@ -214,6 +278,39 @@ class Mount:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
+
+
+class HpMount:
+    """libfuse's passthrough_hp over STORE/domains.  Its 3.14 option parser
+    takes no -o, so the mount is made here (mount(2) with allow_other, as
+    every meshfs mount of this benchmark has) and handed to it as
+    /dev/fd/N, which libfuse accepts as an already mounted session."""
+
+    def __init__(self, name):
+        self.path = WORK / name
+
+    def __enter__(self):
+        subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
+        self.path.mkdir(exist_ok=True)
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open("/dev/fuse", os.O_RDWR)
+        opts = f"fd={fd},rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions".encode()
+        if libc.mount(b"hpps", str(self.path).encode(), b"fuse.hpps", 2 | 4, opts) != 0:   # nosuid, nodev
+            raise SystemExit(f"mount {self.path}: {os.strerror(ctypes.get_errno())}")
+        self.proc = subprocess.Popen([HP, "--foreground", str(STORE / "domains"), f"/dev/fd/{fd}"], pass_fds=[fd],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(fd)
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["umount", str(self.path)], capture_output=True)
+        subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def read_seq(path, bs=1 << 20):
@@ -230,144 +327,202 @@ def read_seq(path, bs=1 << 20):
     return n / dt / 1e6
 
 
-def bench_sequential(mounts):
-    native = STORE / "domains/bench/big/1.0.0/events.csv"
+def read_seq_uncached(path):
+    """The mount's pages dropped (fadvise on its path), the backing file's kept."""
+    fd = os.open(path, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+    return read_seq(path)
+
+
+BIG = "bench/big/1.0.0/events.csv"
+
+
+def bench_sequential(mounts, hp):
+    native = STORE / "domains" / BIG
     log("sequential read")
-    for label, m in mounts:
-        path = m.path / "bench/big/1.0.0/events.csv"
-        cold_n, cold_m, warm_n, warm_m = [], [], [], []
-        for rep in range(args.repeat):
-            # alternate who goes first: the VM host's own cache favours the second
-            for which in ((native, cold_n), (path, cold_m))[::1 if rep % 2 == 0 else -1]:
-                drop_caches()
-                which[1].append(read_seq(which[0]))
-            read_seq(native)
-            warm_n.append(read_seq(native))
+
+    def cold(path):
+        def run():
+            drop_caches()
+            return read_seq(path)
+        return run
+
+    def warm(path):
+        def run():
             read_seq(path)
-            warm_m.append(read_seq(path))
-        record("sequential 1 GiB", f"cold, {label}", median(cold_m), median(cold_n), "MB/s", ">= 0.85x native")
-        record("sequential 1 GiB", f"warm, {label}", median(warm_m), median(warm_n), "MB/s", ">= 0.9x native")
+            return read_seq(path)
+        return run
+
+    paths = [("native", native)] + [(label, m.path / BIG) for label, m in mounts] + \
+        ([("passthrough_hp", hp.path / BIG)] if hp else [])
+    if not QUICK:
+        c = interleave(args.repeat, [(label, cold(p)) for label, p in paths])
+        for label, _ in mounts:
+            record("sequential read", f"cold, {label}", c[label], c["native"], "MB/s", ">= 0.85x native",
+                   base_name="native")
+        if hp:
+            record("sequential read", "cold, passthrough_hp (reference)", c["passthrough_hp"], c["native"], "MB/s",
+                   base_name="native")
+    w = interleave(args.repeat, [(label, warm(p)) for label, p in paths])
+    for label, _ in mounts:
+        record("sequential read", f"warm, {label}", w[label], w["native"], "MB/s", ">= 0.9x native",
+               base_name="native")
+    if hp:
+        record("sequential read", "warm, passthrough_hp (reference)", w["passthrough_hp"], w["native"], "MB/s",
+               base_name="native")
+    u = interleave(args.repeat, [(label, lambda p=p: read_seq_uncached(p)) for label, p in paths[1:]])
+    for label, _ in mounts:
+        if hp:
+            record("sequential read", f"first read through the mount (backing cached), {label}", u[label],
+                   u["passthrough_hp"], "MB/s", ">= 1.0x passthrough_hp", base_name="passthrough_hp")
 
 
 def fio(path, extra):
-    if not shutil.which("fio"):
-        return None
     r = sh(["fio", "--name=rr", f"--filename={path}", "--rw=randread", "--bs=4k", "--ioengine=psync",
             "--fadvise_hint=1", "--output-format=json", *extra])
     return json.loads(r.stdout)["jobs"][0]["read"]["iops"]
 
 
-def bench_random(mounts):
-    native = STORE / "domains/bench/big/1.0.0/events.csv"
+def bench_random(mounts, hp):
+    if not shutil.which("fio"):
+        log("4 KiB random reads: no fio, skipped")
+        return
+    native = STORE / "domains" / BIG
     log("4 KiB random reads")
-    for label, m in mounts:
-        path = m.path / "bench/big/1.0.0/events.csv"
-        read_seq(native)
-        read_seq(path)
-        hits_n = median([fio(native, ["--time_based", "--runtime=3", "--invalidate=0"]) for _ in range(args.repeat)])
-        hits_m = median([fio(path, ["--time_based", "--runtime=3", "--invalidate=0"]) for _ in range(args.repeat)])
-        record("4 KiB random", f"page-cache hits, {label}", hits_m, hits_n, "IOPS", ">= 0.95x native")
-        # misses: the mount's cache is dropped (fio invalidate=1), the backing file stays cached
-        span = min(256, os.path.getsize(native) >> 20)
-        miss_m = median([fio(path, [f"--size={span}m", f"--number_ios={span * 128}", "--invalidate=1"])
-                         for _ in range(args.repeat)])
-        record("4 KiB random", f"misses (backing cached), {label}", miss_m, hits_n, "IOPS",
-               ">= 1.0x passthrough_hp", "ratio vs native page-cache hits")
+    paths = [("native", native)] + [(label, m.path / BIG) for label, m in mounts] + \
+        ([("passthrough_hp", hp.path / BIG)] if hp else [])
+    for _, p in paths:
+        read_seq(p)
+    runtime = "1" if QUICK else "3"
+    hits = interleave(args.repeat, [(label, lambda p=p: fio(p, ["--time_based", f"--runtime={runtime}",
+                                                                 "--invalidate=0"])) for label, p in paths])
+    for label, _ in mounts:
+        record("4 KiB random", f"page-cache hits, {label}", hits[label], hits["native"], "IOPS", ">= 0.95x native",
+               base_name="native")
+    # misses: the mount's cache is dropped (fio invalidate=1), the backing file stays cached
+    span = min(64 if QUICK else 256, os.path.getsize(native) >> 20)
+    miss = interleave(args.repeat, [(label, lambda p=p: fio(p, [f"--size={span}m", f"--number_ios={span * 128}",
+                                                                 "--invalidate=1"])) for label, p in paths[1:]])
+    for label, _ in mounts:
+        if hp:
+            record("4 KiB random", f"misses (backing cached), {label}", miss[label], miss["passthrough_hp"], "IOPS",
+                   ">= 1.0x passthrough_hp", base_name="passthrough_hp")
+        else:
+            record("4 KiB random", f"misses (backing cached), {label}", miss[label], None, "IOPS",
+                   ">= 1.0x passthrough_hp", "PASSTHROUGH_HP not set: no baseline")
 
 
-def walk(root):
-    t0 = time.perf_counter()
+OPEN_CODE = """
+import os, sys, time
+root, n, secs, procs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+paths = [f"{root}/bench/p{i:05d}/1.0.0/data.csv" for i in range(n)]
+def loop(ps, w):
+    for p in ps[:200]:
+        os.close(os.open(p, os.O_RDONLY))
+    t0 = time.perf_counter(); k = 0
+    while time.perf_counter() - t0 < secs:
+        os.close(os.open(ps[k % len(ps)], os.O_RDONLY)); k += 1
+    os.write(w, f"{k / (time.perf_counter() - t0)}\\n".encode())
+r, w = os.pipe()
+kids = []
+for j in range(procs):
+    pid = os.fork()
+    if pid == 0:
+        loop(paths[j::procs], w)
+        os._exit(0)
+    kids.append(pid)
+for p in kids:
+    os.waitpid(p, 0)
+os.close(w)
+print(sum(float(x) for x in os.read(r, 4096).split()))
+"""
+
+
+def bench_open(hp):
+    """One loop over every variant: the meshfs mounts (checks and usage on,
+    -o open_mesh, -o no_usage) as a granted non-root user, so the access
+    decision does its full work; native and passthrough_hp as root (the
+    locked-down store is the service account's)."""
+    log("open+close")
+    ensure_bench_user()
+    n = min(2000, args.products)
+    with Mount("mnt-acl", "passthrough=off") as acl, Mount("mnt-open", "passthrough=off,open_mesh") as open_, \
+            Mount("mnt-norec", "passthrough=off,no_usage") as norec:
+        roots = [("checks+usage", acl.path, as_bench_user), ("open_mesh", open_.path, as_bench_user),
+                 ("no_usage", norec.path, as_bench_user), ("native", STORE / "domains", as_root)] + \
+            ([("passthrough_hp", hp.path, as_root)] if hp else [])
+        for procs in (1, 2):
+            r = interleave(args.repeat, [(label, lambda root=root, run=run: run(OPEN_CODE, root, n, args.seconds, procs))
+                                         for label, root, run in roots])
+            what = f"open+close/s, {procs} process{'es' if procs > 1 else ''}, checks and usage on"
+            if hp:
+                record("open+close", f"{what} vs passthrough_hp", r["checks+usage"], r["passthrough_hp"], "opens/s",
+                       ">= 1.5x passthrough_hp", base_name="passthrough_hp")
+            record("open+close", f"{what} vs -o open_mesh", r["checks+usage"], r["open_mesh"], "opens/s",
+                   ">= 0.9 (within 10%)", base_name="open_mesh")
+            record("open+close", f"{what} vs -o no_usage (usage recording cost)", r["checks+usage"], r["no_usage"],
+                   "opens/s", ">= 0.95 (cost < 5%)", base_name="no_usage")
+            record("open+close", f"{what} vs native", r["checks+usage"], r["native"], "opens/s", "",
+                   "2 round trips per open+close (OPEN, RELEASE)", base_name="native")
+
+
+def walk_stat(root):
     n = 0
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
             os.lstat(os.path.join(dirpath, name))
             n += 1
-    return n / (time.perf_counter() - t0)
+    return n
 
 
-def bench_metadata(options):
-    log("find + stat")
-    native_root = STORE / "domains"
-    walk(native_root)
-    native = median([walk(native_root) for _ in range(args.repeat)])
-    firsts, seconds = [], []
-    for i in range(args.repeat):
-        with Mount(f"mnt-meta", options) as m:
-            firsts.append(walk(m.path))
-            seconds.append(walk(m.path))
-    record("find+stat all products", "first pass after mount", median(firsts), native, "entries/s")
-    record("find+stat all products", "second pass", median(seconds), native, "entries/s", ">= 0.8x native")
+WALKS = [("ls -lR", lambda root: sh(["ls", "-lR", root])),
+         ("find -ls", lambda root: sh(["find", root, "-ls"])),
+         ("stat of every entry", walk_stat)]
 
 
-def open_loop(paths, seconds, out):
-    n = 0
+def timed(fn, root):
     t0 = time.perf_counter()
-    i = 0
-    while time.perf_counter() - t0 < seconds:
-        fd = os.open(paths[i % len(paths)], os.O_RDONLY)
-        os.close(fd)
-        n += 1
-        i += 1
-    out.put(n / (time.perf_counter() - t0))
+    fn(root)
+    return time.perf_counter() - t0
 
 
-def open_rate(paths, procs, seconds=3):
-    q = multiprocessing.Queue()
-    ps = [multiprocessing.Process(target=open_loop, args=(paths[k::procs], seconds, q)) for k in range(procs)]
-    for p in ps:
-        p.start()
-    for p in ps:
-        p.join()
-    return sum(q.get() for _ in ps)
+def bench_metadata(hp):
+    """First pass right after mounting (vs passthrough_hp, mounted afresh
+    in the same repetition), second pass (vs native, all caches warm)."""
+    log("directory walks")
+    native = STORE / "domains"
+    for walk, fn in WALKS:
+        fn(native)
+        first = {"meshfs": [], "passthrough_hp": []}
+        second = {"meshfs": [], "passthrough_hp": [], "native": []}
+        for rep in range(args.repeat):
+            sides = [("meshfs", lambda: Mount("mnt-meta")), ("passthrough_hp", lambda: HpMount("mnt-hp-meta"))]
+            if not hp:
+                sides = sides[:1]
+            if rep % 2:
+                sides.reverse()
+            for label, make in sides:
+                with make() as m:
+                    first[label].append(timed(fn, m.path))
+                    second[label].append(timed(fn, m.path))
+                    second["native"].append(timed(fn, native))
+        if hp:
+            record("directory walks", f"{walk}, first pass after mount", first["meshfs"], first["passthrough_hp"], "s",
+                   ">= 1.0x passthrough_hp", lower_is_better=True, base_name="passthrough_hp")
+        else:
+            record("directory walks", f"{walk}, first pass after mount", first["meshfs"], None, "s",
+                   ">= 1.0x passthrough_hp", "PASSTHROUGH_HP not set: no baseline", lower_is_better=True)
+        record("directory walks", f"{walk}, second pass", second["meshfs"], second["native"], "s", ">= 0.9x native",
+               lower_is_better=True, base_name="native")
+        if hp:
+            record("directory walks", f"{walk}, second pass, passthrough_hp (reference)", second["passthrough_hp"],
+                   second["native"], "s", lower_is_better=True, base_name="native")
 
-
-def product_files(root, n=2000):
-    return [str(root / f"p{i:05d}/1.0.0/data.csv") for i in range(min(n, args.products))]
-
-
-def bench_open(mounts):
-    log("open+close")
-    native = product_files(STORE / "domains/bench")
-    hp = os.environ.get("PASSTHROUGH_HP")
-    for procs in (1, 2):
-        base = median([open_rate(native, procs) for _ in range(args.repeat)])
-        for label, m in mounts:
-            files = product_files(m.path / "bench")
-            open_rate(files, procs, 1)
-            rate = median([open_rate(files, procs) for _ in range(args.repeat)])
-            record("open+close", f"{procs} process(es), {label}", rate, base, "opens/s", ">= 1.2x passthrough_hp")
-
-
-BENCH_USER = "meshbench"
-
-
-def ensure_bench_user():
-    if subprocess.run(["id", BENCH_USER], capture_output=True).returncode != 0:
-        sh(["useradd", "--no-create-home", "--shell", "/bin/sh", BENCH_USER])
-    sh([MESHCTL, "--store", STORE, "grant", "bench", f"user:{BENCH_USER}", "--reason", "benchmark"]) \
-        if BENCH_USER not in ctl("grants", "bench").stdout else None
-
-
-def as_bench_user(code):
-    r = subprocess.run(["setpriv", "--reuid", BENCH_USER, "--regid", BENCH_USER, "--init-groups", "--",
-                        "/usr/bin/python3", "-c", code], capture_output=True, text=True, check=True)
-    return float(r.stdout.strip())
-
-
-OPEN_CODE = """
-import os, time
-paths = [f"{root}/bench/p{{i:05d}}/1.0.0/data.csv" for i in range({n})]
-for p in paths[:200]:
-    os.close(os.open(p, os.O_RDONLY))
-t0 = time.perf_counter(); k = 0
-while time.perf_counter() - t0 < 3:
-    os.close(os.open(paths[k % len(paths)], os.O_RDONLY)); k += 1
-print(k / (time.perf_counter() - t0))
-"""
 
 READ_CODE = """
-import os, time
-fd = os.open("{path}", os.O_RDONLY)
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 t0 = time.perf_counter(); n = 0
 while True:
@@ -380,20 +535,16 @@ print(n / (time.perf_counter() - t0) / 1e6)
 
 
 def bench_access():
-    log("access checks and masking")
+    log("masked reads")
     ensure_bench_user()
-    n = min(2000, args.products)
-    with Mount("mnt-acl", "allow_other,passthrough=off") as acl, \
-            Mount("mnt-open", "allow_other,passthrough=off,open_mesh") as open_:
-        checked = median([as_bench_user(OPEN_CODE.format(root=acl.path, n=n)) for _ in range(args.repeat)])
-        public = median([as_bench_user(OPEN_CODE.format(root=open_.path, n=n)) for _ in range(args.repeat)])
-        record("access control", "open+close/s as a granted user, checks on vs open mesh", checked, public,
-               "opens/s", "cost < 10% (ratio >= 0.9)")
-        big = "bench/people/1.0.0/people.csv"
-        masked = median([as_bench_user(READ_CODE.format(path=acl.path / big)) for _ in range(args.repeat)])
-        clear = median([as_bench_user(READ_CODE.format(path=open_.path / big)) for _ in range(args.repeat)])
-        record("access control", "masked sequential read (a view) vs clear read, no passthrough",
-               masked, clear, "MB/s", ">= 0.9", f"{people_mib()} MiB CSV, repeated: the view exists")
+    people = "bench/people/1.0.0/people.csv"
+    with Mount("mnt-acl", "passthrough=off") as acl, Mount("mnt-open", "passthrough=off,open_mesh") as open_:
+        read_seq(STORE / "domains" / people)
+        r = interleave(args.repeat, [("masked", lambda: as_bench_user(READ_CODE, acl.path / people)),
+                                     ("clear", lambda: as_bench_user(READ_CODE, open_.path / people))])
+        record("access control", "masked sequential read (a view) vs clear read, no passthrough", r["masked"],
+               r["clear"], "MB/s", ">= 0.9", f"{people_mib()} MiB CSV, repeated: the view exists",
+               base_name="open_mesh")
 
 
 VIEW_OPEN_CODE = """
@@ -431,99 +582,145 @@ def bench_views():
     rel = "bench/people/1.0.0/people.csv"
     native = STORE / "domains" / rel
     cache = WORK / "view-cache"
-    for label, opts in (("passthrough", "allow_other"), ("no passthrough", "allow_other,passthrough=off")):
+    for label, opts in (("passthrough", ""), ("no passthrough", "passthrough=off")):
         first, builds, seq_clear = [], [], []
+        sep = "," if opts else ""
         for rep in range(args.repeat):
             shutil.rmtree(cache, ignore_errors=True)
-            with Mount("mnt-views", f"{opts},view_cache={cache}") as m:
-                drop_caches()
-                opened, total, n = map(float, as_bench_user_raw(VIEW_OPEN_CODE.format(path=m.path / rel)).split())
-                first.append(n / total / 1e6)
-                builds.append(os.path.getsize(native) / opened / 1e6)
-                drop_caches()
-                seq_clear.append(read_seq(m.path / rel))
-        record("masked views", f"first open + read vs one cold clear read, {label}", median(first),
-               median(seq_clear), "MB/s", ">= 0.67 (first open within 1.5x)",
-               f"{people_mib()} MiB CSV, view built at first lookup")
-        record("masked views", f"view build rate, {label}", median(builds), 0, "MB/s", None,
+            with Mount("mnt-views", f"{opts}{sep}view_cache={cache}") as m:
+                def masked_first():
+                    drop_caches()
+                    opened, total, n = map(float, as_bench_user_raw(VIEW_OPEN_CODE.format(path=m.path / rel)).split())
+                    builds.append(os.path.getsize(native) / opened / 1e6)
+                    return n / total / 1e6
+
+                def clear_cold():
+                    drop_caches()
+                    return read_seq(m.path / rel)
+                # the masked first open must come first (it builds the view)
+                first.append(masked_first())
+                seq_clear.append(clear_cold())
+        record("masked views", f"first open + read vs one cold clear read, {label}", first, seq_clear, "MB/s",
+               ">= 0.67 (first open within 1.5x)", f"{people_mib()} MiB CSV, view built at first lookup",
+               base_name="clear, cold")
+        record("masked views", f"view build rate, {label}", builds, None, "MB/s", "",
                "release MB per second of the open that builds it")
-        with Mount("mnt-views", f"{opts},view_cache={cache}") as m:
+        with Mount("mnt-views", f"{opts}{sep}view_cache={cache}") as m:
             path = m.path / rel
-            as_bench_user(READ_CODE.format(path=path))          # the view exists (verified once)
-            warm_m, warm_c = [], []
-            for rep in range(args.repeat):
+            as_bench_user(READ_CODE, path)          # the view exists (verified once)
+
+            def masked_warm():
                 as_bench_user_raw(VIEW_OPEN_CODE.format(path=path))
                 _, total, n = map(float, as_bench_user_raw(VIEW_OPEN_CODE.format(path=path)).split())
-                warm_m.append(n / total / 1e6)
+                return n / total / 1e6
+
+            def clear_warm():
                 read_seq(path)
-                warm_c.append(read_seq(path))
-            record("masked views", f"repeated masked read vs clear read (warm), {label}", median(warm_m),
-                   median(warm_c), "MB/s", ">= 0.9")
+                return read_seq(path)
+            r = interleave(args.repeat, [("masked", masked_warm), ("clear", clear_warm)])
+            record("masked views", f"repeated masked read vs clear read (warm), {label}", r["masked"], r["clear"],
+                   "MB/s", ">= 0.9", base_name="clear")
             if shutil.which("fio"):
-                hits_m = median([fio_as(BENCH_USER, path, ["--time_based", "--runtime=3", "--invalidate=0"])
-                                 for _ in range(args.repeat)])
-                hits_c = median([fio_as("root", path, ["--time_based", "--runtime=3", "--invalidate=0"])
-                                 for _ in range(args.repeat)])
-                record("masked views", f"4 KiB random reads, masked vs clear, {label}", hits_m, hits_c, "IOPS",
-                       ">= 0.95")
+                runtime = "1" if QUICK else "3"
+                h = interleave(args.repeat, [
+                    ("masked", lambda: fio_as(BENCH_USER, path, ["--time_based", f"--runtime={runtime}", "--invalidate=0"])),
+                    ("clear", lambda: fio_as("root", path, ["--time_based", f"--runtime={runtime}", "--invalidate=0"]))])
+                record("masked views", f"4 KiB random reads, masked vs clear, {label}", h["masked"], h["clear"], "IOPS",
+                       ">= 0.95", base_name="clear")
 
 
 def bench_usage():
-    log("usage recording on vs off")
-    files = product_files(STORE / "domains/bench")
-    with Mount("mnt-rec", "allow_other,passthrough=off") as rec, \
-            Mount("mnt-norec", "allow_other,passthrough=off,no_usage") as norec:
-        for procs in (1, 2):
-            on = median([open_rate(product_files(rec.path / "bench"), procs) for _ in range(args.repeat)])
-            off = median([open_rate(product_files(norec.path / "bench"), procs) for _ in range(args.repeat)])
-            record("usage recording", f"open+close/s, {procs} process(es), recording on vs off", on, off,
-                   "opens/s", "cost < 5% (ratio >= 0.95)")
-        big = "bench/big/1.0.0/events.csv"
-        read_seq(STORE / "domains" / big)          # the backing file in memory for both
-        on, off = [], []
-        for _ in range(args.repeat):               # alternate: neither side always goes first
-            off.append(read_seq_uncached(norec.path / big))
-            on.append(read_seq_uncached(rec.path / big))
-        on, off = median(on), median(off)
-        record("usage recording", "sequential read served by the daemon, recording on vs off", on, off, "MB/s",
-               "difference < 2%")
-    rows.append(("usage recording", "journal bytes per event / writer batch", 512, 0, "bytes", float("nan"),
+    log("usage recording on vs off (reads)")
+    with Mount("mnt-rec", "passthrough=off") as rec, Mount("mnt-norec", "passthrough=off,no_usage") as norec:
+        read_seq(STORE / "domains" / BIG)          # the backing file in memory for both
+        r = interleave(args.repeat, [("on", lambda: read_seq_uncached(rec.path / BIG)),
+                                     ("off", lambda: read_seq_uncached(norec.path / BIG))])
+        record("usage recording", "sequential read served by the daemon, recording on vs off", r["on"], r["off"],
+               "MB/s", "difference < 2%", base_name="no_usage")
+    rows.append(("usage recording", "journal bytes per event / writer batch", "512", "-", "", "bytes", float("nan"),
                  "", "one 512-byte slot per open; the writer wakes every 50 ms or after 1024 pending "
                      "begin/end calls and commits up to 4096 events per transaction"))
 
 
-def read_seq_uncached(path):
-    fd = os.open(path, os.O_RDONLY)
-    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    os.close(fd)
-    return read_seq(path)
+def run_peak(cmd):
+    """Wall time and peak RSS (MiB) of this one command (wait4: its own
+    rusage, not the largest of every child this script ever had)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - t0, ru.ru_maxrss / 1024, out
+
+
+DUCKDB_SQL = """SET threads={threads};
+SELECT count(*) AS rows,
+       count(*) - count(DISTINCT event_id) AS duplicate_ids,
+       count(*) FILTER (WHERE event_id IS NULL OR user_id IS NULL OR kind IS NULL) AS missing,
+       count(*) FILTER (WHERE NOT regexp_full_match(user_ref, '^u[0-9]+[.]ref$')) AS bad_refs
+FROM read_csv('{path}', header=true, columns={{'event_id': 'BIGINT', 'user_id': 'BIGINT', 'kind': 'VARCHAR',
+  'amount': 'DOUBLE', 'country': 'VARCHAR', 'user_ref': 'VARCHAR', 'created_at': 'TIMESTAMP', 'day': 'DATE',
+  'flag': 'BOOLEAN', 'note': 'VARCHAR'}});"""
 
 
 def bench_validate():
     log("validation")
     big = SRC / "big"
-    size = os.path.getsize(big / "events.csv") / 1e6
-    walls, wcs = [], []
-    for _ in range(args.repeat):
+    csv = big / "events.csv"
+    size = os.path.getsize(csv) / 1e6
+
+    def validate():
+        wall, rss, out = run_peak([MESHCTL, "--store", STORE, "validate", big])
+        validate.rss.append(rss)
+        # the release is published already: validate reports that (and only that) as failed
+        fails = [line for line in out.splitlines() if line.startswith("FAIL")]
+        if not (len(fails) == 1 and "version" in fails[0]):
+            validate.note = "unexpected: " + "; ".join(fails)
+        return size / wall
+    validate.rss, validate.note = [], ""
+
+    def publish():
+        # a real publish of the same release, into a throwaway store made
+        # afresh each time (so repetitions do not pile gigabytes up)
+        pub = WORK / "pubstore"
+        shutil.rmtree(pub, ignore_errors=True)
+        sh([MESHCTL, "--store", pub, "init"])
+        sh([MESHCTL, "--store", pub, "domain", "create", "bench", "--owner", "user:root"])
+        wall, _, _ = run_peak([MESHCTL, "--store", pub, "publish", big])
+        shutil.rmtree(pub, ignore_errors=True)
+        return wall
+
+    def wc():
         t0 = time.perf_counter()
-        sh(["wc", "-l", big / "events.csv"])
-        wcs.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        r = subprocess.run([str(MESHCTL), "--store", str(STORE), "validate", str(big)], capture_output=True, text=True)
-        walls.append(time.perf_counter() - t0)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    # the release is published already: validate reports that (and only that) as failed
-    fails = [line for line in r.stdout.splitlines() if line.startswith("FAIL")]
-    note = "" if len(fails) == 1 and "version" in fails[0] else "unexpected: " + "; ".join(fails)
-    val = median(walls)
-    record("validation 1 GiB CSV", "meshctl validate throughput vs wc -l", size / val, size / median(wcs),
-           "MB/s", ">= 300 MB/s", note)
-    rows.append(("validation 1 GiB CSV", "peak RSS of meshctl validate", peak, 64, "MiB", peak / 64,
-                 "< 64 MiB", "baseline column = the goal"))
-    pub = float((WORK / "publish-seconds").read_text())
-    first_val = float((WORK / "validate-seconds").read_text())
-    record("validation 1 GiB CSV", "publish (validate+copy+SHA-256+fsync) vs validate, seconds", pub, first_val,
-           "s", "< 2x validation time")
+        sh(["wc", "-l", csv])
+        return size / (time.perf_counter() - t0)
+
+    runs = [("validate", validate), ("wc", wc)]
+    duck_rss = {}
+    if DUCKDB:
+        for threads in (1, 2):
+            def duck(threads=threads):
+                wall, rss, _ = run_peak([DUCKDB, "-c", DUCKDB_SQL.format(threads=threads, path=csv)])
+                duck_rss.setdefault(threads, []).append(rss)
+                return size / wall
+            runs.append((f"duckdb{threads}", duck))
+    r = interleave(args.repeat, runs)
+    record("validation", f"meshctl validate throughput vs wc -l ({args.size_mib} MiB CSV)", r["validate"], r["wc"],
+           "MB/s", ">= 300 MB/s", validate.note, base_name="wc -l")
+    if DUCKDB:
+        record("validation", "meshctl validate vs DuckDB, 1 thread, same checks", r["validate"], r["duckdb1"], "MB/s",
+               ">= 2x DuckDB", base_name="DuckDB")
+        record("validation", "meshctl validate (1 core) vs DuckDB, 2 threads", r["validate"], r["duckdb2"], "MB/s",
+               ">= 2x DuckDB", base_name="DuckDB")
+        record("validation", "peak RSS, meshctl validate vs DuckDB (2 threads)", validate.rss, duck_rss[2], "MiB",
+               "< 0.1x DuckDB", "ratio > 1: smaller than DuckDB", lower_is_better=True, base_name="DuckDB")
+    else:
+        record("validation", "peak RSS of meshctl validate (its own, wait4)", validate.rss, None, "MiB", "< 64 MiB",
+               "DUCKDB not set: no baseline")
+    p = interleave(args.repeat, [("publish", publish), ("validate", lambda: size / validate())])
+    record("validation", "publish (validate+copy+SHA-256+fsync) vs validate of the same release", p["publish"],
+           p["validate"], "s", "< 2x validation time", "ratio = validate time / publish time", lower_is_better=True,
+           base_name="validate")
 
 
 def bench_parquet():
@@ -556,46 +753,63 @@ def bench_parquet():
     (pq / "footer" / "contract.yaml").write_text(CONTRACT.format(id="bench-pq", product="pq", objects=footer_only))
     (pq / "values" / "contract.yaml").write_text(CONTRACT.format(id="bench-pq", product="pq", objects=values))
     size = os.path.getsize(pq / "footer" / "events.parquet") / 1e6
-    cats = []
-    for _ in range(args.repeat):
+
+    def cat():
         t0 = time.perf_counter()
         subprocess.run(["cat", str(pq / "footer" / "events.parquet")], stdout=subprocess.DEVNULL, check=True)
-        cats.append(time.perf_counter() - t0)
+        return size / (time.perf_counter() - t0)
+
+    last = {}
+
+    def validate(name):
+        def run():
+            t0 = time.perf_counter()
+            last[name] = subprocess.run([str(MESHCTL), "--store", str(STORE), "validate", str(pq / name), "--json"],
+                                        capture_output=True, text=True)
+            return size / (time.perf_counter() - t0)
+        return run
+    r = interleave(args.repeat, [("cat", cat), ("footer", validate("footer")), ("values", validate("values"))])
     for name, label in (("footer", "footer only (schema, rows, null counts, statistics)"),
                         ("values", "with value checks (pattern, allowed values, unique on decoded pages)")):
-        walls = []
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            r = subprocess.run([str(MESHCTL), "--store", str(STORE), "validate", str(pq / name), "--json"],
-                               capture_output=True, text=True)
-            walls.append(time.perf_counter() - t0)
         try:
-            doc = json.loads(r.stdout)
-            f = doc["files"][0]
+            f = json.loads(last[name].stdout)["files"][0]
             note = f"{f['rows']} rows, {size:.0f} MB file, " + \
                 ("all rules checked" if all(x["checked"] for x in f["rules"]) else "some rules not checked")
         except (ValueError, KeyError, IndexError):
-            note = "unexpected output: " + r.stdout[-200:]
-        record("validation Parquet", f"{label} vs cat", size / median(walls), size / median(cats), "MB/s",
-               None, note)
-
+            note = "unexpected output: " + last[name].stdout[-200:]
+        record("validation Parquet", f"{label} vs cat", r[name], r["cat"], "MB/s", "", note, base_name="cat")
 
 def main():
     if os.geteuid() != 0:
         raise SystemExit("bench needs root")
+    t_start = time.time()
     build_store()
     only = set(filter(None, args.only.split(",")))
-    want = lambda s: not only or s in only
-    with Mount("mnt-pt", "allow_other") as pt, Mount("mnt-nopt", "allow_other,passthrough=off") as nopt:
-        mounts = [("passthrough", pt), ("no passthrough", nopt)]
-        if want("seq"):
-            bench_sequential(mounts)
-        if want("random"):
-            bench_random(mounts)
-        if want("open"):
-            bench_open(mounts)
+    want = lambda s: (not only or s in only) and not (QUICK and s in ("access", "usage", "validate", "random", "views",
+                                                                       "parquet")
+                                                       and s not in only)
+    if HP and not os.access(HP, os.X_OK):
+        raise SystemExit(f"PASSTHROUGH_HP={HP}: not an executable")
+    load = os.getloadavg()
+    hp_ctx = HpMount("mnt-hp") if HP else None
+    if want("seq") or want("random"):
+        with Mount("mnt-pt") as pt, Mount("mnt-nopt", "passthrough=off") as nopt:
+            mounts = [("passthrough", pt), ("no passthrough", nopt)]
+            if hp_ctx:
+                with hp_ctx as hp:
+                    want("seq") and bench_sequential(mounts, hp)
+                    want("random") and bench_random(mounts, hp)
+            else:
+                want("seq") and bench_sequential(mounts, None)
+                want("random") and bench_random(mounts, None)
+    if want("open"):
+        if hp_ctx:
+            with hp_ctx as hp:
+                bench_open(hp)
+        else:
+            bench_open(None)
     if want("meta"):
-        bench_metadata("allow_other")
+        bench_metadata(HP)
     if want("validate"):
         bench_validate()
     if want("parquet"):
@@ -606,15 +820,19 @@ def main():
         bench_usage()
     if want("views"):
         bench_views()
+    load_end = os.getloadavg()
+    busy = max(load[0], load_end[0]) > 0.5 * (os.cpu_count() or 1)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     lines = [f"Machine: {os.cpu_count()} vCPU {cpu}, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') >> 30} GiB, "
-             f"kernel {platform.release()}; {time.strftime('%Y-%m-%d')}; {args.products} products, {args.size_mib} MiB CSV.",
-             "", "| section | measurement | meshfs | baseline | unit | ratio | goal | note |",
-             "|---|---|---|---|---|---|---|---|"]
-    for s, m, v, b, u, r, g, n in rows:
+             f"kernel {platform.release()}; {time.strftime('%Y-%m-%d')}; {args.products} products, {args.size_mib} MiB CSV; "
+             f"median of {args.repeat} interleaved repetitions (min-max); {time.time() - t_start:.0f} s; "
+             f"load average {load[0]:.1f} at start, {load_end[0]:.1f} at end"
+             + (" (a BUSY machine: other work shared the CPUs)." if busy else "."),
+             "", "| section | measurement | meshfs | baseline | against | unit | ratio | goal | note |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for s, m, v, b, bn, u, r, g, n in rows:
         ratio = f"{r:.2f}x" if r == r else "-"
-        base = f"{b:,.0f}" if b else "-"
-        lines.append(f"| {s} | {m} | {v:,.0f} | {base} | {u} | {ratio} | {g or ''} | {n} |")
+        lines.append(f"| {s} | {m} | {v} | {b} | {bn} | {u} | {ratio} | {g or ''} | {n} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

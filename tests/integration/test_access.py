@@ -262,3 +262,24 @@ def test_domain_file_edits_apply_while_mounted(mesh, mounter):
     assert try_read(m / "sales/orders/1.0.0/orders.csv", "mesh_bob") == ORDERS
     domain_yaml.write_text(good)
     assert wait_for(lambda: "orders" in run(["ls", m / "sales"], user="mesh_dave").stdout.split(), 4)
+
+
+def test_groups_of_each_new_process_decide(mesh, mounter):
+    """The daemon caches a task's groups for a second: a new process with
+    other groups (a new login, newgrp, setpriv) is decided by its own
+    groups at once, in either direction, however quickly it follows."""
+    m = mounter(mesh)
+    path = m / "sales/orders/1.0.0/orders.csv"   # granted to group:mesh_analysts
+
+    def cat_with(user, groups):
+        grp = ["--groups", ",".join(groups)] if groups else ["--clear-groups"]
+        r = subprocess.run(["setpriv", "--reuid", user, "--regid", user, *grp, "--", "cat", str(path)],
+                           capture_output=True, text=True)
+        return r.stdout if r.returncode == 0 else ("EACCES" if "Permission denied" in r.stderr else r.stderr)
+
+    for _ in range(3):
+        assert cat_with("mesh_dave", ["mesh_analysts"]) == ORDERS_MASKED
+        assert cat_with("mesh_dave", []) == "EACCES"
+        assert cat_with("mesh_dave", ["mesh_analysts", "mesh-pii"]) == ORDERS
+        assert cat_with("mesh_alice", []) == "EACCES"
+        assert cat_with("mesh_alice", ["mesh_analysts"]) == ORDERS_MASKED

@@ -157,10 +157,15 @@ def test_writes_are_erofs(small_mesh, mounter, op):
     assert e.value.errno == errno.EROFS, e.value
 
 
-def test_publish_while_mounted(small_mesh, mounter, scratch):
-    m = mounter(small_mesh)
+@pytest.mark.parametrize("options", ["allow_other", "allow_other,open_mesh"])
+def test_publish_while_mounted(small_mesh, mounter, scratch, options):
+    """Listings and `latest` targets are cached by the kernel: every change
+    still shows within the watcher's poll."""
+    m = mounter(small_mesh, options)
     os.listdir(m / "sales")            # let the kernel cache the listings
     os.listdir(m / "sales/orders")
+    assert os.readlink(m / "sales/orders/latest") == "1.1.0"   # and the link
+    assert (m / "sales/orders/latest/orders.csv").exists()
     publish_all(small_mesh, scratch, [("sales", "orders", "1.2.0", None), ("sales", "refunds", "1.0.0", None)])
     t0 = time.time()
     assert wait_for(lambda: "1.2.0" in os.listdir(m / "sales/orders"), 2.0)
