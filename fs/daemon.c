@@ -54,6 +54,7 @@ struct mesh_daemon {
 	int inotify_fd;
 	struct daemon_invalidate inval;
 	struct usage *usage;             /* NULL until daemon_start, or with no_usage */
+	_Atomic int poll_ms;             /* ops: changed by daemon_reload (SIGHUP) */
 };
 
 /* A policy snapshot shared by the opens that decided with it. */
@@ -144,6 +145,7 @@ int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, str
 	if (d->opts.poll_interval <= 0)
 		d->opts.poll_interval = 1.0;
 	d->stop_fd = d->inotify_fd = -1;
+	atomic_init(&d->poll_ms, (int)(d->opts.poll_interval * 1000));
 	pthread_mutex_init(&d->lock, NULL);
 	d->root_fd = open(d->store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->root_fd < 0) {
@@ -261,9 +263,9 @@ static uint64_t policy_fingerprint(const char *store)
 static void *watcher_main(void *arg)
 {
 	struct mesh_daemon *d = arg;
-	int timeout_ms = (int)(d->opts.poll_interval * 1000);
 	uint64_t fingerprint = policy_fingerprint(d->store);
 	for (;;) {
+		int timeout_ms = atomic_load_explicit(&d->poll_ms, memory_order_relaxed);
 		struct pollfd fds[2] = {{d->stop_fd, POLLIN, 0}, {d->inotify_fd, POLLIN, 0}};
 		int n = poll(fds, d->inotify_fd >= 0 ? 2 : 1, timeout_ms);
 		if (n < 0 && errno != EINTR)
@@ -317,6 +319,19 @@ static void usage_settings(const char *store, bool *serve, unsigned *retention_d
 	}
 	yamltree_free(root);
 	free(text);
+}
+
+/* ---- ops: SIGHUP ---- */
+
+int daemon_reload(struct mesh_daemon *d, double poll_interval, struct mesh_err *err)
+{
+	if (poll_interval > 0)
+		atomic_store_explicit(&d->poll_ms, (int)(poll_interval * 1000), memory_order_relaxed);
+	bool serve;
+	unsigned retention_days;
+	usage_settings(d->store, &serve, &retention_days);
+	usage_configure(d->usage, serve, retention_days);
+	return daemon_rescan(d, err);
 }
 
 int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, struct mesh_err *err)

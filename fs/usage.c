@@ -301,7 +301,7 @@ int (usage_begin)(struct usage *u, const struct usage_open_info *info, uint64_t 
 		atomic_fetch_add_explicit(&u->opens_discovery, 1, memory_order_relaxed);
 	uint32_t i;
 	if (!pop_free(u, &i)) {
-		if (!u->serve_when_full && data && decision != USAGE_DENY) {
+		if (!__atomic_load_n(&u->serve_when_full, __ATOMIC_RELAXED) && data && decision != USAGE_DENY) {
 			atomic_fetch_add_explicit(&u->header->refused, 1, memory_order_relaxed);
 			return -EIO;
 		}
@@ -854,11 +854,12 @@ static void serve_prune_request(struct usage *u)
 
 static void apply_retention(struct usage *u, int64_t now)
 {
-	if (!u->retention_days || now < u->next_retention_ns || db_ready(u))
+	unsigned retention_days = __atomic_load_n(&u->retention_days, __ATOMIC_RELAXED);   /* ops: usage_configure */
+	if (!retention_days || now < u->next_retention_ns || db_ready(u))
 		return;
 	struct mesh_err err = {0};
 	uint64_t folded = 0;
-	if (usage_db_prune(u->db, day_start(now) - (int64_t)u->retention_days * 86400 * NS, &folded, &err)) {
+	if (usage_db_prune(u->db, day_start(now) - (int64_t)retention_days * 86400 * NS, &folded, &err)) {
 		set_error(u, "retention: %s", err.msg);
 		db_close(u);
 		u->next_retention_ns = now + 60 * NS;
@@ -1186,4 +1187,14 @@ int usage_close(struct usage *u)
 		sqlite3_exec(u->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 	destroy(u);
 	return rc;
+}
+
+/* ---- ops: settings changed at SIGHUP (mesh.yaml's usage: block) ---- */
+
+void usage_configure(struct usage *u, bool serve_when_full, unsigned retention_days)
+{
+	if (!u)
+		return;
+	__atomic_store_n(&u->serve_when_full, serve_when_full, __ATOMIC_RELAXED);
+	__atomic_store_n(&u->retention_days, retention_days, __ATOMIC_RELAXED);
 }

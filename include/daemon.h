@@ -68,6 +68,11 @@ struct catalog *daemon_catalog(struct mesh_daemon *d);
 /* Rescan now (the watcher calls this; tests and SIGHUP too). */
 int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err);
 
+/* SIGHUP: apply a new poll interval (<= 0: keep), re-read mesh.yaml's
+ * usage settings, rescan the store and reload the policy (a policy that
+ * does not load keeps the previous one, logged).  Nothing is unmounted. */
+int daemon_reload(struct mesh_daemon *d, double poll_interval, struct mesh_err *err);
+
 /* Cache lifetimes the kernel may keep for a node, in seconds. */
 double daemon_entry_timeout(struct mesh_daemon *d, const struct cat_node *n);
 /* Is access control on (not -o open_mesh)? */

@@ -134,6 +134,11 @@ int usage_begin(struct usage *u, const struct usage_open_info *info, uint64_t *h
 void usage_end(struct usage *u, uint64_t handle, uint64_t bytes, uint64_t read_calls,
 	       uint64_t duration_ns);
 
+/* Apply changed mesh-wide settings (serve_when_full, retention_days of
+ * struct usage_config) to a running recorder, as after SIGHUP.  Thread-safe;
+ * NULL is a no-op. */
+void usage_configure(struct usage *u, bool serve_when_full, unsigned retention_days);
+
 /* Current figures (see struct usage_stats).  Thread-safe. */
 void usage_stats(struct usage *u, struct usage_stats *out);
 

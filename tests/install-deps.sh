@@ -3,7 +3,8 @@
 # Runs apt-get only when something is missing (and only as root).
 set -e
 PKGS="build-essential pkg-config libfuse3-dev fuse3 libsqlite3-dev sqlite3 libjansson-dev
-libyaml-dev libssl-dev python3-pytest python3-pandas python3-yaml attr clang util-linux fio"
+libyaml-dev libssl-dev python3-pytest python3-pandas python3-yaml attr clang util-linux fio
+libsystemd-dev libpq-dev postgresql systemd"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
