@@ -27,6 +27,7 @@
 
 #include "identity.h"
 #include "mask.h"
+#include "pgsink.h"
 #include "mesh_util.h"
 #include "policy.h"
 #include "unique.h"
@@ -55,6 +56,7 @@ struct mesh_daemon {
 	struct daemon_invalidate inval;
 	struct usage *usage;             /* NULL until daemon_start, or with no_usage */
 	_Atomic int poll_ms;             /* ops: changed by daemon_reload (SIGHUP) */
+	struct pgsink *sink;             /* ops: usage to PostgreSQL, or NULL */
 };
 
 /* A policy snapshot shared by the opens that decided with it. */
@@ -334,6 +336,11 @@ int daemon_reload(struct mesh_daemon *d, double poll_interval, struct mesh_err *
 	return daemon_rescan(d, err);
 }
 
+static void sink_shipped(void *ctx, int64_t seq)
+{
+	usage_outbox_shipped(ctx, seq);
+}
+
 int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, struct mesh_err *err)
 {
 	if (inval)
@@ -355,9 +362,25 @@ int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, s
 		struct usage_config cfg = {.slots = d->opts.usage_slots, .hostname = host,
 					   .metrics_path = d->opts.metrics_path};
 		usage_settings(d->store, &cfg.serve_when_full, &cfg.retention_days);
+		/* ops: fleet usage in PostgreSQL (-o usage_sink wins over mesh.yaml) */
+		char sink[2048] = "";
+		if (d->opts.usage_sink)
+			snprintf(sink, sizeof sink, "%s", d->opts.usage_sink);
+		else
+			pgsink_store_setting(d->store, sink, sizeof sink);
+		cfg.outbox = sink[0] != '\0';
 		int rc = usage_open(dir, &cfg, &d->usage, err);
 		if (rc)
 			return rc;
+		if (sink[0]) {
+			char db_path[4200];
+			snprintf(db_path, sizeof db_path, "%s/usage.db", dir);
+			struct pgsink_options so = {.conninfo = sink, .db_path = db_path,
+						    .shipped = sink_shipped, .ctx = d->usage};
+			rc = pgsink_open(&so, &d->sink, err);
+			if (rc)
+				return rc;
+		}
 	}
 	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->stop_fd < 0)
@@ -385,7 +408,9 @@ void daemon_close(struct mesh_daemon *d)
 			syslog(LOG_ERR, "cannot stop the watcher: %m");
 		pthread_join(d->watcher, NULL);
 	}
+	pgsink_forget_shipped(d->sink);   /* ops: it must not call a closed recorder */
 	usage_close(d->usage);
+	pgsink_close(d->sink, 3000);      /* ops: what is not shipped waits in the outbox */
 	if (d->stop_fd >= 0)
 		close(d->stop_fd);
 	if (d->inotify_fd >= 0)

@@ -14,6 +14,7 @@
 
 #include "meshctl_cmds.h"
 #include "mesh_util.h"
+#include "pgsink.h"
 #include "scope.h"
 #include "usage_report.h"
 
@@ -273,6 +274,9 @@ int meshctl_cmd_usage(const struct meshctl_ctx *ctx, int argc, char **argv)
 	q.scope_user = ctx->caller.user;
 	struct usage_report *r;
 	struct mesh_err err = {0};
+	char sink[2048];                          /* ops: fleet usage in PostgreSQL */
+	if (pgsink_store_setting(ctx->store, sink, sizeof sink) == 0)
+		q.pg_conninfo = sink;
 	int rc = usage_report_run(root, &q, &r, &err);
 	scope_close(sc);
 	free(root);

@@ -500,6 +500,7 @@ int main(int argc, char **argv)
 		.usage_slots = conf.usage_slots > 0 ? (size_t)conf.usage_slots : 0,
 		.metrics_path = conf.metrics,
 		.no_usage = conf.no_usage,
+		.usage_sink = conf.usage_sink,
 	};
 	struct mesh_err err = {0};
 	char policy_file[PATH_MAX + 16];

@@ -34,6 +34,7 @@ struct daemon_options {
 	size_t usage_slots;           /* journal capacity (0: default) */
 	const char *metrics_path;     /* Prometheus textfile (NULL: none) */
 	bool no_usage;                /* -o no_usage: record nothing (benchmarks) */
+	const char *usage_sink;       /* -o usage_sink: PostgreSQL (NULL: mesh.yaml's usage.sink) */
 };
 
 /* The caller of a FUSE request, captured when the request arrives.
