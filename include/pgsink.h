@@ -9,7 +9,8 @@
  * commit order (seq).  The forwarder's thread (one per daemon, separate
  * from FUSE workers and from the usage writer) reads the outbox in seq
  * order with its own read-only connection and inserts the events into
- * PostgreSQL, keyed by (host, event_id) with ON CONFLICT DO NOTHING; after
+ * PostgreSQL (a batch: COPY into a session's temporary table, then one
+ * INSERT ... SELECT), keyed by (host, event_id) with ON CONFLICT DO NOTHING; after
  * each PostgreSQL commit it reports the highest seq shipped, and the usage
  * writer (the database's one writer) deletes those outbox rows.  So while
  * PostgreSQL is down, events pile up in the outbox on local disk (nothing
@@ -47,7 +48,7 @@ struct pgsink_options {
 	const char *conninfo;          /* postgresql://... */
 	const char *db_path;           /* this host's usage.db (with its outbox) */
 	unsigned interval_ms;          /* how often to look at the outbox (200) */
-	unsigned batch;                /* events per PostgreSQL transaction (2000) */
+	unsigned batch;                /* events per PostgreSQL transaction (5000) */
 	/* called after each PostgreSQL commit with the highest outbox seq
 	 * shipped (usage_outbox_shipped); may be NULL */
 	void (*shipped)(void *ctx, int64_t seq);

@@ -55,10 +55,11 @@ static const char create_sql[] =
 	"CREATE INDEX IF NOT EXISTS " PGSINK_TABLE "_open ON " PGSINK_TABLE "(open_ns)";
 
 #define N_COLUMNS 18
+#define COLUMN_LIST "host, event_id, time, open_ns, uid, user_name, pid, program, domain, product," \
+		    " version, file, kind, decision, bytes, read_calls, duration_ns, complete"
+static const char copy_sql[] = "COPY meshfs_stage(" COLUMN_LIST ") FROM STDIN";
 static const char insert_sql[] =
-	"INSERT INTO " PGSINK_TABLE "(host, event_id, time, open_ns, uid, user_name, pid, program, domain, product,"
-	" version, file, kind, decision, bytes, read_calls, duration_ns, complete)"
-	" VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)"
+	"INSERT INTO " PGSINK_TABLE "(" COLUMN_LIST ") SELECT " COLUMN_LIST " FROM meshfs_stage"
 	" ON CONFLICT (host, event_id) DO NOTHING";
 
 /* outbox seq, then the columns in insert_sql's order (NULL event: pruned) */
@@ -181,10 +182,12 @@ static int pg_ready(struct pgsink *s)
 		set_error(s, "cannot create " PGSINK_TABLE, PQerrorMessage(s->pg));
 	PQclear(r);
 	if (ok) {
-		r = PQprepare(s->pg, "meshfs_insert", insert_sql, N_COLUMNS, NULL);
+		/* a batch goes in by COPY into this connection's staging table,
+		 * then one INSERT ... ON CONFLICT DO NOTHING: no round trip per event */
+		r = PQexec(s->pg, "CREATE TEMP TABLE meshfs_stage (LIKE " PGSINK_TABLE ") ON COMMIT DELETE ROWS");
 		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 		if (!ok)
-			set_error(s, "cannot prepare the insert", PQerrorMessage(s->pg));
+			set_error(s, "cannot create the staging table", PQerrorMessage(s->pg));
 		PQclear(r);
 	}
 	if (!ok) {
@@ -224,8 +227,27 @@ static bool pg_command(struct pgsink *s, const char *sql)
 	return ok;
 }
 
-/* One batch: read from the outbox, insert, commit.  Returns events shipped
- * (0: the outbox is empty), or -EIO. */
+/* A value in COPY's text format: \N for NULL; backslash, tab, newline
+ * and carriage return escaped. */
+static void copy_value(struct strbuf *line, const char *v)
+{
+	if (!v) {
+		strbuf_puts(line, "\\N");
+		return;
+	}
+	for (const char *p = v; *p; p++) {
+		switch (*p) {
+		case '\\': strbuf_puts(line, "\\\\"); break;
+		case '\t': strbuf_puts(line, "\\t"); break;
+		case '\n': strbuf_puts(line, "\\n"); break;
+		case '\r': strbuf_puts(line, "\\r"); break;
+		default: strbuf_add(line, p, 1);
+		}
+	}
+}
+
+/* One batch: read from the outbox, COPY, insert, commit.  Returns events
+ * shipped (0: the outbox is empty), or -EIO. */
 static int ship_batch(struct pgsink *s)
 {
 	if (db_ready(s))
@@ -234,54 +256,51 @@ static int ship_batch(struct pgsink *s)
 	sqlite3_bind_int64(s->read_outbox, 2, s->batch);
 	int n = 0, rc;
 	int64_t last = s->cursor;
-	bool in_tx = false, failed = false;
+	struct strbuf data = STRBUF_INIT;
 	while ((rc = sqlite3_step(s->read_outbox)) == SQLITE_ROW) {
-		int64_t seq = sqlite3_column_int64(s->read_outbox, 0);
-		if (sqlite3_column_type(s->read_outbox, 1) == SQLITE_NULL) {
-			last = seq;            /* pruned before it was shipped: in the rollups */
-			continue;
+		last = sqlite3_column_int64(s->read_outbox, 0);
+		if (sqlite3_column_type(s->read_outbox, 1) == SQLITE_NULL)
+			continue;              /* pruned before it was shipped: in the rollups */
+		for (int c = 0; c < N_COLUMNS; c++) {
+			const char *v = (const char *)sqlite3_column_text(s->read_outbox, c + 1);
+			if (c)
+				strbuf_puts(&data, "\t");
+			if (c == N_COLUMNS - 1)
+				v = v && v[0] == '1' ? "t" : "f";
+			copy_value(&data, v);
 		}
-		if (!in_tx) {
-			if (pg_ready(s) || !pg_command(s, "BEGIN")) {
-				if (s->pg)
-					set_error(s, "BEGIN", PQerrorMessage(s->pg));
-				failed = true;
-				break;
-			}
-			in_tx = true;
-		}
-		const char *vals[N_COLUMNS];
-		char complete[2];
-		for (int c = 0; c < N_COLUMNS; c++)
-			vals[c] = (const char *)sqlite3_column_text(s->read_outbox, c + 1);
-		snprintf(complete, sizeof complete, "%s", vals[17] && vals[17][0] == '1' ? "t" : "f");
-		vals[17] = complete;
-		PGresult *r = PQexecPrepared(s->pg, "meshfs_insert", N_COLUMNS, vals, NULL, NULL, 0);
-		bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-		PQclear(r);
-		if (!ok) {
-			set_error(s, "insert", PQerrorMessage(s->pg));
-			failed = true;
-			break;
-		}
-		last = seq;
+		strbuf_puts(&data, "\n");
 		n++;
 	}
 	sqlite3_reset(s->read_outbox);
-	if (!failed && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+	if (rc != SQLITE_DONE) {
 		set_error(s, "reading the outbox", sqlite3_errmsg(s->db));
-		failed = true;
-	}
-	if (in_tx && (failed || !pg_command(s, "COMMIT"))) {
-		if (!failed)
-			set_error(s, "COMMIT", PQerrorMessage(s->pg));
-		pg_drop(s);             /* a clean slate for the next try */
+		strbuf_release(&data);
 		return -EIO;
 	}
-	if (failed) {
-		pg_drop(s);
-		return -EIO;
+	if (n) {
+		bool ok = pg_ready(s) == 0 && pg_command(s, "BEGIN");
+		PGresult *r = ok ? PQexec(s->pg, copy_sql) : NULL;
+		ok = ok && PQresultStatus(r) == PGRES_COPY_IN;
+		PQclear(r);
+		ok = ok && PQputCopyData(s->pg, data.buf, (int)data.len) == 1 && PQputCopyEnd(s->pg, NULL) == 1;
+		if (ok) {
+			r = PQgetResult(s->pg);
+			ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+			PQclear(r);
+			while ((r = PQgetResult(s->pg)))
+				PQclear(r);
+		}
+		ok = ok && pg_command(s, insert_sql) && pg_command(s, "COMMIT");
+		if (!ok) {
+			if (s->pg)
+				set_error(s, "shipping a batch", PQerrorMessage(s->pg));
+			pg_drop(s);             /* a clean slate for the next try */
+			strbuf_release(&data);
+			return -EIO;
+		}
 	}
+	strbuf_release(&data);
 	if (last != s->cursor) {
 		s->cursor = last;
 		pthread_mutex_lock(&s->lock);
@@ -293,7 +312,7 @@ static int ship_batch(struct pgsink *s)
 		if (n)
 			clear_error(s);
 	}
-	return n ? n : (last != s->cursor ? 1 : 0);
+	return n;
 }
 
 static void update_backlog(struct pgsink *s)
@@ -369,7 +388,7 @@ int pgsink_open(const struct pgsink_options *opts, struct pgsink **out, struct m
 	s->redacted = xstrdup(redacted);
 	s->db_path = xstrdup(opts->db_path);
 	s->interval_ms = opts->interval_ms ? opts->interval_ms : 200;
-	s->batch = opts->batch ? opts->batch : 2000;
+	s->batch = opts->batch ? opts->batch : 5000;
 	s->shipped = opts->shipped;
 	s->ctx = opts->ctx;
 	pthread_mutex_init(&s->lock, NULL);

@@ -11,6 +11,7 @@ and --products small products, mounts it, and measures:
   find + stat over all products, first and second pass
   open+close per second (1 and 2 processes)
   validation throughput of the 1 GiB CSV vs `wc -l`, peak memory, publish time
+  usage shipped to PostgreSQL during an open storm (events/s, backlog)
 Prints a Markdown table (and writes it to --out).  Needs root (drop_caches,
 mounting with allow_other)."""
 import argparse
@@ -413,6 +414,59 @@ def bench_usage():
                      "begin/end calls and commits up to 4096 events per transaction"))
 
 
+PGBIN = pathlib.Path("/usr/lib/postgresql/15/bin")
+
+
+def bench_pgsink():
+    """Usage shipped to PostgreSQL while the mount takes an open storm: the
+    forwarder's events/s against the open rate, and the outbox backlog."""
+    log("usage to PostgreSQL")
+    if not (PGBIN / "initdb").exists():
+        log("  skipped: PostgreSQL 15 not installed")
+        return
+    root = WORK / "pg"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    shutil.chown(root, "postgres", "postgres")
+    as_pg = ["setpriv", "--reuid", "postgres", "--regid", "postgres", "--clear-groups", "--"]
+    sh(as_pg + [PGBIN / "initdb", "-D", root / "data", "-A", "trust", "-U", "meshfs", "--no-sync"])
+    port = 25432
+    sh(as_pg + [PGBIN / "pg_ctl", "-D", root / "data", "-l", root / "log", "-w", "-o",
+                f"-k {root} -c listen_addresses='' -p {port}", "start"])
+    conninfo = f"postgresql:///postgres?host={root}&port={port}&user=meshfs"
+
+    def count():
+        r = subprocess.run(["psql", conninfo, "-AtXqc", "SELECT count(*) FROM meshfs_usage_events"],
+                           capture_output=True, text=True)
+        return int(r.stdout.strip() or 0) if r.returncode == 0 else 0
+
+    try:
+        with Mount("mnt-pgsink", f"allow_other,passthrough=off,usage_sink={conninfo}") as m:
+            files = product_files(m.path / "bench")
+            open_rate(files, 1, 1)                 # warm: lookups cached, table created
+            time.sleep(1)
+            before = count()
+            t0 = time.perf_counter()
+            rate = open_rate(files, 2, 5)
+            storm = time.perf_counter() - t0
+            at_end = count() - before
+            opened = rate * storm
+            deadline = time.time() + 120
+            while count() - before < opened * 0.999 and time.time() < deadline:
+                time.sleep(0.1)
+            drained = time.perf_counter() - t0
+            shipped = count() - before
+        record("usage to PostgreSQL", "events shipped/s during and after an open storm (2 processes, 5 s)",
+               shipped / drained, rate, "events/s", "sustains the open rate (ratio >= 1.0)",
+               f"{shipped:,} events in {drained:.1f} s")
+        rows.append(("usage to PostgreSQL", "outbox backlog when the storm ended", max(0, opened - at_end), 0,
+                     "events", float("nan"), "", "events recorded locally, not yet in PostgreSQL"))
+    finally:
+        subprocess.run(as_pg + [str(PGBIN / "pg_ctl"), "-D", str(root / "data"), "-m", "fast", "-w", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def read_seq_uncached(path):
     fd = os.open(path, os.O_RDONLY)
     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
@@ -469,6 +523,8 @@ def main():
         bench_access()
     if want("usage"):
         bench_usage()
+    if want("pgsink"):
+        bench_pgsink()
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     lines = [f"Machine: {os.cpu_count()} vCPU {cpu}, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') >> 30} GiB, "
              f"kernel {platform.release()}; {time.strftime('%Y-%m-%d')}; {args.products} products, {args.size_mib} MiB CSV.",

@@ -151,7 +151,7 @@ def test_events_reach_postgresql_and_reports_read_it(mesh, postgres, daemons, sc
     b = daemons("host-b", options=f"usage_sink={postgres.conninfo}&password=s3cr3t-pw")
     a.read(7)
     b.read(5, user="mesh_bob")
-    assert wait_for(lambda: pg_has_table(postgres) and pg_data_events(postgres) == 12, 15)
+    assert wait_for(lambda: pg_has_table(postgres) and pg_data_events(postgres) == 12, 30)
     row = postgres.sql("SELECT user_name, program, domain, product, version, file, decision, bytes, complete"
                        " FROM meshfs_usage_events WHERE host = 'host-b' AND kind = 'data' LIMIT 1")
     assert row == f"mesh_bob|cat|sales|orders|1.0.0|orders.csv|allow|{len(DATA)}|t"
@@ -170,7 +170,7 @@ def test_events_reach_postgresql_and_reports_read_it(mesh, postgres, daemons, sc
 def test_database_down_fails_no_read_and_loses_nothing(mesh, postgres, daemons):
     a = daemons("host-a", options=f"usage_sink={postgres.conninfo}")
     a.read(3)
-    assert wait_for(lambda: pg_has_table(postgres) and pg_data_events(postgres) == 3, 15)
+    assert wait_for(lambda: pg_has_table(postgres) and pg_data_events(postgres) == 3, 30)
     postgres.stop()
     try:
         a.read(30)                       # every read is served
@@ -179,7 +179,7 @@ def test_database_down_fails_no_read_and_loses_nothing(mesh, postgres, daemons):
         assert "events wait in the local outbox" in a.logfile.read_text()
     finally:
         postgres.start()
-    assert wait_for(lambda: pg_data_events(postgres) == 33, 20), pg_data_events(postgres)
+    assert wait_for(lambda: pg_data_events(postgres) == 33, 40), pg_data_events(postgres)
     assert "reachable again" in a.logfile.read_text()
     assert a.stop() == 0
     assert pg_data_events(postgres) == 33
@@ -188,7 +188,7 @@ def test_database_down_fails_no_read_and_loses_nothing(mesh, postgres, daemons):
 def test_replay_after_kill9_inserts_no_duplicate(mesh, postgres, daemons):
     a = daemons("host-a", options=f"usage_sink={postgres.conninfo}")
     a.read(10)
-    assert wait_for(lambda: pg_has_table(postgres) and pg_data_events(postgres) == 10, 15)
+    assert wait_for(lambda: pg_has_table(postgres) and pg_data_events(postgres) == 10, 30)
     a.read(15)
     a.stop(signal.SIGKILL)               # some of these are neither in SQLite nor shipped
     a2 = daemons("host-a", options=f"usage_sink={postgres.conninfo}")
