@@ -14,6 +14,7 @@ Test users (created once per machine with useradd):
     mesh_erin   groups: mesh_sales, mesh_analysts
     mesh_gina   groups: mesh-governance   (mesh.yaml's governance group)
 """
+import errno
 import hashlib
 import os
 import pathlib
@@ -64,11 +65,17 @@ def environment():
         pytest.exit("integration tests need root (mounts with allow_other, test users)", 2)
     assert MESHFS.exists() and MESHCTL.exists(), f"build first: {MESHFS}"
     _ensure_users()
-    # a run that was killed may have left mounts behind: clear them first
+    # a run that was killed may have left mounts behind: clear the stale
+    # ones (their daemon is gone), never a live mount of a run going on
+    # beside this one
     for line in open("/proc/self/mounts"):
         mountpoint = line.split()[1]
         if mountpoint.startswith(str(SCRATCH_ROOT) + "/"):
-            subprocess.run(["fusermount3", "-uz", mountpoint], capture_output=True)
+            try:
+                os.stat(mountpoint)
+            except OSError as e:
+                if e.errno == errno.ENOTCONN:
+                    subprocess.run(["fusermount3", "-uz", mountpoint], capture_output=True)
     SCRATCH_ROOT.mkdir(parents=True, exist_ok=True)
     SCRATCH_ROOT.chmod(0o755)
     yield
