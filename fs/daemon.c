@@ -57,6 +57,9 @@ struct mesh_daemon {
 	struct usage *usage;             /* NULL until daemon_start, or with no_usage */
 	_Atomic int poll_ms;             /* ops: changed by daemon_reload (SIGHUP) */
 	struct pgsink *sink;             /* ops: usage to PostgreSQL, or NULL */
+	pthread_mutex_t files_lock;      /* ops: protects `files` */
+	struct daemon_file *files;       /* open files, released at close if the
+					    kernel never sent RELEASE (unmount) */
 };
 
 /* A policy snapshot shared by the opens that decided with it. */
@@ -74,6 +77,7 @@ struct daemon_file {
 	struct mask_plan *mask_plan;
 	uint64_t usage_handle;
 	uint64_t bytes, reads;           /* served by the daemon (atomics) */
+	struct daemon_file *prev, *next; /* the daemon's open files */
 };
 
 static void policy_ref_put(struct mesh_daemon *d, struct policy_ref *r)
@@ -149,6 +153,7 @@ int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, str
 	d->stop_fd = d->inotify_fd = -1;
 	atomic_init(&d->poll_ms, (int)(d->opts.poll_interval * 1000));
 	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&d->files_lock, NULL);
 	d->root_fd = open(d->store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->root_fd < 0) {
 		rc = mesh_errf(err, -errno, "%s: %s", d->store, strerror(errno));
@@ -408,6 +413,10 @@ void daemon_close(struct mesh_daemon *d)
 			syslog(LOG_ERR, "cannot stop the watcher: %m");
 		pthread_join(d->watcher, NULL);
 	}
+	/* files still open at unmount never get a RELEASE: end their usage
+	 * events with what was served, and free them */
+	while (d->files)
+		daemon_file_release(d, d->files);
 	pgsink_forget_shipped(d->sink);   /* ops: it must not call a closed recorder */
 	usage_close(d->usage);
 	pgsink_close(d->sink, 3000);      /* ops: what is not shipped waits in the outbox */
@@ -426,6 +435,7 @@ void daemon_close(struct mesh_daemon *d)
 		mask_index_free(d->masks[i].ix);
 	free(d->masks);
 	pthread_mutex_destroy(&d->lock);
+	pthread_mutex_destroy(&d->files_lock);
 	free(d->store);
 	free(d);
 }
@@ -670,6 +680,12 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 	 * mapping to find (see README, "Access control"). */
 	*direct_io = f->maskable && !d->opts.open_mesh;
 	*keep_cache = !*direct_io;
+	pthread_mutex_lock(&d->files_lock);
+	f->next = d->files;
+	if (d->files)
+		d->files->prev = f;
+	d->files = f;
+	pthread_mutex_unlock(&d->files_lock);
 	*out = f;
 	return 0;
 }
@@ -723,6 +739,14 @@ void daemon_file_release(struct mesh_daemon *d, struct daemon_file *f)
 {
 	if (!f)
 		return;
+	pthread_mutex_lock(&d->files_lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		d->files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	pthread_mutex_unlock(&d->files_lock);
 	if (d->usage)
 		usage_end(d->usage, f->usage_handle, __atomic_load_n(&f->bytes, __ATOMIC_RELAXED),
 			  __atomic_load_n(&f->reads, __ATOMIC_RELAXED), 0);

@@ -61,7 +61,9 @@ struct daemon_invalidate {
 int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, struct mesh_err *err);
 /* After fuse_daemonize(): start the watcher (and usage recording). */
 int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, struct mesh_err *err);
-/* Stop threads, flush usage, free everything. NULL is a no-op. */
+/* Stop threads, flush usage, free everything; files still open (the kernel
+ * sends no RELEASE after an unmount) end their usage events with what was
+ * served.  Call after the FUSE session ended.  NULL is a no-op. */
 void daemon_close(struct mesh_daemon *d);
 
 /* The current snapshot, referenced: release with catalog_unref(). */

@@ -65,6 +65,10 @@ def daemons(scratch):
                 p.kill()
                 p.wait()
         log.close()
+    for log in scratch.glob("*.log"):           # a sanitizer build reports in the log
+        text = log.read_text(errors="replace")
+        for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+            assert marker not in text, f"{log}: {text[-3000:]}"
 
 
 def wait_mounted(mp, proc=None, timeout=20):

@@ -133,6 +133,10 @@ def daemons(mesh, scratch):
     yield make
     for d in started:
         d.stop()
+    for d in started:                           # a sanitizer build reports in the log
+        text = d.logfile.read_text(errors="replace")
+        for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+            assert marker not in text, f"{d.logfile}: {text[-3000:]}"
 
 
 def pg_data_events(postgres, host=None):
