@@ -1,12 +1,20 @@
 # meshfs - a data mesh as a filesystem.  See README.md.
+# On a machine without make or a compiler: sh ./mesh.sh TARGET (installs them first).
 #
 #   make            build build/meshfs and build/meshctl
-#   make check      install missing packages (as root), build, run unit and integration tests
-#   make asan       the same tests against an ASan+UBSan build (build-asan/)
-#   make bench      performance figures (ratios against native reads, same run)
+#   make check      install missing packages (as root), build, run unit tests, fuzzers, integration tests
+#   make asan       install missing packages, the same tests against an ASan+UBSan build (build-asan/)
+#   make bench      install missing packages, build, performance figures (ratios, same run)
+#   make bench-service  the mesh service: list, search and publish through it vs direct
 #   make fuzz       run the fuzz targets for a bounded time (clang, libFuzzer)
-#   make demo       publish and mount the demo mesh, show it in use, unmount
+#   make demo       install missing packages, build, show the mesh in use as three users, unmount
+#   make deps       install missing Debian packages (tests/install-deps.sh; as root)
 #   make install PREFIX=/usr/local
+#   make help       this list
+#
+# The targets that install packages first (check, asan, bench, demo) run
+# `deps`, then build in a sub-make: pkg-config's flags below are read when
+# a make starts, so only a make started after the install sees them.
 
 PREFIX    ?= /usr/local
 BUILD     ?= build
@@ -18,6 +26,7 @@ CHECK_FUZZ_SECONDS ?= 15
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_OK     := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
 
 OPT       ?= -O2 -g
 WARN      := -Wall -Wextra -Wshadow -Wformat=2 -Wno-format-nonliteral
@@ -40,10 +49,20 @@ CLI_OBJ   := $(CLI_SRC:fs/%.c=$(BUILD)/obj/%.o)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check unit integration asan bench fuzz demo install clean deps
+.PHONY: all check unit integration asan bench bench-service fuzz demo install clean deps help need-pkgs
 all: $(BUILD)/meshfs $(BUILD)/meshctl
 
-$(BUILD)/obj/%.o: fs/%.c | $(BUILD)/obj
+help:
+	@sed -n 's/^#   //p' Makefile
+
+# A missing library says what to do instead of failing on a missing header.
+need-pkgs:
+ifneq ($(PKG_OK),yes)
+	@echo "make: missing development packages (pkg-config $(PKGS)): run 'make deps' as root, or 'sh ./mesh.sh TARGET'" >&2
+	@exit 1
+endif
+
+$(BUILD)/obj/%.o: fs/%.c | $(BUILD)/obj need-pkgs
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -85,14 +104,23 @@ asan: deps
 		OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" all unit
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 MESHFS_BUILD=$(abspath $(ASAN_BUILD)) $(PYTEST)
 
-bench: all
+bench: deps
+	$(MAKE) --no-print-directory all
 	$(PYTHON) tests/bench/bench.py --build $(abspath $(BUILD))
+	$(PYTHON) tests/bench/bench_service.py --build $(abspath $(BUILD))
+
+bench-service: deps
+	$(MAKE) --no-print-directory all
+	$(PYTHON) tests/bench/bench_service.py --build $(abspath $(BUILD))
 
 fuzz:
 	$(MAKE) --no-print-directory -C tests/fuzz SECONDS=$(FUZZ_SECONDS)
 
-demo: deps all
-	sh mounts/demo/run-demo.sh $(abspath $(BUILD))
+# quiet: the demo's output is the demo (two screens); compiler warnings still show
+demo: deps
+	@echo "make demo: building $(BUILD)/meshfs and $(BUILD)/meshctl"
+	@$(MAKE) --no-print-directory -s all
+	@sh mounts/demo/run-demo.sh $(abspath $(BUILD))
 
 # mount(8) finds helpers in /sbin only (not under PREFIX): the helper goes
 # to SBINDIR and knows where meshfs is; the unit's ExecStart names PREFIX.
@@ -106,6 +134,8 @@ install: all
 	chmod 0755 $(DESTDIR)$(SBINDIR)/mount.fuse.meshfs
 	sed 's|/usr/local/bin/meshfs|$(PREFIX)/bin/meshfs|g' mounts/meshfs.service > $(DESTDIR)$(UNITDIR)/meshfs.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/meshfs.service
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0644 mounts/completion/meshctl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/meshctl
 
 clean:
 	rm -rf build build-asan tests/fuzz/build

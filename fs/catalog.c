@@ -211,6 +211,10 @@ static void use_status_contract(struct builder *b, struct cat_node *f, int produ
 	char backing[PATH_MAX * 2];
 	snprintf(backing, sizeof backing, "domains/%.*s/%s", (int)(slash - relpath), relpath, name);
 	f->backing = arena_strdup(&b->cat->arena, backing);
+	f->content_id = ((uint64_t)st.st_ino * 0x9e3779b97f4a7c15ull) ^ (uint64_t)st.st_mtim.tv_sec ^
+			((uint64_t)st.st_mtim.tv_nsec << 30) ^ ((uint64_t)st.st_size << 48);
+	if (!f->content_id)
+		f->content_id = 1;
 	f->size = (uint64_t)st.st_size;
 	f->sha256 = NULL;
 }
@@ -389,7 +393,9 @@ static void table_insert(struct catalog *cat, struct cat_node *n)
 		n->ino = 1;
 	} else {
 		char path[PATH_MAX];
-		node_path(n, path, sizeof path);
+		size_t len = node_path(n, path, sizeof path);
+		if (n->kind == CAT_FILE && n->content_id)
+			snprintf(path + len, sizeof path - len, "\n%016llx", (unsigned long long)n->content_id);
 		n->ino = path_hash(path);
 	}
 	for (;;) {
@@ -424,9 +430,9 @@ int catalog_scan(const char *store, const struct catalog *previous, struct catal
 
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/domains", store);
-	int domains_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int domains_fd = mesh_open_dir_at(AT_FDCWD, path);
 	if (domains_fd < 0) {
-		int e = errno;
+		int e = -domains_fd;
 		free(b.all);
 		arena_free(&cat->arena);
 		free(cat);

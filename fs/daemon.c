@@ -20,18 +20,21 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include "identity.h"
-#include "mask.h"
 #include "pgsink.h"
 #include "mesh_util.h"
 #include "policy.h"
 #include "unique.h"
 #include "usage.h"
+#include "view_cache.h"
+#include "view_mask.h"
+#include "view_sidecar.h"
 #include "yamltree.h"
 
 struct mesh_daemon {
@@ -43,11 +46,19 @@ struct mesh_daemon {
 	struct policy_ref *policy;       /* NULL: no valid policy ever loaded */
 	atomic_bool policy_loaded;       /* policy != NULL, readable without the lock */
 	char policy_error[MESH_ERR_MAX];
-	struct mask_cache {              /* masking indexes of data files, by inode */
-		uint64_t ino;
-		struct mask_index *ix;
-	} *masks;
-	size_t n_masks;
+	/* masked views (views.c's cache; the table maps view inodes to
+	 * their files, under `lock`) */
+	struct view_cache *views;        /* NULL: masked reads are denied */
+	char views_error[MESH_ERR_MAX];
+	unsigned char secret[VIEW_SECRET_LEN];
+	bool have_secret;
+	char secret_error[MESH_ERR_MAX];
+	struct view_ino {
+		uint64_t ino, base_ino, size;
+		char sha256[65];
+		char *plan;
+	} *vinos;
+	size_t n_vinos;
 	/* watcher */
 	pthread_t watcher;
 	bool watcher_running;
@@ -69,12 +80,9 @@ struct policy_ref {
 };
 
 struct daemon_file {
-	int fd;
+	int fd;                          /* the release file, or the reader's view */
 	enum daemon_decision decision;
-	bool maskable;                   /* the file has classified columns */
-	bool passthrough;
-	const struct mask_index *mask_ix;   /* owned by the daemon's cache */
-	struct mask_plan *mask_plan;
+	int passthrough_id;              /* > 0: served by kernel passthrough */
 	uint64_t usage_handle;
 	uint64_t bytes, reads;           /* served by the daemon (atomics) */
 	struct daemon_file *prev, *next; /* the daemon's open files */
@@ -154,7 +162,7 @@ int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, str
 	atomic_init(&d->poll_ms, (int)(d->opts.poll_interval * 1000));
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->files_lock, NULL);
-	d->root_fd = open(d->store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d->root_fd = open(d->store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (d->root_fd < 0) {
 		rc = mesh_errf(err, -errno, "%s: %s", d->store, strerror(errno));
 		daemon_close(d);
@@ -166,6 +174,23 @@ int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, str
 		return rc;
 	}
 	reload_policy(d);
+	if (!d->opts.open_mesh) {
+		struct mesh_err verr = {0};
+		const char *dir = d->opts.view_cache ? d->opts.view_cache : VIEW_CACHE_DIR_DEFAULT;
+		if (view_cache_open(dir, d->opts.view_cache_max, &d->views, &verr)) {
+			snprintf(d->views_error, sizeof d->views_error, "%s", verr.msg);
+			syslog(LOG_ERR, "masked reads will be denied: %s", verr.msg);
+		}
+		char sdir[PATH_MAX];
+		snprintf(sdir, sizeof sdir, "%s/secrets", d->store);
+		mesh_err_clear(&verr);
+		if (view_secret_load(sdir, d->secret, &verr) == 0) {
+			d->have_secret = true;
+		} else {
+			snprintf(d->secret_error, sizeof d->secret_error, "%s", verr.msg);
+			syslog(LOG_ERR, "hash-masked reads will be denied: %s", verr.msg);
+		}
+	}
 	*out = d;
 	return 0;
 }
@@ -246,21 +271,26 @@ static uint64_t policy_fingerprint(const char *store)
 	uint64_t h = 0xcbf29ce484222325ull;
 	struct stat st;
 	char path[PATH_MAX];
+	/* lstat only: nothing here may open (and so block on) a file */
 	snprintf(path, sizeof path, "%s/mesh.yaml", store);
-	if (stat(path, &st) == 0)
-		h = (h ^ (uint64_t)st.st_mtim.tv_sec ^ ((uint64_t)st.st_mtim.tv_nsec << 20) ^ (uint64_t)st.st_size) *
-		    0x100000001b3ull;
+	if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		h = (h ^ (uint64_t)st.st_mtim.tv_sec ^ ((uint64_t)st.st_mtim.tv_nsec << 20) ^ (uint64_t)st.st_size ^
+		     st.st_mode) * 0x100000001b3ull;
 	snprintf(path, sizeof path, "%s/domains", store);
-	DIR *dir = opendir(path);
+	int dfd = mesh_open_dir_at(AT_FDCWD, path);
+	DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!dir && dfd >= 0)
+		close(dfd);
 	struct dirent *de;
 	while (dir && (de = readdir(dir))) {
 		if (de->d_name[0] == '.')
 			continue;
 		char file[PATH_MAX + 300];
 		snprintf(file, sizeof file, "%s/%s/domain.yaml", path, de->d_name);
-		if (stat(file, &st) == 0)
+		if (fstatat(AT_FDCWD, file, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			h = (h ^ mesh_hash64(de->d_name, strlen(de->d_name)) ^ (uint64_t)st.st_mtim.tv_sec ^
-			     ((uint64_t)st.st_mtim.tv_nsec << 20) ^ (uint64_t)st.st_size) * 0x100000001b3ull;
+			     ((uint64_t)st.st_mtim.tv_nsec << 20) ^ (uint64_t)st.st_size ^ st.st_mode) *
+			    0x100000001b3ull;
 	}
 	if (dir)
 		closedir(dir);
@@ -360,7 +390,7 @@ int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, s
 			snprintf(dir, sizeof dir, "%s", d->opts.usage_dir);
 		else {
 			snprintf(dir, sizeof dir, "%s/usage", d->store);
-			if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 				return mesh_errf(err, -errno, "%s: %s", dir, strerror(errno));
 			snprintf(dir, sizeof dir, "%s/usage/%s", d->store, host);
 		}
@@ -431,9 +461,10 @@ void daemon_close(struct mesh_daemon *d)
 		policy_free(d->policy->p);
 		free(d->policy);
 	}
-	for (size_t i = 0; i < d->n_masks; i++)
-		mask_index_free(d->masks[i].ix);
-	free(d->masks);
+	view_cache_close(d->views);
+	for (size_t i = 0; i < d->n_vinos; i++)
+		free(d->vinos[i].plan);
+	free(d->vinos);
 	pthread_mutex_destroy(&d->lock);
 	pthread_mutex_destroy(&d->files_lock);
 	free(d->store);
@@ -458,9 +489,33 @@ double daemon_entry_timeout(struct mesh_daemon *d, const struct cat_node *n)
 	 * safety net behind its invalidation.  Restricted products differ per
 	 * user: never cached (the kernel would answer one user's lookup from
 	 * another's). */
-	if (node_restricted(d, n))
+	if (node_restricted(d, n) || !daemon_node_shared(d, n))
 		return 0;
 	return n->kind == CAT_LATEST ? 1 : 86400;
+}
+
+/* schema.json or quality.json of a version with classified columns */
+static bool classified_sidecar(const struct cat_node *n)
+{
+	if (n->kind != CAT_FILE || (n->role != ROLE_SCHEMA && n->role != ROLE_QUALITY) || !n->parent)
+		return false;
+	for (uint32_t i = 0; i < n->parent->n_children; i++) {
+		const struct cat_node *f = n->parent->children[i];
+		if (f->kind == CAT_FILE && f->role == ROLE_DATA && f->n_columns)
+			return true;
+	}
+	return false;
+}
+
+bool daemon_node_shared(const struct mesh_daemon *d, const struct cat_node *n)
+{
+	/* a file with classified columns is a view for some readers, and so
+	 * are the sidecars that describe such files */
+	if (d->opts.open_mesh || n->kind != CAT_FILE)
+		return true;
+	if (n->role == ROLE_DATA)
+		return n->n_columns == 0;
+	return !classified_sidecar(n);
 }
 
 bool daemon_cache_listing(struct mesh_daemon *d, const struct cat_node *dir)
@@ -525,11 +580,12 @@ static void decide(struct mesh_daemon *d, const struct daemon_caller *who, const
 		out->result = POLICY_DENY;
 		snprintf(out->reason, sizeof out->reason, "the caller's groups could not be read: denied");
 	} else {
-		const char *classes[POLICY_MAX_MASKED];
-		size_t nc = 0;
-		for (uint32_t i = 0; n->kind == CAT_FILE && i < n->n_columns && nc < POLICY_MAX_MASKED; i++)
-			classes[nc++] = n->columns[i].classification;
+		size_t nc = n->kind == CAT_FILE ? n->n_columns : 0;
+		const char **classes = xcalloc(nc + 1, sizeof *classes);
+		for (size_t i = 0; i < nc; i++)
+			classes[i] = n->columns[i].classification;
 		policy_decide(r->p, &id, n->domain, n->product, n->version, classes, nc, time(NULL), out);
+		free(classes);
 	}
 	policy_ref_put(d, r);
 }
@@ -543,20 +599,323 @@ bool daemon_may_discover(struct mesh_daemon *d, const struct daemon_caller *who,
 		return true;
 	struct policy_decision dec;
 	decide(d, who, n, &dec);
+	policy_decision_clear(&dec);
 	return dec.result != POLICY_DENY;
+}
+
+/* ---- masked views ---- */
+
+/* The mask plan of file n for a MASK decision: each classified column the
+ * decision masks, with its rule's function.  NULL when nothing of n is
+ * masked.  Caller frees. */
+static struct view_plan *plan_for(const struct cat_node *n, const struct policy_decision *dec)
+{
+	struct view_plan *plan = view_plan_new();
+	for (uint32_t i = 0; i < n->n_columns; i++)
+		for (size_t k = 0; k < dec->n_masked; k++) {
+			const struct policy_mask *m = &dec->masked[k];
+			enum view_fn fn;
+			if (strcmp(n->columns[i].classification, m->classification))
+				continue;
+			if (view_fn_parse(m->function, &fn))
+				fn = VIEW_FN_NULL;
+			view_plan_add(plan, n->columns[i].name, fn, m->precision);
+		}
+	view_plan_seal(plan);
+	if (plan->n == 0) {
+		view_plan_free(plan);
+		return NULL;
+	}
+	return plan;
+}
+
+/* A view's inode: stable for (file, plan), never a catalog inode. */
+static uint64_t view_ino(const struct cat_node *n, const struct view_plan *plan)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_printf(&sb, "view\n%s\n%s", n->backing, plan->text);
+	uint64_t h = mesh_hash64(sb.buf, sb.len) | (1ull << 63);
+	strbuf_release(&sb);
+	return h < 2 ? h + 2 : h;
+}
+
+static struct view_ino *vino_find(struct mesh_daemon *d, uint64_t ino)
+{
+	for (size_t i = 0; i < d->n_vinos; i++)
+		if (d->vinos[i].ino == ino)
+			return &d->vinos[i];
+	return NULL;
+}
+
+/* Remember what the kernel may ask about a view inode. */
+static void vino_note(struct mesh_daemon *d, uint64_t ino, const struct cat_node *n, const struct view_plan *plan,
+		      const struct view_info *info)
+{
+	pthread_mutex_lock(&d->lock);
+	struct view_ino *v = vino_find(d, ino);
+	if (!v) {
+		d->vinos = xrealloc(d->vinos, (d->n_vinos + 1) * sizeof *d->vinos);
+		v = &d->vinos[d->n_vinos++];
+		*v = (struct view_ino){.ino = ino, .base_ino = n->ino, .plan = xstrdup(plan->text)};
+	}
+	if (info) {
+		v->size = info->size;
+		memcpy(v->sha256, info->sha256, 65);
+	}
+	pthread_mutex_unlock(&d->lock);
 }
 
 /* Open a release file below the store root without following any symlink
  * and without leaving the store (openat2 RESOLVE_BENEATH|NO_SYMLINKS). */
+static int open_backing(struct mesh_daemon *d, const char *relpath);
+
+struct source_ctx {
+	struct mesh_daemon *d;
+	const char *backing;
+};
+
+static int open_source(void *ctx)
+{
+	struct source_ctx *sc = ctx;
+	return open_backing(sc->d, sc->backing);
+}
+
+/* A sidecar's view, made at each open (sidecars are small): a memfd. */
+static int sidecar_open(struct mesh_daemon *d, const struct cat_node *n, const struct view_plan *plan,
+			struct view_info *info, struct mesh_err *err)
+{
+	int in = open_backing(d, n->backing);
+	if (in < 0)
+		return mesh_errf(err, in, "%s: %s", n->backing, strerror(-in));
+	char *text = NULL, *out = NULL;
+	size_t len = 0, out_len = 0;
+	struct strbuf sb = STRBUF_INIT;
+	char buf[65536];
+	ssize_t r;
+	strbuf_puts(&sb, "");
+	while ((r = read(in, buf, sizeof buf)) > 0 && sb.len < (16u << 20))
+		strbuf_add(&sb, buf, (size_t)r);
+	int rc = r < 0 ? mesh_errf(err, -errno, "%s: %s", n->backing, strerror(errno))
+		 : sb.len >= (16u << 20) ? mesh_errf(err, -EFBIG, "%s: larger than 16 MiB", n->backing) : 0;
+	text = strbuf_detach(&sb, &len);
+	close(in);
+	if (!rc)
+		rc = n->role == ROLE_SCHEMA ? view_sidecar_schema(text, len, plan, &out, &out_len, err)
+					    : view_sidecar_quality(text, len, plan, &out, &out_len, err);
+	free(text);
+	if (rc)
+		return rc;
+	int fd = memfd_create("meshfs-sidecar-view", MFD_CLOEXEC);
+	if (fd < 0 || mesh_write_all(fd, out, out_len) < 0) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		free(out);
+		return mesh_errf(err, rc, "memfd: %s", strerror(-rc));
+	}
+	struct mesh_sha256 *h = mesh_sha256_new();
+	mesh_sha256_update(h, out, out_len);
+	mesh_sha256_final(h, info->sha256);
+	info->size = out_len;
+	info->fresh = false;
+	free(out);
+	return fd;
+}
+
+/* The caller's view of n: an fd on it (or -errno, err saying why). */
+static int view_open(struct mesh_daemon *d, const struct cat_node *n, const struct view_plan *plan,
+		     struct view_info *info, struct mesh_err *err)
+{
+	if (n->role != ROLE_DATA)
+		return sidecar_open(d, n, plan, info, err);
+	if (!d->views)
+		return mesh_errf(err, -EACCES, "no view cache (%s)", d->views_error);
+	enum view_format format;
+	if (view_format_for_name(n->name, &format))
+		return mesh_errf(err, -EACCES, "%s cannot be masked (not CSV or JSON Lines)", n->name);
+	if (!n->sha256 || strlen(n->sha256) != 64)
+		return mesh_errf(err, -EACCES, "the manifest gives no SHA-256 to verify a view against");
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->columns[i].fn == VIEW_FN_HASH && !d->have_secret)
+			return mesh_errf(err, -EACCES, "no hash secret (%s)", d->secret_error);
+	struct source_ctx sc = {d, n->backing};
+	struct view_source src = {.sha256 = n->sha256, .format = format, .open = open_source, .ctx = &sc};
+	int fd = -1;
+	int rc = view_cache_get(d->views, &src, plan, d->secret, &fd, info, err);
+	return rc ? rc : fd;
+}
+
+/* The plan of a sidecar for the caller: schema.json marks the columns the
+ * caller gets masked; quality.json hides the values of every classified
+ * column the caller may not see in clear (masked, or no access at all).
+ * NULL: the clear sidecar. */
+static struct view_plan *sidecar_plan(struct mesh_daemon *d, const struct daemon_caller *who,
+				      const struct cat_node *n)
+{
+	if (!classified_sidecar(n))
+		return NULL;
+	struct view_plan *plan = view_plan_new();
+	for (uint32_t i = 0; i < n->parent->n_children; i++) {
+		const struct cat_node *f = n->parent->children[i];
+		if (f->kind != CAT_FILE || f->role != ROLE_DATA || !f->n_columns)
+			continue;
+		struct policy_decision dec;
+		decide(d, who, f, &dec);
+		if (dec.result == POLICY_MASK) {
+			struct view_plan *fp = plan_for(f, &dec);
+			for (size_t k = 0; fp && k < fp->n; k++)
+				view_plan_add(plan, fp->columns[k].name, fp->columns[k].fn, fp->columns[k].precision);
+			view_plan_free(fp);
+		} else if (dec.result == POLICY_DENY && n->role == ROLE_QUALITY) {
+			for (uint32_t k = 0; k < f->n_columns; k++)
+				view_plan_add(plan, f->columns[k].name, VIEW_FN_NULL, 0);
+		}
+		policy_decision_clear(&dec);
+	}
+	view_plan_seal(plan);
+	if (!plan->n) {
+		view_plan_free(plan);
+		return NULL;
+	}
+	return plan;
+}
+
+/* What a caller gets at file n: ALLOW (n itself), MASK with *plan, or DENY. */
+static enum daemon_decision file_decision(struct mesh_daemon *d, const struct daemon_caller *who,
+					  const struct cat_node *n, struct policy_decision *dec,
+					  struct view_plan **plan)
+{
+	*plan = NULL;
+	memset(dec, 0, sizeof *dec);
+	dec->result = POLICY_ALLOW;
+	if (n->role != ROLE_DATA) {
+		*plan = d->opts.open_mesh ? NULL : sidecar_plan(d, who, n);
+		return *plan ? DECISION_MASK : DECISION_ALLOW;
+	}
+	decide(d, who, n, dec);
+	if (dec->result == POLICY_DENY)
+		return DECISION_DENY;
+	if (dec->result == POLICY_MASK) {
+		enum view_format format;
+		if (view_format_for_name(n->name, &format)) {
+			/* a format meshfs cannot rewrite: fail closed */
+			dec->result = POLICY_DENY;
+			size_t len = strlen(dec->reason);
+			snprintf(dec->reason + len, sizeof dec->reason - len,
+				 "; %s cannot be masked (not CSV or JSON Lines): denied", n->name);
+			return DECISION_DENY;
+		}
+		*plan = plan_for(n, dec);
+		if (*plan)
+			return DECISION_MASK;
+		dec->result = POLICY_ALLOW;
+	}
+	return DECISION_ALLOW;
+}
+
+void daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
+		     uint64_t *ino, uint64_t *size)
+{
+	*ino = n->ino;
+	*size = n->size;
+	if (daemon_node_shared(d, n))
+		return;
+	struct policy_decision dec;
+	struct view_plan *plan;
+	if (file_decision(d, who, n, &dec, &plan) == DECISION_MASK) {
+		*ino = view_ino(n, plan);
+		pthread_mutex_lock(&d->lock);
+		struct view_ino *v = vino_find(d, *ino);
+		bool known = v && v->sha256[0];
+		*size = known ? v->size : 0;
+		pthread_mutex_unlock(&d->lock);
+		if (!known) {
+			/* the size is the view's: build it now (once per host) */
+			struct view_info info;
+			struct mesh_err err = {0};
+			int fd = view_open(d, n, plan, &info, &err);
+			if (fd >= 0) {
+				close(fd);
+				*size = info.size;
+				vino_note(d, *ino, n, plan, &info);
+			} else {
+				vino_note(d, *ino, n, plan, NULL);   /* open will say why */
+				syslog(LOG_ERR, "view of %s (%s) for uid %u: %s", n->backing, plan->text,
+				       (unsigned)who->uid, err.msg);
+			}
+		}
+	}
+	view_plan_free(plan);
+	policy_decision_clear(&dec);
+}
+
+const struct cat_node *daemon_view_node(struct mesh_daemon *d, const struct catalog *cat, uint64_t ino,
+					uint64_t *size)
+{
+	if (!(ino >> 63))
+		return NULL;
+	pthread_mutex_lock(&d->lock);
+	struct view_ino *v = vino_find(d, ino);
+	uint64_t base = v ? v->base_ino : 0;
+	if (v)
+		*size = v->size;
+	pthread_mutex_unlock(&d->lock);
+	return base ? catalog_get(cat, base) : NULL;
+}
+
+int daemon_file_xattr(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
+		      uint64_t ino, const char *name, char *buf, size_t size)
+{
+	if (n->kind != CAT_FILE)
+		return -ENODATA;
+	bool sha = !strcmp(name, "user.mesh.sha256"), view = !strcmp(name, "user.mesh.view");
+	if (!sha && !view)
+		return -ENODATA;
+	char value[4096] = "";
+	if (ino == n->ino) {
+		if (view)
+			return -ENODATA;
+		/* the clear file's hash only to those who may read it in
+		 * clear: it would confirm guesses of masked values */
+		if (!daemon_node_shared(d, n)) {
+			struct policy_decision dec;
+			struct view_plan *plan;
+			enum daemon_decision r = file_decision(d, who, n, &dec, &plan);
+			view_plan_free(plan);
+			policy_decision_clear(&dec);
+			if (r != DECISION_ALLOW)
+				return -ENODATA;
+		}
+		snprintf(value, sizeof value, "%s", n->sha256 ? n->sha256 : "");
+	} else {
+		pthread_mutex_lock(&d->lock);
+		struct view_ino *v = vino_find(d, ino);
+		if (v)
+			snprintf(value, sizeof value, "%s", view ? v->plan : v->sha256);
+		pthread_mutex_unlock(&d->lock);
+	}
+	size_t len = strlen(value);
+	if (!len)
+		return -ENODATA;
+	if (size == 0)
+		return (int)len;
+	if (size < len)
+		return -ERANGE;
+	memcpy(buf, value, len);
+	return (int)len;
+}
+
 static int open_backing(struct mesh_daemon *d, const char *relpath)
 {
 	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW,
+		.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd = syscall(SYS_openat2, d->root_fd, relpath, &how, sizeof how);
-	if (fd < 0 && errno == ENOSYS)
-		fd = openat(d->root_fd, relpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOSYS) {
+		int rc = mesh_open_regular_at(d->root_fd, relpath, O_RDONLY, 0, NULL);
+		return rc == -EINVAL ? -EACCES : rc;
+	}
 	if (fd < 0)
 		return -errno;
 	struct stat st;
@@ -564,60 +923,32 @@ static int open_backing(struct mesh_daemon *d, const char *relpath)
 		close((int)fd);
 		return -EACCES;
 	}
+	int fl = fcntl((int)fd, F_GETFL);
+	fcntl((int)fd, F_SETFL, fl & ~O_NONBLOCK);
 	return (int)fd;
 }
 
-/* The masking index of a data file, built at its first masked open and
- * kept: releases never change. */
-static const struct mask_index *mask_index_for(struct mesh_daemon *d, const struct cat_node *n, int fd)
-{
-	pthread_mutex_lock(&d->lock);
-	for (size_t i = 0; i < d->n_masks; i++)
-		if (d->masks[i].ino == n->ino) {
-			const struct mask_index *ix = d->masks[i].ix;
-			pthread_mutex_unlock(&d->lock);
-			return ix;
-		}
-	pthread_mutex_unlock(&d->lock);
-	struct mask_index *ix = NULL;
-	struct mesh_err err = {0};
-	if (mask_index_build(fd, n->format == FMT_CSV ? MASK_CSV : MASK_JSONL, &ix, &err)) {
-		syslog(LOG_ERR, "%s: %s", n->backing, err.msg);
-		return NULL;
-	}
-	pthread_mutex_lock(&d->lock);
-	for (size_t i = 0; i < d->n_masks; i++)
-		if (d->masks[i].ino == n->ino) {   /* another thread was faster */
-			mask_index_free(ix);
-			ix = d->masks[i].ix;
-			pthread_mutex_unlock(&d->lock);
-			return ix;
-		}
-	d->masks = xrealloc(d->masks, (d->n_masks + 1) * sizeof *d->masks);
-	d->masks[d->n_masks++] = (struct mask_cache){n->ino, ix};
-	pthread_mutex_unlock(&d->lock);
-	return ix;
-}
-
 int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
-		     const struct cat_node *n, int flags, struct daemon_file **out,
-		     bool *direct_io, bool *keep_cache)
+		     const struct cat_node *n, uint64_t ino, int flags, struct daemon_file **out,
+		     bool *keep_cache)
 {
 	if (n->kind != CAT_FILE)
 		return -EISDIR;
 	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_CREAT)))
 		return -EROFS;
-	struct policy_decision dec = {.result = POLICY_ALLOW};
-	if (n->role == ROLE_DATA)
-		decide(d, who, n, &dec);
-	else if (!daemon_may_discover(d, who, n))
+	if (n->role != ROLE_DATA && !daemon_may_discover(d, who, n))
 		return -ENOENT;
-	if (dec.result == POLICY_MASK && n->format != FMT_CSV && n->format != FMT_JSONL) {
-		/* a format meshfs cannot rewrite: fail closed */
-		dec.result = POLICY_DENY;
-		size_t len = strlen(dec.reason);
-		snprintf(dec.reason + len, sizeof dec.reason - len, "; %s cannot be masked (not CSV or JSON Lines): denied",
-			 n->name);
+	struct policy_decision dec;
+	struct view_plan *plan;
+	enum daemon_decision decision = file_decision(d, who, n, &dec, &plan);
+	/* the kernel opens the inode its lookup gave; another reader's
+	 * lookup may have moved the name since: ESTALE makes the kernel look
+	 * the name up again for this caller */
+	uint64_t want = decision == DECISION_MASK ? view_ino(n, plan) : n->ino;
+	if (decision != DECISION_DENY && ino != want) {
+		view_plan_free(plan);
+		policy_decision_clear(&dec);
+		return -ESTALE;
 	}
 	/* the record first: an open that cannot be recorded is not served */
 	uint64_t handle = UINT64_MAX;
@@ -629,23 +960,40 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 			.uid = who->uid, .pid = who->pid, .user = user, .program = program,
 			.domain = n->domain, .product = n->product, .version = n->version, .file = n->name,
 			.kind = n->role == ROLE_DATA ? USAGE_DATA : USAGE_DISCOVERY,
-			.decision = dec.result == POLICY_ALLOW ? USAGE_ALLOW
-				  : dec.result == POLICY_MASK ? USAGE_MASK : USAGE_DENY,
+			.decision = decision == DECISION_ALLOW ? USAGE_ALLOW
+				  : decision == DECISION_MASK ? USAGE_MASK : USAGE_DENY,
 		};
-		if (usage_begin(d->usage, &ev, &handle) && n->role == ROLE_DATA && dec.result != POLICY_DENY) {
+		if (usage_begin(d->usage, &ev, &handle) && n->role == ROLE_DATA && decision != DECISION_DENY) {
 			syslog(LOG_ERR, "usage journal full: refusing %s/%s/%s/%s to uid %u (no read without a record)",
 			       n->domain, n->product, n->version, n->name, (unsigned)who->uid);
+			view_plan_free(plan);
+			policy_decision_clear(&dec);
 			return -EIO;
 		}
 	}
-	if (dec.result == POLICY_DENY) {
+	int fd;
+	struct view_info info = {0};
+	struct mesh_err err = {0};
+	if (decision == DECISION_DENY) {
 		syslog(LOG_NOTICE, "deny uid %u pid %d %s/%s/%s/%s: %s", (unsigned)who->uid, (int)who->pid, n->domain,
 		       n->product, n->version, n->name, dec.reason);
-		if (d->usage)
-			usage_end(d->usage, handle, 0, 0, 0);
-		return -EACCES;
+		fd = -EACCES;
+	} else if (decision == DECISION_MASK) {
+		fd = view_open(d, n, plan, &info, &err);
+		if (fd >= 0) {
+			vino_note(d, ino, n, plan, &info);
+		} else {
+			/* never the clear file instead: deny, and say why */
+			syslog(LOG_ERR, "deny uid %u pid %d %s/%s/%s/%s: masked (%s) but the view cannot be served: %s",
+			       (unsigned)who->uid, (int)who->pid, n->domain, n->product, n->version, n->name,
+			       plan->text, err.msg);
+			fd = -EACCES;
+		}
+	} else {
+		fd = open_backing(d, n->backing);
 	}
-	int fd = open_backing(d, n->backing);
+	view_plan_free(plan);
+	policy_decision_clear(&dec);
 	if (fd < 0) {
 		if (d->usage)
 			usage_end(d->usage, handle, 0, 0, 0);
@@ -654,32 +1002,10 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 	struct daemon_file *f = xcalloc(1, sizeof *f);
 	f->usage_handle = handle;
 	f->fd = fd;
-	f->decision = dec.result == POLICY_MASK ? DECISION_MASK : DECISION_ALLOW;
-	f->maskable = n->n_columns > 0;
-	if (f->decision == DECISION_MASK) {
-		const char *cols[64];
-		size_t nc = 0;
-		for (uint32_t i = 0; i < n->n_columns && nc < 64; i++)
-			for (size_t k = 0; k < dec.n_masked; k++)
-				if (!strcmp(n->columns[i].classification, dec.masked[k]))
-					cols[nc++] = n->columns[i].name;
-		struct mesh_err err = {0};
-		f->mask_ix = mask_index_for(d, n, fd);
-		if (!f->mask_ix || mask_plan_new(f->mask_ix, cols, nc, &f->mask_plan, &err)) {
-			syslog(LOG_ERR, "%s: cannot mask (%s): denied", n->backing, err.msg);
-			if (d->usage)
-				usage_end(d->usage, handle, 0, 0, 0);
-			close(fd);
-			free(f);
-			return -EACCES;
-		}
-	}
-	/* Masked content is per reader: never through the shared page cache.
-	 * Clear opens of a file that has classified columns bypass it too, so
-	 * that no clear page is ever cached for a masked reader's private
-	 * mapping to find (see README, "Access control"). */
-	*direct_io = f->maskable && !d->opts.open_mesh;
-	*keep_cache = !*direct_io;
+	f->decision = decision;
+	/* releases and views never change under a name: the kernel keeps
+	 * their pages, except a view rebuilt or re-verified just now */
+	*keep_cache = !info.fresh;
 	pthread_mutex_lock(&d->files_lock);
 	f->next = d->files;
 	if (d->files)
@@ -693,23 +1019,11 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 ssize_t daemon_file_read(struct daemon_file *f, char *buf, size_t size, off_t off)
 {
 	ssize_t r;
-	if (f->decision == DECISION_MASK) {
-		size_t got = 0;
-		struct mesh_err err = {0};
-		int rc = mask_read(f->mask_ix, f->mask_plan, f->fd, buf, size, off, &got, &err);
-		if (rc) {
-			/* never a partly masked buffer: the read fails */
-			syslog(LOG_ERR, "masked read failed: %s", err.msg);
-			return rc;
-		}
-		r = (ssize_t)got;
-	} else {
-		do
-			r = pread(f->fd, buf, size, off);
-		while (r < 0 && errno == EINTR);
-		if (r < 0)
-			return -errno;
-	}
+	do
+		r = pread(f->fd, buf, size, off);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
 	__atomic_add_fetch(&f->bytes, (uint64_t)r, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&f->reads, 1, __ATOMIC_RELAXED);
 	return r;
@@ -717,22 +1031,18 @@ ssize_t daemon_file_read(struct daemon_file *f, char *buf, size_t size, off_t of
 
 int daemon_file_fd(const struct daemon_file *f)
 {
-	return f->decision == DECISION_ALLOW ? f->fd : -1;
+	return f->fd;
 }
 
 bool daemon_file_passthrough_ok(const struct daemon_file *f)
 {
-	return f->decision == DECISION_ALLOW && !f->maskable;
+	(void)f;   /* a view is a file of its own, with an inode of its own */
+	return true;
 }
 
-void daemon_file_set_passthrough(struct daemon_file *f, bool on)
+int *daemon_file_backing_id(struct daemon_file *f)
 {
-	f->passthrough = on;
-}
-
-bool daemon_file_is_passthrough(const struct daemon_file *f)
-{
-	return f->passthrough;
+	return &f->passthrough_id;
 }
 
 void daemon_file_release(struct mesh_daemon *d, struct daemon_file *f)
@@ -751,7 +1061,6 @@ void daemon_file_release(struct mesh_daemon *d, struct daemon_file *f)
 		usage_end(d->usage, f->usage_handle, __atomic_load_n(&f->bytes, __ATOMIC_RELAXED),
 			  __atomic_load_n(&f->reads, __ATOMIC_RELAXED), 0);
 	close(f->fd);
-	mask_plan_free(f->mask_plan);
 	free(f);
 }
 
@@ -766,10 +1075,11 @@ int daemon_access(struct mesh_daemon *d, const struct daemon_caller *who,
 		return -ENOENT;
 	if ((mask & R_OK) && n->kind == CAT_FILE && n->role == ROLE_DATA) {
 		struct policy_decision dec;
-		decide(d, who, n, &dec);
-		if (dec.result == POLICY_MASK && n->format != FMT_CSV && n->format != FMT_JSONL)
-			return -EACCES;
-		return dec.result == POLICY_DENY ? -EACCES : 0;
+		struct view_plan *plan;
+		enum daemon_decision r = file_decision(d, who, n, &dec, &plan);
+		view_plan_free(plan);
+		policy_decision_clear(&dec);
+		return r == DECISION_DENY ? -EACCES : 0;
 	}
 	return 0;
 }

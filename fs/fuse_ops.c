@@ -67,17 +67,38 @@ static void fill_entry(struct mesh_daemon *d, const struct cat_node *n, struct f
 	fill_attr(d, n, &e->attr);
 }
 
-/* Look up an inode in the current snapshot; the snapshot stays referenced
- * in *cat until the caller unrefs it. */
-static const struct cat_node *get_node(fuse_req_t req, fuse_ino_t ino, struct catalog **cat)
+/* The size `who` sees at n (its view's, for a masked reader). */
+static void fill_for_caller(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
+			    struct stat *st)
+{
+	uint64_t ino, size;
+	daemon_node_for(d, who, n, &ino, &size);
+	st->st_ino = ino;
+	st->st_size = (off_t)size;
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+}
+
+/* Look up an inode in the current snapshot (a view inode gives its
+ * file's node and, in *view_size, the view's size); the snapshot stays
+ * referenced in *cat until the caller unrefs it. */
+static const struct cat_node *get_node_sized(fuse_req_t req, fuse_ino_t ino, struct catalog **cat,
+					     uint64_t *view_size)
 {
 	*cat = daemon_catalog(daemon_of(req));
 	const struct cat_node *n = catalog_get(*cat, ino);
+	if (!n)
+		n = daemon_view_node(daemon_of(req), *cat, ino, view_size);
 	if (!n) {
 		catalog_unref(*cat);
 		*cat = NULL;
 	}
 	return n;
+}
+
+static const struct cat_node *get_node(fuse_req_t req, fuse_ino_t ino, struct catalog **cat)
+{
+	uint64_t size;
+	return get_node_sized(req, ino, cat, &size);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -105,6 +126,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	} else {
 		struct fuse_entry_param e;
 		fill_entry(daemon_of(req), n, &e);
+		if (!daemon_node_shared(daemon_of(req), n)) {
+			fill_for_caller(daemon_of(req), &c.who, n, &e.attr);
+			e.ino = e.attr.st_ino;
+		}
 		fuse_reply_entry(req, &e);
 	}
 	catalog_unref(cat);
@@ -114,13 +139,19 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	(void)fi;
 	struct catalog *cat;
-	const struct cat_node *n = get_node(req, ino, &cat);
+	uint64_t view_size = 0;
+	const struct cat_node *n = get_node_sized(req, ino, &cat, &view_size);
 	if (!n) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
 	struct stat st;
 	fill_attr(daemon_of(req), n, &st);
+	if (ino != n->ino) {   /* a view */
+		st.st_ino = ino;
+		st.st_size = (off_t)view_size;
+		st.st_blocks = (blkcnt_t)((view_size + 511) / 512);
+	}
 	fuse_reply_attr(req, &st, daemon_entry_timeout(daemon_of(req), n));
 	catalog_unref(cat);
 }
@@ -206,6 +237,11 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 				/* "." and "..": no lookup count, attributes only */
 				struct fuse_entry_param dot = {.attr = e.attr};
 				len = fuse_add_direntry_plus(req, buf + used, rem, name, &dot, i + 1);
+			} else if (!daemon_node_shared(d, n)) {
+				/* its inode differs per reader: no entry, the
+				 * kernel looks it up for each caller */
+				struct fuse_entry_param none = {.attr = e.attr};
+				len = fuse_add_direntry_plus(req, buf + used, rem, name, &none, i + 1);
 			} else {
 				len = fuse_add_direntry_plus(req, buf + used, rem, name, &e, i + 1);
 			}
@@ -253,8 +289,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct caller_buf c;
 	get_caller(req, &c);
 	struct daemon_file *f;
-	bool direct_io, keep_cache;
-	int rc = daemon_file_open(daemon_of(req), &c.who, n, fi->flags, &f, &direct_io, &keep_cache);
+	bool keep_cache;
+	int rc = daemon_file_open(daemon_of(req), &c.who, n, ino, fi->flags, &f, &keep_cache);
 	catalog_unref(cat);
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -262,13 +298,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)f;
 	if (daemon_file_passthrough_ok(f) && passthrough_active()) {
-		/* mark it first: once the reply is out, a RELEASE may race us */
-		daemon_file_set_passthrough(f, true);
-		if (passthrough_reply_open(req, ino, daemon_file_fd(f), fi->fh) == 0)
+		/* the id is recorded before the reply: a RELEASE may race us */
+		rc = passthrough_reply_open(req, ino, daemon_file_fd(f), fi->fh, daemon_file_backing_id(f));
+		if (rc == 0)
 			return;
-		daemon_file_set_passthrough(f, false);
+		*daemon_file_backing_id(f) = 0;
 	}
-	fi->direct_io = direct_io;
 	fi->keep_cache = keep_cache;
 	fi->noflush = 1;   /* read-only: closing needs no FLUSH round trip */
 	if (fuse_reply_open(req, fi) == -ENOENT)   /* the opener was interrupted */
@@ -312,8 +347,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct daemon_file *f = (struct daemon_file *)(uintptr_t)fi->fh;
-	if (daemon_file_is_passthrough(f))
-		passthrough_release(ino);
+	if (*daemon_file_backing_id(f) > 0)
+		passthrough_release(ino, *daemon_file_backing_id(f));
 	daemon_file_release(daemon_of(req), f);
 	fuse_reply_err(req, 0);
 }
@@ -347,7 +382,8 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 }
 
 /* Extended attributes: user.mesh.status (lifecycle) on versions and their
- * files, user.mesh.sha256 on files. */
+ * files; user.mesh.sha256 and user.mesh.view on files (the daemon answers
+ * those for the caller: a view's are its own). */
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct catalog *cat;
@@ -357,10 +393,22 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		return;
 	}
 	const char *value = NULL;
-	if (!strcmp(name, "user.mesh.status") && (n->kind == CAT_VERSION || n->kind == CAT_FILE))
+	if (!strcmp(name, "user.mesh.status") && (n->kind == CAT_VERSION || n->kind == CAT_FILE)) {
 		value = lifecycle_name(n->state);
-	else if (!strcmp(name, "user.mesh.sha256") && n->kind == CAT_FILE)
-		value = n->sha256;
+	} else if (n->kind == CAT_FILE) {
+		char buf[4096];
+		struct caller_buf c;
+		get_caller(req, &c);
+		int len = daemon_file_xattr(daemon_of(req), &c.who, n, ino, name, buf, size < sizeof buf ? size : sizeof buf);
+		if (len < 0)
+			fuse_reply_err(req, -len);
+		else if (size == 0)
+			fuse_reply_xattr(req, (size_t)len);
+		else
+			fuse_reply_buf(req, buf, (size_t)len);
+		catalog_unref(cat);
+		return;
+	}
 	if (!value)
 		fuse_reply_err(req, ENODATA);
 	else if (size == 0)
@@ -389,6 +437,10 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	if (n->kind == CAT_FILE) {
 		memcpy(list + len, "user.mesh.sha256", 17);
 		len += 17;
+	}
+	if (n->kind == CAT_FILE && ino != n->ino) {
+		memcpy(list + len, "user.mesh.view", 15);
+		len += 15;
 	}
 	catalog_unref(cat);
 	if (size == 0)

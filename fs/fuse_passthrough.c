@@ -51,7 +51,9 @@ static struct {
 	atomic_bool offered;             /* the kernel offered passthrough */
 	atomic_bool active;              /* ... and we accepted it */
 	pthread_mutex_t lock;            /* protects the backing table */
-	struct backing { uint64_t ino; int id; unsigned opens; uint64_t last_use; } *table;
+	/* a backing id per (FUSE inode, backing file): an inode whose file
+	 * changed (a re-stated contract, a rebuilt view) gets a new id */
+	struct backing { uint64_t ino; dev_t dev; ino_t file; int id; unsigned opens; uint64_t last_use; } *table;
 	size_t n, cap, idle;
 	uint64_t clock;
 } pt = {.fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
@@ -157,17 +159,42 @@ bool passthrough_active(void)
 	return atomic_load(&pt.active);
 }
 
-int passthrough_reply_open(fuse_req_t req, uint64_t ino, int backing_fd, uint64_t fh)
+static void close_id(size_t i)
+{
+	uint32_t id = (uint32_t)pt.table[i].id;
+	ioctl(pt.fd, MESH_FUSE_DEV_IOC_BACKING_CLOSE, &id);
+	if (!pt.table[i].opens)
+		pt.idle--;
+	pt.table[i] = pt.table[--pt.n];
+}
+
+int passthrough_reply_open(fuse_req_t req, uint64_t ino, int backing_fd, uint64_t fh, int *backing_id)
 {
 	if (!passthrough_active())
 		return -ENOSYS;
+	struct stat st;
+	if (fstat(backing_fd, &st) < 0)
+		return -errno;
 	pthread_mutex_lock(&pt.lock);
 	struct backing *b = NULL;
-	for (size_t i = 0; i < pt.n; i++)
-		if (pt.table[i].ino == ino) {
+	for (size_t i = 0; i < pt.n; i++) {
+		if (pt.table[i].ino != ino)
+			continue;
+		if (pt.table[i].dev == st.st_dev && pt.table[i].file == st.st_ino) {
 			b = &pt.table[i];
 			break;
 		}
+		if (pt.table[i].opens) {
+			/* the kernel allows one backing file per inode while it
+			 * has passthrough opens, and fails any other open of it
+			 * with EIO.  meshfs gives content that changes a new
+			 * inode (views, re-stated contracts), so the former
+			 * file holds the same bytes (a rebuilt view): share it */
+			b = &pt.table[i];
+			break;
+		}
+		close_id(i--);   /* an idle id of the inode's former file */
+	}
 	if (!b) {
 		struct mesh_backing_map map = {.fd = backing_fd};
 		int id = ioctl(pt.fd, MESH_FUSE_DEV_IOC_BACKING_OPEN, &map);
@@ -181,11 +208,13 @@ int passthrough_reply_open(fuse_req_t req, uint64_t ino, int backing_fd, uint64_
 			pt.table = xrealloc(pt.table, pt.cap * sizeof *pt.table);
 		}
 		b = &pt.table[pt.n++];
-		*b = (struct backing){.ino = ino, .id = id, .opens = 0};
+		*b = (struct backing){.ino = ino, .dev = st.st_dev, .file = st.st_ino, .id = id, .opens = 0};
+		pt.idle++;
 	}
-	if (b->opens++ == 0 && pt.idle)
+	if (b->opens++ == 0)
 		pt.idle--;
 	b->last_use = ++pt.clock;
+	*backing_id = b->id;
 	struct mesh_open_out out = {
 		.fh = fh,
 		.open_flags = MESH_FOPEN_PASSTHROUGH | FOPEN_NOFLUSH,
@@ -200,11 +229,11 @@ int passthrough_reply_open(fuse_req_t req, uint64_t ino, int backing_fd, uint64_
  * often opened again, and registering a backing file costs an ioctl. */
 #define MAX_IDLE 1024
 
-void passthrough_release(uint64_t ino)
+void passthrough_release(uint64_t ino, int backing_id)
 {
 	pthread_mutex_lock(&pt.lock);
 	for (size_t i = 0; i < pt.n; i++) {
-		if (pt.table[i].ino != ino)
+		if (pt.table[i].ino != ino || pt.table[i].id != backing_id)
 			continue;
 		if (--pt.table[i].opens == 0)
 			pt.idle++;
@@ -218,10 +247,7 @@ void passthrough_release(uint64_t ino)
 				victim = i;
 		if (victim == pt.n)
 			break;
-		uint32_t id = (uint32_t)pt.table[victim].id;
-		ioctl(pt.fd, MESH_FUSE_DEV_IOC_BACKING_CLOSE, &id);
-		pt.table[victim] = pt.table[--pt.n];
-		pt.idle--;
+		close_id(victim);
 	}
 	pthread_mutex_unlock(&pt.lock);
 }

@@ -18,6 +18,7 @@
 #include "csv.h"
 #include "mesh_util.h"
 #include "pii.h"
+#include "store.h"
 #include "yamltree.h"
 
 static const char default_mesh_yaml[] =
@@ -214,7 +215,8 @@ int gov_load_domain(const char *store, const char *domain, struct domain_info **
 		return mesh_errf(err, -EINVAL, "%s: not a domain name ([a-z0-9][a-z0-9_-]*)", domain);
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/domains/%s/domain.yaml", store, domain);
-	if (access(path, F_OK) < 0)
+	struct stat st;
+	if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
 		return mesh_errf(err, -ENOENT, "domain %s does not exist; governance creates it with "
 				 "'meshctl domain create %s --owner group:TEAM'", domain, domain);
 	struct ynode *root = NULL;
@@ -303,7 +305,7 @@ static char *domain_yaml(const char *name, char *const *owners, size_t n, const 
 }
 
 int gov_create_domain(const char *store, const char *name, char *const *owners, size_t n_owners,
-		      long gid, struct mesh_err *err)
+		      struct mesh_err *err)
 {
 	if (!mesh_name_ok(name))
 		return mesh_errf(err, -EINVAL, "%s: not a safe domain name ([a-z0-9][a-z0-9_-]*)", name);
@@ -319,45 +321,31 @@ int gov_create_domain(const char *store, const char *name, char *const *owners, 
 	}
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/domains/%s", store, name);
-	if (mkdir(path, 02775) < 0)
+	/* the store's owner (the mesh service) owns the domain too: its
+	 * owners act through the service, which checks gov_is_owner() */
+	if (mkdir(path, STORE_DIR_MODE) < 0)
 		return mesh_errf(err, -errno, "%s: %s", path,
 				 errno == EEXIST ? "the domain exists already" : strerror(errno));
 	int rc = 0;
-	/* the team's group owns the directory; setgid keeps it on everything
-	 * published below; the mode lets the group (and only it) write.  A
-	 * domain owned by users only belongs to its first user owner. */
-	long uid = -1;
-	if (gid < 0)
-		for (size_t i = 0; i < n_owners && uid < 0; i++)
-			if (!strncmp(owners[i], "user:", 5))
-				uid = identity_user_id(owners[i] + 5);
-	if (chown(path, (uid_t)uid, (gid_t)gid) < 0 || chmod(path, 02775) < 0)
-		rc = mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
-	/* the subdirectories owners write into, owned like the domain */
+	int fd = mesh_open_dir_at(AT_FDCWD, path);
+	if (fd < 0 || fchmod(fd, STORE_DIR_MODE) < 0)
+		rc = mesh_errf(err, fd < 0 ? fd : -errno, "%s: %s", path, strerror(fd < 0 ? -fd : errno));
 	static const char *subdirs[] = {"grants", "requests"};
-	for (size_t i = 0; !rc && i < 2; i++) {
-		char sub[PATH_MAX + 16];
-		snprintf(sub, sizeof sub, "%s/%s", path, subdirs[i]);
-		if (mkdir(sub, 02775) < 0 || chown(sub, (uid_t)uid, (gid_t)gid) < 0 || chmod(sub, 02775) < 0)
-			rc = mesh_errf(err, -errno, "%s: %s", sub, strerror(errno));
-	}
+	for (size_t i = 0; !rc && i < 2; i++)
+		if (mkdirat(fd, subdirs[i], STORE_DIR_MODE) < 0 || fchmodat(fd, subdirs[i], STORE_DIR_MODE, 0) < 0)
+			rc = mesh_errf(err, -errno, "%s/%s: %s", path, subdirs[i], strerror(errno));
 	if (!rc) {
 		char *text = domain_yaml(name, owners, n_owners, NULL);
-		int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		rc = mesh_write_file_atomic(fd, "domain.yaml", text, strlen(text), 0664, err);
-		if (!rc && fchownat(fd, "domain.yaml", (uid_t)uid, (gid_t)gid, 0) < 0)
-			rc = mesh_errf(err, -errno, "%s/domain.yaml: %s", path, strerror(errno));
-		close(fd);
+		rc = mesh_write_file_atomic(fd, "domain.yaml", text, strlen(text), STORE_FILE_MODE, err);
 		free(text);
 	}
-	if (rc) {
-		char sub[PATH_MAX + 16];
-		snprintf(sub, sizeof sub, "%s/grants", path);
-		rmdir(sub);
-		snprintf(sub, sizeof sub, "%s/requests", path);
-		rmdir(sub);
+	if (rc && fd >= 0) {
+		unlinkat(fd, "grants", AT_REMOVEDIR);
+		unlinkat(fd, "requests", AT_REMOVEDIR);
 		rmdir(path);
 	}
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }
 
@@ -393,9 +381,11 @@ int gov_set_owners(const char *store, const struct domain_info *d, char *const *
 	strbuf_release(&rest);
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s/domains/%s", store, d->name);
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	rc = mesh_write_file_atomic(fd, "domain.yaml", out, strlen(out), 0664, err);
-	close(fd);
+	int fd = mesh_open_dir_at(AT_FDCWD, dir);
+	rc = fd < 0 ? mesh_errf(err, fd, "%s: %s", dir, strerror(-fd))
+		    : mesh_write_file_atomic(fd, "domain.yaml", out, strlen(out), STORE_FILE_MODE, err);
+	if (fd >= 0)
+		close(fd);
 	free(out);
 	return rc;
 }
@@ -435,7 +425,7 @@ static void sample_pii(int dirfd, const char *file, const struct contract_object
 {
 	size_t n = obj->n_props;
 	size_t *hits = xcalloc(n * 8 + 1, sizeof *hits), *seen = xcalloc(n + 1, sizeof *seen);
-	int fd = openat(dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = mesh_open_regular_at(dirfd, file, O_RDONLY, 0, NULL);
 	if (fd >= 0 && strstr(file, ".csv")) {
 		struct csv_reader *r = csv_reader_fd(fd, file, 1u << 16);
 		struct csv_record rec;

@@ -3,6 +3,7 @@
  * include/identity.h).
  */
 #include "identity.h"
+#include "mesh_util.h"
 
 #include <grp.h>
 #include <pthread.h>
@@ -99,6 +100,7 @@ void identity_from_ids(struct identity *id, uid_t uid, gid_t gid, const gid_t *g
 	id->uid = uid;
 	id->gid = gid;
 	id->n_groups = 0;
+	id->groups_truncated = n > IDENTITY_MAX_GROUPS;
 	for (int i = 0; groups && i < n && i < IDENTITY_MAX_GROUPS; i++)
 		id->groups[id->n_groups++] = groups[i];
 	identity_user_name(uid, id->user, sizeof id->user);
@@ -106,9 +108,13 @@ void identity_from_ids(struct identity *id, uid_t uid, gid_t gid, const gid_t *g
 
 void identity_current(struct identity *id)
 {
-	gid_t groups[IDENTITY_MAX_GROUPS];
-	int n = getgroups(IDENTITY_MAX_GROUPS, groups);
+	/* all of them, however many: identity_from_ids keeps what fits and
+	 * marks the rest as dropped (a decision on it then denies) */
+	int total = getgroups(0, NULL);
+	gid_t *groups = xcalloc(total > 0 ? (size_t)total : 1, sizeof *groups);
+	int n = total > 0 ? getgroups(total, groups) : 0;
 	identity_from_ids(id, getuid(), getgid(), groups, n < 0 ? 0 : n);
+	free(groups);
 }
 
 bool identity_in_group(const struct identity *id, gid_t gid)

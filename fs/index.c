@@ -19,6 +19,7 @@
 
 #include "catalog.h"
 #include "mesh_util.h"
+#include "store.h"
 
 static const char schema_sql[] =
 	"PRAGMA journal_mode=WAL;"
@@ -33,9 +34,47 @@ static const char schema_sql[] =
 	"CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5("
 	"  domain, product, version UNINDEXED, text, tokenize='unicode61');";
 
+/* The index is a file of the store like any other: before SQLite opens
+ * it (by name, it cannot take a descriptor), the name must be a regular
+ * file or absent (then it is made here, mode 0600, and SQLite gives its
+ * -wal/-shm files that mode); a symlink, FIFO or device in its place, or
+ * as its -wal/-shm, is refused and nothing is created or chmod'ed through
+ * it.  SQLITE_OPEN_NOFOLLOW refuses a symlink swapped in meanwhile. */
+static int db_path_check(const char *path, bool create, struct mesh_err *err)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = '\0';
+		int dfd = mesh_open_dir_at(AT_FDCWD, dir);
+		if (dfd < 0)
+			return mesh_errf(err, dfd == -ENOENT ? -ENOENT : -EIO, "%s: %s", dir,
+					 dfd == -ELOOP || dfd == -ENOTDIR ? "not a directory (refused)" : strerror(-dfd));
+		close(dfd);
+	}
+	int fd = mesh_open_regular_at(AT_FDCWD, path, create ? O_RDWR | O_CREAT : O_RDONLY, STORE_FILE_MODE, NULL);
+	if (fd < 0)
+		return mesh_errf(err, fd == -ENOENT ? -ENOENT : -EIO, "%s: %s", path, mesh_open_strerror(fd));
+	close(fd);
+	static const char *const sides[] = {"-wal", "-shm", "-journal"};
+	for (size_t i = 0; i < 3; i++) {
+		char side[PATH_MAX + 16];
+		snprintf(side, sizeof side, "%s%s", path, sides[i]);
+		struct stat st;
+		if (fstatat(AT_FDCWD, side, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
+			return mesh_errf(err, -EIO, "%s: not a regular file (refused; remove it)", side);
+	}
+	return 0;
+}
+
 static int db_open(const char *path, sqlite3 **db, struct mesh_err *err)
 {
-	int rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	*db = NULL;
+	int rc = db_path_check(path, true, err);
+	if (rc)
+		return rc;
+	rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc != SQLITE_OK) {
 		int e = mesh_errf(err, -EIO, "%s: %s", path, *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
 		sqlite3_close(*db);
@@ -163,13 +202,10 @@ int index_add_release(const char *store, const struct contract *c, const struct 
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/" INDEX_FILE, store);
-	bool fresh = access(path, F_OK) != 0;
 	sqlite3 *db;
 	int rc = db_open(path, &db, err);
 	if (rc)
 		return rc;
-	if (fresh)
-		chmod(path, 0666);   /* SQLite gives its -wal/-shm files the same mode */
 	sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	rc = add_release(db, c, m, "active", err);
 	if (!rc)
@@ -184,7 +220,7 @@ int index_rebuild(const char *store, size_t *n_releases, struct mesh_err *err)
 	char path[PATH_MAX], tmp[PATH_MAX + 32];
 	snprintf(path, sizeof path, "%s/" INDEX_FILE, store);
 	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-	unlink(tmp);
+	unlink(tmp);   /* a leftover (or a link planted there): gone, its target untouched */
 	struct catalog *cat = NULL;
 	int rc = catalog_scan(store, NULL, &cat, err);
 	if (rc)
@@ -209,7 +245,7 @@ int index_rebuild(const char *store, size_t *n_releases, struct mesh_err *err)
 				char rel[PATH_MAX];
 				snprintf(rel, sizeof rel, "%s/domains/%s/%s/%s", store, ver->domain, ver->product,
 					 ver->name);
-				int vfd = open(rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+				int vfd = mesh_open_dir_at(AT_FDCWD, rel);
 				struct manifest *m = NULL;
 				struct contract *c = NULL;
 				char cpath[PATH_MAX + 16];
@@ -233,7 +269,8 @@ int index_rebuild(const char *store, size_t *n_releases, struct mesh_err *err)
 	sqlite3_close(db);
 	catalog_unref(cat);
 	if (!rc) {
-		chmod(tmp, 0666);
+		/* rename replaces whatever the name is (a planted link itself,
+		 * never its target) */
 		if (rename(tmp, path) < 0)
 			rc = mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
 		char side[PATH_MAX + 8];
@@ -263,10 +300,15 @@ int index_search(const char *store, const char *query, struct index_hit **hits, 
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/" INDEX_FILE, store);
 	sqlite3 *db = NULL;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+	struct mesh_err cerr = {0};
+	int crc = db_path_check(path, false, &cerr);
+	if (crc == -ENOENT || (!crc && sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW,
+						       NULL) != SQLITE_OK)) {
 		sqlite3_close(db);
 		return mesh_errf(err, -ENOENT, "%s: no index (run 'meshctl reindex')", path);
 	}
+	if (crc)
+		return mesh_errf(err, crc, "%s", cerr.msg);
 	sqlite3_busy_timeout(db, 5000);
 	char gen[64] = "";
 	store_read_generation(store, gen, sizeof gen);
@@ -278,7 +320,8 @@ int index_search(const char *store, const char *query, struct index_hit **hits, 
 		sqlite3_finalize(st);
 	}
 	const char *sql =
-		"SELECT s.domain, s.product, s.version, r.status, r.purpose, r.restricted,"
+		"SELECT s.domain, s.product, s.version, r.status, r.purpose,"
+		"       (SELECT max(restricted) FROM releases r2 WHERE r2.domain = s.domain AND r2.product = s.product),"
 		"       snippet(search, 3, '[', ']', '...', 12)"
 		"  FROM search s JOIN releases r USING(domain, product, version)"
 		" WHERE search MATCH ? ORDER BY rank";

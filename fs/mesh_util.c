@@ -343,17 +343,51 @@ void mesh_sha256_final(struct mesh_sha256 *ctx, char hex[65])
 
 /* ---- files ---- */
 
+int mesh_open_regular_at(int dirfd, const char *path, int flags, mode_t mode, struct stat *st)
+{
+	int fd = openat(dirfd, path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	struct stat local;
+	if (!st)
+		st = &local;
+	if (fstat(fd, st) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	return fd;
+}
+
+int mesh_open_dir_at(int dirfd, const char *path)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+const char *mesh_open_strerror(int rc)
+{
+	if (rc == -ELOOP)
+		return "a symbolic link (not followed)";
+	if (rc == -EINVAL)
+		return "not a regular file (a FIFO, device, socket or directory)";
+	return strerror(-rc);
+}
+
 int mesh_read_file_at(int dirfd, const char *path, size_t limit, char **data,
 		      size_t *len, struct mesh_err *err)
 {
-	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return mesh_errf(err, -EINVAL, "%s: not a regular file", path);
-	}
+	int fd = mesh_open_regular_at(dirfd, path, O_RDONLY, 0, &st);
+	if (fd < 0)
+		return mesh_errf(err, fd, "%s: %s", path, mesh_open_strerror(fd));
 	if ((size_t)st.st_size > limit) {
 		close(fd);
 		return mesh_errf(err, -EFBIG, "%s: %lld bytes, more than the %zu allowed",
@@ -409,7 +443,7 @@ int mesh_write_all(int fd, const void *buf, size_t len)
 
 int mesh_fsync_dir_at(int dirfd, const char *path)
 {
-	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	int rc = fsync(fd) < 0 ? -errno : 0;
@@ -424,9 +458,9 @@ int mesh_write_file_atomic(int dirfd, const char *path, const void *data,
 	int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
 	if (n < 0 || (size_t)n >= sizeof tmp)
 		return mesh_errf(err, -ENAMETOOLONG, "%s: path too long", path);
-	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	int fd = mesh_open_regular_at(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC, mode, NULL);
 	if (fd < 0)
-		return mesh_errf(err, -errno, "%s: %s", tmp, strerror(errno));
+		return mesh_errf(err, fd, "%s: %s", tmp, mesh_open_strerror(fd));
 	int rc = mesh_write_all(fd, data, len);
 	if (!rc && fchmod(fd, mode) < 0)
 		rc = -errno;
@@ -450,6 +484,68 @@ int mesh_write_file_atomic(int dirfd, const char *path, const void *data,
 		snprintf(dir, sizeof dir, ".");
 	mesh_fsync_dir_at(dirfd, dir);
 	return 0;
+}
+
+/* ---- text for a terminal ---- */
+
+/* Length of a valid UTF-8 sequence at s (1..4), or 0 when it is not one
+ * (overlong forms, surrogates and code points above U+10FFFF included). */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned c = s[0];
+	size_t n;
+	unsigned cp;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+char *mesh_escape_text(const char *text)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_add(&sb, "", 0);
+	const unsigned char *p = (const unsigned char *)(text ? text : "");
+	while (*p) {
+		size_t n = utf8_len(p);
+		if (n == 1 && *p >= 0x20 && *p != 0x7f && *p != '\\') {
+			strbuf_add(&sb, p, 1);
+		} else if (n == 1) {
+			switch (*p) {
+			case '\n': strbuf_puts(&sb, "\\n"); break;
+			case '\t': strbuf_puts(&sb, "\\t"); break;
+			case '\r': strbuf_puts(&sb, "\\r"); break;
+			case 0x1b: strbuf_puts(&sb, "\\e"); break;
+			case '\\': strbuf_puts(&sb, "\\\\"); break;
+			default: strbuf_printf(&sb, "\\x%02x", *p); break;
+			}
+		} else if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0) {
+			/* C1 controls: U+009B is a CSI on many terminals */
+			strbuf_printf(&sb, "\\x%02x\\x%02x", p[0], p[1]);
+		} else if (n == 0) {
+			strbuf_printf(&sb, "\\x%02x", *p);
+			n = 1;
+		} else {
+			strbuf_add(&sb, p, n);
+		}
+		p += n;
+	}
+	return strbuf_detach(&sb, NULL);
 }
 
 /* ---- string buffer ---- */

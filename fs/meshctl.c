@@ -9,11 +9,15 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "catalog.h"
 #include "governance.h"
@@ -28,6 +32,11 @@
 #include "contract.h"
 #include "store.h"
 
+/* The program's one run: the first failure message and whether a JSON
+ * document was printed (for --json's error document). */
+static char first_error[MESH_ERR_MAX + 64];
+static bool json_printed;
+
 void meshctl_fail(const struct meshctl_ctx *ctx, const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
@@ -36,6 +45,64 @@ void meshctl_fail(const struct meshctl_ctx *ctx, const char *cmd, const char *fm
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	if (!first_error[0]) {
+		va_start(ap, fmt);
+		vsnprintf(first_error, sizeof first_error, fmt, ap);
+		va_end(ap);
+	}
+}
+
+void meshctl_json_print(void *doc)
+{
+	char *text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(doc);
+	if (text) {
+		fputs(text, stdout);
+		fputc('\n', stdout);
+		free(text);
+	}
+	json_printed = true;
+}
+
+void meshctl_print_document(const char *text)
+{
+	fputs(text, stdout);
+	json_printed = true;
+}
+
+void meshctl_result(const struct meshctl_ctx *ctx, const char *text, ...)
+{
+	if (!ctx->json) {
+		fputs(text, stdout);
+		fputc('\n', stdout);
+		return;
+	}
+	json_t *doc = json_object();
+	json_object_set_new(doc, "ok", json_true());
+	json_object_set_new(doc, "result", json_string(text));
+	va_list ap;
+	va_start(ap, text);
+	for (const char *key; (key = va_arg(ap, const char *));) {
+		const char *value = va_arg(ap, const char *);
+		json_object_set_new(doc, key, value ? json_string(value) : json_null());
+	}
+	va_end(ap);
+	meshctl_json_print(doc);
+}
+
+void meshctl_json_error(const struct meshctl_ctx *ctx, const char *cmd, int code)
+{
+	if (!ctx->json || code == MESHCTL_OK || json_printed)
+		return;
+	static const char *const classes[] = {"ok", "failed", "usage", "denied", "environment"};
+	json_t *e = json_object();
+	json_object_set_new(e, "command", json_string(cmd));
+	json_object_set_new(e, "message", json_string(first_error[0] ? first_error : classes[code < 5 ? code : 4]));
+	json_object_set_new(e, "exit", json_integer(code));
+	json_object_set_new(e, "class", json_string(classes[code >= 0 && code < 5 ? code : 4]));
+	json_t *doc = json_object();
+	json_object_set_new(doc, "error", e);
+	meshctl_json_print(doc);
 }
 
 int meshctl_exit_for(int rc)
@@ -67,43 +134,159 @@ static void reset_getopt(void)
 
 /* ---- init (a store) ---- */
 
-static int cmd_init_store(const struct meshctl_ctx *ctx)
+/* The account that owns a store: --service-user NAME (default root). */
+static int service_account(const struct meshctl_ctx *ctx, const char *cmd, const char *name, uid_t *uid,
+			   gid_t *gid)
 {
+	char buf[4096];
+	struct passwd pw, *res = NULL;
+	if (getpwnam_r(name, &pw, buf, sizeof buf, &res) || !res) {
+		meshctl_fail(ctx, cmd, "--service-user %s: no such user on this host (create a system account "
+			     "first, e.g. 'useradd --system --no-create-home meshfs')", name);
+		return MESHCTL_USAGE;
+	}
+	*uid = res->pw_uid;
+	*gid = res->pw_gid;
+	return 0;
+}
+
+static int cmd_init_store(const struct meshctl_ctx *ctx, const char *service_user)
+{
+	uid_t uid;
+	gid_t gid;
+	int st = service_account(ctx, "init", service_user ? service_user : "root", &uid, &gid);
+	if (st)
+		return st;
+	if (geteuid() != 0 && geteuid() != uid) {
+		meshctl_fail(ctx, "init", "a store for %s is made by root (or by %s itself: --service-user "
+			     "%s)", service_user ? service_user : "root", service_user ? service_user : "root",
+			     ctx->caller.user);
+		return MESHCTL_DENIED;
+	}
 	struct mesh_err err = {0};
 	int rc = store_init(ctx->store, gov_default_mesh_yaml(), &err);
+	if (!rc)
+		rc = store_lock_down(ctx->store, uid, gid, NULL, &err);
 	if (rc) {
 		meshctl_fail(ctx, "init", "%s", err.msg);
 		return meshctl_exit_for(rc);
 	}
-	printf("created meshfs store %s\n", ctx->store);
+	char line[PATH_MAX + 128];
+	snprintf(line, sizeof line, "created meshfs store %s, owned by %s, readable by nobody else (people come in "
+		 "through the mount and the mesh service)", ctx->store, service_user ? service_user : "root");
+	meshctl_result(ctx, line, "store", ctx->store, "owner", service_user ? service_user : "root", (char *)NULL);
 	return MESHCTL_OK;
 }
 
 static int cmd_init(const struct meshctl_ctx *ctx, int argc, char **argv)
 {
-	/* `init` alone creates a store; `init FILE ...` drafts a contract. */
-	for (int i = 1; i < argc; i++)
+	/* `init [--service-user NAME]` creates a store; `init FILE ...` drafts a contract. */
+	const char *service_user = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--service-user") && i + 1 < argc) {
+			service_user = argv[++i];
+			continue;
+		}
+		if (!strncmp(argv[i], "--service-user=", 15)) {
+			service_user = argv[i] + 15;
+			continue;
+		}
 		if (argv[i][0] != '-')
 			return meshctl_cmd_draft(ctx, argc, argv);
-	if (argc > 1) {
-		if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-			printf("usage: meshctl [--store DIR] init\n"
-			       "       meshctl init DATAFILE --domain D --product P [--version V] [--out DIR] [--full]\n");
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: meshctl [--store DIR] init [--service-user NAME]\n"
+			       "       meshctl init DATAFILE --domain D --product P [--version V] [--out DIR] [--full]\n"
+			       "The store belongs to the service account NAME (default root): every file is\n"
+			       "its own, mode 0700/0600; nobody else reads or writes any of it.\n");
 			return MESHCTL_OK;
 		}
-		meshctl_fail(ctx, "init", "unexpected option %s", argv[1]);
+		meshctl_fail(ctx, "init", "unexpected option %s", argv[i]);
 		return MESHCTL_USAGE;
 	}
-	return cmd_init_store(ctx);
+	return cmd_init_store(ctx, service_user);
+}
+
+/* ---- doctor ---- */
+
+static int cmd_doctor(const struct meshctl_ctx *ctx, int argc, char **argv)
+{
+	bool fix = false;
+	const char *service_user = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--fix"))
+			fix = true;
+		else if (!strcmp(argv[i], "--service-user") && i + 1 < argc)
+			service_user = argv[++i];
+		else {
+			printf("usage: meshctl doctor [--fix [--service-user NAME]]\n"
+			       "Checks that the store is locked down: every entry a directory or regular file\n"
+			       "of the store's owner, with no group or other permissions.  --fix makes it so\n"
+			       "(as root; the owner stays the store directory's, or becomes NAME).\n");
+			return !strcmp(argv[i], "--help") ? MESHCTL_OK : MESHCTL_USAGE;
+		}
+	}
+	struct mesh_err err = {0};
+	int rc = store_check(ctx->store, &err);
+	if (rc) {
+		meshctl_fail(ctx, "doctor", "%s", err.msg);
+		return meshctl_exit_for(rc);
+	}
+	if (fix) {
+		struct stat st;
+		if (stat(ctx->store, &st) < 0) {
+			meshctl_fail(ctx, "doctor", "%s: %s", ctx->store, strerror(errno));
+			return MESHCTL_ERROR;
+		}
+		uid_t uid = st.st_uid;
+		gid_t gid = st.st_gid;
+		if (service_user) {
+			int s2 = service_account(ctx, "doctor", service_user, &uid, &gid);
+			if (s2)
+				return s2;
+		}
+		size_t fixed = 0;
+		rc = store_lock_down(ctx->store, uid, gid, &fixed, &err);
+		if (rc) {
+			meshctl_fail(ctx, "doctor", "%s", err.msg);
+			return meshctl_exit_for(rc);
+		}
+		printf("fixed %zu entries\n", fixed);
+	}
+	char *report = NULL;
+	rc = store_audit(ctx->store, &report, &err);
+	if (rc < 0) {
+		meshctl_fail(ctx, "doctor", "%s", err.msg);
+		return meshctl_exit_for(rc);
+	}
+	if (rc > 0) {
+		printf("%s: NOT locked down, %d problem(s):\n%s\n", ctx->store, rc, report);
+		free(report);
+		return MESHCTL_FAILED;
+	}
+	printf("%s: locked down (every entry the store owner's, no group or other permissions)\n", ctx->store);
+	return MESHCTL_OK;
 }
 
 /* ---- publish / validate ---- */
+
+/* One line of user-supplied text (file names, contract text in
+ * messages), escaped for the terminal. */
+static void print_escaped(const char *prefix, const char *text, size_t len)
+{
+	char *line = xstrndup(text, len);
+	char *safe = mesh_escape_text(line);
+	printf("%s%s\n", prefix, safe);
+	free(safe);
+	free(line);
+}
 
 static void print_report(const struct publish_report *r, bool install)
 {
 	for (size_t i = 0; i < r->n_checks; i++) {
 		const struct publish_check *c = &r->checks[i];
-		printf("%-6s %s", c->passed ? "ok" : c->warning ? "warn" : "FAIL", c->what);
+		char *what = mesh_escape_text(c->what);
+		printf("%-6s %s", c->passed ? "ok" : c->warning ? "warn" : "FAIL", what);
+		free(what);
 		if (c->detail && *c->detail) {
 			printf(":");
 			const char *p = c->detail;
@@ -112,11 +295,11 @@ static void print_report(const struct publish_report *r, bool install)
 				printf("\n");
 				while (*p) {
 					size_t n = strcspn(p, "\n");
-					printf("         %.*s\n", (int)n, p);
+					print_escaped("         ", p, n);
 					p += n + (p[n] == '\n');
 				}
 			} else {
-				printf(" %s\n", p);
+				print_escaped(" ", p, strlen(p));
 			}
 		} else {
 			printf("\n");
@@ -143,7 +326,7 @@ static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 		{NULL, 0, NULL, 0},
 	};
 	bool json = ctx->json;
-	struct publish_options opts = {.install = install, .caller = &ctx->caller};
+	struct publish_options opts = {.install = install};
 	reset_getopt();
 	int c;
 	while ((c = getopt_long(argc, argv, "hj", longopts, NULL)) != -1) {
@@ -175,7 +358,7 @@ static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 			return st;
 		release_dir = received;
 	}
-	int rc = publish_run(ctx->store, release_dir, &opts, &report, &err);
+	int rc = publish_run(ctx->store, release_dir, &ctx->caller, &opts, &report, &err);
 	meshctl_release_done(received);
 	if (rc) {
 		if (*received)
@@ -184,8 +367,10 @@ static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 		publish_report_free(&report);
 		return meshctl_exit_for(rc);
 	}
-	if (json)
+	if (json) {
 		fputs(report.quality_json ? report.quality_json : "{}\n", stdout);
+		json_printed = true;
+	}
 	else
 		print_report(&report, install);
 	int status = report.failed ? MESHCTL_FAILED : MESHCTL_OK;
@@ -216,18 +401,57 @@ static int load_catalog(const struct meshctl_ctx *ctx, const char *cmd, struct c
 	return rc ? meshctl_exit_for(rc) : 0;
 }
 
-static void print_versions(struct scope *sc, const struct cat_node *p)
+static int version_order(const void *a, const void *b)
+{
+	const struct cat_node *x = *(const struct cat_node *const *)a, *y = *(const struct cat_node *const *)b;
+	return semver_cmp_str(x->name, y->name);
+}
+
+/* A product's versions the caller may see, in SemVer order (1.9.0 before
+ * 1.10.0), printed or, with `out`, appended to a JSON array. */
+static void print_versions(struct scope *sc, const struct cat_node *p, json_t *out)
 {
 	const struct cat_node *latest = catalog_latest(p);
-	for (uint32_t k = 0; k < p->n_children; k++) {
-		const struct cat_node *v = p->children[k];
-		if (v->kind != CAT_VERSION || !scope_may_discover(sc, v))
-			continue;
+	const struct cat_node **versions = xcalloc(p->n_children + 1, sizeof *versions);
+	size_t n = 0;
+	for (uint32_t k = 0; k < p->n_children; k++)
+		if (p->children[k]->kind == CAT_VERSION && scope_may_discover(sc, p->children[k]))
+			versions[n++] = p->children[k];
+	qsort(versions, n, sizeof *versions, version_order);
+	for (size_t k = 0; k < n; k++) {
+		const struct cat_node *v = versions[k];
 		char when[40];
 		mesh_time_rfc3339(&v->mtime, when, sizeof when);
+		if (out) {
+			json_t *o = json_object();
+			json_object_set_new(o, "version", json_string(v->name));
+			json_object_set_new(o, "status", json_string(lifecycle_name(v->state)));
+			json_object_set_new(o, "published_at", json_string(when));
+			json_object_set_new(o, "latest", json_boolean(v == latest));
+			json_object_set_new(o, "restricted", json_boolean(v->restricted));
+			json_array_append_new(out, o);
+			continue;
+		}
 		printf("  %-10s %-10s %s%s%s\n", v->name, lifecycle_name(v->state), when,
 		       v == latest ? "  <- latest" : "", v->restricted ? "  (restricted)" : "");
 	}
+	free(versions);
+}
+
+static void list_product(struct scope *sc, const struct cat_node *p, json_t *products)
+{
+	if (!products) {
+		printf("%s/%s\n", p->domain, p->name);
+		print_versions(sc, p, NULL);
+		return;
+	}
+	json_t *o = json_object(), *versions = json_array();
+	json_object_set_new(o, "domain", json_string(p->domain));
+	json_object_set_new(o, "product", json_string(p->name));
+	json_object_set_new(o, "restricted", json_boolean(p->restricted));
+	print_versions(sc, p, versions);
+	json_object_set_new(o, "versions", versions);
+	json_array_append_new(products, o);
 }
 
 static int cmd_list(const struct meshctl_ctx *ctx, int argc, char **argv)
@@ -253,22 +477,33 @@ static int cmd_list(const struct meshctl_ctx *ctx, int argc, char **argv)
 			return MESHCTL_FAILED;
 		}
 	}
+	json_t *products = ctx->json ? json_array() : NULL;
 	if (start->kind == CAT_PRODUCT) {
-		printf("%s/%s\n", start->domain, start->name);
-		print_versions(sc, start);
+		list_product(sc, start, products);
 	} else if (start->kind == CAT_ROOT || start->kind == CAT_DOMAIN) {
 		const struct cat_node *const *domains = start->kind == CAT_ROOT ? start->children : &start;
 		uint32_t nd = start->kind == CAT_ROOT ? start->n_children : 1;
 		for (uint32_t i = 0; i < nd; i++)
 			for (uint32_t j = 0; j < domains[i]->n_children; j++) {
 				const struct cat_node *p = domains[i]->children[j];
-				if (!scope_may_discover(sc, p))
-					continue;
-				printf("%s/%s\n", p->domain, p->name);
-				print_versions(sc, p);
+				if (scope_may_discover(sc, p))
+					list_product(sc, p, products);
 			}
 	} else {
-		printf("%s/%s %s\n", start->domain, start->product, start->version ? start->version : "");
+		if (products) {
+			json_t *o = json_object();
+			json_object_set_new(o, "domain", json_string(start->domain));
+			json_object_set_new(o, "product", json_string(start->product));
+			json_object_set_new(o, "version", json_string(start->version ? start->version : ""));
+			json_array_append_new(products, o);
+		} else {
+			printf("%s/%s %s\n", start->domain, start->product, start->version ? start->version : "");
+		}
+	}
+	if (products) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "products", products);
+		meshctl_json_print(doc);
 	}
 	scope_close(sc);
 	catalog_unref(cat);
@@ -324,7 +559,7 @@ static int run_lifecycle(const struct meshctl_ctx *ctx, int argc, char **argv, e
 	}
 	const char *version = argv[optind + 1];
 	struct mesh_err err = {0};
-	int rc = meshfs_check_publisher(ctx->store, domain, &ctx->caller, cmd, &err);
+	int rc = meshfs_check_publisher(ctx->store, domain, cmd, &ctx->caller, &err);
 	if (!rc)
 		rc = store_set_lifecycle(ctx->store, domain, product, version, state, sunset, reason,
 					 ctx->caller.user, &err);
@@ -332,7 +567,10 @@ static int run_lifecycle(const struct meshctl_ctx *ctx, int argc, char **argv, e
 		meshctl_fail(ctx, cmd, "%s", err.msg);
 		return meshctl_exit_for(rc);
 	}
-	printf("%s/%s %s is now %s\n", domain, product, version, lifecycle_name(state));
+	char line[600];
+	snprintf(line, sizeof line, "%s/%s %s is now %s", domain, product, version, lifecycle_name(state));
+	meshctl_result(ctx, line, "domain", domain, "product", product, "version", version,
+		       "status", lifecycle_name(state), "sunset", sunset, "reason", reason, (char *)NULL);
 	return MESHCTL_OK;
 }
 
@@ -381,7 +619,15 @@ static int cmd_diff(const struct meshctl_ctx *ctx, int argc, char **argv)
 	struct contract *a = NULL, *b = NULL;
 	struct scope *sc = NULL;
 	scope_open(ctx->store, &ctx->caller, &sc, NULL);
-	bool visible = scope_may_discover_product(sc, domain, product);
+	struct catalog *dcat = NULL;
+	const struct cat_node *pnode = NULL;
+	char pref[2 * MESH_NAME_MAX + 2];
+	snprintf(pref, sizeof pref, "%s/%s", domain, product);
+	if (catalog_scan(ctx->store, NULL, &dcat, NULL) == 0)
+		pnode = catalog_resolve(dcat, pref);
+	bool visible = pnode && scope_may_discover(sc, pnode);
+	if (dcat)
+		catalog_unref(dcat);
 	scope_close(sc);
 	if (!visible) {
 		/* a restricted product the caller may not read does not exist for them */
@@ -395,16 +641,24 @@ static int cmd_diff(const struct meshctl_ctx *ctx, int argc, char **argv)
 		contract_free(a);
 		return st;
 	}
-	size_t breaking = 0, total = 0;
-	printf("%s/%s %s -> %s\n", domain, product, argv[2], argv[3]);
+	/* every change as (object, breaking, text), then printed or as JSON */
+	json_t *changes = json_array();
+#define CHANGE(obj, brk, ...) do { \
+		char text_[1024]; \
+		snprintf(text_, sizeof text_, __VA_ARGS__); \
+		json_t *c_ = json_object(); \
+		json_object_set_new(c_, "object", (obj) ? json_string(obj) : json_null()); \
+		json_object_set_new(c_, "breaking", json_boolean(brk)); \
+		json_object_set_new(c_, "change", json_string(text_)); \
+		json_array_append_new(changes, c_); \
+	} while (0)
 	for (size_t i = 0; i < b->n_objects; i++) {
 		const struct contract_object *nb = &b->objects[i], *na = NULL;
 		for (size_t k = 0; k < a->n_objects; k++)
 			if (!strcmp(a->objects[k].name, nb->name))
 				na = &a->objects[k];
 		if (!na) {
-			printf("  schema object %s added\n", nb->name);
-			total++;
+			CHANGE(nb->name, false, "schema object %s added", nb->name);
 			continue;
 		}
 		struct table_schema *sa = NULL, *sb = NULL;
@@ -413,11 +667,8 @@ static int cmd_diff(const struct meshctl_ctx *ctx, int argc, char **argv)
 		schema_from_contract_object(na, a, &sa);
 		schema_from_contract_object(nb, b, &sb);
 		schema_diff(sa, sb, &ch, &n);
-		for (size_t k = 0; k < n; k++) {
-			printf("  %s %s: %s\n", ch[k].breaking ? "BREAKING" : "        ", nb->name, ch[k].description);
-			breaking += ch[k].breaking;
-		}
-		total += n;
+		for (size_t k = 0; k < n; k++)
+			CHANGE(nb->name, ch[k].breaking, "%s", ch[k].description);
 		schema_changes_free(ch, n);
 		schema_free(sa);
 		schema_free(sb);
@@ -426,22 +677,40 @@ static int cmd_diff(const struct meshctl_ctx *ctx, int argc, char **argv)
 		bool kept = false;
 		for (size_t i = 0; i < b->n_objects; i++)
 			kept |= !strcmp(a->objects[k].name, b->objects[i].name);
-		if (!kept) {
-			printf("  BREAKING schema object %s removed\n", a->objects[k].name);
-			breaking++;
-			total++;
+		if (!kept)
+			CHANGE(a->objects[k].name, true, "schema object %s removed", a->objects[k].name);
+	}
+	if ((a->purpose == NULL) != (b->purpose == NULL) || (a->purpose && strcmp(a->purpose, b->purpose)))
+		CHANGE(NULL, false, "description.purpose changed");
+	if (a->n_owners != b->n_owners)
+		CHANGE(NULL, false, "owners: %zu -> %zu", a->n_owners, b->n_owners);
+#undef CHANGE
+	size_t total = json_array_size(changes), breaking = 0;
+	for (size_t k = 0; k < total; k++)
+		breaking += json_is_true(json_object_get(json_array_get(changes, k), "breaking"));
+	if (ctx->json) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "domain", json_string(domain));
+		json_object_set_new(doc, "product", json_string(product));
+		json_object_set_new(doc, "from", json_string(argv[2]));
+		json_object_set_new(doc, "to", json_string(argv[3]));
+		json_object_set_new(doc, "changes", changes);
+		json_object_set_new(doc, "breaking", json_integer((json_int_t)breaking));
+		json_object_set_new(doc, "major_required", json_boolean(breaking > 0));
+		meshctl_json_print(doc);
+	} else {
+		printf("%s/%s %s -> %s\n", domain, product, argv[2], argv[3]);
+		for (size_t k = 0; k < total; k++) {
+			json_t *c = json_array_get(changes, k);
+			json_t *obj = json_object_get(c, "object");
+			printf("  %s %s%s%s\n", json_is_true(json_object_get(c, "breaking")) ? "BREAKING" : "        ",
+			       json_is_string(obj) ? json_string_value(obj) : "", json_is_string(obj) ? ": " : "",
+			       json_string_value(json_object_get(c, "change")));
 		}
+		printf("%zu change(s), %zu breaking%s\n", total, breaking,
+		       breaking ? " (a new major version is required)" : "");
+		json_decref(changes);
 	}
-	if ((a->purpose == NULL) != (b->purpose == NULL) || (a->purpose && strcmp(a->purpose, b->purpose))) {
-		printf("           description.purpose changed\n");
-		total++;
-	}
-	if (a->n_owners != b->n_owners) {
-		printf("           owners: %zu -> %zu\n", a->n_owners, b->n_owners);
-		total++;
-	}
-	printf("%zu change(s), %zu breaking%s\n", total, breaking,
-	       breaking ? " (a new major version is required)" : "");
 	contract_free(a);
 	contract_free(b);
 	return MESHCTL_OK;
@@ -467,7 +736,10 @@ static int cmd_reindex(const struct meshctl_ctx *ctx, int argc, char **argv)
 		meshctl_fail(ctx, "reindex", "%s", err.msg);
 		return meshctl_exit_for(rc);
 	}
-	printf("indexed %zu releases into %s/%s\n", n, ctx->store, INDEX_FILE);
+	char line[PATH_MAX + 64], count[32];
+	snprintf(line, sizeof line, "indexed %zu releases into %s/%s", n, ctx->store, INDEX_FILE);
+	snprintf(count, sizeof count, "%zu", n);
+	meshctl_result(ctx, line, "releases", count, (char *)NULL);
 	return MESHCTL_OK;
 }
 
@@ -518,15 +790,31 @@ static int cmd_search(const struct meshctl_ctx *ctx, int argc, char **argv)
 	struct scope *sc = NULL;
 	scope_open(ctx->store, &ctx->caller, &sc, NULL);
 	size_t shown = 0;
+	json_t *list = ctx->json ? json_array() : NULL;
 	for (size_t i = 0; i < n; i++) {
-		if (!scope_may_discover_product(sc, hits[i].domain, hits[i].product))
+		if (!scope_may_discover_product(sc, hits[i].domain, hits[i].product, hits[i].restricted))
 			continue;
 		shown++;
+		if (list) {
+			json_t *o = json_object();
+			json_object_set_new(o, "domain", json_string(hits[i].domain));
+			json_object_set_new(o, "product", json_string(hits[i].product));
+			json_object_set_new(o, "version", json_string(hits[i].version));
+			json_object_set_new(o, "status", json_string(hits[i].status));
+			json_object_set_new(o, "snippet", json_string(hits[i].snippet));
+			json_array_append_new(list, o);
+			continue;
+		}
 		printf("%s/%s %s%s%s\n    %s\n", hits[i].domain, hits[i].product, hits[i].version,
 		       strcmp(hits[i].status, "active") ? "  " : "", strcmp(hits[i].status, "active") ? hits[i].status : "",
 		       hits[i].snippet);
 	}
 	scope_close(sc);
+	if (list) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "hits", list);
+		meshctl_json_print(doc);
+	}
 	index_hits_free(hits, n);
 	return shown ? MESHCTL_OK : MESHCTL_FAILED;
 }
@@ -562,6 +850,37 @@ static int cmd_status(const struct meshctl_ctx *ctx, int argc, char **argv)
 	char gen[64] = "";
 	store_read_generation(ctx->store, gen, sizeof gen);
 	gen[strcspn(gen, " \n")] = '\0';
+	if (ctx->json) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "store", json_string(ctx->store));
+		json_object_set_new(doc, "generation", json_string(gen));
+		json_object_set_new(doc, "domains", json_integer(root->n_children));
+		json_object_set_new(doc, "products", json_integer((json_int_t)products));
+		json_object_set_new(doc, "versions", json_integer((json_int_t)versions));
+		json_object_set_new(doc, "deprecated", json_integer((json_int_t)deprecated));
+		json_object_set_new(doc, "unreadable_releases", json_integer((json_int_t)catalog_skipped(cat)));
+		/* the usage part as the text report gives it, one line an entry */
+		char *usage_text = NULL;
+		size_t usage_len = 0;
+		FILE *mem = open_memstream(&usage_text, &usage_len);
+		int st2 = mem ? meshctl_usage_status(ctx, mem) : MESHCTL_ERROR;
+		if (mem)
+			fclose(mem);
+		json_t *lines = json_array();
+		for (char *line = usage_text, *next; line && *line; line = next) {
+			next = strchr(line, '\n');
+			if (next)
+				*next++ = '\0';
+			json_array_append_new(lines, json_string(line));
+			if (!next)
+				break;
+		}
+		free(usage_text);
+		json_object_set_new(doc, "usage", lines);
+		catalog_unref(cat);
+		meshctl_json_print(doc);
+		return st2;
+	}
 	printf("store        %s\n", ctx->store);
 	printf("generation   %s\n", gen);
 	printf("domains      %u\n", root->n_children);
@@ -595,6 +914,8 @@ static const struct command commands[] = {
 	 MESHCTL_OWNER_ONLY},
 	{"search", cmd_search, "full-text search over products, descriptions and columns", MESHCTL_SERVED},
 	{"status", cmd_status, "store, catalog and usage recording status", MESHCTL_SERVED},
+	{"doctor", cmd_doctor, "check (--fix: make) the store locked down for its service account",
+	 MESHCTL_OWNER_ONLY},
 	MESHCTL_AREA_COMMANDS
 	{NULL, NULL, NULL, MESHCTL_SERVED},
 };
@@ -626,9 +947,12 @@ static int dispatch(const struct meshctl_ctx *ctx, int argc, char **argv, enum m
 		}
 		if (where)
 			*where = c->where;
-		return c->fn(ctx, argc, argv);
+		int code = c->fn(ctx, argc, argv);
+		meshctl_json_error(ctx, c->name, code);
+		return code;
 	}
 	meshctl_fail(ctx, argv[0], "unknown command (see meshctl --help)");
+	meshctl_json_error(ctx, argv[0], MESHCTL_USAGE);
 	return MESHCTL_USAGE;
 }
 
@@ -637,15 +961,18 @@ int main(int argc, char **argv)
 	struct meshctl_ctx ctx = {.prog = "meshctl"};
 	int serve_fd = -1;
 	ctx.store = getenv("MESH_STORE");
-	if (!ctx.store || !*ctx.store)
+	bool store_given = ctx.store && *ctx.store;
+	if (!store_given)
 		ctx.store = "/srv/mesh";
 	identity_current(&ctx.caller);
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--store") && i + 1 < argc) {
 			ctx.store = argv[++i];
+			store_given = true;
 		} else if (!strncmp(argv[i], "--store=", 8)) {
 			ctx.store = argv[i] + 8;
+			store_given = true;
 		} else if (!strcmp(argv[i], "--json")) {
 			ctx.json = true;
 		} else if (!strcmp(argv[i], "--serve-fd") && i + 1 < argc) {
@@ -661,8 +988,13 @@ int main(int argc, char **argv)
 			return MESHCTL_USAGE;
 		}
 	}
-	if (serve_fd >= 0)
+	/* whatever this process creates in a store (SQLite's files too) is
+	 * its owner's alone; LOCAL commands write the user's files with the
+	 * user's umask */
+	if (serve_fd >= 0) {
+		umask(077);
 		return meshctl_serve(&ctx, serve_fd, dispatch);
+	}
 	if (i >= argc) {
 		usage(stderr);
 		return MESHCTL_USAGE;
@@ -672,17 +1004,36 @@ int main(int argc, char **argv)
 		if (!strcmp(c->name, argv[i]))
 			cmd = c;
 	if (!cmd) {
-		fprintf(stderr, "meshctl: unknown command '%s' (see meshctl --help)\n", argv[i]);
+		meshctl_fail(&ctx, argv[i], "unknown command (see meshctl --help)");
+		meshctl_json_error(&ctx, argv[i], MESHCTL_USAGE);
 		return MESHCTL_USAGE;
 	}
 	bool asks_help = argc - i == 2 && (!strcmp(argv[i + 1], "--help") || !strcmp(argv[i + 1], "-h"));
 	if (cmd->where == MESHCTL_OWNER_ONLY && !asks_help && !meshctl_store_direct(ctx.store)) {
-		fprintf(stderr, "meshctl %s: works on the store directly: run it as root or as the store's owner\n",
-			cmd->name);
+		meshctl_fail(&ctx, cmd->name, "works on the store directly: run it as root or as the store's owner");
+		meshctl_json_error(&ctx, cmd->name, MESHCTL_DENIED);
 		return MESHCTL_DENIED;
 	}
-	if (cmd->where == MESHCTL_SERVED && !asks_help && !meshctl_store_direct(ctx.store))
-		return meshctl_client_run(&ctx, argc - i, argv + i,
-					  !strcmp(cmd->name, "publish") || !strcmp(cmd->name, "validate"));
-	return cmd->fn(&ctx, argc - i, argv + i);
+	if (cmd->where == MESHCTL_SERVED && !asks_help && !meshctl_store_direct(ctx.store)) {
+		/* the worker prints the command's documents, errors included; this
+		 * process only its own (reaching the service) */
+		int code = meshctl_client_run(&ctx, argc - i, argv + i,
+					      !strcmp(cmd->name, "publish") || !strcmp(cmd->name, "validate"));
+		if (first_error[0])
+			meshctl_json_error(&ctx, cmd->name, code);
+		return code;
+	}
+	if (cmd->where != MESHCTL_LOCAL || (!strcmp(cmd->name, "init") && argc - i == 1))
+		umask(077);
+	if (cmd->where != MESHCTL_LOCAL && !asks_help) {
+		/* a store that is not there is the environment's fault (exit 4) */
+		struct mesh_err err = {0};
+		if (store_check(ctx.store, &err)) {
+			meshctl_fail(&ctx, cmd->name, "%s%s", err.msg, store_given ? "" :
+				     " (the default store: say --store DIR or set MESH_STORE)");
+			meshctl_json_error(&ctx, cmd->name, MESHCTL_ERROR);
+			return MESHCTL_ERROR;
+		}
+	}
+	return dispatch(&ctx, argc - i, argv + i, NULL);
 }

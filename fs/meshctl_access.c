@@ -70,7 +70,7 @@ static int parse_ref(const struct meshctl_ctx *ctx, const char *cmd, const char 
 static int check_admin(const struct meshctl_ctx *ctx, const char *cmd, const char *domain)
 {
 	struct mesh_err err = {0};
-	int rc = meshfs_check_publisher(ctx->store, domain, &ctx->caller, cmd, &err);
+	int rc = meshfs_check_publisher(ctx->store, domain, cmd, &ctx->caller, &err);
 	if (rc)
 		meshctl_fail(ctx, cmd, "%s", err.msg);
 	return rc ? meshctl_exit_for(rc) : 0;
@@ -171,8 +171,11 @@ int meshctl_cmd_grant(const struct meshctl_ctx *ctx, int argc, char **argv)
 		 until_text ? " until " : "", until_text ? until_text : "", reason ? reason : "no reason given");
 	policy_audit(ctx->store, domain, &ctx->caller, audit);
 	store_bump_generation(ctx->store, NULL);
-	printf("granted read on %s to %s%s%s (grant %s)\n", argv[optind], argv[optind + 1],
-	       until_text ? " until " : "", until_text ? until_text : "", id);
+	char line[1024];
+	snprintf(line, sizeof line, "granted read on %s to %s%s%s (grant %s)", argv[optind], argv[optind + 1],
+		 until_text ? " until " : "", until_text ? until_text : "", id);
+	meshctl_result(ctx, line, "grant", id, "resource", argv[optind], "subject", argv[optind + 1],
+		       "until", until_text, (char *)NULL);
 	free(id);
 	return MESHCTL_OK;
 }
@@ -205,7 +208,10 @@ int meshctl_cmd_revoke(const struct meshctl_ctx *ctx, int argc, char **argv)
 	snprintf(audit, sizeof audit, "revoke: read on %s from %s (%zu grant(s))", argv[1], argv[2], removed);
 	policy_audit(ctx->store, domain, &ctx->caller, audit);
 	store_bump_generation(ctx->store, NULL);
-	printf("revoked %zu grant(s) of %s on %s\n", removed, argv[2], argv[1]);
+	char line[1024], count[32];
+	snprintf(line, sizeof line, "revoked %zu grant(s) of %s on %s", removed, argv[2], argv[1]);
+	snprintf(count, sizeof count, "%zu", removed);
+	meshctl_result(ctx, line, "resource", argv[1], "subject", argv[2], "revoked", count, (char *)NULL);
 	return MESHCTL_OK;
 }
 
@@ -229,7 +235,9 @@ int meshctl_cmd_grants(const struct meshctl_ctx *ctx, int argc, char **argv)
 		meshctl_fail(ctx, "grants", "%s", err.msg);
 		return meshctl_exit_for(rc);
 	}
-	printf("%-14s %-24s %-30s %-21s %-12s %s\n", "GRANT", "SUBJECT", "RESOURCE", "UNTIL", "BY", "REASON");
+	json_t *list = ctx->json ? json_array() : NULL;
+	if (!list)
+		printf("%-14s %-24s %-30s %-21s %-12s %s\n", "GRANT", "SUBJECT", "RESOURCE", "UNTIL", "BY", "REASON");
 	time_t now = time(NULL);
 	/* owners and governance see their domains' grants, others the grants
 	 * that name them */
@@ -248,11 +256,33 @@ int meshctl_cmd_grants(const struct meshctl_ctx *ctx, int argc, char **argv)
 			mesh_time_rfc3339(&ts, until, sizeof until);
 			until[19] = 'Z', until[20] = '\0';
 		}
-		printf("%-14s %-24s %-30s %-21s %-12s %s%s\n", g[i].id, g[i].subject, res, until,
-		       g[i].grantor ? g[i].grantor : "?", g[i].reason ? g[i].reason : "",
+		if (list) {
+			json_t *o = json_object();
+			json_object_set_new(o, "id", json_string(g[i].id));
+			json_object_set_new(o, "subject", json_string(g[i].subject));
+			json_object_set_new(o, "domain", json_string(g[i].domain));
+			json_object_set_new(o, "product", g[i].product ? json_string(g[i].product) : json_null());
+			json_object_set_new(o, "version", g[i].version ? json_string(g[i].version) : json_null());
+			json_object_set_new(o, "effect", json_string(g[i].deny ? "deny" : "allow"));
+			json_object_set_new(o, "until", g[i].until ? json_string(until) : json_null());
+			json_object_set_new(o, "expired", json_boolean(g[i].until && g[i].until < now));
+			json_object_set_new(o, "grantor", g[i].grantor ? json_string(g[i].grantor) : json_null());
+			json_object_set_new(o, "reason", json_string(g[i].reason ? g[i].reason : ""));
+			json_array_append_new(list, o);
+			continue;
+		}
+		char *id = mesh_escape_text(g[i].id), *subject = mesh_escape_text(g[i].subject),
+		     *by = mesh_escape_text(g[i].grantor ? g[i].grantor : "?"), *why = mesh_escape_text(g[i].reason);
+		printf("%-14s %-24s %-30s %-21s %-12s %s%s\n", id, subject, res, until, by, why,
 		       g[i].until && g[i].until < now ? " (expired)" : "");
+		free(id), free(subject), free(by), free(why);
 	}
 	scope_close(sc);
+	if (list) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "grants", list);
+		meshctl_json_print(doc);
+	}
 	grants_free(g, n);
 	return MESHCTL_OK;
 }
@@ -273,28 +303,39 @@ static void request_free(struct request *r)
 	free(r->resource), free(r->reason), free(r->requested_at), free(r->until), free(r->status);
 }
 
+/* A JSON document of the store, read like every store file (no symlink,
+ * no FIFO, regular files only); NULL when it is not one. */
+static json_t *load_json_at(int dirfd, const char *name, struct stat *st)
+{
+	int fd = mesh_open_regular_at(dirfd, name, O_RDONLY, 0, st);
+	if (fd < 0)
+		return NULL;
+	json_error_t jerr;
+	json_t *o = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+	close(fd);
+	return o;
+}
+
 static int load_request(const char *store, const char *id, struct request *r)
 {
 	memset(r, 0, sizeof *r);
 	for (const char *p = id; *p; p++)
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
-	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/requests/%s.json", store, id);
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (!*id || strlen(id) >= sizeof r->id)
+		return -EINVAL;
+	char path[PATH_MAX], name[64];
+	snprintf(path, sizeof path, "%s/requests", store);
+	snprintf(name, sizeof name, "%s.json", id);
+	int dfd = mesh_open_dir_at(AT_FDCWD, path);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		if (fd >= 0)
-			close(fd);
-		return -ENOENT;
-	}
-	json_error_t jerr;
-	json_t *o = json_loadfd(fd, 0, &jerr);
-	close(fd);
+	json_t *o = dfd >= 0 ? load_json_at(dfd, name, &st) : NULL;
+	if (dfd >= 0)
+		close(dfd);
 	json_t *res = json_object_get(o, "resource");
 	if (!json_is_string(res)) {
 		json_decref(o);
-		return -EINVAL;
+		return o ? -EINVAL : -ENOENT;
 	}
 	snprintf(r->id, sizeof r->id, "%s", id);
 	/* who asked: the requester's uid as the service wrote it (from the
@@ -315,8 +356,11 @@ static int load_request(const char *store, const char *id, struct request *r)
 	r->until = json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
 	snprintf(r->domain, sizeof r->domain, "%.*s", (int)strcspn(r->resource, "/@"), r->resource);
 	json_decref(o);
-	snprintf(path, sizeof path, "%s/domains/%s/requests/%s.json", store, r->domain, id);
-	o = json_load_file(path, 0, &jerr);
+	snprintf(path, sizeof path, "%s/domains/%s/requests", store, r->domain);
+	dfd = mesh_name_ok(r->domain) ? mesh_open_dir_at(AT_FDCWD, path) : -1;
+	o = dfd >= 0 ? load_json_at(dfd, name, NULL) : NULL;
+	if (dfd >= 0)
+		close(dfd);
 	v = json_object_get(o, "status");
 	if (json_is_string(v))
 		r->status = xstrdup(json_string_value(v));
@@ -358,6 +402,7 @@ int meshctl_cmd_request(const struct meshctl_ctx *ctx, int argc, char **argv)
 	now_rfc3339(stamp, sizeof stamp);
 	json_t *o = json_object();
 	json_object_set_new(o, "resource", json_string(argv[optind]));
+	/* the requester, as the kernel says (the service: SO_PEERCRED) */
 	json_object_set_new(o, "uid", json_integer(ctx->caller.uid));
 	json_object_set_new(o, "user", json_string(ctx->caller.user));
 	json_object_set_new(o, "reason", json_string(reason));
@@ -370,7 +415,10 @@ int meshctl_cmd_request(const struct meshctl_ctx *ctx, int argc, char **argv)
 	snprintf(dir, sizeof dir, "%s/requests", ctx->store);
 	/* the next free number; O_EXCL settles races between requesters */
 	long next = 1;
-	DIR *d = opendir(dir);
+	int dfd = mesh_open_dir_at(AT_FDCWD, dir);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d && dfd >= 0)
+		close(dfd);
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
 		long n = strtol(de->d_name, NULL, 10);
@@ -383,12 +431,12 @@ int meshctl_cmd_request(const struct meshctl_ctx *ctx, int argc, char **argv)
 	char path[PATH_MAX + 32];
 	for (int tries = 0; tries < 100 && fd < 0; tries++, next++) {
 		snprintf(path, sizeof path, "%s/%ld.json", dir, next);
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-		if (fd < 0 && errno != EEXIST)
+		fd = mesh_open_regular_at(AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL, STORE_FILE_MODE, NULL);
+		if (fd < 0 && fd != -EEXIST)
 			break;
 	}
 	if (fd < 0) {
-		meshctl_fail(ctx, "request", "%s: %s", dir, strerror(errno));
+		meshctl_fail(ctx, "request", "%s: %s", dir, mesh_open_strerror(fd));
 		free(text);
 		return MESHCTL_ERROR;
 	}
@@ -402,8 +450,11 @@ int meshctl_cmd_request(const struct meshctl_ctx *ctx, int argc, char **argv)
 		meshctl_fail(ctx, "request", "%s: %s", path, strerror(-rc));
 		return MESHCTL_ERROR;
 	}
-	printf("request %ld filed: read on %s; the owners of domain %s decide "
-	       "(they see it with 'meshctl requests --domain %s')\n", next - 1, argv[optind], domain, domain);
+	char line[1024], rid[32];
+	snprintf(line, sizeof line, "request %ld filed: read on %s; the owners of domain %s decide "
+		 "(they see it with 'meshctl requests --domain %s')", next - 1, argv[optind], domain, domain);
+	snprintf(rid, sizeof rid, "%ld", next - 1);
+	meshctl_result(ctx, line, "request", rid, "resource", argv[optind], (char *)NULL);
 	return MESHCTL_OK;
 }
 
@@ -423,12 +474,18 @@ int meshctl_cmd_requests(const struct meshctl_ctx *ctx, int argc, char **argv)
 	}
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s/requests", ctx->store);
-	DIR *d = opendir(dir);
+	int dfd = mesh_open_dir_at(AT_FDCWD, dir);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
 	if (!d) {
-		meshctl_fail(ctx, "requests", "%s: %s", dir, strerror(errno));
+		int e = dfd < 0 ? -dfd : errno;
+		if (dfd >= 0)
+			close(dfd);
+		meshctl_fail(ctx, "requests", "%s: %s", dir, strerror(e));
 		return MESHCTL_ERROR;
 	}
-	printf("%-6s %-12s %-30s %-25s %-10s %s\n", "ID", "USER", "RESOURCE", "REQUESTED", "STATUS", "REASON");
+	json_t *list = ctx->json ? json_array() : NULL;
+	if (!list)
+		printf("%-6s %-12s %-30s %-25s %-10s %s\n", "ID", "USER", "RESOURCE", "REQUESTED", "STATUS", "REASON");
 	/* owners and governance see their domains' requests, requesters their own */
 	struct scope *sc = NULL;
 	scope_open(ctx->store, &ctx->caller, &sc, NULL);
@@ -443,13 +500,35 @@ int meshctl_cmd_requests(const struct meshctl_ctx *ctx, int argc, char **argv)
 		if (load_request(ctx->store, id, &r))
 			continue;
 		bool visible = r.uid == ctx->caller.uid || scope_administers(sc, r.domain);
-		if (visible && (!only || !strcmp(r.domain, only)) && (all || !r.status))
-			printf("%-6s %-12s %-30s %-25s %-10s %s\n", r.id, r.user, r.resource, r.requested_at,
-			       r.status ? r.status : "pending", r.reason);
+		if (list && visible && (!only || !strcmp(r.domain, only)) && (all || !r.status)) {
+			json_t *o = json_object();
+			json_object_set_new(o, "id", json_string(r.id));
+			json_object_set_new(o, "user", json_string(r.user));
+			json_object_set_new(o, "uid", json_integer(r.uid));
+			json_object_set_new(o, "resource", json_string(r.resource));
+			json_object_set_new(o, "domain", json_string(r.domain));
+			json_object_set_new(o, "requested_at", json_string(r.requested_at));
+			json_object_set_new(o, "until", r.until ? json_string(r.until) : json_null());
+			json_object_set_new(o, "status", json_string(r.status ? r.status : "pending"));
+			json_object_set_new(o, "reason", json_string(r.reason));
+			json_array_append_new(list, o);
+		} else if (visible && (!only || !strcmp(r.domain, only)) && (all || !r.status)) {
+			/* all of it written by users: never raw to a terminal */
+			char *user = mesh_escape_text(r.user), *res = mesh_escape_text(r.resource),
+			     *at = mesh_escape_text(r.requested_at), *why = mesh_escape_text(r.reason),
+			     *status = mesh_escape_text(r.status ? r.status : "pending");
+			printf("%-6s %-12s %-30s %-25s %-10s %s\n", r.id, user, res, at, status, why);
+			free(user), free(res), free(at), free(why), free(status);
+		}
 		request_free(&r);
 	}
 	closedir(d);
 	scope_close(sc);
+	if (list) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "requests", list);
+		meshctl_json_print(doc);
+	}
 	return MESHCTL_OK;
 }
 
@@ -523,7 +602,7 @@ static int decide_request(const struct meshctl_ctx *ctx, int argc, char **argv, 
 	if (!rc) {
 		char dir[PATH_MAX];
 		snprintf(dir, sizeof dir, "%s/domains/%s/requests", ctx->store, r.domain);
-		if (mkdir(dir, 02775) < 0 && errno != EEXIST)
+		if (mkdir(dir, STORE_DIR_MODE) < 0 && errno != EEXIST)
 			rc = mesh_errf(&err, -errno, "%s: %s", dir, strerror(errno));
 		json_t *o = json_object();
 		json_object_set_new(o, "status", json_string(approve ? "approved" : "denied"));
@@ -537,10 +616,12 @@ static int decide_request(const struct meshctl_ctx *ctx, int argc, char **argv, 
 		json_decref(o);
 		char name[64];
 		snprintf(name, sizeof name, "%s.json", r.id);
-		int fd = rc ? -1 : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int fd = rc ? -1 : mesh_open_dir_at(AT_FDCWD, dir);
 		if (fd >= 0) {
-			rc = mesh_write_file_atomic(fd, name, text, strlen(text), 0664, &err);
+			rc = mesh_write_file_atomic(fd, name, text, strlen(text), STORE_FILE_MODE, &err);
 			close(fd);
+		} else if (!rc) {
+			rc = mesh_errf(&err, fd, "%s: %s", dir, strerror(-fd));
 		}
 		free(text);
 	}
@@ -550,9 +631,12 @@ static int decide_request(const struct meshctl_ctx *ctx, int argc, char **argv, 
 			 r.user, r.resource, r.reason, grant_id ? ": grant " : "", grant_id ? grant_id : "");
 		policy_audit(ctx->store, r.domain, &ctx->caller, audit);
 		store_bump_generation(ctx->store, NULL);
-		printf("request %s %s: %s may %sread %s%s%s\n", r.id, approve ? "approved" : "denied", r.user,
-		       approve ? "" : "not ", r.resource, approve && until ? " until " : "",
-		       approve && until ? (until_text ? until_text : r.until) : "");
+		char line[1024];
+		snprintf(line, sizeof line, "request %s %s: %s may %sread %s%s%s", r.id, approve ? "approved" : "denied",
+			 r.user, approve ? "" : "not ", r.resource, approve && until ? " until " : "",
+			 approve && until ? (until_text ? until_text : r.until) : "");
+		meshctl_result(ctx, line, "request", r.id, "decision", approve ? "approved" : "denied",
+			       "user", r.user, "resource", r.resource, "grant", grant_id, (char *)NULL);
 	} else {
 		meshctl_fail(ctx, cmd, "%s", err.msg);
 	}
@@ -626,24 +710,32 @@ static int show_decisions(const struct meshctl_ctx *ctx, const char *cmd, const 
 			printf("  %-28s discover (metadata is readable by everyone who may see the product)\n", f->name);
 			continue;
 		}
-		const char *classes[POLICY_MAX_MASKED];
-		size_t nc = 0;
-		for (uint32_t k = 0; k < f->n_columns && nc < POLICY_MAX_MASKED; k++)
-			classes[nc++] = f->columns[k].classification;
+		size_t nc = f->n_columns;
+		const char **classes = xcalloc(nc + 1, sizeof *classes);
+		for (size_t k = 0; k < nc; k++)
+			classes[k] = f->columns[k].classification;
 		struct policy_decision dec;
 		policy_decide(p, who, f->domain, f->product, f->version, classes, nc, time(NULL), &dec);
 		bool maskable = f->format == FMT_CSV || f->format == FMT_JSONL;
 		const char *result = dec.result == POLICY_MASK && !maskable ? "deny" : policy_result_name(dec.result);
 		printf("  %-28s %s: %s", f->name, result, dec.reason);
+		free(classes);
 		if (dec.result == POLICY_MASK) {
-			printf("\n  %-28s masked columns:", "");
+			printf("\n  %-28s masked columns (you read a view of this file):", "");
 			for (uint32_t k = 0; k < f->n_columns; k++)
-				for (size_t m = 0; m < dec.n_masked; m++)
-					if (!strcmp(f->columns[k].classification, dec.masked[m]))
-						printf(" %s (%s)", f->columns[k].name, dec.masked[m]);
+				for (size_t m = 0; m < dec.n_masked; m++) {
+					const struct policy_mask *pm = &dec.masked[m];
+					if (strcmp(f->columns[k].classification, pm->classification))
+						continue;
+					printf("\n  %-28s   %s: %s", "", f->columns[k].name, pm->function);
+					if (!strcmp(pm->function, "truncate"))
+						printf("(%g)", pm->precision);
+					printf(" (classification %s, masking rule %s)", pm->classification, pm->source);
+				}
 			if (!maskable)
 				printf("\n  %-28s denied: this format cannot be masked (fail closed)", "");
 		}
+		policy_decision_clear(&dec);
 		printf("\n");
 	}
 	catalog_unref(cat);
@@ -691,12 +783,18 @@ int meshctl_cmd_explain(const struct meshctl_ctx *ctx, int argc, char **argv)
 		return st;
 	struct passwd pw, *res = NULL;
 	char buf[4096];
-	gid_t groups[IDENTITY_MAX_GROUPS];
 	int ng = IDENTITY_MAX_GROUPS;
+	gid_t *groups = xcalloc((size_t)ng, sizeof *groups);
 	struct identity who;
-	if (getpwuid_r((uid_t)uid, &pw, buf, sizeof buf, &res) || !res ||
-	    getgrouplist(res->pw_name, res->pw_gid, groups, &ng) < 0)
+	if (getpwuid_r((uid_t)uid, &pw, buf, sizeof buf, &res) || !res) {
 		ng = 0;
+	} else if (getgrouplist(res->pw_name, res->pw_gid, groups, &ng) < 0) {
+		/* more groups than room: ask again with room for all of them */
+		groups = xrealloc(groups, (size_t)ng * sizeof *groups);
+		if (getgrouplist(res->pw_name, res->pw_gid, groups, &ng) < 0)
+			ng = 0;
+	}
 	identity_from_ids(&who, (uid_t)uid, res ? res->pw_gid : (gid_t)uid, groups, ng);
+	free(groups);
 	return show_decisions(ctx, "explain", &who, rel);
 }

@@ -4,28 +4,32 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "governance.h"
 #include "identity.h"
 #include "meshctl_cmds.h"
 #include "mesh_util.h"
+#include "scope.h"
 #include "store.h"
+
+#include <jansson.h>
 
 static int usage(const struct meshctl_ctx *ctx, bool ok)
 {
 	(void)ctx;
 	FILE *out = ok ? stdout : stderr;
-	fprintf(out, "usage: meshctl domain create NAME --owner SUBJECT... [--group GROUP]\n"
+	fprintf(out, "usage: meshctl domain create NAME --owner SUBJECT...\n"
 		"       meshctl domain show NAME\n"
 		"       meshctl domain list\n"
 		"       meshctl domain owners NAME [--add SUBJECT]... [--remove SUBJECT]...\n"
 		"SUBJECT is user:NAME or group:NAME.  create is for governance (root or the\n"
-		"governance group of mesh.yaml); the domain directory's group is --group, else\n"
-		"the first group owner, so that group's members can publish without root.\n");
+		"governance group of mesh.yaml); owners is for the domain's owners and governance.\n");
 	return ok ? MESHCTL_OK : MESHCTL_USAGE;
 }
 
@@ -33,14 +37,12 @@ static int create(const struct meshctl_ctx *ctx, int argc, char **argv)
 {
 	if (argc < 3)
 		return usage(ctx, false);
-	const char *name = argv[2], *group = NULL;
+	const char *name = argv[2];
 	char **owners = xcalloc((size_t)argc, sizeof *owners);
 	size_t n = 0;
 	for (int i = 3; i < argc; i++) {
 		if (!strcmp(argv[i], "--owner") && i + 1 < argc)
 			owners[n++] = argv[++i];
-		else if (!strcmp(argv[i], "--group") && i + 1 < argc)
-			group = argv[++i];
 		else {
 			free(owners);
 			return usage(ctx, false);
@@ -52,19 +54,12 @@ static int create(const struct meshctl_ctx *ctx, int argc, char **argv)
 	int rc = store_check(ctx->store, &err);
 	if (!rc)
 		rc = gov_load_mesh(ctx->store, &mesh, &err);
+	/* the caller's identity decides (the service runs as the store's owner) */
 	if (!rc && !gov_is_governance(mesh, me))
 		rc = mesh_errf(&err, -EACCES, "%s is not governance: domains are created by root or members of "
 			       "group %s", me->user, mesh->governance_group);
-	long gid = -1;
-	if (!rc && group && (gid = identity_group_id(group)) < 0)
-		rc = mesh_errf(&err, -EINVAL, "--group %s: no such group on this host", group);
-	for (size_t i = 0; !rc && !group && i < n; i++)
-		if (!strncmp(owners[i], "group:", 6)) {
-			gid = identity_group_id(owners[i] + 6);
-			break;
-		}
 	if (!rc)
-		rc = gov_create_domain(ctx->store, name, owners, n, gid, &err);
+		rc = gov_create_domain(ctx->store, name, owners, n, &err);
 	if (!rc)
 		store_bump_generation(ctx->store, NULL);
 	gov_mesh_free(mesh);
@@ -73,8 +68,22 @@ static int create(const struct meshctl_ctx *ctx, int argc, char **argv)
 		meshctl_fail(ctx, "domain create", "%s", err.msg);
 		return meshctl_exit_for(rc);
 	}
-	printf("created domain %s\n", name);
+	if (ctx->json) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "created", json_string(name));
+		meshctl_json_print(doc);
+	} else {
+		printf("created domain %s\n", name);
+	}
 	return MESHCTL_OK;
+}
+
+static json_t *owners_json(const struct domain_info *d)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < d->n_owners; i++)
+		json_array_append_new(a, json_string(d->owners[i]));
+	return a;
 }
 
 static int show(const struct meshctl_ctx *ctx, const char *name)
@@ -86,10 +95,33 @@ static int show(const struct meshctl_ctx *ctx, const char *name)
 		meshctl_fail(ctx, "domain show", "%s", err.msg);
 		return meshctl_exit_for(rc);
 	}
+	/* the names of restricted products are for those who administer them */
+	struct scope *sc = NULL;
+	scope_open(ctx->store, &ctx->caller, &sc, NULL);
+	bool admin = scope_administers(sc, d->name);
+	scope_close(sc);
+	if (ctx->json) {
+		json_t *doc = json_object(), *restricted = json_array();
+		json_object_set_new(doc, "domain", json_string(d->name));
+		json_object_set_new(doc, "owners", owners_json(d));
+		json_object_set_new(doc, "file", json_string(d->path));
+		for (size_t i = 0; admin && i < d->n_restricted; i++)
+			json_array_append_new(restricted, json_string(d->restricted[i]));
+		json_object_set_new(doc, "restricted", restricted);
+		json_object_set_new(doc, "domain_publish_rules", json_boolean(d->has_publish));
+		meshctl_json_print(doc);
+		gov_domain_free(d);
+		return MESHCTL_OK;
+	}
 	char *owners = gov_owner_list(d);
-	printf("domain      %s\nowners      %s\nfile        %s\n", d->name, owners, d->path);
-	for (size_t i = 0; i < d->n_restricted; i++)
-		printf("restricted  %s\n", d->restricted[i]);
+	char *safe = mesh_escape_text(owners);
+	printf("domain      %s\nowners      %s\nfile        %s\n", d->name, safe, d->path);
+	free(safe);
+	for (size_t i = 0; admin && i < d->n_restricted; i++) {
+		safe = mesh_escape_text(d->restricted[i]);
+		printf("restricted  %s\n", safe);
+		free(safe);
+	}
 	if (d->has_publish)
 		printf("publish     domain rules in addition to the mesh's\n");
 	free(owners);
@@ -106,13 +138,18 @@ static int list(const struct meshctl_ctx *ctx)
 		meshctl_fail(ctx, "domain list", "%s", err.msg);
 		return MESHCTL_ERROR;
 	}
-	DIR *dir = opendir(path);
+	int dfd = mesh_open_dir_at(AT_FDCWD, path);
+	DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
 	if (!dir) {
-		meshctl_fail(ctx, "domain list", "%s: %s", path, strerror(errno));
+		int e = dfd < 0 ? -dfd : errno;
+		if (dfd >= 0)
+			close(dfd);
+		meshctl_fail(ctx, "domain list", "%s: %s", path, strerror(e));
 		return MESHCTL_ERROR;
 	}
 	struct dirent *de;
 	int status = MESHCTL_OK;
+	json_t *all = ctx->json ? json_array() : NULL;
 	while ((de = readdir(dir))) {
 		if (de->d_name[0] == '.')
 			continue;
@@ -123,12 +160,26 @@ static int list(const struct meshctl_ctx *ctx)
 			status = MESHCTL_FAILED;
 			continue;
 		}
-		char *owners = gov_owner_list(d);
-		printf("%-20s %s\n", d->name, owners);
-		free(owners);
+		if (all) {
+			json_t *o = json_object();
+			json_object_set_new(o, "domain", json_string(d->name));
+			json_object_set_new(o, "owners", owners_json(d));
+			json_array_append_new(all, o);
+		} else {
+			char *owners = gov_owner_list(d);
+			char *safe = mesh_escape_text(owners);
+			printf("%-20s %s\n", d->name, safe);
+			free(safe);
+			free(owners);
+		}
 		gov_domain_free(d);
 	}
 	closedir(dir);
+	if (all) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "domains", all);
+		meshctl_json_print(doc);
+	}
 	return status;
 }
 
@@ -144,8 +195,17 @@ static int owners(const struct meshctl_ctx *ctx, int argc, char **argv)
 		return meshctl_exit_for(rc);
 	}
 	if (argc == 3) {
-		for (size_t i = 0; i < d->n_owners; i++)
-			printf("%s\n", d->owners[i]);
+		if (ctx->json) {
+			json_t *doc = json_object();
+			json_object_set_new(doc, "domain", json_string(d->name));
+			json_object_set_new(doc, "owners", owners_json(d));
+			meshctl_json_print(doc);
+		}
+		for (size_t i = 0; !ctx->json && i < d->n_owners; i++) {
+			char *safe = mesh_escape_text(d->owners[i]);
+			printf("%s\n", safe);
+			free(safe);
+		}
 		gov_domain_free(d);
 		return MESHCTL_OK;
 	}
@@ -192,9 +252,18 @@ static int owners(const struct meshctl_ctx *ctx, int argc, char **argv)
 	} else {
 		struct domain_info *after = NULL;
 		if (!gov_load_domain(ctx->store, argv[2], &after, NULL)) {
-			char *list = gov_owner_list(after);
-			printf("domain %s owners: %s\n", after->name, list);
-			free(list);
+			if (ctx->json) {
+				json_t *doc = json_object();
+				json_object_set_new(doc, "domain", json_string(after->name));
+				json_object_set_new(doc, "owners", owners_json(after));
+				meshctl_json_print(doc);
+			} else {
+				char *list = gov_owner_list(after);
+				char *safe = mesh_escape_text(list);
+				printf("domain %s owners: %s\n", after->name, safe);
+				free(safe);
+				free(list);
+			}
 			gov_domain_free(after);
 		}
 	}

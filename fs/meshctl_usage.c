@@ -112,7 +112,10 @@ static int print_report(const struct meshctl_ctx *ctx, const char *cmd, struct u
 {
 	print_warnings(ctx, cmd, r);
 	char *text = usage_report_format(r, fmt);
-	fputs(text, stdout);
+	if (fmt == USAGE_FORMAT_JSON)
+		meshctl_print_document(text);
+	else
+		fputs(text, stdout);
 	free(text);
 	usage_report_free(r);
 	return fflush(stdout) == 0 ? MESHCTL_OK : MESHCTL_ERROR;

@@ -24,6 +24,7 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -57,6 +58,9 @@ struct meshfs_conf {
 	char *config;        /* -o config=PATH (read before parsing) */
 	char *log_level;
 	char *usage_sink;    /* postgresql://... (overrides mesh.yaml's usage.sink) */
+	int insecure_store;
+	char *view_cache;
+	char *view_cache_max;
 };
 
 enum { KEY_DROP, KEY_ALLOW_OTHER };
@@ -79,6 +83,9 @@ static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("config=%s", config),
 	CONF_OPT("log_level=%s", log_level),
 	CONF_OPT("usage_sink=%s", usage_sink),
+	CONF_OPT("insecure_store", insecure_store),
+	CONF_OPT("view_cache=%s", view_cache),
+	CONF_OPT("view_cache_max=%s", view_cache_max),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	/* mount.fuse3 adds dev and suid unless told otherwise: a mesh never
 	 * needs either, so they are dropped and nosuid,nodev forced below */
@@ -112,9 +119,13 @@ static void usage(FILE *out)
 "    -o poll=SECONDS        how often to check the store for changes made on\n"
 "                           other hosts (default 1)\n"
 "    -o max_threads=N       worker threads (default 16)\n"
-"    -o passthrough=auto|off  kernel FUSE passthrough for files that are the\n"
-"                           same for every reader (auto: when run as root on\n"
-"                           a kernel that offers it; default auto)\n"
+"    -o passthrough=auto|off  kernel FUSE passthrough for release files and\n"
+"                           masked views (auto: when run as root on a kernel\n"
+"                           that offers it; default auto)\n"
+"    -o view_cache=DIR      where this host keeps masked readers' views\n"
+"                           (default /var/cache/meshfs/views, made 0700)\n"
+"    -o view_cache_max=BYTES  size cap of the view cache, least recently used\n"
+"                           views evicted first (suffix K, M, G; default 10G)\n"
 "    -o usage_dir=DIR       where this host records usage (default STORE/usage/HOST)\n"
 "    -o hostname=NAME       host name recorded with usage (default gethostname)\n"
 "    -o usage_slots=N       usage journal capacity in events (default 32768)\n"
@@ -134,6 +145,9 @@ static void usage(FILE *out)
 "                           to syslog/journald (and stderr with -f)\n"
 "    -o usage_sink=URI      ship usage to PostgreSQL (postgresql://...;\n"
 "                           default: mesh.yaml's usage: sink:)\n"
+"    -o insecure_store      serve a store that is not locked down (others may\n"
+"                           read or write its files), with a loud warning;\n"
+"                           without it meshfs refuses such a store\n"
 "    -h, --help             this text\n"
 "    -V, --version          version\n"
 "\n"
@@ -143,8 +157,10 @@ static void usage(FILE *out)
 "left stale by a killed daemon is cleared (lazy unmount) at start.\n"
 "\n"
 "Always mounted nosuid,nodev,ro. Exit status: 0 after a clean unmount,\n"
-"1 on bad arguments, a bad configuration file, a missing store, a failed\n"
-"mount, or a daemon refused after it went into the background.\n"
+"1 on bad arguments, a bad configuration file, a missing store, a store that\n"
+"is not locked down (one account owns every file, nobody else may read or\n"
+"write any: see 'meshctl doctor'), a failed mount, or a daemon refused after\n"
+"it went into the background.\n"
 "Unmount with 'fusermount3 -u MOUNTPOINT' (or umount as root).\n");
 }
 
@@ -180,6 +196,8 @@ static void conf_free(struct meshfs_conf *conf)
 	free(conf->config);
 	free(conf->log_level);
 	free(conf->usage_sink);
+	free(conf->view_cache);
+	free(conf->view_cache_max);
 }
 
 /* Open the control socket (before the fork, so errors reach the terminal).
@@ -206,6 +224,36 @@ static int open_service(const struct meshfs_conf *conf, const char *store, const
 	if (rc)
 		fprintf(stderr, "meshfs: %s\n", err.msg);
 	return rc;
+}
+
+/* The mount is the only way in: a store others can read bypasses every
+ * decision the daemon makes (and one they can write lets them rewrite the
+ * policy).  Nonzero: refused (printed why). */
+static int refuse_insecure(const char *store, bool insecure_store)
+{
+	struct mesh_err err = {0};
+	char *report = NULL;
+	int problems = store_check(store, &err) ? 0 : store_audit(store, &report, &err);
+	if (problems < 0) {
+		fprintf(stderr, "meshfs: %s\n", err.msg);
+		return 1;
+	}
+	if (problems > 0 && !insecure_store) {
+		fprintf(stderr, "meshfs: refusing to serve %s: it is not locked down (%d problem(s)): other users "
+			"could read or change its files without the mount:\n%s\n(or mount with -o insecure_store "
+			"to serve it anyway)\n", store, problems, report);
+		free(report);
+		return 1;
+	}
+	if (problems > 0) {
+		fprintf(stderr, "meshfs: WARNING: -o insecure_store: serving %s although it is NOT locked down "
+			"(%d problem(s)): access control, masking and usage records can be bypassed by reading "
+			"the store directly\n%s\n", store, problems, report);
+		syslog(LOG_WARNING, "insecure_store: serving %s although it is not locked down (%d problem(s)); "
+		       "access control can be bypassed", store, problems);
+		free(report);
+	}
+	return 0;
 }
 
 /* meshfs --service STORE [-f] [-o ...]: the control socket without a mount. */
@@ -242,6 +290,8 @@ static int service_main(int argc, char **argv)
 		goto out;
 	}
 	openlog("meshfs", LOG_PID | (foreground ? LOG_PERROR : 0), LOG_DAEMON);
+	if (refuse_insecure(store, conf.insecure_store))
+		goto out;
 	conf.no_service = 0;
 	if (open_service(&conf, store, NULL, true, &svc))
 		goto out;
@@ -430,6 +480,7 @@ static void reloader_stop(struct reloader *r)
 
 int main(int argc, char **argv)
 {
+	umask(077);   /* what the daemon creates in the store is its own */
 	if (argc >= 2 && !strcmp(argv[1], "--service"))
 		return service_main(argc, argv);
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -502,6 +553,20 @@ int main(int argc, char **argv)
 		.no_usage = conf.no_usage,
 		.usage_sink = conf.usage_sink,
 	};
+	if (conf.view_cache_max) {
+		char *end;
+		double v = strtod(conf.view_cache_max, &end);
+		double unit = *end == 'K' ? 1024.0 : *end == 'M' ? 1048576.0 : *end == 'G' ? 1073741824.0 : 1;
+		if (unit > 1)
+			end++;
+		if (end == conf.view_cache_max || *end || !(v > 0)) {
+			fprintf(stderr, "meshfs: -o view_cache_max=%s: expected a size in bytes (K, M, G suffixes)\n",
+				conf.view_cache_max);
+			goto out;
+		}
+		dopts.view_cache_max = (uint64_t)(v * unit);
+	}
+	dopts.view_cache = conf.view_cache;
 	struct mesh_err err = {0};
 	char policy_file[PATH_MAX + 16];
 	snprintf(policy_file, sizeof policy_file, "%s/mesh.yaml", store);
@@ -510,6 +575,9 @@ int main(int argc, char **argv)
 			"(restore it, or say -o open_mesh if all data is public)\n", policy_file);
 		goto out;
 	}
+	if (refuse_insecure(store, conf.insecure_store))
+		goto out;
+	mesh_err_clear(&err);
 	/* a daemon killed earlier left "Transport endpoint is not connected" */
 	int stale = startup_clear_stale(opts.mountpoint, &err);
 	if (stale < 0) {

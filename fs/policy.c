@@ -17,6 +17,8 @@
 
 #include "governance.h"
 #include "mesh_util.h"
+#include "store.h"
+#include "view_mask.h"
 #include "yamltree.h"
 
 /* A subject resolved once, at load: decisions never ask NSS. */
@@ -67,6 +69,8 @@ struct access_rule {
 
 struct mask_rule {
 	char *classification;
+	enum view_fn fn;
+	double precision;
 	char **unmasked_for;                /* subjects, or "owners" */
 	struct subject *unmasked;           /* the same, resolved */
 	size_t n;
@@ -79,6 +83,7 @@ struct domain_entry {
 	char **owners;
 	struct subject *owner_subjects;
 	size_t n_owners;
+	char *broken;    /* why its domain.yaml did not load: all its data denied */
 };
 
 struct policy {
@@ -231,6 +236,14 @@ static int read_masking(struct policy *p, const struct ynode *list, const char *
 		char source[PATH_MAX];
 		snprintf(source, sizeof source, "%s:%d", file, e->line);
 		m->source = xstrdup(source);
+		const char *fname = yscalar(ymap_get(e, "function"));
+		if (view_fn_parse(fname ? fname : "null", &m->fn))
+			return mesh_errf(err, -EINVAL, "%s:%d:%d: masking[%zu].function: \"%s\" is not one of null, "
+					 "redact, hash, last4, year, truncate", file, e->line, e->col, i, fname);
+		if (m->fn == VIEW_FN_TRUNCATE &&
+		    (ynumber(ymap_get(e, "precision"), &m->precision) || !(m->precision > 0)))
+			return mesh_errf(err, -EINVAL, "%s:%d:%d: masking[%zu]: truncate needs precision: N (a "
+					 "number > 0, e.g. 1000 or 0.01)", file, e->line, e->col, i);
 		m->unmasked_for = xcalloc(un ? un->n + 1 : 1, sizeof *m->unmasked_for);
 		for (size_t k = 0; un && k < un->n; k++) {
 			const char *s = yscalar(un->items[k]);
@@ -292,9 +305,13 @@ static void read_grants_dir(const char *store, const char *domain, struct grant 
 {
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s/domains/%s/grants", store, domain);
-	DIR *d = opendir(dir);
-	if (!d)
+	int dfd = mesh_open_dir_at(AT_FDCWD, dir);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
 		return;
+	}
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		size_t len = strlen(de->d_name);
@@ -303,7 +320,12 @@ static void read_grants_dir(const char *store, const char *domain, struct grant 
 		char path[PATH_MAX + 300];
 		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
 		json_error_t jerr;
-		json_t *o = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+		char *text = NULL;
+		size_t tlen = 0;
+		json_t *o = NULL;
+		if (!mesh_read_file_at(dfd, de->d_name, 1u << 20, &text, &tlen, NULL))
+			o = json_loadb(text, tlen, JSON_REJECT_DUPLICATES, &jerr);
+		free(text);
 		const char *subject = jstr(o, "subject"), *resource = jstr(o, "resource");
 		char *dd = NULL, *pp = NULL, *vv = NULL;
 		if (!o || !subject || !subject_ok(subject) || !resource || parse_resource(resource, &dd, &pp, &vv) ||
@@ -353,9 +375,14 @@ int grant_list(const char *store, const char *domain, struct grant **out, size_t
 	}
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s/domains", store);
-	DIR *d = opendir(dir);
-	if (!d)
-		return mesh_errf(err, -errno, "%s: %s", dir, strerror(errno));
+	int dfd = mesh_open_dir_at(AT_FDCWD, dir);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		int e = dfd < 0 ? dfd : -errno;
+		if (dfd >= 0)
+			close(dfd);
+		return mesh_errf(err, e, "%s: %s", dir, strerror(-e));
+	}
 	struct dirent *de;
 	while ((de = readdir(d)))
 		if (de->d_name[0] != '.' && mesh_name_ok(de->d_name))
@@ -384,40 +411,55 @@ int policy_load(const char *store, struct policy **out, char **warnings, struct 
 	}
 	yamltree_free(root);
 	snprintf(path, sizeof path, "%s/domains", store);
-	DIR *dir = rc ? NULL : opendir(path);
-	if (!rc && !dir)
-		rc = mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+	int dfd = rc ? -1 : mesh_open_dir_at(AT_FDCWD, path);
+	DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!rc && !dir) {
+		int e = dfd < 0 ? dfd : -errno;
+		if (dfd >= 0)
+			close(dfd);
+		rc = mesh_errf(err, e, "%s: %s", path, strerror(-e));
+	}
 	struct dirent *de;
 	while (!rc && (de = readdir(dir))) {
 		if (de->d_name[0] == '.' || !mesh_name_ok(de->d_name))
 			continue;
+		/* A domain whose domain.yaml does not load (a syntax error, a FIFO,
+		 * a symlink) is denied to all but governance, and the rest of the
+		 * mesh loads as usual: one domain's broken file must not hold back
+		 * every other domain's changes (a revoke elsewhere applies). */
 		struct domain_info *di = NULL;
-		rc = gov_load_domain(store, de->d_name, &di, err);
-		if (rc)
-			break;
+		struct mesh_err derr = {0};
+		struct ynode *droot = NULL;
+		char rel[PATH_MAX];
+		snprintf(rel, sizeof rel, "domains/%s/domain.yaml", de->d_name);
 		p->domains = xrealloc(p->domains, (p->n_domains + 1) * sizeof *p->domains);
 		struct domain_entry *e = &p->domains[p->n_domains++];
-		e->name = xstrdup(di->name);
-		e->owners = xcalloc(di->n_owners + 1, sizeof *e->owners);
-		e->n_owners = di->n_owners;
-		e->owner_subjects = xcalloc(di->n_owners + 1, sizeof *e->owner_subjects);
-		for (size_t i = 0; i < di->n_owners; i++) {
-			e->owners[i] = xstrdup(di->owners[i]);
-			e->owner_subjects[i] = resolve(e->owners[i]);
-			note_subject(p, e->owners[i]);
+		memset(e, 0, sizeof *e);
+		e->name = xstrdup(de->d_name);
+		int drc = gov_load_domain(store, de->d_name, &di, &derr);
+		if (!drc) {
+			e->owners = xcalloc(di->n_owners + 1, sizeof *e->owners);
+			e->n_owners = di->n_owners;
+			e->owner_subjects = xcalloc(di->n_owners + 1, sizeof *e->owner_subjects);
+			for (size_t i = 0; i < di->n_owners; i++) {
+				e->owners[i] = xstrdup(di->owners[i]);
+				e->owner_subjects[i] = resolve(e->owners[i]);
+				note_subject(p, e->owners[i]);
+			}
+			drc = load_yaml(di->path, &droot, &derr);
 		}
-		char rel[PATH_MAX];
-		snprintf(rel, sizeof rel, "domains/%s/domain.yaml", di->name);
-		struct ynode *droot = NULL;
-		rc = load_yaml(di->path, &droot, err);
-		if (!rc)
-			rc = read_access(p, ymap_get(droot, "access"), rel, di->name, err);
-		if (!rc)
-			rc = read_masking(p, ymap_get(droot, "masking"), rel, di->name, err);
+		if (!drc)
+			drc = read_access(p, ymap_get(droot, "access"), rel, di->name, &derr);
+		if (!drc)
+			drc = read_masking(p, ymap_get(droot, "masking"), rel, di->name, &derr);
 		yamltree_free(droot);
 		gov_domain_free(di);
-		if (rc)
-			break;
+		if (drc) {
+			e->broken = xstrdup(derr.msg[0] ? derr.msg : rel);
+			strbuf_printf(&warn, "%s: does not load, so domain %s is denied to all but governance "
+				      "(fail closed): %s\n", rel, e->name, e->broken);
+			continue;
+		}
 		struct grant *grants = NULL;
 		size_t ng = 0;
 		read_grants_dir(store, e->name, &grants, &ng, &warn);
@@ -468,7 +510,7 @@ void policy_free(struct policy *p)
 		struct domain_entry *e = &p->domains[i];
 		for (size_t k = 0; k < e->n_owners; k++)
 			free(e->owners[k]);
-		free(e->owners), free(e->owner_subjects), free(e->name);
+		free(e->owners), free(e->owner_subjects), free(e->name), free(e->broken);
 	}
 	free(p->domains);
 	free(p->governance_group);
@@ -512,7 +554,20 @@ void policy_decide(const struct policy *p, const struct identity *who, const cha
 		   size_t n, time_t now, struct policy_decision *out)
 {
 	memset(out, 0, sizeof *out);
+	if (who->groups_truncated) {
+		/* a deny rule may name a group we did not keep: fail closed */
+		out->result = POLICY_DENY;
+		snprintf(out->reason, sizeof out->reason, "denied: %s is in more than %d groups, more than meshfs "
+			 "can check (fail closed)", who->user, IDENTITY_MAX_GROUPS);
+		return;
+	}
 	const struct domain_entry *d = find_domain(p, domain);
+	if (d && d->broken && !is_governance(p, who)) {
+		out->result = POLICY_DENY;
+		snprintf(out->reason, sizeof out->reason, "denied: domains/%s/domain.yaml does not load (fail "
+			 "closed): %s", domain, d->broken);
+		return;
+	}
 	const char *owner = owner_match(d, who);
 	const struct access_rule *allow = NULL;
 	if (owner) {
@@ -559,11 +614,20 @@ void policy_decide(const struct policy *p, const struct identity *who, const cha
 									      : subject_matches(&mr->unmasked[k], who);
 			if (cleared)
 				continue;
-			bool listed = false;
-			for (size_t k = 0; k < out->n_masked; k++)
-				listed |= !strcmp(out->masked[k], mr->classification);
-			if (!listed && out->n_masked < POLICY_MAX_MASKED)
-				out->masked[out->n_masked++] = mr->classification;
+			struct policy_mask *listed = NULL;
+			for (size_t k = 0; k < out->n_masked && !listed; k++)
+				if (!strcmp(out->masked[k].classification, mr->classification))
+					listed = &out->masked[k];
+			if (!listed) {
+				out->masked = xrealloc(out->masked, (out->n_masked + 1) * sizeof *out->masked);
+				listed = &out->masked[out->n_masked++];
+				listed->function = NULL;
+			}
+			enum view_fn have;
+			if (!listed->function || (view_fn_parse(listed->function, &have) == 0 &&
+						  view_fn_strength(mr->fn) > view_fn_strength(have)))
+				*listed = (struct policy_mask){mr->classification, view_fn_name(mr->fn), mr->precision,
+							       mr->source};
 			if (out->result != POLICY_MASK) {
 				size_t len = strlen(out->reason);
 				snprintf(out->reason + len, sizeof out->reason - len, "; %s masked (%s)", mr->classification,
@@ -572,6 +636,15 @@ void policy_decide(const struct policy *p, const struct identity *who, const cha
 			out->result = POLICY_MASK;
 		}
 	}
+}
+
+void policy_decision_clear(struct policy_decision *d)
+{
+	if (!d)
+		return;
+	free(d->masked);
+	d->masked = NULL;
+	d->n_masked = 0;
 }
 
 bool policy_needs_groups(const struct policy *p)
@@ -583,7 +656,7 @@ int grant_write(const char *store, const struct grant *g, char **id_out, struct 
 {
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s/domains/%s/grants", store, g->domain);
-	if (mkdir(dir, 02775) < 0 && errno != EEXIST)
+	if (mkdir(dir, STORE_DIR_MODE) < 0 && errno != EEXIST)
 		return mesh_errf(err, -errno, "%s: %s", dir, strerror(errno));
 	json_t *o = json_object();
 	json_object_set_new(o, "subject", json_string(g->subject));
@@ -607,8 +680,8 @@ int grant_write(const char *store, const struct grant *g, char **id_out, struct 
 		json_object_set_new(o, "request", json_string(g->request));
 	char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(o);
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = fd < 0 ? mesh_errf(err, -errno, "%s: %s", dir, strerror(errno)) : 0;
+	int fd = mesh_open_dir_at(AT_FDCWD, dir);
+	int rc = fd < 0 ? mesh_errf(err, fd, "%s: %s", dir, strerror(-fd)) : 0;
 	char id[64];
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -619,7 +692,7 @@ int grant_write(const char *store, const struct grant *g, char **id_out, struct 
 		if (faccessat(fd, name, F_OK, 0) == 0)
 			rc = mesh_errf(err, -EEXIST, "grant %s exists", id);
 		else
-			rc = mesh_write_file_atomic(fd, name, text, strlen(text), 0664, err);
+			rc = mesh_write_file_atomic(fd, name, text, strlen(text), STORE_FILE_MODE, err);
 	}
 	if (fd >= 0)
 		close(fd);
@@ -656,7 +729,7 @@ void policy_audit(const char *store, const char *domain, const struct identity *
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/domains/%s/access.log", store, domain);
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0664);
+	int fd = mesh_open_regular_at(AT_FDCWD, path, O_WRONLY | O_APPEND | O_CREAT, STORE_FILE_MODE, NULL);
 	if (fd < 0)
 		return;
 	struct timespec now;

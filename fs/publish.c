@@ -2,9 +2,13 @@
  * publish.c - everything `meshctl validate` and `meshctl publish` check,
  * and the install (contract in include/publish.h).
  *
- * The release directory is read once into a list of entries; every check
- * adds a line to the report; the install happens only when no required
- * check failed, through store_install_release() (atomic).
+ * The release directory is read once into a list of names; the contract
+ * is read (one open) and parsed, the caller's right to publish into its
+ * domain checked, and then every file is opened once, relative to the
+ * release directory's descriptor, and copied into a staging directory in
+ * the store.  Every check runs over the staged files, so a file swapped in
+ * the release directory after it was copied changes nothing: what is
+ * validated is what store_install_release() renames into place.
  *
  * Not here: how contracts, schemas and data are checked (contract.c,
  * schema.c, validate.c), who owns a domain (domain.c), where files go
@@ -34,6 +38,8 @@ struct entry {
 	char *name;
 	enum file_role role;
 	uint64_t size;
+	uint64_t staged_size;   /* as copied into staging */
+	char sha256[65];
 };
 
 void publish_report_add(struct publish_report *r, const char *what, bool passed, bool warning,
@@ -104,6 +110,7 @@ static int scan_release_dir(int dirfd, const char *dir, struct entry **out, size
 			close(fd);
 		return mesh_errf(err, -errno, "%s: %s", dir, strerror(errno));
 	}
+	rewinddir(d);   /* a dup shares the offset: a descriptor read before starts over */
 	struct entry *entries = NULL;
 	size_t n = 0;
 	struct strbuf problems = STRBUF_INIT;
@@ -187,27 +194,86 @@ static bool version_exists(const char *store, const char *domain, const char *pr
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/domains/%s/%s/%s", store, domain, product, version);
-	return access(path, F_OK) == 0;
+	struct stat st;
+	return fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-int publish_run(const char *store, const char *release_dir, const struct publish_options *opts,
-		struct publish_report *r, struct mesh_err *err)
+/* The release's contract: one open through the release directory, parsed
+ * from the bytes read (the same bytes are staged). */
+static int read_contract(int dirfd, const char *release_label, char **text, size_t *len,
+			 struct contract **c, struct mesh_err *err)
+{
+	char cpath[PATH_MAX];
+	snprintf(cpath, sizeof cpath, "%s/contract.yaml", release_label);
+	struct mesh_err rerr = {0};
+	int rc = mesh_read_file_at(dirfd, "contract.yaml", CONTRACT_MAX_BYTES, text, len, &rerr);
+	if (rc)
+		return mesh_errf(err, rc, "%s/%s", release_label, rerr.msg);
+	rc = contract_parse(*text, *len, cpath, c, err);
+	if (!rc)
+		rc = contract_check_publishable(*c, err);
+	return rc;
+}
+
+/* Copy every entry into staging, each opened once; a file that is no
+ * longer a regular file of a size we accept fails the release. */
+static void stage_entries(int dirfd, const char *release_label, struct store_stage *stage,
+			  struct entry *entries, size_t n, const char *contract_text, size_t contract_len,
+			  struct publish_report *r)
+{
+	struct strbuf problems = STRBUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		struct entry *e = &entries[i];
+		struct mesh_err cerr = {0};
+		if (e->role == ROLE_CONTRACT) {
+			/* the bytes parsed above, not a second read */
+			if (store_stage_write(stage, e->name, contract_text, contract_len, &e->staged_size,
+					      e->sha256, &cerr))
+				strbuf_printf(&problems, "%s\n", cerr.msg);
+			continue;
+		}
+		int fd = mesh_open_regular_at(dirfd, e->name, O_RDONLY, 0, NULL);
+		if (fd < 0) {
+			strbuf_printf(&problems, "%s/%s: %s (changed while publishing?)\n", release_label, e->name,
+				      mesh_open_strerror(fd));
+			continue;
+		}
+		if (store_stage_copy(stage, fd, e->name, MAX_DATA_FILE, &e->staged_size, e->sha256, &cerr))
+			strbuf_printf(&problems, "%s/%s\n", release_label, cerr.msg);
+		close(fd);
+	}
+	if (problems.len) {
+		problems.buf[problems.len - 1] = '\0';
+		publish_report_add(r, "staging", false, false, "%s", problems.buf);
+	}
+	strbuf_release(&problems);
+}
+
+int publish_release_fd(const char *store, int release_dirfd, const char *release_label,
+		       const struct identity *caller, const struct publish_options *opts,
+		       struct publish_report *r, struct mesh_err *err)
 {
 	memset(r, 0, sizeof *r);
 	int rc = store_check(store, err);
 	if (rc)
 		return rc;
-	int dirfd = open(release_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-		return mesh_errf(err, -errno, "%s: %s", release_dir,
-				 errno == ENOTDIR ? "not a directory (give the release directory)" : strerror(errno));
+	const char *label = release_label ? release_label : "release";
 	struct entry *entries = NULL;
 	size_t n = 0;
 	struct contract *c = NULL;
+	char *contract_text = NULL;
+	size_t contract_len = 0;
+	struct store_stage *stage = NULL;
 	struct publish_ctx pc = {0};
-	rc = scan_release_dir(dirfd, release_dir, &entries, &n, r, err);
+	struct identity me;
+	if (!caller) {
+		identity_current(&me);
+		caller = &me;
+	}
+	rc = scan_release_dir(release_dirfd, label, &entries, &n, r, err);
 	if (rc)
 		goto out;
+	bool dir_refused = r->failed;
 
 	/* the contract: identity first, everything else hangs on it */
 	bool has_contract = false;
@@ -215,13 +281,11 @@ int publish_run(const char *store, const char *release_dir, const struct publish
 		has_contract |= entries[i].role == ROLE_CONTRACT;
 	if (!has_contract) {
 		publish_report_add(r, "contract", false, false, "%s/contract.yaml: missing (every release needs an "
-			  "ODCS v3 contract; 'meshctl init DATAFILE' drafts one)", release_dir);
+			  "ODCS v3 contract; 'meshctl init DATAFILE' drafts one)", label);
 		goto out;
 	}
-	char cpath[PATH_MAX];
-	snprintf(cpath, sizeof cpath, "%s/contract.yaml", release_dir);
 	struct mesh_err cerr = {0};
-	if (contract_load(cpath, &c, &cerr) || contract_check_publishable(c, &cerr)) {
+	if (read_contract(release_dirfd, label, &contract_text, &contract_len, &c, &cerr)) {
 		publish_report_add(r, "contract", false, false, "%s", cerr.msg);
 		goto out;
 	}
@@ -230,9 +294,9 @@ int publish_run(const char *store, const char *release_dir, const struct publish
 	r->version = xstrdup(c->version);
 	publish_report_add(r, "contract", true, false, "%s/%s %s (id %s)", c->domain, c->data_product, c->version, c->id);
 
-	/* who may publish here, and the mesh's rules */
+	/* who may publish here (the caller, explicitly), and the mesh's rules */
 	struct mesh_err aerr = {0};
-	rc = publish_check_domain(store, c, opts->caller, &aerr);
+	rc = publish_check_domain(store, c, caller, &aerr);
 	if (rc) {
 		publish_report_add(r, "domain", false, false, "%s", aerr.msg);
 		if (rc == -EACCES) {
@@ -252,12 +316,29 @@ int publish_run(const char *store, const char *release_dir, const struct publish
 		publish_report_add(r, "version", false, false, "%s/%s %s already exists (releases are "
 				   "immutable: publish a new version)", c->domain, c->data_product, c->version);
 	}
-	publish_check_governance(store, c, dirfd, r);
+	if (dir_refused)   /* nothing to stage: the report says why */
+		goto out;
 
-	/* schema, compatibility, data */
+	/* To install: every file into staging, once; from here on only staged
+	 * bytes count.  To validate only, nothing is installed, so the checks
+	 * read the release directory itself (each open through the same
+	 * no-follow, non-blocking helper) and the copy is saved. */
+	int check_fd = release_dirfd;
+	if (opts->install) {
+		rc = store_stage_begin(store, c->domain, c->data_product, c->version, &stage, err);
+		if (rc)
+			goto out;
+		stage_entries(release_dirfd, label, stage, entries, n, contract_text, contract_len, r);
+		if (r->failed)
+			goto out;
+		check_fd = stage->fd;
+	}
+	publish_check_governance(store, c, check_fd, r);
+
+	/* schema, compatibility, data: read from staging when installing */
 	pc.store = store;
-	pc.release_dir = release_dir;
-	pc.dirfd = dirfd;
+	pc.release_dir = label;
+	pc.dirfd = check_fd;
 	pc.contract = c;
 	pc.now = opts->now ? opts->now : time(NULL);
 	pc.unique_memory = opts->unique_memory;
@@ -272,12 +353,15 @@ int publish_run(const char *store, const char *release_dir, const struct publish
 	if (r->failed || !opts->install)
 		goto out;
 
-	/* install */
+	/* install what was staged and checked, plus what meshfs generated */
 	size_t nf = 0;
 	struct release_file *files = xcalloc(n + 2, sizeof *files);
 	for (size_t i = 0; i < n; i++) {
 		files[nf].name = entries[i].name;
 		files[nf].role = entries[i].role;
+		files[nf].staged = true;
+		files[nf].size = entries[i].staged_size;
+		memcpy(files[nf].sha256, entries[i].sha256, 65);
 		if (entries[i].role == ROLE_DATA)
 			publish_classified_columns(&pc, entries[i].name, &files[nf].columns, &files[nf].n_columns);
 		nf++;
@@ -291,8 +375,9 @@ int publish_run(const char *store, const char *release_dir, const struct publish
 	struct release_spec spec = {
 		.domain = c->domain, .product = c->data_product, .version = c->version,
 		.contract_id = c->id, .restricted = c->restricted,
-		.src_dirfd = dirfd, .files = files, .n_files = nf,
-		.publisher_uid = opts->caller->uid, .publisher_name = opts->caller->user,
+		.src_dirfd = -1, .stage = stage,
+		.publisher_uid = caller->uid, .publisher_name = caller->user,
+		.files = files, .n_files = nf,
 	};
 	rc = store_install_release(store, &spec, &r->installed, err);
 	for (size_t i = 0; i < nf; i++)
@@ -302,8 +387,27 @@ int publish_run(const char *store, const char *release_dir, const struct publish
 		publish_after_install(&pc, r->installed);
 out:
 	publish_ctx_release(&pc);
+	store_stage_free(stage);
 	contract_free(c);
+	free(contract_text);
 	free_entries(entries, n);
+	return rc;
+}
+
+int publish_run(const char *store, const char *release_dir, const struct identity *caller,
+		const struct publish_options *opts, struct publish_report *r, struct mesh_err *err)
+{
+	memset(r, 0, sizeof *r);
+	int dirfd = open(release_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
+	if (dirfd < 0)
+		return mesh_errf(err, -errno, "%s: %s", release_dir,
+				 errno == ENOTDIR ? "not a directory (give the release directory)" : strerror(errno));
+	struct identity me;
+	if (!caller) {
+		identity_current(&me);
+		caller = &me;
+	}
+	int rc = publish_release_fd(store, dirfd, release_dir, caller, opts, r, err);
 	close(dirfd);
 	return rc;
 }

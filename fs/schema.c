@@ -326,17 +326,15 @@ static void compare_field(const struct schema_field *o, const struct schema_fiel
 {
 	if (o->type != f->type) {
 		bool ok = widens(o->type, f->type);
-		add_change(changes, n, SC_TYPE_CHANGED, f->name, NULL, !ok, "%s: type %s -> %s (%s)%s", f->name,
-			   schema_type_name(o->type), schema_type_name(f->type), ok ? "widening" : "narrowing",
-			   ok ? "" : " BREAKING");
+		add_change(changes, n, SC_TYPE_CHANGED, f->name, NULL, !ok, "%s: type %s -> %s (%s)", f->name,
+			   schema_type_name(o->type), schema_type_name(f->type), ok ? "widening" : "narrowing");
 	}
 	if (o->required != f->required)
-		add_change(changes, n, SC_REQUIRED_CHANGED, f->name, NULL, f->required, "%s: %s%s", f->name,
-			   f->required ? "optional -> required" : "required -> optional",
-			   f->required ? " BREAKING" : "");
+		add_change(changes, n, SC_REQUIRED_CHANGED, f->name, NULL, f->required, "%s: %s", f->name,
+			   f->required ? "optional -> required" : "required -> optional");
 	if (o->unique != f->unique)
-		add_change(changes, n, SC_UNIQUE_CHANGED, f->name, NULL, f->unique, "%s: %s%s", f->name,
-			   f->unique ? "now unique" : "no longer unique", f->unique ? " BREAKING" : "");
+		add_change(changes, n, SC_UNIQUE_CHANGED, f->name, NULL, f->unique, "%s: %s", f->name,
+			   f->unique ? "now unique" : "no longer unique");
 	if (o->n_enum || f->n_enum) {
 		struct strbuf removed = STRBUF_INIT, added = STRBUF_INIT;
 		for (size_t i = 0; i < o->n_enum; i++) {
@@ -355,10 +353,10 @@ static void compare_field(const struct schema_field *o, const struct schema_fiel
 		}
 		if (!o->n_enum && f->n_enum)
 			add_change(changes, n, SC_ENUM_REMOVED, f->name, NULL, true,
-				   "%s: values now restricted to a list BREAKING", f->name);
+				   "%s: values now restricted to a list", f->name);
 		if (removed.len)
 			add_change(changes, n, SC_ENUM_REMOVED, f->name, NULL, true,
-				   "%s: allowed values removed: %s BREAKING", f->name, removed.buf);
+				   "%s: allowed values removed: %s", f->name, removed.buf);
 		if (added.len)
 			add_change(changes, n, SC_ENUM_ADDED, f->name, NULL, false, "%s: allowed values added: %s",
 				   f->name, added.buf);
@@ -369,12 +367,12 @@ static void compare_field(const struct schema_field *o, const struct schema_fiel
 			       (o->pattern && f->pattern && strcmp(o->pattern, f->pattern));
 	if (pattern_changed)
 		add_change(changes, n, SC_CONSTRAINT_CHANGED, f->name, NULL, f->pattern != NULL,
-			   "%s: pattern %s -> %s%s", f->name, o->pattern ? o->pattern : "(none)",
-			   f->pattern ? f->pattern : "(none)", f->pattern ? " BREAKING" : "");
+			   "%s: pattern %s -> %s", f->name, o->pattern ? o->pattern : "(none)",
+			   f->pattern ? f->pattern : "(none)");
 	bool tighter_min = f->has_minimum && (!o->has_minimum || f->minimum > o->minimum);
 	bool tighter_max = f->has_maximum && (!o->has_maximum || f->maximum < o->maximum);
 	if (tighter_min || tighter_max)
-		add_change(changes, n, SC_CONSTRAINT_CHANGED, f->name, NULL, true, "%s: range narrowed BREAKING",
+		add_change(changes, n, SC_CONSTRAINT_CHANGED, f->name, NULL, true, "%s: range narrowed",
 			   f->name);
 	else if (o->has_minimum != f->has_minimum || o->has_maximum != f->has_maximum ||
 		 o->minimum != f->minimum || o->maximum != f->maximum)
@@ -406,15 +404,15 @@ int schema_diff(const struct table_schema *old, const struct table_schema *new,
 		const struct schema_field *f = &new->fields[i];
 		if (renamed_new[i]) {
 			add_change(changes, n, SC_COLUMN_RENAMED, f->name, old->fields[i].name, true,
-				   "%s: renamed from %s BREAKING", f->name, old->fields[i].name);
+				   "%s: renamed from %s", f->name, old->fields[i].name);
 			compare_field(&old->fields[i], f, changes, n);
 			continue;
 		}
 		size_t pos;
 		const struct schema_field *o = find_field(old, f->name, &pos);
 		if (!o) {
-			add_change(changes, n, SC_COLUMN_ADDED, f->name, NULL, f->required, "%s: column added (%s)%s",
-				   f->name, f->required ? "required" : "optional", f->required ? " BREAKING" : "");
+			add_change(changes, n, SC_COLUMN_ADDED, f->name, NULL, f->required, "%s: column added (%s)",
+				   f->name, f->required ? "required" : "optional");
 			continue;
 		}
 		compare_field(o, f, changes, n);
@@ -422,7 +420,7 @@ int schema_diff(const struct table_schema *old, const struct table_schema *new,
 	for (size_t i = 0; i < old->n_fields; i++)
 		if (!renamed_old[i] && !find_field(new, old->fields[i].name, NULL))
 			add_change(changes, n, SC_COLUMN_REMOVED, old->fields[i].name, NULL, true,
-				   "%s: column removed BREAKING", old->fields[i].name);
+				   "%s: column removed", old->fields[i].name);
 	/* a CSV reader addresses columns by position: a reorder of kept
 	 * columns breaks readers even with the same set */
 	size_t last = 0;
@@ -437,7 +435,7 @@ int schema_diff(const struct table_schema *old, const struct table_schema *new,
 	}
 	if (reordered)
 		add_change(changes, n, SC_ORDER_CHANGED, new->name ? new->name : "", NULL, true,
-			   "column order changed BREAKING");
+			   "column order changed");
 	free(renamed_old);
 	free(renamed_new);
 	return 0;

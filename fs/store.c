@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 #include <linux/fs.h>
 
+#include "identity.h"
 #include "mesh_util.h"
 
 #define MARKER_TEXT "meshfs store format 1\n"
@@ -87,42 +89,237 @@ static int mkdir_mode(const char *root, const char *sub, mode_t mode, struct mes
 	snprintf(path, sizeof path, "%s/%s", root, sub);
 	if (mkdir(path, mode) < 0 && errno != EEXIST)
 		return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
-	if (chmod(path, mode) < 0)
-		return mesh_errf(err, -errno, "%s: chmod: %s", path, strerror(errno));
-	return 0;
+	int fd = mesh_open_dir_at(AT_FDCWD, path);
+	if (fd < 0)
+		return mesh_errf(err, fd, "%s: %s", path, strerror(-fd));
+	int rc = fchmod(fd, mode) < 0 ? mesh_errf(err, -errno, "%s: chmod: %s", path, strerror(errno)) : 0;
+	close(fd);
+	return rc;
 }
 
 int store_init(const char *path, const char *mesh_yaml, struct mesh_err *err)
 {
-	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+	if (mkdir(path, STORE_DIR_MODE) < 0 && errno != EEXIST)
 		return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
-	struct stat st;
-	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
-		return mesh_errf(err, -ENOTDIR, "%s: not a directory", path);
-	int root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int root = mesh_open_dir_at(AT_FDCWD, path);
 	if (root < 0)
-		return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+		return mesh_errf(err, root == -ENOTDIR ? -ENOTDIR : root, "%s: %s", path,
+				 root == -ENOTDIR || root == -ELOOP ? "not a directory" : strerror(-root));
 	int rc = 0;
 	if (faccessat(root, STORE_MARKER, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
 		rc = mesh_errf(err, -EEXIST, "%s: already a meshfs store", path);
 		goto out;
 	}
-	/* Grants and requests: requests is a sticky spool anyone may drop a
-	 * file into; its owner is the requester (the kernel vouches). */
-	if ((rc = mkdir_mode(path, "domains", 0755, err)) ||
-	    (rc = mkdir_mode(path, "grants", 0755, err)) ||
-	    (rc = mkdir_mode(path, "requests", 01777, err)) ||
-	    (rc = mkdir_mode(path, "usage", 0755, err)) ||
-	    (rc = mkdir_mode(path, "index", 0777, err)))
+	/* nothing for anyone but the store's owner: people come in through
+	 * the mount and the mesh service, never through the files */
+	if (fchmod(root, STORE_DIR_MODE) < 0) {
+		rc = mesh_errf(err, -errno, "%s: chmod: %s", path, strerror(errno));
 		goto out;
-	if ((rc = mesh_write_file_atomic(root, "mesh.yaml", mesh_yaml, strlen(mesh_yaml), 0644, err)))
+	}
+	if ((rc = mkdir_mode(path, "domains", STORE_DIR_MODE, err)) ||
+	    (rc = mkdir_mode(path, "grants", STORE_DIR_MODE, err)) ||
+	    (rc = mkdir_mode(path, "requests", STORE_DIR_MODE, err)) ||
+	    (rc = mkdir_mode(path, "usage", STORE_DIR_MODE, err)) ||
+	    (rc = mkdir_mode(path, "index", STORE_DIR_MODE, err)))
+		goto out;
+	if ((rc = mesh_write_file_atomic(root, "mesh.yaml", mesh_yaml, strlen(mesh_yaml), STORE_FILE_MODE, err)))
 		goto out;
 	if ((rc = store_bump_generation(path, err)))
 		goto out;
 	/* the marker last: a half-made store is not a store */
-	rc = mesh_write_file_atomic(root, STORE_MARKER, MARKER_TEXT, strlen(MARKER_TEXT), 0644, err);
+	rc = mesh_write_file_atomic(root, STORE_MARKER, MARKER_TEXT, strlen(MARKER_TEXT), STORE_FILE_MODE, err);
 out:
 	close(root);
+	return rc;
+}
+
+/* ---- audit and lock-down ---- */
+
+#define AUDIT_MAX_DEPTH  32     /* deeper than any store layout: reported */
+#define AUDIT_MAX_LINES  20
+
+struct audit {
+	uid_t uid;
+	gid_t gid;
+	bool fix;
+	size_t problems, fixed;
+	struct strbuf report;
+	int err;                /* first failure of the walk or of a fix */
+};
+
+static void audit_problem(struct audit *a, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void audit_problem(struct audit *a, const char *path, const char *fmt, ...)
+{
+	a->problems++;
+	if (a->problems > AUDIT_MAX_LINES)
+		return;
+	char what[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	strbuf_printf(&a->report, "  %s: %s\n", path, what);
+}
+
+static const char *type_name(mode_t m)
+{
+	return S_ISLNK(m) ? "a symbolic link" : S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket"
+	     : S_ISCHR(m) || S_ISBLK(m) ? "a device" : "not a file or directory";
+}
+
+/* Check (or fix) one directory or regular file, already opened as fd. */
+static void audit_entry(struct audit *a, int fd, const struct stat *st, const char *path)
+{
+	bool owner_ok = st->st_uid == a->uid && (!a->fix || st->st_gid == a->gid);
+	bool mode_ok = (st->st_mode & 077) == 0 && !(st->st_mode & (S_ISUID | S_ISGID));
+	if (owner_ok && mode_ok)
+		return;
+	if (a->fix) {
+		if ((!owner_ok && fchown(fd, a->uid, a->gid) < 0) ||
+		    (!mode_ok && fchmod(fd, st->st_mode & 0700) < 0)) {
+			if (!a->err)
+				a->err = -errno;
+			audit_problem(a, path, "cannot fix: %s", strerror(errno));
+		} else {
+			a->fixed++;
+		}
+		return;
+	}
+	if (!owner_ok) {
+		char who[64];
+		identity_user_name(st->st_uid, who, sizeof who);
+		audit_problem(a, path, "owned by %s, not by the store's owner", who);
+	}
+	if (!mode_ok)
+		audit_problem(a, path, "mode %04o: readable, writable or searchable by others than the "
+			      "store's owner", (unsigned)(st->st_mode & 07777));
+}
+
+/* STORE/.incoming: the mesh service's private copies of releases being
+ * published, where it stands in for a client's symlinks and FIFOs with
+ * placeholders (so publish reports them).  Owned and 0700 like the rest
+ * of the store; the placeholders are never opened and are no problem. */
+#define STORE_INCOMING ".incoming"
+
+static void audit_dir(struct audit *a, int dirfd, const char *path, int depth, bool spool)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		if (!a->err)
+			a->err = -errno;
+		audit_problem(a, path, "cannot read: %s", strerror(errno));
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *name = de->d_name;
+		if (!strcmp(name, ".") || !strcmp(name, ".."))
+			continue;
+		char sub[PATH_MAX];
+		snprintf(sub, sizeof sub, "%s/%s", path, name);
+		struct stat st;
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;   /* gone meanwhile (a rename into place) */
+		/* placeholders: a link's mode means nothing, a FIFO's does */
+		if (spool && (S_ISLNK(st.st_mode) || S_ISFIFO(st.st_mode)) && st.st_uid == a->uid &&
+		    (S_ISLNK(st.st_mode) || (st.st_mode & 077) == 0))
+			continue;
+		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+			if (a->fix && unlinkat(dirfd, name, 0) == 0) {
+				a->fixed++;
+				continue;
+			}
+			audit_problem(a, sub, "%s (a store holds directories and regular files only)",
+				      type_name(st.st_mode));
+			continue;
+		}
+		int efd = S_ISDIR(st.st_mode) ? mesh_open_dir_at(dirfd, name)
+					      : mesh_open_regular_at(dirfd, name, O_RDONLY, 0, &st);
+		if (efd < 0) {
+			if (efd != -ENOENT)
+				audit_problem(a, sub, "%s", mesh_open_strerror(efd));
+			continue;
+		}
+		if (fstat(efd, &st) == 0) {
+			audit_entry(a, efd, &st, sub);
+			if (S_ISDIR(st.st_mode)) {
+				if (depth >= AUDIT_MAX_DEPTH)
+					audit_problem(a, sub, "nested deeper than %d levels: not checked", AUDIT_MAX_DEPTH);
+				else
+					audit_dir(a, efd, sub, depth + 1,
+						  spool || (depth == 1 && !strcmp(name, STORE_INCOMING)));
+			}
+		}
+		close(efd);
+	}
+	closedir(d);
+}
+
+static int audit_run(const char *store, struct audit *a, struct mesh_err *err)
+{
+	int root = mesh_open_dir_at(AT_FDCWD, store);
+	if (root < 0)
+		return mesh_errf(err, root, "%s: %s", store, strerror(-root));
+	struct stat st;
+	if (fstat(root, &st) < 0) {
+		int e = -errno;
+		close(root);
+		return mesh_errf(err, e, "%s: %s", store, strerror(-e));
+	}
+	if (!a->fix) {
+		a->uid = st.st_uid;
+		a->gid = st.st_gid;
+	}
+	audit_entry(a, root, &st, store);
+	audit_dir(a, root, store, 1, false);
+	close(root);
+	return 0;
+}
+
+int store_audit(const char *store, char **report, struct mesh_err *err)
+{
+	struct audit a = {.fix = false};
+	if (report)
+		*report = NULL;
+	int rc = audit_run(store, &a, err);
+	if (rc) {
+		strbuf_release(&a.report);
+		return rc;
+	}
+	if (a.problems > AUDIT_MAX_LINES)
+		strbuf_printf(&a.report, "  ... and %zu more\n", a.problems - AUDIT_MAX_LINES);
+	if (a.problems) {
+		char owner[64];
+		identity_user_name(a.uid, owner, sizeof owner);
+		strbuf_printf(&a.report, "fix: meshctl --store %s doctor --fix   (as root: everything to %s, "
+			      "mode 0700/0600; or by hand: chown -R %s %s && chmod -R go= %s)", store, owner,
+			      owner, store, store);
+	}
+	if (report && a.problems)
+		*report = strbuf_detach(&a.report, NULL);
+	strbuf_release(&a.report);
+	return (int)(a.problems > INT_MAX ? INT_MAX : a.problems);
+}
+
+int store_lock_down(const char *store, uid_t uid, gid_t gid, size_t *fixed, struct mesh_err *err)
+{
+	struct audit a = {.uid = uid, .gid = gid, .fix = true};
+	int rc = audit_run(store, &a, err);
+	if (!rc && a.err) {
+		/* the report holds the first failures */
+		if (a.report.len)
+			a.report.buf[--a.report.len] = '\0';
+		rc = mesh_errf(err, a.err, "%s: cannot lock down every entry:\n%s", store,
+			       a.report.buf ? a.report.buf : "");
+	}
+	if (fixed)
+		*fixed = a.fixed;
+	strbuf_release(&a.report);
 	return rc;
 }
 
@@ -146,9 +343,9 @@ int store_read_generation(const char *store, char *buf, size_t size)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/generation", store);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = mesh_open_regular_at(AT_FDCWD, path, O_RDONLY, 0, NULL);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	ssize_t n = pread(fd, buf, size - 1, 0);
 	int e = errno;
 	close(fd);
@@ -163,8 +360,7 @@ int store_bump_generation(const char *store, struct mesh_err *err)
 	/* Counter plus time and pid: two concurrent bumps from different
 	 * hosts may read the same counter, but still write different text,
 	 * and a change of text is all a watcher needs.  The file is written
-	 * in place (mode 0666): publishers are ordinary users who cannot
-	 * create files in the store's root. */
+	 * in place: a watcher polling it never sees it missing. */
 	char old[64] = "0";
 	store_read_generation(store, old, sizeof old);
 	unsigned long long n = strtoull(old, NULL, 10);
@@ -178,14 +374,9 @@ int store_bump_generation(const char *store, struct mesh_err *err)
 	text[GENERATION_SIZE - 1] = '\n';
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/generation", store);
-	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 && errno == ENOENT) {
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
-		if (fd >= 0)
-			fchmod(fd, 0666);
-	}
+	int fd = mesh_open_regular_at(AT_FDCWD, path, O_WRONLY | O_CREAT, STORE_FILE_MODE, NULL);
 	if (fd < 0)
-		return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+		return mesh_errf(err, fd, "%s: %s", path, mesh_open_strerror(fd));
 	int rc = 0;
 	if (pwrite(fd, text, GENERATION_SIZE, 0) != GENERATION_SIZE || fsync(fd) < 0)
 		rc = mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
@@ -355,29 +546,14 @@ char *manifest_to_json(const struct manifest *m)
 
 /* ---- install ---- */
 
-/* Copy one regular file from src into dst (both dirfds), hashing it.  The
- * source is opened without following symlinks and must be a regular file. */
-static int copy_file(int src_dirfd, int dst_dirfd, const char *name, uint64_t *size,
-		     char sha[65], char *buf, struct mesh_err *err)
+/* Copy the open regular file `in` into dst_dirfd/name, hashing it. */
+static int copy_fd(int in, int dst_dirfd, const char *name, uint64_t max_bytes, uint64_t *size,
+		   char sha[65], char *buf, struct mesh_err *err)
 {
-	int in = openat(src_dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (in < 0)
-		return mesh_errf(err, -errno, "%s: %s", name,
-				 errno == ELOOP ? "is a symbolic link (not allowed in a release)" : strerror(errno));
-	struct stat st;
-	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(in);
-		return mesh_errf(err, -EINVAL, "%s: not a regular file (devices, fifos and "
-				 "directories are not allowed in a release)", name);
-	}
-	int flags = fcntl(in, F_GETFL);
-	fcntl(in, F_SETFL, flags & ~O_NONBLOCK);
-	int out = openat(dst_dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-	if (out < 0) {
-		int e = errno;
-		close(in);
-		return mesh_errf(err, -e, "%s: create in staging: %s", name, strerror(e));
-	}
+	int out = mesh_open_regular_at(dst_dirfd, name, O_WRONLY | O_CREAT | O_EXCL,
+				       STORE_RELEASE_FILE_MODE, NULL);
+	if (out < 0)
+		return mesh_errf(err, out, "%s: create in staging: %s", name, mesh_open_strerror(out));
 	/* sequential read hint: the source is read once */
 	posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
 	struct mesh_sha256 *h = mesh_sha256_new();
@@ -393,6 +569,10 @@ static int copy_file(int src_dirfd, int dst_dirfd, const char *name, uint64_t *s
 		}
 		if (r == 0)
 			break;
+		if (total + (uint64_t)r > max_bytes) {
+			rc = mesh_errf(err, -EFBIG, "%s: more than %llu bytes", name, (unsigned long long)max_bytes);
+			break;
+		}
 		mesh_sha256_update(h, buf, (size_t)r);
 		if ((rc = mesh_write_all(out, buf, (size_t)r))) {
 			mesh_errf(err, rc, "%s: write to staging: %s", name, strerror(-rc));
@@ -406,7 +586,6 @@ static int copy_file(int src_dirfd, int dst_dirfd, const char *name, uint64_t *s
 		rc = mesh_errf(err, -errno, "%s: fsync: %s", name, strerror(errno));
 	if (close(out) < 0 && !rc)
 		rc = mesh_errf(err, -errno, "%s: close: %s", name, strerror(errno));
-	close(in);
 	if (!rc) {
 		*size = total;
 		memcpy(sha, hex, 65);
@@ -414,30 +593,47 @@ static int copy_file(int src_dirfd, int dst_dirfd, const char *name, uint64_t *s
 	return rc;
 }
 
-static int write_generated(int dst_dirfd, const struct release_file *f, uint64_t *size,
-			   char sha[65], struct mesh_err *err)
+/* Copy one file by name from src into dst: opened once, without following
+ * symlinks, never blocking, regular files only. */
+static int copy_file(int src_dirfd, int dst_dirfd, const char *name, uint64_t *size,
+		     char sha[65], char *buf, struct mesh_err *err)
 {
-	int out = openat(dst_dirfd, f->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	int in = mesh_open_regular_at(src_dirfd, name, O_RDONLY, 0, NULL);
+	if (in < 0)
+		return mesh_errf(err, in, "%s: %s", name,
+				 in == -ELOOP ? "is a symbolic link (not allowed in a release)"
+				 : in == -EINVAL ? "not a regular file (devices, fifos and directories are not "
+						   "allowed in a release)" : strerror(-in));
+	int rc = copy_fd(in, dst_dirfd, name, UINT64_MAX, size, sha, buf, err);
+	close(in);
+	return rc;
+}
+
+static int write_content(int dst_dirfd, const char *name, const void *content, size_t len, uint64_t *size,
+			 char sha[65], struct mesh_err *err)
+{
+	int out = mesh_open_regular_at(dst_dirfd, name, O_WRONLY | O_CREAT | O_EXCL,
+				       STORE_RELEASE_FILE_MODE, NULL);
 	if (out < 0)
-		return mesh_errf(err, -errno, "%s: create in staging: %s", f->name, strerror(errno));
-	int rc = mesh_write_all(out, f->content, f->content_len);
+		return mesh_errf(err, out, "%s: create in staging: %s", name, mesh_open_strerror(out));
+	int rc = mesh_write_all(out, content, len);
 	if (!rc && fsync(out) < 0)
 		rc = -errno;
 	if (close(out) < 0 && !rc)
 		rc = -errno;
 	if (rc)
-		return mesh_errf(err, rc, "%s: write to staging: %s", f->name, strerror(-rc));
+		return mesh_errf(err, rc, "%s: write to staging: %s", name, strerror(-rc));
 	struct mesh_sha256 *h = mesh_sha256_new();
-	mesh_sha256_update(h, f->content, f->content_len);
+	mesh_sha256_update(h, content, len);
 	mesh_sha256_final(h, sha);
-	*size = f->content_len;
+	*size = len;
 	return 0;
 }
 
 /* Remove a staging directory and its (flat) contents. */
 static void remove_tree_at(int parent_fd, const char *name)
 {
-	int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = mesh_open_dir_at(parent_fd, name);
 	if (fd >= 0) {
 		DIR *d = fdopendir(fd);
 		if (d) {
@@ -453,6 +649,114 @@ static void remove_tree_at(int parent_fd, const char *name)
 	unlinkat(parent_fd, name, AT_REMOVEDIR);
 }
 
+static char *current_user_name(uid_t uid)
+{
+	char buf[4096];
+	struct passwd pw, *res = NULL;
+	if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res)
+		return xstrdup(res->pw_name);
+	char num[32];
+	snprintf(num, sizeof num, "%u", (unsigned)uid);
+	return xstrdup(num);
+}
+
+/* ---- staging ---- */
+
+static bool staging_abandoned(int product_fd, const char *name);
+
+int store_stage_begin(const char *store, const char *domain, const char *product, const char *version,
+		      struct store_stage **out, struct mesh_err *err)
+{
+	*out = NULL;
+	if (!mesh_name_ok(domain) || !mesh_name_ok(product) || semver_parse(version, NULL))
+		return mesh_errf(err, -EINVAL, "unsafe domain, product or version name");
+	char domain_path[PATH_MAX];
+	snprintf(domain_path, sizeof domain_path, "%s/domains/%s", store, domain);
+	int domain_fd = mesh_open_dir_at(AT_FDCWD, domain_path);
+	if (domain_fd < 0)
+		return mesh_errf(err, domain_fd, "%s: %s", domain_path, strerror(-domain_fd));
+	if (mkdirat(domain_fd, product, STORE_DIR_MODE) < 0 && errno != EEXIST) {
+		int e = errno;
+		close(domain_fd);
+		return mesh_errf(err, -e, "%s/%s: %s", domain_path, product, strerror(e));
+	}
+	int product_fd = mesh_open_dir_at(domain_fd, product);
+	close(domain_fd);
+	if (product_fd < 0)
+		return mesh_errf(err, product_fd, "%s/%s: %s", domain_path, product, strerror(-product_fd));
+	/* publishes that died left their staging behind: this product's next
+	 * publish removes it (reindex does the same store-wide) */
+	store_clean_product_staging(product_fd);
+	struct store_stage *st = xcalloc(1, sizeof *st);
+	st->product_fd = product_fd;
+	st->fd = -1;
+	size_t n = strlen(domain_path) + strlen(product) + 2;
+	st->product_path = xmalloc(n);
+	snprintf(st->product_path, n, "%s/%s", domain_path, product);
+	clock_gettime(CLOCK_REALTIME, &st->started);
+	snprintf(st->name, sizeof st->name, ".tmp-%s.%ld.%ld", version, (long)getpid(),
+		 (long)(st->started.tv_nsec & 0xffffff));
+	if (mkdirat(product_fd, st->name, STORE_DIR_MODE) < 0) {
+		int e = errno;
+		mesh_errf(err, -e, "%s/%s: %s", st->product_path, st->name, strerror(e));
+		st->name[0] = '\0';
+		store_stage_free(st);
+		return -e;
+	}
+	st->fd = mesh_open_dir_at(product_fd, st->name);
+	if (st->fd < 0) {
+		int e = st->fd;
+		mesh_errf(err, e, "%s/%s: %s", st->product_path, st->name, strerror(-e));
+		unlinkat(product_fd, st->name, AT_REMOVEDIR);
+		store_stage_free(st);
+		return e;
+	}
+	*out = st;
+	return 0;
+}
+
+int store_stage_copy(struct store_stage *st, int src_fd, const char *name, uint64_t max_bytes,
+		     uint64_t *size, char sha[65], struct mesh_err *err)
+{
+	if (!mesh_filename_ok(name) || !strcmp(name, STORE_MANIFEST))
+		return mesh_errf(err, -EINVAL, "%s: not an allowed file name", name);
+	char *buf = xmalloc(COPY_BLOCK);
+	int rc = copy_fd(src_fd, st->fd, name, max_bytes, size, sha, buf, err);
+	free(buf);
+	return rc;
+}
+
+int store_stage_write(struct store_stage *st, const char *name, const void *content, size_t len,
+		      uint64_t *size, char sha[65], struct mesh_err *err)
+{
+	if (!mesh_filename_ok(name) || !strcmp(name, STORE_MANIFEST))
+		return mesh_errf(err, -EINVAL, "%s: not an allowed file name", name);
+	return write_content(st->fd, name, content, len, size, sha, err);
+}
+
+void store_stage_free(struct store_stage *st)
+{
+	if (!st)
+		return;
+	if (st->fd >= 0)
+		close(st->fd);
+	if (st->fd >= 0 && st->name[0]) {
+		/* staging may have been made read-only before the rename failed */
+		int fd = mesh_open_dir_at(st->product_fd, st->name);
+		if (fd >= 0) {
+			fchmod(fd, STORE_DIR_MODE);
+			close(fd);
+		}
+		remove_tree_at(st->product_fd, st->name);
+	}
+	if (st->product_fd >= 0)
+		close(st->product_fd);
+	free(st->product_path);
+	free(st);
+}
+
+/* ---- install ---- */
+
 int store_install_release(const char *store, const struct release_spec *spec,
 			  struct manifest **out, struct mesh_err *err)
 {
@@ -461,61 +765,40 @@ int store_install_release(const char *store, const struct release_spec *spec,
 		return mesh_errf(err, -EINVAL, "unsafe domain, product or version name");
 	if (spec->n_files == 0 || spec->n_files > STORE_MAX_FILES)
 		return mesh_errf(err, -EINVAL, "a release needs 1 to %d files", STORE_MAX_FILES);
-	char domain_path[PATH_MAX];
-	snprintf(domain_path, sizeof domain_path, "%s/domains/%s", store, spec->domain);
-	int domain_fd = open(domain_path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (domain_fd < 0)
-		return mesh_errf(err, -errno, "%s: %s", domain_path, strerror(errno));
-	/* The product directory inherits the domain directory's group and
-	 * setgid bit; its mode lets the domain's group publish. */
-	if (mkdirat(domain_fd, spec->product, 02775) < 0 && errno != EEXIST) {
-		int e = errno;
-		close(domain_fd);
-		return mesh_errf(err, -e, "%s/%s: %s", domain_path, spec->product, strerror(e));
+	struct store_stage *own = NULL, *stage = spec->stage;
+	if (!stage) {
+		int rc = store_stage_begin(store, spec->domain, spec->product, spec->version, &own, err);
+		if (rc)
+			return rc;
+		stage = own;
 	}
-	int product_fd = openat(domain_fd, spec->product, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	close(domain_fd);
-	if (product_fd < 0)
-		return mesh_errf(err, -errno, "%s/%s: %s", domain_path, spec->product, strerror(errno));
-	/* mkdir's mode is cut by the umask and drops setgid: set it as meant
-	 * (only the directory's owner can; another owner's publish keeps it) */
-	struct stat pst;
-	if (fstat(product_fd, &pst) == 0 && pst.st_uid == geteuid())
-		fchmod(product_fd, 02775);
+	int product_fd = stage->product_fd, stage_fd = stage->fd;
+	const char *staging = stage->name;
+	const char *domain_path = stage->product_path;
 	if (faccessat(product_fd, spec->version, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-		close(product_fd);
+		store_stage_free(own);
 		return mesh_errf(err, -EEXIST, "%s/%s %s already exists (releases are immutable: "
 				 "publish a new version)", spec->domain, spec->product, spec->version);
 	}
-
-	char staging[128];
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	snprintf(staging, sizeof staging, ".tmp-%s.%ld.%ld", spec->version, (long)getpid(),
-		 (long)(now.tv_nsec & 0xffffff));
-	if (mkdirat(product_fd, staging, 0755) < 0) {
-		int e = errno;
-		close(product_fd);
-		return mesh_errf(err, -e, "%s/%s/%s: %s", domain_path, spec->product, staging, strerror(e));
-	}
 	int rc = 0;
-	int stage_fd = openat(product_fd, staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (stage_fd < 0) {
-		rc = mesh_errf(err, -errno, "%s: %s", staging, strerror(errno));
-		goto fail;
-	}
-
 	struct manifest *m = xcalloc(1, sizeof *m);
 	m->domain = xstrdup(spec->domain);
 	m->product = xstrdup(spec->product);
 	m->version = xstrdup(spec->version);
 	m->contract_id = spec->contract_id ? xstrdup(spec->contract_id) : NULL;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
 	m->published = now;
 	char stamp[40];
 	mesh_time_rfc3339(&now, stamp, sizeof stamp);
 	m->published_at = xstrdup(stamp);
-	m->publisher_uid = spec->publisher_uid;
-	m->publisher_name = xstrdup(spec->publisher_name ? spec->publisher_name : "?");
+	if (spec->publisher_name) {
+		m->publisher_uid = spec->publisher_uid;
+		m->publisher_name = xstrdup(spec->publisher_name);
+	} else {
+		m->publisher_uid = getuid();
+		m->publisher_name = current_user_name(getuid());
+	}
 	m->restricted = spec->restricted;
 	m->files = xcalloc(spec->n_files, sizeof *m->files);
 	char *buf = xmalloc(COPY_BLOCK);
@@ -538,20 +821,25 @@ int store_install_release(const char *store, const struct release_spec *spec,
 			}
 			mf->n_columns = f->n_columns;
 		}
-		if (f->content)
-			rc = write_generated(stage_fd, f, &mf->size, mf->sha256, err);
-		else
+		if (f->staged) {
+			/* copied into staging (and validated there) by the caller */
+			mf->size = f->size;
+			memcpy(mf->sha256, f->sha256, 65);
+		} else if (f->content) {
+			rc = write_content(stage_fd, f->name, f->content, f->content_len, &mf->size, mf->sha256, err);
+		} else {
 			rc = copy_file(spec->src_dirfd, stage_fd, f->name, &mf->size, mf->sha256, buf, err);
+		}
 	}
 	free(buf);
 	if (!rc) {
 		char *json = manifest_to_json(m);
-		rc = mesh_write_file_atomic(stage_fd, STORE_MANIFEST, json, strlen(json), 0444, err);
+		rc = mesh_write_file_atomic(stage_fd, STORE_MANIFEST, json, strlen(json), STORE_RELEASE_FILE_MODE, err);
 		free(json);
 	}
 	if (!rc && fsync(stage_fd) < 0)
 		rc = mesh_errf(err, -errno, "%s: fsync: %s", staging, strerror(errno));
-	if (!rc && fchmod(stage_fd, 0555) < 0)
+	if (!rc && fchmod(stage_fd, STORE_RELEASE_DIR_MODE) < 0)
 		rc = mesh_errf(err, -errno, "%s: chmod: %s", staging, strerror(errno));
 	if (!rc && renameat2(product_fd, staging, product_fd, spec->version, RENAME_NOREPLACE) < 0) {
 		if (errno == EEXIST)
@@ -561,32 +849,22 @@ int store_install_release(const char *store, const struct release_spec *spec,
 			rc = mesh_errf(err, -errno, "install %s: %s", spec->version, strerror(errno));
 	}
 	if (!rc && fsync(product_fd) < 0)
-		rc = mesh_errf(err, -errno, "%s/%s: fsync: %s", domain_path, spec->product, strerror(errno));
-	if (stage_fd >= 0)
-		close(stage_fd);
+		rc = mesh_errf(err, -errno, "%s: fsync: %s", domain_path, strerror(errno));
 	if (rc) {
 		manifest_free(m);
-		goto fail;
+		store_stage_free(own);   /* a caller's stage is removed by its store_stage_free */
+		return rc;
 	}
-	close(product_fd);
+	/* installed: the staging directory is the release now */
+	close(stage->fd);
+	stage->fd = -1;
+	store_stage_free(own);
 	store_bump_generation(store, NULL);
 	if (out)
 		*out = m;
 	else
 		manifest_free(m);
 	return 0;
-fail:
-	{
-		/* staging may have been made read-only before the rename failed */
-		int fd = openat(product_fd, staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0) {
-			fchmod(fd, 0755);
-			close(fd);
-		}
-	}
-	remove_tree_at(product_fd, staging);
-	close(product_fd);
-	return rc;
 }
 
 /* A staging dir is named .tmp-<version>.<pid>.<n>; it is abandoned when
@@ -609,18 +887,45 @@ static bool staging_abandoned(int product_fd, const char *name)
 	return pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
+void store_clean_product_staging(int product_fd)
+{
+	int fd = dup(product_fd);
+	DIR *versions = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!versions) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct dirent *v;
+	while ((v = readdir(versions)))
+		if (!strncmp(v->d_name, ".tmp-", 5) && staging_abandoned(product_fd, v->d_name)) {
+			int sfd = mesh_open_dir_at(product_fd, v->d_name);
+			if (sfd >= 0) {
+				fchmod(sfd, STORE_DIR_MODE);
+				close(sfd);
+			}
+			remove_tree_at(product_fd, v->d_name);
+		}
+	closedir(versions);
+}
+
 int store_clean_staging(const char *store, struct mesh_err *err)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/domains", store);
-	DIR *domains = opendir(path);
-	if (!domains)
-		return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+	int root = mesh_open_dir_at(AT_FDCWD, path);
+	DIR *domains = root >= 0 ? fdopendir(root) : NULL;
+	if (!domains) {
+		int e = root < 0 ? root : -errno;
+		if (root >= 0)
+			close(root);
+		return mesh_errf(err, e, "%s: %s", path, strerror(-e));
+	}
 	struct dirent *d;
 	while ((d = readdir(domains))) {
 		if (d->d_name[0] == '.')
 			continue;
-		int dfd = openat(dirfd(domains), d->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int dfd = mesh_open_dir_at(dirfd(domains), d->d_name);
 		if (dfd < 0)
 			continue;
 		DIR *products = fdopendir(dfd);
@@ -632,25 +937,11 @@ int store_clean_staging(const char *store, struct mesh_err *err)
 		while ((p = readdir(products))) {
 			if (p->d_name[0] == '.')
 				continue;
-			int pfd = openat(dfd, p->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int pfd = mesh_open_dir_at(dfd, p->d_name);
 			if (pfd < 0)
 				continue;
-			DIR *versions = fdopendir(pfd);
-			if (!versions) {
-				close(pfd);
-				continue;
-			}
-			struct dirent *v;
-			while ((v = readdir(versions)))
-				if (!strncmp(v->d_name, ".tmp-", 5) && staging_abandoned(pfd, v->d_name)) {
-					int fd = openat(pfd, v->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-					if (fd >= 0) {
-						fchmod(fd, 0755);
-						close(fd);
-					}
-					remove_tree_at(pfd, v->d_name);
-				}
-			closedir(versions);
+			store_clean_product_staging(pfd);
+			close(pfd);
 		}
 		closedir(products);
 	}
@@ -766,12 +1057,12 @@ static int write_status_contract(int product_fd, const char *version, const char
 		}
 	}
 	free(text);
-	if (mkdirat(product_fd, STORE_STATUS_DIR, 0775) < 0 && errno != EEXIST) {
+	if (mkdirat(product_fd, STORE_STATUS_DIR, STORE_DIR_MODE) < 0 && errno != EEXIST) {
 		strbuf_release(&out);
 		return mesh_errf(err, -errno, "%s: %s", STORE_STATUS_DIR, strerror(errno));
 	}
 	snprintf(path, sizeof path, STORE_STATUS_DIR "/%s.contract.yaml", version);
-	rc = mesh_write_file_atomic(product_fd, path, out.buf, out.len, 0644, err);
+	rc = mesh_write_file_atomic(product_fd, path, out.buf, out.len, STORE_FILE_MODE, err);
 	strbuf_release(&out);
 	return rc;
 }
@@ -782,9 +1073,9 @@ int store_set_lifecycle(const char *store, const char *domain, const char *produ
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/domains/%s/%s", store, domain, product);
-	int pfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int pfd = mesh_open_dir_at(AT_FDCWD, path);
 	if (pfd < 0)
-		return mesh_errf(err, -errno, "%s/%s: no such product", domain, product);
+		return mesh_errf(err, pfd, "%s/%s: no such product", domain, product);
 	if (faccessat(pfd, version, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
 		close(pfd);
 		return mesh_errf(err, -ENOENT, "%s/%s has no version %s", domain, product, version);
@@ -834,7 +1125,7 @@ int store_set_lifecycle(const char *store, const char *domain, const char *produ
 	if (state == LC_DEPRECATED)
 		rc = write_status_contract(pfd, version, "deprecated", err);
 	if (!rc)
-		rc = mesh_write_file_atomic(pfd, STORE_LIFECYCLE, text, strlen(text), 0664, err);
+		rc = mesh_write_file_atomic(pfd, STORE_LIFECYCLE, text, strlen(text), STORE_FILE_MODE, err);
 	free(text);
 	close(pfd);
 	if (!rc)

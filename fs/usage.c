@@ -476,7 +476,7 @@ static int db_ready(struct usage *u)
 	char path[4200];
 	snprintf(path, sizeof path, "%s/usage.db", u->dir);
 	struct mesh_err err = {0};
-	int rc = sqlite3_open_v2(path, &u->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	int rc = sqlite3_open_v2(path, &u->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
 				 NULL);
 	if (rc != SQLITE_OK) {
 		set_error(u, "%s: %s (events wait in the journal)", path,
@@ -829,6 +829,8 @@ static void write_metrics(struct usage *u)
 		free(tmp);
 		return;
 	}
+	/* outside the store, for the metrics collector (the daemon's umask is 077) */
+	fchmod(fileno(f), 0644);
 	const char *h = u->host;
 	prom_metric(f, "meshfs_opens_total", "counter", "Data opens through the mount by decision, since the daemon started.",
 		    h, "allow", (double)s.opens_allow);
@@ -871,7 +873,7 @@ static void serve_prune_request(struct usage *u)
 {
 	char path[4200];
 	snprintf(path, sizeof path, "%s/%s", u->dir, USAGE_PRUNE_REQUEST);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = mesh_open_regular_at(AT_FDCWD, path, O_RDONLY, 0, NULL);
 	if (fd < 0)
 		return;
 	char text[64];
@@ -974,7 +976,7 @@ static int make_dirs(const char *dir, struct mesh_err *err)
 		if (*p != '/' && !last)
 			continue;
 		*p = '\0';
-		if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
 			rc = mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
 			break;
 		}
@@ -1032,9 +1034,9 @@ static int open_journal(struct usage *u, size_t want, struct mesh_err *err)
 	char path[4200];
 	snprintf(path, sizeof path, "%s/journal", u->dir);
 	for (int attempt = 0;; attempt++) {
-		u->journal_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		u->journal_fd = mesh_open_regular_at(AT_FDCWD, path, O_RDWR | O_CREAT, 0600, NULL);
 		if (u->journal_fd < 0)
-			return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+			return mesh_errf(err, u->journal_fd, "%s: %s", path, mesh_open_strerror(u->journal_fd));
 		/* `meshctl usage --prune-before` holds the lock for a moment
 		 * while it prunes a stopped host's database: wait that out */
 		int locked, tries = 0;
@@ -1128,8 +1130,8 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 		rc = open_journal(u, want, err);
 	char path[4200];
 	snprintf(path, sizeof path, "%s/state", host_dir);
-	if (!rc && (u->state_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0)
-		rc = mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
+	if (!rc && (u->state_fd = mesh_open_regular_at(AT_FDCWD, path, O_RDWR | O_CREAT, 0600, NULL)) < 0)
+		rc = mesh_errf(err, u->state_fd, "%s: %s", path, mesh_open_strerror(u->state_fd));
 	int e;
 	if (!rc && (e = posix_fallocate(u->state_fd, 0, STATE_SIZE)) != 0)
 		rc = mesh_errf(err, -e, "%s: %s", path, strerror(e));

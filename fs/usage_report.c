@@ -196,7 +196,8 @@ static char *clean_text(const char *s)
 			unsigned c1 = (unsigned char)s[i + 1];
 			ok = c <= 0xf4 && !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
 		}
-		if (!ok || (n == 1 && (c < 0x20 || c == 0x7f))) {
+		/* C0, DEL and C1 controls (U+0080..U+009F: 0x9b is a CSI) */
+		if (!ok || (n == 1 && (c < 0x20 || c == 0x7f)) || (n == 2 && c == 0xc2 && (unsigned char)s[i + 1] < 0xa0)) {
 			out[o++] = '?';
 			i++;
 			continue;
@@ -1618,9 +1619,12 @@ static int daemon_holds(const char *dir, int *lock_fd)
 {
 	char path[PATH_MAX + 16];
 	snprintf(path, sizeof path, "%s/journal", dir);
-	*lock_fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (*lock_fd < 0)
-		return errno == ENOENT ? 0 : -errno;
+	*lock_fd = mesh_open_regular_at(AT_FDCWD, path, O_RDWR, 0, NULL);
+	if (*lock_fd < 0) {
+		int e = *lock_fd;
+		*lock_fd = -1;
+		return e == -ENOENT ? 0 : e;
+	}
 	if (flock(*lock_fd, LOCK_EX | LOCK_NB) == 0)
 		return 0;
 	int e = errno;
@@ -1657,11 +1661,13 @@ static void prune_here(const char *dir, int64_t before_ns, struct usage_prune_re
 static void prune_by_daemon(const char *dir, int64_t before_ns, unsigned wait_ms, struct usage_prune_result *res)
 {
 	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		dirfd = -errno;
 	char text[32];
 	int len = snprintf(text, sizeof text, "%" PRId64 "\n", before_ns);
 	struct mesh_err err = {0};
-	if (dirfd < 0 || mesh_write_file_atomic(dirfd, USAGE_PRUNE_REQUEST, text, (size_t)len, 0644, &err)) {
-		int e = dirfd < 0 ? errno : -err.code;
+	if (dirfd < 0 || mesh_write_file_atomic(dirfd, USAGE_PRUNE_REQUEST, text, (size_t)len, 0600, &err)) {
+		int e = dirfd < 0 ? -dirfd : -err.code;
 		res->outcome = e == EACCES || e == EPERM || e == EROFS ? USAGE_PRUNE_SKIPPED : USAGE_PRUNE_FAILED;
 		snprintf(res->message, sizeof res->message, "cannot ask the daemon: %.400s",
 			 dirfd < 0 ? strerror(errno) : err.msg);

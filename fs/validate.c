@@ -663,9 +663,9 @@ int validate_file(const struct contract *c, const struct contract_object *obj, i
 	struct validate_options defaults = {0};
 	if (!opts)
 		opts = &defaults;
-	int fd = openat(dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = mesh_open_regular_at(dirfd, file, O_RDONLY, 0, NULL);
 	if (fd < 0)
-		return mesh_errf(err, -errno, "%s: %s", file, strerror(errno));
+		return mesh_errf(err, fd, "%s: %s", file, mesh_open_strerror(fd));
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	struct validate_report *rep = xcalloc(1, sizeof *rep);
 	rep->file = xstrdup(file);

@@ -9,7 +9,8 @@
  * reference is dropped (catalog_ref/catalog_unref are thread-safe).
  *
  * Inode numbers are a hash of the node's path in the mesh (root is 1), so
- * they are the same in every snapshot and on every host for the same path.
+ * they are the same in every snapshot and on every host for the same path
+ * (a re-stated contract's also hashes its file's identity).
  *
  * Restricted products are resolved here, at scan time, from the releases'
  * contracts and the domains' restricted lists (a domain.yaml that cannot be
@@ -53,6 +54,11 @@ struct cat_node {
 	enum file_role role;
 	enum file_format format;
 	const char *backing;     /* path relative to the store root */
+	uint64_t content_id;     /* 0 for release files; for a re-stated copy (a
+				    deprecated version's contract) its file's
+				    identity, part of the inode number: content
+				    that changes gets a new inode (page cache and
+				    passthrough never serve the former file) */
 	const char *sha256;
 	const struct manifest_column *columns;    /* classified columns */
 	uint32_t n_columns;

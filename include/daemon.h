@@ -35,6 +35,8 @@ struct daemon_options {
 	const char *metrics_path;     /* Prometheus textfile (NULL: none) */
 	bool no_usage;                /* -o no_usage: record nothing (benchmarks) */
 	const char *usage_sink;       /* -o usage_sink: PostgreSQL (NULL: mesh.yaml's usage.sink) */
+	const char *view_cache;       /* -o view_cache=DIR (NULL: VIEW_CACHE_DIR_DEFAULT) */
+	uint64_t view_cache_max;      /* -o view_cache_max=BYTES (0: VIEW_CACHE_MAX_DEFAULT) */
 };
 
 /* The caller of a FUSE request, captured when the request arrives.
@@ -97,25 +99,52 @@ const char *daemon_decision_name(enum daemon_decision d);
  * requests carry no caller identity). */
 struct daemon_file;
 
-/* Open file `n` for the caller.  On success *out is the handle and
- * *direct_io tells whether the glue must bypass the page cache (masked
- * content).  Fails with -EACCES (denied; recorded), -EIO (usage cannot be
- * recorded and the policy refuses unrecorded reads), or the backing file's
- * error. */
+/* Masked views.  A reader who sees a data file's classified columns
+ * masked gets a view (view_cache.h): a file of its own, with its own inode
+ * (stable per file and mask plan, top bit set, never a catalog inode) and
+ * size, so readers of different clearance never share a page.  Files with
+ * classified columns are the only nodes that are not "shared": their
+ * entries are never cached by the kernel (timeout 0).
+ *
+ * daemon_node_for: the inode and size `who` sees at file n (n's own, or
+ * the view's: built now if this host has not built it yet). */
+bool daemon_node_shared(const struct mesh_daemon *d, const struct cat_node *n);
+void daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
+		     uint64_t *ino, uint64_t *size);
+/* A view inode's file in `cat` (NULL: not a view this daemon made, or its
+ * file is gone) and the view's size. */
+const struct cat_node *daemon_view_node(struct mesh_daemon *d, const struct catalog *cat, uint64_t ino,
+					uint64_t *size);
+/* user.mesh.sha256 (of the bytes this inode serves: the view's for a view;
+ * the clear file's only to readers who may read it in clear) and
+ * user.mesh.view (the view's mask plan, "email:hash, birth_date:year").
+ * Returns the value's length (size 0: only the length), -ERANGE, or
+ * -ENODATA. */
+int daemon_file_xattr(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
+		      uint64_t ino, const char *name, char *buf, size_t size);
+
+/* Open file `n`, reached as inode `ino` (n's or a view's), for the caller.
+ * A masked reader reads its view (built at the first open on this host;
+ * other openers wait for it); anyone else the release file.  *keep_cache
+ * is false when the view was just (re)built.  Fails with -EACCES (denied,
+ * or a view that cannot be served: logged, never the clear file instead),
+ * -ESTALE (`ino` is not what this caller sees at n: the kernel looks the
+ * name up again), -EIO (usage cannot be recorded and the policy refuses
+ * unrecorded reads), or the backing file's error. */
 int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
-		     const struct cat_node *n, int flags, struct daemon_file **out,
-		     bool *direct_io, bool *keep_cache);
-/* Read into buf: plain pread, or masked content.  Returns bytes or -errno. */
+		     const struct cat_node *n, uint64_t ino, int flags, struct daemon_file **out,
+		     bool *keep_cache);
+/* Read into buf (pread of the release file or the view).  Bytes or -errno. */
 ssize_t daemon_file_read(struct daemon_file *f, char *buf, size_t size, off_t off);
-/* The backing fd (for splice/passthrough), or -1 when content is rewritten. */
+/* The fd reads come from (for splice/passthrough). */
 int daemon_file_fd(const struct daemon_file *f);
-/* May this open be served by kernel passthrough?  Only for files that are
- * never rewritten for any reader (no classified columns), since the kernel
- * cannot mix passthrough and other opens of one inode. */
+/* May this open be served by kernel passthrough?  Every open may: views
+ * have inodes of their own. */
 bool daemon_file_passthrough_ok(const struct daemon_file *f);
-/* Tell the daemon the open is served by passthrough (reads never reach it). */
-void daemon_file_set_passthrough(struct daemon_file *f, bool on);
-bool daemon_file_is_passthrough(const struct daemon_file *f);
+/* Where the glue keeps the passthrough backing id serving this open (0:
+ * none); it is set before the OPEN reply goes out (a RELEASE may follow at
+ * once). */
+int *daemon_file_backing_id(struct daemon_file *f);
 void daemon_file_release(struct mesh_daemon *d, struct daemon_file *f);
 
 /* access(2): 0 if the caller may do `mask` (R_OK/X_OK...) on n, else -EACCES. */

@@ -13,9 +13,14 @@
  * with the FUSE_DEV_IOC_BACKING_OPEN ioctl.
  *
  * The kernel allows one backing file per inode at a time, and refuses
- * non-passthrough opens of an inode while passthrough opens exist: callers
- * must use passthrough for every open of a given inode or for none (meshfs
- * uses it only for files that are never rewritten per reader).
+ * cached (non-direct_io) opens of an inode while passthrough opens exist.
+ * Backing ids are kept per (inode, backing file): when an inode's file
+ * changes (a rebuilt view), idle ids of the former file are closed and a
+ * new one registered; while passthrough opens of the former file last, new
+ * opens share its id (the kernel fails any other open of the inode with
+ * EIO).  That is right only because meshfs gives content that changes a
+ * new inode (views per plan, re-stated contracts per file): a file that
+ * replaces another under one inode holds the same bytes.
  *
  * State is process-wide (one session per process); functions are
  * thread-safe.
@@ -41,11 +46,11 @@ void passthrough_unmount(void);
 bool passthrough_active(void);
 
 /* Answer an OPEN with passthrough to `backing_fd` for inode `ino`, sharing
- * one backing id among concurrent opens of the inode.  Returns 0 when the
- * reply was sent, or a negative errno (nothing sent: reply normally). */
-int passthrough_reply_open(fuse_req_t req, uint64_t ino, int backing_fd, uint64_t fh);
-/* At release of a passthrough open: drops the inode's backing id when its
- * last open goes. */
-void passthrough_release(uint64_t ino);
+ * one backing id among opens of that inode and file (*backing_id).
+ * Returns 0 when the reply was sent, or a negative errno (nothing sent:
+ * reply normally). */
+int passthrough_reply_open(fuse_req_t req, uint64_t ino, int backing_fd, uint64_t fh, int *backing_id);
+/* At release of a passthrough open with that id. */
+void passthrough_release(uint64_t ino, int backing_id);
 
 #endif

@@ -76,11 +76,13 @@ bool gov_is_owner(const struct domain_info *d, const struct identity *who);
 /* "user:bob, group:sales" for messages (caller frees). */
 char *gov_owner_list(const struct domain_info *d);
 
-/* Write domain.yaml for a new domain and its directory: mode 2775, group =
- * `group` (the team's Unix group, so its members can publish without root),
- * owned by the creator.  -EEXIST if it exists. */
+/* Write domain.yaml for a new domain and its directory (with grants/ and
+ * requests/), owned by the calling process (the store's owner), locked down
+ * like the rest of the store: its owners act through the mesh service,
+ * which decides with gov_is_owner(), never through file permissions.
+ * -EEXIST if it exists.  The caller checked gov_is_governance(). */
 int gov_create_domain(const char *store, const char *name, char *const *owners, size_t n_owners,
-		      long gid, struct mesh_err *err);
+		      struct mesh_err *err);
 /* Rewrite domain.yaml with owners added/removed (atomically). */
 int gov_set_owners(const char *store, const struct domain_info *d, char *const *owners, size_t n,
 		   struct mesh_err *err);

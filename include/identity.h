@@ -13,6 +13,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* Supplementary groups kept per identity.  A caller with more is never
+ * silently cut short: groups_truncated is set, and policy_decide() denies
+ * such a caller (a deny rule naming a dropped group would be missed). */
 #define IDENTITY_MAX_GROUPS 256
 #define IDENTITY_CACHE_SECONDS 30
 
@@ -21,12 +24,16 @@ struct identity {
 	gid_t gid;
 	gid_t groups[IDENTITY_MAX_GROUPS];
 	int n_groups;
+	bool groups_truncated;    /* the caller has more than IDENTITY_MAX_GROUPS */
 	char user[64];            /* name, or the number when NSS does not know it */
 };
 
 /* The calling process's real uid and groups. */
 void identity_current(struct identity *id);
-/* An identity from kernel-reported ids (FUSE); groups may be NULL/0. */
+/* An identity from kernel-reported ids (FUSE); groups may be NULL/0.  `n`
+ * is the caller's total number of groups, which may exceed what `groups`
+ * holds (fuse_req_getgroups returns the total): n > IDENTITY_MAX_GROUPS
+ * sets groups_truncated. */
 void identity_from_ids(struct identity *id, uid_t uid, gid_t gid, const gid_t *groups, int n);
 
 /* Name of a uid / gid (cached).  Writes the number when unknown. */

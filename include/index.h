@@ -35,7 +35,7 @@ struct index_hit {
 	char *status;        /* active | deprecated | retired */
 	char *purpose;       /* description.purpose, or "" */
 	char *snippet;       /* matching text with [ ] around the match */
-	int restricted;
+	int restricted;      /* any release of the product says meshRestricted */
 };
 
 /* Full-text search (SQLite FTS5 query syntax; plain words work) over

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -52,8 +53,27 @@ void mesh_sha256_update(struct mesh_sha256 *ctx, const void *data, size_t len);
 void mesh_sha256_final(struct mesh_sha256 *ctx, char hex[65]);
 
 /* ---- files ---- */
-/* Read a whole regular file (at most `limit` bytes) relative to dirfd.
- * *data is NUL-terminated and malloc'ed (caller frees).  Refuses symlinks. */
+/* THE way to open a file under the store (or any file nobody vouches for):
+ * openat(dirfd, path) with O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC added to
+ * `flags` (O_RDONLY/O_WRONLY/O_RDWR, optionally O_CREAT, O_EXCL, O_APPEND,
+ * O_TRUNC; `mode` for O_CREAT), then fstat: only a regular file is kept.
+ * A symlink as the last component fails with -ELOOP, a FIFO, device,
+ * socket or directory with -EINVAL (never blocks: a FIFO without a
+ * writer is not waited for).  O_NONBLOCK is cleared again on the returned
+ * descriptor.  Returns the descriptor or a negative errno; *st (if not
+ * NULL) is the file's fstat.  Thread-safe. */
+int mesh_open_regular_at(int dirfd, const char *path, int flags, mode_t mode, struct stat *st);
+/* A directory under the store: O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC
+ * (a symlink in its place fails with -ELOOP or -ENOTDIR).  fd or -errno. */
+int mesh_open_dir_at(int dirfd, const char *path);
+/* A message for an error of mesh_open_regular_at ("a symbolic link (not
+ * followed)", "not a regular file (a FIFO, device or directory)", or
+ * strerror). */
+const char *mesh_open_strerror(int rc);
+
+/* Read a whole regular file (at most `limit` bytes) relative to dirfd,
+ * through mesh_open_regular_at (no symlink, no FIFO, no device).
+ * *data is NUL-terminated and malloc'ed (caller frees). */
 int mesh_read_file_at(int dirfd, const char *path, size_t limit,
 		      char **data, size_t *len, struct mesh_err *err);
 /* write(2) all of buf, retrying on EINTR and short writes. */
@@ -64,6 +84,14 @@ int mesh_write_file_atomic(int dirfd, const char *path, const void *data,
 			   size_t len, mode_t mode, struct mesh_err *err);
 /* fsync a directory by path relative to dirfd. */
 int mesh_fsync_dir_at(int dirfd, const char *path);
+
+/* ---- text for a terminal ---- */
+/* `text` (user-supplied: a reason, a description, a name) made safe to
+ * print: C0 controls, DEL, C1 controls (U+0080..U+009F) and bytes that are
+ * not valid UTF-8 are written as \n, \t, \e or \xNN, and a backslash as
+ * \\, so no escape sequence reaches a terminal.  Printable UTF-8 passes.
+ * Returns malloc'ed text (caller frees); NULL gives "". */
+char *mesh_escape_text(const char *text);
 
 /* ---- string buffer ---- */
 struct strbuf {

@@ -50,9 +50,27 @@ enum meshctl_where {
 	MESHCTL_OWNER_ONLY,     /* on the store directly, never served (reindex) */
 };
 
-/* Print "meshctl CMD: message\n" to stderr. */
+/* Print "meshctl CMD: message\n" to stderr.  The first message of a run
+ * is also kept: with --json a failed command's stdout is
+ * {"error": {"command", "message", "exit", "class"}} (meshctl_json_error). */
 void meshctl_fail(const struct meshctl_ctx *ctx, const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Print a JSON document (a json_t *, stolen) as the command's answer on
+ * stdout, one document and a newline. */
+void meshctl_json_print(void *doc);
+
+/* Print text that is the command's document (already formatted JSON). */
+void meshctl_print_document(const char *text);
+
+/* Print a one-line result: `text` as it is, or with --json the document
+ * {"ok": true, "result": text, KEY: VALUE...} built from NULL-terminated
+ * key/value string pairs (a NULL value is JSON null). */
+void meshctl_result(const struct meshctl_ctx *ctx, const char *text, ...) __attribute__((sentinel));
+
+/* After a command returned `code`: with --json, when it failed after
+ * meshctl_fail and printed no document, print the error document. */
+void meshctl_json_error(const struct meshctl_ctx *ctx, const char *cmd, int code);
 
 /* Map a negative errno from a library call to an exit code:
  * -EACCES/-EPERM -> MESHCTL_DENIED, -EINVAL/-EEXIST/-ENOENT/-EPROTO -> MESHCTL_FAILED,

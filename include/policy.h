@@ -15,8 +15,11 @@
  * from callers who may not read them) is the catalog's to say (catalog.h).
  *
  * Masking: mesh.yaml's masking rules (tightened, never relaxed, by a
- * domain's) say which classifications are masked for whom; "owners" in
- * unmaskedFor stands for the domain's owners.
+ * domain's) say which classifications are masked for whom and with which
+ * function (`function: null|redact|hash|last4|year|truncate`, default null;
+ * truncate needs `precision: N`); "owners" in unmaskedFor stands for the
+ * domain's owners.  Two rules masking one classification: the stronger
+ * function wins.
  *
  * A snapshot is immutable after policy_load(): any number of threads may
  * decide concurrently.  No I/O in policy_decide().
@@ -36,14 +39,24 @@ struct policy;
 enum policy_result { POLICY_ALLOW, POLICY_MASK, POLICY_DENY };
 const char *policy_result_name(enum policy_result r);
 
-#define POLICY_MAX_MASKED 16
+/* A classification to mask and how: the strongest function among the
+ * rules that mask it for the caller (view_mask.h names them). */
+struct policy_mask {
+	const char *classification;    /* strings of the snapshot */
+	const char *function;          /* "null" (the default), "redact", "hash", ... */
+	double precision;              /* truncate's */
+	const char *source;            /* the rule: "mesh.yaml:12" */
+};
 
 struct policy_decision {
 	enum policy_result result;
 	char reason[512];              /* the rule and where it is written */
-	const char *masked[POLICY_MAX_MASKED];   /* classifications to mask (static strings of the snapshot) */
+	struct policy_mask *masked;    /* every classification to mask (malloc'ed, no limit) */
 	size_t n_masked;
 };
+/* Free what a decision holds (policy_decide overwrites *out without
+ * freeing: clear before deciding again). */
+void policy_decision_clear(struct policy_decision *d);
 
 /* Load every source.  A malformed file is an error naming file:line and
  * the field: the caller keeps its previous snapshot (the daemon) or
@@ -84,8 +97,8 @@ int grant_revoke(const char *store, const char *domain, const char *product, con
 int grant_list(const char *store, const char *domain, struct grant **out, size_t *n, struct mesh_err *err);
 void grants_free(struct grant *g, size_t n);
 
-/* Append one line to STORE/domains/D/access.log: who (the caller) did what,
- * when, why. */
+/* Append one line to STORE/domains/D/access.log: who (the caller the
+ * command ran for) did what, when, why. */
 void policy_audit(const char *store, const char *domain, const struct identity *who, const char *what);
 
 #endif

@@ -15,7 +15,7 @@
 
 struct publish_ctx {
 	const char *store, *release_dir;
-	int dirfd;
+	int dirfd;                    /* the staging directory: the bytes that are installed */
 	const struct contract *contract;
 	time_t now;
 	size_t unique_memory;
@@ -26,9 +26,9 @@ struct publish_ctx {
 	size_t n_files;
 };
 
-/* The domain exists and the caller (real uid) owns it or is governance.
+/* The domain exists and `caller` owns it or is governance.
  * -ENOENT/-EACCES with the message; on success err->msg may say why. */
-int publish_check_domain(const char *store, const struct contract *c, const struct identity *who,
+int publish_check_domain(const char *store, const struct contract *c, const struct identity *caller,
 			 struct mesh_err *err);
 /* Mesh-wide and domain governance rules on the contract. */
 void publish_check_governance(const char *store, const struct contract *c, int dirfd,

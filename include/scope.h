@@ -36,10 +36,11 @@ bool scope_administers(struct scope *s, const char *domain);
 /* May the caller see this product or release node (list, search...)?
  * Nodes above products are always visible. */
 bool scope_may_discover(struct scope *s, const struct cat_node *n);
-/* The same by name, for hits that come from the index: the product is
- * looked up in the catalog snapshot the scope holds; unknown names are not
- * visible. */
-bool scope_may_discover_product(struct scope *s, const char *domain, const char *product);
+/* The same by name, for hits that come from the index: `restricted` is
+ * what the index knows (a release's contract says meshRestricted); the
+ * domain's restricted list is added here (an unreadable domain.yaml
+ * restricts every product of the domain). */
+bool scope_may_discover_product(struct scope *s, const char *domain, const char *product, bool restricted);
 /* ",d1,d2," for the domains the caller administers (governance: NULL, all).
  * Owned by the scope. */
 const char *scope_domain_list(struct scope *s);

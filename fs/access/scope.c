@@ -19,13 +19,15 @@
 struct owned {
 	char *domain;
 	bool administers;
+	bool loaded;                    /* domain.yaml read */
+	char **restricted;              /* its restricted list (NULL + loaded: none) */
+	size_t n_restricted;
 };
 
 struct scope {
 	char *store;
 	struct identity who;
 	struct policy *policy;          /* NULL: did not load (restricted: invisible) */
-	struct catalog *catalog;        /* lazily, for scope_may_discover_product */
 	bool governance;
 	struct owned *owned;
 	size_t n_owned, cap_owned;
@@ -57,10 +59,12 @@ void scope_close(struct scope *s)
 	if (!s)
 		return;
 	policy_free(s->policy);
-	if (s->catalog)
-		catalog_unref(s->catalog);
-	for (size_t i = 0; i < s->n_owned; i++)
+	for (size_t i = 0; i < s->n_owned; i++) {
 		free(s->owned[i].domain);
+		for (size_t k = 0; k < s->owned[i].n_restricted; k++)
+			free(s->owned[i].restricted[k]);
+		free(s->owned[i].restricted);
+	}
 	free(s->owned);
 	free(s->domain_list);
 	free(s->store);
@@ -72,20 +76,31 @@ bool scope_governance(const struct scope *s)
 	return s->governance;
 }
 
-bool scope_administers(struct scope *s, const char *domain)
+/* What the scope knows of a domain: loaded once per command. */
+static struct owned *domain_facts(struct scope *s, const char *domain)
 {
-	if (s->governance)
-		return true;
 	for (size_t i = 0; i < s->n_owned; i++)
 		if (!strcmp(s->owned[i].domain, domain))
-			return s->owned[i].administers;
+			return &s->owned[i];
 	struct domain_info *d = NULL;
-	bool yes = gov_load_domain(s->store, domain, &d, NULL) == 0 && gov_is_owner(d, &s->who);
+	struct owned o = {.domain = xstrdup(domain)};
+	if (gov_load_domain(s->store, domain, &d, NULL) == 0) {
+		o.loaded = true;
+		o.administers = gov_is_owner(d, &s->who);
+		o.restricted = xcalloc(d->n_restricted + 1, sizeof *o.restricted);
+		for (size_t k = 0; k < d->n_restricted; k++)
+			o.restricted[o.n_restricted++] = xstrdup(d->restricted[k]);
+	}
 	gov_domain_free(d);
 	if (s->n_owned == s->cap_owned)
 		s->owned = xrealloc(s->owned, (s->cap_owned = s->cap_owned ? 2 * s->cap_owned : 8) * sizeof *s->owned);
-	s->owned[s->n_owned++] = (struct owned){xstrdup(domain), yes};
-	return yes;
+	s->owned[s->n_owned] = o;
+	return &s->owned[s->n_owned++];
+}
+
+bool scope_administers(struct scope *s, const char *domain)
+{
+	return s->governance || domain_facts(s, domain)->administers;
 }
 
 bool scope_may_discover(struct scope *s, const struct cat_node *n)
@@ -99,17 +114,27 @@ bool scope_may_discover(struct scope *s, const struct cat_node *n)
 	struct policy_decision dec;
 	policy_decide(s->policy, &s->who, n->domain, n->product, n->kind == CAT_PRODUCT ? NULL : n->version,
 		      NULL, 0, time(NULL), &dec);
-	return dec.result != POLICY_DENY;
+	bool visible = dec.result != POLICY_DENY;
+	policy_decision_clear(&dec);
+	return visible;
 }
 
-bool scope_may_discover_product(struct scope *s, const char *domain, const char *product)
+bool scope_may_discover_product(struct scope *s, const char *domain, const char *product, bool restricted)
 {
-	if (!s->catalog && catalog_scan(s->store, NULL, &s->catalog, NULL))
+	const struct owned *d = domain_facts(s, domain);
+	if (!d->loaded)
+		restricted = true;          /* an unreadable domain.yaml: fail closed */
+	for (size_t k = 0; k < d->n_restricted && !restricted; k++)
+		restricted = !strcmp(d->restricted[k], product);
+	if (!restricted || s->governance || d->administers)
+		return true;
+	if (!s->policy)
 		return false;
-	char path[2 * 256 + 2];
-	snprintf(path, sizeof path, "%s/%s", domain, product);
-	const struct cat_node *n = catalog_resolve(s->catalog, path);
-	return n && scope_may_discover(s, n);
+	struct policy_decision dec;
+	policy_decide(s->policy, &s->who, domain, product, NULL, NULL, 0, time(NULL), &dec);
+	bool visible = dec.result != POLICY_DENY;
+	policy_decision_clear(&dec);
+	return visible;
 }
 
 const char *scope_domain_list(struct scope *s)

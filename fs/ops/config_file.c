@@ -40,6 +40,9 @@ static const struct key {
 	{"no_service", K_FLAG, false},
 	{"max_clients", K_INT, false},
 	{"log_level", K_STRING, true},
+	{"insecure_store", K_FLAG, false},
+	{"view_cache", K_STRING, false},
+	{"view_cache_max", K_STRING, false},
 };
 
 static const struct key *find_key(const char *name)

@@ -120,7 +120,11 @@ int service_listen_open(const struct service_options *opts, struct service **out
 	} else {
 		if ((rc = service_socket_path(opts->store, false, path, sizeof path, err)))
 			return rc;
-		if (mkdir(service_runtime_dir(), 0755) < 0 && errno != EEXIST)
+		/* 0755 whatever the umask (meshfs runs with 077): everyone must
+		 * reach the socket in it */
+		if (mkdir(service_runtime_dir(), 0755) == 0)
+			chmod(service_runtime_dir(), 0755);
+		else if (errno != EEXIST)
 			return mesh_errf(err, -errno, "%s: %s (the control socket's directory; as a service "
 				"user, let systemd make it: RuntimeDirectory=meshfs)", service_runtime_dir(),
 				strerror(errno));
@@ -195,16 +199,27 @@ static void *serve_connection(void *arg)
 {
 	struct connection *c = arg;
 	struct service *s = c->svc;
+	/* The worker gets the connection as fd 3.  A dup2 onto itself would
+	 * leave its close-on-exec flag set (and the worker without it), so the
+	 * source is a copy above 3. */
+	int src = fcntl(c->fd, F_DUPFD_CLOEXEC, 10);
+	if (src < 0) {
+		syslog(LOG_ERR, "control socket: %m");
+		refuse(c->fd, "the mesh service is out of descriptors: try again");
+		close(c->fd);
+		atomic_fetch_sub(&s->running, 1);
+		free(c);
+		return NULL;
+	}
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, c->fd, 3);
+	posix_spawn_file_actions_adddup2(&fa, src, 3);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawnattr_t attr;
 	posix_spawnattr_init(&attr);
-	sigset_t none, all;
+	sigset_t none;
 	sigemptyset(&none);
-	sigfillset(&all);
 	posix_spawnattr_setsigmask(&attr, &none);
 	sigset_t dflt;
 	sigemptyset(&dflt);
@@ -219,6 +234,7 @@ static void *serve_connection(void *arg)
 	int rc = posix_spawn(&pid, s->meshctl, &fa, &attr, argv, s->env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
+	close(src);
 	if (rc) {
 		syslog(LOG_ERR, "control socket: cannot start %s: %s", s->meshctl, strerror(rc));
 		refuse(c->fd, "the mesh service could not start its worker (see the service's log)");

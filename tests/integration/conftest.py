@@ -6,6 +6,12 @@ always unmounted in teardown, even when the test failed: `fusermount3 -u`,
 then a lazy `-uz`, then the daemon is killed, so a stale mount never
 breaks the next test or run.
 
+Stores are made by `meshctl init`, so they are locked down like a real one
+(root owns everything, 0700/0600) and meshfs serves them without
+`-o insecure_store`; a test that needs an insecure store passes that option
+explicitly.  Ordinary users' meshctl reaches such a store through the mesh
+service (Store.ctl starts `meshfs --service` when no daemon serves it).
+
 Test users (created once per machine with useradd):
     mesh_alice  groups: mesh_analysts
     mesh_bob    groups: mesh_sales          (owner of domain sales in tests)
@@ -14,7 +20,6 @@ Test users (created once per machine with useradd):
     mesh_erin   groups: mesh_sales, mesh_analysts
     mesh_gina   groups: mesh-governance   (mesh.yaml's governance group)
 """
-import errno
 import hashlib
 import os
 import pathlib
@@ -32,7 +37,8 @@ BUILD = pathlib.Path(os.environ.get("MESHFS_BUILD", REPO / "build"))
 MESHFS = BUILD / "meshfs"
 MESHCTL = BUILD / "meshctl"
 DEMO = REPO / "mounts" / "demo" / "releases"
-SCRATCH_ROOT = pathlib.Path("/var/tmp/meshfs-tests")
+# $MESHFS_TEST_SCRATCH: another root for this run's stores and mounts
+SCRATCH_ROOT = pathlib.Path(os.environ.get("MESHFS_TEST_SCRATCH", "/var/tmp/meshfs-tests"))
 
 GROUPS = ["mesh_analysts", "mesh_sales", "mesh-pii", "mesh-governance"]
 USERS = {
@@ -65,17 +71,16 @@ def environment():
         pytest.exit("integration tests need root (mounts with allow_other, test users)", 2)
     assert MESHFS.exists() and MESHCTL.exists(), f"build first: {MESHFS}"
     _ensure_users()
-    # a run that was killed may have left mounts behind: clear the stale
-    # ones (their daemon is gone), never a live mount of a run going on
-    # beside this one
+    # a run that was killed may have left mounts behind: clear the dead ones
+    # (ENOTCONN).  Live ones may be another run's on this host: unmounting
+    # them broke that run's tests at random (ENOENT in the middle of a test).
     for line in open("/proc/self/mounts"):
         mountpoint = line.split()[1]
-        if mountpoint.startswith(str(SCRATCH_ROOT) + "/"):
-            try:
-                os.stat(mountpoint)
-            except OSError as e:
-                if e.errno == errno.ENOTCONN:
-                    subprocess.run(["fusermount3", "-uz", mountpoint], capture_output=True)
+        if not mountpoint.startswith(str(SCRATCH_ROOT) + "/"):
+            continue
+        r = subprocess.run(["stat", "-c", "%i", mountpoint], capture_output=True, text=True, timeout=10)
+        if r.returncode != 0 and "not connected" in r.stderr:
+            subprocess.run(["fusermount3", "-uz", mountpoint], capture_output=True)
     SCRATCH_ROOT.mkdir(parents=True, exist_ok=True)
     SCRATCH_ROOT.chmod(0o755)
     yield
@@ -175,9 +180,13 @@ class Store:
 
 
 def make_store(path):
+    """A store as `meshctl init` lays it out: owned by root, nothing readable
+    or writable by anyone else (meshfs refuses to serve it otherwise)."""
     s = Store(path)
     r = s.ctl("init")
     assert r.returncode == 0, r.stderr
+    st = os.stat(s.path)
+    assert st.st_uid == 0 and st.st_mode & 0o077 == 0, oct(st.st_mode)
     return s
 
 
@@ -197,7 +206,11 @@ class Mount:
     def start(self):
         self.path.mkdir(parents=True, exist_ok=True)
         self.path.chmod(0o755)
-        cmd = [MESHFS, self.store.path, self.path, "-f", "-o", self.options] + self.extra_args
+        options = self.options
+        if "view_cache=" not in options:
+            # each mount its own view cache (never the host's /var/cache)
+            options += ",view_cache=" + str(self.path.parent / (self.path.name + "-views"))
+        cmd = [MESHFS, self.store.path, self.path, "-f", "-o", options] + self.extra_args
         self.log = open(self.path.parent / (self.path.name + ".log"), "w")
         self.proc = subprocess.Popen([str(c) for c in cmd], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 20

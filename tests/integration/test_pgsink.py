@@ -152,7 +152,8 @@ def test_events_reach_postgresql_and_reports_read_it(mesh, postgres, daemons, sc
     (mesh.path / "mesh.yaml").write_text((mesh.path / "mesh.yaml").read_text() +
                                          f"usage:\n  sink: \"{postgres.conninfo}\"\n")
     a = daemons("host-a")
-    b = daemons("host-b", options=f"usage_sink={postgres.conninfo}&password=s3cr3t-pw")
+    # passthrough off: reads reach the daemon, so bytes are counted
+    b = daemons("host-b", options=f"passthrough=off,usage_sink={postgres.conninfo}&password=s3cr3t-pw")
     a.read(7)
     b.read(5, user="mesh_bob")
     assert wait_for(lambda: pg_has_table(postgres) and pg_data_events(postgres) == 12, 30)

@@ -191,3 +191,53 @@ def test_protocol_errors_and_identity_from_the_kernel(mesh):
     assert a["exit"] == 2
     a = call('{"meshfs": 1, "argv": ["publish", "/root"]}', user="mesh_dave")
     assert a["exit"] != 0 and "must come from meshctl" in a["stderr"]
+
+
+def test_json_everywhere_errors_included(mesh, mounter):
+    """--json: every command answers one JSON document, errors too, with the
+    documented exit code of its class."""
+    def js(*args, user="mesh_bob", code=0):
+        r = run([MESHCTL, "--store", mesh.path, "--json", *args], user=user)
+        assert r.returncode == code, (args, r.returncode, r.stdout, r.stderr)
+        return json.loads(r.stdout)
+
+    mesh.ensure_service()
+    doc = js("list")
+    assert {p["product"] for p in doc["products"]} == {"orders", "secret", "profiles"}
+    assert js("list", "sales/orders")["products"][0]["versions"][0]["latest"] is True
+    assert js("status")["products"] == 3
+    assert js("search", "test")["hits"]
+    assert js("grants")["grants"][0]["subject"] == "group:mesh_analysts"
+    assert js("domain", "list")["domains"]
+    assert js("domain", "show", "sales")["restricted"] == []
+    assert js("domain", "owners", "sales")["owners"] == ["group:mesh_sales"]
+    assert js("diff", "sales/orders", "1.0.0", "1.0.0")["breaking"] == 0
+    assert js("request", "customer/profiles", "--reason", "x", user="mesh_dave")["request"] == "1"
+    assert js("requests", user="mesh_dave")["requests"][0]["user"] == "mesh_dave"
+    assert js("grant", "sales/orders", "user:mesh_dave", "--reason", "y")["ok"] is True
+    assert js("revoke", "sales/orders", "user:mesh_dave")["revoked"] == "1"
+    assert js("deprecate", "sales/orders", "1.0.0", "--reason", "old")["status"] == "deprecated"
+    assert "rows" in js("usage")
+    # errors: one document {"error": ...} with the exit code of the class
+    e = js("list", "sales/nothing", code=1)["error"]
+    assert e["class"] == "failed" and e["exit"] == 1 and "no such" in e["message"]
+    e = js("frobnicate", code=2)["error"]
+    assert e["class"] == "usage"
+    e = js("grant", "customer", "user:mesh_dave", "--reason", "z", user="mesh_dave", code=3)["error"]
+    assert e["class"] == "denied" and "not an owner" in e["message"]
+    e = js("reindex", user="mesh_dave", code=3)["error"]
+    assert e["class"] == "denied"
+    r = run([MESHCTL, "--store", "/nonexistent/store", "--json", "list"], user="mesh_dave")
+    assert r.returncode == 4 and json.loads(r.stdout)["error"]["class"] == "environment"
+
+
+def test_meshctl_finds_the_service_from_the_mount_point(mesh, mounter):
+    m = mounter(mesh)
+    assert os.path.islink(socket_path(m.path, mountpoint=True))
+    r = run([MESHCTL, "--store", m.path, "list"], user="mesh_dave")
+    assert r.returncode == 0, r.stderr
+    assert products(r.stdout) == ["customer/profiles", "sales/orders"]
+    r = run([MESHCTL, "list"], user="mesh_dave", env={"MESH_STORE": str(m.path)})
+    assert r.returncode == 0 and "sales/orders" in r.stdout
+    m.stop()
+    assert not os.path.lexists(socket_path(m.path, mountpoint=True))

@@ -3,6 +3,10 @@
 #include "mesh_util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void test_names(void)
 {
@@ -68,8 +72,78 @@ static void test_sha256(void)
 	CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+/* Nothing under the store is trusted to be a regular file: a FIFO is
+ * refused at once (an open without O_NONBLOCK would wait forever for a
+ * writer), a symlink is not followed, a directory is not a file. */
+static void test_open_regular(void)
+{
+	char dir[] = "/tmp/test_util.XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	CHECK(mkfifoat(dfd, "fifo", 0600) == 0);
+	CHECK(symlinkat("/etc/passwd", dfd, "link") == 0);
+	CHECK(mkdirat(dfd, "sub", 0700) == 0);
+	CHECK(mesh_open_regular_at(dfd, "fifo", O_RDONLY, 0, NULL) == -EINVAL);
+	CHECK(mesh_open_regular_at(dfd, "fifo", O_WRONLY, 0, NULL) < 0);
+	CHECK(mesh_open_regular_at(dfd, "link", O_RDONLY, 0, NULL) == -ELOOP);
+	CHECK(mesh_open_regular_at(dfd, "link", O_WRONLY | O_CREAT, 0600, NULL) == -ELOOP);
+	CHECK(mesh_open_regular_at(dfd, "sub", O_RDONLY, 0, NULL) == -EINVAL);
+	CHECK(mesh_open_regular_at(dfd, "none", O_RDONLY, 0, NULL) == -ENOENT);
+	CHECK(mesh_open_dir_at(dfd, "link") < 0);
+	int sfd = mesh_open_dir_at(dfd, "sub");
+	CHECK(sfd >= 0);
+	close(sfd);
+	struct stat st;
+	int fd = mesh_open_regular_at(dfd, "new", O_WRONLY | O_CREAT | O_EXCL, 0600, &st);
+	CHECK(fd >= 0 && S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600);
+	CHECK(fd >= 0 && !(fcntl(fd, F_GETFL) & O_NONBLOCK));   /* an ordinary descriptor again */
+	CHECK(write(fd, "x", 1) == 1);
+	close(fd);
+	char *text = NULL;
+	size_t len = 0;
+	struct mesh_err err = {0};
+	CHECK(mesh_read_file_at(dfd, "fifo", 100, &text, &len, &err) == -EINVAL);
+	CHECK(strstr(err.msg, "not a regular file") != NULL);
+	CHECK(mesh_read_file_at(dfd, "link", 100, &text, &len, &err) == -ELOOP);
+	CHECK(mesh_read_file_at(dfd, "new", 100, &text, &len, &err) == 0 && len == 1);
+	free(text);
+	/* atomic writes never write through a planted link */
+	CHECK(symlinkat("/tmp/test_util_target_never", dfd, "out.tmp.1") == 0);
+	CHECK(mesh_write_file_atomic(dfd, "out", "data", 4, 0600, &err) == 0);
+	CHECK(access("/tmp/test_util_target_never", F_OK) != 0);
+	unlinkat(dfd, "out.tmp.1", 0);
+	unlinkat(dfd, "out", 0);
+	unlinkat(dfd, "new", 0);
+	unlinkat(dfd, "fifo", 0);
+	unlinkat(dfd, "link", 0);
+	unlinkat(dfd, "sub", AT_REMOVEDIR);
+	close(dfd);
+	rmdir(dir);
+}
+
+static void test_escape(void)
+{
+	char *s = mesh_escape_text("plain text, ünïcødé ✓");
+	CHECK_STR(s, "plain text, ünïcødé ✓");
+	free(s);
+	s = mesh_escape_text("a\x1b]0;title\x07" "b\x1b[2Jc\n\t\r\\d\x7f");
+	CHECK_STR(s, "a\\e]0;title\\x07b\\e[2Jc\\n\\t\\r\\\\d\\x7f");
+	free(s);
+	s = mesh_escape_text("csi\xc2\x9b" "31m nbsp\xc2\xa0");   /* C1 CSI escaped, U+00A0 kept */
+	CHECK_STR(s, "csi\\xc2\\x9b31m nbsp\xc2\xa0");
+	free(s);
+	s = mesh_escape_text("bad\xff\xc0\xaf" "utf8\xe2\x82");     /* invalid and truncated UTF-8 */
+	CHECK_STR(s, "bad\\xff\\xc0\\xafutf8\\xe2\\x82");
+	free(s);
+	s = mesh_escape_text(NULL);
+	CHECK_STR(s, "");
+	free(s);
+}
+
 int main(void)
 {
+	test_open_regular();
+	test_escape();
 	test_names();
 	test_semver();
 	test_time();
