@@ -264,23 +264,24 @@ static void read_quality(struct reader *r, struct contract *c, const struct ynod
 		struct quality_rule *rule = NULL;
 		if (type && strcasecmp(type, "library") && strcasecmp(type, "text")) {
 			rule = new_rule(c, Q_UNSUPPORTED, column, name ? name : type, q->line);
-		} else if (metric && !strcmp(metric, "nullValues") && column && has_max && max == 0) {
-			rule = new_rule(c, Q_NOT_NULL, column, name ? name : metric, q->line);
-		} else if (metric && !strcmp(metric, "duplicateValues") && has_max && max == 0) {
+		} else if (ymap_get(q, "mustNotBe") || ymap_get(q, "mustNotBeBetween")) {
+			/* not (yet) judged by meshfs: listed as not checked */
+			rule = new_rule(c, Q_UNSUPPORTED, column, name ? name : metric ? metric : "quality rule", q->line);
+		} else if (metric && column && (!strcmp(metric, "nullValues") || !strcmp(metric, "missingValues"))) {
+			bool missing = !strcmp(metric, "missingValues");
+			rule = new_rule(c, missing ? Q_MISSING : Q_NOT_NULL, column, name ? name : metric, q->line);
+			if (missing && ymap_get(args, "missingValues"))
+				rule->values = get_str_list(r, ymap_get(args, "missingValues"),
+							    "quality.arguments.missingValues", &rule->n_values);
+		} else if (metric && !strcmp(metric, "duplicateValues") && column) {
 			rule = new_rule(c, Q_UNIQUE, column, name ? name : metric, q->line);
 		} else if (metric && !strcmp(metric, "invalidValues") && column && ymap_get(args, "validValues")) {
 			rule = new_rule(c, Q_ALLOWED_VALUES, column, name ? name : metric, q->line);
 			const struct ynode *vv = ymap_get(args, "validValues");
 			rule->values = get_str_list(r, vv, "quality.arguments.validValues", &rule->n_values);
-			/* unit percent or a non-zero bound: a share of invalid values is
-			 * tolerated; meshfs checks the strict form only */
-			if (has_max && max > 0)
-				rule->required = false;
 		} else if (metric && !strcmp(metric, "invalidValues") && column && yscalar(ymap_get(args, "pattern"))) {
 			rule = new_rule(c, Q_PATTERN, column, name ? name : metric, q->line);
 			rule->pattern = xstrdup(yscalar(ymap_get(args, "pattern")));
-			if (has_max && max > 0)
-				rule->required = false;
 		} else if (metric && !strcmp(metric, "rowCount") && (has_min || has_max)) {
 			rule = new_rule(c, Q_ROW_COUNT, NULL, name ? name : metric, q->line);
 			rule->has_min = has_min;
@@ -291,8 +292,86 @@ static void read_quality(struct reader *r, struct contract *c, const struct ynod
 			rule = new_rule(c, Q_UNSUPPORTED, column, name ? name : metric ? metric : "quality rule",
 					q->line);
 		}
+		if (rule->kind == Q_NOT_NULL || rule->kind == Q_MISSING || rule->kind == Q_UNIQUE ||
+		    rule->kind == Q_ALLOWED_VALUES || rule->kind == Q_PATTERN) {
+			/* no comparison: none at all may offend */
+			rule->has_metric_min = has_min;
+			rule->metric_min = min;
+			rule->has_metric_max = has_max || !has_min;
+			rule->metric_max = has_max ? max : 0;
+			const char *unit = yscalar(ymap_get(q, "unit"));
+			rule->unit = unit && !strcasecmp(unit, "percent") ? METRIC_PERCENT : METRIC_ROWS;
+			/* "none at all" (mustBe 0, in rows or percent) is strict: every
+			 * offending value fails; anything else is a tolerated count */
+			rule->threshold = !(rule->has_metric_max && rule->metric_max == 0 &&
+					    (!has_min || min <= 0));
+		}
 		if (severity && (!strcasecmp(severity, "warning") || !strcasecmp(severity, "info")))
 			rule->required = false;
+	}
+}
+
+/* ODCS logicalTypeOptions: the constraints JSON Schema users know.
+ * Bounds are numbers for numeric types, text (dates, timestamps) else. */
+static void read_type_options(struct reader *r, struct contract *c, const struct ynode *prop, const char *column,
+			      const char *field)
+{
+	const struct ynode *o = ymap_get(prop, "logicalTypeOptions");
+	if (!o)
+		return;
+	if (o->kind != Y_MAPPING) {
+		fail(r, o, field, "logicalTypeOptions must be a mapping, found %s", kind_name(o));
+		return;
+	}
+	static const char *bounds[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"};
+	for (int i = 0; i < 4; i++) {
+		const struct ynode *b = ymap_get(o, bounds[i]);
+		if (!b || !yscalar(b))
+			continue;
+		bool is_min = i % 2 == 0;
+		struct quality_rule *q = new_rule(c, is_min ? Q_MIN : Q_MAX, column, bounds[i], b->line);
+		q->option = xstrdup(bounds[i]);
+		q->exclusive = i >= 2;
+		double v;
+		if (ynumber(b, &v) == 0) {
+			if (is_min)
+				q->has_min = true, q->min = v;
+			else
+				q->has_max = true, q->max = v;
+		} else {
+			*(is_min ? &q->min_text : &q->max_text) = xstrdup(yscalar(b));
+		}
+	}
+	static const char *lengths[] = {"minLength", "maxLength"};
+	for (int i = 0; i < 2; i++) {
+		const struct ynode *b = ymap_get(o, lengths[i]);
+		double v;
+		if (!b)
+			continue;
+		if (ynumber(b, &v) || v < 0 || v != (double)(long long)v) {
+			fail(r, b, field, "logicalTypeOptions.%s must be a non-negative integer", lengths[i]);
+			return;
+		}
+		struct quality_rule *q = new_rule(c, i ? Q_MAX_LENGTH : Q_MIN_LENGTH, column, lengths[i], b->line);
+		q->option = xstrdup(lengths[i]);
+		if (i)
+			q->has_max = true, q->max = v;
+		else
+			q->has_min = true, q->min = v;
+	}
+	const struct ynode *pat = ymap_get(o, "pattern");
+	if (pat && yscalar(pat)) {
+		struct quality_rule *q = new_rule(c, Q_PATTERN, column, "pattern", pat->line);
+		q->option = xstrdup("pattern");
+		q->pattern = xstrdup(yscalar(pat));
+		q->pattern_search = true;
+		q->has_metric_max = true;
+	}
+	const struct ynode *fmt = ymap_get(o, "format");
+	if (fmt && yscalar(fmt)) {
+		struct quality_rule *q = new_rule(c, Q_FORMAT, column, "format", fmt->line);
+		q->option = xstrdup("format");
+		q->format = xstrdup(yscalar(fmt));
 	}
 }
 
@@ -360,6 +439,7 @@ static void read_property(struct reader *r, struct contract *c, struct contract_
 	prop->examples = get_str_list(r, ymap_get(p, "examples"), field, &prop->n_examples);
 	read_quality(r, c, ymap_get(p, "quality"), prop->name, field);
 	read_range(c, p, prop->name);
+	read_type_options(r, c, p, prop->name, field);
 }
 
 static void read_schema(struct reader *r, struct contract *c, const struct ynode *schema)
@@ -645,6 +725,8 @@ void contract_free(struct contract *c)
 		free(q->max_text);
 		free_list(q->values, q->n_values);
 		free(q->pattern);
+		free(q->option);
+		free(q->format);
 	}
 	free(c->rules);
 	free_list(c->support_channels, c->n_support);

@@ -17,6 +17,7 @@
 
 #include "csv.h"
 #include "mesh_util.h"
+#include "parquet.h"
 #include "pii.h"
 #include "store.h"
 #include "yamltree.h"
@@ -419,7 +420,7 @@ static bool field_present(const struct contract *c, const char *field)
 	return true;
 }
 
-/* Columns of a CSV/JSONL data file whose sampled values look like personal
+/* Columns of a CSV/JSONL/Parquet data file whose sampled values look like personal
  * data: their detector mask per column (the first 1000 rows). */
 static void sample_pii(int dirfd, const char *file, const struct contract_object *obj, unsigned *kinds)
 {
@@ -444,6 +445,36 @@ static void sample_pii(int dirfd, const char *file, const struct contract_object
 			}
 		}
 		csv_reader_free(r);
+	} else if (fd >= 0 && strstr(file, ".parquet")) {
+		/* decoded values of the columns the contract names; a column that
+		 * cannot be decoded is judged by its name only */
+		struct parquet_file *pf = NULL;
+		struct mesh_err err = {0};
+		if (parquet_open(fd, file, &pf, &err))
+			pf = NULL;
+		for (size_t i = 0; pf && i < n; i++) {
+			size_t col = parquet_num_columns(pf);
+			for (size_t k = 0; k < parquet_num_columns(pf); k++)
+				if (!strcmp(parquet_column_at(pf, k)->name, obj->props[i].name))
+					col = k;
+			struct parquet_cursor *cur = NULL;
+			if (col < parquet_num_columns(pf) && !parquet_cursor_open(pf, col, &cur, &err)) {
+				const char *v;
+				size_t len;
+				bool is_null;
+				for (int rows = 0; rows < 1000 && parquet_cursor_next(cur, &v, &len, &is_null, &err) == 1;
+				     rows++) {
+					if (is_null || !len)
+						continue;
+					seen[i]++;
+					unsigned k = pii_detect_value(v, len);
+					for (int b = 0; b < 8; b++)
+						hits[i * 8 + b] += (k >> b) & 1;
+				}
+			}
+			parquet_cursor_free(cur);
+		}
+		parquet_close(pf);
 	} else if (fd >= 0 && (strstr(file, ".jsonl") || strstr(file, ".ndjson"))) {
 		FILE *f = fdopen(dup(fd), "r");
 		char *line = NULL;

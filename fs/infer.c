@@ -14,6 +14,7 @@
 
 #include "csv.h"
 #include "mesh_util.h"
+#include "parquet.h"
 #include "pii.h"
 #include "unique.h"
 
@@ -154,6 +155,62 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
+/* Parquet: types and nullability come from the footer, not from guessing;
+ * a sample of decoded values gives examples, uniqueness and the pii
+ * detectors.  Columns whose values cannot be decoded keep the footer's view. */
+static int infer_parquet(int fd, const char *path, size_t limit, struct infer_result *r, struct mesh_err *err)
+{
+	struct parquet_file *pf = NULL;
+	int rc = parquet_open(fd, path, &pf, err);
+	if (rc)
+		return rc;
+	r->format = xstrdup("parquet");
+	r->n_cols = parquet_num_columns(pf);
+	r->cols = xcalloc(r->n_cols + 1, sizeof *r->cols);
+	struct col_state *st = xcalloc(r->n_cols + 1, sizeof *st);
+	int64_t rows = parquet_num_rows(pf);
+	r->rows = (uint64_t)rows;
+	r->sampled = (uint64_t)rows > limit;
+	for (size_t i = 0; i < r->n_cols; i++) {
+		const struct parquet_column *col = parquet_column_at(pf, i);
+		r->cols[i].name = xstrdup(col->name);
+		st[i].can = ALL_TYPES;
+		st[i].seen = unique_new(8u << 20, NULL);
+		struct parquet_cursor *cur = NULL;
+		struct mesh_err ignored = {0};
+		if (parquet_cursor_open(pf, i, &cur, &ignored) == 0) {
+			const char *v;
+			size_t n;
+			bool is_null;
+			for (uint64_t row = 1; row <= limit && parquet_cursor_next(cur, &v, &n, &is_null, &ignored) == 1;
+			     row++)
+				see(&r->cols[i], &st[i], is_null ? "" : v, is_null ? 0 : n, row);
+			parquet_cursor_free(cur);
+		}
+	}
+	finish(r, st);
+	for (size_t i = 0; i < r->n_cols; i++) {
+		const struct parquet_column *col = parquet_column_at(pf, i);
+		struct infer_column *c = &r->cols[i];
+		c->type = !col->flat ? LT_OBJECT : col->annotation == PARQUET_ANN_OTHER ? LT_ANY : col->logical;
+		/* required when the schema says so, or no row group holds a null */
+		c->required = !col->optional || (col->has_null_count && col->null_count == 0 && rows > 0);
+		if (col->optional && !col->has_null_count)
+			c->required = c->required && st[i].nulls == 0 && !r->sampled;
+		if (!c->required)
+			c->unique = false;
+	}
+	free(st);
+	parquet_close(pf);
+	return 0;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && !strcasecmp(s + n - m, suffix);
+}
+
 int infer_file(const char *path, const struct infer_options *opts, struct infer_result **out,
 	       struct mesh_err *err)
 {
@@ -164,6 +221,16 @@ int infer_file(const char *path, const struct infer_options *opts, struct infer_
 		return mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
 	struct infer_result *r = xcalloc(1, sizeof *r);
 	r->file = xstrdup(base_name(path));
+	if (ends_with(path, ".parquet")) {
+		int prc = infer_parquet(fd, path, limit, r, err);
+		close(fd);
+		if (prc) {
+			infer_result_free(r);
+			return prc;
+		}
+		*out = r;
+		return 0;
+	}
 	struct col_state *st = NULL;
 	int rc = 0;
 	size_t n = strlen(path);

@@ -27,12 +27,13 @@ int meshctl_cmd_draft(const struct meshctl_ctx *ctx, int argc, char **argv)
 		{"out", required_argument, NULL, 'o'},
 		{"full", no_argument, NULL, 'f'},
 		{"force", no_argument, NULL, 'F'},
+		{"schema-json", no_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *domain = NULL, *product = NULL, *version = "1.0.0", *outdir = NULL;
 	struct infer_options io = {0};
-	bool force = false;
+	bool force = false, want_schema = false;
 	optind = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -43,12 +44,17 @@ int meshctl_cmd_draft(const struct meshctl_ctx *ctx, int argc, char **argv)
 		case 'o': outdir = optarg; break;
 		case 'f': io.full = true; break;
 		case 'F': force = true; break;
+		case 's': want_schema = true; break;
 		case 'h':
 			printf("usage: meshctl init DATAFILE --domain D --product P [--version V] [--out DIR] [--full] [--force]\n"
-			       "Drafts contract.yaml (ODCS v3) and schema.json from a CSV or JSON Lines file:\n"
+			       "                    [--schema-json]\n"
+			       "Drafts contract.yaml (ODCS v3) from a CSV, JSON Lines or Parquet file:\n"
 			       "types, nullability, uniqueness, examples, and a pii classification where the\n"
-			       "values look like personal data.  Reads the first %d rows unless --full.\n"
-			       "Writes beside DATAFILE unless --out; never overwrites without --force.\n",
+			       "values look like personal data.  Reads the first %d rows unless --full; for\n"
+			       "Parquet, types, nullability and the row count come from the file's footer.\n"
+			       "Writes beside DATAFILE unless --out; never overwrites without --force.\n"
+			       "The mount serves a schema.json derived from the contract; --schema-json also\n"
+			       "writes one (a shipped schema.json must agree with the contract at publish).\n",
 			       INFER_SAMPLE_ROWS);
 			return MESHCTL_OK;
 		default:
@@ -90,20 +96,20 @@ int meshctl_cmd_draft(const struct meshctl_ctx *ctx, int argc, char **argv)
 	char *json = NULL;
 	if (!rc && (schema_from_contract_object(&ct->objects[0], ct, &schema) || schema_to_json(schema, &json)))
 		rc = mesh_errf(&err, -EIO, "cannot derive schema.json");
-	if (!rc && !force && (access(cpath, F_OK) == 0 || access(spath, F_OK) == 0))
+	if (!rc && !force && (access(cpath, F_OK) == 0 || (want_schema && access(spath, F_OK) == 0)))
 		rc = mesh_errf(&err, -EEXIST, "%s or %s exists already (--force overwrites)", cpath, spath);
 	int dfd = -1;
 	if (!rc && (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		rc = mesh_errf(&err, -errno, "%s: %s", dir, strerror(errno));
 	if (!rc)
 		rc = mesh_write_file_atomic(dfd, "contract.yaml", yaml, strlen(yaml), 0644, &err);
-	if (!rc)
+	if (!rc && want_schema)
 		rc = mesh_write_file_atomic(dfd, "schema.json", json, strlen(json), 0644, &err);
 	if (dfd >= 0)
 		close(dfd);
 	if (!rc) {
-		printf("drafted %s and %s from %s (%llu rows%s)\n", cpath, spath, data, (unsigned long long)r->rows,
-		       r->sampled ? ", a sample" : "");
+		printf("drafted %s%s%s from %s (%llu rows%s)\n", cpath, want_schema ? " and " : "",
+		       want_schema ? spath : "", data, (unsigned long long)r->rows, r->sampled ? ", a sample" : "");
 		for (size_t i = 0; i < r->n_cols; i++)
 			printf("  %-24s %-9s %s%s%s%s\n", r->cols[i].name, logical_type_name(r->cols[i].type),
 			       r->cols[i].required ? "required " : "", r->cols[i].unique ? "unique " : "",

@@ -78,11 +78,31 @@ void publish_check_schema(struct publish_ctx *pc, struct publish_report *r)
 		struct table_schema *given = NULL;
 		char path[PATH_MAX];
 		snprintf(path, sizeof path, "%s/schema.json", pc->release_dir);
+		struct table_schema *derived = NULL;
+		struct schema_change *changes = NULL;
+		size_t n = 0;
 		if (mesh_read_file_at(pc->dirfd, "schema.json", 16u << 20, &text, &len, &err) ||
-		    schema_parse(text, len, path, &given, &err))
+		    schema_parse(text, len, path, &given, &err)) {
 			publish_report_add(r, "schema", false, false, "%s", err.msg);
-		else
-			publish_report_add(r, "schema", true, false, "schema.json given (served as is)");
+		} else if (c->n_objects < 1 || schema_from_contract_object(&c->objects[0], c, &derived) ||
+			   schema_diff(derived, given, &changes, &n)) {
+			publish_report_add(r, "schema", false, false, "%s: cannot compare it with the contract", path);
+		} else if (n) {
+			/* a shipped schema.json must say what the contract says: the
+			 * difference is named, from the contract's view to the file's */
+			struct strbuf diff = STRBUF_INIT;
+			for (size_t i = 0; i < n; i++)
+				strbuf_printf(&diff, "%s%s", i ? "; " : "", changes[i].description);
+			publish_report_add(r, "schema", false, false,
+					   "%s disagrees with the contract (contract -> schema.json): %s; remove it "
+					   "(the mount derives schema.json from the contract) or make it agree",
+					   path, diff.buf);
+			strbuf_release(&diff);
+		} else {
+			publish_report_add(r, "schema", true, false, "schema.json given, agrees with the contract");
+		}
+		schema_changes_free(changes, n);
+		schema_free(derived);
 		schema_free(given);
 		free(text);
 	} else if (c->n_objects >= 1) {

@@ -93,7 +93,8 @@ int schema_from_contract_object(const struct contract_object *obj, const struct 
 			s->primary_key[s->n_primary_key++] = xstrdup(p->name);
 		for (size_t r = 0; c && r < c->n_rules; r++) {
 			const struct quality_rule *q = &c->rules[r];
-			if (!q->column || strcmp(q->column, p->name) || !q->required)
+			if (!q->column || strcmp(q->column, p->name) || !q->required || q->threshold ||
+			    q->pattern_search)
 				continue;
 			switch (q->kind) {
 			case Q_NOT_NULL:

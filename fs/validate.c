@@ -6,6 +6,11 @@
  * required, unique, primary key) come from the schema, the others from the
  * contract's quality section.  A value is type-checked first; the other
  * rules of its column only see values of the right type.
+ *
+ * Parquet: the footer's schema stands for the header and its types for
+ * the per-value type checks; null counts and statistics judge what they
+ * can without reading pages; the other rules see decoded values, every
+ * needed column read in step so a row's values arrive together.
  */
 #include "validate.h"
 
@@ -13,15 +18,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <regex.h>
+#include <arpa/inet.h>
+#include <float.h>
+#include <math.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "csv.h"
 #include "mesh_util.h"
+#include "parquet.h"
 #include "unique.h"
 
 /* ---- value checks (no allocation, no NUL needed) ---- */
@@ -138,8 +149,11 @@ struct rule {
 	enum quality_kind qkind;       /* for contract rules */
 	int col;                       /* column index, -1 for row-level */
 	const struct quality_rule *q;  /* the contract rule, or NULL */
-	regex_t re;
-	bool has_re;
+	pcre2_code *re;                /* patterns and formats (PCRE2, JIT when available) */
+	pcre2_match_data *md;
+	int format;                    /* enum value_format for Q_FORMAT */
+	time_t bound_time;             /* a timestamp bound, parsed once */
+	bool has_bound_time;
 	struct unique_set *uniq;
 	time_t freshest;
 	bool seen_freshness;
@@ -229,6 +243,149 @@ static int col_index(const struct run *run, const char *name)
 	return -1;
 }
 
+/* A PCRE2 pattern for rule r: the whole value must match (anchored), or,
+ * with JSON Schema semantics, a match anywhere is enough.  A pattern that
+ * does not compile fails the rule, naming the offset. */
+static bool compile_pattern(struct rule *r, const char *pattern, bool anchored)
+{
+	int code;
+	PCRE2_SIZE off;
+	uint32_t flags = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | (anchored ? PCRE2_ANCHORED | PCRE2_ENDANCHORED : 0);
+	r->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, flags, &code, &off, NULL);
+	if (!r->re) {
+		PCRE2_UCHAR msg[160];
+		pcre2_get_error_message(code, msg, sizeof msg);
+		char text[300];
+		snprintf(text, sizeof text, "not a valid regular expression (in the contract): %s at offset %zu",
+			 (const char *)msg, (size_t)off);
+		fail_rule(r, r->q ? (uint64_t)r->q->line : 0, 0, r->res.column, pattern, strlen(pattern), text);
+		return false;
+	}
+	pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE);   /* falls back to the interpreter */
+	r->md = pcre2_match_data_create_from_pattern(r->re, NULL);
+	return true;
+}
+
+/* 1 match, 0 no match, -1 the matcher gave up (limits). */
+static int pattern_match(struct rule *r, const char *v, size_t n)
+{
+	int rc = pcre2_match(r->re, (PCRE2_SPTR)v, n, 0, 0, r->md, NULL);
+	return rc >= 0 ? 1 : rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+}
+
+enum value_format {
+	FMT_UNKNOWN = 0, FMT_REGEX, FMT_DATE_TIME, FMT_TIMESTAMP, FMT_DATE, FMT_IPV4, FMT_IPV6, FMT_INT_RANGE, FMT_F32, FMT_F64,
+};
+
+/* logicalTypeOptions.format: JSON Schema formats for strings, Rust-style
+ * widths for integers and numbers, the ISO forms of dates and times. */
+static void plan_format(struct rule *r, const struct contract_property *p)
+{
+	const char *f = r->q->format;
+	static const struct { const char *name; const char *re; } regexes[] = {
+		{"email", "[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+			  "(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"},
+		{"uuid", "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"},
+		{"uri", "[A-Za-z][A-Za-z0-9+.-]*:[^\\s]*"},
+		{"hostname", "(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+			     "(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"},
+		{"HH:mm:ss", "(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d"},
+		{"time", "(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:[Zz]|[+-]\\d{2}:\\d{2})?"},
+	};
+	for (size_t i = 0; i < sizeof regexes / sizeof *regexes; i++)
+		if (!strcmp(f, regexes[i].name)) {
+			r->format = FMT_REGEX;
+			compile_pattern(r, regexes[i].re, true);
+			return;
+		}
+	if (!strcmp(f, "date-time") || !strcmp(f, "yyyy-MM-dd'T'HH:mm:ssXXX"))
+		r->format = FMT_DATE_TIME;
+	else if (p->type == LT_TIMESTAMP && !strncmp(f, "yyyy-MM-dd", 10))
+		r->format = FMT_TIMESTAMP;   /* a Java pattern of an ISO form: what the type check reads */
+	else if (!strcmp(f, "date") || !strcmp(f, "yyyy-MM-dd"))
+		r->format = FMT_DATE;
+	else if (!strcmp(f, "ipv4"))
+		r->format = FMT_IPV4;
+	else if (!strcmp(f, "ipv6"))
+		r->format = FMT_IPV6;
+	else if ((f[0] == 'i' || f[0] == 'u') && (!strcmp(f + 1, "8") || !strcmp(f + 1, "16") || !strcmp(f + 1, "32") ||
+						   !strcmp(f + 1, "64") || !strcmp(f + 1, "128")))
+		r->format = FMT_INT_RANGE;
+	else if (!strcmp(f, "f32"))
+		r->format = FMT_F32;
+	else if (!strcmp(f, "f64"))
+		r->format = FMT_F64;
+	if (!r->format) {
+		char note[200];
+		snprintf(note, sizeof note, "format \"%s\": meshfs does not know this format; not checked", f);
+		r->res.checked = false;
+		r->res.note = xstrdup(note);
+	}
+}
+
+static bool integer_in_width(const char *f, const char *v, size_t n)
+{
+	char buf[64];
+	if (n >= sizeof buf || !is_integer(v, n))
+		return false;
+	memcpy(buf, v, n);
+	buf[n] = '\0';
+	int bits = atoi(f + 1);
+	if (bits >= 64)
+		return f[0] == 'i' || buf[0] != '-';   /* is_integer already bounds the digits */
+	errno = 0;
+	long long x = strtoll(buf, NULL, 10);
+	if (errno)
+		return false;
+	if (f[0] == 'u')
+		return x >= 0 && (unsigned long long)x < (1ull << bits);
+	long long lim = 1ll << (bits - 1);
+	return x >= -lim && x < lim;
+}
+
+static bool format_ok(struct rule *r, const char *v, size_t n, char *scratch, size_t cap)
+{
+	time_t t;
+	switch (r->format) {
+	case FMT_REGEX: return !r->re || pattern_match(r, v, n) == 1;
+	case FMT_DATE_TIME:
+		/* RFC 3339: a time zone is required */
+		return n >= 20 && (v[n - 1] == 'Z' || v[n - 1] == 'z' || v[n - 6] == '+' || v[n - 6] == '-') &&
+		       (v[10] == 'T' || v[10] == 't' || v[10] == ' ') && parse_timestamp(v, n, &t);
+	case FMT_TIMESTAMP: return parse_timestamp(v, n, &t);
+	case FMT_DATE: return is_date(v, n);
+	case FMT_IPV4:
+	case FMT_IPV6: {
+		unsigned char addr[16];
+		if (n >= cap)
+			return false;
+		memcpy(scratch, v, n);
+		scratch[n] = '\0';
+		return inet_pton(r->format == FMT_IPV4 ? AF_INET : AF_INET6, scratch, addr) == 1;
+	}
+	case FMT_INT_RANGE: return integer_in_width(r->q->format, v, n);
+	case FMT_F32: {
+		if (n >= cap || !is_number(v, n))
+			return false;
+		memcpy(scratch, v, n);
+		scratch[n] = '\0';
+		double d = strtod(scratch, NULL);
+		return isnan(d) || isinf(d) || fabs(d) <= FLT_MAX;
+	}
+	case FMT_F64: return is_number(v, n);
+	default: return true;
+	}
+}
+
+/* Characters (UTF-8 code points; an invalid byte counts as one). */
+static size_t utf8_length(const char *s, size_t n)
+{
+	size_t count = 0;
+	for (size_t i = 0; i < n; i++)
+		count += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return count;
+}
+
 /* Rules from the schema and the contract, once the columns are known. */
 static void plan_rules(struct run *run, bool json)
 {
@@ -292,8 +449,9 @@ static void plan_rules(struct run *run, bool json)
 				continue;
 		}
 		static const char *names[] = {"not_null", "unique", "min", "max", "allowed_values", "pattern",
-					      "row_count", "freshness", "unsupported"};
-		snprintf(id, sizeof id, "%s%s%s (line %d)", names[q->kind], q->column ? ":" : "",
+					      "row_count", "freshness", "unsupported", "min_length", "max_length",
+					      "format", "missing"};
+		snprintf(id, sizeof id, "%s%s%s (line %d)", q->option ? q->option : names[q->kind], q->column ? ":" : "",
 			 q->column ? q->column : "", q->line);
 		struct rule *r = add_rule(run, id, names[q->kind], q->column, q->required, col);
 		r->qkind = q->kind;
@@ -305,15 +463,12 @@ static void plan_rules(struct run *run, bool json)
 				 "or a metric it does not know); not checked", q->name ? q->name : "rule");
 			r->res.note = xstrdup(note);
 		} else if (q->kind == Q_PATTERN) {
-			char *anchored = xmalloc(strlen(q->pattern) + 8);
-			sprintf(anchored, "^(%s)$", q->pattern);
-			if (regcomp(&r->re, anchored, REG_EXTENDED | REG_NOSUB) == 0) {
-				r->has_re = true;
-			} else {
-				fail_rule(r, (uint64_t)q->line, 0, q->column, q->pattern, strlen(q->pattern),
-					  "not a valid POSIX extended regular expression (in the contract)");
-			}
-			free(anchored);
+			compile_pattern(r, q->pattern, !q->pattern_search);
+		} else if (q->kind == Q_FORMAT) {
+			plan_format(r, &run->obj->props[col]);
+		} else if ((q->kind == Q_MIN || q->kind == Q_MAX) && (q->min_text || q->max_text)) {
+			const char *b = q->kind == Q_MIN ? q->min_text : q->max_text;
+			r->has_bound_time = b && parse_timestamp(b, strlen(b), &r->bound_time);
 		} else if (q->kind == Q_UNIQUE) {
 			r->uniq = unique_new(run->opts->unique_memory, run->opts->tmpdir);
 		}
@@ -329,9 +484,11 @@ static void plan_rules(struct run *run, bool json)
 			const struct rule *r = &run->rules[k];
 			if (r->col != (int)i)
 				continue;
-			if (r->q && r->qkind == Q_NOT_NULL)
+			if (r->q && (r->qkind == Q_NOT_NULL || r->qkind == Q_MISSING))
 				run->col_null_rules[i][b++] = (int)k;
-			else if (r->q || r->uniq)
+			if (r->q && r->qkind == Q_NOT_NULL)
+				continue;
+			if (r->q || r->uniq)
 				run->col_rules[i][a++] = (int)k;
 		}
 		run->col_rules[i][a] = run->col_null_rules[i][b] = -1;
@@ -359,32 +516,72 @@ static void check_value(struct run *run, size_t i, const char *v, size_t n, uint
 			break;
 		}
 		case Q_PATTERN:
-			if (r->has_re && n < sizeof run->scratch) {
-				memcpy(run->scratch, v, n);
-				run->scratch[n] = '\0';
-				if (regexec(&r->re, run->scratch, 0, NULL, 0))
+			if (r->re) {
+				int m = pattern_match(r, v, n);
+				if (m == 0)
 					fail_rule(r, line, row, col, v, n, "does not match the pattern");
+				else if (m < 0)
+					fail_rule(r, line, row, col, v, n, "the pattern could not be evaluated (match limit)");
+			}
+			break;
+		case Q_MISSING:
+			for (size_t a = 0; a < q->n_values; a++)
+				if (strlen(q->values[a]) == n && !memcmp(q->values[a], v, n)) {
+					fail_rule(r, line, row, col, v, n, "a missing value");
+					break;
+				}
+			break;
+		case Q_MIN_LENGTH:
+		case Q_MAX_LENGTH: {
+			size_t chars = utf8_length(v, n);
+			if (r->qkind == Q_MIN_LENGTH ? (double)chars < q->min : (double)chars > q->max) {
+				char msg[96];
+				snprintf(msg, sizeof msg, "%zu characters, %s %.0f", chars,
+					 r->qkind == Q_MIN_LENGTH ? "shorter than minLength" : "longer than maxLength",
+					 r->qkind == Q_MIN_LENGTH ? q->min : q->max);
+				fail_rule(r, line, row, col, v, n, msg);
+			}
+			break;
+		}
+		case Q_FORMAT:
+			if (r->format && !format_ok(r, v, n, run->scratch, sizeof run->scratch)) {
+				char msg[120];
+				snprintf(msg, sizeof msg, "not a valid %s", q->format);
+				fail_rule(r, line, row, col, v, n, msg);
 			}
 			break;
 		case Q_MIN:
 		case Q_MAX: {
 			bool is_min = r->qkind == Q_MIN;
+			const char *what = is_min ? (q->exclusive ? "not above the exclusive minimum" : "below the minimum")
+						  : (q->exclusive ? "not below the exclusive maximum" : "above the maximum");
 			if ((is_min && q->has_min) || (!is_min && q->has_max)) {
 				if (n >= sizeof run->scratch || !is_number(v, n))
 					break;
 				memcpy(run->scratch, v, n);
 				run->scratch[n] = '\0';
-				double d = strtod(run->scratch, NULL);
-				if (is_min ? d < q->min : d > q->max)
-					fail_rule(r, line, row, col, v, n, is_min ? "below the minimum" : "above the maximum");
+				double d = strtod(run->scratch, NULL), bound = is_min ? q->min : q->max;
+				bool bad = is_min ? (q->exclusive ? d <= bound : d < bound)
+						  : (q->exclusive ? d >= bound : d > bound);
+				if (bad)
+					fail_rule(r, line, row, col, v, n, what);
 			} else {
 				const char *bound = is_min ? q->min_text : q->max_text;
-				size_t bl = bound ? strlen(bound) : 0;
-				int c = bound ? memcmp(v, bound, n < bl ? n : bl) : 0;
-				if (!c)
-					c = (n > bl) - (n < bl);
-				if (bound && (is_min ? c < 0 : c > 0))
-					fail_rule(r, line, row, col, v, n, is_min ? "before the minimum" : "after the maximum");
+				if (!bound)
+					break;
+				int c;
+				time_t t;
+				if (r->has_bound_time && parse_timestamp(v, n, &t)) {
+					c = (t > r->bound_time) - (t < r->bound_time);
+				} else {
+					size_t bl = strlen(bound);
+					c = memcmp(v, bound, n < bl ? n : bl);
+					if (!c)
+						c = (n > bl) - (n < bl);
+				}
+				bool bad = is_min ? (q->exclusive ? c <= 0 : c < 0) : (q->exclusive ? c >= 0 : c > 0);
+				if (bad)
+					fail_rule(r, line, row, col, v, n, what);
 			}
 			break;
 		}
@@ -408,7 +605,8 @@ static void check_null(struct run *run, size_t i, uint64_t line, uint64_t row)
 	if (run->required_rule[i] >= 0)
 		fail_rule(&run->rules[run->required_rule[i]], line, row, col, NULL, 0, "missing (required)");
 	for (const int *k = run->col_null_rules[i]; *k >= 0; k++)
-		fail_rule(&run->rules[*k], line, row, col, NULL, 0, "null (the contract says no nulls)");
+		fail_rule(&run->rules[*k], line, row, col, NULL, 0,
+			  run->rules[*k].q->threshold ? "null" : "null (the contract says no nulls)");
 }
 
 static void check_field(struct run *run, size_t i, const char *v, size_t n, bool is_null, uint64_t line,
@@ -435,6 +633,29 @@ static void add_pk_part(struct run *run, const char *v, size_t n)
 	strbuf_add(&run->key, v, n);
 }
 
+/* ODCS library metrics: the count of offending values, or its share of
+ * the rows, against the rule's bounds (mustBe 0 unless it says more). */
+static void judge_metric(struct rule *r, uint64_t rows)
+{
+	const struct quality_rule *q = r->q;
+	if (!q->threshold)
+		return;   /* "none at all": every offending value already failed the rule */
+	double count = (double)r->res.failures;
+	double value = q->unit == METRIC_PERCENT ? (rows ? 100.0 * count / (double)rows : 0) : count;
+	bool ok = (!q->has_metric_min || value >= q->metric_min) && (!q->has_metric_max || value <= q->metric_max);
+	char note[240], lo[40] = "", hi[40] = "";
+	if (q->has_metric_min)
+		snprintf(lo, sizeof lo, ">= %g", q->metric_min);
+	if (q->has_metric_max)
+		snprintf(hi, sizeof hi, "%s<= %g", *lo ? " and " : "", q->metric_max);
+	snprintf(note, sizeof note, "%.0f of %llu rows (%.2f%%); the rule allows %s%s%s", count,
+		 (unsigned long long)rows, rows ? 100.0 * count / (double)rows : 0.0, lo, hi,
+		 q->unit == METRIC_PERCENT ? " percent" : " rows");
+	free(r->res.note);
+	r->res.note = xstrdup(note);
+	r->res.passed = ok;
+}
+
 static void finish_rules(struct run *run, struct mesh_err *err)
 {
 	time_t now = run->opts->now ? run->opts->now : time(NULL);
@@ -442,6 +663,9 @@ static void finish_rules(struct run *run, struct mesh_err *err)
 		struct rule *r = &run->rules[k];
 		if (r->uniq)
 			unique_finish(r->uniq, dup_found, r, err);
+		if (r->q && r->res.checked && (r->qkind == Q_NOT_NULL || r->qkind == Q_MISSING || r->qkind == Q_UNIQUE ||
+					       r->qkind == Q_ALLOWED_VALUES || r->qkind == Q_PATTERN))
+			judge_metric(r, run->rows);
 		if (r->qkind == Q_ROW_COUNT && r->q) {
 			const struct quality_rule *q = r->q;
 			double rows = (double)run->rows;
@@ -463,6 +687,7 @@ static void finish_rules(struct run *run, struct mesh_err *err)
 				long long age = (long long)(now - r->freshest);
 				snprintf(note, sizeof note, "newest %s, %lld s old (allowed %lld s)", when, age,
 					 (long long)r->q->max_age_seconds);
+				free(r->res.note);
 				r->res.note = xstrdup(note);
 				if (age > r->q->max_age_seconds)
 					fail_rule(r, 0, 0, r->res.column, when, strlen(when), "data older than the SLA allows");
@@ -647,6 +872,220 @@ static int validate_jsonl(struct run *run, int fd, struct validate_report *rep, 
 	return 0;
 }
 
+/* ---- Parquet ---- */
+
+/* Does a Parquet column hold the contract's type? */
+static bool parquet_type_fits(const struct contract_property *p, const struct parquet_column *col)
+{
+	if (p->physical_type) {
+		static const char *names[] = {"BOOLEAN", "INT32", "INT64", "INT96", "FLOAT", "DOUBLE", "BYTE_ARRAY",
+					      "FIXED_LEN_BYTE_ARRAY"};
+		for (size_t k = 0; k < sizeof names / sizeof *names; k++)
+			if (!strcasecmp(p->physical_type, names[k]) && (size_t)col->physical != k)
+				return false;
+	}
+	switch (p->type) {
+	case LT_ANY: return true;
+	case LT_NUMBER: return col->logical == LT_NUMBER || col->logical == LT_INTEGER;
+	case LT_OBJECT: case LT_ARRAY: return !col->flat;
+	default: return col->logical == p->type && col->flat;
+	}
+}
+
+/* Rules of column i judged from the footer's statistics instead of the
+ * values: nulls from null counts, bounds and freshness from min/max. */
+static bool parquet_stats_can(const struct run *run, size_t i, const struct parquet_column *col)
+{
+	for (const int *k = run->col_rules[i]; *k >= 0; k++) {
+		enum quality_kind q = run->rules[*k].qkind;
+		if (!((q == Q_MIN || q == Q_MAX || q == Q_FRESHNESS) && col->has_min_max))
+			return false;
+	}
+	bool nulls = run->required_rule[i] >= 0 || run->col_null_rules[i][0] >= 0;
+	return !nulls || col->has_null_count || !col->optional;
+}
+
+static void parquet_fail_nulls(struct rule *r, const struct parquet_column *col, const char *msg)
+{
+	fail_rule(r, 0, 0, col->name, NULL, 0, msg);
+	r->res.failures = (uint64_t)col->null_count;
+}
+
+static void parquet_from_stats(struct run *run, size_t i, const struct parquet_column *col, bool note_source)
+{
+	int64_t nulls = col->optional ? col->null_count : 0;
+	char msg[200];
+	bool known = col->has_null_count || !col->optional;
+	snprintf(msg, sizeof msg, "%lld null values (Parquet column statistics)", (long long)nulls);
+	if (run->required_rule[i] >= 0) {
+		struct rule *r = &run->rules[run->required_rule[i]];
+		if (!known) {
+			r->res.checked = false;
+			r->res.note = xstrdup("not checked: the Parquet file has no null counts for this column and "
+					      "its values cannot be decoded");
+		} else if (nulls > 0) {
+			parquet_fail_nulls(r, col, msg);
+		}
+	}
+	for (const int *k = run->col_null_rules[i]; *k >= 0; k++) {
+		struct rule *r = &run->rules[*k];
+		if (!known) {
+			r->res.checked = false;
+			r->res.note = xstrdup("not checked: no Parquet null counts for this column");
+		} else if (nulls > 0) {
+			parquet_fail_nulls(r, col, msg);
+		}
+	}
+	for (const int *k = run->col_rules[i]; *k >= 0; k++) {
+		struct rule *r = &run->rules[*k];
+		bool stat_kind = r->qkind == Q_MIN || r->qkind == Q_MAX || r->qkind == Q_FRESHNESS;
+		if (!stat_kind || !col->has_min_max) {
+			r->res.checked = false;
+			snprintf(msg, sizeof msg, "not checked: Parquet column %s: %s", col->name,
+				 col->unsupported ? col->unsupported : "values not decoded and no statistics");
+			free(r->res.note);
+			r->res.note = xstrdup(msg);
+			continue;
+		}
+		if (note_source && !r->res.note)
+			r->res.note = xstrdup("from Parquet column statistics");
+		if (r->qkind == Q_FRESHNESS) {
+			time_t t;
+			if (parse_timestamp(col->max_text, strlen(col->max_text), &t)) {
+				r->freshest = t;
+				r->seen_freshness = true;
+			}
+			continue;
+		}
+		/* the bound is checked against the statistic as if it were a value */
+		const char *v = r->qkind == Q_MIN ? col->min_text : col->max_text;
+		int only[2] = {*k, -1};
+		int *saved = run->col_rules[i];
+		run->col_rules[i] = only;
+		struct mesh_err ignored = {0};
+		check_value(run, i, v, strlen(v), 0, 0, &ignored);
+		run->col_rules[i] = saved;
+	}
+}
+
+static int validate_parquet(struct run *run, int fd, struct validate_report *rep, struct mesh_err *err)
+{
+	struct rule *format = add_rule(run, "format", "format", NULL, true, -1);
+	struct parquet_file *pf = NULL;
+	struct mesh_err perr = {0};
+	off_t size = lseek(fd, 0, SEEK_END);
+	rep->bytes = size > 0 ? (uint64_t)size : 0;
+	if (parquet_open(fd, run->file, &pf, &perr)) {
+		/* the report names the file already */
+		size_t fl = strlen(run->file);
+		const char *msg = !strncmp(perr.msg, run->file, fl) && !strncmp(perr.msg + fl, ": ", 2) ? perr.msg + fl + 2
+												: perr.msg;
+		fail_rule(format, 0, 0, NULL, NULL, 0, msg);
+		return 0;
+	}
+	const struct contract_object *obj = run->obj;
+	size_t columns = run->n_rules;
+	add_rule(run, "columns", "columns", NULL, true, -1);
+	size_t ncols = parquet_num_columns(pf);
+	bool same = ncols == obj->n_props || obj->n_props == 0;
+	for (size_t i = 0; same && i < obj->n_props; i++)
+		same = !strcmp(parquet_column_at(pf, i)->name, obj->props[i].name);
+	run->rows = (uint64_t)parquet_num_rows(pf);
+	if (!same) {
+		struct strbuf got = STRBUF_INIT, want = STRBUF_INIT;
+		for (size_t i = 0; i < ncols; i++)
+			strbuf_printf(&got, "%s%s", i ? "," : "", parquet_column_at(pf, i)->name);
+		for (size_t i = 0; i < obj->n_props; i++)
+			strbuf_printf(&want, "%s%s", i ? "," : "", obj->props[i].name);
+		char *msg = xmalloc(got.len + want.len + 80);
+		sprintf(msg, "the Parquet columns are \"%s\", the contract's columns are \"%s\"", got.buf ? got.buf : "",
+			want.buf ? want.buf : "");
+		fail_rule(&run->rules[columns], 0, 0, NULL, NULL, 0, msg);
+		free(msg);
+		strbuf_release(&got);
+		strbuf_release(&want);
+		parquet_close(pf);
+		return 0;
+	}
+	run->n_cols = obj->n_props;
+	run->col_names = xcalloc(run->n_cols + 1, sizeof *run->col_names);
+	for (size_t i = 0; i < run->n_cols; i++)
+		run->col_names[i] = obj->props[i].name;
+	plan_rules(run, true);   /* no rule is added after this: rule pointers stay valid */
+	format = &run->rules[0];
+	/* types are the schema's: judged once, not per value */
+	for (size_t i = 0; i < run->n_cols; i++) {
+		const struct parquet_column *col = parquet_column_at(pf, i);
+		if (run->type_rule[i] < 0)
+			continue;
+		struct rule *r = &run->rules[run->type_rule[i]];
+		if (!parquet_type_fits(&obj->props[i], col)) {
+			char msg[300];
+			snprintf(msg, sizeof msg, "Parquet column %s is %s%s, the contract says %s%s%s", col->name,
+				 col->type_text, col->flat ? "" : " (nested)", logical_type_name(obj->props[i].type),
+				 obj->props[i].physical_type ? " / " : "",
+				 obj->props[i].physical_type ? obj->props[i].physical_type : "");
+			fail_rule(r, 0, 0, col->name, NULL, 0, msg);
+		} else {
+			char note[100];
+			snprintf(note, sizeof note, "Parquet %s%s", col->type_text, col->optional ? ", optional" : "");
+			r->res.note = xstrdup(note);
+		}
+		run->type_rule[i] = -1;
+	}
+	/* which columns need their values decoded */
+	struct parquet_cursor **cur = xcalloc(run->n_cols + 1, sizeof *cur);
+	size_t decoding = 0;
+	for (size_t i = 0; i < run->n_cols; i++) {
+		const struct parquet_column *col = parquet_column_at(pf, i);
+		bool pk = run->pk_rule >= 0 && obj->props[i].primary_key;
+		if (!pk && parquet_stats_can(run, i, col)) {
+			parquet_from_stats(run, i, col, true);
+			continue;
+		}
+		if (parquet_cursor_open(pf, i, &cur[i], &perr)) {
+			parquet_from_stats(run, i, col, true);
+			if (pk) {
+				struct rule *r = &run->rules[run->pk_rule];
+				r->res.checked = false;
+				free(r->res.note);
+				r->res.note = xstrdup(perr.msg);
+			}
+			continue;
+		}
+		decoding++;
+	}
+	/* one pass over the rows, every decoded column in step */
+	for (uint64_t row = 1; decoding && row <= run->rows; row++) {
+		run->key.len = 0;
+		for (size_t i = 0; i < run->n_cols; i++) {
+			if (!cur[i])
+				continue;
+			const char *v;
+			size_t n;
+			bool is_null;
+			int rc = parquet_cursor_next(cur[i], &v, &n, &is_null, &perr);
+			if (rc <= 0) {
+				fail_rule(format, 0, row, obj->props[i].name, NULL, 0,
+					  rc < 0 ? perr.msg : "column ends before the row count");
+				row = run->rows;
+				break;
+			}
+			check_field(run, i, v, n, is_null, 0, row, err);
+			if (run->pk_rule >= 0 && obj->props[i].primary_key)
+				add_pk_part(run, v ? v : "", n);
+		}
+		if (run->pk_rule >= 0 && run->rules[run->pk_rule].res.checked)
+			unique_add(run->rules[run->pk_rule].uniq, run->key.buf ? run->key.buf : "", run->key.len, 0, row,
+				   dup_found, &run->rules[run->pk_rule], err);
+	}
+	for (size_t i = 0; i < run->n_cols; i++)
+		parquet_cursor_free(cur[i]);
+	free(cur);
+	parquet_close(pf);
+	return 0;
+}
+
 /* ---- entry points ---- */
 
 static bool has_suffix(const char *s, const char *suffix)
@@ -675,6 +1114,10 @@ int validate_file(const struct contract *c, const struct contract_object *obj, i
 		rep->format = xstrdup("csv");
 		rep->checked = true;
 		rc = validate_csv(&run, fd, rep, err);
+	} else if (has_suffix(file, ".parquet")) {
+		rep->format = xstrdup("parquet");
+		rep->checked = true;
+		rc = validate_parquet(&run, fd, rep, err);
 	} else if (has_suffix(file, ".jsonl") || has_suffix(file, ".ndjson")) {
 		rep->format = xstrdup("jsonl");
 		rep->checked = true;
@@ -697,8 +1140,8 @@ int validate_file(const struct contract *c, const struct contract_object *obj, i
 	rep->rules = xcalloc(run.n_rules + 1, sizeof *rep->rules);
 	for (size_t i = 0; i < run.n_rules; i++) {
 		rep->rules[i] = run.rules[i].res;
-		if (run.rules[i].has_re)
-			regfree(&run.rules[i].re);
+		pcre2_match_data_free(run.rules[i].md);
+		pcre2_code_free(run.rules[i].re);
 		unique_free(run.rules[i].uniq);
 	}
 	free(run.rules);

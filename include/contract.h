@@ -43,16 +43,26 @@ const char *logical_type_name(enum logical_type t);
 enum logical_type logical_type_parse(const char *text);
 
 enum quality_kind {
-	Q_NOT_NULL,        /* metric: nullValues mustBe 0, or required-like rule */
-	Q_UNIQUE,          /* metric: duplicateValues mustBe 0 */
+	Q_NOT_NULL,        /* metric: nullValues (bounds below) */
+	Q_UNIQUE,          /* metric: duplicateValues (bounds below) */
 	Q_MIN,             /* value >= min (number or date) */
 	Q_MAX,             /* value <= max */
 	Q_ALLOWED_VALUES,  /* metric: invalidValues with arguments.validValues */
-	Q_PATTERN,         /* metric: invalidValues with arguments.pattern (POSIX ERE) */
+	Q_PATTERN,         /* metric: invalidValues with arguments.pattern (PCRE2, whole value);
+			      logicalTypeOptions.pattern (JSON Schema: found anywhere) */
 	Q_ROW_COUNT,       /* object-level metric: rowCount with bounds */
 	Q_FRESHNESS,       /* max(timestamp column) within max_age_seconds of now */
 	Q_UNSUPPORTED,     /* a rule meshfs cannot check (sql, custom): reported, not run */
+	Q_MIN_LENGTH,      /* logicalTypeOptions.minLength: characters (UTF-8 code points) */
+	Q_MAX_LENGTH,      /* logicalTypeOptions.maxLength */
+	Q_FORMAT,          /* logicalTypeOptions.format: email, uuid, uri, date-time, ipv4, ... */
+	Q_MISSING,         /* metric: missingValues (null or one of arguments.missingValues) */
 };
+
+/* How a metric's count is judged (ODCS library metrics): the rule passes
+ * when the count of offending values (rows) or its share of the rows
+ * (percent) lies inside [metric_min, metric_max]. */
+enum metric_unit { METRIC_ROWS = 0, METRIC_PERCENT };
 
 struct quality_rule {
 	enum quality_kind kind;
@@ -64,6 +74,15 @@ struct quality_rule {
 	char **values;          /* Q_ALLOWED_VALUES */
 	size_t n_values;
 	char *pattern;          /* Q_PATTERN */
+	bool pattern_search;    /* JSON Schema semantics: the pattern may match anywhere */
+	bool exclusive;         /* Q_MIN/Q_MAX: the bound itself is outside */
+	char *option;           /* the logicalTypeOptions key the rule comes from, or NULL */
+	char *format;           /* Q_FORMAT */
+	/* metric rules (Q_NOT_NULL, Q_UNIQUE, Q_ALLOWED_VALUES, Q_PATTERN, Q_MISSING) */
+	bool threshold;         /* a tolerated count or share, not "none at all" */
+	enum metric_unit unit;
+	bool has_metric_min, has_metric_max;
+	double metric_min, metric_max;
 	int64_t max_age_seconds;/* Q_FRESHNESS */
 	bool required;          /* severity error (default) vs warning */
 	int line;               /* where the rule is written in the contract */

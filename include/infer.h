@@ -2,7 +2,9 @@
  * infer.h - drafting a contract from data (`meshctl init DATAFILE`): per
  * column, the narrowest type that fits every value, nullability,
  * uniqueness, examples, and a proposed classification when the values look
- * like personal data.  Reads a sample (the first rows) or the whole file.
+ * like personal data.  Reads a sample (the first rows) or the whole file;
+ * for Parquet, types, nullability and the row count come from the footer
+ * and a sample of decoded values feeds the rest.
  */
 #ifndef INFER_H
 #define INFER_H
@@ -34,7 +36,7 @@ struct infer_column {
 
 struct infer_result {
 	char *file;                    /* base name */
-	char *format;                  /* csv | jsonl */
+	char *format;                  /* csv | jsonl | parquet */
 	uint64_t rows;                 /* rows read */
 	bool sampled;                  /* stopped before the end */
 	struct infer_column *cols;

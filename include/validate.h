@@ -3,8 +3,11 @@
  * streaming pass: columns (set and order), types, required, unique and
  * primary keys (exact, in bounded memory), and the contract's quality rules
  * (not-null, unique, min/max, allowed values, pattern, row count,
- * freshness).  CSV (RFC 4180) and JSON Lines; other formats are opaque:
- * accepted with a checksum and reported as not checked.
+ * freshness, ODCS logicalTypeOptions and library metrics).  CSV (RFC 4180),
+ * JSON Lines and Parquet (parquet.h: schema and statistics from the footer,
+ * values from decoded pages; rules it cannot run are reported as not
+ * checked); other formats are opaque: accepted with a checksum and
+ * reported as not checked.
  *
  * Not here: reading contracts (contract.h), deciding what a failed rule
  * means for a publish (publish.c).
@@ -38,7 +41,8 @@ struct validate_failure {
 struct validate_rule_result {
 	char *id;                  /* "type:amount", "required:id", "pattern:email", "columns", ... */
 	char *kind;                /* columns|type|required|unique|primary_key|not_null|min|max|
-				      allowed_values|pattern|row_count|freshness|unsupported|format */
+				      allowed_values|pattern|row_count|freshness|unsupported|format|
+				      min_length|max_length|missing */
 	char *column;              /* or NULL */
 	bool required;             /* error (true) or warning */
 	bool checked;              /* false: meshfs cannot check this rule */
@@ -51,7 +55,7 @@ struct validate_rule_result {
 
 struct validate_report {
 	char *file;
-	char *format;              /* csv | jsonl | opaque */
+	char *format;              /* csv | jsonl | parquet | opaque */
 	bool checked;              /* content checked (false for opaque formats) */
 	uint64_t rows, bytes;
 	struct validate_rule_result *rules;

@@ -28,6 +28,14 @@ libclang-rt-14-dev     # libFuzzer and sanitizer runtimes for clang (not pulled 
 util-linux             # setpriv, runuser, mountpoint
 passwd                 # useradd: test and demo users
 fio                    # make bench
+libthrift-c-glib-dev   # Parquet footers (compact protocol)
+thrift-compiler        # generates the footer's C types from our IDL
+libglib2.0-dev         # thrift_c_glib's GLib
+libpcre2-dev           # ODCS patterns (PCRE2, JIT)
+libsnappy-dev          # Parquet Snappy pages
+libzstd-dev            # Parquet Zstandard pages
+zlib1g-dev             # Parquet gzip pages
+python3-jsonschema     # the ODCS JSON schema accepts what init writes
 libsystemd-dev         # sd_notify (Type=notify)
 libpq-dev              # the PostgreSQL usage sink
 postgresql             # tests/integration/test_pgsink.py: a real server

@@ -580,6 +580,60 @@ def bench_validate():
            "s", "< 2x validation time")
 
 
+def bench_parquet():
+    """Parquet validation: footer-only (schema, row count, null counts,
+    statistics) and with value checks on decoded pages (pattern, allowed
+    values, unique), MB/s of the Parquet file.  The file is written by the
+    tests' generator, which holds the table in memory: it is made from a
+    CSV of a quarter of --size-mib."""
+    log("parquet validation")
+    gen = BUILD / "tools" / "parquet_gen"
+    pq = WORK / "parquet"
+    types = "int64,int64,string,double,string,string,timestamp,date,boolean,string"
+    if not (pq / "done").exists():
+        shutil.rmtree(pq, ignore_errors=True)
+        pq.mkdir(parents=True)
+        csv = pq / "events.csv"
+        write_big_csv(csv, (args.size_mib << 20) // 4)
+        for name in ("footer", "values"):
+            (pq / name).mkdir()
+        sh([gen, "--codec", "snappy", "--dict", "--rows", "1000000", csv, pq / "footer" / "events.parquet", types])
+        shutil.copy(pq / "footer" / "events.parquet", pq / "values" / "events.parquet")
+        csv.unlink()
+        (pq / "done").write_text("")
+    plain = BIG_OBJECT.replace("physicalName: events.csv", "physicalName: events.parquet")
+    footer_only = "\n".join(line.split(", quality:")[0] + ("}" if ", quality:" in line else "")
+                             for line in plain.split("\n")).replace(", unique: true", "")
+    values = plain.replace("{name: kind, logicalType: string}",
+                           "{name: kind, logicalType: string, quality: [{metric: invalidValues, "
+                           "arguments: {validValues: [view, click, purchase, refund]}, mustBe: 0}]}")
+    (pq / "footer" / "contract.yaml").write_text(CONTRACT.format(id="bench-pq", product="pq", objects=footer_only))
+    (pq / "values" / "contract.yaml").write_text(CONTRACT.format(id="bench-pq", product="pq", objects=values))
+    size = os.path.getsize(pq / "footer" / "events.parquet") / 1e6
+    cats = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        subprocess.run(["cat", str(pq / "footer" / "events.parquet")], stdout=subprocess.DEVNULL, check=True)
+        cats.append(time.perf_counter() - t0)
+    for name, label in (("footer", "footer only (schema, rows, null counts, statistics)"),
+                        ("values", "with value checks (pattern, allowed values, unique on decoded pages)")):
+        walls = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            r = subprocess.run([str(MESHCTL), "--store", str(STORE), "validate", str(pq / name), "--json"],
+                               capture_output=True, text=True)
+            walls.append(time.perf_counter() - t0)
+        try:
+            doc = json.loads(r.stdout)
+            f = doc["files"][0]
+            note = f"{f['rows']} rows, {size:.0f} MB file, " + \
+                ("all rules checked" if all(x["checked"] for x in f["rules"]) else "some rules not checked")
+        except (ValueError, KeyError, IndexError):
+            note = "unexpected output: " + r.stdout[-200:]
+        record("validation Parquet", f"{label} vs cat", size / median(walls), size / median(cats), "MB/s",
+               None, note)
+
+
 def main():
     if os.geteuid() != 0:
         raise SystemExit("bench needs root")
@@ -598,6 +652,8 @@ def main():
         bench_metadata("allow_other")
     if want("validate"):
         bench_validate()
+    if want("parquet"):
+        bench_parquet()
     if want("access"):
         bench_access()
     if want("usage"):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import MESHCTL, MESHFS, make_release, run, wait_for
+from conftest import BUILD, MESHCTL, MESHFS, make_release, run, wait_for
 
 ORDERS = ("order_id,email,country,amount\n"
           "1,alice.smith@example.com,DE,10.50\n"
@@ -42,15 +42,28 @@ def mesh(store, scratch):
     store.publish(make_release(rel, "customer", "profiles", "1.0.0", {"profiles.jsonl": PROFILES},
                                columns={"profiles.jsonl": [("id", "integer", None), ("email", "string", "pii"),
                                                            ("tier", "string", None)]}))
-    store.publish(make_release(rel, "customer", "scores", "1.0.0", {"scores.parquet": b"PAR1\x00\x01binary"},
+    store.publish(make_release(rel, "customer", "scores", "1.0.0", {"scores.parquet": scores_parquet(scratch)},
                                columns={"scores.parquet": [("email", "string", "pii")]}))
     store.ctl("grant", "sales/orders", "group:mesh_analysts", "--reason", "analytics", check=True)
     store.ctl("grant", "customer", "user:mesh_alice", "--reason", "churn study", check=True)
     return store
 
 
+SCORES = {}
+
+
+def scores_parquet(scratch):
+    """A real Parquet file (validated at publish) with a pii column."""
+    if "bytes" not in SCORES:
+        (scratch / "scores.csv").write_text("email\nann@example.com\nbob@example.com\n")
+        r = run([BUILD / "tools" / "parquet_gen", "--dict", scratch / "scores.csv", scratch / "scores.parquet", "string"])
+        assert r.returncode == 0, r.stderr
+        SCORES["bytes"] = (scratch / "scores.parquet").read_bytes()
+    return SCORES["bytes"]
+
+
 def try_read(path, user):
-    r = run(["cat", path], user=user)
+    r = run(["cat", path], user=user, errors="surrogateescape")
     if r.returncode == 0:
         return r.stdout
     return "EACCES" if "Permission denied" in r.stderr else ("ENOENT" if "No such file" in r.stderr else r.stderr)
@@ -72,7 +85,7 @@ MATRIX = {
                   "customer/scores/1.0.0/scores.parquet": "EACCES"},
     "mesh_erin": {"sales/orders/1.0.0/orders.csv": ORDERS, "sales/secret/1.0.0/orders.csv": ORDERS,
                   "customer/profiles/1.0.0/profiles.jsonl": PROFILES,
-                  "customer/scores/1.0.0/scores.parquet": b"PAR1\x00\x01binary".decode("latin1")},
+                  "customer/scores/1.0.0/scores.parquet": "PAR1 (the clear file)"},
 }
 
 
@@ -92,7 +105,7 @@ def check_user(m, user):
             assert "kind: DataContract" in contract.stdout
         got = try_read(path, user)
         if expected.startswith("PAR1"):
-            assert got.startswith("PAR1"), (user, rel, got)
+            assert got.startswith("PAR1") and got.encode("utf-8", "surrogateescape") == SCORES["bytes"], (user, rel)
         else:
             assert got == expected, (user, rel, got)
         readable = run(["test", "-r", path], user=user).returncode == 0
@@ -100,7 +113,7 @@ def check_user(m, user):
         if visible and expected not in ("EACCES",):
             # stat tells the size of what this reader gets (a view's own)
             assert int(st.stdout) == len(expected.encode() if not expected.startswith("PAR1")
-                                         else b"PAR1\x00\x01binary"), (user, rel)
+                                         else SCORES["bytes"]), (user, rel)
 
 
 def test_access_matrix_both_orders(mesh, mounter):

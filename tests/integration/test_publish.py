@@ -238,7 +238,8 @@ def test_init_drafts_a_contract_from_data(store, scratch):
     shutil.copy(DEMO / "customer-profiles-2.0.0/profiles.csv", work / "profiles.csv")
     with open(work / "profiles.csv", "a") as f:
         f.write("C09999,Ann,Lee,ann@example.com,+49 30 1234567,1990-01-01,DE,2026-11-01T10:00:00Z,gold\n")
-    r = store.ctl("init", work / "profiles.csv", "--domain", "customer", "--product", "profiles")
+    r = store.ctl("init", work / "profiles.csv", "--domain", "customer", "--product", "profiles",
+                  "--schema-json")
     assert r.returncode == 0, r.stderr
     assert "email" in r.stdout and "pii" in r.stdout
     text = (work / "contract.yaml").read_text()
@@ -267,6 +268,10 @@ def test_init_drafts_a_contract_from_data(store, scratch):
         json.dumps({"id": i, "ip": f"10.0.{i % 250}.{i % 200}", "ok": i % 2 == 0, "v": i / 3}) + "\n"
         for i in range(50)))
     r = store.ctl("init", jl / "events.jsonl", "--domain", "customer", "--product", "events")
+    assert r.returncode == 0, r.stderr
+    assert not (jl / "schema.json").exists()        # only on request: the mount derives it
+    r = store.ctl("init", jl / "events.jsonl", "--domain", "customer", "--product", "events", "--force",
+                  "--schema-json")
     assert r.returncode == 0, r.stderr
     schema = json.loads((jl / "schema.json").read_text())
     types = {f["name"]: f["type"] for f in schema["fields"]}

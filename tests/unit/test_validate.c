@@ -209,8 +209,13 @@ static void test_validate(void)
 	CHECK(rule(r, "format")->failures == 1);
 	CHECK(rule(r, "columns")->failures == 1 && !rule(r, "columns")->required);
 	validate_report_free(r);
-	r = run("t.parquet", "PAR1", 0);
+	r = run("t.bin", "PAR1", 0);
 	CHECK(r && !r->checked && !validate_report_failed(r) && r->bytes == 4);
+	validate_report_free(r);
+	/* Parquet is read, not opaque: 4 bytes of magic are not a Parquet file */
+	r = run("t.parquet", "PAR1", 0);
+	CHECK(r && r->checked && validate_report_failed(r) && rule(r, "format")->failures == 1);
+	CHECK(r && strstr(rule(r, "format")->examples[0].message, "not a Parquet file"));
 	validate_report_free(r);
 }
 
