@@ -21,6 +21,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "card.h"
+#include "mesh_ino.h"
+#include "descriptor.h"
 #include "governance.h"
 #include "mesh_util.h"
 
@@ -219,6 +222,30 @@ static void use_status_contract(struct builder *b, struct cat_node *f, int produ
 	f->sha256 = NULL;
 }
 
+/* A file meshfs generates beside the releases (descriptor.h, card.h),
+ * served as `name` in `dir` when it exists: a metadata file like a
+ * contract.  `rel` is its path below the product directory. */
+static struct cat_node *generated_node(struct builder *b, struct cat_node *dir, int product_fd,
+				       const char *domain, const char *product, const char *rel, const char *name,
+				       enum file_format format)
+{
+	struct stat st;
+	if (fstatat(product_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return NULL;
+	struct cat_node *f = new_node(b, CAT_FILE, name, dir);
+	set_place(f, dir->domain, dir->product, dir->version);
+	f->mtime = st.st_mtim;
+	f->size = (uint64_t)st.st_size;
+	f->role = ROLE_DOC;
+	f->format = format;
+	char backing[PATH_MAX * 2];
+	snprintf(backing, sizeof backing, "domains/%s/%s/%s", domain, product, rel);
+	f->backing = arena_strdup(&b->cat->arena, backing);
+	f->restricted = dir->restricted;
+	f->state = dir->kind == CAT_VERSION ? dir->state : LC_ACTIVE;
+	return f;
+}
+
 /* One file node of a version, its strings copied into the snapshot. */
 static struct cat_node *file_node(struct builder *b, struct cat_node *vnode, const char *relpath,
 				  const char *name, struct timespec mtime, uint64_t size, enum file_role role,
@@ -258,9 +285,11 @@ static int build_version(struct builder *b, struct cat_node *vnode, int product_
 	if (old && old->kind == CAT_VERSION) {
 		vnode->mtime = old->mtime;
 		vnode->release_restricted = old->release_restricted;
-		kids = xcalloc(old->n_children ? old->n_children : 1, sizeof *kids);
+		kids = xcalloc(old->n_children + 2, sizeof *kids);
 		for (uint32_t i = 0; i < old->n_children; i++) {
 			const struct cat_node *of = old->children[i];
+			if (of->backing && strstr(of->backing, "/" CARD_VERSION_DIR "/"))
+				continue;     /* a generated card: looked up again below */
 			kids[n++] = file_node(b, vnode, relpath, of->name, of->mtime, of->size, of->role, of->format,
 					      of->sha256, of->columns, of->n_columns);
 		}
@@ -272,7 +301,7 @@ static int build_version(struct builder *b, struct cat_node *vnode, int product_
 			return -1;
 		vnode->mtime = m->published;
 		vnode->release_restricted = m->restricted;
-		kids = xcalloc(m->n_files ? m->n_files : 1, sizeof *kids);
+		kids = xcalloc(m->n_files + 2, sizeof *kids);
 		for (size_t i = 0; i < m->n_files; i++) {
 			const struct manifest_file *mf = &m->files[i];
 			kids[n++] = file_node(b, vnode, relpath, mf->name, m->published, mf->size, mf->role, mf->format,
@@ -286,6 +315,19 @@ static int build_version(struct builder *b, struct cat_node *vnode, int product_
 		kids[i]->state = vnode->state;
 		if (kids[i]->role == ROLE_CONTRACT && vnode->state == LC_DEPRECATED)
 			use_status_contract(b, kids[i], product_fd, relpath);
+	}
+	/* the card meshfs wrote for this version, unless the release has a README.md */
+	bool shipped = false;
+	for (size_t i = 0; i < n; i++)
+		shipped |= !strcmp(kids[i]->name, CARD_FILE);
+	if (!shipped) {
+		char rel[PATH_MAX], domain[MESH_NAME_MAX + 1];
+		snprintf(rel, sizeof rel, CARD_VERSION_DIR "/%s.md", vnode->name);
+		snprintf(domain, sizeof domain, "%.*s", (int)strcspn(relpath, "/"), relpath);
+		struct cat_node *card = generated_node(b, vnode, product_fd, domain, vnode->product, rel, CARD_FILE,
+						       FMT_TEXT);
+		if (card)
+			kids[n++] = card;
 	}
 	set_children(b, vnode, kids, n);
 	free(kids);
@@ -307,7 +349,7 @@ static struct cat_node *build_product(struct builder *b, struct cat_node *dnode,
 	lifecycle_load_at(pfd, &life, NULL);   /* unreadable table: all active */
 	struct cat_node *pnode = new_node(b, CAT_PRODUCT, name, dnode);
 	set_place(pnode, dnode->domain, pnode->name, NULL);
-	struct cat_node **kids = xcalloc(versions.n + 1, sizeof *kids);
+	struct cat_node **kids = xcalloc(versions.n + 3, sizeof *kids);   /* + latest, product.yaml, README.md */
 	size_t n = 0;
 	for (size_t i = 0; i < versions.n; i++) {
 		enum lifecycle state = lifecycle_of(&life, versions.names[i]);
@@ -329,8 +371,9 @@ static struct cat_node *build_product(struct builder *b, struct cat_node *dnode,
 	}
 	lifecycle_table_free(&life);
 	name_list_free(&versions);
-	close(pfd);
+	int pfd_keep = pfd;      /* for the descriptor, closed below */
 	if (n == 0) {
+		close(pfd_keep);
 		/* Every node added after the product was a version that was
 		 * dropped again, so the product is the last node: drop it too. */
 		free(kids);
@@ -357,6 +400,16 @@ static struct cat_node *build_product(struct builder *b, struct cat_node *dnode,
 		kids[n++] = latest;
 		set_children(b, pnode, kids, n);
 	}
+	struct cat_node *gen[2] = {
+		generated_node(b, pnode, pfd_keep, dnode->name, name, DESCRIPTOR_SERVED, DESCRIPTOR_FILE, FMT_YAML),
+		generated_node(b, pnode, pfd_keep, dnode->name, name, CARD_PRODUCT, CARD_FILE, FMT_TEXT),
+	};
+	for (int g = 0; g < 2; g++)
+		if (gen[g])
+			kids[n++] = gen[g];
+	if (gen[0] || gen[1])
+		set_children(b, pnode, kids, n);
+	close(pfd_keep);
 	free(kids);
 	return pnode;
 }
@@ -396,7 +449,7 @@ static void table_insert(struct catalog *cat, struct cat_node *n)
 		size_t len = node_path(n, path, sizeof path);
 		if (n->kind == CAT_FILE && n->content_id)
 			snprintf(path + len, sizeof path - len, "\n%016llx", (unsigned long long)n->content_id);
-		n->ino = path_hash(path);
+		n->ino = mesh_ino_catalog(path_hash(path));   /* the top bits are views' and .search's */
 	}
 	for (;;) {
 		if (n->ino <= 1 && n->kind != CAT_ROOT)
@@ -414,7 +467,7 @@ static void table_insert(struct catalog *cat, struct cat_node *n)
 			cat->table[slot] = n;
 			return;
 		}
-		n->ino++;   /* a 64-bit collision: rare; probe deterministically */
+		n->ino = mesh_ino_catalog(n->ino + 1);   /* a collision: rare; probe deterministically */
 	}
 }
 

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "identity.h"
+#include "mesh_ino.h"
 #include "pgsink.h"
 #include "mesh_util.h"
 #include "policy.h"
@@ -83,6 +84,8 @@ struct daemon_file {
 	int fd;                          /* the release file, or the reader's view */
 	enum daemon_decision decision;
 	int passthrough_id;              /* > 0: served by kernel passthrough */
+	bool rewritten;                  /* outside a release (product.yaml): meshfs rewrites it, so
+					    no passthrough backing (kept per inode) and no kept pages */
 	uint64_t usage_handle;
 	uint64_t bytes, reads;           /* served by the daemon (atomics) */
 	struct daemon_file *prev, *next; /* the daemon's open files */
@@ -195,6 +198,11 @@ int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, str
 	return 0;
 }
 
+const char *daemon_store(const struct mesh_daemon *d)
+{
+	return d->store;
+}
+
 struct catalog *daemon_catalog(struct mesh_daemon *d)
 {
 	pthread_mutex_lock(&d->lock);
@@ -228,8 +236,11 @@ static void invalidate_changes(struct mesh_daemon *d, const struct catalog *old,
 				d->inval.entry(d->inval.ctx, o->ino, oc->name);
 			}
 			/* a file whose content moved (a deprecated contract's
-			 * re-stated copy) loses its cached attributes and pages */
-			if (nc && oc->kind == CAT_FILE && (oc->size != nc->size || strcmp(oc->backing, nc->backing)))
+			 * re-stated copy, a rewritten product.yaml) loses its
+			 * cached attributes and pages */
+			if (nc && oc->kind == CAT_FILE && (oc->size != nc->size || strcmp(oc->backing, nc->backing) ||
+							   oc->mtime.tv_sec != nc->mtime.tv_sec ||
+							   oc->mtime.tv_nsec != nc->mtime.tv_nsec))
 				d->inval.inode(d->inval.ctx, oc->ino);
 			if (nc && oc->kind != CAT_FILE && oc->kind != CAT_LATEST && top < 4096)
 				stack[top++] = oc;
@@ -634,7 +645,7 @@ static uint64_t view_ino(const struct cat_node *n, const struct view_plan *plan)
 {
 	struct strbuf sb = STRBUF_INIT;
 	strbuf_printf(&sb, "view\n%s\n%s", n->backing, plan->text);
-	uint64_t h = mesh_hash64(sb.buf, sb.len) | (1ull << 63);
+	uint64_t h = mesh_ino_view(mesh_hash64(sb.buf, sb.len));
 	strbuf_release(&sb);
 	return h < 2 ? h + 2 : h;
 }
@@ -1003,9 +1014,11 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 	f->usage_handle = handle;
 	f->fd = fd;
 	f->decision = decision;
+	f->rewritten = n->version == NULL;
 	/* releases and views never change under a name: the kernel keeps
-	 * their pages, except a view rebuilt or re-verified just now */
-	*keep_cache = !info.fresh;
+	 * their pages, except a view rebuilt or re-verified just now and the
+	 * files meshfs rewrites in place (a product's descriptor and card) */
+	*keep_cache = !info.fresh && !f->rewritten;
 	pthread_mutex_lock(&d->files_lock);
 	f->next = d->files;
 	if (d->files)
@@ -1036,8 +1049,9 @@ int daemon_file_fd(const struct daemon_file *f)
 
 bool daemon_file_passthrough_ok(const struct daemon_file *f)
 {
-	(void)f;   /* a view is a file of its own, with an inode of its own */
-	return true;
+	/* a view is a file of its own, with an inode of its own; what meshfs
+	 * rewrites in place is not */
+	return !f->rewritten;
 }
 
 int *daemon_file_backing_id(struct daemon_file *f)

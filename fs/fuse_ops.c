@@ -7,6 +7,7 @@
  * so readdir offsets stay valid while a listing is in progress.
  */
 #include "fuse_ops.h"
+#include "mesh_xattr.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "fuse_passthrough.h"
+#include "fuse_search.h"
 #include "mesh_util.h"
 
 #define READ_BUF_SIZE (1u << 20)
@@ -112,6 +114,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	if (fuse_search_lookup(req, parent, name))
+		return;
 	struct catalog *cat;
 	const struct cat_node *dir = get_node(req, parent, &cat);
 	if (!dir) {
@@ -137,6 +141,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (fuse_search_getattr(req, ino))
+		return;
 	(void)fi;
 	struct catalog *cat;
 	uint64_t view_size = 0;
@@ -158,6 +164,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
+	if (fuse_search_readlink(req, ino))
+		return;
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {
@@ -178,6 +186,8 @@ struct dir_handle {
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (fuse_search_opendir(req, ino, fi))
+		return;
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {
@@ -258,6 +268,8 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
+	if (fuse_search_readdir(req, ino, size, off, fi, false))
+		return;
 	(void)ino;
 	do_readdir(req, size, off, fi, false);
 }
@@ -265,12 +277,16 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
+	if (fuse_search_readdir(req, ino, size, off, fi, true))
+		return;
 	(void)ino;
 	do_readdir(req, size, off, fi, true);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (fuse_search_releasedir(req, ino, fi))
+		return;
 	(void)ino;
 	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
 	catalog_unref(h->cat);
@@ -280,6 +296,8 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (fuse_search_open(req, ino, fi))
+		return;
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {
@@ -332,6 +350,8 @@ static char *thread_read_buf(void)
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
+	if (fuse_search_read(req, ino, size, off))
+		return;
 	(void)ino;
 	struct daemon_file *f = (struct daemon_file *)(uintptr_t)fi->fh;
 	char *buf = thread_read_buf();
@@ -346,6 +366,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (fuse_search_release(req, ino))
+		return;
 	struct daemon_file *f = (struct daemon_file *)(uintptr_t)fi->fh;
 	if (*daemon_file_backing_id(f) > 0)
 		passthrough_release(ino, *daemon_file_backing_id(f));
@@ -355,6 +377,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
+	if (fuse_search_access(req, ino, mask))
+		return;
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {
@@ -381,9 +405,11 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-/* Extended attributes: user.mesh.status (lifecycle) on versions and their
- * files; user.mesh.sha256 and user.mesh.view on files (the daemon answers
- * those for the caller: a view's are its own). */
+/* Extended attributes (read-only): user.mesh.domain, .product, .version,
+ * .status (lifecycle), .published_at and .classification from the catalog
+ * (mesh_xattr.h); user.mesh.sha256 and user.mesh.view on files from the
+ * daemon, for the caller (a view's are its own; the clear file's hash only
+ * to those who read it clear). */
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct catalog *cat;
@@ -392,10 +418,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	const char *value = NULL;
-	if (!strcmp(name, "user.mesh.status") && (n->kind == CAT_VERSION || n->kind == CAT_FILE)) {
-		value = lifecycle_name(n->state);
-	} else if (n->kind == CAT_FILE) {
+	if (n->kind == CAT_FILE && (!strcmp(name, "user.mesh.sha256") || !strcmp(name, "user.mesh.view"))) {
 		char buf[4096];
 		struct caller_buf c;
 		get_caller(req, &c);
@@ -409,14 +432,16 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		catalog_unref(cat);
 		return;
 	}
-	if (!value)
-		fuse_reply_err(req, ENODATA);
+	char value[4096];
+	int len = mesh_xattr_get(n, name, value, sizeof value);
+	if (len < 0)
+		fuse_reply_err(req, -len);
 	else if (size == 0)
-		fuse_reply_xattr(req, strlen(value));
-	else if (size < strlen(value))
+		fuse_reply_xattr(req, (size_t)len);
+	else if (size < (size_t)len)
 		fuse_reply_err(req, ERANGE);
 	else
-		fuse_reply_buf(req, value, strlen(value));
+		fuse_reply_buf(req, value, (size_t)len);
 	catalog_unref(cat);
 }
 
@@ -428,17 +453,9 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	char list[64];
-	size_t len = 0;
-	if (n->kind == CAT_VERSION || n->kind == CAT_FILE) {
-		memcpy(list, "user.mesh.status", 17);
-		len = 17;
-	}
-	if (n->kind == CAT_FILE) {
-		memcpy(list + len, "user.mesh.sha256", 17);
-		len += 17;
-	}
-	if (n->kind == CAT_FILE && ino != n->ino) {
+	char list[512];
+	size_t len = mesh_xattr_list(n, list, sizeof list);
+	if (n->kind == CAT_FILE && ino != n->ino && len + 15 <= sizeof list) {
 		memcpy(list + len, "user.mesh.view", 15);
 		len += 15;
 	}

@@ -118,14 +118,14 @@ static int read_publish(const char *path, const struct ynode *n, struct publish_
 	if (n->kind != Y_MAPPING)
 		return mesh_errf(err, -EINVAL, "%s:%d:%d: publish: expected a mapping", path, n->line, n->col);
 	static const char *known[] = {"requiredFields", "columnNames", "allowedClassifications",
-				      "classifyPersonalData"};
+				      "classifyPersonalData", "requireInputs"};
 	for (size_t i = 0; i < n->n; i++) {
 		bool ok = false;
-		for (size_t k = 0; k < 4; k++)
+		for (size_t k = 0; k < sizeof known / sizeof *known; k++)
 			ok |= !strcmp(n->keys[i]->text, known[k]);
 		if (!ok)
 			return mesh_errf(err, -EINVAL, "%s:%d:%d: publish.%s: unknown rule (known: requiredFields, "
-					 "columnNames, allowedClassifications, classifyPersonalData)", path,
+					 "columnNames, allowedClassifications, classifyPersonalData, requireInputs)", path,
 					 n->keys[i]->line, n->keys[i]->col, n->keys[i]->text);
 	}
 	int rc = str_list(path, ymap_get(n, "requiredFields"), "publish.requiredFields", &r->required_fields,
@@ -151,6 +151,14 @@ static int read_publish(const char *path, const struct ynode *n, struct publish_
 			return mesh_errf(err, -EINVAL, "%s:%d:%d: publish.classifyPersonalData: expected true or false",
 					 path, cp->line, cp->col);
 		r->classify_personal_data = b;
+	}
+	const struct ynode *ri = ymap_get(n, "requireInputs");
+	if (!rc && ri) {
+		int b = ybool(ri);
+		if (b < 0)
+			return mesh_errf(err, -EINVAL, "%s:%d:%d: publish.requireInputs: expected true or false",
+					 path, ri->line, ri->col);
+		r->require_inputs = b;
 	}
 	static const char *fields[] = {"description.purpose", "description.usage", "description.limitations",
 				       "owner", "support", "tags", "name"};

@@ -295,6 +295,13 @@ static char *col_text(sqlite3_stmt *st, int i)
 int index_search(const char *store, const char *query, struct index_hit **hits, size_t *n,
 		 int *stale, struct mesh_err *err)
 {
+	struct index_query q = {.query = query};
+	return index_query_run(store, &q, hits, n, stale, err);
+}
+
+int index_query_run(const char *store, const struct index_query *q, struct index_hit **hits, size_t *n,
+		    int *stale, struct mesh_err *err)
+{
 	*hits = NULL;
 	*n = 0;
 	char path[PATH_MAX];
@@ -319,18 +326,30 @@ int index_search(const char *store, const char *query, struct index_hit **hits, 
 			*stale = strcmp((const char *)sqlite3_column_text(st, 0), gen) != 0;
 		sqlite3_finalize(st);
 	}
+	/* bm25 weights: domain 4, product 8, (version unindexed), text 1 -
+	 * a word in a product's name says more than one in its description */
 	const char *sql =
 		"SELECT s.domain, s.product, s.version, r.status, r.purpose,"
 		"       (SELECT max(restricted) FROM releases r2 WHERE r2.domain = s.domain AND r2.product = s.product),"
-		"       snippet(search, 3, '[', ']', '...', 12)"
+		"       snippet(search, 3, '[', ']', '...', 12), bm25(search, 4.0, 8.0, 0.0, 1.0) AS score"
 		"  FROM search s JOIN releases r USING(domain, product, version)"
-		" WHERE search MATCH ? ORDER BY rank";
+		" WHERE search MATCH ?1"
+		"   AND (?2 IS NULL OR r.domain = ?2)"
+		"   AND (?3 IS NULL OR ' ' || r.tags || ' ' LIKE '% ' || ?3 || ' %' ESCAPE '\\')"
+		"   AND (?4 IS NULL OR EXISTS (SELECT 1 FROM columns c WHERE c.domain = r.domain"
+		"        AND c.product = r.product AND c.version = r.version AND c.classification = ?4))"
+		"   AND (?5 IS NULL OR r.status = ?5)"
+		" ORDER BY score";
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 		int e = mesh_errf(err, -EIO, "%s: %s", path, sqlite3_errmsg(db));
 		sqlite3_close(db);
 		return e;
 	}
-	sqlite3_bind_text(st, 1, query, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 1, q->query, -1, SQLITE_TRANSIENT);
+	const char *filters[] = {q->domain, q->tag, q->classification, q->status};
+	for (int i = 0; i < 4; i++)
+		if (filters[i])
+			sqlite3_bind_text(st, i + 2, filters[i], -1, SQLITE_TRANSIENT);
 	int step;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *domain = (const char *)sqlite3_column_text(st, 0);
@@ -357,10 +376,11 @@ int index_search(const char *store, const char *query, struct index_hit **hits, 
 		h->purpose = col_text(st, 4);
 		h->restricted = sqlite3_column_int(st, 5);
 		h->snippet = col_text(st, 6);
+		h->score = -sqlite3_column_double(st, 7);
 	}
 	int rc = 0;
 	if (step != SQLITE_DONE)
-		rc = mesh_errf(err, -EINVAL, "search '%s': %s", query, sqlite3_errmsg(db));
+		rc = mesh_errf(err, -EINVAL, "search '%s': %s", q->query, sqlite3_errmsg(db));
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return rc;

@@ -1,7 +1,8 @@
 /*
  * meshctl.c - the command line's main: global options, dispatch, and the
- * store commands (init, publish, validate, list, show, deprecate, retire,
- * reindex, search, status).  Other areas live in fs/meshctl_<area>.c.
+ * store commands (init, publish, validate, list, diff, deprecate, retire,
+ * reindex, status).  Other areas live in fs/meshctl_<area>.c; discovery
+ * (search, show, lineage, mcp, catalog) in fs/cli/.
  *
  * Everything that decides lives in the library; this file parses
  * arguments, calls it, prints, and picks the exit code.
@@ -20,11 +21,15 @@
 #include <jansson.h>
 
 #include "catalog.h"
+#include "card.h"
+#include "descriptor.h"
+#include "lineage.h"
 #include "governance.h"
 #include "index.h"
 #include "meshctl.h"
 #include "meshctl_cmds.h"
 #include "meshctl_service.h"
+#include "meshctl_discovery.h"
 #include "mesh_util.h"
 #include "publish.h"
 #include "scope.h"
@@ -326,7 +331,7 @@ static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 		{NULL, 0, NULL, 0},
 	};
 	bool json = ctx->json;
-	struct publish_options opts = {.install = install};
+	struct publish_options opts = {.install = install, .caller = &ctx->caller};
 	reset_getopt();
 	int c;
 	while ((c = getopt_long(argc, argv, "hj", longopts, NULL)) != -1) {
@@ -563,6 +568,15 @@ static int run_lifecycle(const struct meshctl_ctx *ctx, int argc, char **argv, e
 	if (!rc)
 		rc = store_set_lifecycle(ctx->store, domain, product, version, state, sunset, reason,
 					 ctx->caller.user, &err);
+	if (!rc) {
+		/* the served product.yaml lists versions with their status */
+		struct mesh_err derr = {0};
+		if (descriptor_refresh(ctx->store, NULL, domain, product, NULL, 0, &derr) ||
+		    card_refresh(ctx->store, NULL, NULL, domain, product, &derr) ||
+		    store_bump_generation(ctx->store, &derr))
+			fprintf(stderr, "%s %s: warning: product.yaml and README.md not rewritten (run 'meshctl reindex'): %s\n",
+				ctx->prog, cmd, derr.msg);
+	}
 	if (rc) {
 		meshctl_fail(ctx, cmd, "%s", err.msg);
 		return meshctl_exit_for(rc);
@@ -718,6 +732,27 @@ static int cmd_diff(const struct meshctl_ctx *ctx, int argc, char **argv)
 
 /* ---- reindex / search / status ---- */
 
+/* Every product's served product.yaml and cards, rewritten from the files. */
+static int refresh_descriptors(const char *store, struct mesh_err *err)
+{
+	struct catalog *cat = NULL;
+	struct lineage *g = NULL;
+	int rc = catalog_scan(store, NULL, &cat, err);
+	if (!rc)
+		rc = lineage_load(store, cat, &g, err);
+	const struct cat_node *root = rc ? NULL : catalog_root(cat);
+	for (uint32_t d = 0; root && d < root->n_children && !rc; d++)
+		for (uint32_t p = 0; p < root->children[d]->n_children && !rc; p++) {
+			const struct cat_node *prod = root->children[d]->children[p];
+			rc = descriptor_refresh(store, cat, prod->domain, prod->name, NULL, 0, err);
+			if (!rc)
+				rc = card_refresh(store, cat, g, prod->domain, prod->name, err);
+		}
+	lineage_free(g);
+	catalog_unref(cat);
+	return rc ? rc : store_bump_generation(store, err);
+}
+
 static int cmd_reindex(const struct meshctl_ctx *ctx, int argc, char **argv)
 {
 	(void)argv;
@@ -732,6 +767,8 @@ static int cmd_reindex(const struct meshctl_ctx *ctx, int argc, char **argv)
 		rc = store_clean_staging(ctx->store, &err);
 	if (!rc)
 		rc = index_rebuild(ctx->store, &n, &err);
+	if (!rc)
+		rc = refresh_descriptors(ctx->store, &err);
 	if (rc) {
 		meshctl_fail(ctx, "reindex", "%s", err.msg);
 		return meshctl_exit_for(rc);
@@ -741,82 +778,6 @@ static int cmd_reindex(const struct meshctl_ctx *ctx, int argc, char **argv)
 	snprintf(count, sizeof count, "%zu", n);
 	meshctl_result(ctx, line, "releases", count, (char *)NULL);
 	return MESHCTL_OK;
-}
-
-static int cmd_search(const struct meshctl_ctx *ctx, int argc, char **argv)
-{
-	if (argc < 2 || argv[1][0] == '-') {
-		printf("usage: meshctl search WORDS...   (full-text over names, descriptions, tags, owners, columns)\n");
-		return argc >= 2 && !strcmp(argv[1], "--help") ? MESHCTL_OK : MESHCTL_USAGE;
-	}
-	struct strbuf q = STRBUF_INIT;
-	for (int i = 1; i < argc; i++) {
-		/* each word quoted: plain words never trip FTS5 query syntax */
-		if (i > 1)
-			strbuf_puts(&q, " ");
-		strbuf_puts(&q, "\"");
-		for (const char *p = argv[i]; *p; p++) {
-			if (*p == '"')
-				strbuf_puts(&q, "\"\"");
-			else
-				strbuf_add(&q, p, 1);
-		}
-		strbuf_puts(&q, "\"");
-	}
-	struct mesh_err err = {0};
-	struct index_hit *hits = NULL;
-	size_t n = 0;
-	int stale = 0;
-	int rc = store_check(ctx->store, &err);
-	if (!rc)
-		rc = index_search(ctx->store, q.buf, &hits, &n, &stale, &err);
-	if (rc == -ENOENT || (!rc && stale)) {
-		/* the index is a cache of the files: bring it up to date if we can */
-		struct mesh_err e2 = {0};
-		if (index_rebuild(ctx->store, NULL, &e2) == 0) {
-			index_hits_free(hits, n);
-			rc = index_search(ctx->store, q.buf, &hits, &n, &stale, &err);
-		} else if (!rc) {
-			fprintf(stderr, "meshctl search: warning: the index is older than the store "
-				"and cannot be rebuilt here (%s)\n", e2.msg);
-		}
-	}
-	strbuf_release(&q);
-	if (rc) {
-		meshctl_fail(ctx, "search", "%s", err.msg);
-		return meshctl_exit_for(rc);
-	}
-	/* only what the mount would show this caller */
-	struct scope *sc = NULL;
-	scope_open(ctx->store, &ctx->caller, &sc, NULL);
-	size_t shown = 0;
-	json_t *list = ctx->json ? json_array() : NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (!scope_may_discover_product(sc, hits[i].domain, hits[i].product, hits[i].restricted))
-			continue;
-		shown++;
-		if (list) {
-			json_t *o = json_object();
-			json_object_set_new(o, "domain", json_string(hits[i].domain));
-			json_object_set_new(o, "product", json_string(hits[i].product));
-			json_object_set_new(o, "version", json_string(hits[i].version));
-			json_object_set_new(o, "status", json_string(hits[i].status));
-			json_object_set_new(o, "snippet", json_string(hits[i].snippet));
-			json_array_append_new(list, o);
-			continue;
-		}
-		printf("%s/%s %s%s%s\n    %s\n", hits[i].domain, hits[i].product, hits[i].version,
-		       strcmp(hits[i].status, "active") ? "  " : "", strcmp(hits[i].status, "active") ? hits[i].status : "",
-		       hits[i].snippet);
-	}
-	scope_close(sc);
-	if (list) {
-		json_t *doc = json_object();
-		json_object_set_new(doc, "hits", list);
-		meshctl_json_print(doc);
-	}
-	index_hits_free(hits, n);
-	return shown ? MESHCTL_OK : MESHCTL_FAILED;
 }
 
 static int cmd_status(const struct meshctl_ctx *ctx, int argc, char **argv)
@@ -912,11 +873,11 @@ static const struct command commands[] = {
 	{"retire", cmd_retire, "remove a version from the mount (files kept in the store)", MESHCTL_SERVED},
 	{"reindex", cmd_reindex, "rebuild the catalog index from the store's files (root, service account)",
 	 MESHCTL_OWNER_ONLY},
-	{"search", cmd_search, "full-text search over products, descriptions and columns", MESHCTL_SERVED},
 	{"status", cmd_status, "store, catalog and usage recording status", MESHCTL_SERVED},
 	{"doctor", cmd_doctor, "check (--fix: make) the store locked down for its service account",
 	 MESHCTL_OWNER_ONLY},
 	MESHCTL_AREA_COMMANDS
+	MESHCTL_DISCOVERY_COMMANDS
 	{NULL, NULL, NULL, MESHCTL_SERVED},
 };
 

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "contract.h"
+#include "descriptor.h"
 #include "mesh_util.h"
 #include "publish_rules.h"
 
@@ -88,6 +89,8 @@ static enum file_role role_of(const char *name)
 		return ROLE_CONTRACT;
 	if (!strcmp(name, "schema.json"))
 		return ROLE_SCHEMA;
+	if (!strcmp(name, DESCRIPTOR_FILE))
+		return ROLE_DOC;      /* the product's descriptor: kept with the release too */
 	if (file_format_from_name(name) == FMT_TEXT)
 		return ROLE_DOC;
 	return ROLE_DATA;
@@ -265,6 +268,7 @@ int publish_release_fd(const char *store, int release_dirfd, const char *release
 	size_t contract_len = 0;
 	struct store_stage *stage = NULL;
 	struct publish_ctx pc = {0};
+	struct descriptor *desc = NULL;
 	struct identity me;
 	if (!caller) {
 		identity_current(&me);
@@ -334,6 +338,10 @@ int publish_release_fd(const char *store, int release_dirfd, const char *release
 		check_fd = stage->fd;
 	}
 	publish_check_governance(store, c, check_fd, r);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(entries[i].name, DESCRIPTOR_FILE))
+			desc = publish_check_descriptor(check_fd, label, c, r);
+	publish_check_lineage(store, c, desc ? desc->inputs : NULL, desc ? desc->n_inputs : 0, caller, r);
 
 	/* schema, compatibility, data: read from staging when installing */
 	pc.store = store;
@@ -383,9 +391,12 @@ int publish_release_fd(const char *store, int release_dirfd, const char *release
 	for (size_t i = 0; i < nf; i++)
 		publish_free_columns((struct manifest_column *)files[i].columns, files[i].n_columns);
 	free(files);
-	if (!rc)
+	if (!rc) {
 		publish_after_install(&pc, r->installed);
+		publish_update_descriptor(store, c, desc, r);
+	}
 out:
+	descriptor_free(desc);
 	publish_ctx_release(&pc);
 	store_stage_free(stage);
 	contract_free(c);

@@ -10,7 +10,8 @@
  *
  * Inode numbers are a hash of the node's path in the mesh (root is 1), so
  * they are the same in every snapshot and on every host for the same path
- * (a re-stated contract's also hashes its file's identity).
+ * (a re-stated contract's also hashes its file's identity); their top two
+ * bits are clear (mesh_ino.h: views and /mesh/.search own the others).
  *
  * Restricted products are resolved here, at scan time, from the releases'
  * contracts and the domains' restricted lists (a domain.yaml that cannot be

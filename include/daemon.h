@@ -70,6 +70,8 @@ void daemon_close(struct mesh_daemon *d);
 
 /* The current snapshot, referenced: release with catalog_unref(). */
 struct catalog *daemon_catalog(struct mesh_daemon *d);
+/* The store's path (for the glue of /mesh/.search). */
+const char *daemon_store(const struct mesh_daemon *d);
 /* Rescan now (the watcher calls this; tests and SIGHUP too). */
 int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err);
 

@@ -13,6 +13,7 @@
  *     columnNames: '^[a-z][a-z0-9_]*$'   publish: {...stricter rules...}
  *     allowedClassifications: [...]
  *     classifyPersonalData: true
+ *     requireInputs: true   (lineage problems fail the publish)
  *
  * A domain may add rules (more required fields, another column-name
  * pattern that must also match, fewer allowed classifications, turn the
@@ -40,6 +41,8 @@ struct publish_rules {
 	char **allowed_classifications;/* NULL = any */
 	size_t n_allowed;
 	bool classify_personal_data;
+	bool require_inputs;           /* declared inputs must exist, be active, close no cycle
+					  (else lineage problems are warnings) */
 	char *source;                  /* "mesh.yaml" or "domains/sales/domain.yaml" */
 	int line;                      /* where its publish: section starts */
 };

@@ -36,7 +36,19 @@ struct index_hit {
 	char *purpose;       /* description.purpose, or "" */
 	char *snippet;       /* matching text with [ ] around the match */
 	int restricted;      /* any release of the product says meshRestricted */
+	double score;        /* relevance (higher is better; bm25, names weigh most) */
 };
+
+/* A search with filters (NULL: any).  `query` is FTS5 syntax. */
+struct index_query {
+	const char *query;
+	const char *domain, *tag, *classification, *status;
+};
+
+/* index_search with filters: domain, a tag the release carries, a
+ * classification one of its columns has, its status.  Best first. */
+int index_query_run(const char *store, const struct index_query *q, struct index_hit **hits, size_t *n,
+		    int *stale, struct mesh_err *err);
 
 /* Full-text search (SQLite FTS5 query syntax; plain words work) over
  * names, descriptions, tags, owners and column names and descriptions.

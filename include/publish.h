@@ -25,6 +25,8 @@ struct publish_options {
 	bool install;            /* false: validate only */
 	time_t now;              /* for freshness rules (0: time(NULL)) */
 	size_t unique_memory;    /* bytes for unique-key tracking (0: default) */
+	const struct identity *caller;  /* who publishes (what they may see of the mesh);
+					   NULL: this process's credentials */
 };
 
 struct publish_check {           /* one line of the report */

@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include "contract.h"
+#include "identity.h"
+#include "descriptor.h"
 #include "publish.h"
 #include "validate.h"
 
@@ -33,6 +35,19 @@ int publish_check_domain(const char *store, const struct contract *c, const stru
 /* Mesh-wide and domain governance rules on the contract. */
 void publish_check_governance(const char *store, const struct contract *c, int dirfd,
 			      struct publish_report *r);
+/* Declared inputs (the contract's meshInputs and `more_inputs`, a
+ * descriptor's) against the mesh's lineage as `caller` may see it: a
+ * warning per problem, an error under requireInputs (fs/discovery/). */
+void publish_check_lineage(const char *store, const struct contract *c, char *const *more_inputs,
+			   size_t n_more, const struct identity *caller, struct publish_report *r);
+/* The release's product.yaml (ODPS v1.x): valid, of the release's domain.
+ * Returns the parsed descriptor (caller frees) or NULL when it failed. */
+struct descriptor *publish_check_descriptor(int dirfd, const char *release_dir, const struct contract *c,
+					    struct publish_report *r);
+/* After an install: keep the release's descriptor for the product (when it
+ * brings one) and rewrite the served product.yaml (output ports). */
+void publish_update_descriptor(const char *store, const struct contract *c, const struct descriptor *d,
+			       struct publish_report *r);
 /* schema.json given or derived, and compatibility with the previous version. */
 void publish_check_schema(struct publish_ctx *pc, struct publish_report *r);
 /* One data file against the contract. */

@@ -11,6 +11,7 @@
  *
  *   request  {"meshfs": 1, "argv": ["list", "sales"], "json": false,
  *             "streams": true,                 stdout, stderr: fds 0 and 1
+ *             "stdin": true,                   with streams: stdin too, fd 2 (mcp)
  *             "release": {"path": "/home/bob/orders-1.2.0",
  *                         "entries": [{"name": "orders.csv", "type": "file"},
  *                                     {"name": "tmp", "type": "dir"}]}}
@@ -61,6 +62,8 @@ struct service_request {
 	bool json;                   /* meshctl --json */
 	bool streams;                /* stdout_fd and stderr_fd are the caller's */
 	int stdout_fd, stderr_fd;    /* -1 unless streams */
+	bool has_stdin;              /* with streams: stdin_fd is the caller's stdin */
+	int stdin_fd;
 	char *release_path;          /* as the caller typed it (NULL: none) */
 	struct service_entry *entries;
 	size_t n_entries;

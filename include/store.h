@@ -12,6 +12,8 @@
  *   STORE/domains/<domain>/<product>/.lifecycle.json   deprecated/retired versions
  *   STORE/domains/<domain>/<product>/.status/<v>.contract.yaml  contract with
  *                                          status: deprecated, served in place of the original
+ *   STORE/domains/<domain>/<product>/.product.yaml, .descriptor.yaml  the product's
+ *                                          descriptor, as published and as served (descriptor.h)
  *   STORE/domains/<domain>/<product>/.tmp-*         a publish in progress (ignored)
  *   STORE/grants/ STORE/requests/          access grants and requests (grants.h)
  *   STORE/usage/<host>/                    one host's usage journal and database

@@ -36,6 +36,8 @@ libsnappy-dev          # Parquet Snappy pages
 libzstd-dev            # Parquet Zstandard pages
 zlib1g-dev             # Parquet gzip pages
 python3-jsonschema     # the ODCS JSON schema accepts what init writes
+chromium               # the catalog page's tests (headless, driven by playwright-core)
+graphviz               # lineage pictures (dot) in the catalog page
 libsystemd-dev         # sd_notify (Type=notify)
 libpq-dev              # the PostgreSQL usage sink
 postgresql             # tests/integration/test_pgsink.py: a real server
@@ -46,6 +48,10 @@ missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# node and npm (the MCP tests drive `meshctl mcp` with the official TypeScript
+# SDK client, npm-installed into a temporary directory): any node will do
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: missing packages:$missing (run as root to install them)" >&2

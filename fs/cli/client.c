@@ -156,8 +156,26 @@ static const char *release_argument(int argc, char **argv)
 int meshctl_client_run(const struct meshctl_ctx *ctx, int argc, char **argv, bool release)
 {
 	const char *cmd = argv[0];
+	/* a session on stdin (mcp) gets our stdin too */
+	bool session = !strcmp(cmd, "mcp");
 	struct service_request req = {.argv = argv, .argc = argc, .json = ctx->json, .streams = true,
-				      .stdout_fd = STDOUT_FILENO, .stderr_fd = STDERR_FILENO};
+				      .stdout_fd = STDOUT_FILENO, .stderr_fd = STDERR_FILENO,
+				      .has_stdin = session, .stdin_fd = session ? STDIN_FILENO : -1};
+	/* the worker's working directory is not ours: paths it is given
+	 * (the site to write, the mount to read) travel absolute */
+	char **abs_args = xcalloc((size_t)argc + 1, sizeof *abs_args);
+	char cwd[PATH_MAX];
+	for (int i = 0; i < argc; i++) {
+		bool path_arg = i > 0 && (!strcmp(argv[i - 1], "--html") || !strcmp(argv[i - 1], "--mount"));
+		if (path_arg && argv[i][0] != '/' && getcwd(cwd, sizeof cwd)) {
+			size_t len = strlen(cwd) + strlen(argv[i]) + 2;
+			abs_args[i] = xmalloc(len);
+			snprintf(abs_args[i], len, "%s/%s", cwd, argv[i]);
+		} else {
+			abs_args[i] = xstrdup(argv[i]);
+		}
+	}
+	req.argv = abs_args;
 	int code = MESHCTL_OK;
 	const char *rel = release ? release_argument(argc, argv) : NULL;
 	if (rel)
@@ -202,5 +220,8 @@ int meshctl_client_run(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 	}
 	free(req.entries);
 	free(req.release_path);
+	for (int i = 0; i < argc; i++)
+		free(abs_args[i]);
+	free(abs_args);
 	return code;
 }

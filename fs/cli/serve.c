@@ -105,6 +105,8 @@ int meshctl_serve(struct meshctl_ctx *ctx, int sock,
 	if (req.streams) {
 		dup2(req.stdout_fd, STDOUT_FILENO);
 		dup2(req.stderr_fd, STDERR_FILENO);
+		if (req.has_stdin)
+			dup2(req.stdin_fd, STDIN_FILENO);
 	} else {
 		out_fd = memfd_create("meshctl-stdout", MFD_CLOEXEC);
 		err_fd = memfd_create("meshctl-stderr", MFD_CLOEXEC);

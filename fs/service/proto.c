@@ -198,6 +198,8 @@ void service_request_free(struct service_request *r)
 		close(r->stdout_fd);
 	if (r->stderr_fd >= 0 && r->streams)
 		close(r->stderr_fd);
+	if (r->stdin_fd >= 0 && r->has_stdin)
+		close(r->stdin_fd);
 	for (size_t i = 0; i < r->n_entries; i++) {
 		free(r->entries[i].name);
 		if (r->entries[i].fd >= 0)
@@ -206,7 +208,7 @@ void service_request_free(struct service_request *r)
 	free(r->entries);
 	free(r->release_path);
 	memset(r, 0, sizeof *r);
-	r->stdout_fd = r->stderr_fd = -1;
+	r->stdout_fd = r->stderr_fd = r->stdin_fd = -1;
 }
 
 static bool text_ok(const char *s, size_t max)
@@ -219,7 +221,7 @@ int service_request_parse(const char *text, size_t len, int *fds, size_t n_fds, 
 			  struct mesh_err *err)
 {
 	memset(out, 0, sizeof *out);
-	out->stdout_fd = out->stderr_fd = -1;
+	out->stdout_fd = out->stderr_fd = out->stdin_fd = -1;
 	size_t used = 0;
 	int rc = 0;
 	json_error_t jerr;
@@ -262,6 +264,16 @@ int service_request_parse(const char *text, size_t len, int *fds, size_t n_fds, 
 		out->stderr_fd = fds[1];
 		fds[0] = fds[1] = -1;
 		used = 2;
+		if (json_is_true(json_object_get(doc, "stdin"))) {
+			if (n_fds < 3) {
+				rc = mesh_errf(err, -EPROTO, "request: \"stdin\" needs a third descriptor");
+				goto fail;
+			}
+			out->has_stdin = true;
+			out->stdin_fd = fds[2];
+			fds[2] = -1;
+			used = 3;
+		}
 	}
 	json_t *rel = json_object_get(doc, "release");
 	if (rel && !json_is_null(rel)) {
@@ -331,6 +343,10 @@ char *service_request_encode(const struct service_request *r, int *fds, size_t *
 		json_object_set_new(doc, "streams", json_true());
 		fds[(*n_fds)++] = r->stdout_fd;
 		fds[(*n_fds)++] = r->stderr_fd;
+		if (r->has_stdin) {
+			json_object_set_new(doc, "stdin", json_true());
+			fds[(*n_fds)++] = r->stdin_fd;
+		}
 	}
 	if (r->release_path) {
 		json_t *rel = json_object(), *entries = json_array();

@@ -40,9 +40,9 @@ def test_tree_shape(small_mesh, mounter, scratch):
     m = mounter(small_mesh)
     assert sorted(os.listdir(m.path)) == ["customer", "sales"]
     assert sorted(os.listdir(m / "sales")) == ["orders", "returns"]
-    assert sorted(os.listdir(m / "sales/orders")) == ["1.0.0", "1.1.0", "latest"]
+    assert sorted(os.listdir(m / "sales/orders")) == ["1.0.0", "1.1.0", "README.md", "latest", "product.yaml"]
     assert os.readlink(m / "sales/orders/latest") == "1.1.0"
-    assert sorted(os.listdir(m / "sales/orders/1.1.0")) == ["contract.yaml", "orders.csv",
+    assert sorted(os.listdir(m / "sales/orders/1.1.0")) == ["README.md", "contract.yaml", "orders.csv",
                                                              "quality.json", "schema.json"]
     ls = run(["ls", "-l", m / "sales/orders"], check=True).stdout
     assert "latest -> 1.1.0" in ls
@@ -188,7 +188,7 @@ def test_publish_refuses_duplicates_and_unsafe_names(small_mesh, scratch):
         assert r.returncode == 1, (domain, product, version, r.stdout, r.stderr)
         assert "contract.yaml" in r.stdout + r.stderr
     # nothing was installed by the refusals
-    assert sorted(os.listdir(small_mesh.path / "domains/sales/orders")) == ["1.0.0", "1.1.0"]
+    assert sorted(n for n in os.listdir(small_mesh.path / "domains/sales/orders") if not n.startswith(".")) == ["1.0.0", "1.1.0"]
 
 
 def test_kill_during_publish_leaves_nothing(store, scratch, mounter):

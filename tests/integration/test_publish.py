@@ -104,7 +104,7 @@ def test_lifecycle_in_mount(sales, scratch, mounter):
     assert (m / "sales/orders/1.1.0/orders.csv").read_text().startswith("order_id")   # still readable
     assert "deprecated" in sales.ctl("list", "sales/orders", check=True).stdout
     sales.ctl("retire", "sales/orders", "1.0.0", check=True)
-    assert wait_for(lambda: sorted(os.listdir(m / "sales/orders")) == ["1.1.0", "latest"], 3)
+    assert wait_for(lambda: sorted(os.listdir(m / "sales/orders")) == ["1.1.0", "README.md", "latest", "product.yaml"], 3)
     assert (sales.path / "domains/sales/orders/1.0.0/orders.csv").exists()   # files kept
     r = sales.ctl("deprecate", "sales/orders", "9.9.9")
     assert r.returncode == 1 and "no version 9.9.9" in r.stderr

@@ -1,0 +1,180 @@
+/*
+ * adoption.c - consumers of products for discovery (contract in
+ * include/adoption.h): runs usage_report's consumer and product reports
+ * and reads their JSON rows.
+ *
+ * Not here: the reports themselves (usage_report.c), who may see names.
+ */
+#include "adoption.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mesh_util.h"
+#include "usage_report.h"
+
+#define NS ((int64_t)1000000000)
+#define DAY_NS (86400 * NS)
+
+static void window(unsigned days, struct usage_query *q)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now = (int64_t)ts.tv_sec * NS + ts.tv_nsec;
+	q->until_ns = now - now % DAY_NS + DAY_NS;
+	q->since_ns = q->until_ns - (int64_t)days * DAY_NS;
+}
+
+/* Run a report and give its rows as a JSON array (the caller decrefs). */
+static int rows_of(const char *store, const struct usage_query *q, json_t **rows, struct mesh_err *err)
+{
+	char root[PATH_MAX];
+	snprintf(root, sizeof root, "%s/usage", store);
+	struct usage_report *r = NULL;
+	int rc = usage_report_run(root, q, &r, err);
+	if (rc)
+		return rc;
+	char *text = usage_report_format(r, USAGE_FORMAT_JSON);
+	usage_report_free(r);
+	json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+	free(text);
+	*rows = json_incref(json_object_get(doc, "rows"));
+	json_decref(doc);
+	if (!*rows)
+		*rows = json_array();
+	return 0;
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+static uint64_t jint(json_t *o, const char *key)
+{
+	json_int_t v = json_integer_value(json_object_get(o, key));
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+int adoption_consumers(const char *store, const char *domain, const char *product, unsigned days,
+		       struct adoption_consumer **out, size_t *n, struct mesh_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	struct usage_query q = {.domain = domain, .product = product, .by = USAGE_BY_CONSUMER};
+	window(days, &q);
+	json_t *rows;
+	int rc = rows_of(store, &q, &rows, err);
+	if (rc)
+		return rc;
+	size_t i;
+	json_t *row;
+	json_array_foreach(rows, i, row) {
+		uint64_t reads = jint(row, "reads");
+		if (!reads)
+			continue;       /* only denied: not a consumer */
+		const char *user = jstr(row, "user"), *program = jstr(row, "program");
+		size_t k;
+		for (k = 0; k < *n; k++)
+			if (!strcmp((*out)[k].user, user))
+				break;
+		if (k == *n) {
+			*out = xrealloc(*out, (*n + 1) * sizeof **out);
+			(*out)[k] = (struct adoption_consumer){xstrdup(user), xstrdup(""), 0, xstrdup("")};
+			(*n)++;
+		}
+		struct adoption_consumer *c = &(*out)[k];
+		c->reads += reads;
+		if (*program && !strstr(c->programs, program)) {
+			struct strbuf sb = STRBUF_INIT;
+			strbuf_printf(&sb, "%s%s%s", c->programs, *c->programs ? ", " : "", program);
+			free(c->programs);
+			c->programs = strbuf_detach(&sb, NULL);
+		}
+		const char *last = jstr(row, "last_read");
+		if (strcmp(last, c->last_read) > 0) {
+			free(c->last_read);
+			c->last_read = xstrdup(last);
+		}
+	}
+	json_decref(rows);
+	/* most reads first (rows came per user, host and program) */
+	for (size_t a = 1; a < *n; a++)
+		for (size_t b = a; b > 0 && (*out)[b].reads > (*out)[b - 1].reads; b--) {
+			struct adoption_consumer t = (*out)[b];
+			(*out)[b] = (*out)[b - 1];
+			(*out)[b - 1] = t;
+		}
+	return 0;
+}
+
+void adoption_consumers_free(struct adoption_consumer *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(c[i].user);
+		free(c[i].programs);
+		free(c[i].last_read);
+	}
+	free(c);
+}
+
+int adoption_counts(const char *store, unsigned days, struct adoption_count **out, size_t *n,
+		    struct mesh_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	struct usage_query q = {.by = USAGE_BY_PRODUCT};
+	window(days, &q);
+	json_t *rows;
+	int rc = rows_of(store, &q, &rows, err);
+	if (rc)
+		return rc;
+	size_t i;
+	json_t *row;
+	*out = xcalloc(json_array_size(rows) + 1, sizeof **out);
+	json_array_foreach(rows, i, row) {
+		(*out)[*n] = (struct adoption_count){xstrdup(jstr(row, "domain")), xstrdup(jstr(row, "product")),
+						     jint(row, "consumers"), jint(row, "reads")};
+		(*n)++;
+	}
+	json_decref(rows);
+	return 0;
+}
+
+void adoption_counts_free(struct adoption_count *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(c[i].domain);
+		free(c[i].product);
+	}
+	free(c);
+}
+
+int adoption_daily(const char *store, const char *domain, const char *product, unsigned days, uint64_t *out,
+		   struct mesh_err *err)
+{
+	memset(out, 0, days * sizeof *out);
+	struct usage_query q = {.domain = domain, .product = product, .by = USAGE_BY_DAY};
+	window(days, &q);
+	json_t *rows;
+	int rc = rows_of(store, &q, &rows, err);
+	if (rc)
+		return rc;
+	size_t i;
+	json_t *row;
+	json_array_foreach(rows, i, row) {
+		time_t t;
+		if (mesh_time_parse(jstr(row, "day"), &t))
+			continue;
+		int64_t k = ((int64_t)t * NS - q.since_ns) / DAY_NS;
+		if (k >= 0 && k < (int64_t)days)
+			out[k] += jint(row, "reads");
+	}
+	json_decref(rows);
+	return 0;
+}

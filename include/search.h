@@ -1,0 +1,31 @@
+/*
+ * search.h - product search for a caller: the catalog index's full-text
+ * query (index.h; rebuilt first when it is older than the store), hits
+ * the caller may discover only, best first, ties broken by readers over the
+ * last 30 days.  Shared by `meshctl search`, /mesh/.search and MCP.
+ *
+ * Not here: the index itself (index.c), who may see what (the caller's
+ * callback: visibility.h outside the mount, the daemon's rule inside).
+ */
+#ifndef SEARCH_H
+#define SEARCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "index.h"
+#include "mesh_err.h"
+
+/* True when the caller may discover domain/product (a product of the mesh
+ * as the mount shows it). */
+typedef bool (*search_visible_fn)(void *ctx, const char *domain, const char *product);
+
+/* Words as typed ("churn", "cust*", "tracking number") into an FTS5 query
+ * that never trips the query syntax (malloc'ed; "" when no word). */
+char *search_fts_query(char *const *words, size_t n);
+
+/* Run q for the caller.  *hits is malloc'ed (index_hits_free). */
+int search_run(const char *store, const struct index_query *q, search_visible_fn visible, void *ctx,
+	       struct index_hit **hits, size_t *n, struct mesh_err *err);
+
+#endif

@@ -1,0 +1,99 @@
+"""Product cards and extended attributes (issue 11): README.md per product
+and per version in the mount (a shipped README.md wins), restricted
+neighbours never named, xattrs read with getfattr."""
+import subprocess
+
+import pytest
+
+from conftest import make_release, run, wait_for
+
+FULL = """\
+slaProperties:
+  - property: freshness
+    value: 1
+    unit: d
+tags: [orders, revenue]
+customProperties:
+  - property: meshInputs
+    value: ["crm/customers@^1", "hr/secret"]
+"""
+
+
+@pytest.fixture
+def mesh(store, scratch):
+    store.create_domain("sales", "group:mesh_sales")
+    store.create_domain("crm", "group:mesh_sales")
+    store.create_domain("hr", "user:mesh_erin")
+    rel = scratch / "rel"
+    store.publish(make_release(rel, "crm", "customers", "1.0.0"))
+    store.publish(make_release(rel, "hr", "secret", "1.0.0",
+                               extra="customProperties:\n  - property: meshRestricted\n    value: true\n"))
+    store.publish(make_release(rel, "sales", "orders", "1.0.0", extra=FULL,
+                               columns={"orders.csv": [("order_id", "integer", None), ("email", "string", "pii"),
+                                                       ("amount", "number", None)]}))
+    store.publish(make_release(rel, "sales", "orders", "1.1.0", extra=FULL,
+                               columns={"orders.csv": [("order_id", "integer", None), ("email", "string", "pii"),
+                                                       ("amount", "number", None)]}))
+    store.ctl("deprecate", "sales/orders", "1.0.0", "--sunset", "2027-02-01", "--reason", "use 1.1", check=True)
+    return store
+
+
+def test_product_and_version_cards(mesh, mounter):
+    m = mounter(mesh)
+    card = run(["cat", m / "sales/orders/README.md"], user="mesh_dave", check=True).stdout
+    assert card.startswith("# orders\n\n> Test product orders of domain sales")
+    for piece in ["| Status | active (latest: 1.1.0) |", "| Owners | user:mesh_bob, group:mesh_sales |",
+                  "| Support | #sales-data |", "| SLA | freshness 1d |", "| Tags | orders, revenue |",
+                  "| 1.0.0 | deprecated |", "| 2027-02-01 | use 1.1 |",
+                  "| email | string | pii (masked unless you are cleared) |",
+                  "`crm/customers@^1 = 1.0.0`", "1 input(s) not visible to every reader",
+                  "pd.read_csv(\"/mesh/sales/orders/latest/orders.csv\")",
+                  "read_csv_auto('/mesh/sales/orders/[0-9]*/orders.csv'",
+                  "meshctl request sales/orders --reason"]:
+        assert piece in card, (piece, card)
+    assert "hr/secret" not in card                      # a restricted input is never named
+    v = run(["cat", m / "sales/orders/1.0.0/README.md"], user="mesh_dave", check=True).stdout
+    assert "| Version | 1.0.0 |" in v and "| Status | deprecated, sunset 2027-02-01 (use 1.1) |" in v
+    assert "## Quality of 1.0.0 (checked at publish)" in v and "| passed |" in v
+    assert "SELECT * FROM '/mesh/sales/orders/1.0.0/orders.csv' LIMIT 10;" in v
+    assert "README.md" in run(["ls", m / "sales/orders/1.1.0"], user="mesh_dave", check=True).stdout.split()
+    # a restricted product's cards are hidden with it
+    assert run(["cat", m / "hr/secret/README.md"], user="mesh_dave").returncode != 0
+    assert run(["cat", m / "hr/secret/1.0.0/README.md"], user="mesh_erin").returncode == 0
+
+
+def test_shipped_readme_wins_for_its_version(mesh, scratch, mounter):
+    d = make_release(scratch / "rel2", "sales", "orders", "1.2.0")
+    (d / "README.md").write_text("# Our own words\n")
+    mesh.publish(d)
+    m = mounter(mesh)
+    assert run(["cat", m / "sales/orders/1.2.0/README.md"], check=True).stdout == "# Our own words\n"
+    assert run(["cat", m / "sales/orders/1.1.0/README.md"], check=True).stdout.startswith("# orders")
+    assert "(latest: 1.2.0)" in run(["cat", m / "sales/orders/README.md"], check=True).stdout
+
+
+def getfattr(path, user="mesh_dave"):
+    r = run(["getfattr", "-d", "-m", "user.mesh", "--absolute-names", path], user=user, check=True)
+    out = {}
+    for line in r.stdout.splitlines():
+        if "=" in line and not line.startswith("#"):
+            k, v = line.split("=", 1)
+            out[k] = v.strip('"')
+    return out
+
+
+def test_xattrs(mesh, mounter):
+    m = mounter(mesh)
+    p = getfattr(m / "sales/orders")
+    assert p == {"user.mesh.domain": "sales", "user.mesh.product": "orders"}
+    v = getfattr(m / "sales/orders/1.0.0")
+    assert v["user.mesh.version"] == "1.0.0" and v["user.mesh.status"] == "deprecated"
+    assert v["user.mesh.published_at"].endswith("Z")
+    f = getfattr(m / "sales/orders/1.1.0/orders.csv")
+    # the clear file's hash only to readers who get it clear (it would
+    # confirm guesses of the masked values): not to mesh_dave, to an owner
+    assert f["user.mesh.classification"] == "email=pii" and "user.mesh.sha256" not in f
+    f = getfattr(m / "sales/orders/1.1.0/orders.csv", user="mesh_bob")
+    assert len(f["user.mesh.sha256"]) == 64
+    r = run(["setfattr", "-n", "user.mesh.status", "-v", "active", m / "sales/orders/1.0.0"], user="mesh_bob")
+    assert r.returncode != 0                             # read-only
