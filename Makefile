@@ -22,7 +22,7 @@ PREFIX    ?= /usr/local
 BUILD     ?= build
 CC        ?= cc
 PKGS      := fuse3 sqlite3 jansson yaml-0.1 libcrypto thrift_c_glib glib-2.0 libpcre2-8 \
-             snappy libzstd zlib
+             snappy libzstd zlib libsystemd libpq
 PYTHON    ?= /usr/bin/python3
 FUZZ_SECONDS ?= 30
 CHECK_FUZZ_SECONDS ?= 15
@@ -166,10 +166,18 @@ demo: deps
 	@$(MAKE) --no-print-directory -s all
 	@sh mounts/demo/run-demo.sh $(abspath $(BUILD))
 
+# mount(8) finds helpers in /sbin only (not under PREFIX): the helper goes
+# to SBINDIR and knows where meshfs is; the unit's ExecStart names PREFIX.
+SBINDIR   ?= /sbin
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(BUILD)/meshfs $(BUILD)/meshctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 mounts/man/meshfs.1 mounts/man/meshctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' mounts/mount.fuse.meshfs.in > $(DESTDIR)$(SBINDIR)/mount.fuse.meshfs
+	chmod 0755 $(DESTDIR)$(SBINDIR)/mount.fuse.meshfs
+	sed 's|/usr/local/bin/meshfs|$(PREFIX)/bin/meshfs|g' mounts/meshfs.service > $(DESTDIR)$(UNITDIR)/meshfs.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/meshfs.service
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0644 mounts/completion/meshctl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/meshctl
 

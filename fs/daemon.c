@@ -30,6 +30,7 @@
 #include "backing_cache.h"
 #include "identity.h"
 #include "mesh_ino.h"
+#include "pgsink.h"
 #include "mesh_util.h"
 #include "policy.h"
 #include "state_dir.h"
@@ -70,6 +71,11 @@ struct mesh_daemon {
 	struct daemon_invalidate inval;
 	struct usage *usage;             /* NULL until daemon_start, or with no_usage */
 	struct backing_cache *backing;   /* kept descriptors of release files */
+	_Atomic int poll_ms;             /* ops: changed by daemon_reload (SIGHUP) */
+	struct pgsink *sink;             /* ops: usage to PostgreSQL, or NULL */
+	pthread_mutex_t files_lock;      /* ops: protects `files` */
+	struct daemon_file *files;       /* open files, released at close if the
+					    kernel never sent RELEASE (unmount) */
 };
 
 /* A policy snapshot shared by the opens that decided with it. */
@@ -86,6 +92,7 @@ struct daemon_file {
 					    no passthrough backing (kept per inode) and no kept pages */
 	uint64_t usage_handle;
 	uint64_t bytes, reads;           /* served by the daemon (atomics) */
+	struct daemon_file *prev, *next; /* the daemon's open files */
 };
 
 static void policy_ref_put(struct mesh_daemon *d, struct policy_ref *r)
@@ -163,7 +170,9 @@ int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, str
 	if (d->opts.poll_interval <= 0)
 		d->opts.poll_interval = 1.0;
 	d->stop_fd = d->inotify_fd = -1;
+	atomic_init(&d->poll_ms, (int)(d->opts.poll_interval * 1000));
 	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&d->files_lock, NULL);
 	d->root_fd = open(d->store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (d->root_fd < 0) {
 		rc = mesh_errf(err, -errno, "%s: %s", d->store, strerror(errno));
@@ -338,9 +347,9 @@ static uint64_t policy_fingerprint(const char *store)
 static void *watcher_main(void *arg)
 {
 	struct mesh_daemon *d = arg;
-	int timeout_ms = (int)(d->opts.poll_interval * 1000);
 	uint64_t fingerprint = policy_fingerprint(d->store);
 	for (;;) {
+		int timeout_ms = atomic_load_explicit(&d->poll_ms, memory_order_relaxed);
 		struct pollfd fds[2] = {{d->stop_fd, POLLIN, 0}, {d->inotify_fd, POLLIN, 0}};
 		int n = poll(fds, d->inotify_fd >= 0 ? 2 : 1, timeout_ms);
 		if (n < 0 && errno != EINTR)
@@ -422,6 +431,24 @@ static int usage_places(const struct mesh_daemon *d, char *host, size_t host_siz
 	return 0;
 }
 
+/* ---- ops: SIGHUP ---- */
+
+int daemon_reload(struct mesh_daemon *d, double poll_interval, struct mesh_err *err)
+{
+	if (poll_interval > 0)
+		atomic_store_explicit(&d->poll_ms, (int)(poll_interval * 1000), memory_order_relaxed);
+	bool serve;
+	unsigned retention_days;
+	usage_settings(d->store, &serve, &retention_days);
+	usage_configure(d->usage, serve, retention_days);
+	return daemon_rescan(d, err);
+}
+
+static void sink_shipped(void *ctx, int64_t seq)
+{
+	usage_outbox_shipped(ctx, seq);
+}
+
 int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, struct mesh_err *err)
 {
 	if (inval)
@@ -434,9 +461,25 @@ int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, s
 		struct usage_config cfg = {.slots = d->opts.usage_slots, .hostname = host,
 					   .metrics_path = d->opts.metrics_path, .ship_dir = ship};
 		usage_settings(d->store, &cfg.serve_when_full, &cfg.retention_days);
+		/* ops: fleet usage in PostgreSQL (-o usage_sink wins over mesh.yaml) */
+		char sink[2048] = "";
+		if (d->opts.usage_sink)
+			snprintf(sink, sizeof sink, "%s", d->opts.usage_sink);
+		else
+			pgsink_store_setting(d->store, sink, sizeof sink);
+		cfg.outbox = sink[0] != '\0';
 		rc = usage_open(dir, &cfg, &d->usage, err);
 		if (rc)
 			return rc;
+		if (sink[0]) {
+			char db_path[4200];
+			snprintf(db_path, sizeof db_path, "%s/usage.db", dir);
+			struct pgsink_options so = {.conninfo = sink, .db_path = db_path,
+						    .shipped = sink_shipped, .ctx = d->usage};
+			rc = pgsink_open(&so, &d->sink, err);
+			if (rc)
+				return rc;
+		}
 	}
 	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->stop_fd < 0)
@@ -464,8 +507,14 @@ void daemon_close(struct mesh_daemon *d)
 			syslog(LOG_ERR, "cannot stop the watcher: %m");
 		pthread_join(d->watcher, NULL);
 	}
+	/* files still open at unmount never get a RELEASE: end their usage
+	 * events with what was served, and free them */
+	while (d->files)
+		daemon_file_release(d, d->files);
+	pgsink_forget_shipped(d->sink);   /* ops: it must not call a closed recorder */
 	usage_close(d->usage);
 	backing_cache_free(d->backing);
+	pgsink_close(d->sink, 3000);      /* ops: what is not shipped waits in the outbox */
 	if (d->stop_fd >= 0)
 		close(d->stop_fd);
 	if (d->inotify_fd >= 0)
@@ -482,6 +531,7 @@ void daemon_close(struct mesh_daemon *d)
 		free(d->vinos[i].plan);
 	free(d->vinos);
 	pthread_mutex_destroy(&d->lock);
+	pthread_mutex_destroy(&d->files_lock);
 	free(d->store);
 	free(d);
 }
@@ -1030,6 +1080,12 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 	 * their pages, except a view rebuilt or re-verified just now and the
 	 * files meshfs rewrites in place (a product's descriptor and card) */
 	*keep_cache = !info.fresh && !f->rewritten;
+	pthread_mutex_lock(&d->files_lock);
+	f->next = d->files;
+	if (d->files)
+		d->files->prev = f;
+	d->files = f;
+	pthread_mutex_unlock(&d->files_lock);
 	*out = f;
 	return 0;
 }
@@ -1068,6 +1124,14 @@ void daemon_file_release(struct mesh_daemon *d, struct daemon_file *f)
 {
 	if (!f)
 		return;
+	pthread_mutex_lock(&d->files_lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		d->files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	pthread_mutex_unlock(&d->files_lock);
 	if (d->usage)
 		usage_end(d->usage, f->usage_handle, __atomic_load_n(&f->bytes, __ATOMIC_RELAXED),
 			  __atomic_load_n(&f->reads, __ATOMIC_RELAXED), 0);

@@ -15,6 +15,7 @@
 #include "meshctl_cmds.h"
 #include "mesh_util.h"
 #include "state_dir.h"
+#include "pgsink.h"
 #include "scope.h"
 #include "usage_report.h"
 
@@ -297,6 +298,9 @@ int meshctl_cmd_usage(const struct meshctl_ctx *ctx, int argc, char **argv)
 	struct mesh_err err = {0};
 	char *shipped = shipped_root(ctx);
 	q.shipped_root = shipped;
+	char sink[2048];                          /* ops: fleet usage in PostgreSQL */
+	if (pgsink_store_setting(ctx->store, sink, sizeof sink) == 0)
+		q.pg_conninfo = sink;
 	int rc = usage_report_run(root, &q, &r, &err);
 	scope_close(sc);
 	free(root);

@@ -15,19 +15,26 @@
 #include <pthread.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "config_file.h"
 #include "fuse_ops.h"
 #include "fuse_passthrough.h"
 #include "mesh_util.h"
 #include "service.h"
+#include "startup.h"
 #include "store.h"
 
 struct meshfs_conf {
@@ -49,6 +56,9 @@ struct meshfs_conf {
 	int no_service;
 	int max_clients;
 	int service_only;    /* meshfs --service STORE */
+	char *config;        /* -o config=PATH (read before parsing) */
+	char *log_level;
+	char *usage_sink;    /* postgresql://... (overrides mesh.yaml's usage.sink) */
 	int insecure_store;
 	char *view_cache;
 	char *view_cache_max;
@@ -72,6 +82,9 @@ static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("meshctl=%s", meshctl),
 	CONF_OPT("no_service", no_service),
 	CONF_OPT("max_clients=%d", max_clients),
+	CONF_OPT("config=%s", config),
+	CONF_OPT("log_level=%s", log_level),
+	CONF_OPT("usage_sink=%s", usage_sink),
 	CONF_OPT("insecure_store", insecure_store),
 	CONF_OPT("view_cache=%s", view_cache),
 	CONF_OPT("view_cache_max=%s", view_cache_max),
@@ -131,16 +144,29 @@ static void usage(FILE *out)
 "    -o max_clients=N       requests served at once (default 32; more are\n"
 "                           refused as busy)\n"
 "    -o no_service          serve no control socket (another daemon does)\n"
+"    -o config=PATH         configuration file (default /etc/meshfs.yaml if it\n"
+"                           exists): option: value lines, plus store: and\n"
+"                           mountpoint:; the command line wins over it\n"
+"    -o log_level=LEVEL     err, warning, notice, info (default) or debug;\n"
+"                           to syslog/journald (and stderr with -f)\n"
+"    -o usage_sink=URI      ship usage to PostgreSQL (postgresql://...;\n"
+"                           default: mesh.yaml's usage: sink:)\n"
 "    -o insecure_store      serve a store that is not locked down (others may\n"
 "                           read or write its files), with a loud warning;\n"
 "                           without it meshfs refuses such a store\n"
 "    -h, --help             this text\n"
 "    -V, --version          version\n"
 "\n"
+"Signals: SIGHUP re-reads the configuration file, mesh.yaml and the policy\n"
+"without unmounting; SIGTERM (or SIGINT) flushes usage and unmounts.\n"
+"Readiness is reported to systemd (sd_notify, Type=notify).  A mount point\n"
+"left stale by a killed daemon is cleared (lazy unmount) at start.\n"
+"\n"
 "Always mounted nosuid,nodev,ro. Exit status: 0 after a clean unmount,\n"
-"1 on bad arguments, a missing store, a store that is not locked down (one\n"
-"account owns every file, nobody else may read or write any: see\n"
-"'meshctl doctor'), or a failed mount.\n"
+"1 on bad arguments, a bad configuration file, a missing store, a store that\n"
+"is not locked down (one account owns every file, nobody else may read or\n"
+"write any: see 'meshctl doctor'), a failed mount, or a daemon refused after\n"
+"it went into the background.\n"
 "Unmount with 'fusermount3 -u MOUNTPOINT' (or umount as root).\n");
 }
 
@@ -174,6 +200,9 @@ static void conf_free(struct meshfs_conf *conf)
 	free(conf->metrics);
 	free(conf->socket);
 	free(conf->meshctl);
+	free(conf->config);
+	free(conf->log_level);
+	free(conf->usage_sink);
 	free(conf->view_cache);
 	free(conf->view_cache_max);
 }
@@ -298,19 +327,179 @@ out:
 	return status;
 }
 
+/* ---- ops: the configuration file, logs, SIGHUP ---- */
+
+static bool log_stderr;   /* syslog already copies to stderr (LOG_PERROR) */
+
+/* An error the operator must see: syslog, and stderr (the terminal, until
+ * the daemon reports it is serving) unless syslog already copies there. */
+static void report_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void report_error(const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	syslog(LOG_ERR, "%s", msg);
+	if (!log_stderr)
+		fprintf(stderr, "meshfs: %s\n", msg);
+}
+
+/* The arguments with the configuration file's options first, so that the
+ * command line's, parsed later, win.  -1 (printed) on a bad file. */
+static int args_with_config(int argc, char **argv, struct config_file **cfg, struct fuse_args *args)
+{
+	const char *explicit_path = config_path_from_args(argc, argv);
+	struct mesh_err err = {0};
+	if (config_file_load(explicit_path ? explicit_path : CONFIG_DEFAULT_PATH, explicit_path != NULL, cfg, &err)) {
+		fprintf(stderr, "meshfs: %s\n", err.msg);
+		return -1;
+	}
+	fuse_opt_add_arg(args, argv[0]);
+	if ((*cfg)->n) {
+		struct strbuf sb = STRBUF_INIT;
+		for (size_t i = 0; i < (*cfg)->n; i++)
+			strbuf_printf(&sb, "%s%s", i ? "," : "", (*cfg)->options[i]);
+		fuse_opt_add_arg(args, "-o");
+		fuse_opt_add_arg(args, sb.buf);
+		strbuf_release(&sb);
+	}
+	for (int i = 1; i < argc; i++)
+		fuse_opt_add_arg(args, argv[i]);
+	return 0;
+}
+
+static int apply_log_level(const char *name)
+{
+	int level = LOG_INFO;
+	if (name && config_log_level(name, &level))
+		return -EINVAL;
+	setlogmask(LOG_UPTO(level));
+	return 0;
+}
+
+/* SIGHUP, on its own thread: re-read the configuration file and the store
+ * (policy, usage settings) without unmounting.  The command line still
+ * wins over the file. */
+struct reloader {
+	struct mesh_daemon *d;
+	struct config_file *cfg;          /* the file as last applied */
+	bool explicit_path;
+	const struct meshfs_conf *cmdline;   /* what the command line set */
+	int signal_fd, stop_fd;
+	pthread_t thread;
+	bool running;
+};
+
+static void reload(struct reloader *r)
+{
+	sd_notify(0, "RELOADING=1\nSTATUS=reloading");
+	struct config_file *fresh = NULL;
+	struct mesh_err err = {0};
+	if (config_file_load(r->cfg->path, r->explicit_path, &fresh, &err)) {
+		syslog(LOG_ERR, "configuration not reloaded, keeping the previous one: %s", err.msg);
+	} else {
+		const char *keys_seen[64];
+		size_t n_seen = 0;
+		struct config_file *both[2] = {r->cfg, fresh};
+		for (int f = 0; f < 2; f++)
+			for (size_t i = 0; i < both[f]->n && n_seen < 64; i++) {
+				const char *k = both[f]->keys[i];
+				bool seen = false;
+				for (size_t j = 0; j < n_seen; j++)
+					seen |= !strcmp(keys_seen[j], k);
+				if (seen)
+					continue;
+				keys_seen[n_seen++] = k;
+				const char *a = config_file_get(r->cfg, k), *b = config_file_get(fresh, k);
+				bool changed = !a || !b || strcmp(a, b);
+				if (changed && !config_key_live(k))
+					syslog(LOG_NOTICE, "%s: %s changed: takes effect at the next start", fresh->path, k);
+			}
+		const char *fs[2] = {r->cfg->store, r->cfg->mountpoint}, *nw[2] = {fresh->store, fresh->mountpoint};
+		for (int i = 0; i < 2; i++)
+			if ((fs[i] || nw[i]) && (!fs[i] || !nw[i] || strcmp(fs[i], nw[i])))
+				syslog(LOG_NOTICE, "%s: %s changed: takes effect at the next start", fresh->path,
+				       i ? "mountpoint" : "store");
+		config_file_free(r->cfg);
+		r->cfg = fresh;
+	}
+	const char *level = r->cmdline->log_level ? r->cmdline->log_level : config_file_get(r->cfg, "log_level");
+	if (apply_log_level(level))
+		syslog(LOG_ERR, "log_level=%s: not err, warning, notice, info or debug (kept)", level);
+	const char *poll_text = config_file_get(r->cfg, "poll");
+	double poll = r->cmdline->poll > 0 ? r->cmdline->poll : poll_text ? atof(poll_text) : 1.0;
+	if (daemon_reload(r->d, poll, &err))
+		syslog(LOG_ERR, "reload: rescan failed (the previous snapshot is served): %s", err.msg);
+	else
+		syslog(LOG_INFO, "reloaded %s and the store's policy (poll %gs)", r->cfg->path, poll);
+	sd_notify(0, "READY=1\nSTATUS=serving");
+}
+
+static void *reloader_main(void *arg)
+{
+	struct reloader *r = arg;
+	for (;;) {
+		struct pollfd fds[2] = {{r->stop_fd, POLLIN, 0}, {r->signal_fd, POLLIN, 0}};
+		if (poll(fds, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (fds[0].revents)
+			break;
+		struct signalfd_siginfo si;
+		if (fds[1].revents && read(r->signal_fd, &si, sizeof si) == (ssize_t)sizeof si)
+			reload(r);
+	}
+	return NULL;
+}
+
+/* Start the reloader; SIGHUP must already be blocked in every thread. */
+static int reloader_start(struct reloader *r, struct mesh_err *err)
+{
+	sigset_t hup;
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	r->signal_fd = signalfd(-1, &hup, SFD_CLOEXEC | SFD_NONBLOCK);
+	r->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->signal_fd < 0 || r->stop_fd < 0)
+		return mesh_errf(err, -errno, "signalfd: %s", strerror(errno));
+	int rc = pthread_create(&r->thread, NULL, reloader_main, r);
+	if (rc)
+		return mesh_errf(err, -rc, "reload thread: %s", strerror(rc));
+	r->running = true;
+	return 0;
+}
+
+static void reloader_stop(struct reloader *r)
+{
+	if (r->running) {
+		uint64_t one = 1;
+		if (write(r->stop_fd, &one, sizeof one) == (ssize_t)sizeof one)
+			pthread_join(r->thread, NULL);
+		r->running = false;
+	}
+	if (r->signal_fd >= 0)
+		close(r->signal_fd);
+	if (r->stop_fd >= 0)
+		close(r->stop_fd);
+	r->signal_fd = r->stop_fd = -1;
+}
+
 int main(int argc, char **argv)
 {
 	umask(077);   /* what the daemon creates in the store is its own */
 	if (argc >= 2 && !strcmp(argv[1], "--service"))
 		return service_main(argc, argv);
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct meshfs_conf conf = {.poll = 1.0, .max_threads = 16};
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct meshfs_conf conf = {.poll = 1.0, .max_threads = 16}, cmdline = {0};
 	struct fuse_cmdline_opts opts = {0};
-	int status = 1;
+	int status = 1, report_fd = -1;
 	struct mesh_daemon *d = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
 	struct service *svc = NULL;
+	struct config_file *cfg = NULL;
+	struct reloader rl = {.signal_fd = -1, .stop_fd = -1};
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -322,8 +511,20 @@ int main(int argc, char **argv)
 			return 0;
 		}
 	}
+	/* what the command line alone says (it wins at SIGHUP too) */
+	struct fuse_args raw = FUSE_ARGS_INIT(0, NULL);
+	for (int i = 0; i < argc; i++)
+		fuse_opt_add_arg(&raw, argv[i]);
+	int parsed = fuse_opt_parse(&raw, &cmdline, conf_opts, conf_proc);
+	fuse_opt_free_args(&raw);
+	if (parsed != 0 || args_with_config(argc, argv, &cfg, &args))
+		goto out;
 	if (fuse_opt_parse(&args, &conf, conf_opts, conf_proc) != 0)
 		goto out;
+	if (!conf.store && cfg->store)
+		conf.store = strdup(cfg->store);
+	if (conf.nonopt < 2 && cfg->mountpoint)
+		fuse_opt_add_arg(&args, cfg->mountpoint);
 	if (fuse_parse_cmdline(&args, &opts) != 0)
 		goto out;
 	if (!conf.store || !opts.mountpoint) {
@@ -344,7 +545,13 @@ int main(int argc, char **argv)
 	/* the service's workers find this host's state as the daemon does */
 	if (conf.state_dir && *conf.state_dir)
 		setenv("MESHFS_STATE_DIR", conf.state_dir, 1);
-	openlog("meshfs", LOG_PID | (opts.foreground ? LOG_PERROR : 0), LOG_DAEMON);
+	/* under systemd, stderr is the journal already: no second copy */
+	log_stderr = opts.foreground && !getenv("JOURNAL_STREAM");
+	openlog("meshfs", LOG_PID | (log_stderr ? LOG_PERROR : 0), LOG_DAEMON);
+	if (apply_log_level(conf.log_level)) {
+		fprintf(stderr, "meshfs: -o log_level=%s: expected err, warning, notice, info or debug\n", conf.log_level);
+		goto out;
+	}
 	struct daemon_options dopts = {
 		.store = store,
 		.poll_interval = conf.poll,
@@ -355,6 +562,7 @@ int main(int argc, char **argv)
 		.usage_slots = conf.usage_slots > 0 ? (size_t)conf.usage_slots : 0,
 		.metrics_path = conf.metrics,
 		.no_usage = conf.no_usage,
+		.usage_sink = conf.usage_sink,
 	};
 	if (conf.view_cache_max) {
 		char *end;
@@ -381,6 +589,19 @@ int main(int argc, char **argv)
 	if (refuse_insecure(store, conf.insecure_store))
 		goto out;
 	mesh_err_clear(&err);
+	/* a daemon killed earlier left "Transport endpoint is not connected" */
+	int stale = startup_clear_stale(opts.mountpoint, &err);
+	if (stale < 0) {
+		fprintf(stderr, "meshfs: %s\n", err.msg);
+		goto out;
+	}
+	if (stale > 0) {
+		syslog(LOG_WARNING, "%s: cleared the stale mount of a daemon that died "
+		       "(Transport endpoint is not connected; lazy unmount)", opts.mountpoint);
+		if (!log_stderr)
+			fprintf(stderr, "meshfs: %s: cleared the stale mount of a daemon that died "
+				"(Transport endpoint is not connected; lazy unmount)\n", opts.mountpoint);
+	}
 	if (daemon_open(&dopts, &d, &err)) {
 		fprintf(stderr, "meshfs: %s\n", err.msg);
 		goto out;
@@ -388,10 +609,10 @@ int main(int argc, char **argv)
 	if (open_service(&conf, store, opts.mountpoint, false, &svc))
 		goto out;
 	/* One file descriptor per open file: raise the soft limit. */
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+	struct rlimit rlim;
+	if (getrlimit(RLIMIT_NOFILE, &rlim) == 0 && rlim.rlim_cur < rlim.rlim_max) {
+		rlim.rlim_cur = rlim.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rlim);
 	}
 
 	se = fuse_session_new(&args, &meshfs_ops, sizeof meshfs_ops, d);
@@ -417,19 +638,49 @@ int main(int argc, char **argv)
 	}
 	if (!own_mount && fuse_session_mount(se, opts.mountpoint) != 0)
 		goto out_signals;   /* libfuse printed why */
-	if (fuse_daemonize(opts.foreground) != 0)
+	/* Into the background, the parent waiting for our exit status: what
+	 * fails from here on (the journal held by another daemon...) is
+	 * printed and makes `meshfs` exit non-zero, as with -f. */
+	if (!opts.foreground && startup_detach(&report_fd, &err)) {
+		fprintf(stderr, "meshfs: %s\n", err.msg);
 		goto out_unmount;
-	/* Threads and databases only after the fork of fuse_daemonize. */
+	}
+	/* Signals go to the main thread only (libfuse's loop waits there):
+	 * every thread started from here inherits them blocked.  SIGHUP stays
+	 * blocked everywhere and is read by the reloader's signalfd. */
+	sigset_t sigs, hup;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGQUIT);
+	sigaddset(&sigs, SIGHUP);
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	/* Threads and databases only after the fork. */
 	struct daemon_invalidate inval = meshfs_invalidator(se);
 	if (daemon_start(d, &inval, &err)) {
-		syslog(LOG_ERR, "%s", err.msg);
+		report_error("%s", err.msg);
 		goto out_unmount;
 	}
 	if (svc && service_listen_start(svc, &err)) {
-		syslog(LOG_ERR, "%s", err.msg);
+		report_error("%s", err.msg);
 		goto out_unmount;
 	}
+	rl.d = d;
+	rl.cfg = cfg;
+	rl.explicit_path = config_path_from_args(argc, argv) != NULL;
+	rl.cmdline = &cmdline;
+	if (reloader_start(&rl, &err)) {
+		report_error("%s", err.msg);
+		goto out_unmount;
+	}
+	cfg = NULL;   /* the reloader's now */
+	pthread_sigmask(SIG_SETMASK, &hup, NULL);
 	syslog(LOG_INFO, "serving %s at %s", store, opts.mountpoint);
+	sd_notifyf(0, "READY=1\nSTATUS=serving %s at %s\nMAINPID=%lu", store, opts.mountpoint,
+		   (unsigned long)getpid());
+	startup_report(&report_fd, 0);
 	int rc;
 	if (opts.singlethread) {
 		rc = fuse_session_loop(se);
@@ -439,9 +690,11 @@ int main(int argc, char **argv)
 		fuse_loop_cfg_set_max_threads(loop, conf.max_threads > 0 ? (unsigned)conf.max_threads : 16);
 		rc = fuse_session_loop_mt(se, loop);
 	}
-	status = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
+	status = rc == 0 || rc == SIGTERM || rc == SIGINT ? 0 : 1;
+	sd_notify(0, "STOPPING=1\nSTATUS=unmounting");
 	syslog(LOG_INFO, "unmounting %s", opts.mountpoint);
 out_unmount:
+	reloader_stop(&rl);
 	if (own_mount)
 		passthrough_unmount();
 	else
@@ -452,11 +705,19 @@ out:
 	service_listen_close(svc);
 	if (se)
 		fuse_session_destroy(se);
+	/* usage flushed into the database only now, after the unmount: no
+	 * open can start after this point */
 	daemon_close(d);
 	if (loop)
 		fuse_loop_cfg_destroy(loop);
+	if (status == 0)
+		syslog(LOG_INFO, "stopped cleanly");
+	startup_report(&report_fd, status);
+	config_file_free(rl.cfg);
+	config_file_free(cfg);
 	free(opts.mountpoint);
 	conf_free(&conf);
+	conf_free(&cmdline);
 	fuse_opt_free_args(&args);
 	return status;
 }

@@ -99,6 +99,11 @@ struct usage {
 	pthread_cond_t ship_wake;       /* with wake_lock: stop */
 	bool serve_when_full;
 	unsigned metrics_interval_ms, flush_interval_ms, retention_days;
+	/* ops: the outbox of final events for a forwarder (pgsink.h) */
+	bool outbox;
+	sqlite3_stmt *outbox_insert, *outbox_delete;
+	_Atomic int64_t outbox_shipped;
+	int64_t outbox_deleted, outbox_deleting;
 
 	int journal_fd, state_fd;
 	unsigned char *map;
@@ -308,7 +313,7 @@ int (usage_begin)(struct usage *u, const struct usage_open_info *info, uint64_t 
 		atomic_fetch_add_explicit(&u->opens_discovery, 1, memory_order_relaxed);
 	uint32_t i;
 	if (!pop_free(u, &i)) {
-		if (!u->serve_when_full && data && decision != USAGE_DENY) {
+		if (!__atomic_load_n(&u->serve_when_full, __ATOMIC_RELAXED) && data && decision != USAGE_DENY) {
 			atomic_fetch_add_explicit(&u->header->refused, 1, memory_order_relaxed);
 			return -EIO;
 		}
@@ -457,7 +462,10 @@ static void db_close(struct usage *u)
 	sqlite3_finalize(u->insert_final);
 	sqlite3_finalize(u->insert_incomplete);
 	sqlite3_finalize(u->save_counter);
+	sqlite3_finalize(u->outbox_insert);
+	sqlite3_finalize(u->outbox_delete);
 	u->insert_final = u->insert_incomplete = u->save_counter = NULL;
+	u->outbox_insert = u->outbox_delete = NULL;
 	sqlite3_close(u->db);
 	u->db = NULL;
 }
@@ -517,7 +525,40 @@ static int db_ready(struct usage *u)
 		db_close(u);
 		return -EIO;
 	}
+	/* ops: events become final in seq order, the forwarder's cursor */
+	if (u->outbox &&
+	    (sqlite3_exec(u->db, "CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+				 " event_id INTEGER NOT NULL)", NULL, NULL, NULL) != SQLITE_OK ||
+	     sqlite3_prepare_v2(u->db, "INSERT INTO outbox(event_id) VALUES(?1)", -1, &u->outbox_insert, NULL) ||
+	     sqlite3_prepare_v2(u->db, "DELETE FROM outbox WHERE seq <= ?1", -1, &u->outbox_delete, NULL))) {
+		set_error(u, "%s: outbox: %s (events wait in the journal)", path, sqlite3_errmsg(u->db));
+		db_close(u);
+		return -EIO;
+	}
 	return 0;
+}
+
+/* ops: note a final event for the forwarder, and forget what it shipped */
+static int outbox_note(struct usage *u, uint64_t event_id)
+{
+	if (!u->outbox_insert)
+		return 0;
+	sqlite3_bind_int64(u->outbox_insert, 1, (sqlite3_int64)event_id);
+	int rc = sqlite3_step(u->outbox_insert);
+	sqlite3_reset(u->outbox_insert);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+static int outbox_forget(struct usage *u)
+{
+	int64_t shipped = atomic_load(&u->outbox_shipped);
+	if (!u->outbox_delete || shipped <= u->outbox_deleted)
+		return 0;
+	u->outbox_deleting = shipped;
+	sqlite3_bind_int64(u->outbox_delete, 1, shipped);
+	int rc = sqlite3_step(u->outbox_delete);
+	sqlite3_reset(u->outbox_delete);
+	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
 static const char *const kind_name[] = {"data", "discovery"};
@@ -624,9 +665,14 @@ static int write_batch(struct usage *u, size_t n, bool closing)
 		}
 		bool ended = state == SLOT_ENDED && s->end_sum == sum_end(s);
 		rc = insert_slot(u, s, field, ended);
-		if (state != SLOT_BEGUN || closing)
+		if (state != SLOT_BEGUN || closing) {
 			u->freed[n_freed++] = i;          /* final: ended, abandoned, or the daemon stops */
+			if (!rc)
+				rc = outbox_note(u, s->event_id);   /* ops */
+		}
 	}
+	if (!rc)
+		rc = outbox_forget(u);                    /* ops */
 	uint64_t lost = atomic_load(&u->header->lost), refused = atomic_load(&u->header->refused);
 	if (!rc && lost != u->saved_lost)
 		rc = save_counter(u, "lost_events", lost);
@@ -643,6 +689,8 @@ static int write_batch(struct usage *u, size_t n, bool closing)
 	}
 	u->saved_lost = lost;
 	u->saved_refused = refused;
+	if (u->outbox_delete)                             /* ops */
+		u->outbox_deleted = u->outbox_deleting > u->outbox_deleted ? u->outbox_deleting : u->outbox_deleted;
 	/* committed: only now may the journal forget these events */
 	size_t f = 0;
 	for (size_t k = 0; k < n; k++) {
@@ -1155,11 +1203,12 @@ static void serve_prune_request(struct usage *u)
 
 static void apply_retention(struct usage *u, int64_t now)
 {
-	if (!u->retention_days || now < u->next_retention_ns || db_ready(u))
+	unsigned retention_days = __atomic_load_n(&u->retention_days, __ATOMIC_RELAXED);   /* ops: usage_configure */
+	if (!retention_days || now < u->next_retention_ns || db_ready(u))
 		return;
 	struct mesh_err err = {0};
 	uint64_t folded = 0;
-	if (usage_db_prune(u->db, day_start(now) - (int64_t)u->retention_days * 86400 * NS, &folded, &err)) {
+	if (usage_db_prune(u->db, day_start(now) - (int64_t)retention_days * 86400 * NS, &folded, &err)) {
 		set_error(u, "retention: %s", err.msg);
 		db_close(u);
 		u->next_retention_ns = now + 60 * NS;
@@ -1421,6 +1470,7 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 	u->retention_days = cfg->retention_days;
 	u->ship_dir = cfg->ship_dir && *cfg->ship_dir ? xstrdup(cfg->ship_dir) : NULL;
 	u->ship_interval_ms = cfg->ship_interval_ms ? cfg->ship_interval_ms : 1000;
+	u->outbox = cfg->outbox;                          /* ops */
 	u->started_ns = now_ns();
 	size_t want = cfg->slots ? cfg->slots : USAGE_DEFAULT_SLOTS;
 	if (want < USAGE_MIN_SLOTS)
@@ -1555,4 +1605,20 @@ int usage_close(struct usage *u)
 		sqlite3_exec(u->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 	destroy(u);
 	return rc;
+}
+
+/* ---- ops: settings changed at SIGHUP (mesh.yaml's usage: block) ---- */
+
+void usage_configure(struct usage *u, bool serve_when_full, unsigned retention_days)
+{
+	if (!u)
+		return;
+	__atomic_store_n(&u->serve_when_full, serve_when_full, __ATOMIC_RELAXED);
+	__atomic_store_n(&u->retention_days, retention_days, __ATOMIC_RELAXED);
+}
+
+void usage_outbox_shipped(struct usage *u, int64_t seq)
+{
+	if (u && seq > atomic_load(&u->outbox_shipped))
+		atomic_store(&u->outbox_shipped, seq);
 }

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "mesh_util.h"
+#include "pgsink.h"
 
 #define NS ((int64_t)1000000000)
 #define STRINGIFY_(x) #x
@@ -448,6 +449,38 @@ static int copy_rows(sqlite3_stmt *src, sqlite3_stmt *dst)
 	return rc == SQLITE_DONE ? 0 : 1;
 }
 
+/* ops: with a PostgreSQL sink, the fleet's events come from there: copied
+ * into a memory database of the usage.db layout, then the same SQL runs. */
+static int gather_pg(struct report_state *rs, const struct usage_query *q, const struct window *w, bool audit,
+		     const char *sql, const char *insert_sql, struct mesh_err *err)
+{
+	sqlite3 *db = NULL, *mem = rs->mem;
+	sqlite3_stmt *st = NULL, *ins = NULL;
+	uint64_t hosts = 0;
+	int rc = sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK ? 0 : -EIO;
+	if (rc)
+		rc = mesh_errf(err, -EIO, "usage report: out of memory");
+	if (!rc)
+		rc = usage_db_prepare(db, false, err);
+	if (!rc)
+		rc = pgsink_fetch_events(q->pg_conninfo, w->lo, w->until, db, &hosts, err);
+	if (!rc && (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+		    sqlite3_prepare_v2(mem, insert_sql, -1, &ins, NULL) != SQLITE_OK))
+		rc = mesh_errf(err, -EIO, "usage report: %s", sqlite3_errmsg(st ? mem : db));
+	if (!rc) {
+		bind_query(st, q, w, audit);
+		sqlite3_exec(mem, "BEGIN", NULL, NULL, NULL);
+		if (copy_rows(st, ins))
+			rc = mesh_errf(err, -EIO, "usage report: %s", sqlite3_errmsg(mem));
+		sqlite3_exec(mem, "COMMIT", NULL, NULL, NULL);
+		rs->hosts += hosts;
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(ins);
+	sqlite3_close(db);
+	return rc;
+}
+
 /* Run `sql` on one host's database, appending its rows to `ins`.  0, or
  * -EIO when the in-memory database failed; a host that cannot be read is
  * a warning naming it. */
@@ -592,6 +625,8 @@ static sqlite3 *open_shipped_once(const char *dir, char *why, size_t why_size, b
 static int gather(struct report_state *rs, const char *usage_root, const struct usage_query *q,
 		  const struct window *w, bool audit, const char *sql, const char *insert_sql, struct mesh_err *err)
 {
+	if (q->pg_conninfo)                      /* ops */
+		return gather_pg(rs, q, w, audit, sql, insert_sql, err);
 	struct host_dir *hosts, *shipped = NULL;
 	size_t n, n_shipped = 0;
 	int rc = list_hosts(usage_root, &hosts, &n, err);

@@ -35,6 +35,7 @@ struct daemon_options {
 	size_t usage_slots;           /* journal capacity (0: default) */
 	const char *metrics_path;     /* Prometheus textfile (NULL: none) */
 	bool no_usage;                /* -o no_usage: record nothing (benchmarks) */
+	const char *usage_sink;       /* -o usage_sink: PostgreSQL (NULL: mesh.yaml's usage.sink) */
 	const char *view_cache;       /* -o view_cache=DIR (NULL: VIEW_CACHE_DIR_DEFAULT) */
 	uint64_t view_cache_max;      /* -o view_cache_max=BYTES (0: VIEW_CACHE_MAX_DEFAULT) */
 };
@@ -63,7 +64,9 @@ struct daemon_invalidate {
 int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, struct mesh_err *err);
 /* After fuse_daemonize(): start the watcher (and usage recording). */
 int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, struct mesh_err *err);
-/* Stop threads, flush usage, free everything. NULL is a no-op. */
+/* Stop threads, flush usage, free everything; files still open (the kernel
+ * sends no RELEASE after an unmount) end their usage events with what was
+ * served.  Call after the FUSE session ended.  NULL is a no-op. */
 void daemon_close(struct mesh_daemon *d);
 
 /* The current snapshot, referenced: release with catalog_unref(). */
@@ -72,6 +75,11 @@ struct catalog *daemon_catalog(struct mesh_daemon *d);
 const char *daemon_store(const struct mesh_daemon *d);
 /* Rescan now (the watcher calls this; tests and SIGHUP too). */
 int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err);
+
+/* SIGHUP: apply a new poll interval (<= 0: keep), re-read mesh.yaml's
+ * usage settings, rescan the store and reload the policy (a policy that
+ * does not load keeps the previous one, logged).  Nothing is unmounted. */
+int daemon_reload(struct mesh_daemon *d, double poll_interval, struct mesh_err *err);
 
 /* Cache lifetimes the kernel may keep for a node, in seconds. */
 double daemon_entry_timeout(struct mesh_daemon *d, const struct cat_node *n);

@@ -85,6 +85,8 @@ struct usage_config {
 	const char *ship_dir;          /* STORE/usage/<host>: where closed segments go
 					  (NULL: none; see "Shipping" above) */
 	unsigned ship_interval_ms;     /* how often segments are written (1000) */
+	bool outbox;                   /* keep usage.db's outbox of final events, in
+					  commit order, for a forwarder (pgsink.h) */
 };
 
 enum usage_kind { USAGE_DATA, USAGE_DISCOVERY };
@@ -157,6 +159,15 @@ int usage_begin(struct usage *u, const struct usage_open_info *info, uint64_t *h
  * Thread-safe, lock-free. */
 void usage_end(struct usage *u, uint64_t handle, uint64_t bytes, uint64_t read_calls,
 	       uint64_t duration_ns);
+
+/* The forwarder shipped every outbox entry up to `seq`: the writer deletes
+ * them with its next transaction.  Thread-safe; NULL is a no-op. */
+void usage_outbox_shipped(struct usage *u, int64_t seq);
+
+/* Apply changed mesh-wide settings (serve_when_full, retention_days of
+ * struct usage_config) to a running recorder, as after SIGHUP.  Thread-safe;
+ * NULL is a no-op. */
+void usage_configure(struct usage *u, bool serve_when_full, unsigned retention_days);
 
 /* Current figures (see struct usage_stats).  Thread-safe. */
 void usage_stats(struct usage *u, struct usage_stats *out);

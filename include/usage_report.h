@@ -73,6 +73,9 @@ struct usage_query {
 	 * (user name scope_user); without, everything (governance). */
 	bool scope_limited;
 	const char *scope_domains, *scope_user;
+	/* ops: read every host's events from this PostgreSQL sink (pgsink.h)
+	 * instead of the host databases under usage_root; NULL: the files */
+	const char *pg_conninfo;
 };
 
 struct usage_summary {

@@ -40,6 +40,10 @@ chromium               # the catalog page's tests (headless, driven by playwrigh
 graphviz               # lineage pictures (dot) in the catalog page
 glusterfs-server       # the shared-filesystem suite (glusterfsd)
 glusterfs-client       # ... and its client mounts
+libsystemd-dev         # sd_notify (Type=notify)
+libpq-dev              # the PostgreSQL usage sink
+postgresql             # tests/integration/test_pgsink.py: a real server
+systemd                # systemd-analyze security (unit test)
 EOF
 )
 missing=""

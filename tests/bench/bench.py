@@ -21,6 +21,7 @@ columns) and --products small products, and measures:
             publish vs validate of the same release
   views     masked views: first open (builds the view) vs a cold clear
             read, repeated masked vs clear reads, 4 KiB random reads
+  pgsink    usage shipped to PostgreSQL during an open storm (events/s, backlog)
 Prints a Markdown table (and writes it to --out).  Needs root (drop_caches,
 mounting with allow_other, a benchmark user).  --quick: a small store and
 short runs (about a minute) for a developer's loop; `make bench-quick`."""
@@ -663,6 +664,66 @@ FROM read_csv('{path}', header=true, columns={{'event_id': 'BIGINT', 'user_id': 
   'flag': 'BOOLEAN', 'note': 'VARCHAR'}});"""
 
 
+PGBIN = pathlib.Path("/usr/lib/postgresql/15/bin")
+
+
+def bench_pgsink():
+    """Usage shipped to PostgreSQL while the mount takes an open storm: the
+    forwarder's events/s against the open rate, and the outbox backlog."""
+    log("usage to PostgreSQL")
+    if not (PGBIN / "initdb").exists():
+        log("  skipped: PostgreSQL 15 not installed")
+        return
+    root = WORK / "pg"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    shutil.chown(root, "postgres", "postgres")
+    as_pg = ["setpriv", "--reuid", "postgres", "--regid", "postgres", "--clear-groups", "--"]
+    sh(as_pg + [PGBIN / "initdb", "-D", root / "data", "-A", "trust", "-U", "meshfs", "--no-sync"])
+    port = 25432
+    sh(as_pg + [PGBIN / "pg_ctl", "-D", root / "data", "-l", root / "log", "-w", "-o",
+                f"-k {root} -c listen_addresses='' -p {port}", "start"])
+    conninfo = f"postgresql:///postgres?host={root}&port={port}&user=meshfs"
+
+    def count():
+        r = subprocess.run(["psql", conninfo, "-AtXqc", "SELECT count(*) FROM meshfs_usage_events"],
+                           capture_output=True, text=True)
+        return int(r.stdout.strip() or 0) if r.returncode == 0 else 0
+
+    try:
+        with Mount("mnt-pgsink", f"allow_other,passthrough=off,usage_sink={conninfo}") as m:
+            files = product_files(m.path / "bench")
+            open_rate(files, 1, 1)                 # warm: lookups cached, table created
+            time.sleep(1)
+            before = count()
+            t0 = time.perf_counter()
+            rate = open_rate(files, 2, 5)
+            storm = time.perf_counter() - t0
+            at_end = count() - before
+            opened = rate * storm
+            deadline = time.time() + 120
+            while count() - before < opened * 0.999 and time.time() < deadline:
+                time.sleep(0.1)
+            drained = time.perf_counter() - t0
+            shipped = count() - before
+        record("usage to PostgreSQL", "events shipped/s during and after an open storm (2 processes, 5 s)",
+               shipped / drained, rate, "events/s", "sustains the open rate (ratio >= 1.0)",
+               f"{shipped:,} events in {drained:.1f} s")
+        rows.append(("usage to PostgreSQL", "outbox backlog when the storm ended", max(0, opened - at_end), 0,
+                     "events", float("nan"), "", "events recorded locally, not yet in PostgreSQL"))
+    finally:
+        subprocess.run(as_pg + [str(PGBIN / "pg_ctl"), "-D", str(root / "data"), "-m", "fast", "-w", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def read_seq_uncached(path):
+    fd = os.open(path, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+    return read_seq(path)
+
+
 def bench_validate():
     log("validation")
     big = SRC / "big"
@@ -818,6 +879,8 @@ def main():
         bench_access()
     if want("usage"):
         bench_usage()
+    if want("pgsink"):
+        bench_pgsink()
     if want("views"):
         bench_views()
     load_end = os.getloadavg()
