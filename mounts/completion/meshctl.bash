@@ -1,7 +1,7 @@
 # bash completion for meshctl (installed by `make install` into
 # share/bash-completion/completions/meshctl).  Commands from `meshctl --help`,
 # options from `meshctl COMMAND --help`, and DOMAIN/PRODUCT names from
-# `meshctl --json list` (what the caller may see, through the mesh service).
+# `meshctl list` (what the caller may see, through the mesh service).
 
 _meshctl_store_args() {
 	local i
@@ -51,11 +51,8 @@ _meshctl() {
 		COMPREPLY=($(compgen -f -- "$cur")) ;;
 	list | diff | deprecate | retire | access | request | grant | grants | revoke | consumers | lineage | show)
 		local names
-		names=$(meshctl $(_meshctl_store_args) --json list 2>/dev/null |
-			python3 -c 'import json,sys
-d = json.load(sys.stdin)
-for p in d.get("products", []):
-    print(p["domain"]); print(p["domain"] + "/" + p["product"])' 2>/dev/null | sort -u)
+		names=$(meshctl $(_meshctl_store_args) list 2>/dev/null |
+			awk '/^[^ ]/ { print $1; split($1, part, "/"); print part[1] }' | sort -u)
 		COMPREPLY=($(compgen -W "$names" -- "$cur")) ;;
 	domain)
 		COMPREPLY=($(compgen -W "create show list owners" -- "$cur")) ;;

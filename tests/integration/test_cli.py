@@ -1,6 +1,9 @@
 """meshctl as scripts and shells use it (issue 10's machine interfaces):
 bash completion of commands, options and the caller's products."""
 import os
+import pathlib
+import shutil
+import tempfile
 
 from conftest import BUILD, REPO, make_release, run
 
@@ -9,14 +12,20 @@ COMPLETION = REPO / "mounts" / "completion" / "meshctl.bash"
 
 def complete(words, user=None, store=None):
     """COMPREPLY of the completion function for the command line `words`
-    (the last word is the one being completed)."""
+    (the last word is the one being completed).  The script is read from a
+    copy other users can read (a checkout under /root is not)."""
     line = " ".join(words)
-    script = (f"source {COMPLETION}; COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; "
+    copy = pathlib.Path(tempfile.mkdtemp(prefix="completion-", dir="/var/tmp")) / "meshctl.bash"
+    copy.write_text(COMPLETION.read_text())
+    copy.parent.chmod(0o755)
+    copy.chmod(0o644)
+    script = (f"source {copy}; COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; "
               "_meshctl; printf '%s\\n' \"${COMPREPLY[@]}\"")
     env = {"PATH": f"{BUILD}:{os.environ['PATH']}"}
     if store:
         env["MESH_STORE"] = str(store)
-    r = run(["bash", "-c", script], user=user, env=env)
+    r = run(["bash", "-c", script], user=user, env=env, cwd="/")
+    shutil.rmtree(copy.parent, ignore_errors=True)
     assert r.returncode == 0, r.stderr
     return sorted(w for w in r.stdout.split("\n") if w)
 
