@@ -45,6 +45,7 @@
 #define BATCH_MAX 4096
 #define INCOMPLETE_AFTER_NS 1000000000LL   /* opens in progress written to SQLite after 1 s */
 #define CLOSE_RETRY_NS 2000000000LL
+#define FULL_WAIT_NS 1000000000LL        /* the longest a begin waits for a free slot */
 #define BACKOFF_MAX_MS 2000u
 #define STATE_SIZE 4096
 #define NS ((int64_t)1000000000)
@@ -135,6 +136,10 @@ struct usage {
 	pthread_mutex_t wake_lock;
 	pthread_cond_t wake;
 	bool stop;                                    /* under wake_lock */
+	/* a full journal: begins wait (under wake_lock) for the writer's pass */
+	pthread_cond_t pass_done_cond;
+	_Atomic unsigned full_waiters;
+	_Atomic uint64_t pass_begun, pass_done;      /* writer passes started, finished */
 
 	_Atomic uint64_t committed, replayed, damaged, batches, batch_max;
 	_Atomic int64_t last_commit_ns;
@@ -302,6 +307,36 @@ static size_t pack_text(char *text, const struct usage_open_info *info, uint8_t 
 	return len;
 }
 
+/* The journal is full: wake the writer and wait until one of its passes
+ * that began after this call has finished (it frees every slot whose event
+ * is final and committed) or FULL_WAIT_NS have passed, whichever is first,
+ * trying for a slot each time it is woken.  An overloaded host, where the
+ * writer lags behind the opens, so slows opens down instead of refusing
+ * them; a journal full of files held open, or a database that cannot be
+ * written, still refuses after at most one pass.  false: no slot. */
+static bool wait_for_slot(struct usage *u, uint32_t *index)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += FULL_WAIT_NS / NS;
+	until.tv_nsec += FULL_WAIT_NS % NS;
+	until.tv_sec += until.tv_nsec / NS;
+	until.tv_nsec %= NS;
+	bool got = false;
+	pthread_mutex_lock(&u->wake_lock);
+	atomic_fetch_add(&u->full_waiters, 1);
+	uint64_t after = atomic_load(&u->pass_begun);
+	pthread_cond_signal(&u->wake);
+	while (!(got = pop_free(u, index)) && !u->stop && atomic_load(&u->pass_done) <= after)
+		if (pthread_cond_timedwait(&u->pass_done_cond, &u->wake_lock, &until) == ETIMEDOUT) {
+			got = pop_free(u, index);
+			break;
+		}
+	atomic_fetch_sub(&u->full_waiters, 1);
+	pthread_mutex_unlock(&u->wake_lock);
+	return got;
+}
+
 int (usage_begin)(struct usage *u, const struct usage_open_info *info, uint64_t *handle)
 {
 	*handle = 0;
@@ -312,7 +347,7 @@ int (usage_begin)(struct usage *u, const struct usage_open_info *info, uint64_t 
 	else
 		atomic_fetch_add_explicit(&u->opens_discovery, 1, memory_order_relaxed);
 	uint32_t i;
-	if (!pop_free(u, &i)) {
+	if (!pop_free(u, &i) && !wait_for_slot(u, &i)) {
 		if (!__atomic_load_n(&u->serve_when_full, __ATOMIC_RELAXED) && data && decision != USAGE_DENY) {
 			atomic_fetch_add_explicit(&u->header->refused, 1, memory_order_relaxed);
 			return -EIO;
@@ -1239,6 +1274,7 @@ static void *writer_main(void *arg)
 		if (stop)
 			break;          /* usage_close drains */
 		atomic_store_explicit(&u->pending, 0, memory_order_relaxed);
+		uint64_t pass = atomic_fetch_add(&u->pass_begun, 1) + 1;
 		int64_t now = now_ns();
 		if (now >= u->retry_at_ns) {
 			if (drain(u, false)) {
@@ -1250,6 +1286,12 @@ static void *writer_main(void *arg)
 			} else {
 				u->backoff_ms = 0;
 			}
+		}
+		atomic_store(&u->pass_done, pass);
+		if (atomic_load(&u->full_waiters)) {
+			pthread_mutex_lock(&u->wake_lock);
+			pthread_cond_broadcast(&u->pass_done_cond);
+			pthread_mutex_unlock(&u->wake_lock);
 		}
 		if (now >= u->next_state_ns) {
 			u->next_state_ns = now + (int64_t)u->metrics_interval_ms * 1000000;
@@ -1323,6 +1365,7 @@ static void destroy(struct usage *u)
 	pthread_mutex_destroy(&u->wake_lock);
 	pthread_mutex_destroy(&u->error_lock);
 	pthread_cond_destroy(&u->wake);
+	pthread_cond_destroy(&u->pass_done_cond);
 	pthread_cond_destroy(&u->ship_wake);
 	ship_db_close(u);
 	free(u->free_next);
@@ -1454,6 +1497,7 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);   /* clock steps do not stall the writer */
 	pthread_cond_init(&u->wake, &attr);
+	pthread_cond_init(&u->pass_done_cond, &attr);
 	pthread_cond_init(&u->ship_wake, &attr);
 	pthread_condattr_destroy(&attr);
 	u->dir = xstrdup(host_dir);
@@ -1549,7 +1593,12 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 			slots = want;
 		}
 	}
-	/* the free stack, from scratch: every free slot, the lowest on top */
+	/* the free stack, from scratch: every free slot, the lowest on top.
+	 * The replay's commit above already pushed the slots it freed; they
+	 * are free now and in the chain below, so the stack is emptied first
+	 * (nothing else runs yet): a slot pushed twice links the stack into a
+	 * cycle that hands out slots still in use. */
+	atomic_store(&u->free_head, ((atomic_load(&u->free_head) >> 32) + 1) << 32);
 	uint32_t *chain = xmalloc(slots * sizeof *chain);
 	size_t n_free = 0;
 	for (size_t i = 0; i < slots; i++)
@@ -1586,6 +1635,7 @@ int usage_close(struct usage *u)
 		u->stop = true;
 		pthread_cond_signal(&u->wake);
 		pthread_cond_signal(&u->ship_wake);
+		pthread_cond_broadcast(&u->pass_done_cond);
 		pthread_mutex_unlock(&u->wake_lock);
 		pthread_join(u->writer, NULL);
 	}

@@ -29,7 +29,10 @@
  * Faults.  When SQLite cannot be written (disk full, unwritable or damaged
  * database) events wait in the journal and the writer retries with backoff
  * (reopening the database), catching up by itself.  When the journal is
- * full, usage_begin() refuses data opens the daemon would serve (-EIO)
+ * full, usage_begin() wakes the writer and waits for one pass of it (at
+ * most a second): a writer lagging behind an overloaded host slows opens
+ * down rather than refusing them.  Still full after that pass (files held
+ * open, or SQLite failing), usage_begin() refuses data opens the daemon would serve (-EIO)
  * under the default policy; with serve_when_full it returns 0 and counts
  * the event as lost.  Refused and lost counts live in the journal header:
  * they survive restarts.
@@ -149,7 +152,8 @@ int usage_probe(const char *host_dir, struct mesh_err *err);
  * the journal is full, the policy is refuse and the open is a data open
  * that would be served (allow or mask): the daemon must then refuse it.
  * Other events finding the journal full are counted as lost, and 0 is
- * returned with a handle usage_end() ignores.  Thread-safe, lock-free. */
+ * returned with a handle usage_end() ignores.  Thread-safe; lock-free
+ * unless the journal is full (then it waits, see "Faults" above). */
 int usage_begin(struct usage *u, const struct usage_open_info *info, uint64_t *handle);
 
 /* Complete the event of `handle` at release: bytes and read calls the daemon

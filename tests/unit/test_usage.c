@@ -328,6 +328,56 @@ static void test_crash(void)
 	CHECK(sql_int(db, "SELECT count(DISTINCT event_id) FROM events") == N + 5);
 }
 
+/* The free-slot stack after a replay holds every slot exactly once: the
+ * replay's own commit freed the slots it wrote, and the stack rebuilt after
+ * it once pushed them a second time, linking the stack into a cycle that
+ * handed out slots still in use (events overwritten: lost under load).  So:
+ * a journal of 64 slots with replayed events takes exactly 64 opens that
+ * never end, and refuses the 65th. */
+static void test_free_stack_after_replay(void)
+{
+	enum { SLOTS = 64, LEFT = 7 };
+	pid_t child = fork();
+	if (child == 0) {
+		struct usage *u = NULL;
+		/* fewer begins and ends than wake the writer, and a long period:
+		 * the events stay in the journal for the next start */
+		if (usage_open(path_of("usage/%s", "restack"),
+			       &(struct usage_config){.slots = SLOTS, .hostname = "restack", .flush_interval_ms = 60000},
+			       &u, NULL))
+			_exit(2);
+		for (int i = 0; i < LEFT; i++) {
+			uint64_t h;
+			if (usage_begin(u, &(struct usage_open_info){.uid = 1, .user = "bob", .domain = "sales",
+								     .product = "orders", .version = "1.0.0",
+								     .file = "orders.csv"}, &h))
+				_exit(3);
+			usage_end(u, h, 1, 1, 0);
+		}
+		raise(SIGKILL);
+		_exit(4);
+	}
+	int status;
+	waitpid(child, &status, 0);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	struct usage *u = open_host("restack", &(struct usage_config){.slots = SLOTS, .flush_interval_ms = 60000});
+	struct usage_stats s;
+	usage_stats(u, &s);
+	CHECK(s.replayed == LEFT && s.backlog == 0);
+	uint64_t h[SLOTS + 1];
+	int taken = 0;
+	for (int i = 0; i < SLOTS + 1; i++)
+		if (usage_begin(u, &(struct usage_open_info){.uid = 1, .user = "bob", .domain = "sales", .product = "orders",
+							     .version = "1.0.0", .file = "orders.csv"}, &h[i]) == 0)
+			taken++;
+	CHECK(taken == SLOTS);
+	for (int i = 0; i < SLOTS; i++)
+		usage_end(u, h[i], 1, 1, 0);
+	CHECK(usage_close(u) == 0);
+	CHECK(sql_int(path_of("usage/%s/usage.db", "restack"), "SELECT count(DISTINCT event_id) FROM events") ==
+	      LEFT + SLOTS);
+}
+
 /* A torn or foreign slot is recognised by its checksum and skipped. */
 static void test_damaged_slot(void)
 {
@@ -1185,6 +1235,7 @@ int main(void)
 	test_threads("threads", 0);
 	test_threads("threads-small", 64);
 	test_crash();
+	test_free_stack_after_replay();
 	test_damaged_slot();
 	test_foreign_journal();
 	test_journal_full();
