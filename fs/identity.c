@@ -5,6 +5,7 @@
 #include "identity.h"
 #include "mesh_util.h"
 
+#include <errno.h>
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -138,4 +139,16 @@ bool identity_matches(const struct identity *id, const char *subject)
 		return gid >= 0 && identity_in_group(id, (gid_t)gid);
 	}
 	return false;
+}
+
+int identity_become(const struct identity *id)
+{
+	if (id->groups_truncated)
+		return -E2BIG;
+	if (setgroups((size_t)id->n_groups, id->groups) < 0 || setresgid(id->gid, id->gid, id->gid) < 0 ||
+	    setresuid(id->uid, id->uid, id->uid) < 0)
+		return -errno;
+	if (id->uid != 0 && setuid(0) == 0)
+		return -EPERM;
+	return 0;
 }

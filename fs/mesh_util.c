@@ -3,6 +3,7 @@
 #include "mesh_util.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -370,6 +371,39 @@ int mesh_open_dir_at(int dirfd, const char *path)
 {
 	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
+}
+
+static int remove_tree(int dirfd, const char *name, int depth)
+{
+	int rc = 0;
+	int fd = mesh_open_dir_at(dirfd, name);
+	if (fd >= 0) {
+		DIR *d = fdopendir(fd);
+		if (!d) {
+			rc = -errno;
+			close(fd);
+			return rc;
+		}
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			int r = 0;
+			if (unlinkat(fd, e->d_name, 0) < 0)
+				r = errno == EISDIR ? (depth < 16 ? remove_tree(fd, e->d_name, depth + 1) : -ELOOP) : -errno;
+			if (!rc)
+				rc = r;
+		}
+		closedir(d);
+	}
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && !rc)
+		rc = -errno;
+	return rc;
+}
+
+int mesh_remove_tree_at(int dirfd, const char *name)
+{
+	return remove_tree(dirfd, name, 0);
 }
 
 const char *mesh_open_strerror(int rc)

@@ -634,25 +634,6 @@ static int write_content(int dst_dirfd, const char *name, const void *content, s
 	return 0;
 }
 
-/* Remove a staging directory and its (flat) contents. */
-static void remove_tree_at(int parent_fd, const char *name)
-{
-	int fd = mesh_open_dir_at(parent_fd, name);
-	if (fd >= 0) {
-		DIR *d = fdopendir(fd);
-		if (d) {
-			struct dirent *de;
-			while ((de = readdir(d)))
-				if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-					unlinkat(fd, de->d_name, 0);
-			closedir(d);
-		} else {
-			close(fd);
-		}
-	}
-	unlinkat(parent_fd, name, AT_REMOVEDIR);
-}
-
 static char *current_user_name(uid_t uid)
 {
 	char buf[4096];
@@ -751,7 +732,7 @@ void store_stage_free(struct store_stage *st)
 			fchmod(fd, STORE_DIR_MODE);
 			close(fd);
 		}
-		remove_tree_at(st->product_fd, st->name);
+		mesh_remove_tree_at(st->product_fd, st->name);
 	}
 	if (st->product_fd >= 0)
 		close(st->product_fd);
@@ -911,7 +892,7 @@ void store_clean_product_staging(int product_fd)
 				fchmod(sfd, STORE_DIR_MODE);
 				close(sfd);
 			}
-			remove_tree_at(product_fd, v->d_name);
+			mesh_remove_tree_at(product_fd, v->d_name);
 		}
 	closedir(versions);
 }

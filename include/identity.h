@@ -48,4 +48,12 @@ long identity_user_id(const char *name);
 bool identity_matches(const struct identity *id, const char *subject);
 bool identity_in_group(const struct identity *id, gid_t gid);
 
+/* Become `id` for good: its groups, gid and uid (real, effective and
+ * saved), so that the kernel and every filesystem decide for it.  For a
+ * child about to act as a caller (it needs root, or to be that user).  An
+ * identity whose groups were truncated is refused (-E2BIG: acting with
+ * fewer groups than the caller has would decide wrongly).  0, or -errno;
+ * -EPERM too when root could still be regained afterwards. */
+int identity_become(const struct identity *id);
+
 #endif

@@ -84,6 +84,11 @@ int mesh_write_file_atomic(int dirfd, const char *path, const void *data,
 			   size_t len, mode_t mode, struct mesh_err *err);
 /* fsync a directory by path relative to dirfd. */
 int mesh_fsync_dir_at(int dirfd, const char *path);
+/* Remove dirfd/name and everything below it (at most 16 levels deep: a
+ * deeper tree is left, with -ELOOP), never following a symlink (one is
+ * removed as the link it is).  For staging and incoming directories.
+ * 0, or the first -errno met; removes what it can either way. */
+int mesh_remove_tree_at(int dirfd, const char *name);
 
 /* ---- text for a terminal ---- */
 /* `text` (user-supplied: a reason, a description, a name) made safe to

@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,8 +74,7 @@ static int write_as_caller(const struct meshctl_ctx *ctx, const char *built, con
 	pid_t pid = fork();
 	if (pid == 0) {
 		const struct identity *who = &ctx->caller;
-		if (setgroups((size_t)who->n_groups, who->groups) < 0 || setgid(who->gid) < 0 || setuid(who->uid) < 0
-		    || (who->uid != 0 && setuid(0) == 0))
+		if (identity_become(who))
 			_exit(MESHCTL_ERROR);
 		umask(022);
 		char path[PATH_MAX];

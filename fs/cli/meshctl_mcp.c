@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,10 +86,7 @@ static int open_as_caller(void *ctx, const char *path)
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		int rc = 0;
-		if (setgroups((size_t)who->n_groups, who->groups) < 0 || setgid(who->gid) < 0 || setuid(who->uid) < 0
-		    || (who->uid != 0 && setuid(0) == 0))
-			rc = -EPERM;
+		int rc = identity_become(who);
 		int fd = rc ? -1 : open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (!rc && fd < 0)
 			rc = -errno;

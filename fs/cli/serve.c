@@ -135,30 +135,11 @@ int meshctl_serve(struct meshctl_ctx *ctx, int sock,
 
 /* ---- a release directory, received ---- */
 
-static void remove_tree_at(int parent, const char *name)
-{
-	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0) {
-		DIR *d = fdopendir(fd);
-		if (d) {
-			struct dirent *e;
-			while ((e = readdir(d)))
-				if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")
-				    && unlinkat(fd, e->d_name, 0) < 0 && errno == EISDIR)
-					remove_tree_at(fd, e->d_name);
-			closedir(d);
-		} else {
-			close(fd);
-		}
-	}
-	unlinkat(parent, name, AT_REMOVEDIR);
-}
-
 void meshctl_release_done(const char *dir)
 {
 	if (!dir || !*dir)
 		return;
-	remove_tree_at(AT_FDCWD, dir);
+	mesh_remove_tree_at(AT_FDCWD, dir);
 }
 
 /* Leftovers of served publishes that died: names are PID-RANDOM. */
@@ -175,7 +156,7 @@ static void clean_incoming(int incoming_fd)
 			continue;
 		if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
 			continue;
-		remove_tree_at(incoming_fd, e->d_name);
+		mesh_remove_tree_at(incoming_fd, e->d_name);
 	}
 	closedir(d);
 }

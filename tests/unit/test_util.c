@@ -140,9 +140,34 @@ static void test_escape(void)
 	free(s);
 }
 
+/* A staging tree goes with everything in it; a symlink inside is removed,
+ * never followed (the file it names stays). */
+static void test_remove_tree(void)
+{
+	char dir[] = "/tmp/test_util.XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	CHECK(mkdirat(dfd, "keep", 0700) == 0);
+	CHECK(close(openat(dfd, "keep/precious", O_WRONLY | O_CREAT, 0600)) == 0);
+	CHECK(mkdirat(dfd, "t", 0700) == 0 && mkdirat(dfd, "t/a", 0700) == 0 && mkdirat(dfd, "t/a/b", 0700) == 0);
+	CHECK(close(openat(dfd, "t/a/b/f", O_WRONLY | O_CREAT, 0600)) == 0);
+	CHECK(mkfifoat(dfd, "t/a/fifo", 0600) == 0);
+	char target[64];
+	snprintf(target, sizeof target, "%s/keep", dir);
+	CHECK(symlinkat(target, dfd, "t/a/link") == 0);
+	CHECK(mesh_remove_tree_at(dfd, "t") == 0);
+	CHECK(faccessat(dfd, "t", F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT);
+	CHECK(faccessat(dfd, "keep/precious", F_OK, 0) == 0);
+	CHECK(mesh_remove_tree_at(dfd, "t") == -ENOENT);
+	CHECK(mesh_remove_tree_at(dfd, "keep") == 0);
+	close(dfd);
+	CHECK(rmdir(dir) == 0);
+}
+
 int main(void)
 {
 	test_open_regular();
+	test_remove_tree();
 	test_escape();
 	test_names();
 	test_semver();
