@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -485,16 +487,28 @@ int mesh_fsync_dir_at(int dirfd, const char *path)
 	return rc;
 }
 
-int mesh_write_file_atomic(int dirfd, const char *path, const void *data,
-			   size_t len, mode_t mode, struct mesh_err *err)
+int mesh_write_file_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+			   struct mesh_err *err)
 {
+	char host[64] = "";
+	if (gethostname(host, sizeof host - 1) < 0)
+		host[0] = '\0';
+	for (char *p = host; *p; p++)
+		if (*p == '/')
+			*p = '_';
+	unsigned int nonce = 0;
+	if (getrandom(&nonce, sizeof nonce, GRND_NONBLOCK) != (ssize_t)sizeof nonce)
+		nonce = (unsigned int)getpid() ^ (unsigned int)time(NULL);
+	const char *base = strrchr(name, '/');
 	char tmp[4096];
-	int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+	int n = base ? snprintf(tmp, sizeof tmp, "%.*s/.tmp-%s.%s.%ld.%08x", (int)(base - name), name, base + 1,
+				host, (long)getpid(), nonce)
+		     : snprintf(tmp, sizeof tmp, ".tmp-%s.%s.%ld.%08x", name, host, (long)getpid(), nonce);
 	if (n < 0 || (size_t)n >= sizeof tmp)
-		return mesh_errf(err, -ENAMETOOLONG, "%s: path too long", path);
-	int fd = mesh_open_regular_at(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC, mode, NULL);
+		return mesh_errf(err, -ENAMETOOLONG, "%s: name too long", name);
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
-		return mesh_errf(err, fd, "%s: %s", tmp, mesh_open_strerror(fd));
+		return mesh_errf(err, -errno, "%s: %s", tmp, strerror(errno));
 	int rc = mesh_write_all(fd, data, len);
 	if (!rc && fchmod(fd, mode) < 0)
 		rc = -errno;
@@ -502,20 +516,14 @@ int mesh_write_file_atomic(int dirfd, const char *path, const void *data,
 		rc = -errno;
 	if (close(fd) < 0 && !rc)
 		rc = -errno;
-	if (!rc && renameat(dirfd, tmp, dirfd, path) < 0)
+	if (!rc && renameat(dirfd, tmp, dirfd, name) < 0)
 		rc = -errno;
 	if (rc) {
 		unlinkat(dirfd, tmp, 0);
-		return mesh_errf(err, rc, "%s: %s", path, strerror(-rc));
+		return mesh_errf(err, rc, "%s: %s", name, strerror(-rc));
 	}
-	/* make the rename durable: fsync the containing directory */
 	char dir[4096];
-	snprintf(dir, sizeof dir, "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (slash)
-		*slash = '\0';
-	else
-		snprintf(dir, sizeof dir, ".");
+	snprintf(dir, sizeof dir, "%.*s", base ? (int)(base - name) : 1, base ? name : ".");
 	mesh_fsync_dir_at(dirfd, dir);
 	return 0;
 }

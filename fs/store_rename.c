@@ -101,40 +101,5 @@ int store_rename_noreplace(int dirfd, const char *from, int from_fd, const char 
 int store_write_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
 			struct mesh_err *err)
 {
-	char host[64] = "";
-	if (gethostname(host, sizeof host - 1) < 0)
-		host[0] = '\0';
-	for (char *p = host; *p; p++)
-		if (*p == '/')
-			*p = '_';
-	unsigned int nonce = 0;
-	if (getrandom(&nonce, sizeof nonce, GRND_NONBLOCK) != (ssize_t)sizeof nonce)
-		nonce = (unsigned int)getpid() ^ (unsigned int)time(NULL);
-	const char *base = strrchr(name, '/');
-	char tmp[4096];
-	int n = base ? snprintf(tmp, sizeof tmp, "%.*s/.tmp-%s.%s.%ld.%08x", (int)(base - name), name, base + 1,
-				host, (long)getpid(), nonce)
-		     : snprintf(tmp, sizeof tmp, ".tmp-%s.%s.%ld.%08x", name, host, (long)getpid(), nonce);
-	if (n < 0 || (size_t)n >= sizeof tmp)
-		return mesh_errf(err, -ENAMETOOLONG, "%s: name too long", name);
-	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0)
-		return mesh_errf(err, -errno, "%s: %s", tmp, strerror(errno));
-	int rc = mesh_write_all(fd, data, len);
-	if (!rc && fchmod(fd, mode) < 0)
-		rc = -errno;
-	if (!rc && fsync(fd) < 0)
-		rc = -errno;
-	if (close(fd) < 0 && !rc)
-		rc = -errno;
-	if (!rc && renameat(dirfd, tmp, dirfd, name) < 0)
-		rc = -errno;
-	if (rc) {
-		unlinkat(dirfd, tmp, 0);
-		return mesh_errf(err, rc, "%s: %s", name, strerror(-rc));
-	}
-	char dir[4096];
-	snprintf(dir, sizeof dir, "%.*s", base ? (int)(base - name) : 1, base ? name : ".");
-	mesh_fsync_dir_at(dirfd, dir);
-	return 0;
+	return mesh_write_file_atomic(dirfd, name, data, len, mode, err);
 }

@@ -78,8 +78,11 @@ int mesh_read_file_at(int dirfd, const char *path, size_t limit,
 		      char **data, size_t *len, struct mesh_err *err);
 /* write(2) all of buf, retrying on EINTR and short writes. */
 int mesh_write_all(int fd, const void *buf, size_t len);
-/* Write `data` to dirfd/path atomically: temp file, fsync, rename, fsync dir.
- * mode is the new file's mode (umask not applied). */
+/* Write `data` to dirfd/path atomically: a temporary name beside it that
+ * is unique across hosts (".tmp-NAME.HOST.PID.RANDOM", created O_EXCL and
+ * never through a symlink), fsync, rename over `path`, fsync the directory.
+ * Readers see the old or the new content, never a mix, also on a shared
+ * filesystem.  mode is the new file's mode (umask not applied). */
 int mesh_write_file_atomic(int dirfd, const char *path, const void *data,
 			   size_t len, mode_t mode, struct mesh_err *err);
 /* fsync a directory by path relative to dirfd. */
