@@ -673,10 +673,14 @@ bool daemon_may_discover(struct mesh_daemon *d, const struct daemon_caller *who,
 /* ---- masked views ---- */
 
 /* The mask plan of file n for a MASK decision: each classified column the
- * decision masks, with its rule's function.  NULL when nothing of n is
- * masked.  Caller frees. */
-static struct view_plan *plan_for(const struct cat_node *n, const struct policy_decision *dec)
+ * decision masks, with its rule's function as n's format can apply it
+ * (view_plan_for_format: a Parquet view leaves columns out).  NULL when
+ * nothing of n is masked, or when the format cannot apply a function: then
+ * why[0] is set (the caller denies).  Caller frees. */
+static struct view_plan *plan_for(const struct cat_node *n, const struct policy_decision *dec, char *why,
+				  size_t why_len)
 {
+	why[0] = '\0';
 	struct view_plan *plan = view_plan_new();
 	for (uint32_t i = 0; i < n->n_columns; i++)
 		for (size_t k = 0; k < dec->n_masked; k++) {
@@ -689,6 +693,12 @@ static struct view_plan *plan_for(const struct cat_node *n, const struct policy_
 			view_plan_add(plan, n->columns[i].name, fn, m->precision);
 		}
 	view_plan_seal(plan);
+	enum view_format format;
+	if (plan->n && !view_format_for_name(n->name, &format) &&
+	    view_plan_for_format(plan, format, why, why_len) < 0) {
+		view_plan_free(plan);
+		return NULL;
+	}
 	if (plan->n == 0) {
 		view_plan_free(plan);
 		return NULL;
@@ -799,7 +809,7 @@ static int view_open(struct mesh_daemon *d, const struct cat_node *n, const stru
 		return mesh_errf(err, -EACCES, "no view cache (%s)", d->views_error);
 	enum view_format format;
 	if (view_format_for_name(n->name, &format))
-		return mesh_errf(err, -EACCES, "%s cannot be masked (not CSV or JSON Lines)", n->name);
+		return mesh_errf(err, -EACCES, "%s cannot be masked (not CSV, JSON Lines or Parquet)", n->name);
 	if (!n->sha256 || strlen(n->sha256) != 64)
 		return mesh_errf(err, -EACCES, "the manifest gives no SHA-256 to verify a view against");
 	for (size_t i = 0; i < plan->n; i++)
@@ -828,12 +838,14 @@ static struct view_plan *sidecar_plan(struct mesh_daemon *d, const struct daemon
 			continue;
 		struct policy_decision dec;
 		decide(d, who, f, &dec);
-		if (dec.result == POLICY_MASK) {
-			struct view_plan *fp = plan_for(f, &dec);
-			for (size_t k = 0; fp && k < fp->n; k++)
+		char why[256];
+		struct view_plan *fp = dec.result == POLICY_MASK ? plan_for(f, &dec, why, sizeof why) : NULL;
+		if (fp) {
+			for (size_t k = 0; k < fp->n; k++)
 				view_plan_add(plan, fp->columns[k].name, fp->columns[k].fn, fp->columns[k].precision);
 			view_plan_free(fp);
-		} else if (dec.result == POLICY_DENY && n->role == ROLE_QUALITY) {
+		} else if ((dec.result == POLICY_DENY || (dec.result == POLICY_MASK && why[0])) &&
+			   n->role == ROLE_QUALITY) {
 			for (uint32_t k = 0; k < f->n_columns; k++)
 				view_plan_add(plan, f->columns[k].name, VIEW_FN_NULL, 0);
 		}
@@ -869,12 +881,20 @@ static enum daemon_decision file_decision(struct mesh_daemon *d, const struct da
 			dec->result = POLICY_DENY;
 			size_t len = strlen(dec->reason);
 			snprintf(dec->reason + len, sizeof dec->reason - len,
-				 "; %s cannot be masked (not CSV or JSON Lines): denied", n->name);
+				 "; %s cannot be masked (not CSV, JSON Lines or Parquet): denied", n->name);
 			return DECISION_DENY;
 		}
-		*plan = plan_for(n, dec);
+		char why[256];
+		*plan = plan_for(n, dec, why, sizeof why);
 		if (*plan)
 			return DECISION_MASK;
+		if (why[0]) {
+			/* a function this format cannot apply: fail closed */
+			dec->result = POLICY_DENY;
+			size_t len = strlen(dec->reason);
+			snprintf(dec->reason + len, sizeof dec->reason - len, "; %s: denied", why);
+			return DECISION_DENY;
+		}
 		dec->result = POLICY_ALLOW;
 	}
 	return DECISION_ALLOW;

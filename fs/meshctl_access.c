@@ -31,6 +31,7 @@
 #include "scope.h"
 #include "publish.h"
 #include "store.h"
+#include "view_build.h"
 
 /* DOMAIN/PRODUCT[@VERSION] (or DOMAIN) -> parts; the product must exist
  * in the store when named. */
@@ -716,7 +717,18 @@ static int show_decisions(const struct meshctl_ctx *ctx, const char *cmd, const 
 			classes[k] = f->columns[k].classification;
 		struct policy_decision dec;
 		policy_decide(p, who, f->domain, f->product, f->version, classes, nc, time(NULL), &dec);
-		bool maskable = f->format == FMT_CSV || f->format == FMT_JSONL;
+		enum view_format vf;
+		bool maskable = !view_format_for_name(f->name, &vf);
+		bool parquet = maskable && vf == VIEW_PARQUET;
+		const char *unmaskable_fn = NULL;   /* what a Parquet view cannot apply */
+		for (size_t m = 0; parquet && dec.result == POLICY_MASK && m < dec.n_masked; m++) {
+			enum view_fn fn;
+			if (!view_fn_parse(dec.masked[m].function, &fn) && fn != VIEW_FN_NULL && fn != VIEW_FN_REDACT)
+				for (uint32_t k = 0; k < f->n_columns && !unmaskable_fn; k++)
+					if (!strcmp(f->columns[k].classification, dec.masked[m].classification))
+						unmaskable_fn = dec.masked[m].function;
+		}
+		maskable = maskable && !unmaskable_fn;
 		const char *result = dec.result == POLICY_MASK && !maskable ? "deny" : policy_result_name(dec.result);
 		printf("  %-28s %s: %s", f->name, result, dec.reason);
 		free(classes);
@@ -731,8 +743,13 @@ static int show_decisions(const struct meshctl_ctx *ctx, const char *cmd, const 
 					if (!strcmp(pm->function, "truncate"))
 						printf("(%g)", pm->precision);
 					printf(" (classification %s, masking rule %s)", pm->classification, pm->source);
+					if (parquet && !unmaskable_fn)
+						printf(": left out of the Parquet view");
 				}
-			if (!maskable)
+			if (unmaskable_fn)
+				printf("\n  %-28s denied: a Parquet view can only leave columns out, not apply %s "
+				       "(fail closed)", "", unmaskable_fn);
+			else if (!maskable)
 				printf("\n  %-28s denied: this format cannot be masked (fail closed)", "");
 		}
 		policy_decision_clear(&dec);

@@ -25,6 +25,9 @@
  * VIEW_LINE_MAX.  A CSV field longer than VIEW_LINE_MAX is refused too.
  * Nothing is served from a failed build (the caller removes the output).
  *
+ * Parquet: see view_parquet.h (view_build hands it over).
+
+ *
  * Memory: a 1 MiB read buffer, a 1 MiB write buffer, and the longest
  * field or JSON line.  Thread-safe: no shared state.
  */
@@ -41,11 +44,19 @@
 #define VIEW_JSON_DEPTH_MAX 64
 #define VIEW_LINE_MAX (64u << 20)
 
-enum view_format { VIEW_CSV, VIEW_JSONL };
+enum view_format { VIEW_CSV, VIEW_JSONL, VIEW_PARQUET };
 
-/* ".csv" is CSV; ".jsonl", ".ndjson", ".json" are JSON Lines.  -ENOTSUP
- * for any other name (the caller fails closed). */
+/* ".csv" is CSV; ".jsonl", ".ndjson", ".json" are JSON Lines; ".parquet"
+ * is Parquet (include/view_parquet.h).  -ENOTSUP for any other name (the
+ * caller fails closed). */
 int view_format_for_name(const char *name, enum view_format *out);
+
+/* Adapts a plan made of the rules' functions to what a view of `format`
+ * can do, and re-seals it: a Parquet view leaves masked columns out, so
+ * null and redact become omit there; hash, last4, year and truncate cannot
+ * be had by leaving a column out: -ENOTSUP with `why` naming the column and
+ * function (the caller denies the file).  CSV and JSON Lines: unchanged. */
+int view_plan_for_format(struct view_plan *plan, enum view_format format, char *why, size_t why_len);
 
 struct view_build_result {
 	uint64_t in_bytes, out_bytes;

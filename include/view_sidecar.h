@@ -6,8 +6,8 @@
  * masked is marked ("masked": "hash") and typed as what its mask function
  * produces (redact, hash, last4: string; year: year; truncate: number;
  * null: unchanged, its values are missing), and loses the constraints its
- * masked values no longer meet; the top level names the plan
- * ("meshView").
+ * masked values no longer meet; a field the view leaves out (omit: the
+ * Parquet views) is removed; the top level names the plan ("meshView").
  *
  * quality.json: every example of a failing rule on a column the reader
  * may not see in clear loses its value and message, anywhere in the

@@ -7,9 +7,12 @@
  * may see (policy.c).
  */
 #include "view_build.h"
+#include "view_parquet.h"
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -798,7 +801,29 @@ int view_format_for_name(const char *name, enum view_format *out)
 		*out = VIEW_JSONL;
 		return 0;
 	}
+	if (dot && !strcmp(dot, ".parquet")) {
+		*out = VIEW_PARQUET;
+		return 0;
+	}
 	return -ENOTSUP;
+}
+
+int view_plan_for_format(struct view_plan *plan, enum view_format format, char *why, size_t why_len)
+{
+	if (format != VIEW_PARQUET)
+		return 0;
+	for (size_t i = 0; i < plan->n; i++) {
+		struct view_column *c = &plan->columns[i];
+		if (c->fn == VIEW_FN_NULL || c->fn == VIEW_FN_REDACT || c->fn == VIEW_FN_OMIT) {
+			c->fn = VIEW_FN_OMIT;
+			continue;
+		}
+		snprintf(why, why_len, "a Parquet view can only leave column %s out, not apply %s to it", c->name,
+			 view_fn_name(c->fn));
+		return -ENOTSUP;
+	}
+	view_plan_seal(plan);
+	return 0;
 }
 
 struct pass {
@@ -854,6 +879,8 @@ static void pass_free(struct pass *p, char out_sha[65])
 int view_build(int in_fd, int out_fd, enum view_format format, const struct view_plan *plan,
 	       const unsigned char *secret, struct view_build_result *res, struct mesh_err *err)
 {
+	if (format == VIEW_PARQUET)
+		return view_parquet_build(in_fd, out_fd, plan, res, err);
 	struct pass p;
 	pass_init(&p, format, plan, secret, err);
 	p.out.fd = out_fd;
@@ -890,10 +917,38 @@ int view_build(int in_fd, int out_fd, enum view_format format, const struct view
 	return rc;
 }
 
+/* Parquet is read with pread: over memory through two memfds. */
+static int parquet_buffer(const char *data, size_t len, const struct view_plan *plan, struct strbuf *out,
+			  struct mesh_err *err)
+{
+	int in = memfd_create("meshfs-view-in", MFD_CLOEXEC);
+	int fd = memfd_create("meshfs-view-out", MFD_CLOEXEC);
+	int rc = in < 0 || fd < 0 || mesh_write_all(in, data, len) < 0 ? -errno : 0;
+	if (rc)
+		mesh_errf(err, rc, "memfd: %s", strerror(-rc));
+	else
+		rc = view_parquet_build(in, fd, plan, NULL, err);
+	strbuf_add(out, "", 0);
+	char buf[65536];
+	ssize_t r;
+	off_t off = 0;
+	while (!rc && (r = pread(fd, buf, sizeof buf, off)) > 0) {
+		strbuf_add(out, buf, (size_t)r);
+		off += r;
+	}
+	if (in >= 0)
+		close(in);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 int view_build_buffer(const char *data, size_t len, enum view_format format,
 		      const struct view_plan *plan, const unsigned char *secret, struct strbuf *out,
 		      struct mesh_err *err)
 {
+	if (format == VIEW_PARQUET)
+		return parquet_buffer(data, len, plan, out, err);
 	struct pass p;
 	pass_init(&p, format, plan, secret, err);
 	p.out.mem = out;

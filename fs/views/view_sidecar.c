@@ -41,6 +41,12 @@ int view_sidecar_schema(const char *json, size_t len, const struct view_plan *pl
 	}
 	size_t i;
 	json_t *f;
+	/* a column the view leaves out (Parquet) is not in its schema */
+	for (i = json_array_size(fields); i-- > 0;) {
+		const struct view_column *c = find(plan, json_string_value(json_object_get(json_array_get(fields, i), "name")));
+		if (c && c->fn == VIEW_FN_OMIT)
+			json_array_remove(fields, i);
+	}
 	json_array_foreach(fields, i, f) {
 		const struct view_column *c = find(plan, json_string_value(json_object_get(f, "name")));
 		if (!c || !json_is_object(f))
