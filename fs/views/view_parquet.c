@@ -147,9 +147,9 @@ static int lay_out(const struct parquet_file *pf, const bool *keep, struct range
 	uint64_t at = 4;
 	for (size_t k = 0; k < n; k++) {
 		if (k && r[k].src < r[k - 1].src + r[k - 1].len) {
+			mesh_errf(err, -EINVAL, "Parquet column chunks overlap at byte %llu", (unsigned long long)r[k].src);
 			free(r);
-			return mesh_errf(err, -EINVAL, "Parquet column chunks overlap at byte %llu",
-					 (unsigned long long)r[k].src);
+			return -EINVAL;
 		}
 		r[k].dst = at;
 		new_start[r[k].slot] = at;
