@@ -61,6 +61,7 @@ struct mesh_daemon {
 		uint64_t ino, base_ino, size;
 		char sha256[65];
 		char *plan;
+		char *refused;           /* the build refused the content: deny, and why */
 	} *vinos;
 	size_t n_vinos;
 	/* watcher */
@@ -528,7 +529,7 @@ void daemon_close(struct mesh_daemon *d)
 	}
 	view_cache_close(d->views);
 	for (size_t i = 0; i < d->n_vinos; i++)
-		free(d->vinos[i].plan);
+		free(d->vinos[i].plan), free(d->vinos[i].refused);
 	free(d->vinos);
 	pthread_mutex_destroy(&d->lock);
 	pthread_mutex_destroy(&d->files_lock);
@@ -699,6 +700,7 @@ static struct view_plan *plan_for(const struct cat_node *n, const struct policy_
 		view_plan_free(plan);
 		return NULL;
 	}
+
 	if (plan->n == 0) {
 		view_plan_free(plan);
 		return NULL;
@@ -819,7 +821,35 @@ static int view_open(struct mesh_daemon *d, const struct cat_node *n, const stru
 	struct view_source src = {.sha256 = n->sha256, .format = format, .open = open_source, .ctx = &sc};
 	int fd = -1;
 	int rc = view_cache_get(d->views, &src, plan, d->secret, &fd, info, err);
+	if (rc == -ENOTSUP || rc == -ENOENT || rc == -EINVAL) {
+		/* the content cannot have this view (a Parquet file whose view
+		 * would have no column, a CSV header without a masked column):
+		 * the same file and plan always fail, so the decision says deny
+		 * from now on (test -r, access(2)) instead of only each open */
+		uint64_t ino = view_ino(n, plan);
+		vino_note(d, ino, n, plan, NULL);
+		pthread_mutex_lock(&d->lock);
+		struct view_ino *v = vino_find(d, ino);
+		if (v && !v->refused)
+			v->refused = xstrdup(err->msg);
+		pthread_mutex_unlock(&d->lock);
+	}
 	return rc ? rc : fd;
+}
+
+/* Why the view of n under plan was refused, copied into why; false if it
+ * was not. */
+static bool view_refused(struct mesh_daemon *d, const struct cat_node *n, const struct view_plan *plan, char *why,
+			 size_t why_len)
+{
+	uint64_t ino = view_ino(n, plan);
+	pthread_mutex_lock(&d->lock);
+	struct view_ino *v = vino_find(d, ino);
+	bool refused = v && v->refused;
+	if (refused)
+		snprintf(why, why_len, "%s", v->refused);
+	pthread_mutex_unlock(&d->lock);
+	return refused;
 }
 
 /* The plan of a sidecar for the caller: schema.json marks the columns the
@@ -886,6 +916,10 @@ static enum daemon_decision file_decision(struct mesh_daemon *d, const struct da
 		}
 		char why[256];
 		*plan = plan_for(n, dec, why, sizeof why);
+		if (*plan && view_refused(d, n, *plan, why, sizeof why)) {
+			view_plan_free(*plan);
+			*plan = NULL;
+		}
 		if (*plan)
 			return DECISION_MASK;
 		if (why[0]) {

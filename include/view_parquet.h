@@ -31,4 +31,8 @@
 int view_parquet_build(int in_fd, int out_fd, const struct view_plan *plan, struct view_build_result *res,
 		       struct mesh_err *err);
 
+/* Would view_parquet_build accept this file and plan?  Reads only the
+ * footer: 0, or the error the build would give (meshctl access). */
+int view_parquet_check(int in_fd, const struct view_plan *plan, struct mesh_err *err);
+
 #endif

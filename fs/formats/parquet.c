@@ -1503,7 +1503,7 @@ static int project_schema(const struct parquet_file *pf, GPtrArray *schema, cons
 	if (rc || leaf != pf->n_cols)
 		rc = mesh_errf(err, -EINVAL, "%s: the Parquet schema changed under the rewrite", pf->name);
 	else if (st[0].kept == 0)
-		rc = mesh_errf(err, -ENOTSUP, "%s: every column would be left out", pf->name);
+		rc = mesh_errf(err, -ENOTSUP, "%s: every column is masked: its view would have none", pf->name);
 	if (!rc) {
 		root->num_children = st[0].kept;
 		for (guint i = n; i-- > 1;)

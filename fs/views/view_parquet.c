@@ -247,3 +247,22 @@ int view_parquet_build(int in_fd, int out_fd, const struct view_plan *plan, stru
 	parquet_close(pf);
 	return rc;
 }
+
+int view_parquet_check(int in_fd, const struct view_plan *plan, struct mesh_err *err)
+{
+	struct parquet_file *pf = NULL;
+	int rc = parquet_open(in_fd, "the release file", &pf, err);
+	if (rc)
+		return rc;
+	size_t n = parquet_num_columns(pf);
+	bool *keep = xcalloc(n, sizeof *keep);
+	rc = pick_leaves(pf, plan, keep, err);
+	bool any = false;
+	for (size_t i = 0; i < n; i++)
+		any |= keep[i];
+	if (!rc && !any)
+		rc = mesh_errf(err, -ENOTSUP, "every column of the Parquet file is masked: its view would have none");
+	free(keep);
+	parquet_close(pf);
+	return rc;
+}

@@ -161,3 +161,23 @@ def test_parquet_function_it_cannot_apply_fails_closed(pmesh, mounter, duck):
             break
         __import__("time").sleep(0.1)
     assert cols and "email" not in cols and "amount" in cols, cols
+
+
+def test_parquet_view_without_any_column_is_denied(store, scratch, duck, mounter):
+    """Every column classified: a view would have none, so the masked reader
+    is denied (test -r says so too) and meshctl access says why."""
+    store.create_domain("hr", "group:mesh_sales")
+    src = scratch / "only.parquet"
+    assert not isinstance(duck(f"copy (select 'u' || i || '@example.com' as email from range(10) t(i)) "
+                               f"to '{src}' (format parquet)"), str)
+    store.publish(make_release(scratch / "rel", "hr", "only", "1.0.0", {"only.parquet": src.read_bytes()},
+                               columns={"only.parquet": [("email", "string", "pii")]}))
+    store.ctl("grant", "hr", "group:mesh_analysts", check=True)
+    m = mounter(store)
+    path = m / "hr/only/1.0.0/only.parquet"
+    r = run(["cat", path], user="mesh_alice")
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r
+    assert run(["test", "-r", path], user="mesh_alice").returncode != 0
+    out = store.ctl("access", "hr/only/1.0.0/only.parquet", user="mesh_alice", check=True).stdout
+    assert "only.parquet" in out and "deny" in out and "its view would have none" in out, out
+    assert run(["cmp", path, src], user="mesh_carol").returncode == 0
