@@ -11,7 +11,8 @@
  *
  * quality.json: every example of a failing rule on a column the reader
  * may not see in clear loses its value and message, anywhere in the
- * document (failing samples would otherwise show clear values).
+ * document (failing samples would otherwise show clear values); the rules
+ * of a column the view leaves out (omit) are removed from "files".
  *
  * Input is the release's own sidecar (at most 16 MiB); an input that is not
  * the expected JSON is -EINVAL (the caller denies).  Output is malloc'ed

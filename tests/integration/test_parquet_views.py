@@ -113,6 +113,12 @@ def test_masked_reader_gets_parquet_without_classified_columns(pmesh, mounter, d
     assert schema["meshView"] == v.stdout
     schema_c = json.loads(run(["cat", m / "hr/payments/1.0.0/schema.json"], user="mesh_carol", check=True).stdout)
     assert "email" in [f["name"] for f in schema_c["fields"]]
+    # quality.json: the view's rules only (none on a left-out column)
+    quality = json.loads(run(["cat", m / "hr/payments/1.0.0/quality.json"], user="mesh_alice", check=True).stdout)
+    ruled = {r.get("column") for f in quality["files"] for r in f["rules"]}
+    assert "amount" in ruled and not ruled & {"email", "customer.phone", "tags.list.element"}, ruled
+    quality_c = json.loads(run(["cat", m / "hr/payments/1.0.0/quality.json"], user="mesh_carol", check=True).stdout)
+    assert "email" in {r.get("column") for f in quality_c["files"] for r in f["rules"]}
     # meshctl access says the columns are left out
     out = store.ctl("access", "hr/payments/1.0.0/payments.parquet", user="mesh_alice", check=True).stdout
     assert "email: null (classification pii" in out and "left out of the Parquet view" in out, out
