@@ -30,7 +30,9 @@
  *
  * CSV speed: a data line that ends inside the read buffer and holds no
  * quote or CR is split with memchr and its unmasked runs copied whole;
- * every other line goes byte by byte through the state machine.
+ * every other line goes byte by byte through the state machine.  The
+ * input is hashed on a second thread (view_hash.h) while it is
+ * transformed.
  *
  * Memory: a 1 MiB read buffer, a 1 MiB write buffer, and the longest
  * field or JSON line.  Thread-safe: no shared state.

@@ -18,8 +18,9 @@
  * leave no column is -ENOTSUP, a file parquet_open refuses keeps its error
  * (-EINVAL, -ENOTSUP), column chunks that overlap are -EINVAL.
  *
- * One sequential read of the input (hashed whole: compare with the
- * manifest), one sequential write.  Thread-safe: no shared state.
+ * One sequential read of the input (hashed whole, on a second thread:
+ * compare with the manifest), one sequential write.  Thread-safe: no
+ * shared state.
  */
 #ifndef VIEW_PARQUET_H
 #define VIEW_PARQUET_H

@@ -7,6 +7,7 @@
  * may see (policy.c).
  */
 #include "view_build.h"
+#include "view_hash.h"
 #include "view_parquet.h"
 
 #include <errno.h>
@@ -957,11 +958,15 @@ int view_build(int in_fd, int out_fd, enum view_format format, const struct view
 	struct pass p;
 	pass_init(&p, format, plan, secret, err);
 	p.out.fd = out_fd;
-	struct mesh_sha256 *in_sha = mesh_sha256_new();
-	char *buf = xmalloc(CHUNK);
+	/* the input is hashed on a second thread while it is transformed:
+	 * two read buffers in turn (view_hash.h) */
+	struct view_hasher *in_sha = view_hasher_new();
+	char *bufs[2] = {xmalloc(CHUNK), xmalloc(CHUNK)};
+	unsigned turn = 0;
 	uint64_t off = 0;
 	int rc = 0;
 	for (;;) {
+		char *buf = bufs[turn];
 		ssize_t r = pread(in_fd, buf, CHUNK, (off_t)off);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -971,7 +976,8 @@ int view_build(int in_fd, int out_fd, enum view_format format, const struct view
 		}
 		if (r == 0)
 			break;
-		mesh_sha256_update(in_sha, buf, (size_t)r);
+		view_hasher_add(in_sha, buf, (size_t)r);   /* returns once the other buffer is hashed */
+		turn ^= 1;
 		off += (uint64_t)r;
 		if ((rc = pass_feed(&p, buf, (size_t)r))) {
 			if (rc == p.out.error)
@@ -982,9 +988,10 @@ int view_build(int in_fd, int out_fd, enum view_format format, const struct view
 	if (!rc)
 		rc = pass_finish(&p, err);
 	struct view_build_result r = {.in_bytes = off, .out_bytes = p.out.total};
-	mesh_sha256_final(in_sha, r.in_sha256);
+	view_hasher_finish(in_sha, r.in_sha256);
 	pass_free(&p, r.out_sha256);
-	free(buf);
+	free(bufs[0]);
+	free(bufs[1]);
 	if (res)
 		*res = r;
 	return rc;

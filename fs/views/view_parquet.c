@@ -21,6 +21,7 @@
 
 #include "mesh_util.h"
 #include "parquet.h"
+#include "view_hash.h"
 
 #define CHUNK (1u << 20)
 
@@ -184,14 +185,16 @@ int view_parquet_build(int in_fd, int out_fd, const struct view_plan *plan, stru
 		rc = parquet_project_footer(pf, keep, new_start, &footer, err);
 
 	struct sink s = {.fd = out_fd, .sha = mesh_sha256_new()};
-	struct mesh_sha256 *in_sha = mesh_sha256_new();
-	char *buf = xmalloc(CHUNK);
+	struct view_hasher *in_sha = view_hasher_new();   /* on a second thread: two buffers in turn */
+	char *bufs[2] = {xmalloc(CHUNK), xmalloc(CHUNK)};
+	unsigned turn = 0;
 	s.buf = xmalloc(CHUNK);
 	uint64_t off = 0;
 	size_t k = 0;
 	if (!rc)
 		sink_add(&s, "PAR1", 4);
 	while (!rc) {
+		char *buf = bufs[turn];
 		ssize_t r = pread(in_fd, buf, CHUNK, (off_t)off);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -201,7 +204,8 @@ int view_parquet_build(int in_fd, int out_fd, const struct view_plan *plan, stru
 		}
 		if (r == 0)
 			break;
-		mesh_sha256_update(in_sha, buf, (size_t)r);
+		view_hasher_add(in_sha, buf, (size_t)r);
+		turn ^= 1;
 		uint64_t end = off + (uint64_t)r;
 		/* the parts of kept chunks inside [off, end) */
 		while (k < n_ranges && ranges[k].src < end) {
@@ -234,11 +238,12 @@ int view_parquet_build(int in_fd, int out_fd, const struct view_plan *plan, stru
 	if (!rc && s.error)
 		rc = mesh_errf(err, s.error, "writing the view: %s", strerror(-s.error));
 	struct view_build_result out = {.in_bytes = off, .out_bytes = s.total};
-	mesh_sha256_final(in_sha, out.in_sha256);
+	view_hasher_finish(in_sha, out.in_sha256);
 	mesh_sha256_final(s.sha, out.out_sha256);
 	if (res)
 		*res = out;
-	free(buf);
+	free(bufs[0]);
+	free(bufs[1]);
 	free(s.buf);
 	free(ranges);
 	free(new_start);
