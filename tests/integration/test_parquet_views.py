@@ -88,6 +88,12 @@ def test_masked_reader_gets_parquet_without_classified_columns(pmesh, mounter, d
     got = duck(f"select sum(amount) s, count(*) n, count(distinct city) c, max(customer.name) cn from '{path}'",
                user="mesh_alice")
     assert got == want and want[0]["n"] == str(ROWS), (got, want)
+    # the layout survives: the same row groups, dictionary pages, 4 of 7 leaves each
+    q = "select count(distinct row_group_id) g, count(dictionary_page_offset) d, count(*) c from parquet_metadata('{}')"
+    meta, meta_c = duck(q.format(path), user="mesh_alice")[0], duck(q.format(src))[0]
+    groups = int(meta_c["g"])
+    assert groups >= 2 and meta["g"] == meta_c["g"] and int(meta["c"]) == 4 * groups, (meta, meta_c)
+    assert 0 < int(meta["d"]) < int(meta_c["d"]), (meta, meta_c)
     # every kept value equals the clear file's, row by row
     diff = duck(f"select count(*) n from (select id, amount, customer.name, city from '{src}' except "
                 f"select id, amount, customer.name, city from '{path}')", user="mesh_alice")
