@@ -61,6 +61,7 @@ struct mesh_daemon {
 		uint64_t ino, base_ino, size;
 		char sha256[65];
 		char *plan;
+		char *refused;           /* the build refused the content: deny, and why */
 	} *vinos;
 	size_t n_vinos;
 	/* watcher */
@@ -528,7 +529,7 @@ void daemon_close(struct mesh_daemon *d)
 	}
 	view_cache_close(d->views);
 	for (size_t i = 0; i < d->n_vinos; i++)
-		free(d->vinos[i].plan);
+		free(d->vinos[i].plan), free(d->vinos[i].refused);
 	free(d->vinos);
 	pthread_mutex_destroy(&d->lock);
 	pthread_mutex_destroy(&d->files_lock);
@@ -673,10 +674,14 @@ bool daemon_may_discover(struct mesh_daemon *d, const struct daemon_caller *who,
 /* ---- masked views ---- */
 
 /* The mask plan of file n for a MASK decision: each classified column the
- * decision masks, with its rule's function.  NULL when nothing of n is
- * masked.  Caller frees. */
-static struct view_plan *plan_for(const struct cat_node *n, const struct policy_decision *dec)
+ * decision masks, with its rule's function as n's format can apply it
+ * (view_plan_for_format: a Parquet view leaves columns out).  NULL when
+ * nothing of n is masked, or when the format cannot apply a function: then
+ * why[0] is set (the caller denies).  Caller frees. */
+static struct view_plan *plan_for(const struct cat_node *n, const struct policy_decision *dec, char *why,
+				  size_t why_len)
 {
+	why[0] = '\0';
 	struct view_plan *plan = view_plan_new();
 	for (uint32_t i = 0; i < n->n_columns; i++)
 		for (size_t k = 0; k < dec->n_masked; k++) {
@@ -689,6 +694,13 @@ static struct view_plan *plan_for(const struct cat_node *n, const struct policy_
 			view_plan_add(plan, n->columns[i].name, fn, m->precision);
 		}
 	view_plan_seal(plan);
+	enum view_format format;
+	if (plan->n && !view_format_for_name(n->name, &format) &&
+	    view_plan_for_format(plan, format, why, why_len) < 0) {
+		view_plan_free(plan);
+		return NULL;
+	}
+
 	if (plan->n == 0) {
 		view_plan_free(plan);
 		return NULL;
@@ -799,7 +811,7 @@ static int view_open(struct mesh_daemon *d, const struct cat_node *n, const stru
 		return mesh_errf(err, -EACCES, "no view cache (%s)", d->views_error);
 	enum view_format format;
 	if (view_format_for_name(n->name, &format))
-		return mesh_errf(err, -EACCES, "%s cannot be masked (not CSV or JSON Lines)", n->name);
+		return mesh_errf(err, -EACCES, "%s cannot be masked (not CSV, JSON Lines or Parquet)", n->name);
 	if (!n->sha256 || strlen(n->sha256) != 64)
 		return mesh_errf(err, -EACCES, "the manifest gives no SHA-256 to verify a view against");
 	for (size_t i = 0; i < plan->n; i++)
@@ -809,7 +821,35 @@ static int view_open(struct mesh_daemon *d, const struct cat_node *n, const stru
 	struct view_source src = {.sha256 = n->sha256, .format = format, .open = open_source, .ctx = &sc};
 	int fd = -1;
 	int rc = view_cache_get(d->views, &src, plan, d->secret, &fd, info, err);
+	if (rc == -ENOTSUP || rc == -ENOENT || rc == -EINVAL) {
+		/* the content cannot have this view (a Parquet file whose view
+		 * would have no column, a CSV header without a masked column):
+		 * the same file and plan always fail, so the decision says deny
+		 * from now on (test -r, access(2)) instead of only each open */
+		uint64_t ino = view_ino(n, plan);
+		vino_note(d, ino, n, plan, NULL);
+		pthread_mutex_lock(&d->lock);
+		struct view_ino *v = vino_find(d, ino);
+		if (v && !v->refused)
+			v->refused = xstrdup(err->msg);
+		pthread_mutex_unlock(&d->lock);
+	}
 	return rc ? rc : fd;
+}
+
+/* Why the view of n under plan was refused, copied into why; false if it
+ * was not. */
+static bool view_refused(struct mesh_daemon *d, const struct cat_node *n, const struct view_plan *plan, char *why,
+			 size_t why_len)
+{
+	uint64_t ino = view_ino(n, plan);
+	pthread_mutex_lock(&d->lock);
+	struct view_ino *v = vino_find(d, ino);
+	bool refused = v && v->refused;
+	if (refused)
+		snprintf(why, why_len, "%s", v->refused);
+	pthread_mutex_unlock(&d->lock);
+	return refused;
 }
 
 /* The plan of a sidecar for the caller: schema.json marks the columns the
@@ -828,12 +868,14 @@ static struct view_plan *sidecar_plan(struct mesh_daemon *d, const struct daemon
 			continue;
 		struct policy_decision dec;
 		decide(d, who, f, &dec);
-		if (dec.result == POLICY_MASK) {
-			struct view_plan *fp = plan_for(f, &dec);
-			for (size_t k = 0; fp && k < fp->n; k++)
+		char why[256];
+		struct view_plan *fp = dec.result == POLICY_MASK ? plan_for(f, &dec, why, sizeof why) : NULL;
+		if (fp) {
+			for (size_t k = 0; k < fp->n; k++)
 				view_plan_add(plan, fp->columns[k].name, fp->columns[k].fn, fp->columns[k].precision);
 			view_plan_free(fp);
-		} else if (dec.result == POLICY_DENY && n->role == ROLE_QUALITY) {
+		} else if ((dec.result == POLICY_DENY || (dec.result == POLICY_MASK && why[0])) &&
+			   n->role == ROLE_QUALITY) {
 			for (uint32_t k = 0; k < f->n_columns; k++)
 				view_plan_add(plan, f->columns[k].name, VIEW_FN_NULL, 0);
 		}
@@ -869,12 +911,24 @@ static enum daemon_decision file_decision(struct mesh_daemon *d, const struct da
 			dec->result = POLICY_DENY;
 			size_t len = strlen(dec->reason);
 			snprintf(dec->reason + len, sizeof dec->reason - len,
-				 "; %s cannot be masked (not CSV or JSON Lines): denied", n->name);
+				 "; %s cannot be masked (not CSV, JSON Lines or Parquet): denied", n->name);
 			return DECISION_DENY;
 		}
-		*plan = plan_for(n, dec);
+		char why[256];
+		*plan = plan_for(n, dec, why, sizeof why);
+		if (*plan && view_refused(d, n, *plan, why, sizeof why)) {
+			view_plan_free(*plan);
+			*plan = NULL;
+		}
 		if (*plan)
 			return DECISION_MASK;
+		if (why[0]) {
+			/* a function this format cannot apply: fail closed */
+			dec->result = POLICY_DENY;
+			size_t len = strlen(dec->reason);
+			snprintf(dec->reason + len, sizeof dec->reason - len, "; %s: denied", why);
+			return DECISION_DENY;
+		}
 		dec->result = POLICY_ALLOW;
 	}
 	return DECISION_ALLOW;

@@ -31,6 +31,8 @@
 #include "scope.h"
 #include "publish.h"
 #include "store.h"
+#include "view_build.h"
+#include "view_parquet.h"
 
 /* DOMAIN/PRODUCT[@VERSION] (or DOMAIN) -> parts; the product must exist
  * in the store when named. */
@@ -659,6 +661,31 @@ int meshctl_cmd_deny(const struct meshctl_ctx *ctx, int argc, char **argv)
 
 /* Print the decision for `who` on every data file of a product's newest
  * version (or of the version / file named). */
+/* Why file f cannot have the Parquet view `dec` asks for (every column
+ * masked, a masked column the file lacks, a file its reader refuses):
+ * why[0] stays '\0' when it can.  Reads the footer of the release file. */
+static void parquet_view_refusal(const struct meshctl_ctx *ctx, const struct cat_node *f,
+				 const struct policy_decision *dec, char *why, size_t why_len)
+{
+	struct view_plan *plan = view_plan_new();
+	for (uint32_t k = 0; k < f->n_columns; k++)
+		for (size_t m = 0; m < dec->n_masked; m++)
+			if (!strcmp(f->columns[k].classification, dec->masked[m].classification))
+				view_plan_add(plan, f->columns[k].name, VIEW_FN_OMIT, 0);
+	view_plan_seal(plan);
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", ctx->store, f->backing);
+	int fd = mesh_open_regular_at(AT_FDCWD, path, O_RDONLY, 0, NULL);
+	struct mesh_err err = {0};
+	if (fd < 0)
+		snprintf(why, why_len, "%s: %s", f->backing, mesh_open_strerror(fd));
+	else if (plan->n && view_parquet_check(fd, plan, &err))
+		snprintf(why, why_len, "%s", err.msg);
+	if (fd >= 0)
+		close(fd);
+	view_plan_free(plan);
+}
+
 static int show_decisions(const struct meshctl_ctx *ctx, const char *cmd, const struct identity *who,
 			  const char *ref)
 {
@@ -716,7 +743,24 @@ static int show_decisions(const struct meshctl_ctx *ctx, const char *cmd, const 
 			classes[k] = f->columns[k].classification;
 		struct policy_decision dec;
 		policy_decide(p, who, f->domain, f->product, f->version, classes, nc, time(NULL), &dec);
-		bool maskable = f->format == FMT_CSV || f->format == FMT_JSONL;
+		enum view_format vf;
+		bool maskable = !view_format_for_name(f->name, &vf);
+		bool parquet = maskable && vf == VIEW_PARQUET;
+		const char *unmaskable_fn = NULL;   /* what a Parquet view cannot apply */
+		for (size_t m = 0; parquet && dec.result == POLICY_MASK && m < dec.n_masked; m++) {
+			enum view_fn fn;
+			if (!view_fn_parse(dec.masked[m].function, &fn) && fn != VIEW_FN_NULL && fn != VIEW_FN_REDACT)
+				for (uint32_t k = 0; k < f->n_columns && !unmaskable_fn; k++)
+					if (!strcmp(f->columns[k].classification, dec.masked[m].classification))
+						unmaskable_fn = dec.masked[m].function;
+		}
+		/* whether the file can have that view at all (a Parquet view
+		 * needs a column left): its footer says */
+		char refused[MESH_ERR_MAX] = "";
+		if (parquet && !unmaskable_fn && dec.result == POLICY_MASK)
+			parquet_view_refusal(ctx, f, &dec, refused, sizeof refused);
+		bool nothing_left = refused[0] != '\0';
+		maskable = maskable && !unmaskable_fn && !nothing_left;
 		const char *result = dec.result == POLICY_MASK && !maskable ? "deny" : policy_result_name(dec.result);
 		printf("  %-28s %s: %s", f->name, result, dec.reason);
 		free(classes);
@@ -731,8 +775,15 @@ static int show_decisions(const struct meshctl_ctx *ctx, const char *cmd, const 
 					if (!strcmp(pm->function, "truncate"))
 						printf("(%g)", pm->precision);
 					printf(" (classification %s, masking rule %s)", pm->classification, pm->source);
+					if (parquet && !unmaskable_fn && !nothing_left)
+						printf(": left out of the Parquet view");
 				}
-			if (!maskable)
+			if (nothing_left)
+				printf("\n  %-28s denied: %s (fail closed)", "", refused);
+			else if (unmaskable_fn)
+				printf("\n  %-28s denied: a Parquet view can only leave columns out, not apply %s "
+				       "(fail closed)", "", unmaskable_fn);
+			else if (!maskable)
 				printf("\n  %-28s denied: this format cannot be masked (fail closed)", "");
 		}
 		policy_decision_clear(&dec);

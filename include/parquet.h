@@ -18,6 +18,9 @@
  * UTC, booleans true/false, DECIMAL with its scale, UUID in 8-4-4-4-12 form,
  * other fixed-length binary in hex, strings as stored.
  *
+ * It also rewrites a footer for a copy of the file without some columns
+ * (parquet_project_footer; the copying is fs/views/view_parquet.c's).
+ *
  * Not here: what a contract requires of the file (validate.c).
  *
  * Thread-safety: a parquet_file and its cursors belong to one thread.
@@ -34,6 +37,7 @@
 
 #include "contract.h"
 #include "mesh_err.h"
+#include "mesh_util.h"
 
 #define PARQUET_MAX_FOOTER (64u << 20)   /* bytes of FileMetaData */
 #define PARQUET_MAX_PAGE   (256u << 20)  /* bytes of one page, compressed or not */
@@ -115,5 +119,26 @@ int parquet_cursor_next(struct parquet_cursor *cur, const char **text, size_t *l
 /* Bytes of pages read so far (compressed, as in the file). */
 uint64_t parquet_cursor_bytes(const struct parquet_cursor *cur);
 void parquet_cursor_free(struct parquet_cursor *cur);
+
+/* ---- rewriting: the footer of a file without some columns (masked views) ---- */
+
+/* Where column chunk (row group rg, leaf col) lies: its dictionary page if
+ * any, then its data pages (parquet_open checked the range lies inside the
+ * file's data).  rg < parquet_num_row_groups, col < parquet_num_columns. */
+void parquet_chunk_range(const struct parquet_file *pf, size_t rg, size_t col, uint64_t *start,
+			 uint64_t *len);
+
+/* Appends to `out` the FileMetaData (Thrift compact bytes, without the
+ * length and magic that follow it) of a file holding only the leaves with
+ * keep[leaf] (parquet_num_columns entries), the kept chunk (rg, leaf) copied
+ * unchanged to new_start[rg * parquet_num_columns + leaf].  The schema loses
+ * the other leaves, and every group left without a leaf; page offsets are
+ * rebased; index pages, page indexes and bloom filters are left out (fields
+ * this IDL does not read are not written), and so are the ARROW:schema and
+ * pandas key-value entries once a column is left out (they name it).
+ * -ENOTSUP when no leaf is kept, -EINVAL on a footer that no longer parses
+ * as it did at parquet_open. */
+int parquet_project_footer(const struct parquet_file *pf, const bool *keep, const uint64_t *new_start,
+			   struct strbuf *out, struct mesh_err *err);
 
 #endif

@@ -25,12 +25,22 @@
  * VIEW_LINE_MAX.  A CSV field longer than VIEW_LINE_MAX is refused too.
  * Nothing is served from a failed build (the caller removes the output).
  *
+ * Parquet: see view_parquet.h (view_build hands it over).
+
+ *
+ * CSV speed: a data line that ends inside the read buffer and holds no
+ * quote or CR is split with memchr and its unmasked runs copied whole;
+ * every other line goes byte by byte through the state machine.  The
+ * input is hashed on a second thread (view_hash.h) while it is
+ * transformed.
+ *
  * Memory: a 1 MiB read buffer, a 1 MiB write buffer, and the longest
  * field or JSON line.  Thread-safe: no shared state.
  */
 #ifndef VIEW_BUILD_H
 #define VIEW_BUILD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,11 +51,19 @@
 #define VIEW_JSON_DEPTH_MAX 64
 #define VIEW_LINE_MAX (64u << 20)
 
-enum view_format { VIEW_CSV, VIEW_JSONL };
+enum view_format { VIEW_CSV, VIEW_JSONL, VIEW_PARQUET };
 
-/* ".csv" is CSV; ".jsonl", ".ndjson", ".json" are JSON Lines.  -ENOTSUP
- * for any other name (the caller fails closed). */
+/* ".csv" is CSV; ".jsonl", ".ndjson", ".json" are JSON Lines; ".parquet"
+ * is Parquet (include/view_parquet.h).  -ENOTSUP for any other name (the
+ * caller fails closed). */
 int view_format_for_name(const char *name, enum view_format *out);
+
+/* Adapts a plan made of the rules' functions to what a view of `format`
+ * can do, and re-seals it: a Parquet view leaves masked columns out, so
+ * null and redact become omit there; hash, last4, year and truncate cannot
+ * be had by leaving a column out: -ENOTSUP with `why` naming the column and
+ * function (the caller denies the file).  CSV and JSON Lines: unchanged. */
+int view_plan_for_format(struct view_plan *plan, enum view_format format, char *why, size_t why_len);
 
 struct view_build_result {
 	uint64_t in_bytes, out_bytes;
@@ -59,6 +77,11 @@ struct view_build_result {
  * -ENOSPC.  `secret` is VIEW_SECRET_LEN bytes (hash). */
 int view_build(int in_fd, int out_fd, enum view_format format, const struct view_plan *plan,
 	       const unsigned char *secret, struct view_build_result *res, struct mesh_err *err);
+
+/* Tests and fuzzing only (call before any build; not thread-safe): off,
+ * every CSV byte goes through the state machine instead of the per-line
+ * fast path, which must give the same bytes and errors. */
+void view_build_csv_fast_path(bool on);
 
 /* The same over memory, appending the view to `out` (tests, fuzzing). */
 int view_build_buffer(const char *data, size_t len, enum view_format format,

@@ -17,6 +17,10 @@
  *             a number; anything else is missing
  *   truncate  a number rounded down to a multiple of the rule's precision
  *             (1000, 0.01, ...); anything else is missing
+ *   omit      the column is left out of the view.  Not a rule's function
+ *             (view_fn_parse refuses it): a Parquet view applies it where
+ *             the rule says null or redact (view_plan_for_format); anywhere
+ *             else it acts as null.  The strongest of all.
  *
  * A missing value (CSV empty field, JSON null) stays missing whatever the
  * function.  No I/O; everything is thread-safe (no hidden state).
@@ -30,11 +34,13 @@
 #include "mesh_err.h"
 #include "mesh_util.h"
 
-enum view_fn { VIEW_FN_NULL, VIEW_FN_REDACT, VIEW_FN_HASH, VIEW_FN_LAST4, VIEW_FN_YEAR, VIEW_FN_TRUNCATE };
+enum view_fn { VIEW_FN_NULL, VIEW_FN_REDACT, VIEW_FN_HASH, VIEW_FN_LAST4, VIEW_FN_YEAR, VIEW_FN_TRUNCATE,
+	       VIEW_FN_OMIT };
 
 #define VIEW_SECRET_LEN 32
 
-/* "null", "redact", ... -> 0 and *out; -EINVAL for an unknown name. */
+/* "null", "redact", ... -> 0 and *out; -EINVAL for an unknown name (and
+ * for "omit", which no rule may ask for). */
 int view_fn_parse(const char *name, enum view_fn *out);
 const char *view_fn_name(enum view_fn fn);
 /* How much a function hides (null hides most): when two rules mask one

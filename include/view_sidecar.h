@@ -6,12 +6,13 @@
  * masked is marked ("masked": "hash") and typed as what its mask function
  * produces (redact, hash, last4: string; year: year; truncate: number;
  * null: unchanged, its values are missing), and loses the constraints its
- * masked values no longer meet; the top level names the plan
- * ("meshView").
+ * masked values no longer meet; a field the view leaves out (omit: the
+ * Parquet views) is removed; the top level names the plan ("meshView").
  *
  * quality.json: every example of a failing rule on a column the reader
  * may not see in clear loses its value and message, anywhere in the
- * document (failing samples would otherwise show clear values).
+ * document (failing samples would otherwise show clear values); the rules
+ * of a column the view leaves out (omit) are removed from "files".
  *
  * Input is the release's own sidecar (at most 16 MiB); an input that is not
  * the expected JSON is -EINVAL (the caller denies).  Output is malloc'ed

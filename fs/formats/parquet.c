@@ -38,6 +38,8 @@ struct parquet_file {
 	char *name;
 	uint64_t size;
 	uint64_t data_end;           /* first byte of the footer */
+	uint8_t *footer;             /* its bytes, as parsed (parquet_project_footer) */
+	size_t footer_len;
 	PqFileMetaData *meta;
 	struct parquet_column *cols;
 	size_t n_cols;
@@ -55,6 +57,7 @@ typedef struct {
 	ThriftTransport parent;
 	const guint8 *data;
 	gsize len, pos;
+	GByteArray *sink;            /* set: a write-only transport appending here */
 } MeshThriftSlice;
 typedef struct {
 	ThriftTransportClass parent;
@@ -90,11 +93,13 @@ static gboolean slice_is_open(ThriftTransport *t)
 
 static gboolean slice_write(ThriftTransport *t, const gpointer buf, const guint32 len, GError **error)
 {
-	(void)t;
-	(void)buf;
-	(void)len;
-	g_set_error(error, THRIFT_TRANSPORT_ERROR, THRIFT_TRANSPORT_ERROR_SEND, "read-only transport");
-	return FALSE;
+	MeshThriftSlice *s = (MeshThriftSlice *)t;
+	if (!s->sink) {
+		g_set_error(error, THRIFT_TRANSPORT_ERROR, THRIFT_TRANSPORT_ERROR_SEND, "read-only transport");
+		return FALSE;
+	}
+	g_byte_array_append(s->sink, buf, len);
+	return TRUE;
 }
 
 static gboolean slice_size(ThriftTransport *t, glong n, GError **error)
@@ -121,6 +126,7 @@ static void mesh_thrift_slice_init(MeshThriftSlice *s)
 {
 	s->data = NULL;
 	s->len = s->pos = 0;
+	s->sink = NULL;
 }
 
 static void mesh_thrift_slice_class_init(MeshThriftSliceClass *klass)
@@ -852,7 +858,8 @@ int parquet_open(int fd, const char *name, struct parquet_file **out, struct mes
 	char why[200];
 	size_t used = 0;
 	rc = thrift_decode(buf, flen, THRIFT_STRUCT(pf->meta), &used, why, sizeof why);
-	free(buf);
+	pf->footer = buf;
+	pf->footer_len = flen;
 	if (rc)
 		rc = mesh_errf(err, -EINVAL, "%s: corrupt Parquet footer: %s", name, why);
 	if (!rc)
@@ -880,6 +887,7 @@ void parquet_close(struct parquet_file *pf)
 	}
 	free(pf->cols);
 	free(pf->leaf_schema);
+	free(pf->footer);
 	if (pf->meta)
 		g_object_unref(pf->meta);
 	free(pf->name);
@@ -1425,4 +1433,187 @@ int parquet_cursor_next(struct parquet_cursor *cur, const char **text, size_t *l
 	if (!value_text(c, p, n, cur->text, sizeof cur->text, text, len))
 		return cur_fail(cur, -ENOTSUP, err, "a value meshfs cannot show");
 	return 1;
+}
+
+/* ---- rewriting the footer for a file without some columns ---- */
+
+void parquet_chunk_range(const struct parquet_file *pf, size_t rg, size_t col, uint64_t *start, uint64_t *len)
+{
+	PqRowGroup *g = g_ptr_array_index(pf->meta->row_groups, rg);
+	PqColumnMetaData *md = ((PqColumnChunk *)g_ptr_array_index(g->columns, col))->meta_data;
+	int64_t s = md->data_page_offset;
+	if (md->__isset_dictionary_page_offset && md->dictionary_page_offset > 0 && md->dictionary_page_offset < s)
+		s = md->dictionary_page_offset;
+	*start = (uint64_t)s;                        /* checked by check_row_groups */
+	*len = (uint64_t)md->total_compressed_size;
+}
+
+static bool logical_type_known(const PqLogicalType *lt)
+{
+	return lt->__isset_STRING || lt->__isset_MAP || lt->__isset_LIST || lt->__isset_ENUM ||
+	       lt->__isset_DECIMAL || lt->__isset_DATE || lt->__isset_TIME || lt->__isset_TIMESTAMP ||
+	       lt->__isset_INTEGER || lt->__isset_UNKNOWN || lt->__isset_JSON || lt->__isset_BSON ||
+	       lt->__isset_UUID;
+}
+
+/* Which schema elements stay: a leaf when keep[] says so, a group when any
+ * of its children stays (its num_children becomes the count that stays).
+ * The tree was checked by read_schema; walked with an explicit stack. */
+static int project_schema(const struct parquet_file *pf, GPtrArray *schema, const bool *keep, struct mesh_err *err)
+{
+	guint n = schema->len;
+	bool *keep_el = xcalloc(n, sizeof *keep_el);
+	struct frame { guint el; int64_t left; int32_t kept; } *st = xcalloc(n + 1, sizeof *st);
+	size_t depth = 0, leaf = 0;
+	PqSchemaElement *root = g_ptr_array_index(schema, 0);
+	st[0] = (struct frame){0, root->__isset_num_children ? root->num_children : 0, 0};
+	int rc = 0;
+	for (guint i = 1; i <= n && !rc; i++) {
+		while (depth > 0 && (st[depth].left == 0 || i == n)) {
+			PqSchemaElement *g = g_ptr_array_index(schema, st[depth].el);
+			g->num_children = st[depth].kept;
+			keep_el[st[depth].el] = st[depth].kept > 0;
+			depth--;
+			if (keep_el[st[depth + 1].el])
+				st[depth].kept++;
+		}
+		if (i == n)
+			break;
+		if (st[depth].left <= 0) {
+			rc = -EINVAL;
+			break;
+		}
+		st[depth].left--;
+		PqSchemaElement *se = g_ptr_array_index(schema, i);
+		if (se->__isset_num_children && se->num_children > 0) {
+			depth++;
+			st[depth] = (struct frame){i, se->num_children, 0};
+			continue;
+		}
+		if (leaf >= pf->n_cols) {
+			rc = -EINVAL;
+			break;
+		}
+		keep_el[i] = keep[leaf++];
+		if (keep_el[i])
+			st[depth].kept++;
+		if (keep_el[i] && se->__isset_logicalType && !logical_type_known(se->logicalType))
+			se->__isset_logicalType = FALSE;   /* an empty union would not be valid Thrift */
+	}
+	if (rc || leaf != pf->n_cols)
+		rc = mesh_errf(err, -EINVAL, "%s: the Parquet schema changed under the rewrite", pf->name);
+	else if (st[0].kept == 0)
+		rc = mesh_errf(err, -ENOTSUP, "%s: every column is masked: its view would have none", pf->name);
+	if (!rc) {
+		root->num_children = st[0].kept;
+		for (guint i = n; i-- > 1;)
+			if (!keep_el[i])
+				g_ptr_array_remove_index(schema, i);
+	}
+	free(keep_el);
+	free(st);
+	return rc;
+}
+
+static void project_row_groups(const struct parquet_file *pf, PqFileMetaData *m, const bool *keep,
+			       const uint64_t *new_start)
+{
+	for (guint r = 0; r < m->row_groups->len; r++) {
+		PqRowGroup *rg = g_ptr_array_index(m->row_groups, r);
+		int64_t total = 0;
+		for (guint k = rg->columns->len; k-- > 0;) {
+			if (!keep[k]) {
+				g_ptr_array_remove_index(rg->columns, k);
+				continue;
+			}
+			PqColumnChunk *cc = g_ptr_array_index(rg->columns, k);
+			PqColumnMetaData *md = cc->meta_data;
+			uint64_t start, len;
+			parquet_chunk_range(pf, r, k, &start, &len);
+			uint64_t ns = new_start[(size_t)r * pf->n_cols + k];
+			md->data_page_offset = (int64_t)((uint64_t)md->data_page_offset - start + ns);
+			if (md->__isset_dictionary_page_offset && (uint64_t)md->dictionary_page_offset >= start &&
+			    (uint64_t)md->dictionary_page_offset < start + len)
+				md->dictionary_page_offset = (int64_t)((uint64_t)md->dictionary_page_offset - start + ns);
+			md->__isset_index_page_offset = FALSE;
+			/* deprecated: where the chunk (or once its metadata) is */
+			if (cc->file_offset != 0)
+				cc->file_offset = (uint64_t)cc->file_offset >= start && (uint64_t)cc->file_offset <= start + len
+							  ? (int64_t)((uint64_t)cc->file_offset - start + ns)
+							  : (int64_t)(ns + len);
+			if (md->total_uncompressed_size > 0 && md->total_uncompressed_size <= INT64_MAX - total)
+				total += md->total_uncompressed_size;
+		}
+		rg->total_byte_size = total;
+	}
+}
+
+int parquet_project_footer(const struct parquet_file *pf, const bool *keep, const uint64_t *new_start,
+			   struct strbuf *out, struct mesh_err *err)
+{
+	PqFileMetaData *m = g_object_new(PQ_TYPE_FILE_META_DATA, NULL);
+	char why[200];
+	int rc = thrift_decode(pf->footer, pf->footer_len, THRIFT_STRUCT(m), NULL, why, sizeof why);
+	if (rc)
+		rc = mesh_errf(err, -EINVAL, "%s: corrupt Parquet footer: %s", pf->name, why);
+	if (!rc && (m->schema->len != pf->meta->schema->len || m->row_groups->len != pf->meta->row_groups->len))
+		rc = mesh_errf(err, -EINVAL, "%s: the Parquet footer changed under the rewrite", pf->name);
+	if (!rc)
+		rc = project_schema(pf, m->schema, keep, err);
+	if (rc) {
+		g_object_unref(m);
+		return rc;
+	}
+	project_row_groups(pf, m, keep, new_start);
+	bool dropped = false;
+	for (size_t k = 0; k < pf->n_cols; k++)
+		dropped |= !keep[k];
+	if (m->__isset_column_orders) {
+		if (m->column_orders->len != pf->n_cols) {
+			g_ptr_array_set_size(m->column_orders, 0);
+			m->__isset_column_orders = FALSE;
+		}
+		for (guint k = m->column_orders->len; k-- > 0;) {
+			PqColumnOrder *o = g_ptr_array_index(m->column_orders, k);
+			if (!keep[k] || !o->__isset_TYPE_ORDER) {
+				/* an order of a kind this IDL does not know reads back as an
+				 * empty union: leave all orders out rather than write one */
+				if (keep[k]) {
+					g_ptr_array_set_size(m->column_orders, 0);
+					m->__isset_column_orders = FALSE;
+					break;
+				}
+				g_ptr_array_remove_index(m->column_orders, k);
+			}
+		}
+	}
+	/* Arrow's and pandas' own schemas name every column: a reader trusts
+	 * them over the Parquet schema, so they go with the first dropped one
+	 * (pyarrow rebuilds its schema from the Parquet one). */
+	if (dropped && m->__isset_key_value_metadata)
+		for (guint i = m->key_value_metadata->len; i-- > 0;) {
+			PqKeyValue *kv = g_ptr_array_index(m->key_value_metadata, i);
+			if (kv->key && (!strcmp(kv->key, "ARROW:schema") || !strcmp(kv->key, "pandas")))
+				g_ptr_array_remove_index(m->key_value_metadata, i);
+		}
+
+	GByteArray *bytes = g_byte_array_new();
+	MeshThriftSlice *sink = g_object_new(mesh_thrift_slice_get_type(), NULL);
+	sink->sink = bytes;
+	ThriftProtocol *p = g_object_new(THRIFT_TYPE_COMPACT_PROTOCOL, "transport", sink, NULL);
+	GError *gerr = NULL;
+	if (thrift_struct_write(THRIFT_STRUCT(m), p, &gerr) < 0)
+		rc = mesh_errf(err, -EIO, "%s: writing the Parquet footer: %s", pf->name,
+			       gerr && gerr->message ? gerr->message : "Thrift error");
+	else if (bytes->len > PARQUET_MAX_FOOTER)
+		rc = mesh_errf(err, -EFBIG, "%s: the rewritten footer is larger than %u bytes", pf->name,
+			       PARQUET_MAX_FOOTER);
+	else
+		strbuf_add(out, bytes->data, bytes->len);
+	g_clear_error(&gerr);
+	g_object_unref(p);
+	g_object_unref(sink);
+	g_byte_array_unref(bytes);
+	g_object_unref(m);
+	return rc;
 }

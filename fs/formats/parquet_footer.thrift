@@ -1,13 +1,14 @@
 /*
  * parquet_footer.thrift - the part of the Apache Parquet file format that
- * meshfs reads: the footer (FileMetaData) and page headers.  Written for
- * meshfs from the format specification (apache/parquet-format); the field
+ * meshfs reads and rewrites: the footer (FileMetaData) and page headers.
+ * Written for meshfs from the format specification (apache/parquet-format); the field
  * ids and enum values are the specification's, the selection is ours.
  *
  * Fields and structs meshfs does not read are left out: Thrift's compact
  * protocol skips fields a reader does not know, so files that carry them
  * (encryption, bloom filters, page indexes, size statistics, geospatial
- * statistics, column orders) still parse.  Add a field here before using it.
+ * statistics) still parse, and are left out of a footer meshfs rewrites (the
+ * masked views of fs/views/view_parquet.c).  Add a field here before using it.
  *
  * Generated into C with `thrift --gen c_glib` at build time (Makefile).
  */
@@ -234,6 +235,13 @@ struct RowGroup {
   3: required i64 num_rows;
 }
 
+/* How min/max statistics are ordered; kept when a masked view rewrites the
+ * footer (meshfs itself does not read it). */
+struct TypeDefinedOrder {}
+union ColumnOrder {
+  1: TypeDefinedOrder TYPE_ORDER;
+}
+
 struct FileMetaData {
   1: required i32 version;
   2: required list<SchemaElement> schema;
@@ -241,4 +249,5 @@ struct FileMetaData {
   4: required list<RowGroup> row_groups;
   5: optional list<KeyValue> key_value_metadata;
   6: optional string created_by;
+  7: optional list<ColumnOrder> column_orders;
 }

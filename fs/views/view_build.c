@@ -7,9 +7,13 @@
  * may see (policy.c).
  */
 #include "view_build.h"
+#include "view_hash.h"
+#include "view_parquet.h"
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -273,13 +277,86 @@ static int csv_cr(struct csv *c, char ch)
 	return rc ? rc : csv_end_record(c, "\r\n");
 }
 
+/* The next byte `ch` at or after p (before end), cached in *at: lines
+ * without quotes or CRs are found without scanning each line twice. */
+static const char *next_of(const char *p, const char *end, char ch, const char **at)
+{
+	if (*at == NULL || (*at != end && *at < p)) {
+		const char *q = memchr(p, ch, (size_t)(end - p));
+		*at = q ? q : end;
+	}
+	return *at;
+}
+
+/* The fast path of a whole record: at the start of a data row, a line
+ * that ends inside this buffer and holds no quote and no CR is split at
+ * its commas with memchr, and every run of unmasked fields (with their
+ * commas) is copied in one piece.  What it does is what the state machine
+ * would do with the same bytes (errors included); 0 when the line is not
+ * such a line (the state machine takes it), else the bytes consumed, or a
+ * negative errno. */
+static long csv_fast_line(struct csv *c, const char *p, const char *end, const char **quote_at,
+			  const char **cr_at)
+{
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+	if (!nl || next_of(p, end, '"', quote_at) < nl || next_of(p, end, '\r', cr_at) < nl)
+		return 0;
+	const char *span = p, *f = p;
+	for (size_t col = 0;; col++) {
+		const char *comma = memchr(f, ',', (size_t)(nl - f));
+		const char *fend = comma ? comma : nl;
+		if (col >= c->n_names)
+			return mesh_errf(c->err, -EINVAL, "line %llu: more fields than the header's %zu",
+					 (unsigned long long)c->line, c->n_names);
+		int k = c->map[col];
+		if (k >= 0) {
+			out_add(c->out, span, (size_t)(f - span));
+			const struct view_column *vc = &c->plan->columns[k];
+			if (fend > f && vc->fn != VIEW_FN_NULL) {   /* a missing value stays missing */
+				c->value.len = 0;
+				strbuf_add(&c->value, f, (size_t)(fend - f));
+				c->result.len = 0;
+				strbuf_add(&c->result, "", 0);
+				csv_write_value(c, view_fn_apply(vc->fn, vc->precision, c->secret, c->value.buf,
+								 c->value.len, &c->result));
+			}
+			span = fend;
+		}
+		if (!comma)
+			break;
+		f = comma + 1;
+	}
+	out_add(c->out, span, (size_t)(nl + 1 - span));
+	c->row++;
+	c->line++;
+	c->direct = c->n_names > 0 && c->map[0] < 0;
+	return (long)(nl + 1 - p);
+}
+
+static bool csv_fast_path = true;
+
+void view_build_csv_fast_path(bool on)
+{
+	csv_fast_path = on;
+}
+
 static int csv_feed(struct csv *c, const char *data, size_t len)
 {
 	static int (*const states[])(struct csv *, char) = {
 		[CSV_START] = csv_start, [CSV_UNQUOTED] = csv_unquoted, [CSV_QUOTED] = csv_quoted,
 		[CSV_QUOTE_SEEN] = csv_quote_seen, [CSV_CR] = csv_cr,
 	};
+	const char *quote_at = NULL, *cr_at = NULL, *end = data + len;
 	for (size_t i = 0; i < len; i++) {
+		if (csv_fast_path && c->state == CSV_START && c->col == 0 && c->row > 0 && c->field.len == 0) {
+			long n;
+			while (i < len && (n = csv_fast_line(c, data + i, end, &quote_at, &cr_at)) > 0)
+				i += (size_t)n;
+			if (n < 0)
+				return (int)n;
+			if (i == len)
+				break;
+		}
 		/* fast path: plain bytes of a field */
 		if (c->state == CSV_UNQUOTED || c->state == CSV_QUOTED) {
 			size_t j = i;
@@ -798,7 +875,29 @@ int view_format_for_name(const char *name, enum view_format *out)
 		*out = VIEW_JSONL;
 		return 0;
 	}
+	if (dot && !strcmp(dot, ".parquet")) {
+		*out = VIEW_PARQUET;
+		return 0;
+	}
 	return -ENOTSUP;
+}
+
+int view_plan_for_format(struct view_plan *plan, enum view_format format, char *why, size_t why_len)
+{
+	if (format != VIEW_PARQUET)
+		return 0;
+	for (size_t i = 0; i < plan->n; i++) {
+		struct view_column *c = &plan->columns[i];
+		if (c->fn == VIEW_FN_NULL || c->fn == VIEW_FN_REDACT || c->fn == VIEW_FN_OMIT) {
+			c->fn = VIEW_FN_OMIT;
+			continue;
+		}
+		snprintf(why, why_len, "a Parquet view can only leave column %s out, not apply %s to it", c->name,
+			 view_fn_name(c->fn));
+		return -ENOTSUP;
+	}
+	view_plan_seal(plan);
+	return 0;
 }
 
 struct pass {
@@ -854,14 +953,20 @@ static void pass_free(struct pass *p, char out_sha[65])
 int view_build(int in_fd, int out_fd, enum view_format format, const struct view_plan *plan,
 	       const unsigned char *secret, struct view_build_result *res, struct mesh_err *err)
 {
+	if (format == VIEW_PARQUET)
+		return view_parquet_build(in_fd, out_fd, plan, res, err);
 	struct pass p;
 	pass_init(&p, format, plan, secret, err);
 	p.out.fd = out_fd;
-	struct mesh_sha256 *in_sha = mesh_sha256_new();
-	char *buf = xmalloc(CHUNK);
+	/* the input is hashed on a second thread while it is transformed:
+	 * two read buffers in turn (view_hash.h) */
+	struct view_hasher *in_sha = view_hasher_new();
+	char *bufs[2] = {xmalloc(CHUNK), xmalloc(CHUNK)};
+	unsigned turn = 0;
 	uint64_t off = 0;
 	int rc = 0;
 	for (;;) {
+		char *buf = bufs[turn];
 		ssize_t r = pread(in_fd, buf, CHUNK, (off_t)off);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -871,7 +976,8 @@ int view_build(int in_fd, int out_fd, enum view_format format, const struct view
 		}
 		if (r == 0)
 			break;
-		mesh_sha256_update(in_sha, buf, (size_t)r);
+		view_hasher_add(in_sha, buf, (size_t)r);   /* returns once the other buffer is hashed */
+		turn ^= 1;
 		off += (uint64_t)r;
 		if ((rc = pass_feed(&p, buf, (size_t)r))) {
 			if (rc == p.out.error)
@@ -882,11 +988,38 @@ int view_build(int in_fd, int out_fd, enum view_format format, const struct view
 	if (!rc)
 		rc = pass_finish(&p, err);
 	struct view_build_result r = {.in_bytes = off, .out_bytes = p.out.total};
-	mesh_sha256_final(in_sha, r.in_sha256);
+	view_hasher_finish(in_sha, r.in_sha256);
 	pass_free(&p, r.out_sha256);
-	free(buf);
+	free(bufs[0]);
+	free(bufs[1]);
 	if (res)
 		*res = r;
+	return rc;
+}
+
+/* Parquet is read with pread: over memory through two memfds. */
+static int parquet_buffer(const char *data, size_t len, const struct view_plan *plan, struct strbuf *out,
+			  struct mesh_err *err)
+{
+	int in = memfd_create("meshfs-view-in", MFD_CLOEXEC);
+	int fd = memfd_create("meshfs-view-out", MFD_CLOEXEC);
+	int rc = in < 0 || fd < 0 || mesh_write_all(in, data, len) < 0 ? -errno : 0;
+	if (rc)
+		mesh_errf(err, rc, "memfd: %s", strerror(-rc));
+	else
+		rc = view_parquet_build(in, fd, plan, NULL, err);
+	strbuf_add(out, "", 0);
+	char buf[65536];
+	ssize_t r;
+	off_t off = 0;
+	while (!rc && (r = pread(fd, buf, sizeof buf, off)) > 0) {
+		strbuf_add(out, buf, (size_t)r);
+		off += r;
+	}
+	if (in >= 0)
+		close(in);
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }
 
@@ -894,6 +1027,8 @@ int view_build_buffer(const char *data, size_t len, enum view_format format,
 		      const struct view_plan *plan, const unsigned char *secret, struct strbuf *out,
 		      struct mesh_err *err)
 {
+	if (format == VIEW_PARQUET)
+		return parquet_buffer(data, len, plan, out, err);
 	struct pass p;
 	pass_init(&p, format, plan, secret, err);
 	p.out.mem = out;

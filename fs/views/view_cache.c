@@ -169,6 +169,11 @@ uint64_t view_cache_bytes(struct view_cache *c, size_t *entries)
 	return t;
 }
 
+static const char *format_name(enum view_format f)
+{
+	return f == VIEW_CSV ? "csv" : f == VIEW_JSONL ? "jsonl" : "parquet";
+}
+
 static void entry_key(const struct view_source *src, const struct view_plan *plan, const unsigned char *secret,
 		      char key[KEY_LEN + 1])
 {
@@ -176,7 +181,10 @@ static void entry_key(const struct view_source *src, const struct view_plan *pla
 	struct mesh_sha256 *h = mesh_sha256_new();
 	mesh_sha256_update(h, "meshfs-view-1\n", 14);
 	mesh_sha256_update(h, src->sha256, strlen(src->sha256));
-	mesh_sha256_update(h, src->format == VIEW_CSV ? "\ncsv\n" : "\njsonl\n", src->format == VIEW_CSV ? 5 : 7);
+	const char *fmt = format_name(src->format);
+	mesh_sha256_update(h, "\n", 1);
+	mesh_sha256_update(h, fmt, strlen(fmt));
+	mesh_sha256_update(h, "\n", 1);
 	mesh_sha256_update(h, plan->text, strlen(plan->text));
 	mesh_sha256_update(h, "\n", 1);
 	mesh_sha256_update(h, secret, VIEW_SECRET_LEN);
@@ -314,7 +322,7 @@ static int build(struct view_cache *c, const char *key, const struct view_source
 	char name[KEY_LEN + 8];
 	if (!rc) {
 		json_t *meta = json_pack("{s:s, s:s, s:s, s:I, s:s}", "source_sha256", src->sha256, "plan", plan->text,
-					 "format", src->format == VIEW_CSV ? "csv" : "jsonl", "size",
+					 "format", format_name(src->format), "size",
 					 (json_int_t)res.out_bytes, "sha256", res.out_sha256);
 		char *text = mesh_json_text(meta);
 		json_decref(meta);

@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const fn_names[] = {"null", "redact", "hash", "last4", "year", "truncate"};
+static const char *const fn_names[] = {"null", "redact", "hash", "last4", "year", "truncate", "omit"};
 
 int view_fn_parse(const char *name, enum view_fn *out)
 {
-	for (size_t i = 0; i < sizeof fn_names / sizeof *fn_names; i++)
+	for (size_t i = 0; i < VIEW_FN_OMIT; i++)
 		if (name && !strcmp(name, fn_names[i])) {
 			*out = (enum view_fn)i;
 			return 0;
@@ -35,6 +35,7 @@ const char *view_fn_name(enum view_fn fn)
 int view_fn_strength(enum view_fn fn)
 {
 	switch (fn) {
+	case VIEW_FN_OMIT: return 6;
 	case VIEW_FN_NULL: return 5;
 	case VIEW_FN_REDACT: return 4;
 	case VIEW_FN_HASH: return 3;

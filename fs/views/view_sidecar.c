@@ -41,6 +41,12 @@ int view_sidecar_schema(const char *json, size_t len, const struct view_plan *pl
 	}
 	size_t i;
 	json_t *f;
+	/* a column the view leaves out (Parquet) is not in its schema */
+	for (i = json_array_size(fields); i-- > 0;) {
+		const struct view_column *c = find(plan, json_string_value(json_object_get(json_array_get(fields, i), "name")));
+		if (c && c->fn == VIEW_FN_OMIT)
+			json_array_remove(fields, i);
+	}
 	json_array_foreach(fields, i, f) {
 		const struct view_column *c = find(plan, json_string_value(json_object_get(f, "name")));
 		if (!c || !json_is_object(f))
@@ -178,10 +184,23 @@ int view_sidecar_quality(const char *json, size_t len, const struct view_plan *h
 		json_decref(root);
 		return mesh_errf(err, -EINVAL, "quality.json: not a JSON object (line %d: %s)", jerr.line, jerr.text);
 	}
+	/* the rules of a column the view leaves out (Parquet) are not the
+	 * view's: they go, so the report describes the file the reader gets */
+	size_t i;
+	json_t *file;
+	json_array_foreach(json_object_get(root, "files"), i, file) {
+		json_t *rules = json_object_get(file, "rules");
+		for (size_t k = json_array_size(rules); k-- > 0;) {
+			const struct view_column *c =
+				find(hidden, json_string_value(json_object_get(json_array_get(rules, k), "column")));
+			if (c && c->fn == VIEW_FN_OMIT)
+				json_array_remove(rules, k);
+		}
+	}
 	struct values seen = {0};
 	scrub(root, hidden, NULL, &seen);
 	scrub_text(root, hidden, &seen);
-	for (size_t i = 0; i < seen.n; i++)
+	for (i = 0; i < seen.n; i++)
 		free(seen.v[i]);
 	free(seen.v);
 	json_object_set_new(root, "meshView", json_string(hidden->text));

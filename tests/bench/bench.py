@@ -21,6 +21,8 @@ columns) and --products small products, and measures:
             publish vs validate of the same release
   views     masked views: first open (builds the view) vs a cold clear
             read, repeated masked vs clear reads, 4 KiB random reads
+  pqviews   masked Parquet views: first open (builds the view) vs a cold
+            clear read, and the build rate
   pgsink    usage shipped to PostgreSQL during an open storm (events/s, backlog)
 Prints a Markdown table (and writes it to --out).  Needs root (drop_caches,
 mounting with allow_other, a benchmark user).  --quick: a small store and
@@ -46,7 +48,7 @@ ap.add_argument("--seconds", type=float, default=None, help="length of each time
 ap.add_argument("--quick", action="store_true", help="small store, short runs (about a minute)")
 ap.add_argument("--people-mib", type=int, default=0, help="size of the classified CSV (default: size-mib/4)")
 ap.add_argument("--out", default=None)
-ap.add_argument("--only", default="", help="comma-separated sections to run (seq,random,open,meta,access,usage,validate,views,parquet)")
+ap.add_argument("--only", default="", help="comma-separated sections to run (seq,random,open,meta,access,usage,validate,views,parquet,pqviews)")
 args = ap.parse_args()
 QUICK = args.quick
 args.work = args.work or ("/var/tmp/meshfs-bench-quick" if QUICK else "/var/tmp/meshfs-bench")
@@ -784,6 +786,58 @@ def bench_validate():
            base_name="validate")
 
 
+def bench_parquet_views():
+    """Masked Parquet views: the bench user is masked on user_ref (pii) of
+    a Parquet file, so the view copies the other nine columns' chunks and
+    rewrites the footer; first open + read (builds the view) vs a cold
+    clear read of the same file by root, through the same mount."""
+    log("masked Parquet views")
+    ensure_bench_user()
+    gen = BUILD / "tools" / "parquet_gen"
+    src = WORK / "pqview-src"
+    rel = "bench/pqview/1.0.0/events.parquet"
+    native = STORE / "domains" / rel
+    if not native.exists():
+        shutil.rmtree(src, ignore_errors=True)
+        src.mkdir(parents=True)
+        csv = src / "events.csv"
+        write_big_csv(csv, (args.size_mib << 20) // 4)
+        sh([gen, "--codec", "snappy", "--dict", "--rows", "500000", csv, src / "events.parquet",
+            "int64,int64,string,double,string,string,timestamp,date,boolean,string"])
+        csv.unlink()
+        objects = "\n".join(line.split(", quality:")[0] + ("}" if ", quality:" in line else "")
+                            for line in BIG_OBJECT.split("\n")).replace(", unique: true", "")
+        objects = objects.replace("physicalName: events.csv", "physicalName: events.parquet").replace(
+            "{name: user_ref, logicalType: string}", "{name: user_ref, logicalType: string, classification: pii}")
+        (src / "contract.yaml").write_text(CONTRACT.format(id="bench-pqview", product="pqview", objects=objects))
+        ctl("publish", src)
+        shutil.rmtree(src, ignore_errors=True)
+    cache = WORK / "view-cache-pq"
+    size = os.path.getsize(native)
+    for label, opts in (("passthrough", ""), ("no passthrough", "passthrough=off")):
+        first, builds, seq_clear = [], [], []
+        sep = "," if opts else ""
+        for rep in range(args.repeat):
+            shutil.rmtree(cache, ignore_errors=True)
+            with Mount("mnt-pqviews", f"{opts}{sep}view_cache={cache}") as m:
+                def masked_first():
+                    drop_caches()
+                    opened, total, n = map(float, as_bench_user_raw(VIEW_OPEN_CODE.format(path=m.path / rel)).split())
+                    builds.append(size / opened / 1e6)
+                    return n / total / 1e6
+
+                def clear_cold():
+                    drop_caches()
+                    return read_seq(m.path / rel)
+                first.append(masked_first())      # first: it builds the view
+                seq_clear.append(clear_cold())
+        record("masked Parquet views", f"first open + read vs one cold clear read, {label}", first, seq_clear,
+               "MB/s", "", f"{size / 1e6:.0f} MB Parquet (Snappy, dictionaries), 1 of 10 columns left out",
+               base_name="clear, cold")
+        record("masked Parquet views", f"view build rate, {label}", builds, None, "MB/s", "",
+               "release MB per second of the open that builds it")
+
+
 def bench_parquet():
     """Parquet validation: footer-only (schema, row count, null counts,
     statistics) and with value checks on decoded pages (pattern, allowed
@@ -847,7 +901,7 @@ def main():
     build_store()
     only = set(filter(None, args.only.split(",")))
     want = lambda s: (not only or s in only) and not (QUICK and s in ("access", "usage", "validate", "random", "views",
-                                                                       "parquet")
+                                                                       "parquet", "pqviews")
                                                        and s not in only)
     if HP and not os.access(HP, os.X_OK):
         raise SystemExit(f"PASSTHROUGH_HP={HP}: not an executable")
@@ -883,6 +937,8 @@ def main():
         bench_pgsink()
     if want("views"):
         bench_views()
+    if want("pqviews"):
+        bench_parquet_views()
     load_end = os.getloadavg()
     busy = max(load[0], load_end[0]) > 0.5 * (os.cpu_count() or 1)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
