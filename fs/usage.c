@@ -99,6 +99,10 @@ struct usage {
 	pthread_cond_t ship_wake;       /* with wake_lock: stop */
 	bool serve_when_full;
 	unsigned metrics_interval_ms, flush_interval_ms, retention_days;
+	unsigned ship_retention_days;    /* ops: usage_configure; 0: keep shipped events */
+	int64_t ship_horizon_ns;         /* shipper: events before it were dropped from segments */
+	int64_t next_ship_retention_ns;  /* shipper: next look at the horizon */
+	int64_t ship_prune_seen;         /* shipper: the newest prune it looked at */
 	/* ops: the outbox of final events for a forwarder (pgsink.h) */
 	bool outbox;
 	sqlite3_stmt *outbox_insert, *outbox_delete;
@@ -897,7 +901,7 @@ static int cmp_name(const void *a, const void *b)
  * ones are removed: a reader sees the old ones, the new one, or both (an
  * event counted once: rows are merged by event id).  Best effort: on any
  * failure the segments stay as they are. */
-static void compact(struct usage *u)
+static void compact(struct usage *u, int64_t horizon, bool force)
 {
 	DIR *d = opendir(u->ship_dir);
 	if (!d)
@@ -914,7 +918,7 @@ static void compact(struct usage *u)
 		names[n++] = xstrdup(de->d_name);
 	}
 	closedir(d);
-	if (n <= SEGMENT_COMPACT_AT || ship_db_ready(u)) {
+	if ((n <= SEGMENT_COMPACT_AT && !(force && n > 0)) || ship_db_ready(u)) {
 		for (size_t i = 0; i < n; i++)
 			free(names[i]);
 		free(names);
@@ -952,18 +956,25 @@ static void compact(struct usage *u)
 		sqlite3_finalize(st);
 		if (!ok)
 			break;
-		ok = sqlite3_exec(db,
-			"INSERT INTO seg.events SELECT * FROM old.events WHERE true ON CONFLICT(event_id) DO UPDATE"
-			" SET bytes = excluded.bytes, read_calls = excluded.read_calls, duration_ns = excluded.duration_ns,"
-			" complete = excluded.complete WHERE excluded.complete >= complete", NULL, NULL, NULL) == SQLITE_OK;
+		/* events that opened before the horizon are not kept (retention) */
+		snprintf(sql, sizeof sql,
+			 "INSERT INTO seg.events SELECT * FROM old.events WHERE open_ns >= %" PRId64
+			 " ON CONFLICT(event_id) DO UPDATE"
+			 " SET bytes = excluded.bytes, read_calls = excluded.read_calls, duration_ns = excluded.duration_ns,"
+			 " complete = excluded.complete WHERE excluded.complete >= complete", horizon);
+		ok = sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
 		sqlite3_exec(db, "DETACH DATABASE old", NULL, NULL, NULL);
 	}
+	/* this host's rollups as they are now: what a prune folded is still
+	 * counted by readers on other hosts (the newest segment's rollups are
+	 * the current ones; usage_report.c) */
+	ok = ok && sqlite3_exec(db, "CREATE TABLE seg.rollups AS SELECT * FROM main.rollups", NULL, NULL, NULL) == SQLITE_OK;
 	int64_t lo = ok ? query_int(db, "SELECT min(event_id) FROM seg.events", 0) : 0;
 	int64_t hi = ok ? query_int(db, "SELECT max(event_id) FROM seg.events", 0) : 0;
 	if (ok) {
 		snprintf(sql, sizeof sql, "INSERT INTO seg.meta VALUES('layout', %d), ('seq', %" PRId64 "),"
-			 " ('first', %" PRId64 "), ('last', %" PRId64 "), ('compacted', %zu)", USAGE_DB_LAYOUT, seq, lo,
-			 hi, n);
+			 " ('first', %" PRId64 "), ('last', %" PRId64 "), ('compacted', %zu), ('horizon_ns', %" PRId64 ")",
+			 USAGE_DB_LAYOUT, seq, lo, hi, n, horizon);
 		ok = sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
 	}
 	sqlite3_exec(db, "DETACH DATABASE seg", NULL, NULL, NULL);
@@ -979,6 +990,7 @@ static void compact(struct usage *u)
 	}
 	if (ok) {
 		mesh_fsync_dir_at(AT_FDCWD, u->ship_dir);
+		u->ship_horizon_ns = horizon;
 		snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta(key, value) VALUES('ship_seq', %" PRId64 ")", seq);
 		sqlite3_exec(db, sql, NULL, NULL, NULL);
 		for (size_t i = 0; i < n; i++) {
@@ -997,13 +1009,40 @@ static void compact(struct usage *u)
 	free(names);
 }
 
+/* The retention horizon of shipped events (0: keep all): the later of
+ * mesh.yaml's usage.shippedRetentionDays and the newest prune of this
+ * host's database (`meshctl usage --prune-before`, or retentionDays): raw
+ * events folded into rollups here leave the shipped copies too.  Looked
+ * at hourly, and at once when a prune moved it; a compaction that applies
+ * a new horizon runs however few segments there are. */
+static int64_t ship_horizon(struct usage *u, int64_t now)
+{
+	int64_t horizon = 0;
+	unsigned days = __atomic_load_n(&u->ship_retention_days, __ATOMIC_RELAXED);
+	if (days)
+		horizon = now - (int64_t)days * 86400 * NS;
+	int64_t pruned = u->ship_db ? query_int(u->ship_db, "SELECT value FROM meta WHERE key = 'pruned_before_ns'", 0)
+				    : 0;
+	if (pruned > horizon)
+		horizon = pruned;
+	bool moved_by_prune = pruned > u->ship_prune_seen;
+	if (horizon <= u->ship_horizon_ns || (!moved_by_prune && now < u->next_ship_retention_ns))
+		return 0;
+	u->ship_prune_seen = pruned;
+	u->next_ship_retention_ns = now + 3600 * NS;
+	return horizon;
+}
+
 static void ship(struct usage *u)
 {
 	bool more = true;
 	for (int i = 0; more && i < 16; i++)
 		if (ship_once(u, &more))
 			return;
-	compact(u);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t horizon = ship_horizon(u, (int64_t)ts.tv_sec * NS + ts.tv_nsec);
+	compact(u, horizon > 0 ? horizon : u->ship_horizon_ns, horizon > 0);
 }
 
 /* ---- the writer: state, metrics, retention, prune requests ---- */
@@ -1468,6 +1507,7 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 	u->metrics_interval_ms = cfg->metrics_interval_ms ? cfg->metrics_interval_ms : 1000;
 	u->flush_interval_ms = cfg->flush_interval_ms ? cfg->flush_interval_ms : 50;
 	u->retention_days = cfg->retention_days;
+	u->ship_retention_days = cfg->ship_retention_days;
 	u->ship_dir = cfg->ship_dir && *cfg->ship_dir ? xstrdup(cfg->ship_dir) : NULL;
 	u->ship_interval_ms = cfg->ship_interval_ms ? cfg->ship_interval_ms : 1000;
 	u->outbox = cfg->outbox;                          /* ops */
@@ -1609,12 +1649,13 @@ int usage_close(struct usage *u)
 
 /* ---- ops: settings changed at SIGHUP (mesh.yaml's usage: block) ---- */
 
-void usage_configure(struct usage *u, bool serve_when_full, unsigned retention_days)
+void usage_configure(struct usage *u, bool serve_when_full, unsigned retention_days, unsigned ship_retention_days)
 {
 	if (!u)
 		return;
 	__atomic_store_n(&u->serve_when_full, serve_when_full, __ATOMIC_RELAXED);
 	__atomic_store_n(&u->retention_days, retention_days, __ATOMIC_RELAXED);
+	__atomic_store_n(&u->ship_retention_days, ship_retention_days, __ATOMIC_RELAXED);
 }
 
 void usage_outbox_shipped(struct usage *u, int64_t seq)

@@ -127,13 +127,22 @@ int usage_db_prune(struct sqlite3 *db, int64_t before_ns, uint64_t *folded, stru
 			" first_ns = min(first_ns, excluded.first_ns), last_ns = max(last_ns, excluded.last_ns)",
 			-1, &fold, NULL) == SQLITE_OK &&
 		 sqlite3_prepare_v2(db, "DELETE FROM events WHERE open_ns < ?1", -1, &drop, NULL) == SQLITE_OK ? 0 : -EIO;
+	/* the shipper drops the shipped copies of what was folded here (usage.c) */
+	sqlite3_stmt *mark = NULL;
+	if (!rc && sqlite3_prepare_v2(db, "INSERT INTO meta(key, value) VALUES('pruned_before_ns', ?1)"
+				      " ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
+				      -1, &mark, NULL) != SQLITE_OK)
+		rc = -EIO;
 	if (!rc) {
 		sqlite3_bind_int64(fold, 1, before_ns);
 		sqlite3_bind_int64(drop, 1, before_ns);
+		sqlite3_bind_int64(mark, 1, before_ns);
 		if (sqlite3_step(fold) != SQLITE_DONE || sqlite3_step(drop) != SQLITE_DONE)
 			rc = -EIO;
 		else
 			*folded = (uint64_t)sqlite3_changes(db);
+		if (!rc && sqlite3_step(mark) != SQLITE_DONE)
+			rc = -EIO;
 	}
 	if (!rc && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		rc = -EIO;
@@ -145,6 +154,7 @@ int usage_db_prune(struct sqlite3 *db, int64_t before_ns, uint64_t *folded, stru
 	}
 	sqlite3_finalize(fold);
 	sqlite3_finalize(drop);
+	sqlite3_finalize(mark);
 	return rc;
 }
 
@@ -597,6 +607,20 @@ static sqlite3 *open_shipped_once(const char *dir, char *why, size_t why_size, b
 				" read_calls = excluded.read_calls, duration_ns = excluded.duration_ns,"
 				" complete = excluded.complete WHERE excluded.complete >= events.complete",
 				NULL, NULL, &msg);
+			/* a merged segment carries the host's rollups at the time
+			 * (folded events left the segments): the newest ones win */
+			sqlite3_stmt *has = NULL;
+			bool rollups = rc == SQLITE_OK &&
+				       sqlite3_prepare_v2(mem, "SELECT 1 FROM seg.sqlite_master WHERE type = 'table'"
+							  " AND name = 'rollups'", -1, &has, NULL) == SQLITE_OK &&
+				       sqlite3_step(has) == SQLITE_ROW;
+			sqlite3_finalize(has);
+			if (rollups) {
+				sqlite3_free(msg);
+				msg = NULL;
+				rc = sqlite3_exec(mem, "DELETE FROM main.rollups; INSERT INTO main.rollups SELECT * FROM seg.rollups",
+						  NULL, NULL, &msg);
+			}
 			if (rc != SQLITE_OK)
 				snprintf(why, why_size, "%s: %s", path.buf, msg ? msg : sqlite3_errmsg(mem));
 			sqlite3_free(msg);
