@@ -453,6 +453,17 @@ static void sink_shipped(void *ctx, int64_t seq)
 	usage_outbox_shipped(ctx, seq);
 }
 
+static void sink_status(void *ctx, struct usage_sink_status *out)
+{
+	struct pgsink_stats st;
+	pgsink_stats(ctx, &st);
+	out->connected = st.connected;
+	out->backlog = st.backlog;
+	out->oldest_ns = st.oldest_ns;
+	out->shipped = st.shipped;
+	snprintf(out->last_error, sizeof out->last_error, "%s", st.last_error);
+}
+
 int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, struct mesh_err *err)
 {
 	if (inval)
@@ -483,6 +494,7 @@ int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, s
 			rc = pgsink_open(&so, &d->sink, err);
 			if (rc)
 				return rc;
+			usage_set_sink_status(d->usage, sink_status, d->sink);
 		}
 	}
 	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -103,6 +103,9 @@ struct usage {
 	int64_t ship_horizon_ns;         /* shipper: events before it were dropped from segments */
 	int64_t next_ship_retention_ns;  /* shipper: next look at the horizon */
 	int64_t ship_prune_seen;         /* shipper: the newest prune it looked at */
+	/* ops: the forwarder's figures for the state and metrics files (under error_lock) */
+	usage_sink_status_fn sink_status;
+	void *sink_ctx;
 	/* ops: the outbox of final events for a forwarder (pgsink.h) */
 	bool outbox;
 	sqlite3_stmt *outbox_insert, *outbox_delete;
@@ -1092,10 +1095,27 @@ static void one_line(char *s)
 
 /* The state file: preallocated and rewritten in place, so it still updates
  * when the disk is full, which is when it matters most. */
+/* The forwarder's figures, if one is attached (valid = false: none). */
+static void sink_figures(struct usage *u, struct usage_sink_status *out)
+{
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&u->error_lock);
+	usage_sink_status_fn fn = u->sink_status;
+	void *ctx = u->sink_ctx;
+	pthread_mutex_unlock(&u->error_lock);
+	if (fn) {
+		fn(ctx, out);
+		out->valid = true;
+		one_line(out->last_error);
+	}
+}
+
 static void write_state(struct usage *u, bool running)
 {
 	struct usage_stats s;
 	usage_stats(u, &s);
+	struct usage_sink_status sink;
+	sink_figures(u, &sink);
 	char prune[256];
 	pthread_mutex_lock(&u->error_lock);
 	snprintf(prune, sizeof prune, "%s", u->prune_result[0] ? u->prune_result : "-");
@@ -1116,6 +1136,13 @@ static void write_state(struct usage *u, bool running)
 		u->wal ? "wal" : "rollback", s.capacity, s.in_use, s.backlog, s.committed, s.replayed, s.damaged,
 		s.refused, s.lost, s.opens_allow, s.opens_mask, s.opens_deny, s.opens_discovery, s.bytes,
 		s.read_calls, s.batches, s.batch_max, s.last_commit_ns, u->retention_days, prune, s.last_error);
+	if (n > 0 && sink.valid && (size_t)n < sizeof text) {
+		n -= 4;                    /* before "end\n" */
+		n += snprintf(text + n, sizeof text - (size_t)n,
+			      "sink_connected %d\nsink_backlog %" PRId64 "\nsink_oldest_ns %" PRId64 "\nsink_shipped %" PRIu64
+			      "\nsink_last_error %s\nend\n", sink.connected, sink.backlog, sink.oldest_ns, sink.shipped,
+			      sink.last_error[0] ? sink.last_error : "-");
+	}
 	if (n < 0 || u->state_fd < 0)
 		return;
 	if ((size_t)n >= sizeof text)
@@ -1193,6 +1220,22 @@ static void write_metrics(struct usage *u)
 		    "When the writer last committed (0: not since start).", h, NULL, (double)s.last_commit_ns / 1e9);
 	prom_metric(f, "meshfs_usage_writer_failing", "gauge", "1 while the usage database cannot be written.", h, NULL,
 		    s.last_error[0] ? 1 : 0);
+	struct usage_sink_status sink;
+	sink_figures(u, &sink);
+	if (sink.valid) {
+		int64_t now = now_ns();
+		prom_metric(f, "meshfs_usage_sink_connected", "gauge", "1 while the PostgreSQL sink is connected.", h, NULL,
+			    sink.connected ? 1 : 0);
+		prom_metric(f, "meshfs_usage_sink_backlog", "gauge", "Events in the outbox not yet in PostgreSQL.", h, NULL,
+			    (double)sink.backlog);
+		prom_metric(f, "meshfs_usage_sink_oldest_age_seconds", "gauge",
+			    "Age of the oldest event not yet in PostgreSQL (0: none waits).", h, NULL,
+			    sink.backlog > 0 && sink.oldest_ns > 0 ? (double)(now - sink.oldest_ns) / 1e9 : 0);
+		prom_metric(f, "meshfs_usage_sink_shipped_total", "counter", "Events shipped to PostgreSQL since start.", h,
+			    NULL, (double)sink.shipped);
+		prom_metric(f, "meshfs_usage_sink_failing", "gauge", "1 while the last attempt to ship failed.", h, NULL,
+			    sink.last_error[0] ? 1 : 0);
+	}
 	bool ok = !ferror(f);
 	if (fclose(f) != 0 || !ok || rename(tmp, u->metrics_path) < 0)
 		unlink(tmp);
@@ -1656,6 +1699,16 @@ void usage_configure(struct usage *u, bool serve_when_full, unsigned retention_d
 	__atomic_store_n(&u->serve_when_full, serve_when_full, __ATOMIC_RELAXED);
 	__atomic_store_n(&u->retention_days, retention_days, __ATOMIC_RELAXED);
 	__atomic_store_n(&u->ship_retention_days, ship_retention_days, __ATOMIC_RELAXED);
+}
+
+void usage_set_sink_status(struct usage *u, usage_sink_status_fn fn, void *ctx)
+{
+	if (!u)
+		return;
+	pthread_mutex_lock(&u->error_lock);
+	u->sink_status = fn;
+	u->sink_ctx = ctx;
+	pthread_mutex_unlock(&u->error_lock);
 }
 
 void usage_outbox_shipped(struct usage *u, int64_t seq)

@@ -1610,6 +1610,7 @@ int usage_state_parse(const char *text, struct usage_host_status *out)
 	memset(out, 0, sizeof *out);
 	snprintf(out->prune, sizeof out->prune, "-");
 	snprintf(out->last_error, sizeof out->last_error, "-");
+	snprintf(out->sink_last_error, sizeof out->sink_last_error, "-");
 	if (strncmp(text, "meshfs-usage-state 1\n", 21))
 		return -EPROTO;
 	bool end = false;
@@ -1656,6 +1657,16 @@ int usage_state_parse(const char *text, struct usage_host_status *out)
 			set_text(out->prune, sizeof out->prune, value);
 		else if (!strcmp(key, "last_error"))
 			set_text(out->last_error, sizeof out->last_error, value);
+		else if (!strcmp(key, "sink_connected"))
+			out->sink = true, out->sink_connected = s == 1;
+		else if (!strcmp(key, "sink_backlog"))
+			out->sink_backlog = s;
+		else if (!strcmp(key, "sink_oldest_ns"))
+			out->sink_oldest_ns = s;
+		else if (!strcmp(key, "sink_shipped"))
+			out->sink_shipped = u;
+		else if (!strcmp(key, "sink_last_error"))
+			set_text(out->sink_last_error, sizeof out->sink_last_error, value);
 		U64(capacity); U64(in_use); U64(backlog); U64(committed); U64(replayed); U64(damaged);
 		U64(refused); U64(lost); U64(opens_allow); U64(opens_mask); U64(opens_deny);
 		U64(opens_discovery); U64(bytes); U64(batches); U64(batch_max);
@@ -1750,6 +1761,18 @@ char *usage_status_format(const struct usage_host_status *hosts, size_t n, int64
 			char *e = clean_text(s->last_error);
 			json_object_set_new(o, "last_error", strcmp(e, "-") ? json_string(e) : json_null());
 			free(e);
+			if (s->sink) {
+				json_t *k = json_object();
+				json_object_set_new(k, "connected", json_boolean(s->sink_connected));
+				json_object_set_new(k, "backlog", json_integer((json_int_t)s->sink_backlog));
+				json_object_set_new(k, "oldest_age_s", s->sink_backlog > 0 && s->sink_oldest_ns > 0
+					? json_real((double)(now_ns - s->sink_oldest_ns) / 1e9) : json_null());
+				json_object_set_new(k, "shipped", json_integer((json_int_t)s->sink_shipped));
+				char *se = clean_text(s->sink_last_error);
+				json_object_set_new(k, "last_error", strcmp(se, "-") ? json_string(se) : json_null());
+				free(se);
+				json_object_set_new(o, "postgresql", k);
+			}
 			json_array_append_new(a, o);
 		}
 		char *text = json_dumps(a, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -1783,6 +1806,20 @@ char *usage_status_format(const struct usage_host_status *hosts, size_t n, int64
 			time_text(s->last_commit_ns, when, sizeof when);
 		strbuf_printf(&sb, "last commit  %s\n", s->last_commit_ns ? when : "-");
 		strbuf_printf(&sb, "last error   %s\n", error);
+		if (s->sink) {
+			char oldest[48] = "";
+			if (s->sink_backlog > 0 && s->sink_oldest_ns > 0) {
+				char a2[32];
+				ago_text(now_ns, s->sink_oldest_ns, a2, sizeof a2);
+				snprintf(oldest, sizeof oldest, ", oldest %s", a2);
+			}
+			char *se = clean_text(s->sink_last_error);
+			strbuf_printf(&sb, "postgresql   %s, backlog %" PRId64 "%s, %" PRIu64 " shipped since start\n",
+				      s->sink_connected ? "connected" : "not connected", s->sink_backlog, oldest,
+				      s->sink_shipped);
+			strbuf_printf(&sb, "pg error     %s\n", se);
+			free(se);
+		}
 		free(host);
 		free(error);
 	}

@@ -173,6 +173,21 @@ int usage_begin(struct usage *u, const struct usage_open_info *info, uint64_t *h
 void usage_end(struct usage *u, uint64_t handle, uint64_t bytes, uint64_t read_calls,
 	       uint64_t duration_ns);
 
+/* A forwarder's figures (pgsink.h), written by the usage writer into the
+ * state file (for `meshctl status`) and the metrics file. */
+struct usage_sink_status {
+	bool valid;                    /* a forwarder is attached */
+	bool connected;
+	int64_t backlog;               /* outbox events not yet shipped */
+	int64_t oldest_ns;             /* open time of the oldest of them (0: none) */
+	uint64_t shipped;              /* since start */
+	char last_error[256];          /* "" when the last attempt worked */
+};
+typedef void (*usage_sink_status_fn)(void *ctx, struct usage_sink_status *out);
+/* Attach (fn) or detach (NULL) the forwarder's figures; fn is called from
+ * the writer thread and must be thread-safe.  NULL u is a no-op. */
+void usage_set_sink_status(struct usage *u, usage_sink_status_fn fn, void *ctx);
+
 /* The forwarder shipped every outbox entry up to `seq`: the writer deletes
  * them with its next transaction.  Thread-safe; NULL is a no-op. */
 void usage_outbox_shipped(struct usage *u, int64_t seq);
