@@ -83,7 +83,7 @@ static int mkdir_open(int dirfd, const char *name, bool *created)
 
 int changelog_entry_parse(const char *text, size_t len, char domain[65], char product[65])
 {
-	if (len == 0 || len > ENTRY_MAX || text[len - 1] != '\n')
+	if (len == 0 || len > ENTRY_MAX || text[len - 1] != '\n' || memchr(text, '\0', len))
 		return -EINVAL;
 	const char *slash = memchr(text, '/', len);
 	if (!slash)

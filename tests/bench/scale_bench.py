@@ -35,6 +35,8 @@ ap.add_argument("--work", default="/var/tmp/meshfs-scale-bench")
 ap.add_argument("--sizes", default="1000,10000,100000")
 ap.add_argument("--repeat", type=int, default=5)
 ap.add_argument("--only", default="", help="comma-separated: list,status,refresh,daemon")
+ap.add_argument("--baseline", default=None, help="a directory with another build's meshctl: its list and status"
+                " timed in the same loop (the before of a change)")
 ap.add_argument("--build-only", action="store_true")
 ap.add_argument("--out", default=None)
 args = ap.parse_args()
@@ -74,9 +76,9 @@ def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
-def ctl(store, state, *a, check=True):
+def ctl(store, state, *a, check=True, binary=None):
     env = dict(os.environ, MESHFS_STATE_DIR=str(state))
-    r = subprocess.run([str(MESHCTL), "--store", str(store), *map(str, a)], capture_output=True, text=True,
+    r = subprocess.run([str(binary or MESHCTL), "--store", str(store), *map(str, a)], capture_output=True, text=True,
                        env=env)
     if check and r.returncode:
         raise RuntimeError(f"meshctl {' '.join(map(str, a))}: {r.stdout}{r.stderr}")
@@ -142,6 +144,42 @@ def fmt(xs, unit_scale=1000.0, digits=1):
     return f"{statistics.median(xs):.{digits}f} ({min(xs):.{digits}f}-{max(xs):.{digits}f})"
 
 
+def daemon_run(store, state):
+    """Start the daemon, time until `ls` of the mount answers, then list one
+    domain and read the daemon's RSS; unmount.  (mount-ready s, RSS MiB)"""
+    mnt = WORK / "mnt"
+    mnt.mkdir(exist_ok=True)
+    subprocess.run(["fusermount3", "-uz", str(mnt)], capture_output=True)
+    env = dict(os.environ, MESHFS_STATE_DIR=str(state))
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([str(MESHFS), str(store), str(mnt), "-f", "-o", "allow_other,no_usage"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        ready = None
+        while time.perf_counter() - t0 < 600:
+            if proc.poll() is not None:
+                raise RuntimeError("meshfs exited")
+            r = subprocess.run(["ls", str(mnt)], capture_output=True, text=True)
+            if r.returncode == 0 and "d0" in r.stdout.split():
+                ready = time.perf_counter() - t0
+                break
+            time.sleep(0.01)
+        subprocess.run(["ls", str(mnt / "d0")], capture_output=True)
+        rss = 0
+        for line in open(f"/proc/{proc.pid}/status"):
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024
+        return ready, rss
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        subprocess.run(["fusermount3", "-uz", str(mnt)], capture_output=True)
+
+
 def main():
     sizes = [int(s) for s in args.sizes.split(",")]
     stores = {}
@@ -153,7 +191,9 @@ def main():
     rows = []
     want = lambda k: not ONLY or k in ONLY
     # interleaved: one run of each size, repeated
-    res = {n: {"list": [], "status": [], "refresh": []} for n in sizes}
+    res = {n: {"list": [], "status": [], "refresh": [], "ready": [], "rss": [], "list_before": [], "status_before": []}
+           for n in sizes}
+    before_bin = pathlib.Path(args.baseline) / "meshctl" if args.baseline else None
     for n in sizes:
         store, state = stores[n]
         time.sleep(0.1)
@@ -163,8 +203,12 @@ def main():
             store, state = stores[n]
             if want("list"):
                 res[n]["list"].append(timed(lambda: ctl(store, state, "list")))
+                if before_bin:
+                    res[n]["list_before"].append(timed(lambda: ctl(store, state, "list", binary=before_bin)))
             if want("status"):
                 res[n]["status"].append(timed(lambda: ctl(store, state, "status")))
+                if before_bin:
+                    res[n]["status_before"].append(timed(lambda: ctl(store, state, "status", binary=before_bin)))
             if want("refresh"):
                 ctl(store, state, "search", "Scale", "p1")
                 base = timed(lambda: ctl(store, state, "search", "zzznothing", check=False))
@@ -174,15 +218,25 @@ def main():
                 shutil.rmtree(rel.parent)
                 after = timed(lambda: ctl(store, state, "search", "zzznothing", check=False))
                 res[n]["refresh"].append(max(0.0, after - base))
+            if want("daemon"):
+                ready, rss = daemon_run(store, state)
+                res[n]["ready"].append(ready)
+                res[n]["rss"].append(rss)
     for n in sizes:
         r = res[n]
         rows.append((n, r))
-        log(f"{n}: " + ", ".join(f"{k} {fmt(v)} ms" for k, v in r.items() if v))
+        log(f"{n}: " + ", ".join(f"{k} {fmt(v)}" for k, v in r.items() if v))
     lines = [f"| releases (1 per product) | `meshctl list` (ms) | `meshctl status` (ms) | index refresh after one"
-             f" new release (ms) |", "|---|---|---|---|"]
+             f" new release (ms) | mount until first `ls` (s, warm page cache) | daemon RSS (MiB) |",
+             "|---|---|---|---|---|---|"]
+    if before_bin:
+        lines[0] += " `list` / `status` before (ms) |"
+        lines[1] += "---|"
+    cell = lambda xs, scale=1000.0, digits=1: fmt(xs, scale, digits) if xs else "-"
     for n, r in rows:
-        lines.append(f"| {n:,} | {fmt(r['list']) if r['list'] else '-'} | {fmt(r['status']) if r['status'] else '-'}"
-                     f" | {fmt(r['refresh']) if r['refresh'] else '-'} |")
+        lines.append(f"| {n:,} | {cell(r['list'])} | {cell(r['status'])} | {cell(r['refresh'])}"
+                     f" | {cell(r['ready'], 1.0, 2)} | {cell(r['rss'], 1.0, 0)} |" +
+                     (f" {cell(r['list_before'])} / {cell(r['status_before'])} |" if before_bin else ""))
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
