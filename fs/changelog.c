@@ -68,11 +68,28 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
 }
 
-static int mkdir_open(int dirfd, const char *name, bool *created)
+/* The store's owner, when this process is root working on a store owned
+ * by a service account: what it creates is given to that account, as the
+ * service must go on writing the same directories. */
+struct owner {
+	bool chown;
+	uid_t uid;
+	gid_t gid;
+};
+
+static void give(const struct owner *o, int dirfd, const char *name)
+{
+	if (o->chown && fchownat(dirfd, name, o->uid, o->gid, AT_SYMLINK_NOFOLLOW) < 0) {
+		/* best effort: `meshctl doctor --fix` says and fixes the rest */
+	}
+}
+
+static int mkdir_open(int dirfd, const char *name, const struct owner *o, bool *created)
 {
 	if (created)
 		*created = false;
 	if (mkdirat(dirfd, name, STORE_DIR_MODE) == 0) {
+		give(o, dirfd, name);
 		if (created)
 			*created = true;
 	} else if (errno != EEXIST) {
@@ -171,13 +188,17 @@ int changelog_append(const char *store, const char *domain, const char *product,
 	int sfd = mesh_open_dir_at(AT_FDCWD, store);
 	if (sfd < 0)
 		return mesh_errf(err, sfd, "%s: %s", store, strerror(-sfd));
-	int cfd = mkdir_open(sfd, CHANGELOG_DIR, NULL);
+	struct stat st;
+	struct owner o = {0};
+	if (fstat(sfd, &st) == 0 && geteuid() == 0 && st.st_uid != 0)
+		o = (struct owner){.chown = true, .uid = st.st_uid, .gid = st.st_gid};
+	int cfd = mkdir_open(sfd, CHANGELOG_DIR, &o, NULL);
 	close(sfd);
-	int hfd = cfd >= 0 ? mkdir_open(cfd, host, NULL) : cfd;
+	int hfd = cfd >= 0 ? mkdir_open(cfd, host, &o, NULL) : cfd;
 	if (cfd >= 0)
 		close(cfd);
 	bool created = false;
-	int bfd = hfd >= 0 ? mkdir_open(hfd, bucket, &created) : hfd;
+	int bfd = hfd >= 0 ? mkdir_open(hfd, bucket, &o, &created) : hfd;
 	if (bfd < 0) {
 		if (hfd >= 0)
 			close(hfd);
@@ -194,6 +215,8 @@ int changelog_append(const char *store, const char *domain, const char *product,
 	snprintf(text, sizeof text, "%s/%s\n", domain, product);
 	struct mesh_err werr = {0};
 	int rc = store_write_replace(bfd, name, text, strlen(text), STORE_FILE_MODE, &werr);
+	if (!rc)
+		give(&o, bfd, name);
 	close(bfd);
 	if (rc) {
 		snprintf(path, sizeof path, "%s/" CHANGELOG_DIR "/%s/%s", store, host, bucket);
@@ -295,6 +318,8 @@ static int64_t read_bucket(struct reader *r, int hostfd, const char *bucket, int
 	if (!d) {
 		if (fd >= 0)
 			close(fd);
+		if (fd != -ENOENT)
+			r->out->complete = false;     /* unreadable: the store must be walked */
 		return 0;
 	}
 	struct dirent *de;
@@ -395,8 +420,10 @@ int changelog_read_since(const char *store, const char *cursor, struct changelog
 		if (de->d_name[0] == '.')
 			continue;
 		int hfd = mesh_open_dir_at(dirfd(d), de->d_name);
-		if (hfd < 0)
+		if (hfd < 0) {
+			out->complete = false;        /* a host whose changes cannot be read */
 			continue;
+		}
 		struct position *p = NULL;
 		for (size_t i = 0; i < n_pos && !p; i++)
 			if (!strcmp(pos[i].host, de->d_name))

@@ -733,7 +733,14 @@ static int refresh_db(const char *store, const char *path, sqlite3 *db, struct i
 		drop_unseen_products(&r);
 	if (!r.failed) {
 		char num[32];
-		meta_set(&r, "changes_cursor", log.cursor ? log.cursor : "");
+		/* The position in the log moves only with a settled refresh:
+		 * until every cached attribute and listing has expired, the
+		 * products logged since the last settled one are listed again
+		 * (one that was listed before its new release showed is not
+		 * missed). */
+		bool settled_now = r.start_ns - first_seen >= INDEX_SETTLE_SECONDS * NS;
+		if (settled_now)
+			meta_set(&r, "changes_cursor", log.cursor ? log.cursor : "");
 		if (!incremental) {
 			snprintf(num, sizeof num, "%lld", (long long)r.start_ns);
 			meta_set(&r, "full_walk_ns", num);
@@ -743,7 +750,7 @@ static int refresh_db(const char *store, const char *path, sqlite3 *db, struct i
 		meta_set(&r, "generation_seen_ns", num);
 		/* settled once a refresh started long enough after the change
 		 * was first seen for every cached attribute to have expired */
-		meta_set(&r, "settled", r.start_ns - first_seen >= INDEX_SETTLE_SECONDS * NS ? "1" : "0");
+		meta_set(&r, "settled", settled_now ? "1" : "0");
 	}
 	changelog_read_free(&log);
 	for (int i = 0; i < N_STMT; i++)

@@ -18,8 +18,10 @@
  * Shared filesystems cache directory attributes for a while (FUSE
  * attribute timeout, NFS actimeo): a refresh within INDEX_SETTLE_SECONDS
  * of a generation change is repeated by the next refresh, and a product
- * directory changed within that time is listed again, so a release renamed
- * into place is never missed for good.
+ * directory changed within that time is listed again (the position in the
+ * change log moves only with a settled refresh, so products logged since
+ * are listed again), so a release renamed into place is never missed for
+ * good.
  *
  * Thread-safety: none; every call opens its own connection.  Several
  * processes may refresh at once (SQLite serializes them).
