@@ -459,6 +459,33 @@ int changelog_read_since(const char *store, const char *cursor, struct changelog
 	return 0;
 }
 
+char *changelog_cursor_merge(const char *settled, const char *fresh)
+{
+	size_t n_old = 0, n_new = 0;
+	struct position *old = cursor_parse(settled, &n_old), *now = cursor_parse(fresh, &n_new);
+	struct strbuf out = STRBUF_INIT;
+	for (size_t i = 0; i < n_new; i++) {
+		const struct position *p = NULL;
+		for (size_t k = 0; k < n_old && !p; k++)
+			if (!strcmp(old[k].host, now[i].host))
+				p = &old[k];
+		if (p) {
+			strbuf_printf(&out, "%s %lld", p->host, (long long)p->ns);
+			for (size_t k = 0; k < p->n_seen; k++)
+				strbuf_printf(&out, " %s", p->seen[k]);
+		} else {
+			/* a host new to the position: from a margin before its newest
+			 * entry, nothing marked read */
+			strbuf_printf(&out, "%s %lld", now[i].host,
+				      (long long)(now[i].ns - (int64_t)CHANGELOG_MARGIN_SECONDS * NS));
+		}
+		strbuf_puts(&out, "\n");
+	}
+	positions_free(old, n_old);
+	positions_free(now, n_new);
+	return strbuf_detach(&out, NULL);
+}
+
 void changelog_read_free(struct changelog_read *r)
 {
 	if (!r)

@@ -716,7 +716,6 @@ static int refresh_db(const char *store, const char *path, sqlite3 *db, struct i
 		log.complete = false;
 	bool incremental = log.complete && walked &&
 			   r.start_ns - strtoll(walked, NULL, 10) < (int64_t)INDEX_FULL_WALK_SECONDS * NS;
-	free(cursor);
 	free(walked);
 	stats->incremental = incremental;
 	if (incremental) {
@@ -739,8 +738,13 @@ static int refresh_db(const char *store, const char *path, sqlite3 *db, struct i
 		 * (one that was listed before its new release showed is not
 		 * missed). */
 		bool settled_now = r.start_ns - first_seen >= INDEX_SETTLE_SECONDS * NS;
-		if (settled_now)
+		if (settled_now) {
 			meta_set(&r, "changes_cursor", log.cursor ? log.cursor : "");
+		} else if (cursor || !incremental) {
+			char *merged = changelog_cursor_merge(cursor, log.cursor);
+			meta_set(&r, "changes_cursor", merged);
+			free(merged);
+		}
 		if (!incremental) {
 			snprintf(num, sizeof num, "%lld", (long long)r.start_ns);
 			meta_set(&r, "full_walk_ns", num);
@@ -753,6 +757,7 @@ static int refresh_db(const char *store, const char *path, sqlite3 *db, struct i
 		meta_set(&r, "settled", settled_now ? "1" : "0");
 	}
 	changelog_read_free(&log);
+	free(cursor);
 	for (int i = 0; i < N_STMT; i++)
 		sqlite3_finalize(r.st[i]);
 	map_free(&r.products);

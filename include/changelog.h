@@ -61,6 +61,13 @@ struct changelog_read {
 int changelog_read_since(const char *store, const char *cursor, struct changelog_read *out, struct mesh_err *err);
 void changelog_read_free(struct changelog_read *r);
 
+/* The position to keep after a refresh that is not settled yet: `settled`'s
+ * place for every host it knows (what came after is read again), and for
+ * the hosts only `fresh` (the read's new position) knows, their newest
+ * entry less the margin.  So a host new to the index does not make every
+ * refresh walk the store while changes keep coming.  Malloc'ed. */
+char *changelog_cursor_merge(const char *settled, const char *fresh);
+
 /* Parse one entry's text: 0 and the two names, or -EINVAL (untrusted). */
 int changelog_entry_parse(const char *text, size_t len, char domain[65], char product[65]);
 

@@ -82,7 +82,9 @@ int main(void)
 	sleep(INDEX_SETTLE_SECONDS);
 	usleep(200000);
 	CHECK(index_refresh(store, db, &st, &err) == 0);
-	CHECK(!st.up_to_date && !st.incremental && st.products_checked == 50 && st.products_listed == 0);
+	/* (from the change log: the rebuild took each host's position a margin
+	 * before its newest entry, which here covers every install) */
+	CHECK(!st.up_to_date && st.incremental && st.products_checked <= 50 && st.added == 0 && st.removed == 0);
 	CHECK(index_refresh(store, db, &st, &err) == 0);
 	CHECK(st.up_to_date && st.releases == 100);
 	/* one new release: one product listed, one release read */
