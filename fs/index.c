@@ -1029,19 +1029,28 @@ int index_products(const char *db_path, const char *domain, const char *product,
 		return rc;
 	/* products in name order through UNIQUE(domain, product); each one's
 	 * releases through UNIQUE(product_id, version): no sort of the whole */
-	const char *sql = "SELECT p.id, p.domain, p.product, r.version, r.status, r.published_at, r.restricted,"
-			  "       p.unreadable"
-			  "  FROM products p LEFT JOIN releases r ON r.product_id = p.id"
-			  " WHERE (?1 IS NULL OR p.domain = ?1) AND (?2 IS NULL OR p.product = ?2)"
-			  " ORDER BY p.domain, p.product";
+	/* one statement per filter, so that a named domain or product is a
+	 * lookup in UNIQUE(domain, product), not a scan with a test per row */
+	const char *sql = product ? "SELECT p.id, p.domain, p.product, r.version, r.status, r.published_at,"
+				    " r.restricted, p.unreadable"
+				    "  FROM products p LEFT JOIN releases r ON r.product_id = p.id"
+				    " WHERE p.domain = ?1 AND p.product = ?2"
+			: domain ? "SELECT p.id, p.domain, p.product, r.version, r.status, r.published_at,"
+				   " r.restricted, p.unreadable"
+				   "  FROM products p LEFT JOIN releases r ON r.product_id = p.id"
+				   " WHERE p.domain = ?1 ORDER BY p.domain, p.product"
+				 : "SELECT p.id, p.domain, p.product, r.version, r.status, r.published_at,"
+				   " r.restricted, p.unreadable"
+				   "  FROM products p LEFT JOIN releases r ON r.product_id = p.id"
+				   " ORDER BY p.domain, p.product";
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 		rc = mesh_errf(err, -EIO, "%s: %s", db_path, sqlite3_errmsg(db));
 		sqlite3_close(db);
 		return rc;
 	}
-	if (domain)
-		sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+	if (domain || product)
+		sqlite3_bind_text(st, 1, domain ? domain : "", -1, SQLITE_STATIC);
 	if (product)
 		sqlite3_bind_text(st, 2, product, -1, SQLITE_STATIC);
 	struct index_version *v = NULL;
