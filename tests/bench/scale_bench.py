@@ -5,10 +5,10 @@ products a domain), measured the way users and ops meet them:
 
   list            `meshctl list` (all products, index current)
   status          `meshctl status`
-  refresh         this host's index refresh after one new release
-                  (`meshctl search` of the new product, minus a search on a
-                  current index; the refresh reads the change log)
-  rss             the daemon's RSS after mount and a walk of one domain
+  refresh         this host's index refresh after one new release (the
+                  first `meshctl list d0/p0` after the publish minus one
+                  on a current index; the refresh reads the change log)
+  rss             the daemon's RSS after mount and a listing of one domain
   mount ready     mount until the first `ls` of the mount answers (index
                   warm: the daemon has mounted this store before)
 
@@ -210,13 +210,13 @@ def main():
                 if before_bin:
                     res[n]["status_before"].append(timed(lambda: ctl(store, state, "status", binary=before_bin)))
             if want("refresh"):
-                ctl(store, state, "search", "Scale", "p1")
-                base = timed(lambda: ctl(store, state, "search", "zzznothing", check=False))
+                ctl(store, state, "list", "d0/p0")
+                base = timed(lambda: ctl(store, state, "list", "d0/p0", check=False))
                 rel = release_dir(WORK / f"rel-{n}-{time.time_ns()}", "d0", f"new{time.time_ns()}", "1.0.0",
                                   "fresh")
                 ctl(store, state, "publish", rel)
                 shutil.rmtree(rel.parent)
-                after = timed(lambda: ctl(store, state, "search", "zzznothing", check=False))
+                after = timed(lambda: ctl(store, state, "list", "d0/p0", check=False))
                 res[n]["refresh"].append(max(0.0, after - base))
             if want("daemon"):
                 ready, rss = daemon_run(store, state)
