@@ -379,14 +379,16 @@ static void *watcher_main(void *arg)
 	return NULL;
 }
 
-/* mesh.yaml usage: {onJournalFull: refuse|serve, retentionDays: N}: the
- * governance team's choice between "no read without a record" (default)
- * and availability, and how long raw events are kept before they are
- * folded into daily rollups. */
-static void usage_settings(const char *store, bool *serve, unsigned *retention_days)
+/* mesh.yaml usage: {onJournalFull: refuse|serve, retentionDays: N,
+ * shippedRetentionDays: N}: the governance team's choice between "no read
+ * without a record" (default) and availability, how long raw events are
+ * kept before they are folded into daily rollups, and how long the copies
+ * shipped into the store are kept (usage.h: retention of shipped usage). */
+static void usage_settings(const char *store, bool *serve, unsigned *retention_days, unsigned *ship_days)
 {
 	*serve = false;
 	*retention_days = 0;
+	*ship_days = 0;
 	char path[4096], *text;
 	size_t len;
 	snprintf(path, sizeof path, "%s/mesh.yaml", store);
@@ -401,6 +403,8 @@ static void usage_settings(const char *store, bool *serve, unsigned *retention_d
 		double days;
 		if (ynumber(ymap_get(u, "retentionDays"), &days) == 0 && days >= 1 && days < 100000)
 			*retention_days = (unsigned)days;
+		if (ynumber(ymap_get(u, "shippedRetentionDays"), &days) == 0 && days >= 1 && days < 100000)
+			*ship_days = (unsigned)days;
 	}
 	yamltree_free(root);
 	free(text);
@@ -439,15 +443,26 @@ int daemon_reload(struct mesh_daemon *d, double poll_interval, struct mesh_err *
 	if (poll_interval > 0)
 		atomic_store_explicit(&d->poll_ms, (int)(poll_interval * 1000), memory_order_relaxed);
 	bool serve;
-	unsigned retention_days;
-	usage_settings(d->store, &serve, &retention_days);
-	usage_configure(d->usage, serve, retention_days);
+	unsigned retention_days, ship_days;
+	usage_settings(d->store, &serve, &retention_days, &ship_days);
+	usage_configure(d->usage, serve, retention_days, ship_days);
 	return daemon_rescan(d, err);
 }
 
 static void sink_shipped(void *ctx, int64_t seq)
 {
 	usage_outbox_shipped(ctx, seq);
+}
+
+static void sink_status(void *ctx, struct usage_sink_status *out)
+{
+	struct pgsink_stats st;
+	pgsink_stats(ctx, &st);
+	out->connected = st.connected;
+	out->backlog = st.backlog;
+	out->oldest_ns = st.oldest_ns;
+	out->shipped = st.shipped;
+	snprintf(out->last_error, sizeof out->last_error, "%s", st.last_error);
 }
 
 int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, struct mesh_err *err)
@@ -461,7 +476,7 @@ int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, s
 			return rc;
 		struct usage_config cfg = {.slots = d->opts.usage_slots, .hostname = host,
 					   .metrics_path = d->opts.metrics_path, .ship_dir = ship};
-		usage_settings(d->store, &cfg.serve_when_full, &cfg.retention_days);
+		usage_settings(d->store, &cfg.serve_when_full, &cfg.retention_days, &cfg.ship_retention_days);
 		/* ops: fleet usage in PostgreSQL (-o usage_sink wins over mesh.yaml) */
 		char sink[2048] = "";
 		if (d->opts.usage_sink)
@@ -480,6 +495,7 @@ int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, s
 			rc = pgsink_open(&so, &d->sink, err);
 			if (rc)
 				return rc;
+			usage_set_sink_status(d->usage, sink_status, d->sink);
 		}
 	}
 	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

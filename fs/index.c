@@ -12,6 +12,7 @@
  * filter on the hit's domain, product, restricted and owners).
  */
 #include "index.h"
+#include "changelog.h"
 #include "state_dir.h"
 
 #include <dirent.h>
@@ -28,14 +29,14 @@
 
 #include "mesh_util.h"
 
-#define INDEX_LAYOUT 3
+#define INDEX_LAYOUT 4
 #define NS 1000000000LL
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
 	"CREATE TABLE IF NOT EXISTS products(id INTEGER PRIMARY KEY, domain TEXT NOT NULL,"
 	"  product TEXT NOT NULL, dir_mtime INTEGER NOT NULL, life_mtime INTEGER NOT NULL,"
-	"  UNIQUE(domain, product));"
+	"  unreadable INTEGER NOT NULL DEFAULT 0, UNIQUE(domain, product));"
 	"CREATE TABLE IF NOT EXISTS releases(id INTEGER PRIMARY KEY, product_id INTEGER NOT NULL,"
 	"  version TEXT NOT NULL, status TEXT, published_at TEXT, contract_id TEXT, restricted INTEGER,"
 	"  purpose TEXT, owners TEXT, tags TEXT, UNIQUE(product_id, version));"
@@ -45,7 +46,7 @@ static const char schema_sql[] =
 	/* domain and product apart from the rest: ranking weighs a word in a
 	 * product's name above one in its description (bm25 weights below) */
 	"CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(domain, product, text, tokenize='unicode61');"
-	"PRAGMA user_version=" "3" ";";
+	"PRAGMA user_version=" "4" ";";
 
 /* ---- a small hash map: string or integer keys to a slot ---- */
 
@@ -220,7 +221,7 @@ enum { S_PRODUCT_ADD, S_PRODUCT_SET, S_PRODUCT_DEL, S_RELEASES_OF, S_RELEASE_ADD
 
 static const char *const stmt_sql[N_STMT] = {
 	[S_PRODUCT_ADD] = "INSERT INTO products(domain, product, dir_mtime, life_mtime) VALUES(?,?,?,?)",
-	[S_PRODUCT_SET] = "UPDATE products SET dir_mtime=?, life_mtime=? WHERE id=?",
+	[S_PRODUCT_SET] = "UPDATE products SET dir_mtime=?, life_mtime=?, unreadable=? WHERE id=?",
 	[S_PRODUCT_DEL] = "DELETE FROM products WHERE id=?",
 	[S_RELEASES_OF] = "SELECT id, version, status FROM releases WHERE product_id=?",
 	[S_RELEASE_ADD] = "INSERT INTO releases(product_id, version, status, published_at, contract_id,"
@@ -241,6 +242,7 @@ struct refresh {
 	int64_t start_ns;
 	struct index_refresh_stats *stats;
 	struct map products;          /* "domain/product" -> products row */
+	bool force;                   /* list every product refreshed (the change log named it) */
 	int failed;                   /* SQLite error code of the first failure */
 };
 
@@ -422,7 +424,7 @@ static void refresh_product(struct refresh *r, int dfd, const char *domain, cons
 	int64_t newest = dir_mtime > life_mtime ? dir_mtime : life_mtime;
 	/* unchanged, and not so recently that a later change could share the
 	 * timestamp or hide behind a cached attribute */
-	if (!added && e->dir_mtime == dir_mtime && e->life_mtime == life_mtime &&
+	if (!r->force && !added && e->dir_mtime == dir_mtime && e->life_mtime == life_mtime &&
 	    r->start_ns - newest > INDEX_SETTLE_SECONDS * NS)
 		return;
 	int pfd = openat(dfd, product, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -447,6 +449,7 @@ static void refresh_product(struct refresh *r, int dfd, const char *domain, cons
 	struct lifecycle_table life = {0};
 	lifecycle_load_at(pfd, &life, NULL);      /* unreadable: all active, as the mount */
 	bool retry = false;
+	size_t unreadable = 0;
 	int lfd = dup(pfd);
 	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
 	if (!d && lfd >= 0)
@@ -481,6 +484,7 @@ static void refresh_product(struct refresh *r, int dfd, const char *domain, cons
 		struct contract *c;
 		if (!load_release(r, pfd, domain, product, v, &m, &c)) {
 			r->stats->unreadable++;
+			unreadable++;
 			retry = true;       /* perhaps still being copied by a slow NFS client */
 			continue;
 		}
@@ -507,7 +511,8 @@ static void refresh_product(struct refresh *r, int dfd, const char *domain, cons
 	sqlite3_stmt *s = stmt(r, S_PRODUCT_SET);
 	sqlite3_bind_int64(s, 1, e->dir_mtime);
 	sqlite3_bind_int64(s, 2, e->life_mtime);
-	sqlite3_bind_int64(s, 3, e->id);
+	sqlite3_bind_int64(s, 3, (int64_t)unreadable);
+	sqlite3_bind_int64(s, 4, e->id);
 	done(r, s);
 }
 
@@ -539,6 +544,51 @@ static void walk_store(struct refresh *r)
 		close(dfd);
 	}
 	closedir(domains);
+}
+
+/* The products the change log names, from the index (one lookup each),
+ * then refreshed: the incremental refresh. */
+static int refresh_logged(struct refresh *r, char **keys, size_t n)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(r->db, "SELECT id, dir_mtime, life_mtime FROM products WHERE domain=? AND product=?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return sqlite3_extended_errcode(r->db);
+	for (size_t i = 0; i < n; i++) {
+		char *slash = strchr(keys[i], '/');
+		if (!slash)
+			continue;
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, keys[i], (int)(slash - keys[i]), SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, slash + 1, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			bool added;
+			struct map_entry *e = map_get(&r->products, keys[i], 0, &added);
+			e->id = sqlite3_column_int64(st, 0);
+			e->dir_mtime = sqlite3_column_int64(st, 1);
+			e->life_mtime = sqlite3_column_int64(st, 2);
+		}
+	}
+	sqlite3_finalize(st);
+	char path[PATH_MAX], domain[NAME_MAX + 1] = "";
+	int dfd = -1;
+	for (size_t i = 0; i < n && !r->failed; i++) {
+		char *slash = strchr(keys[i], '/');
+		if (!slash || (size_t)(slash - keys[i]) > NAME_MAX)
+			continue;
+		if (strncmp(domain, keys[i], (size_t)(slash - keys[i])) || domain[slash - keys[i]]) {
+			if (dfd >= 0)
+				close(dfd);
+			snprintf(domain, sizeof domain, "%.*s", (int)(slash - keys[i]), keys[i]);
+			snprintf(path, sizeof path, "%s/domains/%s", r->store, domain);
+			dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (dfd >= 0)
+			refresh_product(r, dfd, domain, slash + 1);
+	}
+	if (dfd >= 0)
+		close(dfd);
+	return 0;
 }
 
 static int load_products(struct refresh *r)
@@ -655,21 +705,59 @@ static int refresh_db(const char *store, const char *path, sqlite3 *db, struct i
 	for (int i = 0; i < N_STMT && !r.failed; i++)
 		if (sqlite3_prepare_v2(db, stmt_sql[i], -1, &r.st[i], NULL) != SQLITE_OK)
 			r.failed = sqlite3_extended_errcode(db);
-	if (!r.failed)
-		r.failed = load_products(&r);
-	if (!r.failed)
-		walk_store(&r);
+	/* What changed, from the change log (read before the store, so that a
+	 * change made during the walk is read again next time).  The log is
+	 * trusted only for as long as INDEX_FULL_WALK_SECONDS after a walk of
+	 * every product: a change no meshfs writer logged (an older version,
+	 * a hand edit) is found within that time. */
+	struct changelog_read log = {0};
+	char *cursor = meta_get(db, "changes_cursor"), *walked = meta_get(db, "full_walk_ns");
+	if (changelog_read_since(store, cursor, &log, NULL))
+		log.complete = false;
+	bool incremental = log.complete && walked &&
+			   r.start_ns - strtoll(walked, NULL, 10) < (int64_t)INDEX_FULL_WALK_SECONDS * NS;
+	free(walked);
+	stats->incremental = incremental;
+	if (incremental) {
+		r.force = true;
+		if (!r.failed)
+			r.failed = refresh_logged(&r, log.keys, log.n_keys);
+	} else {
+		if (!r.failed)
+			r.failed = load_products(&r);
+		if (!r.failed)
+			walk_store(&r);
+	}
 	if (!r.failed)
 		drop_unseen_products(&r);
 	if (!r.failed) {
 		char num[32];
+		/* The position in the log moves only with a settled refresh:
+		 * until every cached attribute and listing has expired, the
+		 * products logged since the last settled one are listed again
+		 * (one that was listed before its new release showed is not
+		 * missed). */
+		bool settled_now = r.start_ns - first_seen >= INDEX_SETTLE_SECONDS * NS;
+		if (settled_now) {
+			meta_set(&r, "changes_cursor", log.cursor ? log.cursor : "");
+		} else if (cursor || !incremental) {
+			char *merged = changelog_cursor_merge(cursor, log.cursor);
+			meta_set(&r, "changes_cursor", merged);
+			free(merged);
+		}
+		if (!incremental) {
+			snprintf(num, sizeof num, "%lld", (long long)r.start_ns);
+			meta_set(&r, "full_walk_ns", num);
+		}
 		meta_set(&r, "generation", gen);
 		snprintf(num, sizeof num, "%lld", (long long)first_seen);
 		meta_set(&r, "generation_seen_ns", num);
 		/* settled once a refresh started long enough after the change
 		 * was first seen for every cached attribute to have expired */
-		meta_set(&r, "settled", r.start_ns - first_seen >= INDEX_SETTLE_SECONDS * NS ? "1" : "0");
+		meta_set(&r, "settled", settled_now ? "1" : "0");
 	}
+	changelog_read_free(&log);
+	free(cursor);
 	for (int i = 0; i < N_STMT; i++)
 		sqlite3_finalize(r.st[i]);
 	map_free(&r.products);
@@ -910,4 +998,119 @@ void index_hits_free(struct index_hit *hits, size_t n)
 	for (size_t i = 0; i < n; i++)
 		hit_clear(&hits[i]);
 	free(hits);
+}
+
+/* ---- listing ---- */
+
+static int open_read(const char *db_path, sqlite3 **db, struct mesh_err *err)
+{
+	*db = NULL;
+	struct mesh_err cerr = {0};
+	int crc = db_path_check(db_path, false, &cerr);
+	if (crc && crc != -ENOENT)
+		return mesh_errf(err, crc, "%s", cerr.msg);
+	if (crc || sqlite3_open_v2(db_path, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+		int e = mesh_errf(err, -ENOENT, "%s: %s (run 'meshctl reindex')", db_path,
+				  *db ? sqlite3_errmsg(*db) : "cannot open");
+		sqlite3_close(*db);
+		*db = NULL;
+		return e;
+	}
+	sqlite3_busy_timeout(*db, 5000);
+	return 0;
+}
+
+int index_products(const char *db_path, const char *domain, const char *product, index_product_fn fn, void *ctx,
+		   struct mesh_err *err)
+{
+	sqlite3 *db;
+	int rc = open_read(db_path, &db, err);
+	if (rc)
+		return rc;
+	/* products in name order through UNIQUE(domain, product); each one's
+	 * releases through UNIQUE(product_id, version): no sort of the whole */
+	/* one statement per filter, so that a named domain or product is a
+	 * lookup in UNIQUE(domain, product), not a scan with a test per row */
+	const char *sql = product ? "SELECT p.id, p.domain, p.product, r.version, r.status, r.published_at,"
+				    " r.restricted, p.unreadable"
+				    "  FROM products p LEFT JOIN releases r ON r.product_id = p.id"
+				    " WHERE p.domain = ?1 AND p.product = ?2"
+			: domain ? "SELECT p.id, p.domain, p.product, r.version, r.status, r.published_at,"
+				   " r.restricted, p.unreadable"
+				   "  FROM products p LEFT JOIN releases r ON r.product_id = p.id"
+				   " WHERE p.domain = ?1 ORDER BY p.domain, p.product"
+				 : "SELECT p.id, p.domain, p.product, r.version, r.status, r.published_at,"
+				   " r.restricted, p.unreadable"
+				   "  FROM products p LEFT JOIN releases r ON r.product_id = p.id"
+				   " ORDER BY p.domain, p.product";
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		rc = mesh_errf(err, -EIO, "%s: %s", db_path, sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return rc;
+	}
+	if (domain || product)
+		sqlite3_bind_text(st, 1, domain ? domain : "", -1, SQLITE_STATIC);
+	if (product)
+		sqlite3_bind_text(st, 2, product, -1, SQLITE_STATIC);
+	struct index_version *v = NULL;
+	char **text = NULL;          /* 3 strings per version */
+	size_t n = 0, cap = 0;
+	int64_t cur = -1;
+	char *cur_domain = NULL, *cur_product = NULL;
+	bool restricted = false;
+	size_t unreadable = 0;
+	int step;
+	for (;;) {
+		step = sqlite3_step(st);
+		int64_t id = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+		if (cur >= 0 && (step != SQLITE_ROW || id != cur)) {
+			struct index_product p = {.domain = cur_domain, .product = cur_product, .versions = v,
+						  .n_versions = n, .restricted = restricted, .unreadable = unreadable};
+			rc = fn(ctx, &p);
+			for (size_t i = 0; i < 3 * n; i++)
+				free(text[i]);
+			n = 0;
+			restricted = false;
+			free(cur_domain);
+			free(cur_product);
+			cur_domain = cur_product = NULL;
+			cur = -1;
+			if (rc)
+				break;
+		}
+		if (step != SQLITE_ROW)
+			break;
+		if (cur < 0) {
+			cur = id;
+			cur_domain = col_text(st, 1);
+			cur_product = col_text(st, 2);
+			unreadable = (size_t)sqlite3_column_int64(st, 7);
+		}
+		if (sqlite3_column_type(st, 3) == SQLITE_NULL)
+			continue;          /* a product without readable releases */
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			v = xrealloc(v, cap * sizeof *v);
+			text = xrealloc(text, 3 * cap * sizeof *text);
+		}
+		for (int k = 0; k < 3; k++)
+			text[3 * n + k] = col_text(st, 3 + k);
+		v[n] = (struct index_version){.version = text[3 * n], .status = text[3 * n + 1],
+					      .published_at = text[3 * n + 2],
+					      .restricted = sqlite3_column_int(st, 6) != 0};
+		restricted |= v[n].restricted;
+		n++;
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = mesh_errf(err, -EIO, "%s: %s", db_path, sqlite3_errmsg(db));
+	for (size_t i = 0; i < 3 * n; i++)
+		free(text[i]);
+	free(cur_domain);
+	free(cur_product);
+	free(v);
+	free(text);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
 }

@@ -466,8 +466,17 @@ static int cmd_list(const struct meshctl_ctx *ctx, int argc, char **argv)
 		printf("usage: meshctl list [DOMAIN[/PRODUCT]]\n");
 		return argc == 2 && !strcmp(argv[1], "--help") ? MESHCTL_OK : MESHCTL_USAGE;
 	}
+	struct mesh_err cerr = {0};
+	int st = store_check(ctx->store, &cerr);
+	if (st) {
+		meshctl_fail(ctx, "list", "%s", cerr.msg);
+		return meshctl_exit_for(st);
+	}
+	st = meshctl_list_from_index(ctx, argc == 2 ? argv[1] : NULL);
+	if (st != MESHCTL_LIST_FALLBACK)
+		return st;
 	struct catalog *cat;
-	int st = load_catalog(ctx, "list", &cat);
+	st = load_catalog(ctx, "list", &cat);
 	if (st)
 		return st;
 	const struct cat_node *start = catalog_root(cat);
@@ -802,27 +811,42 @@ static int cmd_status(const struct meshctl_ctx *ctx, int argc, char **argv)
 		printf("usage: meshctl status\n");
 		return MESHCTL_USAGE;
 	}
-	struct catalog *cat;
-	int st = load_catalog(ctx, "status", &cat);
-	if (st)
-		return st;
-	const struct cat_node *root = catalog_root(cat);
-	size_t products = 0, versions = 0, deprecated = 0;
-	struct scope *sc = NULL;
-	scope_open(ctx->store, &ctx->caller, &sc, NULL);   /* counts of what the caller may see */
-	for (uint32_t d = 0; d < root->n_children; d++)
-		for (uint32_t p = 0; p < root->children[d]->n_children; p++) {
-			const struct cat_node *prod = root->children[d]->children[p];
-			if (!scope_may_discover(sc, prod))
-				continue;
-			products++;
-			for (uint32_t v = 0; v < prod->n_children; v++)
-				if (prod->children[v]->kind == CAT_VERSION && scope_may_discover(sc, prod->children[v])) {
-					versions++;
-					deprecated += prod->children[v]->state == LC_DEPRECATED;
-				}
-		}
-	scope_close(sc);
+	struct mesh_err cerr = {0};
+	int st = store_check(ctx->store, &cerr);
+	if (st) {
+		meshctl_fail(ctx, "status", "%s", cerr.msg);
+		return meshctl_exit_for(st);
+	}
+	/* counts of what the caller may see: from this host's index, or when
+	 * it cannot answer, from a scan of the store */
+	struct meshctl_counts counts;
+	if (meshctl_counts_from_index(ctx, &counts) == MESHCTL_LIST_FALLBACK) {
+		struct catalog *cat;
+		st = load_catalog(ctx, "status", &cat);
+		if (st)
+			return st;
+		const struct cat_node *root = catalog_root(cat);
+		memset(&counts, 0, sizeof counts);
+		struct scope *sc = NULL;
+		scope_open(ctx->store, &ctx->caller, &sc, NULL);
+		for (uint32_t d = 0; d < root->n_children; d++)
+			for (uint32_t p = 0; p < root->children[d]->n_children; p++) {
+				const struct cat_node *prod = root->children[d]->children[p];
+				if (!scope_may_discover(sc, prod))
+					continue;
+				counts.products++;
+				for (uint32_t v = 0; v < prod->n_children; v++)
+					if (prod->children[v]->kind == CAT_VERSION &&
+					    scope_may_discover(sc, prod->children[v])) {
+						counts.versions++;
+						counts.deprecated += prod->children[v]->state == LC_DEPRECATED;
+					}
+			}
+		scope_close(sc);
+		counts.domains = root->n_children;
+		counts.unreadable = catalog_skipped(cat);
+		catalog_unref(cat);
+	}
 	char gen[64] = "";
 	store_read_generation(ctx->store, gen, sizeof gen);
 	gen[strcspn(gen, " \n")] = '\0';
@@ -830,11 +854,11 @@ static int cmd_status(const struct meshctl_ctx *ctx, int argc, char **argv)
 		json_t *doc = json_object();
 		json_object_set_new(doc, "store", json_string(ctx->store));
 		json_object_set_new(doc, "generation", json_string(gen));
-		json_object_set_new(doc, "domains", json_integer(root->n_children));
-		json_object_set_new(doc, "products", json_integer((json_int_t)products));
-		json_object_set_new(doc, "versions", json_integer((json_int_t)versions));
-		json_object_set_new(doc, "deprecated", json_integer((json_int_t)deprecated));
-		json_object_set_new(doc, "unreadable_releases", json_integer((json_int_t)catalog_skipped(cat)));
+		json_object_set_new(doc, "domains", json_integer((json_int_t)counts.domains));
+		json_object_set_new(doc, "products", json_integer((json_int_t)counts.products));
+		json_object_set_new(doc, "versions", json_integer((json_int_t)counts.versions));
+		json_object_set_new(doc, "deprecated", json_integer((json_int_t)counts.deprecated));
+		json_object_set_new(doc, "unreadable_releases", json_integer((json_int_t)counts.unreadable));
 		/* the usage part as the text report gives it, one line an entry */
 		char *usage_text = NULL;
 		size_t usage_len = 0;
@@ -853,18 +877,16 @@ static int cmd_status(const struct meshctl_ctx *ctx, int argc, char **argv)
 		}
 		free(usage_text);
 		json_object_set_new(doc, "usage", lines);
-		catalog_unref(cat);
 		meshctl_json_print(doc);
 		return st2;
 	}
 	printf("store        %s\n", ctx->store);
 	printf("generation   %s\n", gen);
-	printf("domains      %u\n", root->n_children);
-	printf("products     %zu\n", products);
-	printf("versions     %zu (%zu deprecated)\n", versions, deprecated);
-	if (catalog_skipped(cat))
-		printf("unreadable   %zu releases (manifest missing or damaged)\n", catalog_skipped(cat));
-	catalog_unref(cat);
+	printf("domains      %zu\n", counts.domains);
+	printf("products     %zu\n", counts.products);
+	printf("versions     %zu (%zu deprecated)\n", counts.versions, counts.deprecated);
+	if (counts.unreadable)
+		printf("unreadable   %zu releases (manifest missing or damaged)\n", counts.unreadable);
 	return meshctl_usage_status(ctx, stdout);
 }
 

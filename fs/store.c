@@ -6,6 +6,7 @@
  * daemon's in-memory view (catalog.c).
  */
 #include "store.h"
+#include "changelog.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -847,6 +848,9 @@ int store_install_release(const char *store, const struct release_spec *spec,
 	close(stage->fd);
 	stage->fd = -1;
 	store_stage_free(own);
+	/* the log first, then the counter: a reader that sees the counter
+	 * move finds the entry (changelog.h) */
+	changelog_append(store, spec->domain, spec->product, NULL);
 	store_bump_generation(store, NULL);
 	if (out)
 		*out = m;
@@ -1205,6 +1209,8 @@ int store_set_lifecycle(const char *store, const char *domain, const char *produ
 		rc = store_write_replace(pfd, record, text, strlen(text), STORE_FILE_MODE, err);
 	free(text);
 	close(pfd);
+	if (!rc)
+		rc = changelog_append(store, domain, product, err);
 	if (!rc)
 		rc = store_bump_generation(store, err);
 	return rc;

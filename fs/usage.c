@@ -100,6 +100,13 @@ struct usage {
 	pthread_cond_t ship_wake;       /* with wake_lock: stop */
 	bool serve_when_full;
 	unsigned metrics_interval_ms, flush_interval_ms, retention_days;
+	unsigned ship_retention_days;    /* ops: usage_configure; 0: keep shipped events */
+	int64_t ship_horizon_ns;         /* shipper: events before it were dropped from segments */
+	int64_t next_ship_retention_ns;  /* shipper: next look at the horizon */
+	int64_t ship_prune_seen;         /* shipper: the newest prune it looked at */
+	/* ops: the forwarder's figures for the state and metrics files (under error_lock) */
+	usage_sink_status_fn sink_status;
+	void *sink_ctx;
 	/* ops: the outbox of final events for a forwarder (pgsink.h) */
 	bool outbox;
 	sqlite3_stmt *outbox_insert, *outbox_delete;
@@ -932,7 +939,7 @@ static int cmp_name(const void *a, const void *b)
  * ones are removed: a reader sees the old ones, the new one, or both (an
  * event counted once: rows are merged by event id).  Best effort: on any
  * failure the segments stay as they are. */
-static void compact(struct usage *u)
+static void compact(struct usage *u, int64_t horizon, bool force)
 {
 	DIR *d = opendir(u->ship_dir);
 	if (!d)
@@ -949,7 +956,7 @@ static void compact(struct usage *u)
 		names[n++] = xstrdup(de->d_name);
 	}
 	closedir(d);
-	if (n <= SEGMENT_COMPACT_AT || ship_db_ready(u)) {
+	if ((n <= SEGMENT_COMPACT_AT && !(force && n > 0)) || ship_db_ready(u)) {
 		for (size_t i = 0; i < n; i++)
 			free(names[i]);
 		free(names);
@@ -987,18 +994,25 @@ static void compact(struct usage *u)
 		sqlite3_finalize(st);
 		if (!ok)
 			break;
-		ok = sqlite3_exec(db,
-			"INSERT INTO seg.events SELECT * FROM old.events WHERE true ON CONFLICT(event_id) DO UPDATE"
-			" SET bytes = excluded.bytes, read_calls = excluded.read_calls, duration_ns = excluded.duration_ns,"
-			" complete = excluded.complete WHERE excluded.complete >= complete", NULL, NULL, NULL) == SQLITE_OK;
+		/* events that opened before the horizon are not kept (retention) */
+		snprintf(sql, sizeof sql,
+			 "INSERT INTO seg.events SELECT * FROM old.events WHERE open_ns >= %" PRId64
+			 " ON CONFLICT(event_id) DO UPDATE"
+			 " SET bytes = excluded.bytes, read_calls = excluded.read_calls, duration_ns = excluded.duration_ns,"
+			 " complete = excluded.complete WHERE excluded.complete >= complete", horizon);
+		ok = sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
 		sqlite3_exec(db, "DETACH DATABASE old", NULL, NULL, NULL);
 	}
+	/* this host's rollups as they are now: what a prune folded is still
+	 * counted by readers on other hosts (the newest segment's rollups are
+	 * the current ones; usage_report.c) */
+	ok = ok && sqlite3_exec(db, "CREATE TABLE seg.rollups AS SELECT * FROM main.rollups", NULL, NULL, NULL) == SQLITE_OK;
 	int64_t lo = ok ? query_int(db, "SELECT min(event_id) FROM seg.events", 0) : 0;
 	int64_t hi = ok ? query_int(db, "SELECT max(event_id) FROM seg.events", 0) : 0;
 	if (ok) {
 		snprintf(sql, sizeof sql, "INSERT INTO seg.meta VALUES('layout', %d), ('seq', %" PRId64 "),"
-			 " ('first', %" PRId64 "), ('last', %" PRId64 "), ('compacted', %zu)", USAGE_DB_LAYOUT, seq, lo,
-			 hi, n);
+			 " ('first', %" PRId64 "), ('last', %" PRId64 "), ('compacted', %zu), ('horizon_ns', %" PRId64 ")",
+			 USAGE_DB_LAYOUT, seq, lo, hi, n, horizon);
 		ok = sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
 	}
 	sqlite3_exec(db, "DETACH DATABASE seg", NULL, NULL, NULL);
@@ -1014,6 +1028,7 @@ static void compact(struct usage *u)
 	}
 	if (ok) {
 		mesh_fsync_dir_at(AT_FDCWD, u->ship_dir);
+		u->ship_horizon_ns = horizon;
 		snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta(key, value) VALUES('ship_seq', %" PRId64 ")", seq);
 		sqlite3_exec(db, sql, NULL, NULL, NULL);
 		for (size_t i = 0; i < n; i++) {
@@ -1032,13 +1047,40 @@ static void compact(struct usage *u)
 	free(names);
 }
 
+/* The retention horizon of shipped events (0: keep all): the later of
+ * mesh.yaml's usage.shippedRetentionDays and the newest prune of this
+ * host's database (`meshctl usage --prune-before`, or retentionDays): raw
+ * events folded into rollups here leave the shipped copies too.  Looked
+ * at hourly, and at once when a prune moved it; a compaction that applies
+ * a new horizon runs however few segments there are. */
+static int64_t ship_horizon(struct usage *u, int64_t now)
+{
+	int64_t horizon = 0;
+	unsigned days = __atomic_load_n(&u->ship_retention_days, __ATOMIC_RELAXED);
+	if (days)
+		horizon = now - (int64_t)days * 86400 * NS;
+	int64_t pruned = u->ship_db ? query_int(u->ship_db, "SELECT value FROM meta WHERE key = 'pruned_before_ns'", 0)
+				    : 0;
+	if (pruned > horizon)
+		horizon = pruned;
+	bool moved_by_prune = pruned > u->ship_prune_seen;
+	if (horizon <= u->ship_horizon_ns || (!moved_by_prune && now < u->next_ship_retention_ns))
+		return 0;
+	u->ship_prune_seen = pruned;
+	u->next_ship_retention_ns = now + 3600 * NS;
+	return horizon;
+}
+
 static void ship(struct usage *u)
 {
 	bool more = true;
 	for (int i = 0; more && i < 16; i++)
 		if (ship_once(u, &more))
 			return;
-	compact(u);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t horizon = ship_horizon(u, (int64_t)ts.tv_sec * NS + ts.tv_nsec);
+	compact(u, horizon > 0 ? horizon : u->ship_horizon_ns, horizon > 0);
 }
 
 /* ---- the writer: state, metrics, retention, prune requests ---- */
@@ -1088,10 +1130,27 @@ static void one_line(char *s)
 
 /* The state file: preallocated and rewritten in place, so it still updates
  * when the disk is full, which is when it matters most. */
+/* The forwarder's figures, if one is attached (valid = false: none). */
+static void sink_figures(struct usage *u, struct usage_sink_status *out)
+{
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&u->error_lock);
+	usage_sink_status_fn fn = u->sink_status;
+	void *ctx = u->sink_ctx;
+	pthread_mutex_unlock(&u->error_lock);
+	if (fn) {
+		fn(ctx, out);
+		out->valid = true;
+		one_line(out->last_error);
+	}
+}
+
 static void write_state(struct usage *u, bool running)
 {
 	struct usage_stats s;
 	usage_stats(u, &s);
+	struct usage_sink_status sink;
+	sink_figures(u, &sink);
 	char prune[256];
 	pthread_mutex_lock(&u->error_lock);
 	snprintf(prune, sizeof prune, "%s", u->prune_result[0] ? u->prune_result : "-");
@@ -1112,6 +1171,13 @@ static void write_state(struct usage *u, bool running)
 		u->wal ? "wal" : "rollback", s.capacity, s.in_use, s.backlog, s.committed, s.replayed, s.damaged,
 		s.refused, s.lost, s.opens_allow, s.opens_mask, s.opens_deny, s.opens_discovery, s.bytes,
 		s.read_calls, s.batches, s.batch_max, s.last_commit_ns, u->retention_days, prune, s.last_error);
+	if (n > 0 && sink.valid && (size_t)n < sizeof text) {
+		n -= 4;                    /* before "end\n" */
+		n += snprintf(text + n, sizeof text - (size_t)n,
+			      "sink_connected %d\nsink_backlog %" PRId64 "\nsink_oldest_ns %" PRId64 "\nsink_shipped %" PRIu64
+			      "\nsink_last_error %s\nend\n", sink.connected, sink.backlog, sink.oldest_ns, sink.shipped,
+			      sink.last_error[0] ? sink.last_error : "-");
+	}
 	if (n < 0 || u->state_fd < 0)
 		return;
 	if ((size_t)n >= sizeof text)
@@ -1189,6 +1255,22 @@ static void write_metrics(struct usage *u)
 		    "When the writer last committed (0: not since start).", h, NULL, (double)s.last_commit_ns / 1e9);
 	prom_metric(f, "meshfs_usage_writer_failing", "gauge", "1 while the usage database cannot be written.", h, NULL,
 		    s.last_error[0] ? 1 : 0);
+	struct usage_sink_status sink;
+	sink_figures(u, &sink);
+	if (sink.valid) {
+		int64_t now = now_ns();
+		prom_metric(f, "meshfs_usage_sink_connected", "gauge", "1 while the PostgreSQL sink is connected.", h, NULL,
+			    sink.connected ? 1 : 0);
+		prom_metric(f, "meshfs_usage_sink_backlog", "gauge", "Events in the outbox not yet in PostgreSQL.", h, NULL,
+			    (double)sink.backlog);
+		prom_metric(f, "meshfs_usage_sink_oldest_age_seconds", "gauge",
+			    "Age of the oldest event not yet in PostgreSQL (0: none waits).", h, NULL,
+			    sink.backlog > 0 && sink.oldest_ns > 0 ? (double)(now - sink.oldest_ns) / 1e9 : 0);
+		prom_metric(f, "meshfs_usage_sink_shipped_total", "counter", "Events shipped to PostgreSQL since start.", h,
+			    NULL, (double)sink.shipped);
+		prom_metric(f, "meshfs_usage_sink_failing", "gauge", "1 while the last attempt to ship failed.", h, NULL,
+			    sink.last_error[0] ? 1 : 0);
+	}
 	bool ok = !ferror(f);
 	if (fclose(f) != 0 || !ok || rename(tmp, u->metrics_path) < 0)
 		unlink(tmp);
@@ -1512,6 +1594,7 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 	u->metrics_interval_ms = cfg->metrics_interval_ms ? cfg->metrics_interval_ms : 1000;
 	u->flush_interval_ms = cfg->flush_interval_ms ? cfg->flush_interval_ms : 50;
 	u->retention_days = cfg->retention_days;
+	u->ship_retention_days = cfg->ship_retention_days;
 	u->ship_dir = cfg->ship_dir && *cfg->ship_dir ? xstrdup(cfg->ship_dir) : NULL;
 	u->ship_interval_ms = cfg->ship_interval_ms ? cfg->ship_interval_ms : 1000;
 	u->outbox = cfg->outbox;                          /* ops */
@@ -1659,12 +1742,23 @@ int usage_close(struct usage *u)
 
 /* ---- ops: settings changed at SIGHUP (mesh.yaml's usage: block) ---- */
 
-void usage_configure(struct usage *u, bool serve_when_full, unsigned retention_days)
+void usage_configure(struct usage *u, bool serve_when_full, unsigned retention_days, unsigned ship_retention_days)
 {
 	if (!u)
 		return;
 	__atomic_store_n(&u->serve_when_full, serve_when_full, __ATOMIC_RELAXED);
 	__atomic_store_n(&u->retention_days, retention_days, __ATOMIC_RELAXED);
+	__atomic_store_n(&u->ship_retention_days, ship_retention_days, __ATOMIC_RELAXED);
+}
+
+void usage_set_sink_status(struct usage *u, usage_sink_status_fn fn, void *ctx)
+{
+	if (!u)
+		return;
+	pthread_mutex_lock(&u->error_lock);
+	u->sink_status = fn;
+	u->sink_ctx = ctx;
+	pthread_mutex_unlock(&u->error_lock);
 }
 
 void usage_outbox_shipped(struct usage *u, int64_t seq)

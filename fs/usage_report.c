@@ -127,13 +127,22 @@ int usage_db_prune(struct sqlite3 *db, int64_t before_ns, uint64_t *folded, stru
 			" first_ns = min(first_ns, excluded.first_ns), last_ns = max(last_ns, excluded.last_ns)",
 			-1, &fold, NULL) == SQLITE_OK &&
 		 sqlite3_prepare_v2(db, "DELETE FROM events WHERE open_ns < ?1", -1, &drop, NULL) == SQLITE_OK ? 0 : -EIO;
+	/* the shipper drops the shipped copies of what was folded here (usage.c) */
+	sqlite3_stmt *mark = NULL;
+	if (!rc && sqlite3_prepare_v2(db, "INSERT INTO meta(key, value) VALUES('pruned_before_ns', ?1)"
+				      " ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
+				      -1, &mark, NULL) != SQLITE_OK)
+		rc = -EIO;
 	if (!rc) {
 		sqlite3_bind_int64(fold, 1, before_ns);
 		sqlite3_bind_int64(drop, 1, before_ns);
+		sqlite3_bind_int64(mark, 1, before_ns);
 		if (sqlite3_step(fold) != SQLITE_DONE || sqlite3_step(drop) != SQLITE_DONE)
 			rc = -EIO;
 		else
 			*folded = (uint64_t)sqlite3_changes(db);
+		if (!rc && sqlite3_step(mark) != SQLITE_DONE)
+			rc = -EIO;
 	}
 	if (!rc && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		rc = -EIO;
@@ -145,6 +154,7 @@ int usage_db_prune(struct sqlite3 *db, int64_t before_ns, uint64_t *folded, stru
 	}
 	sqlite3_finalize(fold);
 	sqlite3_finalize(drop);
+	sqlite3_finalize(mark);
 	return rc;
 }
 
@@ -597,6 +607,20 @@ static sqlite3 *open_shipped_once(const char *dir, char *why, size_t why_size, b
 				" read_calls = excluded.read_calls, duration_ns = excluded.duration_ns,"
 				" complete = excluded.complete WHERE excluded.complete >= events.complete",
 				NULL, NULL, &msg);
+			/* a merged segment carries the host's rollups at the time
+			 * (folded events left the segments): the newest ones win */
+			sqlite3_stmt *has = NULL;
+			bool rollups = rc == SQLITE_OK &&
+				       sqlite3_prepare_v2(mem, "SELECT 1 FROM seg.sqlite_master WHERE type = 'table'"
+							  " AND name = 'rollups'", -1, &has, NULL) == SQLITE_OK &&
+				       sqlite3_step(has) == SQLITE_ROW;
+			sqlite3_finalize(has);
+			if (rollups) {
+				sqlite3_free(msg);
+				msg = NULL;
+				rc = sqlite3_exec(mem, "DELETE FROM main.rollups; INSERT INTO main.rollups SELECT * FROM seg.rollups",
+						  NULL, NULL, &msg);
+			}
 			if (rc != SQLITE_OK)
 				snprintf(why, why_size, "%s: %s", path.buf, msg ? msg : sqlite3_errmsg(mem));
 			sqlite3_free(msg);
@@ -1586,6 +1610,7 @@ int usage_state_parse(const char *text, struct usage_host_status *out)
 	memset(out, 0, sizeof *out);
 	snprintf(out->prune, sizeof out->prune, "-");
 	snprintf(out->last_error, sizeof out->last_error, "-");
+	snprintf(out->sink_last_error, sizeof out->sink_last_error, "-");
 	if (strncmp(text, "meshfs-usage-state 1\n", 21))
 		return -EPROTO;
 	bool end = false;
@@ -1632,6 +1657,16 @@ int usage_state_parse(const char *text, struct usage_host_status *out)
 			set_text(out->prune, sizeof out->prune, value);
 		else if (!strcmp(key, "last_error"))
 			set_text(out->last_error, sizeof out->last_error, value);
+		else if (!strcmp(key, "sink_connected"))
+			out->sink = true, out->sink_connected = s == 1;
+		else if (!strcmp(key, "sink_backlog"))
+			out->sink_backlog = s;
+		else if (!strcmp(key, "sink_oldest_ns"))
+			out->sink_oldest_ns = s;
+		else if (!strcmp(key, "sink_shipped"))
+			out->sink_shipped = u;
+		else if (!strcmp(key, "sink_last_error"))
+			set_text(out->sink_last_error, sizeof out->sink_last_error, value);
 		U64(capacity); U64(in_use); U64(backlog); U64(committed); U64(replayed); U64(damaged);
 		U64(refused); U64(lost); U64(opens_allow); U64(opens_mask); U64(opens_deny);
 		U64(opens_discovery); U64(bytes); U64(batches); U64(batch_max);
@@ -1726,6 +1761,18 @@ char *usage_status_format(const struct usage_host_status *hosts, size_t n, int64
 			char *e = clean_text(s->last_error);
 			json_object_set_new(o, "last_error", strcmp(e, "-") ? json_string(e) : json_null());
 			free(e);
+			if (s->sink) {
+				json_t *k = json_object();
+				json_object_set_new(k, "connected", json_boolean(s->sink_connected));
+				json_object_set_new(k, "backlog", json_integer((json_int_t)s->sink_backlog));
+				json_object_set_new(k, "oldest_age_s", s->sink_backlog > 0 && s->sink_oldest_ns > 0
+					? json_real((double)(now_ns - s->sink_oldest_ns) / 1e9) : json_null());
+				json_object_set_new(k, "shipped", json_integer((json_int_t)s->sink_shipped));
+				char *se = clean_text(s->sink_last_error);
+				json_object_set_new(k, "last_error", strcmp(se, "-") ? json_string(se) : json_null());
+				free(se);
+				json_object_set_new(o, "postgresql", k);
+			}
 			json_array_append_new(a, o);
 		}
 		char *text = json_dumps(a, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -1759,6 +1806,20 @@ char *usage_status_format(const struct usage_host_status *hosts, size_t n, int64
 			time_text(s->last_commit_ns, when, sizeof when);
 		strbuf_printf(&sb, "last commit  %s\n", s->last_commit_ns ? when : "-");
 		strbuf_printf(&sb, "last error   %s\n", error);
+		if (s->sink) {
+			char oldest[48] = "";
+			if (s->sink_backlog > 0 && s->sink_oldest_ns > 0) {
+				char a2[32];
+				ago_text(now_ns, s->sink_oldest_ns, a2, sizeof a2);
+				snprintf(oldest, sizeof oldest, ", oldest %s", a2);
+			}
+			char *se = clean_text(s->sink_last_error);
+			strbuf_printf(&sb, "postgresql   %s, backlog %" PRId64 "%s, %" PRIu64 " shipped since start\n",
+				      s->sink_connected ? "connected" : "not connected", s->sink_backlog, oldest,
+				      s->sink_shipped);
+			strbuf_printf(&sb, "pg error     %s\n", se);
+			free(se);
+		}
 		free(host);
 		free(error);
 	}

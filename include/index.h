@@ -7,15 +7,21 @@
  * Files are the truth: the index can be deleted and rebuilt at any time
  * (`meshctl reindex`), and publish does not write it.  It remembers the
  * store generation it was refreshed at; when the generation moves, a
- * refresh looks only at what changed: every product directory is stat'ed,
- * and only those whose directory or lifecycle records changed are listed
- * and their new releases read (one manifest and one contract each).
+ * refresh looks only at what changed: the products the store's change log
+ * (changelog.h) names since the index's position in it are listed and
+ * their new releases read (one manifest and one contract each).  When the
+ * log cannot say (no position yet, a host new to the index, entries pruned
+ * past the position, a store without a log) and at least every
+ * INDEX_FULL_WALK_SECONDS, every product directory is stat'ed instead and
+ * only those whose directory or lifecycle records changed are listed.
  *
  * Shared filesystems cache directory attributes for a while (FUSE
  * attribute timeout, NFS actimeo): a refresh within INDEX_SETTLE_SECONDS
  * of a generation change is repeated by the next refresh, and a product
- * directory changed within that time is listed again, so a release renamed
- * into place is never missed for good.
+ * directory changed within that time is listed again (the position in the
+ * change log moves only with a settled refresh, so products logged since
+ * are listed again), so a release renamed into place is never missed for
+ * good.
  *
  * Thread-safety: none; every call opens its own connection.  Several
  * processes may refresh at once (SQLite serializes them).
@@ -23,6 +29,7 @@
 #ifndef INDEX_H
 #define INDEX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +39,9 @@
 
 #define INDEX_DB_NAME "index.db"
 #define INDEX_SETTLE_SECONDS 3
+/* The change log (changelog.h) is trusted this long after a refresh that
+ * stat'ed every product; then the next refresh does that again. */
+#define INDEX_FULL_WALK_SECONDS 3600
 
 struct index_refresh_stats {
 	size_t releases;          /* in the index after the refresh */
@@ -40,6 +50,7 @@ struct index_refresh_stats {
 	size_t added, removed, changed;   /* releases */
 	size_t unreadable;        /* releases skipped: manifest or contract unreadable */
 	int up_to_date;           /* nothing to do: the generation had not moved */
+	int incremental;          /* only the products the change log named were looked at */
 };
 
 /* Build `db_path` from scratch from the store's files (into a temporary
@@ -75,6 +86,31 @@ struct index_query {
  * classification one of its columns has, its status.  Best first. */
 int index_query_run(const char *db_path, const struct index_query *q, size_t limit, struct index_hit **hits,
 		    size_t *n, struct mesh_err *err);
+
+/* One product as the index lists it: its releases (retired ones are not
+ * in the index), in no particular order. */
+struct index_version {
+	const char *version;
+	const char *status;        /* active | deprecated */
+	const char *published_at;  /* RFC 3339 UTC, as the manifest says */
+	bool restricted;           /* this release's contract or manifest says meshRestricted */
+};
+struct index_product {
+	const char *domain, *product;
+	const struct index_version *versions;
+	size_t n_versions;
+	bool restricted;           /* any release is restricted */
+	size_t unreadable;         /* releases skipped: manifest or contract unreadable */
+};
+
+/* Call `fn` for each product in the index (as it is: call index_refresh()
+ * first), in (domain, product) strcmp order; `domain` / `product` (NULL:
+ * any) narrow it.  Memory is one product's at a time: the pointers are
+ * valid during the call only.  A non-zero return of `fn` stops the walk
+ * and is returned.  -ENOENT when there is no index; -EIO for SQLite errors. */
+typedef int (*index_product_fn)(void *ctx, const struct index_product *p);
+int index_products(const char *db_path, const char *domain, const char *product, index_product_fn fn, void *ctx,
+		   struct mesh_err *err);
 
 /* This host's index of `store`: STATE/<store-id>/index.db (the state root
  * `state_option`, else $MESHFS_STATE_DIR, else /var/lib/meshfs). */

@@ -16,6 +16,19 @@ int meshctl_cmd_draft(const struct meshctl_ctx *ctx, int argc, char **argv);
 /* Usage recording status for `meshctl status` (journal backlog, refusals). */
 int meshctl_usage_status(const struct meshctl_ctx *ctx, FILE *out);
 
+/* `meshctl list [WHAT]` from this host's index (fs/cli/meshctl_list.c):
+ * an exit status, or MESHCTL_LIST_FALLBACK (nothing printed) when the index
+ * cannot answer (cannot be refreshed, or WHAT names files of a release). */
+#define MESHCTL_LIST_FALLBACK (-1000)
+int meshctl_list_from_index(const struct meshctl_ctx *ctx, const char *what);
+/* What `meshctl status` counts, from the index, for the caller (products
+ * and versions they may discover; unreadable releases of the whole store).
+ * 0, or MESHCTL_LIST_FALLBACK when the index cannot answer. */
+struct meshctl_counts {
+	size_t domains, products, versions, deprecated, unreadable;
+};
+int meshctl_counts_from_index(const struct meshctl_ctx *ctx, struct meshctl_counts *c);
+
 int meshctl_cmd_domain(const struct meshctl_ctx *ctx, int argc, char **argv);
 int meshctl_cmd_grant(const struct meshctl_ctx *ctx, int argc, char **argv);
 int meshctl_cmd_revoke(const struct meshctl_ctx *ctx, int argc, char **argv);

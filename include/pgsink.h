@@ -59,6 +59,7 @@ struct pgsink_stats {
 	uint64_t shipped;              /* events inserted or found present since open */
 	uint64_t batches;
 	int64_t backlog;               /* outbox rows not yet shipped (as last seen) */
+	int64_t oldest_ns;             /* open time of the oldest of them (0: none) */
 	bool connected;
 	char last_error[256];          /* "" when the last attempt worked */
 };

@@ -41,6 +41,10 @@ bool scope_may_discover(struct scope *s, const struct cat_node *n);
  * domain's restricted list is added here (an unreadable domain.yaml
  * restricts every product of the domain). */
 bool scope_may_discover_product(struct scope *s, const char *domain, const char *product, bool restricted);
+/* The same for one release of such a product (`product_restricted`: what
+ * the index knows of the product: any release restricted). */
+bool scope_may_discover_release(struct scope *s, const char *domain, const char *product, const char *version,
+				bool product_restricted);
 /* ",d1,d2," for the domains the caller administers (governance: NULL, all).
  * Owned by the scope. */
 const char *scope_domain_list(struct scope *s);

@@ -20,7 +20,9 @@
  *                                          descriptor, as published and as served (descriptor.h)
  *   STORE/domains/<domain>/<product>/.tmp-*         a publish in progress (ignored)
  *   STORE/grants/ STORE/requests/          access grants and requests (grants.h)
- *   STORE/usage/<host>/                    one host's usage journal and database
+ *   STORE/usage/<host>/                    one host's shipped usage segments
+ *   STORE/changes/<host>/<bucket>/         change log of publishes and lifecycle changes
+ *                                          (changelog.h; appended before the counter moves)
  *   STORE/index/index.db                   catalog index (SQLite, rebuilt by reindex)
  *
  * The store belongs to one account, the mesh service's (root or a system

@@ -58,6 +58,16 @@
  * incomplete one, so nothing is counted twice.  Readers on other hosts
  * (usage_report.h) read only renamed segments: no locks, no shared pages.
  *
+ * Retention of shipped usage.  The host merges its segments (more than 32
+ * into one; the merged one renamed into place before the old ones are
+ * removed, so a reader sees the old ones, the new one or both), and only it
+ * removes its own.  At a merge, events that opened before the horizon are
+ * left out: the later of now - ship_retention_days and the newest prune of
+ * this host's database (retention_days, or `meshctl usage --prune-before`:
+ * raw events folded into rollups here leave the shipped copies too, so a
+ * prune holds on every host).  A new horizon merges however few segments
+ * there are (looked at hourly; at once after a prune).
+ *
  * Not here: deciding access (policy), FUSE.
  */
 #ifndef USAGE_H
@@ -88,6 +98,9 @@ struct usage_config {
 	const char *ship_dir;          /* STORE/usage/<host>: where closed segments go
 					  (NULL: none; see "Shipping" above) */
 	unsigned ship_interval_ms;     /* how often segments are written (1000) */
+	unsigned ship_retention_days;  /* shipped events older than this leave the
+					  segments at the next merge, hourly (0: keep);
+					  see "Retention of shipped usage" below */
 	bool outbox;                   /* keep usage.db's outbox of final events, in
 					  commit order, for a forwarder (pgsink.h) */
 };
@@ -164,14 +177,29 @@ int usage_begin(struct usage *u, const struct usage_open_info *info, uint64_t *h
 void usage_end(struct usage *u, uint64_t handle, uint64_t bytes, uint64_t read_calls,
 	       uint64_t duration_ns);
 
+/* A forwarder's figures (pgsink.h), written by the usage writer into the
+ * state file (for `meshctl status`) and the metrics file. */
+struct usage_sink_status {
+	bool valid;                    /* a forwarder is attached */
+	bool connected;
+	int64_t backlog;               /* outbox events not yet shipped */
+	int64_t oldest_ns;             /* open time of the oldest of them (0: none) */
+	uint64_t shipped;              /* since start */
+	char last_error[256];          /* "" when the last attempt worked */
+};
+typedef void (*usage_sink_status_fn)(void *ctx, struct usage_sink_status *out);
+/* Attach (fn) or detach (NULL) the forwarder's figures; fn is called from
+ * the writer thread and must be thread-safe.  NULL u is a no-op. */
+void usage_set_sink_status(struct usage *u, usage_sink_status_fn fn, void *ctx);
+
 /* The forwarder shipped every outbox entry up to `seq`: the writer deletes
  * them with its next transaction.  Thread-safe; NULL is a no-op. */
 void usage_outbox_shipped(struct usage *u, int64_t seq);
 
-/* Apply changed mesh-wide settings (serve_when_full, retention_days of
- * struct usage_config) to a running recorder, as after SIGHUP.  Thread-safe;
- * NULL is a no-op. */
-void usage_configure(struct usage *u, bool serve_when_full, unsigned retention_days);
+/* Apply changed mesh-wide settings (serve_when_full, retention_days and
+ * ship_retention_days of struct usage_config) to a running recorder, as
+ * after SIGHUP.  Thread-safe; NULL is a no-op. */
+void usage_configure(struct usage *u, bool serve_when_full, unsigned retention_days, unsigned ship_retention_days);
 
 /* Current figures (see struct usage_stats).  Thread-safe. */
 void usage_stats(struct usage *u, struct usage_stats *out);

@@ -128,6 +128,12 @@ struct usage_host_status {
 	uint64_t opens_allow, opens_mask, opens_deny, opens_discovery, bytes, batches, batch_max;
 	unsigned retention_days;
 	char prune[256], last_error[256];  /* "-" when none */
+	/* the PostgreSQL forwarder of that host (pgsink.h), if it has one */
+	bool sink;
+	bool sink_connected;
+	int64_t sink_backlog, sink_oldest_ns;
+	uint64_t sink_shipped;
+	char sink_last_error[256];         /* "-" when none */
 };
 
 /* Parse a state file's text (written by usage.c).  -EPROTO if it is not one

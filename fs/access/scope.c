@@ -119,7 +119,8 @@ bool scope_may_discover(struct scope *s, const struct cat_node *n)
 	return visible;
 }
 
-bool scope_may_discover_product(struct scope *s, const char *domain, const char *product, bool restricted)
+static bool may_discover_named(struct scope *s, const char *domain, const char *product, const char *version,
+			       bool restricted)
 {
 	const struct owned *d = domain_facts(s, domain);
 	if (!d->loaded)
@@ -131,10 +132,21 @@ bool scope_may_discover_product(struct scope *s, const char *domain, const char 
 	if (!s->policy)
 		return false;
 	struct policy_decision dec;
-	policy_decide(s->policy, &s->who, domain, product, NULL, NULL, 0, time(NULL), &dec);
+	policy_decide(s->policy, &s->who, domain, product, version, NULL, 0, time(NULL), &dec);
 	bool visible = dec.result != POLICY_DENY;
 	policy_decision_clear(&dec);
 	return visible;
+}
+
+bool scope_may_discover_product(struct scope *s, const char *domain, const char *product, bool restricted)
+{
+	return may_discover_named(s, domain, product, NULL, restricted);
+}
+
+bool scope_may_discover_release(struct scope *s, const char *domain, const char *product, const char *version,
+				bool product_restricted)
+{
+	return may_discover_named(s, domain, product, version, product_restricted);
 }
 
 const char *scope_domain_list(struct scope *s)

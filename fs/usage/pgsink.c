@@ -318,12 +318,17 @@ static int ship_batch(struct pgsink *s)
 static void update_backlog(struct pgsink *s)
 {
 	sqlite3_stmt *st;
-	if (!s->db || sqlite3_prepare_v2(s->db, "SELECT count(*) FROM outbox WHERE seq > ?1", -1, &st, NULL) != SQLITE_OK)
+	/* how many wait, and since when: the open time of the oldest event
+	 * not yet shipped (the outbox is in commit order) */
+	if (!s->db || sqlite3_prepare_v2(s->db, "SELECT count(*), (SELECT e.open_ns FROM outbox o JOIN events e"
+				      " ON e.event_id = o.event_id WHERE o.seq > ?1 ORDER BY o.seq LIMIT 1)"
+				      " FROM outbox WHERE seq > ?1", -1, &st, NULL) != SQLITE_OK)
 		return;
 	sqlite3_bind_int64(st, 1, s->cursor);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		pthread_mutex_lock(&s->lock);
 		s->stats.backlog = sqlite3_column_int64(st, 0);
+		s->stats.oldest_ns = sqlite3_column_int64(st, 1);
 		pthread_mutex_unlock(&s->lock);
 	}
 	sqlite3_finalize(st);

@@ -206,3 +206,48 @@ def test_replay_after_kill9_inserts_no_duplicate(mesh, postgres, daemons):
     con.close()
     remote = sorted(int(x) for x in postgres.sql("SELECT event_id FROM meshfs_usage_events").split())
     assert remote == local
+
+
+def test_status_and_metrics_show_the_sink_backlog(mesh, postgres, scratch):
+    """The forwarder's backlog (outbox events not yet in PostgreSQL), the age
+    of the oldest and the last error: in `meshctl status` for owners and
+    governance (not for other users) and in the daemon's metrics file."""
+    prom = scratch / "meshfs.prom"
+    d = Daemon(mesh, scratch, "host-a", options=f"usage_sink={postgres.conninfo},metrics={prom}")
+    # this host's usage in its state directory, where `meshctl status` reads it
+    d.args[-1] = d.args[-1].replace(f",usage_dir={d.usage_dir}", "")
+    d.start()
+    try:
+        d.read(3)
+        assert wait_for(lambda: pg_has_table(postgres) and pg_data_events(postgres) == 3, 30)
+        assert wait_for(lambda: "postgresql   connected, backlog 0," in mesh.ctl("status", check=True).stdout, 5)
+        postgres.stop()
+        try:
+            d.read(5)
+            # the discovery opens of `cat` count too: at least the 5 data opens wait
+
+            def waiting():
+                out = mesh.ctl("status", check=True).stdout
+                line = [x for x in out.splitlines() if x.startswith("postgresql")]
+                return line and "not connected" in line[0] and int(line[0].split("backlog ")[1].split(",")[0]) >= 5 \
+                    and "oldest" in line[0] and out
+            out = wait_for(waiting, 15) and mesh.ctl("status", check=True).stdout
+            assert out, mesh.ctl("status").stdout
+            error = [x for x in out.splitlines() if x.startswith("pg error")][0]
+            assert error != "pg error     -"
+            text = prom.read_text()
+            assert 'meshfs_usage_sink_connected{host="host-a"} 0' in text
+            backlog = [x for x in text.splitlines() if x.startswith("meshfs_usage_sink_backlog{")]
+            assert backlog and float(backlog[0].split()[-1]) >= 5, text
+            age = [x for x in text.splitlines() if x.startswith("meshfs_usage_sink_oldest_age_seconds{")]
+            assert age and float(age[0].split()[-1]) > 0
+            # owners see it, other users do not
+            assert "postgresql" in mesh.ctl("status", user="mesh_bob", check=True).stdout
+            outsider = mesh.ctl("status", user="mesh_dave", check=True).stdout
+            assert "postgresql" not in outsider and "pg error" not in outsider and "backlog" in outsider
+        finally:
+            postgres.start()
+        assert wait_for(lambda: "postgresql   connected, backlog 0," in mesh.ctl("status", check=True).stdout, 40)
+        assert wait_for(lambda: 'meshfs_usage_sink_backlog{host="host-a"} 0' in prom.read_text(), 5)
+    finally:
+        assert d.stop() == 0

@@ -282,3 +282,76 @@ def test_second_daemon_of_a_host_is_refused_even_daemonized(used, scratch):
         subprocess.run(["fusermount3", "-u", str(mnt)], check=True)
     finally:
         a.stop()
+
+
+def seg_rows(path, sql):
+    con = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_shipped_segments_are_pruned_by_their_host(used, scratch):
+    """mesh.yaml usage.shippedRetentionDays: the host that shipped segments
+    merges them leaving out events older than the limit and removes the old
+    files; another host's segments are never touched; a governance prune
+    (--prune-before) leaves the shipped copies too, its totals kept as
+    rollups in the merged segment."""
+    import shutil
+    m = Mount(used, scratch / "mnt", "allow_other,hostname=host-a").start()
+    for _ in range(3):
+        run(["cat", m / "sales/orders/1.0.0/orders.csv"], user="mesh_bob", check=True)
+    assert wait_for(lambda: list((used.path / "usage/host-a").glob("seg-*.db")), 5)
+    m.stop()
+    ship = used.path / "usage/host-a"
+    recent = sorted(ship.glob("seg-*.db"))[-1]
+    # a segment of 40-day-old events, and another host's old segment
+    old = ship / "seg-000000000000-1-3.db"
+    other = used.path / "usage/host-z" / "seg-000000000001-1-3.db"
+    other.parent.mkdir(mode=0o700)
+    for target in (old, other):
+        shutil.copy(recent, target)
+        os.chmod(target, 0o600)
+        con = sqlite3.connect(target)
+        con.execute("UPDATE events SET event_id = event_id - 1000000, open_ns = open_ns - 40 * 86400 * 1000000000,"
+                    " time = '2020-01-01T00:00:00.000Z'")
+        if target == other:
+            con.execute("UPDATE events SET host = 'host-z'")
+        con.commit()
+        con.close()
+    # what another host reports: the shipped segments (no local database of host-a there)
+    def remote_reads():
+        r = used.ctl("--state-dir", scratch / "elsewhere", "usage", "sales/orders", "--by", "host",
+                     "--since", "2019-12-01", "--format", "json", check=True)
+        return {row["host"]: row["reads"] for row in json.loads(r.stdout)["rows"]}
+    assert remote_reads() == {"host-a": 6, "host-z": 3}
+    with open(used.path / "mesh.yaml", "a") as f:
+        f.write("usage:\n  shippedRetentionDays: 30\n")
+    m = Mount(used, scratch / "mnt2", "allow_other,hostname=host-a").start()
+    try:
+        # merged into place first, then the old ones removed
+        assert wait_for(lambda: not old.exists() and not recent.exists(), 8), sorted(ship.iterdir())
+        segs = sorted(ship.glob("seg-*.db"))
+        assert len(segs) == 1
+        assert seg_rows(segs[0], "SELECT count(*), min(open_ns) > strftime('%s', 'now', '-31 days') * 1000000000"
+                                 " FROM events WHERE kind = 'data'") == [(3, 1)]
+        assert other.exists() and seg_rows(other, "SELECT count(*) FROM events WHERE kind = 'data'") == [(3,)]
+        assert remote_reads() == {"host-a": 3, "host-z": 3}
+        # a governance prune: the shipped raw events go, their count stays
+        tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
+        used.ctl("usage", "--prune-before", tomorrow, check=True)
+
+        def merged_without_raw():
+            s = sorted(ship.glob("seg-*.db"))
+            return len(s) == 1 and s[0] != segs[0] and \
+                seg_rows(s[0], "SELECT count(*) FROM events WHERE kind = 'data'") == [(0,)]
+        assert wait_for(merged_without_raw, 8), sorted(ship.iterdir())
+        merged = sorted(ship.glob("seg-*.db"))[0]
+        assert seg_rows(merged, "SELECT sum(opens) FROM rollups WHERE kind = 'data'") == [(3,)]
+        assert other.exists()
+    finally:
+        m.stop()
+    assert remote_reads() == {"host-a": 3, "host-z": 3}          # the prune kept the totals
+    local = usage_json(used, "sales/orders", "--by", "host", "--since", "2019-12-01")
+    assert {r["host"]: r["reads"] for r in local["rows"]} == {"host-a": 3, "host-z": 3}

@@ -1,0 +1,247 @@
+#!/usr/bin/python3
+"""Scale benchmark (issue 13): stores of 1,000 / 10,000 / 100,000 releases
+(one version per product, the worst case for anything per product; 1,000
+products a domain), measured the way users and ops meet them:
+
+  list            `meshctl list` (all products, index current)
+  status          `meshctl status`
+  refresh         this host's index refresh after one new release (the
+                  first `meshctl list d0/p0` after the publish minus one
+                  on a current index; the refresh reads the change log)
+  rss             the daemon's RSS after mount and a listing of one domain
+  mount ready     mount until the first `ls` of the mount answers (index
+                  warm: the daemon has mounted this store before)
+
+Each timing is the median of --repeat (>= 5) interleaved runs, min-max
+beside it.  Releases are cloned from one published release (manifest and
+contract rewritten), so a 100k store is built in minutes, not a day of
+publishing; every clone is a complete release.  The change log of the
+clones is left empty on purpose and the index built by `meshctl reindex`.
+Needs root (mounting).  Prints a Markdown table (and writes it to --out)."""
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--build", default=str(pathlib.Path(__file__).resolve().parents[2] / "build"))
+ap.add_argument("--work", default="/var/tmp/meshfs-scale-bench")
+ap.add_argument("--sizes", default="1000,10000,100000")
+ap.add_argument("--repeat", type=int, default=5)
+ap.add_argument("--only", default="", help="comma-separated: list,status,refresh,daemon")
+ap.add_argument("--baseline", default=None, help="a directory with another build's meshctl: its list and status"
+                " timed in the same loop (the before of a change)")
+ap.add_argument("--build-only", action="store_true")
+ap.add_argument("--out", default=None)
+args = ap.parse_args()
+args.repeat = max(5, args.repeat)
+ONLY = set(filter(None, args.only.split(",")))
+
+BUILD = pathlib.Path(args.build)
+MESHCTL, MESHFS = BUILD / "meshctl", BUILD / "meshfs"
+WORK = pathlib.Path(args.work)
+
+CONTRACT = """apiVersion: v3.1.0
+kind: DataContract
+id: {id}
+name: {product}
+version: {version}
+status: active
+domain: {domain}
+dataProduct: {product}
+description:
+  purpose: Scale product {product} about {topic}
+team:
+  members:
+    - username: root
+      role: owner
+support:
+  - channel: "#scale"
+schema:
+  - name: orders
+    physicalName: orders.csv
+    properties:
+      - {{name: order_id, logicalType: integer}}
+      - {{name: amount, logicalType: number}}
+"""
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def ctl(store, state, *a, check=True, binary=None):
+    env = dict(os.environ, MESHFS_STATE_DIR=str(state))
+    r = subprocess.run([str(binary or MESHCTL), "--store", str(store), *map(str, a)], capture_output=True, text=True,
+                       env=env)
+    if check and r.returncode:
+        raise RuntimeError(f"meshctl {' '.join(map(str, a))}: {r.stdout}{r.stderr}")
+    return r
+
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def release_dir(parent, domain, product, version, topic):
+    d = parent / f"{product}-{version}"
+    d.mkdir(parents=True)
+    (d / "orders.csv").write_text("order_id,amount\n1,2.5\n")
+    (d / "contract.yaml").write_text(CONTRACT.format(id=uuid.uuid4(), domain=domain, product=product,
+                                                     version=version, topic=topic))
+    return d
+
+
+def build_store(n):
+    root = WORK / f"store-{n}"
+    store, state = root / "store", root / "state"
+    if (root / "done").exists():
+        return store, state
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    ctl(store, state, "init")
+    domains = max(1, n // 1000)
+    for d in range(domains):
+        ctl(store, state, "domain", "create", f"d{d}", "--owner", "user:root")
+    tpl = release_dir(root / "rel", "d0", "p0", "1.0.0", "sales")
+    ctl(store, state, "publish", tpl)
+    src = store / "domains/d0/p0/1.0.0"
+    manifest = json.loads((src / ".manifest.json").read_text())
+    files = {name: (src / name).read_bytes() for name in ("orders.csv", "schema.json", "quality.json")
+             if (src / name).exists()}
+    t = time.perf_counter()
+    for i in range(1, n):
+        d, p, v = f"d{i % domains}", f"p{i}", "1.0.0"
+        pdir = store / "domains" / d / p
+        dst = pdir / v
+        dst.mkdir(parents=True, mode=0o700)
+        for name, data in files.items():
+            (dst / name).write_bytes(data)
+        (dst / "contract.yaml").write_text(CONTRACT.format(id=uuid.uuid4(), domain=d, product=p, version=v,
+                                                           topic="sales"))
+        (dst / ".manifest.json").write_text(json.dumps(dict(manifest, domain=d, product=p, version=v)))
+        if i % 20000 == 0:
+            log(f"  {i} releases")
+    subprocess.run(["chmod", "-R", "go-rwx", str(store)], check=True)
+    with open(store / "generation", "r+") as f:
+        f.write(f"{n} {time.time()} bench".ljust(63) + "\n")
+    ctl(store, state, "reindex")
+    log(f"  built {n} releases in {time.perf_counter() - t:.1f} s")
+    (root / "done").write_text("")
+    return store, state
+
+
+def fmt(xs, unit_scale=1000.0, digits=1):
+    xs = [x * unit_scale for x in xs]
+    return f"{statistics.median(xs):.{digits}f} ({min(xs):.{digits}f}-{max(xs):.{digits}f})"
+
+
+def daemon_run(store, state):
+    """Start the daemon, time until `ls` of the mount answers, then list one
+    domain and read the daemon's RSS; unmount.  (mount-ready s, RSS MiB)"""
+    mnt = WORK / "mnt"
+    mnt.mkdir(exist_ok=True)
+    subprocess.run(["fusermount3", "-uz", str(mnt)], capture_output=True)
+    env = dict(os.environ, MESHFS_STATE_DIR=str(state))
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([str(MESHFS), str(store), str(mnt), "-f", "-o", "allow_other,no_usage"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        ready = None
+        while time.perf_counter() - t0 < 600:
+            if proc.poll() is not None:
+                raise RuntimeError("meshfs exited")
+            r = subprocess.run(["ls", str(mnt)], capture_output=True, text=True)
+            if r.returncode == 0 and "d0" in r.stdout.split():
+                ready = time.perf_counter() - t0
+                break
+            time.sleep(0.01)
+        subprocess.run(["ls", str(mnt / "d0")], capture_output=True)
+        rss = 0
+        for line in open(f"/proc/{proc.pid}/status"):
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024
+        return ready, rss
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        subprocess.run(["fusermount3", "-uz", str(mnt)], capture_output=True)
+
+
+def main():
+    sizes = [int(s) for s in args.sizes.split(",")]
+    stores = {}
+    for n in sizes:
+        log(f"store of {n} releases")
+        stores[n] = build_store(n)
+    if args.build_only:
+        return
+    rows = []
+    want = lambda k: not ONLY or k in ONLY
+    # interleaved: one run of each size, repeated
+    res = {n: {"list": [], "status": [], "refresh": [], "ready": [], "rss": [], "list_before": [], "status_before": []}
+           for n in sizes}
+    before_bin = pathlib.Path(args.baseline) / "meshctl" if args.baseline else None
+    for n in sizes:
+        store, state = stores[n]
+        time.sleep(0.1)
+        ctl(store, state, "list")
+    for rep in range(args.repeat):
+        for n in sizes:
+            store, state = stores[n]
+            if want("list"):
+                res[n]["list"].append(timed(lambda: ctl(store, state, "list")))
+                if before_bin:
+                    res[n]["list_before"].append(timed(lambda: ctl(store, state, "list", binary=before_bin)))
+            if want("status"):
+                res[n]["status"].append(timed(lambda: ctl(store, state, "status")))
+                if before_bin:
+                    res[n]["status_before"].append(timed(lambda: ctl(store, state, "status", binary=before_bin)))
+            if want("refresh"):
+                ctl(store, state, "list", "d0/p0")
+                base = timed(lambda: ctl(store, state, "list", "d0/p0", check=False))
+                rel = release_dir(WORK / f"rel-{n}-{time.time_ns()}", "d0", f"new{time.time_ns()}", "1.0.0",
+                                  "fresh")
+                ctl(store, state, "publish", rel)
+                shutil.rmtree(rel.parent)
+                after = timed(lambda: ctl(store, state, "list", "d0/p0", check=False))
+                res[n]["refresh"].append(max(0.0, after - base))
+            if want("daemon"):
+                ready, rss = daemon_run(store, state)
+                res[n]["ready"].append(ready)
+                res[n]["rss"].append(rss)
+    for n in sizes:
+        r = res[n]
+        rows.append((n, r))
+        log(f"{n}: " + ", ".join(f"{k} {fmt(v)}" for k, v in r.items() if v))
+    lines = [f"| releases (1 per product) | `meshctl list` (ms) | `meshctl status` (ms) | index refresh after one"
+             f" new release (ms) | mount until first `ls` (s, warm page cache) | daemon RSS (MiB) |",
+             "|---|---|---|---|---|---|"]
+    if before_bin:
+        lines[0] += " `list` / `status` before (ms) |"
+        lines[1] += "---|"
+    cell = lambda xs, scale=1000.0, digits=1: fmt(xs, scale, digits) if xs else "-"
+    for n, r in rows:
+        lines.append(f"| {n:,} | {cell(r['list'])} | {cell(r['status'])} | {cell(r['refresh'])}"
+                     f" | {cell(r['ready'], 1.0, 2)} | {cell(r['rss'], 1.0, 0)} |" +
+                     (f" {cell(r['list_before'])} / {cell(r['status_before'])} |" if before_bin else ""))
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        pathlib.Path(args.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
