@@ -18,6 +18,8 @@
 #include "identity.h"
 #include "mesh_err.h"
 
+struct policy;
+
 struct visibility;
 
 /* For `who` over the products of `cat` (referenced until _close).  Never
@@ -36,6 +38,9 @@ bool visibility_node(const struct visibility *v, const struct cat_node *n);
 bool visibility_lineage_cb(void *ctx, const char *domain, const char *product);
 /* Is the caller an owner of `domain` or governance (who may see who reads)? */
 bool visibility_is_owner(const struct visibility *v, const char *domain);
+/* The policy snapshot behind the answers (NULL: it did not load, and
+ * every read decision is a deny); valid until _close. */
+const struct policy *visibility_policy(const struct visibility *v);
 /* The caller, as given. */
 const struct identity *visibility_caller(const struct visibility *v);
 

@@ -92,3 +92,8 @@ const struct identity *visibility_caller(const struct visibility *v)
 {
 	return &v->who;
 }
+
+const struct policy *visibility_policy(const struct visibility *v)
+{
+	return v->policy;
+}

@@ -45,7 +45,7 @@ def test_product_and_version_cards(mesh, mounter):
     for piece in ["| Status | active (latest: 1.1.0) |", "| Owners | user:mesh_bob, group:mesh_sales |",
                   "| Support | #sales-data |", "| SLA | freshness 1d |", "| Tags | orders, revenue |",
                   "| 1.0.0 | deprecated |", "| 2027-02-01 | use 1.1 |",
-                  "| email | string | pii (masked unless you are cleared) |",
+                  "| email | string | pii (no access for you) |",
                   "`crm/customers@^1 = 1.0.0`", "1 input(s) not visible to every reader",
                   "pd.read_csv(\"/mesh/sales/orders/latest/orders.csv\")",
                   "read_csv_auto('/mesh/sales/orders/[0-9]*/orders.csv'",
@@ -97,3 +97,74 @@ def test_xattrs(mesh, mounter):
     assert len(f["user.mesh.sha256"]) == 64
     r = run(["setfattr", "-n", "user.mesh.status", "-v", "active", m / "sales/orders/1.0.0"], user="mesh_bob")
     assert r.returncode != 0                             # read-only
+
+
+def set_pii_hash(store):
+    path = store.path / "mesh.yaml"
+    text = path.read_text()
+    rule = "  - classification: pii\n    unmaskedFor: [group:mesh-pii, owners]\n"
+    assert rule in text
+    path.write_text(text.replace(rule, rule + "    function: hash\n"))
+
+
+def test_cards_say_what_each_reader_sees(mesh, mounter):
+    """A masked reader (mesh_alice), a cleared one (mesh_carol) and a denied
+    one (mesh_dave) read the same card paths through one mount, alternately
+    and many times: each always gets their own card (its own inode), never
+    another's from the page cache."""
+    set_pii_hash(mesh)
+    mesh.ctl("grant", "sales", "group:mesh_analysts", "--reason", "analytics", check=True)
+    m = mounter(mesh)
+    product, version = m / "sales/orders/README.md", m / "sales/orders/1.1.0/README.md"
+    want = {
+        "mesh_alice": ["| email | string | pii (masked for you: hash) |",
+                       "You may read this product, with masked columns",
+                       "| orders.csv | a masked view: email hash |"],
+        "mesh_carol": ["| email | string | pii (clear for you) |",
+                       "You may read this product in clear", "| orders.csv | clear |"],
+        "mesh_dave": ["| email | string | pii (no access for you) |",
+                      "You may not read the data of `sales/orders`",
+                      'meshctl request sales/orders --reason "what you need it for"'],
+    }
+    never = {"mesh_alice": ["clear for you", "no access for you", "You may not read"],
+             "mesh_carol": ["masked for you", "no access for you", "You may not read", "a masked view"],
+             "mesh_dave": ["clear for you", "masked for you", "You may read this product"]}
+    seen_ino = {}
+    for round_ in range(12):
+        for user in ("mesh_alice", "mesh_carol", "mesh_dave"):
+            for path in (product, version):
+                r = run(["sh", "-c", 'stat -c "%i %s" "$1"; cat "$1"', "sh", path], user=user, check=True)
+                head, _, card = r.stdout.partition("\n")
+                ino, size = map(int, head.split())
+                assert len(card.encode()) == size, (user, path, size)
+                for piece in want[user]:
+                    assert piece in card, (round_, user, path, piece, card)
+                for piece in never[user]:
+                    assert piece not in card, (round_, user, path, piece, card)
+                assert "\x1e" not in card and "\x1f" not in card      # no marker is ever served
+                seen_ino.setdefault((user, str(path)), set()).add(ino)
+    for path in (product, version):
+        inos = [seen_ino[(u, str(path))] for u in ("mesh_alice", "mesh_carol", "mesh_dave")]
+        assert all(len(i) == 1 for i in inos), inos           # one inode per reader's card
+        assert len(set.union(*inos)) == 3, inos               # and no two readers share one
+    # the version card names the version's own files
+    assert "| File of 1.1.0 | What you read |" in run(["cat", version], user="mesh_alice", check=True).stdout
+    # an owner reads clear; the product's domain owners are cleared by "owners"
+    assert "pii (clear for you)" in run(["cat", product], user="mesh_bob", check=True).stdout
+
+
+def test_show_and_describe_carry_the_readers_masking(mesh):
+    set_pii_hash(mesh)
+    mesh.ctl("grant", "sales", "group:mesh_analysts", "--reason", "analytics", check=True)
+    alice = mesh.ctl("show", "sales/orders", user="mesh_alice", check=True).stdout
+    assert "## What you see" in alice and "| orders.csv | a masked view: email hash |" in alice
+    carol = mesh.ctl("show", "sales/orders", "--json", user="mesh_carol", check=True).stdout
+    import json
+    access = json.loads(carol)["access"]
+    assert access["decision"] == "allow" and access["files"] == [
+        {"file": "orders.csv", "decision": "allow", "masked": []}]
+    a = json.loads(mesh.ctl("show", "sales/orders", "--json", user="mesh_alice", check=True).stdout)["access"]
+    assert a["decision"] == "mask" and a["files"][0]["masked"] == [
+        {"column": "email", "classification": "pii", "function": "hash"}]
+    d = json.loads(mesh.ctl("show", "sales/orders", "--json", user="mesh_dave", check=True).stdout)["access"]
+    assert d["decision"] == "deny" and d["request"].startswith("meshctl request sales/orders")
