@@ -266,9 +266,10 @@ char *card_render(const char *tmpl, size_t len, const char *domain, const char *
 			for (const char *h = mark + 2; h < end && ok; h += 2) {
 				int hi = hexval(h[0]), lo = hexval(h[1]);
 				ok = hi >= 0 && lo >= 0 && (hi || lo);
-				char c = (char)(hi << 4 | lo);
-				if (ok)
+				if (ok) {
+					char c = (char)(hi << 4 | lo);
 					strbuf_add(&cls, &c, 1);
+				}
 			}
 			if (ok && cls.len)
 				classification_text(&sb, cls.buf, dec);

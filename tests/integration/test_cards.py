@@ -85,10 +85,29 @@ def getfattr(path, user="mesh_dave"):
 def test_xattrs(mesh, mounter):
     m = mounter(mesh)
     p = getfattr(m / "sales/orders")
-    assert p == {"user.mesh.domain": "sales", "user.mesh.product": "orders"}
+    cid = p.pop("user.mesh.contract_id")
+    assert len(cid) == 36 and cid.count("-") == 4
+    assert p == {"user.mesh.domain": "sales", "user.mesh.product": "orders", "user.mesh.status": "active",
+                 "user.mesh.owner": "user:mesh_bob,group:mesh_sales"}     # of the latest, 1.1.0: no sunset
     v = getfattr(m / "sales/orders/1.0.0")
     assert v["user.mesh.version"] == "1.0.0" and v["user.mesh.status"] == "deprecated"
     assert v["user.mesh.published_at"].endswith("Z")
+    assert v["user.mesh.sunset"] == "2027-02-01" and v["user.mesh.reason"] == "use 1.1"
+    assert v["user.mesh.owner"] == "user:mesh_bob,group:mesh_sales"
+    assert len(v["user.mesh.contract_id"]) == 36
+    assert "user.mesh.sunset" not in getfattr(m / "sales/orders/1.1.0")
+    # getxattr answers exactly what listxattr names, on every kind of node
+    for path in ["sales", "sales/orders", "sales/orders/1.0.0", "sales/orders/1.1.0/orders.csv",
+                 "sales/orders/1.1.0/contract.yaml", "sales/orders/README.md"]:
+        for user in ("mesh_dave", "mesh_bob"):
+            listed = run(["getfattr", "--absolute-names", "-m", "-", m / path], user=user).stdout
+            names = {l for l in listed.splitlines() if l.startswith("user.")}
+            for name in names:
+                assert run(["getfattr", "--absolute-names", "-n", name, m / path], user=user).returncode == 0, \
+                    (path, user, name)
+            for name in {"user.mesh.sha256", "user.mesh.owner", "user.mesh.sunset", "user.mesh.view"} - names:
+                assert run(["getfattr", "--absolute-names", "-n", name, m / path], user=user).returncode != 0, \
+                    (path, user, name)
     f = getfattr(m / "sales/orders/1.1.0/orders.csv")
     # the clear file's hash only to readers who get it clear (it would
     # confirm guesses of the masked values): not to mesh_dave, to an owner
@@ -168,3 +187,18 @@ def test_show_and_describe_carry_the_readers_masking(mesh):
         {"column": "email", "classification": "pii", "function": "hash"}]
     d = json.loads(mesh.ctl("show", "sales/orders", "--json", user="mesh_dave", check=True).stdout)["access"]
     assert d["decision"] == "deny" and d["request"].startswith("meshctl request sales/orders")
+
+
+def test_xattr_values_escaped_and_bounded(mesh, mounter):
+    reason = "line one\nline two \x1b[31mred\\ " + "é" * 1500
+    mesh.ctl("deprecate", "sales/orders", "1.1.0", "--reason", reason, check=True)
+    m = mounter(mesh)
+    raw = subprocess.run(["getfattr", "--absolute-names", "--only-values", "-n", "user.mesh.reason",
+                          m / "sales/orders/1.1.0"], capture_output=True, check=True).stdout
+    assert raw.startswith(b"line one\\x0aline two \\x1b[31mred\\x5c \xc3\xa9"), raw[:60]
+    assert b"\n" not in raw and b"\x1b" not in raw
+    assert len(raw) <= 1024 and raw.endswith(b"...")
+    raw.decode("utf-8")                                   # cut at a character, never inside one
+    # the product's are its latest's: 1.1.0 is deprecated, so latest is still 1.1.0
+    assert subprocess.run(["getfattr", "--absolute-names", "--only-values", "-n", "user.mesh.reason",
+                           m / "sales/orders"], capture_output=True).stdout == raw
