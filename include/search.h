@@ -16,9 +16,11 @@
 #include "index.h"
 #include "mesh_err.h"
 
-/* True when the caller may discover domain/product (a product of the mesh
- * as the mount shows it). */
-typedef bool (*search_visible_fn)(void *ctx, const char *domain, const char *product);
+/* True when the caller may discover the product of `hit` (a product of
+ * the mesh as the mount shows it).  The hit says whether a release marks
+ * it restricted and its status (visibility_marked needs both; a callback
+ * with a catalog may use only the names). */
+typedef bool (*search_visible_fn)(void *ctx, const struct index_hit *hit);
 
 /* Words as typed ("churn", "cust*", "tracking number") into an FTS5 query
  * that never trips the query syntax (malloc'ed; "" when no word). */

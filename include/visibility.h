@@ -29,6 +29,21 @@ int visibility_open(const char *store, struct catalog *cat, const struct identit
 		    struct visibility **out, struct mesh_err *err);
 void visibility_close(struct visibility *v);
 
+/* Without a catalog, for callers that already know from the search index
+ * whether a product's releases mark it restricted (index_hit.restricted):
+ * the domains' restricted lists are read at open (a domain.yaml that does
+ * not load restricts all its products), so a search over 100,000 products
+ * never scans the store.  Such a visibility answers visibility_marked,
+ * visibility_is_owner and visibility_policy only. */
+int visibility_open_marked(const char *store, const struct identity *who, struct visibility **out,
+			   struct mesh_err *err);
+/* May the caller discover domain/product, whose releases say `marked`
+ * (meshRestricted) or not?  `retired`: the index's hit is a retired
+ * version, so the product is in the mount only if a version of it is not
+ * retired (its directory and lifecycle records are read). */
+bool visibility_marked(const struct visibility *v, const char *domain, const char *product, bool marked,
+		       bool retired);
+
 /* May the caller discover domain/product (false when it is not a product)? */
 bool visibility_product(const struct visibility *v, const char *domain, const char *product);
 /* May the caller discover catalog node n (anything at or above a product is

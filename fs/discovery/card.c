@@ -382,7 +382,7 @@ int card_refresh(const char *store, const struct catalog *known, const struct li
 	if (rc)
 		goto out;
 	char *text = card_product(p, "/mesh");
-	rc = mesh_write_file_atomic(pfd, CARD_PRODUCT, text, strlen(text), STORE_FILE_MODE, err);
+	rc = mesh_write_file_replace(pfd, CARD_PRODUCT, text, strlen(text), STORE_FILE_MODE, err);
 	free(text);
 	mkdirat(pfd, CARD_VERSION_DIR, STORE_DIR_MODE);
 	snprintf(path, sizeof path, "%s/%s", domain, product);
@@ -402,7 +402,7 @@ int card_refresh(const char *store, const struct catalog *known, const struct li
 		char *card = card_version(p, v->name, vc, qtext, "/mesh");
 		char rel[PATH_MAX];
 		snprintf(rel, sizeof rel, CARD_VERSION_DIR "/%s.md", v->name);
-		rc = mesh_write_file_atomic(pfd, rel, card, strlen(card), STORE_FILE_MODE, err);
+		rc = mesh_write_file_replace(pfd, rel, card, strlen(card), STORE_FILE_MODE, err);
 		free(card);
 		free(ctext);
 		free(qtext);

@@ -162,9 +162,10 @@ static bool split_product(const char *ref, char *domain, char *product)
 	return mesh_name_ok(domain) && mesh_name_ok(product);
 }
 
-static bool search_visible(void *ctx, const char *domain, const char *product)
+static bool search_visible(void *ctx, const struct index_hit *hit)
 {
-	return visibility_product(ctx, domain, product);
+	return visibility_marked(ctx, hit->domain, hit->product, hit->restricted != 0,
+				 !strcmp(hit->status, "retired"));
 }
 
 /* ---- tools ---- */
@@ -185,18 +186,19 @@ static json_t *tool_search(struct mcp_server *s, json_t *args)
 	free(copy);
 	struct index_query q = {.query = fts, .domain = arg_str(args, "domain"), .tag = arg_str(args, "tag"),
 				.classification = arg_str(args, "classification"), .status = arg_str(args, "status")};
-	struct view v;
-	char why[1024];
-	if (view_open(s, &v, why, sizeof why)) {
+	/* no catalog scan per search: the index and the domains' files say
+	 * what the caller may discover (visibility_open_marked) */
+	struct visibility *vis = NULL;
+	struct mesh_err err = {0};
+	if (store_check(s->store, &err) || visibility_open_marked(s->store, &s->o.caller, &vis, &err)) {
 		free(fts);
-		return tool_error("the mesh cannot be read: %s", why);
+		return tool_error("the mesh cannot be read: %s", err.msg);
 	}
 	struct index_hit *hits = NULL;
 	size_t n = 0;
-	struct mesh_err err = {0};
-	int rc = *fts ? search_run(s->store, &q, search_visible, v.vis, &hits, &n, &err) : 0;
+	int rc = *fts ? search_run(s->store, &q, search_visible, vis, &hits, &n, &err) : 0;
 	free(fts);
-	view_close(&v);
+	visibility_close(vis);
 	if (rc)
 		return tool_error("search failed: %s", err.msg);
 	json_t *results = json_array();

@@ -86,7 +86,7 @@ int search_run(const char *store, const struct index_query *q, search_visible_fn
 	for (size_t i = 0; i < n; i++) {
 		/* what the mount hides is no hit: restricted products the caller
 		 * may not read, and products the index knows but the mount does not */
-		if (!visible(ctx, hits[i].domain, hits[i].product))
+		if (!visible(ctx, &hits[i]))
 			continue;
 		r[kept].hit = &hits[i];
 		for (size_t k = 0; k < nc; k++)
