@@ -147,6 +147,7 @@ bench: deps
 	$(MAKE) --no-print-directory all
 	$(PYTHON) tests/bench/bench.py --build $(abspath $(BUILD))
 	$(PYTHON) tests/bench/index_bench.py --build $(abspath $(BUILD))
+	$(PYTHON) tests/bench/discovery_bench.py --build $(abspath $(BUILD))
 	$(PYTHON) tests/bench/bench_service.py --build $(abspath $(BUILD))
 
 bench-service: deps
