@@ -26,6 +26,12 @@ typedef bool (*search_visible_fn)(void *ctx, const struct index_hit *hit);
  * that never trips the query syntax (malloc'ed; "" when no word). */
 char *search_fts_query(char *const *words, size_t n);
 
+/* The best `limit` hits of q for the caller (0: all) without ranking
+ * every match when that is not needed; *more (may be NULL) says whether
+ * more products match than are returned.  *hits as search_run's. */
+int search_run_limited(const char *store, const struct index_query *q, size_t limit, search_visible_fn visible,
+		       void *ctx, struct index_hit **hits, size_t *n, bool *more, struct mesh_err *err);
+
 /* Run q for the caller.  *hits is malloc'ed (index_hits_free). */
 int search_run(const char *store, const struct index_query *q, search_visible_fn visible, void *ctx,
 	       struct index_hit **hits, size_t *n, struct mesh_err *err);

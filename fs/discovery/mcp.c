@@ -196,14 +196,19 @@ static json_t *tool_search(struct mcp_server *s, json_t *args)
 	}
 	struct index_hit *hits = NULL;
 	size_t n = 0;
-	int rc = *fts ? search_run(s->store, &q, search_visible, vis, &hits, &n, &err) : 0;
+	bool more = false;
+	int rc = *fts ? search_run_limited(s->store, &q, (size_t)limit, search_visible, vis, &hits, &n, &more, &err)
+		      : 0;
 	free(fts);
 	visibility_close(vis);
 	if (rc)
 		return tool_error("search failed: %s", err.msg);
 	json_t *results = json_array();
 	struct strbuf sb = STRBUF_INIT;
-	strbuf_printf(&sb, "%zu product(s) match \"%s\"%s\n", n, query, n > (size_t)limit ? " (best shown)" : "");
+	if (more)
+		strbuf_printf(&sb, "more than %zu products match \"%s\" (the best %zu shown)\n", n, query, n);
+	else
+		strbuf_printf(&sb, "%zu product(s) match \"%s\"\n", n, query);
 	for (size_t i = 0; i < n && i < (size_t)limit; i++) {
 		json_t *last = json_pack("{s:s, s:s, s:s, s:s}", "version", hits[i].version, "status", hits[i].status,
 					 "purpose", hits[i].purpose, "snippet", hits[i].snippet);

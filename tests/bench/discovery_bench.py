@@ -169,16 +169,20 @@ class Mount:
         self.p = subprocess.Popen([str(MESHFS), str(self.store), str(self.path), "-f", "-o", "allow_other"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                   env=dict(os.environ, MESHFS_STATE_DIR=str(state_of(self.store))))
-        deadline = time.time() + 30
+        t0 = time.perf_counter()
+        deadline = time.time() + 600                  # the first scan of 100,000 releases
         while not os.path.ismount(self.path):
             if self.p.poll() is not None or time.time() > deadline:
+                self.__exit__()
                 raise SystemExit("meshfs did not mount")
-            time.sleep(0.05)
+            time.sleep(0.1)
+        self.mount_seconds = time.perf_counter() - t0
+        log(f"  mounted in {self.mount_seconds:.1f} s (the first catalog scan)")
         return self
 
     def __exit__(self, *exc):
         for cmd in (["fusermount3", "-u", str(self.path)], ["fusermount3", "-uz", str(self.path)]):
-            if subprocess.run(cmd, capture_output=True).returncode == 0:
+            if not os.path.ismount(self.path) or subprocess.run(cmd, capture_output=True).returncode == 0:
                 break
         try:
             self.p.wait(timeout=10)
