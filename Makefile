@@ -148,6 +148,7 @@ bench: deps
 	$(PYTHON) tests/bench/bench.py --build $(abspath $(BUILD))
 	$(PYTHON) tests/bench/index_bench.py --build $(abspath $(BUILD))
 	$(PYTHON) tests/bench/scale_bench.py --build $(abspath $(BUILD))
+	$(PYTHON) tests/bench/discovery_bench.py --build $(abspath $(BUILD))
 	$(PYTHON) tests/bench/bench_service.py --build $(abspath $(BUILD))
 
 bench-service: deps

@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 #include "backing_cache.h"
+#include "card.h"
+#include "card_reader.h"
 #include "identity.h"
 #include "mesh_ino.h"
 #include "pgsink.h"
@@ -595,7 +597,13 @@ bool daemon_node_shared(const struct mesh_daemon *d, const struct cat_node *n)
 {
 	/* a file with classified columns is a view for some readers, and so
 	 * are the sidecars that describe such files */
-	if (d->opts.open_mesh || n->kind != CAT_FILE)
+	if (n->kind != CAT_FILE)
+		return true;
+	/* a card says what its reader sees: one per reader's decision, even
+	 * in an open mesh (the stored template is never served as it is) */
+	if (card_node_generated(n))
+		return false;
+	if (d->opts.open_mesh)
 		return true;
 	if (n->role == ROLE_DATA)
 		return n->n_columns == 0;
@@ -743,21 +751,27 @@ static struct view_ino *vino_find(struct mesh_daemon *d, uint64_t ino)
 }
 
 /* Remember what the kernel may ask about a view inode. */
-static void vino_note(struct mesh_daemon *d, uint64_t ino, const struct cat_node *n, const struct view_plan *plan,
-		      const struct view_info *info)
+static void vino_note_text(struct mesh_daemon *d, uint64_t ino, const struct cat_node *n, const char *plan_text,
+			   const struct view_info *info)
 {
 	pthread_mutex_lock(&d->lock);
 	struct view_ino *v = vino_find(d, ino);
 	if (!v) {
 		d->vinos = xrealloc(d->vinos, (d->n_vinos + 1) * sizeof *d->vinos);
 		v = &d->vinos[d->n_vinos++];
-		*v = (struct view_ino){.ino = ino, .base_ino = n->ino, .plan = xstrdup(plan->text)};
+		*v = (struct view_ino){.ino = ino, .base_ino = n->ino, .plan = xstrdup(plan_text)};
 	}
 	if (info) {
 		v->size = info->size;
 		memcpy(v->sha256, info->sha256, 65);
 	}
 	pthread_mutex_unlock(&d->lock);
+}
+
+static void vino_note(struct mesh_daemon *d, uint64_t ino, const struct cat_node *n, const struct view_plan *plan,
+		      const struct view_info *info)
+{
+	vino_note_text(d, ino, n, plan->text, info);
 }
 
 /* Open a release file below the store root without following any symlink
@@ -950,6 +964,102 @@ static enum daemon_decision file_decision(struct mesh_daemon *d, const struct da
 	return DECISION_ALLOW;
 }
 
+/* ---- product cards, rendered per reader (card_reader.h) ---- */
+
+#define CARD_MAX_BYTES (4u << 20)
+
+/* The version a card speaks of: its own, or the product's latest. */
+static const struct cat_node *card_version_of(const struct cat_node *n)
+{
+	if (n->parent && n->parent->kind == CAT_VERSION)
+		return n->parent;
+	return n->parent && n->parent->kind == CAT_PRODUCT ? catalog_latest(n->parent) : NULL;
+}
+
+/* The reader's inode of card n and, when text is not NULL, its bytes
+ * (malloc'ed).  The inode is a hash of the template's identity and of
+ * everything the rendering takes from the decision, so readers whose
+ * cards differ never share an inode (nor its pages), and readers whose
+ * cards are the same bytes may. */
+static int card_prepare(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
+			uint64_t *ino, char **text, size_t *len)
+{
+	const struct cat_node *version = card_version_of(n);
+	struct policy_decision dec;
+	memset(&dec, 0, sizeof dec);
+	if (d->opts.open_mesh) {
+		dec.result = POLICY_ALLOW;
+		snprintf(dec.reason, sizeof dec.reason, "open mesh: all data is public (-o open_mesh)");
+	} else {
+		struct policy_ref *r = policy_get(d);
+		struct identity id;
+		if (r && caller_identity(r->p, who, &id)) {
+			card_reader_decide(r->p, &id, n->domain, n->product, version, time(NULL), &dec);
+		} else {
+			dec.result = POLICY_DENY;
+			snprintf(dec.reason, sizeof dec.reason, "%s",
+				 r ? "the caller's groups could not be read: denied" : "no valid policy loaded: reads are denied");
+		}
+		policy_ref_put(d, r);
+	}
+	char *key = card_reader_key(version, &dec);
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_printf(&sb, "card\n%s\n%lld.%09ld %llu\n%s", n->backing, (long long)n->mtime.tv_sec,
+		      (long)n->mtime.tv_nsec, (unsigned long long)n->size, key);
+	free(key);
+	uint64_t h = mesh_ino_view(mesh_hash64(sb.buf, sb.len));
+	strbuf_release(&sb);
+	*ino = h < 2 ? h + 2 : h;
+	int rc = 0;
+	if (text) {
+		*text = NULL;
+		int fd = open_backing(d, n->backing);   /* beneath the store, no symlinks */
+		struct strbuf tmpl = STRBUF_INIT;
+		strbuf_puts(&tmpl, "");
+		char buf[65536];
+		ssize_t r = 0;
+		while (fd >= 0 && tmpl.len <= CARD_MAX_BYTES && (r = read(fd, buf, sizeof buf)) > 0)
+			strbuf_add(&tmpl, buf, (size_t)r);
+		rc = fd < 0 ? fd : r < 0 ? -errno : tmpl.len > CARD_MAX_BYTES ? -EFBIG : 0;
+		if (fd >= 0)
+			close(fd);
+		if (rc)
+			syslog(LOG_ERR, "card %s: %s", n->backing, strerror(-rc));
+		else
+			*text = card_render(tmpl.buf, tmpl.len, n->domain, n->product, version, &dec, len);
+		strbuf_release(&tmpl);
+	}
+	policy_decision_clear(&dec);
+	return rc;
+}
+
+static void card_node_for(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
+			  uint64_t *ino, uint64_t *size)
+{
+	card_prepare(d, who, n, ino, NULL, NULL);
+	pthread_mutex_lock(&d->lock);
+	struct view_ino *v = vino_find(d, *ino);
+	bool known = v && v->sha256[0];
+	*size = known ? v->size : 0;
+	pthread_mutex_unlock(&d->lock);
+	if (known)
+		return;
+	char *text = NULL;
+	size_t len = 0;
+	uint64_t again;
+	if (card_prepare(d, who, n, &again, &text, &len) || again != *ino) {
+		free(text);
+		return;   /* open says why, or the decision moved meanwhile */
+	}
+	struct view_info info = {.size = len};
+	struct mesh_sha256 *sh = mesh_sha256_new();
+	mesh_sha256_update(sh, text, len);
+	mesh_sha256_final(sh, info.sha256);
+	vino_note_text(d, *ino, n, "card for this reader", &info);
+	*size = len;
+	free(text);
+}
+
 void daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
 		     uint64_t *ino, uint64_t *size)
 {
@@ -957,6 +1067,10 @@ void daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, con
 	*size = n->size;
 	if (daemon_node_shared(d, n))
 		return;
+	if (card_node_generated(n)) {
+		card_node_for(d, who, n, ino, size);
+		return;
+	}
 	struct policy_decision dec;
 	struct view_plan *plan;
 	if (file_decision(d, who, n, &dec, &plan) == DECISION_MASK) {
@@ -1081,13 +1195,26 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 	if (n->role != ROLE_DATA && !daemon_may_discover(d, who, n))
 		return -ENOENT;
 	struct policy_decision dec;
-	struct view_plan *plan;
-	enum daemon_decision decision = file_decision(d, who, n, &dec, &plan);
+	struct view_plan *plan = NULL;
+	enum daemon_decision decision;
+	uint64_t want;
+	char *card = NULL;           /* a card rendered for this reader */
+	size_t card_len = 0;
+	if (card_node_generated(n)) {
+		int rc = card_prepare(d, who, n, &want, &card, &card_len);
+		if (rc)
+			return rc == -ENOENT ? -ENOENT : -EIO;
+		memset(&dec, 0, sizeof dec);
+		decision = DECISION_ALLOW;
+	} else {
+		decision = file_decision(d, who, n, &dec, &plan);
+		want = decision == DECISION_MASK ? view_ino(n, plan) : n->ino;
+	}
 	/* the kernel opens the inode its lookup gave; another reader's
 	 * lookup may have moved the name since: ESTALE makes the kernel look
 	 * the name up again for this caller */
-	uint64_t want = decision == DECISION_MASK ? view_ino(n, plan) : n->ino;
 	if (decision != DECISION_DENY && ino != want) {
+		free(card);
 		view_plan_free(plan);
 		policy_decision_clear(&dec);
 		return -ESTALE;
@@ -1108,6 +1235,7 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 		if (usage_begin(d->usage, &ev, &handle) && n->role == ROLE_DATA && decision != DECISION_DENY) {
 			syslog(LOG_ERR, "usage journal full: refusing %s/%s/%s/%s to uid %u (no read without a record)",
 			       n->domain, n->product, n->version, n->name, (unsigned)who->uid);
+			free(card);
 			view_plan_free(plan);
 			policy_decision_clear(&dec);
 			return -EIO;
@@ -1131,9 +1259,24 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 			       plan->text, err.msg);
 			fd = -EACCES;
 		}
+	} else if (card) {
+		fd = memfd_create("meshfs-card", MFD_CLOEXEC);
+		if (fd < 0 || mesh_write_all(fd, card, card_len) < 0) {
+			syslog(LOG_ERR, "card %s for uid %u: memfd: %m", n->backing, (unsigned)who->uid);
+			if (fd >= 0)
+				close(fd);
+			fd = -EIO;
+		} else {
+			struct view_info ci = {.size = card_len};
+			struct mesh_sha256 *sh = mesh_sha256_new();
+			mesh_sha256_update(sh, card, card_len);
+			mesh_sha256_final(sh, ci.sha256);
+			vino_note_text(d, ino, n, "card for this reader", &ci);
+		}
 	} else {
 		fd = backing_cache_open(d->backing, n->ino, n->backing);
 	}
+	free(card);
 	view_plan_free(plan);
 	policy_decision_clear(&dec);
 	if (fd < 0) {
@@ -1145,7 +1288,7 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 	f->usage_handle = handle;
 	f->fd = fd;
 	f->decision = decision;
-	f->rewritten = n->version == NULL;
+	f->rewritten = n->version == NULL || card_node_generated(n);
 	/* releases and views never change under a name: the kernel keeps
 	 * their pages, except a view rebuilt or re-verified just now and the
 	 * files meshfs rewrites in place (a product's descriptor and card) */

@@ -425,9 +425,9 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-/* Extended attributes (read-only): user.mesh.domain, .product, .version,
- * .status (lifecycle), .published_at and .classification from the catalog
- * (mesh_xattr.h); user.mesh.sha256 and user.mesh.view on files from the
+/* Extended attributes (read-only): user.mesh.domain, .product, .owner,
+ * .version, .status (lifecycle), .sunset, .reason, .contract_id,
+ * .published_at and .classification (mesh_xattr.h); user.mesh.sha256 and user.mesh.view on files from the
  * daemon, for the caller (a view's are its own; the clear file's hash only
  * to those who read it clear). */
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -453,7 +453,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		return;
 	}
 	char value[4096];
-	int len = mesh_xattr_get(n, name, value, sizeof value);
+	int len = mesh_xattr_get(daemon_store(daemon_of(req)), n, name, value, sizeof value);
 	if (len < 0)
 		fuse_reply_err(req, -len);
 	else if (size == 0)
@@ -473,11 +473,30 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	char list[512];
-	size_t len = mesh_xattr_list(n, list, sizeof list);
-	if (n->kind == CAT_FILE && ino != n->ino && len + 15 <= sizeof list) {
-		memcpy(list + len, "user.mesh.view", 15);
-		len += 15;
+	char list[1024];
+	size_t len = mesh_xattr_list(daemon_store(daemon_of(req)), n, list, sizeof list);
+	if (n->kind == CAT_FILE) {
+		/* sha256 and view are the caller's (daemon.c): listed exactly
+		 * when getxattr answers them */
+		struct caller_buf c;
+		get_caller(req, &c);
+		size_t kept = 0;
+		for (size_t i = 0; i < len;) {
+			size_t k = strlen(list + i) + 1;
+			if (strcmp(list + i, "user.mesh.sha256"))
+				memmove(list + kept, list + i, k), kept += k;
+			i += k;
+		}
+		len = kept;
+		static const char *const own[] = {"user.mesh.sha256", "user.mesh.view"};
+		for (int i = 0; i < 2; i++) {
+			size_t k = strlen(own[i]) + 1;
+			if (len + k <= sizeof list &&
+			    daemon_file_xattr(daemon_of(req), &c.who, n, ino, own[i], NULL, 0) > 0) {
+				memcpy(list + len, own[i], k);
+				len += k;
+			}
+		}
 	}
 	catalog_unref(cat);
 	if (size == 0)

@@ -52,8 +52,9 @@ struct visible_ctx {
 	struct catalog *cat;
 };
 
-static bool visible(void *ctx, const char *domain, const char *product)
+static bool visible(void *ctx, const struct index_hit *hit)
 {
+	const char *domain = hit->domain, *product = hit->product;   /* the daemon's catalog knows the rest */
 	struct visible_ctx *v = ctx;
 	const struct cat_node *dn = catalog_child(catalog_root(v->cat), domain);
 	const struct cat_node *pn = dn ? catalog_child(dn, product) : NULL;

@@ -487,8 +487,23 @@ int mesh_fsync_dir_at(int dirfd, const char *path)
 	return rc;
 }
 
-int mesh_write_file_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
-			   struct mesh_err *err)
+static int write_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool sync,
+			 struct mesh_err *err);
+
+int mesh_write_file_atomic(int dirfd, const char *path, const void *data,
+			   size_t len, mode_t mode, struct mesh_err *err)
+{
+	return write_replace(dirfd, path, data, len, mode, true, err);
+}
+
+int mesh_write_file_replace(int dirfd, const char *path, const void *data,
+			    size_t len, mode_t mode, struct mesh_err *err)
+{
+	return write_replace(dirfd, path, data, len, mode, false, err);
+}
+
+static int write_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool sync,
+			 struct mesh_err *err)
 {
 	char host[64] = "";
 	if (gethostname(host, sizeof host - 1) < 0)
@@ -512,7 +527,7 @@ int mesh_write_file_atomic(int dirfd, const char *name, const void *data, size_t
 	int rc = mesh_write_all(fd, data, len);
 	if (!rc && fchmod(fd, mode) < 0)
 		rc = -errno;
-	if (!rc && fsync(fd) < 0)
+	if (!rc && sync && fsync(fd) < 0)
 		rc = -errno;
 	if (close(fd) < 0 && !rc)
 		rc = -errno;
@@ -522,6 +537,9 @@ int mesh_write_file_atomic(int dirfd, const char *name, const void *data, size_t
 		unlinkat(dirfd, tmp, 0);
 		return mesh_errf(err, rc, "%s: %s", name, strerror(-rc));
 	}
+	if (!sync)
+		return 0;
+	/* make the rename durable: fsync the containing directory */
 	char dir[4096];
 	snprintf(dir, sizeof dir, "%.*s", base ? (int)(base - name) : 1, base ? name : ".");
 	mesh_fsync_dir_at(dirfd, dir);

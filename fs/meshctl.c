@@ -8,6 +8,7 @@
  * arguments, calls it, prints, and picks the exit code.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pwd.h>
@@ -760,6 +761,14 @@ static int refresh_descriptors(const char *store, struct mesh_err *err)
 		}
 	lineage_free(g);
 	catalog_unref(cat);
+	/* cards and served descriptors are written without an fsync each
+	 * (derived files): one syncfs makes the batch durable */
+	int sfd = rc ? -1 : open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sfd >= 0) {
+		if (syncfs(sfd) < 0)
+			rc = mesh_errf(err, -errno, "%s: syncfs: %s", store, strerror(errno));
+		close(sfd);
+	}
 	return rc ? rc : store_bump_generation(store, err);
 }
 

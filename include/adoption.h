@@ -39,6 +39,18 @@ int adoption_counts(const char *store, unsigned days, struct adoption_count **ou
 		    struct mesh_err *err);
 void adoption_counts_free(struct adoption_count *c, size_t n);
 
+struct adoption_read {
+	char *domain, *product;
+	uint64_t reads;
+	char *last_read;         /* RFC 3339, or "" */
+};
+
+/* The products `user` read (allow or mask) in [since_ns, until_ns), by
+ * this host and every shipped segment.  For observed lineage hints. */
+int adoption_reads_by(const char *store, const char *user, int64_t since_ns, int64_t until_ns,
+		      struct adoption_read **out, size_t *n, struct mesh_err *err);
+void adoption_reads_free(struct adoption_read *r, size_t n);
+
 /* Reads of domain/product per day over the last `days` days (out[0] the
  * oldest day, out[days - 1] today; `out` has room for `days`). */
 int adoption_daily(const char *store, const char *domain, const char *product, unsigned days, uint64_t *out,

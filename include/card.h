@@ -10,10 +10,12 @@
  *   STORE/domains/<d>/<p>/.card.md            served as /mesh/<d>/<p>/README.md
  *   STORE/domains/<d>/<p>/.cards/<v>.md       served as /mesh/<d>/<p>/<v>/README.md
  *
- * A card is one file for every reader, so it names only what everyone who
- * may see the product may know: inputs and consumers that are restricted
- * are counted, never named, and what a given reader sees masked is for
- * `meshctl access` to say.
+ * A stored card is a template shared by every reader, so it names only
+ * what everyone who may see the product may know: inputs and consumers
+ * that are restricted are counted, never named.  What a given reader sees
+ * (each column clear or masked and with which function, or no access and
+ * how to ask) is filled in per reader when the card is served
+ * (card_reader.h): the stored file is never shown as it is.
  *
  * Not here: what is known about a product (product_info.h).
  */
@@ -35,6 +37,10 @@
 char *card_product(const struct product_info *p, const char *mount);
 char *card_version(const struct product_info *p, const char *version, const struct contract *contract,
 		   const char *quality_json, const char *mount);
+
+/* Is n a card meshfs generated (a template to render per reader), as
+ * opposed to a README.md shipped in a release? */
+bool card_node_generated(const struct cat_node *n);
 
 /* Rewrite every card of domain/product from the store (cat and g may be
  * NULL: loaded here).  Callers bump the generation afterwards. */

@@ -3,7 +3,8 @@
  * bits say whose an inode is, so no two producers can collide:
  *
  *   00...  the catalog's (a hash of the mesh path: catalog.h)
- *   10...  a masked reader's view of a file (daemon.c: per file and plan)
+ *   10...  a masked reader's view of a file (daemon.c: per file and plan),
+ *          and a reader's product card (daemon.c: per card and decision)
  *   11...  /mesh/.search and what is under it (search_dir.h)
  */
 #ifndef MESH_INO_H

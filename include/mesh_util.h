@@ -85,6 +85,12 @@ int mesh_write_all(int fd, const void *buf, size_t len);
  * filesystem.  mode is the new file's mode (umask not applied). */
 int mesh_write_file_atomic(int dirfd, const char *path, const void *data,
 			   size_t len, mode_t mode, struct mesh_err *err);
+/* The same without fsync (temp file, rename): readers see the old or the
+ * new content, never a part, but a crash may lose the new one.  For files
+ * meshfs derives and a rebuild regenerates (cards, served descriptors, the
+ * catalog page); a batch that wants them durable syncfs()es once at its end. */
+int mesh_write_file_replace(int dirfd, const char *path, const void *data,
+			    size_t len, mode_t mode, struct mesh_err *err);
 /* fsync a directory by path relative to dirfd. */
 int mesh_fsync_dir_at(int dirfd, const char *path);
 /* Remove dirfd/name and everything below it (at most 16 levels deep: a

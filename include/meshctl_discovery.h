@@ -21,7 +21,7 @@ int meshctl_cmd_catalog(const struct meshctl_ctx *ctx, int argc, char **argv);
 struct index_hit;
 struct index_query;
 struct mesh_err;
-int meshctl_search_run(const char *store, const struct identity *who, const struct index_query *q,
+int meshctl_search_run(const char *store, const struct identity *who, const struct index_query *q, size_t limit,
 		       struct index_hit **hits, size_t *n, struct mesh_err *err);
 
 #define MESHCTL_DISCOVERY_COMMANDS \

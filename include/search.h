@@ -16,13 +16,21 @@
 #include "index.h"
 #include "mesh_err.h"
 
-/* True when the caller may discover domain/product (a product of the mesh
- * as the mount shows it). */
-typedef bool (*search_visible_fn)(void *ctx, const char *domain, const char *product);
+/* True when the caller may discover the product of `hit` (a product of
+ * the mesh as the mount shows it).  The hit says whether a release marks
+ * it restricted and its status (visibility_marked needs both; a callback
+ * with a catalog may use only the names). */
+typedef bool (*search_visible_fn)(void *ctx, const struct index_hit *hit);
 
 /* Words as typed ("churn", "cust*", "tracking number") into an FTS5 query
  * that never trips the query syntax (malloc'ed; "" when no word). */
 char *search_fts_query(char *const *words, size_t n);
+
+/* The best `limit` hits of q for the caller (0: all) without ranking
+ * every match when that is not needed; *more (may be NULL) says whether
+ * more products match than are returned.  *hits as search_run's. */
+int search_run_limited(const char *store, const struct index_query *q, size_t limit, search_visible_fn visible,
+		       void *ctx, struct index_hit **hits, size_t *n, bool *more, struct mesh_err *err);
 
 /* Run q for the caller.  *hits is malloc'ed (index_hits_free). */
 int search_run(const char *store, const struct index_query *q, search_visible_fn visible, void *ctx,

@@ -18,6 +18,8 @@
 #include "identity.h"
 #include "mesh_err.h"
 
+struct policy;
+
 struct visibility;
 
 /* For `who` over the products of `cat` (referenced until _close).  Never
@@ -26,6 +28,21 @@ struct visibility;
 int visibility_open(const char *store, struct catalog *cat, const struct identity *who,
 		    struct visibility **out, struct mesh_err *err);
 void visibility_close(struct visibility *v);
+
+/* Without a catalog, for callers that already know from the search index
+ * whether a product's releases mark it restricted (index_hit.restricted):
+ * the domains' restricted lists are read at open (a domain.yaml that does
+ * not load restricts all its products), so a search over 100,000 products
+ * never scans the store.  Such a visibility answers visibility_marked,
+ * visibility_is_owner and visibility_policy only. */
+int visibility_open_marked(const char *store, const struct identity *who, struct visibility **out,
+			   struct mesh_err *err);
+/* May the caller discover domain/product, whose releases say `marked`
+ * (meshRestricted) or not?  `retired`: the index's hit is a retired
+ * version, so the product is in the mount only if a version of it is not
+ * retired (its directory and lifecycle records are read). */
+bool visibility_marked(const struct visibility *v, const char *domain, const char *product, bool marked,
+		       bool retired);
 
 /* May the caller discover domain/product (false when it is not a product)? */
 bool visibility_product(const struct visibility *v, const char *domain, const char *product);
@@ -36,6 +53,9 @@ bool visibility_node(const struct visibility *v, const struct cat_node *n);
 bool visibility_lineage_cb(void *ctx, const char *domain, const char *product);
 /* Is the caller an owner of `domain` or governance (who may see who reads)? */
 bool visibility_is_owner(const struct visibility *v, const char *domain);
+/* The policy snapshot behind the answers (NULL: it did not load, and
+ * every read decision is a deny); valid until _close. */
+const struct policy *visibility_policy(const struct visibility *v);
 /* The caller, as given. */
 const struct identity *visibility_caller(const struct visibility *v);
 

@@ -13,6 +13,7 @@
 #include "adoption.h"
 #include "catalog.h"
 #include "lineage.h"
+#include "lineage_hints.h"
 #include "meshctl_discovery.h"
 #include "mesh_util.h"
 #include "store.h"
@@ -20,7 +21,7 @@
 
 static const char lineage_help[] =
 "usage: meshctl lineage DOMAIN/PRODUCT [--upstream] [--downstream] [--format tree|json|dot]\n"
-"                       [--days N]\n"
+"                       [--days N] [--hints [--hint-window DURATION]]\n"
 "\n"
 "What a product is built from (--upstream: its declared inputs, transitively)\n"
 "and what is built from it (--downstream: products that declare it as an input,\n"
@@ -35,7 +36,14 @@ static const char lineage_help[] =
 "\n"
 "Only products you may discover are shown: a restricted product you may not read\n"
 "appears as 'not found', as in the mount.  Readers by usage are named for the\n"
-"domain's owners and governance, counted for everyone else.\n";
+"domain's owners and governance, counted for everyone else.\n"
+"\n"
+"  --hints         also observed lineage, off by default: a user who read product A\n"
+"                  within --hint-window (1h; 90s, 30m, 6h, 2d) before publishing a\n"
+"                  version of B (in the last --days days) hints A -> B.  Hints are\n"
+"                  guesses, marked as such (dashed in dot, \"hints\" in json), never\n"
+"                  edges; only between products you may discover, and who read is\n"
+"                  named only to owners of both domains and governance.\n";
 
 static int split_ref(const char *ref, char *domain, char *product)
 {
@@ -87,6 +95,94 @@ static void print_usage_consumers(const struct adoption_consumer *c, size_t n, b
 	*text = strbuf_detach(&sb, NULL);
 }
 
+/* "90", "90s", "30m", "6h", "2d" as seconds; -1 when it is not one. */
+static long long parse_duration(const char *text)
+{
+	char *end;
+	long long v = strtoll(text, &end, 10);
+	if (end == text || v <= 0)
+		return -1;
+	long long unit = !*end || !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60 : !strcmp(end, "h") ? 3600
+		       : !strcmp(end, "d") ? 86400 : 0;
+	if (!unit || v > 3650LL * 86400 / unit)
+		return -1;
+	return v * unit;
+}
+
+static void human_lead(int64_t s, char *out, size_t size)
+{
+	if (s < 120)
+		snprintf(out, size, "%llds", (long long)s);
+	else if (s < 7200)
+		snprintf(out, size, "%lldm", (long long)(s / 60));
+	else
+		snprintf(out, size, "%lldh", (long long)(s / 3600));
+}
+
+static bool names_cb(void *ctx, const char *domain)
+{
+	return visibility_is_owner(ctx, domain);
+}
+
+static void print_hints(const struct lineage_hint *const *hp, size_t n, long long window, enum lineage_format fmt,
+			char **text)
+{
+	char w[32];
+	human_lead(window, w, sizeof w);
+	if (fmt == LINEAGE_JSON) {
+		json_t *doc = json_loads(*text, 0, NULL);
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++) {
+			char from[2 * MESH_NAME_MAX + 2], to[2 * MESH_NAME_MAX + 2];
+			snprintf(from, sizeof from, "%s/%s", hp[i]->from_domain, hp[i]->from_product);
+			snprintf(to, sizeof to, "%s/%s", hp[i]->to_domain, hp[i]->to_product);
+			json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:s?}", "from", from, "to", to,
+					      "version", hp[i]->to_version, "lastRead", hp[i]->last_read, "publishedAt",
+					      hp[i]->published_at, "leadSeconds", (json_int_t)hp[i]->lead_seconds,
+					      "declared", hp[i]->declared, "user", hp[i]->user);
+			json_array_append_new(arr, o);
+		}
+		json_t *hints = json_pack("{s:s, s:I, s:o}", "kind", "observed (hints from usage, not declared)",
+					  "windowSeconds", (json_int_t)window, "hints", arr);
+		json_object_set_new(doc, "hints", hints);
+		free(*text);
+		*text = mesh_json_text(doc);
+		json_decref(doc);
+		return;
+	}
+	struct strbuf sb = STRBUF_INIT;
+	if (fmt == LINEAGE_DOT) {
+		/* the declared picture, then the hints as dashed edges */
+		size_t len = strlen(*text);
+		while (len && ((*text)[len - 1] == '\n' || (*text)[len - 1] == '}'))
+			len--;
+		strbuf_add(&sb, *text, len);
+		strbuf_puts(&sb, "\n");
+		for (size_t i = 0; i < n; i++)
+			strbuf_printf(&sb, "  \"%s/%s\" -> \"%s/%s\" [style=dashed, color=gray40, fontcolor=gray40, "
+				      "label=\"hint %s\"];\n", hp[i]->from_domain, hp[i]->from_product, hp[i]->to_domain,
+				      hp[i]->to_product, hp[i]->to_version);
+		strbuf_puts(&sb, "}\n");
+	} else {
+		strbuf_puts(&sb, *text);
+		strbuf_printf(&sb, "hints (observed from usage, not declared: a read within %s before a publish): %zu\n",
+			      w, n);
+		for (size_t i = 0; i < n; i++) {
+			char lead[32];
+			human_lead(hp[i]->lead_seconds, lead, sizeof lead);
+			strbuf_printf(&sb, "  ~ %s/%s -> %s/%s %s  (hint: ", hp[i]->from_domain, hp[i]->from_product,
+				      hp[i]->to_domain, hp[i]->to_product, hp[i]->to_version);
+			if (hp[i]->user)
+				strbuf_printf(&sb, "%s read it %s before publishing", hp[i]->user, lead);
+			else
+				strbuf_printf(&sb, "its publisher read it %s before", lead);
+			strbuf_printf(&sb, "%s)\n", hp[i]->declared ? "; also declared" : "");
+		}
+	}
+	free(*text);
+	*text = strbuf_detach(&sb, NULL);
+}
+
 int meshctl_cmd_lineage(const struct meshctl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -95,12 +191,16 @@ int meshctl_cmd_lineage(const struct meshctl_ctx *ctx, int argc, char **argv)
 		{"format", required_argument, NULL, 'f'},
 		{"json", no_argument, NULL, 'j'},
 		{"days", required_argument, NULL, 'D'},
+		{"hints", no_argument, NULL, 'H'},
+		{"hint-window", required_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int dirs = 0;
 	enum lineage_format fmt = ctx->json ? LINEAGE_JSON : LINEAGE_TREE;
 	unsigned days = 30;
+	bool hints = false;
+	long long window = LINEAGE_HINT_WINDOW_DEFAULT;
 	optind = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -130,6 +230,17 @@ int meshctl_cmd_lineage(const struct meshctl_ctx *ctx, int argc, char **argv)
 			days = (unsigned)v;
 			break;
 		}
+		case 'H':
+			hints = true;
+			break;
+		case 'W':
+			window = parse_duration(optarg);
+			if (window < 0) {
+				meshctl_fail(ctx, "lineage", "--hint-window %s: expected a duration (90, 90s, 30m, 6h, 2d)",
+					     optarg);
+				return MESHCTL_USAGE;
+			}
+			break;
 		case 'h':
 			fputs(lineage_help, stdout);
 			return MESHCTL_OK;
@@ -175,6 +286,27 @@ int meshctl_cmd_lineage(const struct meshctl_ctx *ctx, int argc, char **argv)
 		else
 			print_usage_consumers(cons, n, visibility_is_owner(vis, domain), days, fmt, &text);
 		adoption_consumers_free(cons, n);
+	}
+	if (hints) {
+		struct lineage_hint *h = NULL;
+		size_t n = 0;
+		struct mesh_err herr = {0};
+		if (lineage_hints_find(ctx->store, cat, g, domain, product, window, days, visibility_lineage_cb, names_cb,
+				       vis, &h, &n, &herr))
+			fprintf(stderr, "%s lineage: warning: hints not read (usage): %s\n", ctx->prog, herr.msg);
+		else {
+			/* the directions asked for: upstream hints end at the product */
+			const struct lineage_hint **kept = xcalloc(n + 1, sizeof *kept);
+			size_t nk = 0;
+			for (size_t i = 0; i < n; i++) {
+				bool up = !strcmp(h[i].to_domain, domain) && !strcmp(h[i].to_product, product);
+				if ((up && (dirs & LINEAGE_UP)) || (!up && (dirs & LINEAGE_DOWN)))
+					kept[nk++] = &h[i];
+			}
+			print_hints(kept, nk, window, fmt, &text);
+			free(kept);
+		}
+		lineage_hints_free(h, n);
 	}
 	if (fmt == LINEAGE_JSON)
 		meshctl_print_document(text);

@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+#include <time.h>
+
+#include "card_reader.h"
 #include "catalog.h"
 #include "meshctl_discovery.h"
 #include "mesh_util.h"
@@ -21,7 +25,10 @@ static const char show_help[] =
 "SLA, tags, the latest release's quality, readers over the last 30 days, declared\n"
 "inputs and the products built from it, and every version in SemVer order with\n"
 "its status, publish time, contract id, sunset and reason.  A restricted product\n"
-"you may not read is 'no such product', as in the mount.\n";
+"you may not read is 'no such product', as in the mount.  It ends with what you\n"
+"see: for each data file of the latest release whether you read it clear, as a\n"
+"masked view (each masked column with its function), or not at all, and how to\n"
+"request access (the decision the mount makes for you; --json: \"access\").\n";
 
 int meshctl_cmd_show(const struct meshctl_ctx *ctx, int argc, char **argv)
 {
@@ -61,11 +68,26 @@ int meshctl_cmd_show(const struct meshctl_ctx *ctx, int argc, char **argv)
 	if (rc) {
 		meshctl_fail(ctx, "show", "%s", err.msg);
 	} else {
+		/* what this caller reads: the decision the mount makes for them */
+		const struct cat_node *pn = catalog_child(catalog_child(catalog_root(cat), domain), product);
+		const struct cat_node *latest = pn ? catalog_latest(pn) : NULL;
+		struct policy_decision dec;
+		card_reader_decide(visibility_policy(vis), &ctx->caller, domain, product, latest, time(NULL), &dec);
 		char *text = json ? product_info_json(p) : product_info_text(p);
-		if (json)
-			meshctl_print_document(text);
-		else
-			fputs(text, stdout);
+		if (json) {
+			json_t *doc = json_loads(text, 0, NULL);
+			if (doc)
+				json_object_set_new(doc, "access", card_reader_json(domain, product, latest, &dec));
+			char *out = doc ? mesh_json_text(doc) : NULL;
+			meshctl_print_document(out ? out : text);
+			free(out);
+			json_decref(doc);
+		} else {
+			char *section = card_reader_section(domain, product, latest, &dec);
+			printf("%s\n%s", text, section);
+			free(section);
+		}
+		policy_decision_clear(&dec);
 		free(text);
 	}
 	product_info_free(p);

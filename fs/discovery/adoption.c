@@ -186,3 +186,37 @@ int adoption_daily(const char *store, const char *domain, const char *product, u
 	json_decref(rows);
 	return 0;
 }
+
+int adoption_reads_by(const char *store, const char *user, int64_t since_ns, int64_t until_ns,
+		      struct adoption_read **out, size_t *n, struct mesh_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	struct usage_query q = {.user = user, .by = USAGE_BY_PRODUCT, .since_ns = since_ns, .until_ns = until_ns};
+	json_t *rows;
+	int rc = rows_of(store, &q, &rows, err);
+	if (rc)
+		return rc;
+	size_t i;
+	json_t *row;
+	*out = xcalloc(json_array_size(rows) + 1, sizeof **out);
+	json_array_foreach(rows, i, row) {
+		if (!jint(row, "reads"))
+			continue;       /* denied or discovery only: nothing was read */
+		(*out)[*n] = (struct adoption_read){xstrdup(jstr(row, "domain")), xstrdup(jstr(row, "product")),
+						    jint(row, "reads"), xstrdup(jstr(row, "last_read"))};
+		(*n)++;
+	}
+	json_decref(rows);
+	return 0;
+}
+
+void adoption_reads_free(struct adoption_read *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(r[i].domain);
+		free(r[i].product);
+		free(r[i].last_read);
+	}
+	free(r);
+}

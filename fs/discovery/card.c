@@ -17,17 +17,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "card_reader.h"
 #include "mesh_util.h"
 #include "store.h"
 #include "visibility.h"
 
-/* Markdown table cells: no pipes or line breaks. */
+/* Markdown table cells: no pipes, no line breaks, and no control bytes
+ * (the reader markers of card_reader.h are control bytes: contract text
+ * can never forge one). */
 static void cell(struct strbuf *sb, const char *s)
 {
 	for (; s && *s; s++) {
 		if (*s == '|')
 			strbuf_puts(sb, "\\|");
-		else if (*s == '\n' || *s == '\r')
+		else if ((unsigned char)*s < 0x20 || *s == 0x7f)
 			strbuf_puts(sb, " ");
 		else
 			strbuf_add(sb, s, 1);
@@ -59,8 +62,10 @@ static void facts(struct strbuf *sb, const struct product_info *p, const struct 
 	strbuf_printf(sb, "| Product | `%s/%s` |\n", p->domain, p->product);
 	if (v) {
 		strbuf_printf(sb, "| Version | %s |\n| Status | %s", v->version, lifecycle_name(v->state));
-		if (v->sunset)
-			strbuf_printf(sb, ", sunset %s", v->sunset);
+		if (v->sunset) {
+			strbuf_puts(sb, ", sunset ");
+			cell(sb, v->sunset);
+		}
 		if (v->reason) {
 			strbuf_puts(sb, " (");
 			cell(sb, v->reason);
@@ -69,8 +74,11 @@ static void facts(struct strbuf *sb, const struct product_info *p, const struct 
 		strbuf_puts(sb, " |\n");
 		if (*v->published_at)
 			strbuf_printf(sb, "| Published | %s |\n", v->published_at);
-		if (*v->contract_id)
-			strbuf_printf(sb, "| Contract id | %s |\n", v->contract_id);
+		if (*v->contract_id) {
+			strbuf_puts(sb, "| Contract id | ");
+			cell(sb, v->contract_id);
+			strbuf_puts(sb, " |\n");
+		}
 	} else {
 		strbuf_printf(sb, "| Status | %s%s%s%s |\n", p->status, p->latest ? " (latest: " : "",
 			      p->latest ? p->latest : "", p->latest ? ")" : "");
@@ -100,8 +108,14 @@ static void columns(struct strbuf *sb, const struct contract *c)
 	bool classified = false;
 	for (size_t o = 0; o < c->n_objects; o++) {
 		const struct contract_object *obj = &c->objects[o];
-		strbuf_printf(sb, "### %s%s%s%s\n\n", obj->name, obj->physical_name ? " (`" : "",
-			      obj->physical_name ? obj->physical_name : "", obj->physical_name ? "`)" : "");
+		strbuf_puts(sb, "### ");
+		cell(sb, obj->name);
+		if (obj->physical_name) {
+			strbuf_puts(sb, " (`");
+			cell(sb, obj->physical_name);
+			strbuf_puts(sb, "`)");
+		}
+		strbuf_puts(sb, "\n\n");
 		if (obj->description) {
 			cell(sb, obj->description);
 			strbuf_puts(sb, "\n\n");
@@ -111,11 +125,12 @@ static void columns(struct strbuf *sb, const struct contract *c)
 			const struct contract_property *pr = &obj->props[i];
 			strbuf_puts(sb, "| ");
 			cell(sb, pr->name);
-			strbuf_printf(sb, "%s | %s | ", pr->primary_key ? " (key)" : "",
-				      pr->logical_type ? pr->logical_type : logical_type_name(pr->type));
+			strbuf_printf(sb, "%s | ", pr->primary_key ? " (key)" : "");
+			cell(sb, pr->logical_type ? pr->logical_type : logical_type_name(pr->type));
+			strbuf_puts(sb, " | ");
 			if (pr->classification) {
 				cell(sb, pr->classification);
-				strbuf_puts(sb, " (masked unless you are cleared)");
+				card_mark_classification(sb, pr->classification);
 				classified = true;
 			} else {
 				strbuf_puts(sb, "-");
@@ -128,7 +143,7 @@ static void columns(struct strbuf *sb, const struct contract *c)
 	}
 	if (classified)
 		strbuf_puts(sb, "Classified columns are masked for readers the mesh's masking rules do not clear "
-			    "(the owners always read them clear); `meshctl access` shows what you see.\n\n");
+			    "(the owners always read them clear); this card says what you see.\n\n");
 }
 
 static void quality(struct strbuf *sb, const char *quality_json, const char *version)
@@ -181,9 +196,14 @@ static void lineage_section(struct strbuf *sb, const struct product_info *p)
 /* The first data file of a version's contract, for the examples. */
 static const char *example_file(const struct contract *c)
 {
-	for (size_t o = 0; c && o < c->n_objects; o++)
-		if (c->objects[o].physical_name)
-			return c->objects[o].physical_name;
+	for (size_t o = 0; c && o < c->n_objects; o++) {
+		const char *name = c->objects[o].physical_name;
+		bool plain = name != NULL;
+		for (const char *s = name; plain && *s; s++)
+			plain = (unsigned char)*s >= 0x20 && *s != 0x7f && *s != '\'' && *s != '"' && *s != '`';
+		if (plain)
+			return name;
+	}
 	return NULL;
 }
 
@@ -214,6 +234,7 @@ static void how_to(struct strbuf *sb, const struct product_info *p, const char *
 
 static void access_section(struct strbuf *sb, const struct product_info *p)
 {
+	card_mark_reader(sb);
 	strbuf_printf(sb, "## Access\n\n`meshctl access %s/%s` says what you may read and why. To ask the "
 		      "owners for access:\n\n```sh\nmeshctl request %s/%s --reason \"what you need it for\"\n```\n\n",
 		      p->domain, p->product, p->domain, p->product);
@@ -256,9 +277,10 @@ char *card_product(const struct product_info *p, const char *mount)
 	strbuf_puts(&sb, "## Versions\n\n| Version | Status | Published | Sunset | Reason |\n|---|---|---|---|---|\n");
 	for (size_t i = 0; i < p->n_versions; i++) {
 		const struct product_version_info *v = &p->versions[i];
-		strbuf_printf(&sb, "| %s%s | %s | %s | %s | ", v->version, v->latest ? " (latest)" : "",
-			      lifecycle_name(v->state), *v->published_at ? v->published_at : "-",
-			      v->sunset ? v->sunset : "-");
+		strbuf_printf(&sb, "| %s%s | %s | %s | ", v->version, v->latest ? " (latest)" : "",
+			      lifecycle_name(v->state), *v->published_at ? v->published_at : "-");
+		cell(&sb, v->sunset ? v->sunset : "-");
+		strbuf_puts(&sb, " | ");
 		cell(&sb, v->reason ? v->reason : "-");
 		strbuf_puts(&sb, " |\n");
 	}
@@ -360,7 +382,7 @@ int card_refresh(const char *store, const struct catalog *known, const struct li
 	if (rc)
 		goto out;
 	char *text = card_product(p, "/mesh");
-	rc = mesh_write_file_atomic(pfd, CARD_PRODUCT, text, strlen(text), STORE_FILE_MODE, err);
+	rc = mesh_write_file_replace(pfd, CARD_PRODUCT, text, strlen(text), STORE_FILE_MODE, err);
 	free(text);
 	mkdirat(pfd, CARD_VERSION_DIR, STORE_DIR_MODE);
 	snprintf(path, sizeof path, "%s/%s", domain, product);
@@ -380,7 +402,7 @@ int card_refresh(const char *store, const struct catalog *known, const struct li
 		char *card = card_version(p, v->name, vc, qtext, "/mesh");
 		char rel[PATH_MAX];
 		snprintf(rel, sizeof rel, CARD_VERSION_DIR "/%s.md", v->name);
-		rc = mesh_write_file_atomic(pfd, rel, card, strlen(card), STORE_FILE_MODE, err);
+		rc = mesh_write_file_replace(pfd, rel, card, strlen(card), STORE_FILE_MODE, err);
 		free(card);
 		free(ctext);
 		free(qtext);
@@ -395,4 +417,13 @@ out:
 		close(root_fd);
 	catalog_unref(cat);
 	return rc;
+}
+
+bool card_node_generated(const struct cat_node *n)
+{
+	if (!n || n->kind != CAT_FILE || n->role != ROLE_DOC || !n->backing || strcmp(n->name, CARD_FILE))
+		return false;
+	size_t len = strlen(n->backing), k = strlen("/" CARD_PRODUCT);
+	return (len > k && !strcmp(n->backing + len - k, "/" CARD_PRODUCT)) ||
+	       strstr(n->backing, "/" CARD_VERSION_DIR "/") != NULL;
 }

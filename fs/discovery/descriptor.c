@@ -683,7 +683,7 @@ int descriptor_refresh(const char *store, const struct catalog *known, const cha
 			close(root_fd);
 		char *out = descriptor_render(drc ? NULL : d, c, domain, product,
 					      latest ? lifecycle_name(latest->state) : "retired", ports, n);
-		rc = mesh_write_file_atomic(pfd, DESCRIPTOR_SERVED, out, strlen(out), STORE_FILE_MODE, err);
+		rc = mesh_write_file_replace(pfd, DESCRIPTOR_SERVED, out, strlen(out), STORE_FILE_MODE, err);
 		free(out);
 		contract_free(c);
 		descriptor_free(d);

@@ -17,10 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "adoption.h"
 #include "card.h"
+#include "card_reader.h"
 #include "catalog.h"
 #include "descriptor.h"
 #include "lineage.h"
@@ -160,9 +162,10 @@ static bool split_product(const char *ref, char *domain, char *product)
 	return mesh_name_ok(domain) && mesh_name_ok(product);
 }
 
-static bool search_visible(void *ctx, const char *domain, const char *product)
+static bool search_visible(void *ctx, const struct index_hit *hit)
 {
-	return visibility_product(ctx, domain, product);
+	return visibility_marked(ctx, hit->domain, hit->product, hit->restricted != 0,
+				 !strcmp(hit->status, "retired"));
 }
 
 /* ---- tools ---- */
@@ -183,23 +186,29 @@ static json_t *tool_search(struct mcp_server *s, json_t *args)
 	free(copy);
 	struct index_query q = {.query = fts, .domain = arg_str(args, "domain"), .tag = arg_str(args, "tag"),
 				.classification = arg_str(args, "classification"), .status = arg_str(args, "status")};
-	struct view v;
-	char why[1024];
-	if (view_open(s, &v, why, sizeof why)) {
+	/* no catalog scan per search: the index and the domains' files say
+	 * what the caller may discover (visibility_open_marked) */
+	struct visibility *vis = NULL;
+	struct mesh_err err = {0};
+	if (store_check(s->store, &err) || visibility_open_marked(s->store, &s->o.caller, &vis, &err)) {
 		free(fts);
-		return tool_error("the mesh cannot be read: %s", why);
+		return tool_error("the mesh cannot be read: %s", err.msg);
 	}
 	struct index_hit *hits = NULL;
 	size_t n = 0;
-	struct mesh_err err = {0};
-	int rc = *fts ? search_run(s->store, &q, search_visible, v.vis, &hits, &n, &err) : 0;
+	bool more = false;
+	int rc = *fts ? search_run_limited(s->store, &q, (size_t)limit, search_visible, vis, &hits, &n, &more, &err)
+		      : 0;
 	free(fts);
-	view_close(&v);
+	visibility_close(vis);
 	if (rc)
 		return tool_error("search failed: %s", err.msg);
 	json_t *results = json_array();
 	struct strbuf sb = STRBUF_INIT;
-	strbuf_printf(&sb, "%zu product(s) match \"%s\"%s\n", n, query, n > (size_t)limit ? " (best shown)" : "");
+	if (more)
+		strbuf_printf(&sb, "more than %zu products match \"%s\" (the best %zu shown)\n", n, query, n);
+	else
+		strbuf_printf(&sb, "%zu product(s) match \"%s\"\n", n, query);
 	for (size_t i = 0; i < n && i < (size_t)limit; i++) {
 		json_t *last = json_pack("{s:s, s:s, s:s, s:s}", "version", hits[i].version, "status", hits[i].status,
 					 "purpose", hits[i].purpose, "snippet", hits[i].snippet);
@@ -316,6 +325,14 @@ static json_t *tool_describe(struct mcp_server *s, json_t *args)
 	} else {
 		card = card_product(p, s->mount);
 	}
+	/* the card as the mount serves it to this caller: masked columns
+	 * with their functions, or no access and how to ask */
+	struct policy_decision dec;
+	card_reader_decide(visibility_policy(v.vis), &s->o.caller, domain, product, ver, time(NULL), &dec);
+	size_t card_len;
+	char *mine = card_render(card, strlen(card), domain, product, ver, &dec, &card_len);
+	free(card);
+	card = mine;
 	char rel[PATH_MAX];
 	snprintf(rel, sizeof rel, "domains/%s/%s/" DESCRIPTOR_SERVED, domain, product);
 	char *desc = store_text(s, rel, DESCRIPTOR_MAX_BYTES);
@@ -330,8 +347,11 @@ static json_t *tool_describe(struct mcp_server *s, json_t *args)
 	json_t *r = json_pack("{s:[o,o,o], s:b}", "content", text_item(card), text_item(sd.buf), text_item(ss.buf),
 			      "isError", 0);
 	json_t *structured = json_loads(info, 0, NULL);
-	if (structured)
+	if (structured) {
+		json_object_set_new(structured, "access", card_reader_json(domain, product, ver, &dec));
 		json_object_set_new(r, "structuredContent", structured);
+	}
+	policy_decision_clear(&dec);
 	strbuf_release(&sd);
 	strbuf_release(&ss);
 	free(info);
@@ -617,11 +637,20 @@ static char *resource_read(struct mcp_server *s, json_t *id, json_t *params)
 	struct product_info *p = NULL;
 	struct mesh_err err = {0};
 	int rc = product_info_load(s->store, v.cat, v.vis, NULL, domain, product, &p, &err);
-	view_close(&v);
-	if (rc)   /* -32002: resource not found */
+	if (rc) {   /* -32002: resource not found */
+		view_close(&v);
 		return rpc_error(id, -32002, "resource not found: %s", uri);
-	char *card = card_product(p, s->mount);
+	}
+	char *tmpl = card_product(p, s->mount);
 	product_info_free(p);
+	const struct cat_node *latest = catalog_latest(catalog_child(catalog_child(catalog_root(v.cat), domain), product));
+	struct policy_decision dec;
+	card_reader_decide(visibility_policy(v.vis), &s->o.caller, domain, product, latest, time(NULL), &dec);
+	size_t card_len;
+	char *card = card_render(tmpl, strlen(tmpl), domain, product, latest, &dec, &card_len);
+	policy_decision_clear(&dec);
+	view_close(&v);
+	free(tmpl);
 	json_t *res = json_pack("{s:[{s:s, s:s, s:s}]}", "contents", "uri", uri, "mimeType", "text/markdown", "text", card);
 	free(card);
 	return rpc_result(id, res);

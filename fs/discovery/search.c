@@ -60,24 +60,27 @@ char *search_fts_query(char *const *words, size_t n)
 int search_run(const char *store, const struct index_query *q, search_visible_fn visible, void *ctx,
 	       struct index_hit **hits_out, size_t *n_out, struct mesh_err *err)
 {
+	return search_run_limited(store, q, 0, visible, ctx, hits_out, n_out, NULL, err);
+}
+
+/* One pass: at most `fetch` products from the index (0: all), filtered
+ * and ranked; *complete when the index had no more. */
+static int search_pass(const char *store, const char *path, const struct index_query *q, size_t fetch,
+		       search_visible_fn visible, void *ctx, struct index_hit **hits_out, size_t *n_out,
+		       double *weakest, bool *complete, struct mesh_err *err)
+{
 	*hits_out = NULL;
 	*n_out = 0;
 	struct index_hit *hits = NULL;
 	size_t n = 0;
-	char path[PATH_MAX];
-	int rc = store_check(store, err);
-	if (!rc)
-		rc = index_path_for_store(store, NULL, path, sizeof path, err);
-	if (!rc) {
-		/* the index is this host's cache of the files: brought up to date
-		 * first; when it cannot be, it still answers (a warning says so) */
-		struct mesh_err e2 = {0};
-		if (index_refresh(store, path, NULL, &e2))
-			fprintf(stderr, "meshfs search: warning: the index may be behind the store (%s)\n", e2.msg);
-		rc = index_query_run(path, q, 0, &hits, &n, err);
-	}
+	int rc = index_query_run(path, q, fetch, &hits, &n, err);
 	if (rc)
 		return rc;
+	*complete = !fetch || n < fetch;
+	*weakest = n ? hits[n - 1].score : 0;
+	for (size_t i = 0; i < n; i++)
+		if (hits[i].score < *weakest)
+			*weakest = hits[i].score;
 	struct adoption_count *counts = NULL;
 	size_t nc = 0;
 	adoption_counts(store, 30, &counts, &nc, NULL);
@@ -86,7 +89,7 @@ int search_run(const char *store, const struct index_query *q, search_visible_fn
 	for (size_t i = 0; i < n; i++) {
 		/* what the mount hides is no hit: restricted products the caller
 		 * may not read, and products the index knows but the mount does not */
-		if (!visible(ctx, hits[i].domain, hits[i].product))
+		if (!visible(ctx, &hits[i]))
 			continue;
 		r[kept].hit = &hits[i];
 		for (size_t k = 0; k < nc; k++)
@@ -105,6 +108,55 @@ int search_run(const char *store, const struct index_query *q, search_visible_fn
 	adoption_counts_free(counts, nc);
 	*hits_out = out;
 	*n_out = kept;
+	return 0;
+}
+
+int search_run_limited(const char *store, const struct index_query *q, size_t limit, search_visible_fn visible,
+		       void *ctx, struct index_hit **hits_out, size_t *n_out, bool *more, struct mesh_err *err)
+{
+	*hits_out = NULL;
+	*n_out = 0;
+	if (more)
+		*more = false;
+	char path[PATH_MAX];
+	int rc = store_check(store, err);
+	if (!rc)
+		rc = index_path_for_store(store, NULL, path, sizeof path, err);
+	if (rc)
+		return rc;
+	/* the index is this host's cache of the files: brought up to date
+	 * first; when it cannot be, it still answers (a warning says so) */
+	struct mesh_err e2 = {0};
+	if (index_refresh(store, path, NULL, &e2))
+		fprintf(stderr, "meshfs search: warning: the index may be behind the store (%s)\n", e2.msg);
+	/* With a limit, the index's best few first: each hit costs the index a
+	 * snippet, and a word can match 2,000 products of 100,000.  The first
+	 * `limit` stand when enough were visible and the last of them scores
+	 * strictly better than anything left out (ties are ordered by readers,
+	 * which the index does not know); else every match is ranked. */
+	size_t fetch = limit ? limit * 4 + 50 : 0;
+	struct index_hit *hits = NULL;
+	size_t n = 0;
+	double weakest = 0;
+	bool complete = true;
+	rc = search_pass(store, path, q, fetch, visible, ctx, &hits, &n, &weakest, &complete, err);
+	if (!rc && !complete && (n < limit || !(hits[limit - 1].score > weakest))) {
+		index_hits_free(hits, n);
+		rc = search_pass(store, path, q, 0, visible, ctx, &hits, &n, &weakest, &complete, err);
+	}
+	if (rc)
+		return rc;
+	if (limit && n > limit) {
+		for (size_t i = limit; i < n; i++)
+			free(hits[i].domain), free(hits[i].product), free(hits[i].version), free(hits[i].status),
+				free(hits[i].purpose), free(hits[i].snippet), free(hits[i].owners);
+		n = limit;
+		complete = false;
+	}
+	if (more)
+		*more = !complete;
+	*hits_out = hits;
+	*n_out = n;
 	return 0;
 }
 

@@ -153,8 +153,10 @@ def test_show(mesh, scratch, mounter):
     assert "inputs     crm/customers@^1 = 1.0.0" in out
     assert "descriptor product.yaml (published with a release)" in out
     assert "quality    1.1.0: " in out
-    v = [l.split()[0] for l in lines[lines.index("versions") + 1:]]
+    after = lines[lines.index("versions") + 1:]
+    v = [l.split()[0] for l in after[:after.index("")]]
     assert v == ["1.0.0", "1.1.0"]
+    assert "## What you see" in out and "You may not read the data of `sales/orders`" in out   # dave: no grant
     assert "sunset 2027-01-31  (moved to 1.1)" in out
     doc = json.loads(mesh.ctl("show", "sales/orders", "--json", user="mesh_dave", check=True).stdout)
     assert doc["versions"][0]["status"] == "deprecated" and doc["versions"][1]["latest"] is True

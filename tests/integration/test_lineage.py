@@ -4,6 +4,7 @@ requireInputs), filtered for the caller, with readers by usage."""
 import json
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -136,3 +137,54 @@ def test_bad_arguments(diamond):
     assert diamond.ctl("lineage", "fin/report", "--format", "png").returncode == 2
     assert diamond.ctl("lineage", "nope/nothing").returncode == 1
     assert "--upstream" in diamond.ctl("lineage", "--help", check=True).stdout
+
+
+def test_observed_hints_from_usage(diamond, scratch, mounter):
+    """mesh_erin reads raw/events and hr/secret (restricted, hers), then
+    publishes sales/daily declaring nothing: --hints (off by default) shows
+    raw/events -> sales/daily as a hint, named for owners of both domains,
+    unnamed for others, and never the restricted product to those who may
+    not see it."""
+    diamond.ctl("grant", "raw", "group:mesh_analysts", check=True)
+    m = mounter(diamond)
+    run(["cat", m / "raw/events/2.0.0/orders.csv"], user="mesh_erin", check=True)
+    run(["cat", m / "hr/secret/1.0.0/orders.csv"], user="mesh_erin", check=True)
+    run(["cat", m / "sales/left/1.0.0/orders.csv"], user="mesh_alice")    # not a publisher: no hint
+    m.stop()
+    time.sleep(2.2)
+    rel = scratch / "rel-daily"
+    rel.mkdir(mode=0o755)
+    d = make_release(rel, "sales", "daily", "1.0.0")
+    subprocess.run(["chmod", "-R", "a+rX", str(rel)], check=True)
+    diamond.publish(d, user="mesh_erin")
+
+    plain = diamond.ctl("lineage", "sales/daily", user="mesh_bob", check=True).stdout
+    assert "hint" not in plain and "raw/events" not in plain                  # off by default
+    owner = diamond.ctl("lineage", "sales/daily", "--hints", user="mesh_gina", check=True).stdout
+    assert "hints (observed from usage, not declared: a read within 60m before a publish): 2" in owner, owner
+    assert "~ raw/events -> sales/daily 1.0.0  (hint: mesh_erin read it" in owner
+    assert "~ hr/secret -> sales/daily 1.0.0  (hint: mesh_erin read it" in owner
+    dave = diamond.ctl("lineage", "sales/daily", "--hints", user="mesh_dave", check=True).stdout
+    assert "~ raw/events -> sales/daily 1.0.0  (hint: its publisher read it" in dave
+    assert "hr/secret" not in dave and "mesh_erin" not in dave                # restricted, and no names
+    # bob owns sales and raw, not hr: named for raw/events, and hr/secret is not his to see
+    bob = diamond.ctl("lineage", "sales/daily", "--hints", user="mesh_bob", check=True).stdout
+    assert "~ raw/events -> sales/daily 1.0.0  (hint: mesh_erin read it" in bob and "hr/secret" not in bob
+    # downstream from the product read; upstream only does not list it
+    down = diamond.ctl("lineage", "raw/events", "--downstream", "--hints", user="mesh_bob", check=True).stdout
+    assert "~ raw/events -> sales/daily 1.0.0" in down
+    up = diamond.ctl("lineage", "raw/events", "--upstream", "--hints", user="mesh_bob", check=True).stdout
+    assert "hints (observed" in up and "sales/daily" not in up
+    # the window is configurable: the reads were more than 2 s before the publish
+    narrow = diamond.ctl("lineage", "sales/daily", "--hints", "--hint-window", "1s", user="mesh_gina",
+                         check=True).stdout
+    assert "before a publish): 0" in narrow and "~ " not in narrow
+    doc = json.loads(diamond.ctl("lineage", "sales/daily", "--hints", "--json", user="mesh_gina",
+                                 check=True).stdout)
+    assert doc["hints"]["windowSeconds"] == 3600
+    assert {(x["from"], x["to"], x["user"]) for x in doc["hints"]["hints"]} == {
+        ("raw/events", "sales/daily", "mesh_erin"), ("hr/secret", "sales/daily", "mesh_erin")}
+    assert all(x["leadSeconds"] >= 2 and not x["declared"] for x in doc["hints"]["hints"])
+    dot = diamond.ctl("lineage", "sales/daily", "--hints", "--format", "dot", user="mesh_dave", check=True).stdout
+    assert '"raw/events" -> "sales/daily" [style=dashed' in dot and dot.rstrip().endswith("}")
+    assert diamond.ctl("lineage", "sales/daily", "--hints", "--hint-window", "soon").returncode == 2

@@ -85,6 +85,11 @@ def test_masked_user_every_tool(sdk, mesh, mounter):
     assert [h["product"] for h in r["search_products"]["structured"]["results"]][0] == "sales/orders"
     d = r["describe_product"]
     assert not d["isError"] and "| email | string | pii" in d["text"] and "apiVersion:" in d["text"]
+    # the card says what alice sees, as the mount's does for her
+    assert "| email | string | pii (masked for you: null) |" in d["text"]
+    assert "| orders.csv | a masked view: email null |" in d["text"] and "clear for you" not in d["text"]
+    assert d["structured"]["access"]["decision"] == "mask"
+    assert out["reads"][0]["text"].count("masked for you: null") == 1
     assert "schema.json of 1.0.0" in d["text"]
     s = r["read_sample"]
     assert not s["isError"]
@@ -111,11 +116,16 @@ def test_clear_owner_and_denied_user(sdk, mesh, mounter):
         {"name": "describe_product", "arguments": {"product": "hr/salaries"}},
         {"name": "search_products", "arguments": {"query": "salaries"}},
         {"name": "no_such_tool", "arguments": {}},
+        {"name": "describe_product", "arguments": {"product": "sales/daily"}},
     ])
     r = by_name(dave)
+    daily = [x for x in dave["results"] if x["name"] == "describe_product"][-1]
+    assert "You may not read the data of `sales/daily`" in daily["text"]
+    assert 'meshctl request sales/daily --reason' in daily["text"]
     assert r["read_sample"]["isError"]
     assert "access denied" in r["read_sample"]["text"] and "request_access" in r["read_sample"]["text"]
-    assert r["describe_product"]["isError"] and "no such product" in r["describe_product"]["text"]
+    salaries = [x for x in dave["results"] if x["name"] == "describe_product"][0]
+    assert salaries["isError"] and "no such product" in salaries["text"]
     assert "hr/salaries" not in r["search_products"]["text"]
     assert "protocolError" in r["no_such_tool"] and "unknown tool" in r["no_such_tool"]["protocolError"]
     erin = by_name(mcp(sdk, mesh, m, "mesh_erin", [{"name": "describe_product",
