@@ -26,7 +26,14 @@ struct csv_reader {
 	uint64_t line, row, consumed;   /* consumed: bytes before buf[pos] */
 	struct csv_field *fields;
 	size_t n_fields_cap;
+	bool span;              /* a window on memory that is never written */
+	size_t stop;            /* span: no record starts at or after buf[stop] */
+	char *unescaped;        /* span: where fields with "" are unescaped */
+	size_t unescaped_cap;
 };
+
+/* Bytes that end an unquoted field or make it malformed. */
+static const unsigned char field_end[256] = {[','] = 1, ['\n'] = 1, ['\r'] = 1, ['"'] = 1};
 
 struct csv_reader *csv_reader_fd(int fd, const char *name, size_t block)
 {
@@ -57,12 +64,40 @@ struct csv_reader *csv_reader_mem(const char *data, size_t len, const char *name
 	return r;
 }
 
+struct csv_reader *csv_reader_span(const char *data, size_t len, const char *name, uint64_t start,
+				   uint64_t stop, uint64_t line, uint64_t row)
+{
+	struct csv_reader *r = xcalloc(1, sizeof *r);
+	r->fd = -1;
+	r->name = xstrdup(name);
+	r->buf = (char *)data;   /* never written: see parse() */
+	r->len = r->cap = len;
+	r->pos = start < len ? (size_t)start : len;
+	r->stop = stop < len ? (size_t)stop : len;
+	r->eof = r->span = true;
+	r->started = start > 0;   /* a byte order mark only at the start of the file */
+	r->line = line;
+	r->row = row;
+	return r;
+}
+
+uint64_t csv_reader_pos(const struct csv_reader *r)
+{
+	return r->consumed + r->pos;
+}
+
+uint64_t csv_reader_line(const struct csv_reader *r)
+{
+	return r->line;
+}
+
 void csv_reader_free(struct csv_reader *r)
 {
 	if (!r)
 		return;
 	if (r->owned)
 		free(r->buf);
+	free(r->unescaped);
 	free(r->fields);
 	free(r->name);
 	free(r);
@@ -174,6 +209,13 @@ static size_t column_of(const char *start, const char *at)
 static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *err)
 {
 	char *start = r->buf + r->pos, *p = start, *end = r->buf + r->len;
+	/* more: the record may go on past `end` (fd: not read yet; span: past
+	 * the longest record allowed, which csv_next() reports) */
+	bool more = !r->eof;
+	if (r->span && r->len - r->pos > CSV_MAX_RECORD) {
+		end = start + CSV_MAX_RECORD;
+		more = true;
+	}
 	size_t nf = 0;
 	uint64_t lines = 0;
 	for (;;) {
@@ -186,7 +228,7 @@ static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *
 			for (;;) {
 				char *q = memchr(p, '"', (size_t)(end - p));
 				if (!q) {
-					if (!r->eof)
+					if (more)
 						return 0;
 					return mesh_errf(err, -EINVAL, "%s:%llu:%zu: a quoted field is never closed",
 							 r->name, (unsigned long long)r->line,
@@ -194,7 +236,7 @@ static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *
 				}
 				for (char *k = p; k < q; k++)
 					lines += *k == '\n';
-				if (q + 1 >= end && !r->eof)
+				if (q + 1 >= end && more)
 					return 0;   /* is it "" or the end? need the next byte */
 				if (q + 1 < end && q[1] == '"') {
 					escaped = true;
@@ -213,13 +255,12 @@ static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *
 						 r->name, (unsigned long long)(r->line + lines), column_of(start, p));
 		} else {
 			char *q = p;
-			while (q < end && *q != ',' && *q != '\n' && *q != '\r') {
-				if (*q == '"')
-					return mesh_errf(err, -EINVAL, "%s:%llu:%zu: a quote inside an unquoted field "
-							 "(quote the whole field and double the quote)", r->name,
-							 (unsigned long long)(r->line + lines), column_of(start, q));
+			while (q < end && !field_end[(unsigned char)*q])
 				q++;
-			}
+			if (q < end && *q == '"')
+				return mesh_errf(err, -EINVAL, "%s:%llu:%zu: a quote inside an unquoted field "
+						 "(quote the whole field and double the quote)", r->name,
+						 (unsigned long long)(r->line + lines), column_of(start, q));
 			f->ptr = p;
 			f->len = (size_t)(q - p);
 			f->quoted = f->escaped = false;
@@ -227,7 +268,7 @@ static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *
 		}
 		nf++;
 		if (p >= end) {
-			if (!r->eof)
+			if (more)
 				return 0;
 			break;   /* last record without a newline */
 		}
@@ -236,7 +277,7 @@ static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *
 			continue;
 		}
 		if (*p == '\r') {
-			if (p + 1 >= end && !r->eof)
+			if (p + 1 >= end && more)
 				return 0;
 			if (p + 1 < end && p[1] == '\n')
 				p++;
@@ -250,18 +291,32 @@ static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *
 		return mesh_errf(err, -EINVAL, "%s:%llu:%zu: invalid UTF-8 (byte 0x%02x)", r->name,
 				 (unsigned long long)r->line, column_of(start, start + bad),
 				 (unsigned char)start[bad]);
+	size_t used = 0;
 	for (size_t i = 0; i < nf; i++) {
 		struct csv_field *f = &r->fields[i];
 		if (!f->escaped)
 			continue;
-		/* "" -> " in place: the text only gets shorter */
+		/* "" -> " in place: the text only gets shorter; a span is never
+		 * written, its fields go to a buffer the size of the record */
 		char *w = (char *)f->ptr;
+		if (r->span) {
+			size_t need = (size_t)(p - start);
+			if (r->unescaped_cap < need) {
+				r->unescaped_cap = need;
+				free(r->unescaped);
+				r->unescaped = xmalloc(need);
+			}
+			w = r->unescaped + used;
+		}
+		const char *from = f->ptr;
+		f->ptr = w;
 		for (size_t k = 0; k < f->len; k++) {
-			*w++ = f->ptr[k];
-			if (f->ptr[k] == '"')
+			*w++ = from[k];
+			if (from[k] == '"')
 				k++;
 		}
 		f->len = (size_t)(w - f->ptr);
+		used += f->len;
 		f->escaped = false;
 	}
 	rec->fields = r->fields;
@@ -285,6 +340,15 @@ int csv_next(struct csv_reader *r, struct csv_record *rec, struct mesh_err *err)
 		}
 		if (r->len - r->pos >= 3 && !memcmp(r->buf + r->pos, "\xef\xbb\xbf", 3))
 			r->pos += 3;   /* UTF-8 byte order mark */
+	}
+	if (r->span) {
+		if (r->pos >= r->stop)
+			return 0;
+		int rc = parse(r, rec, err);
+		if (rc == 0)
+			rc = mesh_errf(err, -EFBIG, "%s:%llu: a record longer than %u bytes (an unterminated quote?)",
+				       r->name, (unsigned long long)r->line, CSV_MAX_RECORD);
+		return rc;
 	}
 	for (;;) {
 		if (r->pos >= r->len) {
