@@ -366,7 +366,8 @@ int fpset_finish(struct fpset *s, unsigned threads, fpset_fetch_fn fetch, void *
 		 struct mesh_err *err)
 {
 	memset(out, 0, sizeof *out);
-	qsort(s->runs, s->n_runs, sizeof *s->runs, run_order);
+	if (s->n_runs > 1)
+		qsort(s->runs, s->n_runs, sizeof *s->runs, run_order);
 	struct finish *f = xcalloc(1, sizeof *f);
 	f->s = s;
 	f->fetch = fetch;
