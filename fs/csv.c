@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "mesh_util.h"
 
@@ -204,6 +207,44 @@ static size_t column_of(const char *start, const char *at)
 	return (size_t)(at - nl) + 1;
 }
 
+/* The next byte in [p, end) that ends an unquoted field (field_end[]).
+ * With SSE2, 16 bytes are classified at once and the block's bit mask is
+ * kept in *sc for the next fields of the same block; *high collects the
+ * bytes' top bits (any non-ASCII byte means the record's UTF-8 is checked). */
+struct scan {
+	const char *base;       /* a classified block of 16 bytes, or NULL */
+	unsigned mask;
+};
+
+static inline char *next_field_end(struct scan *sc, char *p, const char *end, unsigned *high)
+{
+#ifdef __SSE2__
+	for (;;) {
+		if (sc->base && p >= sc->base && p < sc->base + 16) {
+			unsigned bits = sc->mask >> (p - sc->base);
+			if (bits)
+				return p + __builtin_ctz(bits);
+			p = (char *)sc->base + 16;
+		}
+		if (end - p < 16)
+			break;
+		__m128i v = _mm_loadu_si128((const __m128i *)p);
+		__m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(',')),
+						      _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))),
+					 _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\r')),
+						      _mm_cmpeq_epi8(v, _mm_set1_epi8('"'))));
+		*high |= (unsigned)_mm_movemask_epi8(v);
+		sc->base = p;
+		sc->mask = (unsigned)_mm_movemask_epi8(m);
+	}
+#else
+	(void)sc;
+#endif
+	while (p < end && !field_end[(unsigned char)*p])
+		*high |= (unsigned char)*p++ & 0x80;
+	return p;
+}
+
 /* Parse one record from buf[pos, len).  Returns 1 with a record, 0 if the
  * data ends inside the record (need more), <0 on malformed input. */
 static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *err)
@@ -218,6 +259,8 @@ static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *
 	}
 	size_t nf = 0;
 	uint64_t lines = 0;
+	struct scan sc = {NULL, 0};
+	unsigned high = 0;
 	for (;;) {
 		struct csv_field *f = field_slot(r, nf);
 		if (p < end && *p == '"') {
@@ -225,6 +268,7 @@ static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *
 			 * the whole record is in the buffer (a refill re-parses) */
 			char *content = ++p;
 			bool escaped = false;
+			high = 1;   /* quoted text: check its UTF-8 */
 			for (;;) {
 				char *q = memchr(p, '"', (size_t)(end - p));
 				if (!q) {
@@ -254,9 +298,7 @@ static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *
 				return mesh_errf(err, -EINVAL, "%s:%llu:%zu: text after the closing quote of a field",
 						 r->name, (unsigned long long)(r->line + lines), column_of(start, p));
 		} else {
-			char *q = p;
-			while (q < end && !field_end[(unsigned char)*q])
-				q++;
+			char *q = next_field_end(&sc, p, end, &high);
 			if (q < end && *q == '"')
 				return mesh_errf(err, -EINVAL, "%s:%llu:%zu: a quote inside an unquoted field "
 						 "(quote the whole field and double the quote)", r->name,
@@ -287,7 +329,7 @@ static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *
 		break;
 	}
 	size_t bad;
-	if (!utf8_valid((const unsigned char *)start, (size_t)(p - start), &bad))
+	if (high && !utf8_valid((const unsigned char *)start, (size_t)(p - start), &bad))
 		return mesh_errf(err, -EINVAL, "%s:%llu:%zu: invalid UTF-8 (byte 0x%02x)", r->name,
 				 (unsigned long long)r->line, column_of(start, start + bad),
 				 (unsigned char)start[bad]);
