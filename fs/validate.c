@@ -123,8 +123,9 @@ static bool is_date(const char *s, size_t n)
 	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
 		return false;
-	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	return !(m == 2 && d == 29 && !leap);
+	if (m != 2 || d != 29)
+		return true;
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;   /* a leap year */
 }
 
 /* RFC 3339 or "YYYY-MM-DD HH:MM:SS[.fff][Z|+hh:mm]"; *t gets the time. */
