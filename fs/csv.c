@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "mesh_util.h"
 
@@ -26,7 +29,14 @@ struct csv_reader {
 	uint64_t line, row, consumed;   /* consumed: bytes before buf[pos] */
 	struct csv_field *fields;
 	size_t n_fields_cap;
+	bool span;              /* a window on memory that is never written */
+	size_t stop;            /* span: no record starts at or after buf[stop] */
+	char *unescaped;        /* span: where fields with "" are unescaped */
+	size_t unescaped_cap;
 };
+
+/* Bytes that end an unquoted field or make it malformed. */
+static const unsigned char field_end[256] = {[','] = 1, ['\n'] = 1, ['\r'] = 1, ['"'] = 1};
 
 struct csv_reader *csv_reader_fd(int fd, const char *name, size_t block)
 {
@@ -57,12 +67,40 @@ struct csv_reader *csv_reader_mem(const char *data, size_t len, const char *name
 	return r;
 }
 
+struct csv_reader *csv_reader_span(const char *data, size_t len, const char *name, uint64_t start,
+				   uint64_t stop, uint64_t line, uint64_t row)
+{
+	struct csv_reader *r = xcalloc(1, sizeof *r);
+	r->fd = -1;
+	r->name = xstrdup(name);
+	r->buf = (char *)data;   /* never written: see parse() */
+	r->len = r->cap = len;
+	r->pos = start < len ? (size_t)start : len;
+	r->stop = stop < len ? (size_t)stop : len;
+	r->eof = r->span = true;
+	r->started = start > 0;   /* a byte order mark only at the start of the file */
+	r->line = line;
+	r->row = row;
+	return r;
+}
+
+uint64_t csv_reader_pos(const struct csv_reader *r)
+{
+	return r->consumed + r->pos;
+}
+
+uint64_t csv_reader_line(const struct csv_reader *r)
+{
+	return r->line;
+}
+
 void csv_reader_free(struct csv_reader *r)
 {
 	if (!r)
 		return;
 	if (r->owned)
 		free(r->buf);
+	free(r->unescaped);
 	free(r->fields);
 	free(r->name);
 	free(r);
@@ -169,13 +207,60 @@ static size_t column_of(const char *start, const char *at)
 	return (size_t)(at - nl) + 1;
 }
 
+/* The next byte in [p, end) that ends an unquoted field (field_end[]).
+ * With SSE2, 16 bytes are classified at once and the block's bit mask is
+ * kept in *sc for the next fields of the same block; *high collects the
+ * bytes' top bits (any non-ASCII byte means the record's UTF-8 is checked). */
+struct scan {
+	const char *base;       /* a classified block of 16 bytes, or NULL */
+	unsigned mask;
+};
+
+static inline char *next_field_end(struct scan *sc, char *p, const char *end, unsigned *high)
+{
+#ifdef __SSE2__
+	for (;;) {
+		if (sc->base && p >= sc->base && p < sc->base + 16) {
+			unsigned bits = sc->mask >> (p - sc->base);
+			if (bits)
+				return p + __builtin_ctz(bits);
+			p = (char *)sc->base + 16;
+		}
+		if (end - p < 16)
+			break;
+		__m128i v = _mm_loadu_si128((const __m128i *)p);
+		__m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(',')),
+						      _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))),
+					 _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\r')),
+						      _mm_cmpeq_epi8(v, _mm_set1_epi8('"'))));
+		*high |= (unsigned)_mm_movemask_epi8(v);
+		sc->base = p;
+		sc->mask = (unsigned)_mm_movemask_epi8(m);
+	}
+#else
+	(void)sc;
+#endif
+	while (p < end && !field_end[(unsigned char)*p])
+		*high |= (unsigned char)*p++ & 0x80;
+	return p;
+}
+
 /* Parse one record from buf[pos, len).  Returns 1 with a record, 0 if the
  * data ends inside the record (need more), <0 on malformed input. */
 static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *err)
 {
 	char *start = r->buf + r->pos, *p = start, *end = r->buf + r->len;
+	/* more: the record may go on past `end` (fd: not read yet; span: past
+	 * the longest record allowed, which csv_next() reports) */
+	bool more = !r->eof;
+	if (r->span && r->len - r->pos > CSV_MAX_RECORD) {
+		end = start + CSV_MAX_RECORD;
+		more = true;
+	}
 	size_t nf = 0;
 	uint64_t lines = 0;
+	struct scan sc = {NULL, 0};
+	unsigned high = 0;
 	for (;;) {
 		struct csv_field *f = field_slot(r, nf);
 		if (p < end && *p == '"') {
@@ -183,10 +268,11 @@ static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *
 			 * the whole record is in the buffer (a refill re-parses) */
 			char *content = ++p;
 			bool escaped = false;
+			high = 1;   /* quoted text: check its UTF-8 */
 			for (;;) {
 				char *q = memchr(p, '"', (size_t)(end - p));
 				if (!q) {
-					if (!r->eof)
+					if (more)
 						return 0;
 					return mesh_errf(err, -EINVAL, "%s:%llu:%zu: a quoted field is never closed",
 							 r->name, (unsigned long long)r->line,
@@ -194,7 +280,7 @@ static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *
 				}
 				for (char *k = p; k < q; k++)
 					lines += *k == '\n';
-				if (q + 1 >= end && !r->eof)
+				if (q + 1 >= end && more)
 					return 0;   /* is it "" or the end? need the next byte */
 				if (q + 1 < end && q[1] == '"') {
 					escaped = true;
@@ -212,14 +298,11 @@ static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *
 				return mesh_errf(err, -EINVAL, "%s:%llu:%zu: text after the closing quote of a field",
 						 r->name, (unsigned long long)(r->line + lines), column_of(start, p));
 		} else {
-			char *q = p;
-			while (q < end && *q != ',' && *q != '\n' && *q != '\r') {
-				if (*q == '"')
-					return mesh_errf(err, -EINVAL, "%s:%llu:%zu: a quote inside an unquoted field "
-							 "(quote the whole field and double the quote)", r->name,
-							 (unsigned long long)(r->line + lines), column_of(start, q));
-				q++;
-			}
+			char *q = next_field_end(&sc, p, end, &high);
+			if (q < end && *q == '"')
+				return mesh_errf(err, -EINVAL, "%s:%llu:%zu: a quote inside an unquoted field "
+						 "(quote the whole field and double the quote)", r->name,
+						 (unsigned long long)(r->line + lines), column_of(start, q));
 			f->ptr = p;
 			f->len = (size_t)(q - p);
 			f->quoted = f->escaped = false;
@@ -227,7 +310,7 @@ static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *
 		}
 		nf++;
 		if (p >= end) {
-			if (!r->eof)
+			if (more)
 				return 0;
 			break;   /* last record without a newline */
 		}
@@ -236,7 +319,7 @@ static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *
 			continue;
 		}
 		if (*p == '\r') {
-			if (p + 1 >= end && !r->eof)
+			if (p + 1 >= end && more)
 				return 0;
 			if (p + 1 < end && p[1] == '\n')
 				p++;
@@ -246,22 +329,36 @@ static int parse(struct csv_reader *r, struct csv_record *rec, struct mesh_err *
 		break;
 	}
 	size_t bad;
-	if (!utf8_valid((const unsigned char *)start, (size_t)(p - start), &bad))
+	if (high && !utf8_valid((const unsigned char *)start, (size_t)(p - start), &bad))
 		return mesh_errf(err, -EINVAL, "%s:%llu:%zu: invalid UTF-8 (byte 0x%02x)", r->name,
 				 (unsigned long long)r->line, column_of(start, start + bad),
 				 (unsigned char)start[bad]);
+	size_t used = 0;
 	for (size_t i = 0; i < nf; i++) {
 		struct csv_field *f = &r->fields[i];
 		if (!f->escaped)
 			continue;
-		/* "" -> " in place: the text only gets shorter */
+		/* "" -> " in place: the text only gets shorter; a span is never
+		 * written, its fields go to a buffer the size of the record */
 		char *w = (char *)f->ptr;
+		if (r->span) {
+			size_t need = (size_t)(p - start);
+			if (r->unescaped_cap < need) {
+				r->unescaped_cap = need;
+				free(r->unescaped);
+				r->unescaped = xmalloc(need);
+			}
+			w = r->unescaped + used;
+		}
+		const char *from = f->ptr;
+		f->ptr = w;
 		for (size_t k = 0; k < f->len; k++) {
-			*w++ = f->ptr[k];
-			if (f->ptr[k] == '"')
+			*w++ = from[k];
+			if (from[k] == '"')
 				k++;
 		}
 		f->len = (size_t)(w - f->ptr);
+		used += f->len;
 		f->escaped = false;
 	}
 	rec->fields = r->fields;
@@ -285,6 +382,15 @@ int csv_next(struct csv_reader *r, struct csv_record *rec, struct mesh_err *err)
 		}
 		if (r->len - r->pos >= 3 && !memcmp(r->buf + r->pos, "\xef\xbb\xbf", 3))
 			r->pos += 3;   /* UTF-8 byte order mark */
+	}
+	if (r->span) {
+		if (r->pos >= r->stop)
+			return 0;
+		int rc = parse(r, rec, err);
+		if (rc == 0)
+			rc = mesh_errf(err, -EFBIG, "%s:%llu: a record longer than %u bytes (an unterminated quote?)",
+				       r->name, (unsigned long long)r->line, CSV_MAX_RECORD);
+		return rc;
 	}
 	for (;;) {
 		if (r->pos >= r->len) {

@@ -33,6 +33,7 @@
 #include "meshctl_discovery.h"
 #include "mesh_util.h"
 #include "publish.h"
+#include "validate.h"
 #include "scope.h"
 #include "schema.h"
 #include "contract.h"
@@ -330,6 +331,7 @@ static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{"unique-memory", required_argument, NULL, 'm'},
+		{"threads", required_argument, NULL, 't'},
 		{NULL, 0, NULL, 0},
 	};
 	bool json = ctx->json;
@@ -344,8 +346,21 @@ static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 		case 'm':
 			opts.unique_memory = strtoull(optarg, NULL, 10) << 20;
 			break;
+		case 't': {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+			if (*end || n < 1 || n > 1024) {
+				meshctl_fail(ctx, cmd, "--threads: a number from 1 (at most %d are used)",
+					     VALIDATE_MAX_THREADS);
+				return MESHCTL_USAGE;
+			}
+			opts.threads = (unsigned)n;
+			break;
+		}
 		case 'h':
-			printf("usage: meshctl %s RELEASE_DIR [--json] [--unique-memory MIB]\n", cmd);
+			printf("usage: meshctl %s RELEASE_DIR [--json] [--unique-memory MIB] [--threads N]\n"
+			       "  --threads N  threads reading a CSV file (default: the online CPUs, at most %d);\n"
+			       "               the report is the same for any number\n", cmd, VALIDATE_MAX_THREADS);
 			return MESHCTL_OK;
 		default:
 			return MESHCTL_USAGE;

@@ -350,6 +350,7 @@ int publish_release_fd(const char *store, int release_dirfd, const char *release
 	pc.contract = c;
 	pc.now = opts->now ? opts->now : time(NULL);
 	pc.unique_memory = opts->unique_memory;
+	pc.threads = opts->threads;
 	for (size_t i = 0; i < n; i++)
 		if (entries[i].role == ROLE_SCHEMA)
 			pc.has_schema = true;

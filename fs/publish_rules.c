@@ -226,7 +226,7 @@ void publish_check_data(struct publish_ctx *pc, const char *file, struct publish
 				   "(name its object's physicalName: %s)", file, file);
 		return;
 	}
-	struct validate_options vo = {.now = pc->now, .unique_memory = pc->unique_memory};
+	struct validate_options vo = {.now = pc->now, .unique_memory = pc->unique_memory, .threads = pc->threads};
 	struct validate_report *rep = NULL;
 	struct mesh_err err = {0};
 	if (validate_file(pc->contract, obj, pc->dirfd, file, &vo, &rep, &err)) {

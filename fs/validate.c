@@ -15,6 +15,8 @@
 #include "validate.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <sys/mman.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -31,11 +33,28 @@
 #include <unistd.h>
 
 #include "csv.h"
+#include "fpset.h"
 #include "mesh_util.h"
 #include "parquet.h"
 #include "unique.h"
 
 /* ---- value checks (no allocation, no NUL needed) ---- */
+
+/* s[0, n) equals the lowercase letters `word` in any case (strncasecmp() in
+ * the C locale: c | 0x20 is a lowercase letter only for that letter and its
+ * capital). */
+static inline bool same_word(const char *s, const char *word, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)s[i] | 0x20) != (unsigned char)word[i])
+			return false;
+	return true;
+}
+
+static inline bool digit(char c)
+{
+	return (unsigned char)(c - '0') < 10;   /* isdigit() in the C locale, without the table call */
+}
 
 static bool is_integer(const char *s, size_t n)
 {
@@ -55,7 +74,7 @@ static bool is_number(const char *s, size_t n)
 	size_t i = 0;
 	if (i < n && (s[i] == '-' || s[i] == '+'))
 		i++;
-	if ((n - i == 3 && !strncasecmp(s + i, "nan", 3)) || (n - i == 3 && !strncasecmp(s + i, "inf", 3)))
+	if (n - i == 3 && (same_word(s + i, "nan", 3) || same_word(s + i, "inf", 3)))
 		return true;
 	size_t digits = 0;
 	while (i < n && s[i] >= '0' && s[i] <= '9')
@@ -82,13 +101,14 @@ static bool is_number(const char *s, size_t n)
 
 static bool is_boolean(const char *s, size_t n)
 {
-	return (n == 4 && !strncasecmp(s, "true", 4)) || (n == 5 && !strncasecmp(s, "false", 5)) ||
-	       (n == 1 && (*s == '1' || *s == '0'));
+	if (n == 1)
+		return *s == '1' || *s == '0';
+	return (n == 4 && same_word(s, "true", 4)) || (n == 5 && same_word(s, "false", 5));
 }
 
-static int two(const char *s)
+static inline int two(const char *s)
 {
-	return isdigit((unsigned char)s[0]) && isdigit((unsigned char)s[1]) ? (s[0] - '0') * 10 + s[1] - '0' : -1;
+	return digit(s[0]) && digit(s[1]) ? (s[0] - '0') * 10 + s[1] - '0' : -1;
 }
 
 static bool is_date(const char *s, size_t n)
@@ -96,15 +116,16 @@ static bool is_date(const char *s, size_t n)
 	if (n != 10 || s[4] != '-' || s[7] != '-')
 		return false;
 	for (int i = 0; i < 4; i++)
-		if (!isdigit((unsigned char)s[i]))
+		if (!digit(s[i]))
 			return false;
 	int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
 	int m = two(s + 5), d = two(s + 8);
 	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
 		return false;
-	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	return !(m == 2 && d == 29 && !leap);
+	if (m != 2 || d != 29)
+		return true;
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;   /* a leap year */
 }
 
 /* RFC 3339 or "YYYY-MM-DD HH:MM:SS[.fff][Z|+hh:mm]"; *t gets the time. */
@@ -129,6 +150,21 @@ static bool parse_timestamp(const char *s, size_t n, time_t *t)
 	return mesh_time_parse(buf, t) == 0;
 }
 
+/* The common form "YYYY-MM-DDTHH:MM:SS[Z]" judged without copying; 1 valid,
+ * 0 invalid, -1 another form (parse_timestamp() decides).  Accepts exactly
+ * what parse_timestamp() accepts for these forms. */
+static int timestamp_fast(const char *s, size_t n)
+{
+	if (!(n == 19 || (n == 20 && (s[19] == 'Z' || s[19] == 'z'))))
+		return -1;
+	if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
+		return -1;
+	int h = two(s + 11), mi = two(s + 14), sec = two(s + 17);
+	if (h < 0 || mi < 0 || sec < 0)
+		return -1;
+	return is_date(s, 10) && h <= 23 && mi <= 59 && sec <= 60;
+}
+
 static bool type_ok(enum logical_type t, const char *s, size_t n)
 {
 	time_t ts;
@@ -137,7 +173,10 @@ static bool type_ok(enum logical_type t, const char *s, size_t n)
 	case LT_NUMBER: return is_number(s, n);
 	case LT_BOOLEAN: return is_boolean(s, n);
 	case LT_DATE: return is_date(s, n);
-	case LT_TIMESTAMP: return parse_timestamp(s, n, &ts);
+	case LT_TIMESTAMP: {
+		int fast = timestamp_fast(s, n);
+		return fast >= 0 ? fast == 1 : parse_timestamp(s, n, &ts);
+	}
 	default: return true;
 	}
 }
@@ -150,11 +189,13 @@ struct rule {
 	int col;                       /* column index, -1 for row-level */
 	const struct quality_rule *q;  /* the contract rule, or NULL */
 	pcre2_code *re;                /* patterns and formats (PCRE2, JIT when available) */
-	pcre2_match_data *md;
+	pcre2_match_data *md;          /* one per thread: each chunk's copy has its own */
+	bool jit;
 	int format;                    /* enum value_format for Q_FORMAT */
 	time_t bound_time;             /* a timestamp bound, parsed once */
 	bool has_bound_time;
-	struct unique_set *uniq;
+	struct unique_set *uniq;       /* JSON Lines and Parquet */
+	struct fpset *fps;             /* CSV: values found again by their record's offset */
 	time_t freshest;
 	bool seen_freshness;
 };
@@ -176,6 +217,10 @@ struct run {
 	char scratch[4096];
 	struct strbuf key;
 	uint64_t rows;
+	/* a CSV chunk's copy of the run: the entries of its unique rules */
+	struct fpset_run **fp_runs;    /* per rule, or NULL */
+	uint64_t record_offset;        /* of the record being checked */
+	struct mesh_err fp_err;        /* the first spill error of the chunk */
 };
 
 static char *printable(const char *s, size_t n)
@@ -261,7 +306,7 @@ static bool compile_pattern(struct rule *r, const char *pattern, bool anchored)
 		fail_rule(r, r->q ? (uint64_t)r->q->line : 0, 0, r->res.column, pattern, strlen(pattern), text);
 		return false;
 	}
-	pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE);   /* falls back to the interpreter */
+	r->jit = pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE) == 0;   /* else the interpreter */
 	r->md = pcre2_match_data_create_from_pattern(r->re, NULL);
 	return true;
 }
@@ -269,7 +314,8 @@ static bool compile_pattern(struct rule *r, const char *pattern, bool anchored)
 /* 1 match, 0 no match, -1 the matcher gave up (limits). */
 static int pattern_match(struct rule *r, const char *v, size_t n)
 {
-	int rc = pcre2_match(r->re, (PCRE2_SPTR)v, n, 0, 0, r->md, NULL);
+	int rc = r->jit ? pcre2_jit_match(r->re, (PCRE2_SPTR)v, n, 0, 0, r->md, NULL)
+			: pcre2_match(r->re, (PCRE2_SPTR)v, n, 0, 0, r->md, NULL);
 	return rc >= 0 ? 1 : rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
 }
 
@@ -505,7 +551,10 @@ static void check_value(struct run *run, size_t i, const char *v, size_t n, uint
 		const struct quality_rule *q = r->q;
 		switch (r->qkind) {
 		case Q_UNIQUE:
-			unique_add(r->uniq, v, n, line, row, dup_found, r, err);
+			if (run->fp_runs)
+				fpset_add(run->fp_runs[*k], mesh_hash64(v, n), run->record_offset, err);
+			else
+				unique_add(r->uniq, v, n, line, row, dup_found, r, err);
 			break;
 		case Q_ALLOWED_VALUES: {
 			bool ok = false;
@@ -696,9 +745,508 @@ static void finish_rules(struct run *run, struct mesh_err *err)
 	}
 }
 
-/* ---- CSV ---- */
+/* ---- CSV, in chunks of the mapped file ----
+ *
+ * The file is mapped (read only) and cut into chunks at newlines; each
+ * chunk is read by a span reader in some thread, with its own copy of the
+ * rule results.  A chunk's first record is only a guess (the newline may
+ * be inside a quoted field), so the chunks are merged in file order and a
+ * chunk is kept only if the previous one ended exactly where it starts;
+ * otherwise it is read again from there, in this thread.  So the kept
+ * chunks are the records a single reader finds, and the merged report
+ * (counts, first examples, line and row numbers, the first malformed
+ * record and nothing after it) is the single-threaded one.  Unique values
+ * go to an fpset as {hash, record offset}; the values are read again from
+ * the mapping only to compare equal hashes and to show examples.
+ */
+
+#define CHECKPOINT_EVERY 4096        /* records between (offset, line, row) marks of a chunk */
+#define DROP_EVERY (8u << 20)        /* pages read are dropped from the mapping this often */
+
+struct checkpoint {
+	uint64_t offset, line, rows;     /* local line of the record at offset; records before it */
+};
+
+struct chunk {
+	uint64_t start, stop;            /* reads the records that start in [start, stop) */
+	uint64_t end, end_line;          /* where the next record starts; its local line */
+	uint64_t rows;
+	int error;                       /* a malformed record at error_offset */
+	uint64_t error_offset, error_line;
+	struct run w;                    /* this chunk's rule results (lines local, from 1) */
+	bool scanned;
+	struct checkpoint *cps;
+	size_t n_cps, cap_cps;
+	uint64_t line_base, row_base;    /* once merged: line of its first record - 1, rows before it */
+};
+
+/* What a column's values need, from the plan. */
+struct colplan {
+	enum logical_type type;          /* LT_ANY: no type rule */
+	bool nulls;                      /* a rule sees empty values */
+	bool values;                     /* a rule sees non-empty values */
+	bool pk;                         /* part of the primary key */
+};
+
+struct csv_job {
+	struct run *run;                 /* the plan, read only while chunks are read */
+	struct colplan *cols;
+	const char *map;
+	size_t size;
+	size_t ragged;                   /* the row_shape rule */
+	struct chunk *chunks;
+	size_t n_chunks;
+	pthread_mutex_t lock;            /* next */
+	size_t next;
+	long page;
+};
+
+static void chunk_begin(struct csv_job *job, struct chunk *c)
+{
+	const struct run *plan = job->run;
+	struct run *w = &c->w;
+	*w = *plan;   /* the plan's arrays are shared, read only */
+	w->rules = xmalloc(plan->n_rules * sizeof *w->rules);
+	w->key = (struct strbuf)STRBUF_INIT;
+	w->rows = 0;
+	w->fp_runs = xcalloc(plan->n_rules + 1, sizeof *w->fp_runs);
+	memset(&w->fp_err, 0, sizeof w->fp_err);
+	for (size_t k = 0; k < plan->n_rules; k++) {
+		struct rule *r = &w->rules[k];
+		*r = plan->rules[k];
+		r->res.failures = 0;
+		r->res.n_examples = 0;
+		r->res.passed = true;
+		r->seen_freshness = false;
+		r->freshest = 0;
+		r->uniq = NULL;
+		r->md = r->re ? pcre2_match_data_create_from_pattern(r->re, NULL) : NULL;
+		if (r->fps)
+			w->fp_runs[k] = fpset_run_new(r->fps, c->start);
+	}
+	c->scanned = true;
+}
+
+/* Free a chunk's results; `discard`: its unique entries do not count. */
+static void chunk_end(struct chunk *c, bool discard)
+{
+	if (!c->scanned)
+		return;
+	struct run *w = &c->w;
+	for (size_t k = 0; k < w->n_rules; k++) {
+		struct rule *r = &w->rules[k];
+		for (size_t e = 0; e < r->res.n_examples; e++) {
+			free(r->res.examples[e].column);
+			free(r->res.examples[e].value);
+			free(r->res.examples[e].message);
+		}
+		pcre2_match_data_free(r->md);
+		if (discard && w->fp_runs[k])
+			fpset_run_discard(w->fp_runs[k]);
+	}
+	free(w->rules);
+	free(w->fp_runs);
+	strbuf_release(&w->key);
+	free(c->cps);
+	c->cps = NULL;
+	c->n_cps = c->cap_cps = 0;
+	c->scanned = false;
+}
+
+static void chunk_scan(struct csv_job *job, struct chunk *c)
+{
+	chunk_begin(job, c);
+	struct run *w = &c->w;
+	struct csv_reader *rd = csv_reader_span(job->map, job->size, w->file, c->start, c->stop, 1, 0);
+	struct csv_record rec;
+	struct mesh_err perr = {0};
+	uint64_t dropped = c->start & ~(uint64_t)(job->page - 1);
+	int rc;
+	c->rows = 0;
+	c->error = 0;
+	while ((rc = csv_next(rd, &rec, &perr)) == 1) {
+		if (c->rows % CHECKPOINT_EVERY == 0) {
+			if (c->n_cps == c->cap_cps) {
+				c->cap_cps = c->cap_cps ? c->cap_cps * 2 : 16;
+				c->cps = xrealloc(c->cps, c->cap_cps * sizeof *c->cps);
+			}
+			c->cps[c->n_cps++] = (struct checkpoint){rec.offset, rec.line, c->rows};
+		}
+		c->rows++;
+		w->record_offset = rec.offset;
+		if (w->n_cols && rec.n != w->n_cols) {
+			char msg[96];
+			snprintf(msg, sizeof msg, "%zu fields, the header has %zu", rec.n, w->n_cols);
+			fail_rule(&w->rules[job->ragged], rec.line, rec.row, NULL, NULL, 0, msg);
+			continue;
+		}
+		w->key.len = 0;
+		for (size_t i = 0; i < w->n_cols; i++) {
+			/* check_field(), without a call for the values no rule looks at */
+			const struct csv_field *f = &rec.fields[i];
+			const struct colplan *cp = &job->cols[i];
+			if (!f->len) {
+				if (cp->nulls)
+					check_null(w, i, rec.line, rec.row);
+			} else if (cp->type && !type_ok(cp->type, f->ptr, f->len)) {
+				check_field(w, i, f->ptr, f->len, false, rec.line, rec.row, &w->fp_err);
+			} else if (cp->values) {
+				check_value(w, i, f->ptr, f->len, rec.line, rec.row, &w->fp_err);
+			}
+			if (cp->pk)
+				add_pk_part(w, f->ptr, f->len);
+		}
+		if (w->pk_rule >= 0)
+			fpset_add(w->fp_runs[w->pk_rule], mesh_hash64(w->key.buf ? w->key.buf : "", w->key.len),
+				  rec.offset, &w->fp_err);
+		/* the pages behind: a 1 GiB file need not stay in this process's memory */
+		if (rec.offset - dropped >= DROP_EVERY) {
+			uint64_t upto = rec.offset & ~(uint64_t)(job->page - 1);
+			madvise((char *)job->map + dropped, upto - dropped, MADV_DONTNEED);
+			dropped = upto;
+		}
+	}
+	c->end = csv_reader_pos(rd);
+	c->end_line = csv_reader_line(rd);
+	if (rc < 0) {
+		c->error = rc;
+		c->error_offset = c->end;
+		c->error_line = c->end_line;
+	}
+	csv_reader_free(rd);
+	for (size_t k = 0; k < w->n_rules; k++)
+		if (w->fp_runs[k] && fpset_run_close(w->fp_runs[k], &w->fp_err) && !w->fp_err.code)
+			w->fp_err.code = -EIO;
+}
+
+static void *chunk_worker(void *arg)
+{
+	struct csv_job *job = arg;
+	for (;;) {
+		pthread_mutex_lock(&job->lock);
+		size_t i = job->next++;
+		pthread_mutex_unlock(&job->lock);
+		if (i >= job->n_chunks)
+			return NULL;
+		chunk_scan(job, &job->chunks[i]);
+	}
+}
+
+/* A chunk's results into the run's, its lines and rows made the file's. */
+static void chunk_merge(struct run *run, struct chunk *c)
+{
+	for (size_t k = 0; k < run->n_rules; k++) {
+		struct rule *m = &run->rules[k], *x = &c->w.rules[k];
+		m->res.failures += x->res.failures;
+		m->res.passed = m->res.passed && x->res.passed;
+		for (size_t e = 0; e < x->res.n_examples; e++) {
+			struct validate_failure *f = &x->res.examples[e];
+			if (m->res.n_examples < VALIDATE_MAX_EXAMPLES) {
+				struct validate_failure *to = &m->res.examples[m->res.n_examples++];
+				*to = *f;
+				to->line = f->line ? f->line + c->line_base : 0;
+				to->row = f->row ? f->row + c->row_base : 0;
+			} else {
+				free(f->column);
+				free(f->value);
+				free(f->message);
+			}
+		}
+		x->res.n_examples = 0;
+		if (x->seen_freshness && (!m->seen_freshness || x->freshest > m->freshest)) {
+			m->freshest = x->freshest;
+			m->seen_freshness = true;
+		}
+		if (x->fps && c->w.fp_err.code && m->res.checked) {
+			m->res.checked = false;
+			free(m->res.note);
+			m->res.note = xstrdup(c->w.fp_err.msg[0] ? c->w.fp_err.msg : "unique-key spill file: I/O error");
+		}
+	}
+}
+
+struct fetch_ctx {
+	const struct csv_job *job;
+	const struct rule *rule;
+};
+
+/* The value of the unique rule for the record at `offset`: the column's
+ * field, or the primary key's parts joined as while reading. */
+static int fetch_value(void *ctx, uint64_t offset, struct strbuf *out, struct mesh_err *err)
+{
+	const struct fetch_ctx *f = ctx;
+	const struct run *run = f->job->run;
+	struct csv_reader *rd = csv_reader_span(f->job->map, f->job->size, run->file, offset, offset + 1, 1, 0);
+	struct csv_record rec;
+	int rc = csv_next(rd, &rec, err);
+	out->len = 0;
+	if (rc == 1 && rec.n == run->n_cols) {
+		for (size_t i = 0; i < rec.n; i++) {
+			bool part = f->rule->col < 0 ? run->obj->props[i].primary_key : (int)i == f->rule->col;
+			if (!part)
+				continue;
+			if (f->rule->col < 0 && out->len)
+				strbuf_add(out, "\x1f", 1);
+			strbuf_add(out, rec.fields[i].ptr, rec.fields[i].len);
+		}
+		rc = 0;
+	} else if (rc >= 0) {
+		rc = mesh_errf(err, -EIO, "%s: record at byte %llu changed while it was read", run->file,
+			       (unsigned long long)offset);
+	}
+	csv_reader_free(rd);
+	return rc;
+}
+
+/* Line and row of the record at `offset`, from the checkpoint before it. */
+static void locate(const struct csv_job *job, uint64_t offset, uint64_t *line, uint64_t *row)
+{
+	*line = *row = 0;
+	for (size_t i = 0; i < job->n_chunks; i++) {
+		const struct chunk *c = &job->chunks[i];
+		if (!c->scanned || offset < c->start || offset >= c->end || !c->n_cps)
+			continue;
+		size_t lo = 0, hi = c->n_cps;
+		while (hi - lo > 1) {
+			size_t mid = (lo + hi) / 2;
+			if (c->cps[mid].offset <= offset)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		const struct checkpoint *cp = &c->cps[lo];
+		struct csv_reader *rd = csv_reader_span(job->map, job->size, job->run->file, cp->offset, c->end,
+							c->line_base + cp->line, c->row_base + cp->rows);
+		struct csv_record rec;
+		struct mesh_err ignored = {0};
+		while (csv_next(rd, &rec, &ignored) == 1)
+			if (rec.offset == offset) {
+				*line = rec.line;
+				*row = rec.row;
+				break;
+			}
+		csv_reader_free(rd);
+		return;
+	}
+}
+
+static void finish_unique(struct csv_job *job, struct rule *r, unsigned threads)
+{
+	struct fpset_result res;
+	struct mesh_err e = {0};
+	struct fetch_ctx f = {job, r};
+	if (fpset_finish(r->fps, threads, fetch_value, &f, &res, &e)) {
+		r->res.checked = false;
+		free(r->res.note);
+		r->res.note = xstrdup(e.msg);
+		return;
+	}
+	uint64_t before = r->res.failures;
+	struct strbuf v = STRBUF_INIT;
+	for (size_t i = 0; i < res.n_examples; i++) {
+		uint64_t line, row;
+		locate(job, res.examples[i], &line, &row);
+		fetch_value(&f, res.examples[i], &v, &e);
+		fail_rule(r, line, row, r->res.column, v.buf ? v.buf : "", v.len, "duplicate value");
+	}
+	strbuf_release(&v);
+	r->res.failures = before + res.duplicates;
+	if (res.duplicates)
+		r->res.passed = false;
+}
+
+static unsigned validate_threads(const struct validate_options *opts)
+{
+	long n = opts->threads ? (long)opts->threads : sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > VALIDATE_MAX_THREADS ? VALIDATE_MAX_THREADS : (unsigned)n;
+}
+
+/* Chunks of [data_start, size), each starting after a newline. */
+static size_t plan_chunks(struct csv_job *job, uint64_t data_start, unsigned threads, size_t chunk_bytes)
+{
+	uint64_t data = job->size - data_start;
+	uint64_t step = chunk_bytes;
+	if (!step) {
+		step = threads > 1 ? data / (threads * 4u) : data;
+		if (step < (4u << 20))
+			step = 4u << 20;
+	}
+	size_t cap = (size_t)(data / step) + 2;
+	job->chunks = xcalloc(cap, sizeof *job->chunks);
+	size_t n = 0;
+	uint64_t start = data_start;
+	while (n < cap && start < job->size) {
+		job->chunks[n].start = start;
+		uint64_t next = job->size;
+		uint64_t nominal = start + step;
+		if (nominal < job->size) {
+			const char *nl = memchr(job->map + nominal - 1, '\n', job->size - (nominal - 1));
+			if (nl)
+				next = (uint64_t)(nl - job->map) + 1;
+		}
+		if (n == cap - 1)
+			next = job->size;
+		job->chunks[n++].stop = next;
+		start = next;
+	}
+	job->n_chunks = n;
+	return n;
+}
+
+static int validate_csv_stream(struct run *run, int fd, struct validate_report *rep, struct mesh_err *err);
+static bool header_matches(struct run *run, const struct csv_record *rec, struct rule *columns);
 
 static int validate_csv(struct run *run, int fd, struct validate_report *rep, struct mesh_err *err)
+{
+	struct stat st;
+	if (fstat(fd, &st))
+		return mesh_errf(err, -errno, "%s: %s", run->file, strerror(errno));
+	size_t size = (size_t)st.st_size;
+	const char *map = "";
+	if (run->opts->stream)
+		return validate_csv_stream(run, fd, rep, err);
+	if (size) {
+		void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (m == MAP_FAILED)
+			return validate_csv_stream(run, fd, rep, err);
+		map = m;
+		madvise(m, size, MADV_SEQUENTIAL);
+	}
+	rep->bytes = size;
+	struct csv_reader *rd = csv_reader_span(map, size, run->file, 0, size, 1, 0);
+	struct csv_record rec;
+	struct mesh_err perr = {0};
+	int rc = csv_next(rd, &rec, &perr);
+	size_t format = run->n_rules;
+	add_rule(run, "format", "format", NULL, true, -1);
+	if (rc <= 0) {
+		fail_rule(&run->rules[format], rc < 0 ? 0 : 1, 0, NULL, NULL, 0,
+			  rc < 0 ? perr.msg : "empty file: a CSV data file starts with a header row");
+		csv_reader_free(rd);
+		if (size)
+			munmap((void *)map, size);
+		return 0;
+	}
+	size_t columns = run->n_rules;
+	add_rule(run, "columns", "columns", NULL, true, -1);
+	const struct contract_object *obj = run->obj;
+	run->n_cols = obj->n_props;
+	run->col_names = xcalloc(run->n_cols + 1, sizeof *run->col_names);
+	for (size_t i = 0; i < run->n_cols; i++)
+		run->col_names[i] = obj->props[i].name;
+	if (!header_matches(run, &rec, &run->rules[columns])) {
+		csv_reader_free(rd);
+		if (size)
+			munmap((void *)map, size);
+		return 0;
+	}
+	uint64_t data_start = csv_reader_pos(rd), line = csv_reader_line(rd);
+	csv_reader_free(rd);
+	size_t ragged = run->n_rules;
+	add_rule(run, "row_shape", "format", NULL, true, -1);
+	plan_rules(run, false);   /* no rule is added after this: rule pointers stay valid */
+	for (size_t k = 0; k < run->n_rules; k++)
+		if (run->rules[k].uniq) {
+			unique_free(run->rules[k].uniq);
+			run->rules[k].uniq = NULL;
+			run->rules[k].fps = fpset_new(run->opts->unique_memory, run->opts->tmpdir);
+		}
+
+	unsigned threads = validate_threads(run->opts);
+	struct csv_job job = {.run = run, .map = map, .size = size, .ragged = ragged, .page = sysconf(_SC_PAGESIZE)};
+	job.cols = xcalloc(run->n_cols + 1, sizeof *job.cols);
+	for (size_t i = 0; i < run->n_cols; i++) {
+		job.cols[i].type = run->type_rule[i] >= 0 ? obj->props[i].type : LT_ANY;
+		job.cols[i].nulls = run->required_rule[i] >= 0 || run->col_null_rules[i][0] >= 0;
+		job.cols[i].values = run->col_rules[i][0] >= 0;
+		job.cols[i].pk = run->pk_rule >= 0 && obj->props[i].primary_key;
+	}
+	pthread_mutex_init(&job.lock, NULL);
+	size_t n = plan_chunks(&job, data_start, threads, run->opts->chunk_bytes);
+	pthread_t tid[VALIDATE_MAX_THREADS];
+	unsigned started = 0;
+	for (unsigned i = 1; i < threads && i < n; i++)
+		if (pthread_create(&tid[started], NULL, chunk_worker, &job) == 0)
+			started++;
+	chunk_worker(&job);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+
+	/* merge in file order; a chunk that did not start where the one
+	 * before it ended is read again from there */
+	uint64_t pos = data_start, rows = 1;   /* the header is row 1 */
+	bool stopped = false;
+	for (size_t i = 0; i < n; i++) {
+		struct chunk *c = &job.chunks[i];
+		if (stopped || c->stop <= pos) {
+			chunk_end(c, true);
+			continue;
+		}
+		if (c->start != pos) {
+			chunk_end(c, true);
+			c->start = pos;
+			chunk_scan(&job, c);
+		}
+		c->line_base = line - 1;
+		c->row_base = rows;
+		chunk_merge(run, c);
+		pos = c->end;
+		line += c->end_line - 1;
+		rows += c->rows;
+		if (c->error) {
+			/* the message again, with the file's line numbers */
+			struct csv_reader *er = csv_reader_span(map, size, run->file, c->error_offset, size,
+								c->line_base + c->error_line, rows - 1);
+			struct csv_record bad;
+			if (csv_next(er, &bad, &perr) >= 0)
+				snprintf(perr.msg, sizeof perr.msg, "%s: malformed record at byte %llu", run->file,
+					 (unsigned long long)c->error_offset);
+			csv_reader_free(er);
+			fail_rule(&run->rules[format], 0, 0, NULL, NULL, 0, perr.msg);
+			stopped = true;
+		}
+	}
+	run->rows = rows - 1;
+	for (size_t k = 0; k < run->n_rules; k++)
+		if (run->rules[k].fps)
+			finish_unique(&job, &run->rules[k], threads);
+	for (size_t i = 0; i < n; i++)
+		chunk_end(&job.chunks[i], false);
+	free(job.chunks);
+	free(job.cols);
+	pthread_mutex_destroy(&job.lock);
+	if (size)
+		munmap((void *)map, size);
+	return 0;
+}
+
+/* The header against the contract's columns; false (and the rule failed) if not. */
+static bool header_matches(struct run *run, const struct csv_record *rec, struct rule *columns)
+{
+	const struct contract_object *obj = run->obj;
+	bool header_ok = rec->n == run->n_cols || run->n_cols == 0;
+	for (size_t i = 0; header_ok && i < run->n_cols; i++)
+		header_ok = strlen(obj->props[i].name) == rec->fields[i].len &&
+			    !memcmp(obj->props[i].name, rec->fields[i].ptr, rec->fields[i].len);
+	if (header_ok)
+		return true;
+	struct strbuf got = STRBUF_INIT, want = STRBUF_INIT;
+	for (size_t i = 0; i < rec->n; i++)
+		strbuf_printf(&got, "%s%.*s", i ? "," : "", (int)rec->fields[i].len, rec->fields[i].ptr);
+	for (size_t i = 0; i < run->n_cols; i++)
+		strbuf_printf(&want, "%s%s", i ? "," : "", obj->props[i].name);
+	char *msg = xmalloc(got.len + want.len + 64);
+	sprintf(msg, "header is \"%s\", the contract's columns are \"%s\"", got.buf ? got.buf : "",
+		want.buf ? want.buf : "");
+	fail_rule(columns, rec->line, rec->row, NULL, NULL, 0, msg);
+	free(msg);
+	strbuf_release(&got);
+	strbuf_release(&want);
+	return false;
+}
+
+/* The same checks streaming from the fd, for a file that cannot be mapped. */
+static int validate_csv_stream(struct run *run, int fd, struct validate_report *rep, struct mesh_err *err)
 {
 	struct csv_reader *rd = csv_reader_fd(fd, run->file, 0);
 	struct csv_record rec;
@@ -1143,6 +1691,7 @@ int validate_file(const struct contract *c, const struct contract_object *obj, i
 		pcre2_match_data_free(run.rules[i].md);
 		pcre2_code_free(run.rules[i].re);
 		unique_free(run.rules[i].uniq);
+		fpset_free(run.rules[i].fps);
 	}
 	free(run.rules);
 	free(run.type_rule);

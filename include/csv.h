@@ -39,6 +39,18 @@ struct csv_reader;
 struct csv_reader *csv_reader_fd(int fd, const char *name, size_t block);
 /* Read from memory (not copied: `data` must outlive the reader). */
 struct csv_reader *csv_reader_mem(const char *data, size_t len, const char *name);
+/* Read the records that start in [start, stop) of data[0, len) (a file
+ * mapped in memory, never written; it must outlive the reader).  A record
+ * that starts before `stop` is read to its end, past `stop` if need be;
+ * one longer than CSV_MAX_RECORD is an error.  `line` is the line number
+ * of the record at `start`, `row` the record number before it.  A byte
+ * order mark is skipped only when start is 0.  Any number of span readers
+ * may read the same memory at once. */
+struct csv_reader *csv_reader_span(const char *data, size_t len, const char *name, uint64_t start,
+				   uint64_t stop, uint64_t line, uint64_t row);
+/* Where the next record starts (absolute offset for a span), and its line. */
+uint64_t csv_reader_pos(const struct csv_reader *r);
+uint64_t csv_reader_line(const struct csv_reader *r);
 void csv_reader_free(struct csv_reader *r);
 
 /* 1: a record; 0: end of input; <0: malformed input or I/O error, with

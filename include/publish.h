@@ -25,6 +25,7 @@ struct publish_options {
 	bool install;            /* false: validate only */
 	time_t now;              /* for freshness rules (0: time(NULL)) */
 	size_t unique_memory;    /* bytes for unique-key tracking (0: default) */
+	unsigned threads;        /* threads validating a CSV file (0: the online CPUs) */
 	const struct identity *caller;  /* who publishes (what they may see of the mesh);
 					   NULL: this process's credentials */
 };

@@ -21,6 +21,7 @@ struct publish_ctx {
 	const struct contract *contract;
 	time_t now;
 	size_t unique_memory;
+	unsigned threads;
 	bool has_schema;              /* the release brings its own schema.json */
 	char *schema_json;            /* derived schema text (when !has_schema) */
 	void *schema;                 /* the release's schema (struct table_schema *) */

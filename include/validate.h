@@ -29,7 +29,14 @@ struct validate_options {
 	time_t now;                /* for freshness (0: time(NULL)) */
 	size_t unique_memory;      /* bytes for unique tracking before spilling (0: 24 MiB) */
 	const char *tmpdir;        /* spill files (NULL: $TMPDIR or /var/tmp) */
+	unsigned threads;          /* CSV: threads reading chunks of the file (0: the online CPUs,
+				      at most VALIDATE_MAX_THREADS); the report is the same for any count */
+	size_t chunk_bytes;        /* CSV: chunk size (0: the data split 4 ways per thread, at least
+				      4 MiB a chunk); small values are for tests */
+	bool stream;               /* CSV: read the fd in blocks, one thread, no mapping (tests) */
 };
+
+#define VALIDATE_MAX_THREADS 16
 
 struct validate_failure {
 	uint64_t line, row;

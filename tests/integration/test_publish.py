@@ -2,6 +2,7 @@
 versioning and compatibility, lifecycle, bad input never installs."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -308,3 +309,45 @@ def test_search_finds_products_by_description_and_column(store, scratch):
     assert store.ctl("search", "payroll").returncode == 1
     store.publish(make_release(scratch, "hr", "payroll", "2.0.0"))
     assert "hr/payroll 2.0.0" in store.ctl("search", "--limit", "1", "payroll", check=True).stdout
+
+
+def test_threads_give_the_same_report(sales, scratch):
+    """A CSV big enough for several chunks a thread, with failures, CRLF,
+    quoted newlines (a chunk may start inside one) and duplicate keys far
+    apart: --threads 1, 2 and 3 give the same report, line for line."""
+    rel = release(scratch)
+    path = rel / "orders.csv"
+    lines = path.read_text().split("\n")
+    header, rows = lines[0], [line for line in lines[1:] if line]
+    out, size, n, seen, dups = [header], len(header), 0, set(), 0
+    while size < 12 << 20:
+        for row in rows:
+            n += 1
+            f = row.split(",")
+            f[0] = str(200000 + (n // 2 if n % 997 == 0 else n))   # every 997th may repeat an earlier id
+            dups += f[0] in seen
+            seen.add(f[0])
+            if n % 1009 == 0:
+                f[6] = "USD"
+            if n % 1013 == 0:
+                f[4] = "two"
+            if n % 7 == 0:
+                f[1] = f'"{f[1]}\r\n\n"'   # quoted line ends inside a field
+            out.append(",".join(f))
+            size += len(out[-1]) + 2
+    path.write_bytes(("\r\n".join(out) + "\r\n").encode())
+    reports = {}
+    for threads in ("1", "2", "3"):
+        r = sales.ctl("validate", rel, "--json", "--threads", threads)
+        assert r.returncode == 1, r.stdout + r.stderr
+        # the freshness note gives an age in seconds: the runs are a second apart
+        reports[threads] = json.loads(re.sub(r", \d+ s old", ", N s old", r.stdout))["files"]
+    assert reports["1"] == reports["2"] == reports["3"]
+    rules = {x["rule"]: x for f in reports["1"] for x in f["rules"]}
+    pk = rules["primary_key:order_id"]
+    assert pk["failures"] == dups and dups > 20 and len(pk["examples"]) == 20
+    assert [e["row"] for e in pk["examples"]] == sorted(e["row"] for e in pk["examples"])
+    assert rules["type:quantity"]["failures"] == n // 1013
+    assert reports["1"][0]["rows"] == n
+    r = sales.ctl("validate", rel, "--threads", "0")
+    assert r.returncode != 0 and "--threads" in r.stderr

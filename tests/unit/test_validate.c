@@ -7,6 +7,7 @@
 #include "validate.h"
 
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -103,7 +104,17 @@ static const char contract_text[] =
 	"      - {name: ok, logicalType: boolean}\n"
 	"slaProperties:\n  - {property: freshness, value: 1, unit: d, element: t.at}\n";
 
+static struct validate_report *run_with(const char *name, const char *text, size_t len,
+				       struct validate_options *opts);
+
 static struct validate_report *run(const char *name, const char *text, size_t memory)
+{
+	struct validate_options opts = {.unique_memory = memory};
+	return run_with(name, text, strlen(text), &opts);
+}
+
+static struct validate_report *run_with(const char *name, const char *text, size_t len,
+				       struct validate_options *opts)
 {
 	static struct contract *c;
 	struct mesh_err err = {0};
@@ -113,13 +124,13 @@ static struct validate_report *run(const char *name, const char *text, size_t me
 	CHECK(mkdtemp(dir) != NULL);
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
 	int fd = openat(dfd, name, O_WRONLY | O_CREAT, 0644);
-	CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	CHECK(write(fd, text, len) == (ssize_t)len);
 	close(fd);
 	time_t now;
 	mesh_time_parse("2026-11-24T12:00:00Z", &now);
-	struct validate_options opts = {.now = now, .unique_memory = memory};
+	opts->now = now;
 	struct validate_report *rep = NULL;
-	CHECK(validate_file(c, &c->objects[0], dfd, name, &opts, &rep, &err) == 0);
+	CHECK(validate_file(c, &c->objects[0], dfd, name, opts, &rep, &err) == 0);
 	unlinkat(dfd, name, 0);
 	close(dfd);
 	rmdir(dir);
@@ -219,10 +230,141 @@ static void test_validate(void)
 	validate_report_free(r);
 }
 
+/* ---- one thread or many: the same report ---- */
+
+static uint64_t rnd_state;
+static unsigned rnd(unsigned n)
+{
+	rnd_state = rnd_state * 6364136223846793005ull + 1442695040888963407ull;
+	return (unsigned)((rnd_state >> 33) % n);
+}
+
+/* Rows meant to break a chunked reader: duplicates far apart and close
+ * by, quoted newlines (many in one field, so chunk guesses land inside
+ * quotes), "" escapes, CRLF and CR line ends, every kind of failure more
+ * than 20 times, ragged and blank rows. */
+static void adversarial(struct strbuf *sb, unsigned seed, int rows, const char *line_end)
+{
+	rnd_state = seed;
+	strbuf_printf(sb, "%sid,email,state,amount,day,at,ok%s", seed % 2 ? "\xef\xbb\xbf" : "", line_end);
+	for (int i = 0; i < rows; i++) {
+		int id = rnd(4) ? i : (int)rnd((unsigned)i + 1);   /* a quarter repeat an earlier id */
+		const char *email = (const char *[]){"a@x.io", "\"q@x.io\"", "bad", "", "\"multi\nline@x\r\n.io\"",
+						     "\"he said \"\"x\"\"@y\"", "\"\n\n\n\n@\n\n\n\n\""}[rnd(7)];
+		const char *state = (const char *[]){"a", "b", "c", "", "\"a\""}[rnd(5)];
+		const char *amount = (const char *[]){"1", "50.5", "-3", "1e2", "x", "", "nan", "101"}[rnd(8)];
+		const char *day = (const char *[]){"2026-01-01", "2026-02-30", "2024-02-29", "2026-1-1", ""}[rnd(5)];
+		const char *at = (const char *[]){"2026-11-24T00:00:00Z", "2026-11-23 10:00:00", "2026-11-24T25:00:00Z",
+						  "2026-11-22T00:00:00.5+01:00", "yesterday", ""}[rnd(6)];
+		const char *ok = (const char *[]){"true", "FALSE", "1", "yes", ""}[rnd(5)];
+		switch (rnd(40)) {
+		case 0:
+			strbuf_printf(sb, "%d,a@x.io%s", id, line_end);   /* ragged */
+			continue;
+		case 1:
+			strbuf_puts(sb, line_end);   /* blank: one empty field */
+			continue;
+		default:
+			break;
+		}
+		strbuf_printf(sb, "%d,%s,%s,%s,%s,%s,%s%s", id, email, state, amount, day, at, ok, line_end);
+	}
+}
+
+/* The report as text: every rule, count, example, line and row. */
+static char *report_text(const struct validate_report *r, bool with_bytes)
+{
+	json_t *j = validate_report_json(r);
+	if (!with_bytes)
+		json_object_del(j, "bytes");
+	char *text = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(1));
+	json_decref(j);
+	return text;
+}
+
+static void compare_threads(const char *what, const char *text, size_t len, bool against_stream)
+{
+	struct validate_options one = {.threads = 1};
+	struct validate_report *base = run_with("t.csv", text, len, &one);
+	char *want = report_text(base, true);
+	if (against_stream) {
+		/* the reader before chunks (fd, blocks): the same report, but for
+		 * the bytes it counted when it stopped at a malformed record */
+		struct validate_options stream = {.threads = 1, .stream = true};
+		struct validate_report *old = run_with("t.csv", text, len, &stream);
+		char *a = report_text(base, false), *b = report_text(old, false);
+		if (strcmp(a, b))
+			fprintf(stderr, "%s: mapped and streamed reports differ\n--- mapped\n%s\n--- streamed\n%s\n", what,
+				a, b);
+		CHECK(!strcmp(a, b));
+		free(a);
+		free(b);
+		validate_report_free(old);
+	}
+	static const size_t chunk[] = {1, 2, 3, 7, 16, 61, 250, 1000, 4096};
+	for (size_t k = 0; k < sizeof chunk / sizeof *chunk; k++)
+		for (unsigned threads = 1; threads <= 4; threads += 1 + (k % 2)) {
+			/* spilling (64 bytes of memory) or not gives the same report too */
+			struct validate_options o = {.threads = threads, .chunk_bytes = chunk[k],
+						     .unique_memory = k % 3 == 0 ? 64 : 0};
+			struct validate_report *r = run_with("t.csv", text, len, &o);
+			char *got = report_text(r, true);
+			if (strcmp(got, want))
+				fprintf(stderr, "%s: %u threads, %zu-byte chunks differ\n--- 1 thread\n%s\n--- chunked\n%s\n",
+					what, threads, chunk[k], want, got);
+			CHECK(!strcmp(got, want));
+			free(got);
+			validate_report_free(r);
+		}
+	free(want);
+	validate_report_free(base);
+}
+
+static void test_threads(void)
+{
+	static const char *ends[] = {"\n", "\r\n", "\r"};
+	for (unsigned seed = 1; seed <= 6; seed++) {
+		struct strbuf sb = STRBUF_INIT;
+		adversarial(&sb, seed, 300, ends[seed % 3]);
+		char what[64];
+		snprintf(what, sizeof what, "seed %u", seed);
+		compare_threads(what, sb.buf, sb.len, true);
+		/* malformed from the middle on: nothing after it counts */
+		size_t cut = sb.len / 2;
+		struct strbuf bad = STRBUF_INIT;
+		strbuf_add(&bad, sb.buf, cut);
+		strbuf_puts(&bad, seed % 2 ? "\n7,x\"y,a,1,,,\n" : "\n7,\"never closed,a,1\n");
+		strbuf_add(&bad, sb.buf + cut, sb.len - cut);
+		snprintf(what, sizeof what, "seed %u, malformed", seed);
+		compare_threads(what, bad.buf, bad.len, true);
+		/* no line end after the last record */
+		snprintf(what, sizeof what, "seed %u, no last newline", seed);
+		compare_threads(what, sb.buf, sb.len - strlen(ends[seed % 3]), true);
+		strbuf_release(&bad);
+		strbuf_release(&sb);
+	}
+	/* the duplicates of a spilled set: every one counted, the first 20 in file order */
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_puts(&sb, "id,email,state,amount,day,at,ok\n");
+	for (int i = 0; i < 30000; i++)
+		strbuf_printf(&sb, "%d,a@x.io,a,1,2026-01-01,2026-11-24T00:00:00Z,true\n", (i * 7919) % 25000);
+	compare_threads("spilled duplicates", sb.buf, sb.len, false);
+	struct validate_options o = {.threads = 2, .chunk_bytes = 10000, .unique_memory = 4096};
+	struct validate_report *r = run_with("t.csv", sb.buf, sb.len, &o);
+	const struct validate_rule_result *pk = rule(r, "primary_key:id");
+	CHECK(pk->failures == 5000 && pk->n_examples == 20);
+	for (size_t k = 1; k < pk->n_examples; k++)
+		CHECK(pk->examples[k].row > pk->examples[k - 1].row);
+	CHECK(pk->examples[0].row == 25002 && pk->examples[0].line == 25002);   /* i = 25000 repeats 0 */
+	validate_report_free(r);
+	strbuf_release(&sb);
+}
+
 int main(void)
 {
 	test_csv();
 	test_unique();
 	test_validate();
+	test_threads();
 	return check_done("test_validate");
 }
