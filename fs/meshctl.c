@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -980,6 +981,20 @@ static int dispatch(const struct meshctl_ctx *ctx, int argc, char **argv, enum m
 	return MESHCTL_USAGE;
 }
 
+/* Validation maps data files: one truncated by its writer while meshctl
+ * reads it faults (SIGBUS) instead of returning a short read.  Say so and
+ * fail like any other error (nothing is installed before validation ends;
+ * publish validates its own staged copy, which nobody else can change). */
+static void on_sigbus(int sig)
+{
+	(void)sig;
+	static const char msg[] = "meshctl: a file shrank while it was being read (SIGBUS): "
+				  "it is still being written? nothing was published\n";
+	ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+	(void)ignored;
+	_exit(MESHCTL_ERROR);
+}
+
 int main(int argc, char **argv)
 {
 	struct meshctl_ctx ctx = {.prog = "meshctl"};
@@ -988,6 +1003,7 @@ int main(int argc, char **argv)
 	bool store_given = ctx.store && *ctx.store;
 	if (!store_given)
 		ctx.store = "/srv/mesh";
+	signal(SIGBUS, on_sigbus);
 	identity_current(&ctx.caller);
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
