@@ -32,6 +32,7 @@
 
 #include "csv.h"
 #include "mesh_util.h"
+#include "name_hint.h"
 #include "parquet.h"
 #include "unique.h"
 
@@ -451,8 +452,11 @@ static void plan_rules(struct run *run, bool json)
 		static const char *names[] = {"not_null", "unique", "min", "max", "allowed_values", "pattern",
 					      "row_count", "freshness", "unsupported", "min_length", "max_length",
 					      "format", "missing"};
-		snprintf(id, sizeof id, "%s%s%s (line %d)", q->option ? q->option : names[q->kind], q->column ? ":" : "",
-			 q->column ? q->column : "", q->line);
+		/* the id cites where the rule is written in the contract; readers
+		 * of quality.json split it at " (line" */
+		snprintf(id, sizeof id, "%s%s%s (line %d, column %d)", q->option ? q->option : names[q->kind],
+			 q->column ? ":" : "", q->column ? q->column : "", q->pos.line ? q->pos.line : q->line,
+			 q->pos.line ? q->pos.col : 1);
 		struct rule *r = add_rule(run, id, names[q->kind], q->column, q->required, col);
 		r->qkind = q->kind;
 		r->q = q;
@@ -730,9 +734,17 @@ static int validate_csv(struct run *run, int fd, struct validate_report *rep, st
 			strbuf_printf(&got, "%s%.*s", i ? "," : "", (int)rec.fields[i].len, rec.fields[i].ptr);
 		for (size_t i = 0; i < run->n_cols; i++)
 			strbuf_printf(&want, "%s%s", i ? "," : "", obj->props[i].name);
-		char *msg = xmalloc(got.len + want.len + 64);
-		sprintf(msg, "header is \"%s\", the contract's columns are \"%s\"", got.buf ? got.buf : "",
-			want.buf ? want.buf : "");
+		char **names = xcalloc(rec.n + 1, sizeof *names);
+		for (size_t i = 0; i < rec.n; i++)
+			names[i] = xstrndup(rec.fields[i].ptr, rec.fields[i].len);
+		char *hint = name_hint_columns((const char *const *)names, rec.n, (const char *const *)run->col_names, run->n_cols);
+		char *msg = xmalloc(got.len + want.len + strlen(hint) + 64);
+		sprintf(msg, "header is \"%s\", the contract's columns are \"%s\"%s", got.buf ? got.buf : "",
+			want.buf ? want.buf : "", hint);
+		for (size_t i = 0; i < rec.n; i++)
+			free(names[i]);
+		free(names);
+		free(hint);
 		fail_rule(&run->rules[columns], rec.line, rec.row, NULL, NULL, 0, msg);
 		free(msg);
 		strbuf_release(&got);

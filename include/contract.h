@@ -25,6 +25,12 @@
 #define CONTRACT_MAX_DEPTH  64
 #define CONTRACT_MAX_NODES  200000
 
+/* A place in the contract text (1-based; line 0 = absent), for messages
+ * that cite path:line:column. */
+struct contract_pos {
+	int line, col;
+};
+
 enum logical_type {
 	LT_ANY = 0,      /* absent or unknown: accept any value */
 	LT_STRING,
@@ -86,6 +92,7 @@ struct quality_rule {
 	int64_t max_age_seconds;/* Q_FRESHNESS */
 	bool required;          /* severity error (default) vs warning */
 	int line;               /* where the rule is written in the contract */
+	struct contract_pos pos;/* ... line and column */
 };
 
 struct contract_property {
@@ -100,6 +107,7 @@ struct contract_property {
 	bool required, unique, primary_key;
 	int primary_key_position;
 	int line;
+	struct contract_pos pos, name_pos, class_pos;   /* the property, its name, its classification */
 };
 
 struct contract_object {
@@ -109,6 +117,7 @@ struct contract_object {
 	struct contract_property *props;
 	size_t n_props;
 	int line;
+	struct contract_pos pos;
 };
 
 struct contract_subject {       /* "user:bob", "group:sales-team" */
@@ -138,6 +147,9 @@ struct contract {
 	char *freshness_column;                /* its element's column, or NULL */
 	/* line numbers of top-level keys, for messages (0 = absent) */
 	int line_version, line_domain, line_product, line_id, line_status;
+	/* positions of values, for messages (line 0 = absent) */
+	struct contract_pos pos_version, pos_domain, pos_product, pos_id, pos_status, pos_name,
+		pos_description, pos_purpose, pos_usage, pos_limitations, pos_team, pos_support, pos_tags;
 };
 
 /* Parse ODCS v3 YAML text.  `path` names the file in messages.  On success
@@ -145,9 +157,17 @@ struct contract {
  * file:line:column and the field, on YAML syntax errors, a document that is
  * not a mapping, a missing or mistyped required field (apiVersion, kind,
  * id, version, status), an apiVersion other than v3.x, a kind other than
- * DataContract, or a schema section of the wrong shape. */
+ * DataContract, a schema section of the wrong shape, or a field name that
+ * ODCS v3.1 does not define where the standard allows no others (the
+ * document, description, team and its members, support, schema objects,
+ * properties, logicalTypeOptions, quality rules, relationships,
+ * slaProperties, roles, price, customProperties entries): "unknown field
+ * 'requried' at contract.yaml:12:5; did you mean 'required'?". */
 int contract_parse(const char *text, size_t len, const char *path,
 		   struct contract **out, struct mesh_err *err);
+/* "path:line:col" of `p` (path:1:1 when absent) into buf; returns buf. */
+const char *contract_where(const struct contract *c, struct contract_pos p, char *buf, size_t size);
+
 /* Read and parse a file (at most CONTRACT_MAX_BYTES). */
 int contract_load(const char *path, struct contract **out, struct mesh_err *err);
 void contract_free(struct contract *c);
