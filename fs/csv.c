@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "mesh_util.h"
+#include "progress.h"
 
 struct csv_reader {
 	int fd;                 /* -1 for memory input */
@@ -26,6 +27,7 @@ struct csv_reader {
 	uint64_t line, row, consumed;   /* consumed: bytes before buf[pos] */
 	struct csv_field *fields;
 	size_t n_fields_cap;
+	struct progress *progress;      /* bytes read are counted here (NULL: not) */
 };
 
 struct csv_reader *csv_reader_fd(int fd, const char *name, size_t block)
@@ -148,7 +150,13 @@ static int refill(struct csv_reader *r, struct mesh_err *err)
 		return 0;
 	}
 	r->len += (size_t)n;
+	progress_add(r->progress, (uint64_t)n);
 	return 1;
+}
+
+void csv_reader_set_progress(struct csv_reader *r, struct progress *p)
+{
+	r->progress = p;
 }
 
 static struct csv_field *field_slot(struct csv_reader *r, size_t i)

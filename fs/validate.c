@@ -33,6 +33,7 @@
 #include "csv.h"
 #include "mesh_util.h"
 #include "name_hint.h"
+#include "progress.h"
 #include "parquet.h"
 #include "unique.h"
 
@@ -705,6 +706,7 @@ static void finish_rules(struct run *run, struct mesh_err *err)
 static int validate_csv(struct run *run, int fd, struct validate_report *rep, struct mesh_err *err)
 {
 	struct csv_reader *rd = csv_reader_fd(fd, run->file, 0);
+	csv_reader_set_progress(rd, run->opts->progress);
 	struct csv_record rec;
 	struct mesh_err perr = {0};
 	int rc = csv_next(rd, &rec, &perr);
@@ -805,6 +807,7 @@ static int validate_jsonl(struct run *run, int fd, struct validate_report *rep, 
 	while ((n = getline(&line, &cap, f)) > 0) {
 		lineno++;
 		rep->bytes += (uint64_t)n;
+		progress_add(run->opts->progress, (uint64_t)n);
 		if ((size_t)n > CSV_MAX_RECORD) {
 			fail_rule(format, lineno, lineno, NULL, NULL, 0, "line longer than 16 MiB");
 			continue;
@@ -1067,8 +1070,16 @@ static int validate_parquet(struct run *run, int fd, struct validate_report *rep
 		}
 		decoding++;
 	}
-	/* one pass over the rows, every decoded column in step */
+	/* one pass over the rows, every decoded column in step; progress in
+	 * shares of the file per 64 Ki rows (pages are read by the cursors) */
+	off_t pq_size = lseek(fd, 0, SEEK_END);
+	uint64_t pq_counted = 0;
 	for (uint64_t row = 1; decoding && row <= run->rows; row++) {
+		if ((row & 0xffff) == 0 && pq_size > 0) {
+			uint64_t at = (uint64_t)((double)pq_size * (double)row / (double)run->rows);
+			progress_add(run->opts->progress, at - pq_counted);
+			pq_counted = at;
+		}
 		run->key.len = 0;
 		for (size_t i = 0; i < run->n_cols; i++) {
 			if (!cur[i])
@@ -1091,6 +1102,8 @@ static int validate_parquet(struct run *run, int fd, struct validate_report *rep
 			unique_add(run->rules[run->pk_rule].uniq, run->key.buf ? run->key.buf : "", run->key.len, 0, row,
 				   dup_found, &run->rules[run->pk_rule], err);
 	}
+	if (pq_size > 0 && (uint64_t)pq_size > pq_counted)
+		progress_add(run->opts->progress, (uint64_t)pq_size - pq_counted);
 	for (size_t i = 0; i < run->n_cols; i++)
 		parquet_cursor_free(cur[i]);
 	free(cur);
@@ -1139,6 +1152,7 @@ int validate_file(const struct contract *c, const struct contract_object *obj, i
 		rep->checked = false;
 		off_t size = lseek(fd, 0, SEEK_END);
 		rep->bytes = size > 0 ? (uint64_t)size : 0;
+		progress_add(opts->progress, rep->bytes);
 		if (size == 0) {
 			struct rule *r = add_rule(&run, "format", "format", NULL, true, -1);
 			fail_rule(r, 0, 0, NULL, NULL, 0, "empty file");

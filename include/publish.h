@@ -27,6 +27,8 @@ struct publish_options {
 	size_t unique_memory;    /* bytes for unique-key tracking (0: default) */
 	const struct identity *caller;  /* who publishes (what they may see of the mesh);
 					   NULL: this process's credentials */
+	struct progress *progress;      /* a progress line for staging and validation
+					   (progress.h; NULL: none); cleared on return */
 };
 
 struct publish_check {           /* one line of the report */

@@ -26,6 +26,7 @@ struct publish_ctx {
 	void *schema;                 /* the release's schema (struct table_schema *) */
 	struct validate_report **file_reports;   /* one per data file */
 	size_t n_files;
+	struct progress *progress;    /* validation's progress line (NULL: none) */
 };
 
 /* The domain exists and `caller` owns it or is governance.

@@ -29,6 +29,7 @@ struct validate_options {
 	time_t now;                /* for freshness (0: time(NULL)) */
 	size_t unique_memory;      /* bytes for unique tracking before spilling (0: 24 MiB) */
 	const char *tmpdir;        /* spill files (NULL: $TMPDIR or /var/tmp) */
+	struct progress *progress; /* bytes read are counted here (progress.h; NULL: not) */
 };
 
 struct validate_failure {
