@@ -329,7 +329,7 @@ static void read_bounds(const struct ynode *q, bool *has_min, double *min, bool 
 }
 
 static void read_quality(struct reader *r, struct contract *c, const struct ynode *list,
-			 const char *column, const char *where)
+			 const char *object, const char *column, const char *where)
 {
 	if (!list)
 		return;
@@ -359,7 +359,21 @@ static void read_quality(struct reader *r, struct contract *c, const struct ynod
 		read_bounds(q, &has_min, &min, &has_max, &max);
 		const struct ynode *args = ymap_get(q, "arguments");
 		struct quality_rule *rule = NULL;
-		if (type && strcasecmp(type, "library") && strcasecmp(type, "text")) {
+		const char *query = yscalar(ymap_get(q, "query"));
+		bool judged = has_min || has_max;
+		if (type && !strcasecmp(type, "sql") && !query) {
+			fail(r, q, where, "a sql quality rule needs a query");
+			return;
+		} else if (type && !strcasecmp(type, "sql") && judged && !ymap_get(q, "mustNotBe") &&
+			   !ymap_get(q, "mustNotBeBetween")) {
+			rule = new_rule(c, Q_SQL, column, name ? name : "sql", q);
+			rule->query = xstrdup(query);
+			rule->object = xstrdup(object);
+			rule->has_metric_min = has_min;
+			rule->metric_min = min;
+			rule->has_metric_max = has_max;
+			rule->metric_max = max;
+		} else if (type && strcasecmp(type, "library") && strcasecmp(type, "text")) {
 			rule = new_rule(c, Q_UNSUPPORTED, column, name ? name : type, q);
 		} else if (ymap_get(q, "mustNotBe") || ymap_get(q, "mustNotBeBetween")) {
 			/* not (yet) judged by meshfs: listed as not checked */
@@ -498,6 +512,176 @@ static void read_range(struct contract *c, const struct ynode *prop, const char 
 	}
 }
 
+/* ---- relationships ---- */
+
+/* One reference (see struct contract_ref).  0, or a message in why. */
+static int parse_ref(const char *text, struct contract_ref *out, char *why, size_t size)
+{
+	memset(out, 0, sizeof *out);
+	const char *rest = text;
+	const char *hash = strstr(text, ".yaml#");
+	if (hash) {
+		/* DOMAIN/PRODUCT[/VERSION]/contract.yaml#...: a product of the mesh */
+		size_t plen = (size_t)(hash - text) + 5;
+		if (plen < 14 || strncmp(text + plen - 14, "/contract.yaml", 14)) {
+			snprintf(why, size, "a contract elsewhere is named DOMAIN/PRODUCT[/VERSION]/contract.yaml#...");
+			return -EINVAL;
+		}
+		char *product = xstrndup(text[0] == '/' ? text + 1 : text, plen - 14 - (text[0] == '/'));
+		if (!strncmp(product, "mesh/", 5))   /* the mount's path, /mesh/DOMAIN/... */
+			memmove(product, product + 5, strlen(product + 5) + 1);
+		size_t slashes = 0;
+		for (const char *p = product; *p; p++)
+			slashes += *p == '/';
+		if (slashes < 1 || slashes > 2 || strstr(product, "..") || product[0] == '/' ||
+		    product[strlen(product) - 1] == '/') {
+			free(product);
+			snprintf(why, size, "a contract elsewhere is named DOMAIN/PRODUCT[/VERSION]/contract.yaml#...");
+			return -EINVAL;
+		}
+		out->product = product;
+		rest = hash + 6;
+	}
+	if (*rest == '/')
+		rest++;
+	if (!strncmp(rest, "schema/", 7)) {
+		const char *obj = rest + 7, *p = strstr(obj, "/properties/");
+		if (!p || p == obj || !p[12] || strchr(p + 12, '/')) {
+			snprintf(why, size, "expected schema/OBJECT/properties/PROPERTY");
+			free(out->product), out->product = NULL;
+			return -EINVAL;
+		}
+		out->object = xstrndup(obj, (size_t)(p - obj));
+		out->column = xstrdup(p + 12);
+		return 0;
+	}
+	const char *dot = strchr(rest, '.');
+	if (hash || !dot || dot == rest || !dot[1] || strchr(dot + 1, '.')) {
+		snprintf(why, size, "expected OBJECT.PROPERTY, schema/OBJECT/properties/PROPERTY or "
+			 "DOMAIN/PRODUCT/contract.yaml#/schema/OBJECT/properties/PROPERTY");
+		free(out->product), out->product = NULL;
+		return -EINVAL;
+	}
+	out->object = xstrndup(rest, (size_t)(dot - rest));
+	out->column = xstrdup(dot + 1);
+	return 0;
+}
+
+/* from/to: one reference or a list of them; *n the count. */
+static struct contract_ref *read_refs(struct reader *r, const struct ynode *n, const char *field, size_t *count)
+{
+	*count = 0;
+	size_t k = n->kind == Y_SEQUENCE ? n->n : 1;
+	if (n->kind == Y_MAPPING || k == 0 || (n->kind == Y_SCALAR && !yscalar(n))) {
+		fail(r, n, field, "expected a reference or a list of references");
+		return NULL;
+	}
+	struct contract_ref *refs = xcalloc(k, sizeof *refs);
+	for (size_t i = 0; i < k; i++) {
+		const struct ynode *item = n->kind == Y_SEQUENCE ? n->items[i] : n;
+		char why[200];
+		if (!yscalar(item) || parse_ref(yscalar(item), &refs[i], why, sizeof why)) {
+			if (!yscalar(item))
+				snprintf(why, sizeof why, "expected a reference, found %s", kind_name(item));
+			fail(r, item, field, "\"%s\": %s", yscalar(item) ? yscalar(item) : "", why);
+			for (size_t j = 0; j < i; j++)
+				free(refs[j].product), free(refs[j].object), free(refs[j].column);
+			free(refs);
+			return NULL;
+		}
+	}
+	*count = k;
+	return refs;
+}
+
+static void ref_text(struct strbuf *sb, const struct contract_ref *refs, size_t n)
+{
+	if (n > 1)
+		strbuf_puts(sb, "(");
+	for (size_t i = 0; i < n; i++)
+		strbuf_printf(sb, "%s%s%s%s.%s", i ? ", " : "", refs[i].product ? refs[i].product : "",
+			      refs[i].product ? ":" : "", refs[i].object, refs[i].column);
+	if (n > 1)
+		strbuf_puts(sb, ")");
+}
+
+/* ODCS relationships of a schema object (from and to) or of a property
+ * (to only: from is the property itself). */
+static void read_relationships(struct reader *r, struct contract *c, const struct ynode *list, const char *object,
+			       const char *property, const char *where)
+{
+	if (!list || r->rc)
+		return;
+	if (list->kind != Y_SEQUENCE) {
+		fail(r, list, where, "relationships must be a list, found %s", kind_name(list));
+		return;
+	}
+	for (size_t i = 0; i < list->n && !r->rc; i++) {
+		const struct ynode *n = list->items[i];
+		if (n->kind != Y_MAPPING) {
+			fail(r, n, where, "a relationship must be a mapping, found %s", kind_name(n));
+			return;
+		}
+		const char *type = yscalar(ymap_get(n, "type"));
+		if (type && strcmp(type, "foreignKey")) {
+			fail(r, ymap_get(n, "type"), where, "relationship type \"%s\": ODCS v3.1 defines foreignKey", type);
+			return;
+		}
+		const struct ynode *from = ymap_get(n, "from"), *to = ymap_get(n, "to");
+		if (!to) {
+			fail(r, n, where, "a relationship needs `to`");
+			return;
+		}
+		if (property && from) {
+			fail(r, from, where, "a property's relationship has no `from` (it is the property itself)");
+			return;
+		}
+		if (!property && !from) {
+			fail(r, n, where, "a schema object's relationship needs `from` and `to`");
+			return;
+		}
+		size_t nt = 0, nf = 0;
+		struct contract_ref *tos = read_refs(r, to, where, &nt), *froms = NULL;
+		if (!tos)
+			return;
+		if (property) {
+			froms = xcalloc(1, sizeof *froms);
+			froms->object = xstrdup(object);
+			froms->column = xstrdup(property);
+			nf = 1;
+		} else if (!(froms = read_refs(r, from, where, &nf))) {
+			nf = 0;
+		}
+		bool shapes = froms && (from ? from->kind == Y_SEQUENCE : false) == (to->kind == Y_SEQUENCE);
+		if (froms && (nf != nt || (from && !shapes)))
+			fail(r, n, where, "`from` and `to` must both be one reference or lists of the same length "
+			     "(%zu and %zu)", nf, nt);
+		for (size_t k = 0; froms && !r->rc && k < nf; k++)
+			if (froms[k].product)
+				fail(r, from ? from : n, where, "`from` names this contract's own columns");
+		c->relationships = xrealloc(c->relationships, (c->n_relationships + 1) * sizeof *c->relationships);
+		struct contract_relationship *rel = &c->relationships[c->n_relationships++];
+		memset(rel, 0, sizeof *rel);
+		rel->object = xstrdup(object);
+		rel->from = froms ? froms : xcalloc(1, sizeof *froms);
+		rel->to = tos;
+		/* on a failure above, free what was read (n covers both arrays) */
+		rel->n = froms && nf == nt ? nt : 0;
+		if (!rel->n) {
+			for (size_t k = 0; k < nf; k++)
+				free(rel->from[k].product), free(rel->from[k].object), free(rel->from[k].column);
+			for (size_t k = 0; k < nt; k++)
+				free(rel->to[k].product), free(rel->to[k].object), free(rel->to[k].column);
+		}
+		rel->pos = pos_of(n);
+		struct strbuf sb = STRBUF_INIT;
+		ref_text(&sb, rel->from, rel->n);
+		strbuf_puts(&sb, " -> ");
+		ref_text(&sb, rel->to, rel->n);
+		rel->text = strbuf_detach(&sb, NULL);
+	}
+}
+
 /* ---- schema ---- */
 
 static void read_property(struct reader *r, struct contract *c, struct contract_object *obj,
@@ -522,6 +706,7 @@ static void read_property(struct reader *r, struct contract *c, struct contract_
 	prop->name_pos = pos_of(ymap_get(p, "name"));
 	prop->class_pos = pos_of(ymap_get(p, "classification"));
 	prop->name = get_str(r, p, "name", field);
+	prop->id = get_str(r, p, "id", field);
 	if (!prop->name) {
 		fail(r, p, field, "a property needs a name");
 		return;
@@ -545,9 +730,10 @@ static void read_property(struct reader *r, struct contract *c, struct contract_
 	if (num_of(p, "primaryKeyPosition", &pos))
 		prop->primary_key_position = (int)pos;
 	prop->examples = get_str_list(r, ymap_get(p, "examples"), field, &prop->n_examples);
-	read_quality(r, c, ymap_get(p, "quality"), prop->name, field);
+	read_quality(r, c, ymap_get(p, "quality"), obj->name, prop->name, field);
 	read_range(c, p, prop->name);
 	read_type_options(r, c, p, prop->name, field);
+	read_relationships(r, c, ymap_get(p, "relationships"), obj->name, prop->name, field);
 }
 
 static void read_schema(struct reader *r, struct contract *c, const struct ynode *schema)
@@ -583,6 +769,7 @@ static void read_schema(struct reader *r, struct contract *c, const struct ynode
 		}
 		c->n_objects++;
 		obj->physical_name = get_str(r, o, "physicalName", field);
+		obj->id = get_str(r, o, "id", field);
 		obj->description = get_str(r, o, "description", field);
 		const struct ynode *props = ymap_get(o, "properties");
 		if (props && props->kind != Y_SEQUENCE) {
@@ -592,7 +779,8 @@ static void read_schema(struct reader *r, struct contract *c, const struct ynode
 		obj->props = xcalloc(props ? props->n + 1 : 1, sizeof *obj->props);
 		for (size_t k = 0; props && k < props->n && !r->rc; k++)
 			read_property(r, c, obj, props->items[k], k);
-		read_quality(r, c, ymap_get(o, "quality"), NULL, field);
+		read_quality(r, c, ymap_get(o, "quality"), obj->name, NULL, field);
+		read_relationships(r, c, ymap_get(o, "relationships"), obj->name, NULL, field);
 	}
 }
 
@@ -843,6 +1031,7 @@ void contract_free(struct contract *c)
 	for (size_t i = 0; i < c->n_objects; i++) {
 		struct contract_object *o = &c->objects[i];
 		free(o->name);
+		free(o->id);
 		free(o->physical_name);
 		free(o->description);
 		for (size_t k = 0; k < o->n_props; k++) {
@@ -852,6 +1041,7 @@ void contract_free(struct contract *c)
 			free(p->physical_type);
 			free(p->description);
 			free(p->classification);
+			free(p->id);
 			free_list(p->examples, p->n_examples);
 		}
 		free(o->props);
@@ -867,8 +1057,23 @@ void contract_free(struct contract *c)
 		free(q->pattern);
 		free(q->option);
 		free(q->format);
+		free(q->query);
+		free(q->object);
 	}
 	free(c->rules);
+	for (size_t i = 0; i < c->n_relationships; i++) {
+		struct contract_relationship *rel = &c->relationships[i];
+		for (size_t k = 0; k < rel->n; k++) {
+			struct contract_ref *ends[2] = {&rel->from[k], &rel->to[k]};
+			for (int e = 0; e < 2; e++)
+				free(ends[e]->product), free(ends[e]->object), free(ends[e]->column);
+		}
+		free(rel->from);
+		free(rel->to);
+		free(rel->object);
+		free(rel->text);
+	}
+	free(c->relationships);
 	free_list(c->support_channels, c->n_support);
 	free_list(c->inputs, c->n_inputs);
 	free(c->freshness_column);

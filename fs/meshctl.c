@@ -32,6 +32,7 @@
 #include "meshctl_discovery.h"
 #include "mesh_util.h"
 #include "progress.h"
+#include "sqlrule.h"
 #include "publish.h"
 #include "scope.h"
 #include "schema.h"
@@ -331,6 +332,7 @@ static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 		{"help", no_argument, NULL, 'h'},
 		{"unique-memory", required_argument, NULL, 'm'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"sql-max-mib", required_argument, NULL, 's'},
 		{NULL, 0, NULL, 0},
 	};
 	bool json = ctx->json, quiet = false;
@@ -345,14 +347,28 @@ static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 		case 'q':
 			quiet = true;
 			break;
+		case 's': {
+			char *end;
+			unsigned long long mib = strtoull(optarg, &end, 10);
+			if (*end || end == optarg || mib > (1ull << 20)) {
+				meshctl_fail(ctx, cmd, "--sql-max-mib: a number of MiB (0: run no SQL rule)");
+				return MESHCTL_USAGE;
+			}
+			opts.sql_off = mib == 0;
+			opts.sql_max_bytes = mib << 20;
+			break;
+		}
 		case 'm':
 			opts.unique_memory = strtoull(optarg, NULL, 10) << 20;
 			break;
 		case 'h':
-			printf("usage: meshctl %s RELEASE_DIR [--json] [--quiet] [--unique-memory MIB]\n"
+			printf("usage: meshctl %s RELEASE_DIR [--json] [--quiet] [--unique-memory MIB] [--sql-max-mib N]\n"
+			       "SQL quality rules (type: sql) run in embedded SQLite over data files of at most\n"
+			       "N MiB (default %u; 0: none); larger files list them as not checked.\n"
 			       "On a terminal, a progress line on stderr (bytes, MB/s, ETA) while data files are\n"
 			       "%svalidated, at most 4 updates a second; none with --json or --quiet, or\n"
-			       "when stderr is not a terminal.\n", cmd, install ? "staged and " : "");
+			       "when stderr is not a terminal.\n", cmd, SQLRULE_DEFAULT_MAX_BYTES >> 20,
+			       install ? "staged and " : "");
 			return MESHCTL_OK;
 		default:
 			return MESHCTL_USAGE;

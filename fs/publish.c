@@ -30,6 +30,7 @@
 #include "descriptor.h"
 #include "mesh_util.h"
 #include "progress.h"
+#include "sqlrule.h"
 #include "publish_rules.h"
 
 /* Files larger than this are refused: a release is copied and checked in
@@ -372,11 +373,13 @@ int publish_release_fd(const char *store, int release_dirfd, const char *release
 			pc.has_schema = true;
 	publish_check_schema(&pc, r);
 	pc.progress = opts->progress;
+	pc.sql_max_bytes = opts->sql_off ? 0 : opts->sql_max_bytes ? opts->sql_max_bytes : SQLRULE_DEFAULT_MAX_BYTES;
 	progress_phase(pc.progress, "validating", data_bytes(entries, n));
 	for (size_t i = 0; i < n; i++)
 		if (entries[i].role == ROLE_DATA)
 			publish_check_data(&pc, entries[i].name, r);
 	progress_clear(pc.progress);
+	publish_check_relationships(&pc, caller, r);
 	r->quality_json = publish_quality_json(&pc, r);
 	if (r->failed || !opts->install)
 		goto out;

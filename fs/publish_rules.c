@@ -228,7 +228,7 @@ void publish_check_data(struct publish_ctx *pc, const char *file, struct publish
 		return;
 	}
 	struct validate_options vo = {.now = pc->now, .unique_memory = pc->unique_memory,
-				      .progress = pc->progress};
+				      .progress = pc->progress, .sql_max_bytes = pc->sql_max_bytes};
 	char label[320];
 	snprintf(label, sizeof label, "validating %s", file);
 	progress_relabel(pc->progress, label);

@@ -34,6 +34,7 @@
 #include "mesh_util.h"
 #include "name_hint.h"
 #include "progress.h"
+#include "sqlrule.h"
 #include "parquet.h"
 #include "unique.h"
 
@@ -438,8 +439,10 @@ static void plan_rules(struct run *run, bool json)
 		int col = q->column ? col_index(run, q->column) : -1;
 		if (q->column && col < 0)
 			continue;   /* a rule of another schema object */
-		if (!q->column && q->kind != Q_ROW_COUNT && q->kind != Q_UNSUPPORTED)
+		if (!q->column && q->kind != Q_ROW_COUNT && q->kind != Q_UNSUPPORTED && q->kind != Q_SQL)
 			continue;
+		if (q->kind == Q_SQL && q->object && strcmp(q->object, run->obj->name))
+			continue;   /* another object's query */
 		if (!q->column && c->n_objects > 1) {
 			/* object-level rules are read for every object; keep those whose
 			 * line falls inside this object's block */
@@ -452,7 +455,7 @@ static void plan_rules(struct run *run, bool json)
 		}
 		static const char *names[] = {"not_null", "unique", "min", "max", "allowed_values", "pattern",
 					      "row_count", "freshness", "unsupported", "min_length", "max_length",
-					      "format", "missing"};
+					      "format", "missing", "sql"};
 		/* the id cites where the rule is written in the contract; readers
 		 * of quality.json split it at " (line" */
 		snprintf(id, sizeof id, "%s%s%s (line %d, column %d)", q->option ? q->option : names[q->kind],
@@ -461,7 +464,10 @@ static void plan_rules(struct run *run, bool json)
 		struct rule *r = add_rule(run, id, names[q->kind], q->column, q->required, col);
 		r->qkind = q->kind;
 		r->q = q;
-		if (q->kind == Q_UNSUPPORTED) {
+		if (q->kind == Q_SQL) {
+			r->res.checked = false;   /* until sqlrule runs it (validate_file) */
+			r->res.note = xstrdup("not checked: sql rule");
+		} else if (q->kind == Q_UNSUPPORTED) {
 			r->res.checked = false;
 			char note[300];
 			snprintf(note, sizeof note, "%s: meshfs cannot run this kind of rule (sql, custom, "
@@ -1160,6 +1166,15 @@ int validate_file(const struct contract *c, const struct contract_object *obj, i
 	}
 	if (!rc)
 		finish_rules(&run, err);
+	/* SQL rules: over the whole file in embedded SQLite, once loaded */
+	struct sqlrule_session *sql = NULL;
+	for (size_t i = 0; !rc && i < run.n_rules; i++)
+		if (run.rules[i].qkind == Q_SQL && run.rules[i].q) {
+			if (!sql)
+				sql = sqlrule_session_new(obj, dirfd, file, opts->sql_max_bytes);
+			sqlrule_judge(sql, run.rules[i].q, &run.rules[i].res);
+		}
+	sqlrule_session_free(sql);
 	close(fd);
 	rep->rows = run.rows;
 	rep->n_rules = run.n_rules;

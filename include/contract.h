@@ -63,6 +63,9 @@ enum quality_kind {
 	Q_MAX_LENGTH,      /* logicalTypeOptions.maxLength */
 	Q_FORMAT,          /* logicalTypeOptions.format: email, uuid, uri, date-time, ipv4, ... */
 	Q_MISSING,         /* metric: missingValues (null or one of arguments.missingValues) */
+	Q_SQL,             /* type: sql: `query` gives one number, judged by the mustBe* bounds
+			      (has_metric_min/max); run over the file in embedded SQLite
+			      (sqlrule.h) or listed as not checked */
 };
 
 /* How a metric's count is judged (ODCS library metrics): the rule passes
@@ -84,6 +87,8 @@ struct quality_rule {
 	bool exclusive;         /* Q_MIN/Q_MAX: the bound itself is outside */
 	char *option;           /* the logicalTypeOptions key the rule comes from, or NULL */
 	char *format;           /* Q_FORMAT */
+	char *query;            /* Q_SQL, as written (placeholders ${object} etc. unexpanded) */
+	char *object;           /* the schema object the rule belongs to (Q_SQL), NULL if unknown */
 	/* metric rules (Q_NOT_NULL, Q_UNIQUE, Q_ALLOWED_VALUES, Q_PATTERN, Q_MISSING) */
 	bool threshold;         /* a tolerated count or share, not "none at all" */
 	enum metric_unit unit;
@@ -108,6 +113,7 @@ struct contract_property {
 	int primary_key_position;
 	int line;
 	struct contract_pos pos, name_pos, class_pos;   /* the property, its name, its classification */
+	char *id;               /* ODCS id, or NULL */
 };
 
 struct contract_object {
@@ -118,6 +124,28 @@ struct contract_object {
 	size_t n_props;
 	int line;
 	struct contract_pos pos;
+	char *id;               /* ODCS id, or NULL */
+};
+
+/* One end of an ODCS relationship: a column of a schema object, of this
+ * contract or, when `product` is set, of a published product's contract.
+ * Written as "object.column" (shorthand), "schema/OBJ/properties/COL"
+ * (fully qualified, names or ids), or with a contract in front:
+ * "DOMAIN/PRODUCT[/VERSION]/contract.yaml#/schema/OBJ/properties/COL"
+ * (the path of its contract in the mesh; no VERSION: latest). */
+struct contract_ref {
+	char *product;          /* "domain/product" or "domain/product/version", or NULL: this contract */
+	char *object, *column;
+};
+
+/* ODCS relationships (type foreignKey) from schema objects and properties:
+ * from[i] -> to[i] for i < n (composite keys have n > 1). */
+struct contract_relationship {
+	char *object;           /* the schema object it is declared in */
+	struct contract_ref *from, *to;
+	size_t n;
+	struct contract_pos pos;
+	char *text;             /* "orders.customer_id -> customers.id" for messages */
 };
 
 struct contract_subject {       /* "user:bob", "group:sales-team" */
@@ -145,6 +173,8 @@ struct contract {
 	bool restricted;        /* customProperties meshRestricted: true */
 	int64_t freshness_seconds;             /* slaProperties freshness/latency, -1 if none */
 	char *freshness_column;                /* its element's column, or NULL */
+	struct contract_relationship *relationships;
+	size_t n_relationships;
 	/* line numbers of top-level keys, for messages (0 = absent) */
 	int line_version, line_domain, line_product, line_id, line_status;
 	/* positions of values, for messages (line 0 = absent) */

@@ -30,6 +30,8 @@ struct validate_options {
 	size_t unique_memory;      /* bytes for unique tracking before spilling (0: 24 MiB) */
 	const char *tmpdir;        /* spill files (NULL: $TMPDIR or /var/tmp) */
 	struct progress *progress; /* bytes read are counted here (progress.h; NULL: not) */
+	uint64_t sql_max_bytes;    /* SQL rules run on files up to this size (sqlrule.h);
+				      0: never (listed as not checked) */
 };
 
 struct validate_failure {

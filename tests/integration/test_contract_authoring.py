@@ -3,14 +3,16 @@ written (libyaml's emitter, RFC 4122 ids), errors cite the real place and
 suggest the closest name, and relationships and SQL rules are checked or
 listed as not checked."""
 import csv
-import re
 import json
+import os
+import re
+import subprocess
 import uuid
 
 import pytest
 import yaml
 
-from conftest import DEMO, copy_release
+from conftest import BUILD, DEMO, copy_release, make_release, run
 
 ODCS_SCHEMA = DEMO.parents[2].parent / "shared" / "examples" / "odcs" / "odcs-json-schema-v3.1.0.json"
 
@@ -237,3 +239,208 @@ def test_misspelt_header_column_names_the_contract_column(store, scratch):
     r = store.ctl("validate", rel)
     line, col = position((rel / "contract.yaml").read_text(), "metric: invalidValues")
     assert f"allowed_values:currency (line {line}, column {col}): FAILED" in r.stdout, r.stdout
+
+
+# ---- ODCS relationships (foreign keys) and SQL quality rules ----
+
+SHOP = """\
+apiVersion: v3.1.0
+kind: DataContract
+id: 3b0d2f7e-0000-5000-8000-000000000001
+name: shop
+version: {version}
+status: active
+domain: sales
+dataProduct: shop
+description:
+  purpose: Orders and customers
+  usage: Tests
+  limitations: None
+team:
+  members:
+    - username: mesh_bob
+      role: owner
+support:
+  - channel: "#sales"
+schema:
+  - name: customers
+    physicalName: customers.{ext}
+    properties:
+      - name: id
+        logicalType: string
+        classification: public
+      - name: country
+        logicalType: string
+        classification: public
+  - name: orders
+    physicalName: orders.csv
+    relationships:
+      - type: foreignKey
+        from: [orders.customer_id, orders.country]
+        to: [customers.id, customers.country]
+{object_extra}    properties:
+      - name: order_id
+        logicalType: integer
+        classification: public
+      - name: customer_id
+        logicalType: string
+        classification: public
+        relationships:
+          - to: {target}
+      - name: country
+        logicalType: string
+        classification: public
+"""
+
+CUSTOMERS = "id,country\nc1,DE\nc2,FR\n"
+
+
+def shop(scratch, orders, version="1.0.0", target="customers.id", object_extra="", parquet=False, name="shop"):
+    rel = scratch / name
+    rel.mkdir()
+    (rel / "contract.yaml").write_text(SHOP.format(version=version, target=target, object_extra=object_extra,
+                                                   ext="parquet" if parquet else "csv"))
+    (rel / "orders.csv").write_text(orders)
+    (rel / "customers.csv").write_text(CUSTOMERS)
+    if parquet:
+        r = run([BUILD / "tools" / "parquet_gen", rel / "customers.csv", rel / "customers.parquet", "string,string"])
+        assert r.returncode == 0, r.stderr
+        (rel / "customers.csv").unlink()
+    subprocess.run(["chmod", "-R", "a+rX", str(rel)], check=True)
+    return rel
+
+
+def relationships_check(doc):
+    return [c for c in doc["checks"] if c["check"] == "relationships"][0]
+
+
+@pytest.mark.parametrize("parquet", [False, True])
+def test_foreign_keys_are_checked_in_the_release(store, scratch, parquet):
+    store.create_domain("sales", "user:mesh_bob", "user:root")
+    good = shop(scratch, "order_id,customer_id,country\n1,c1,DE\n2,c2,FR\n3,,DE\n", parquet=parquet)
+    r = store.ctl("validate", good)
+    assert r.returncode == 0, r.stdout
+    assert "orders.customer_id -> customers.id: 2 references, all found" in r.stdout
+    assert "(orders.customer_id, orders.country) -> (customers.id, customers.country): 2 references" in r.stdout
+    bad = shop(scratch, "order_id,customer_id,country\n1,c1,DE\n2,c2,DE\n3,c9,FR\n", parquet=parquet, name="bad")
+    r = store.ctl("validate", "--json", bad)
+    assert r.returncode == 1
+    check = relationships_check(json.loads(r.stdout))         # in quality.json too
+    assert check["passed"] is False
+    assert "orders.customer_id -> customers.id: 1 of 3 references have no target" in check["detail"]
+    assert "orders.csv row 4: c9 not found in customers." in check["detail"]
+    assert "2 of 3 references have no target" in check["detail"]         # (c2, DE) and (c9, FR)
+    assert "orders.csv row 3: c2,DE not found" in check["detail"]
+    assert store.ctl("publish", bad).returncode == 1
+
+
+def test_relationship_references_must_exist(store, scratch):
+    store.create_domain("sales", "user:mesh_bob", "user:root")
+    rel = shop(scratch, "order_id,customer_id,country\n1,c1,DE\n", target="customers.ident")
+    r = store.ctl("validate", rel)
+    text = (rel / "contract.yaml").read_text()
+    line, col = position(text, "- to: customers.ident")
+    assert r.returncode == 1
+    assert (f"{rel}/contract.yaml:{line}:{col + 2}: relationship orders.customer_id -> customers.ident: to schema "
+            "object customers has no property ident") in r.stdout, r.stdout
+    # malformed relationships are contract errors with their place
+    bad = text.replace("          - to: customers.ident", "          - to: customers.id\n            from: orders.x")
+    (rel / "contract.yaml").write_text(bad)
+    r = store.ctl("validate", rel)
+    assert "a property's relationship has no `from`" in r.stdout, r.stdout
+    bad = text.replace("to: [customers.id, customers.country]", "to: [customers.id]")
+    (rel / "contract.yaml").write_text(bad)
+    r = store.ctl("validate", rel)
+    line, col = position(bad, "- type: foreignKey")
+    assert f"contract.yaml:{line}:{col + 2}:" in r.stdout and "lists of the same length (2 and 1)" in r.stdout
+    bad = text.replace("to: [customers.id, customers.country]", "to: [customers, customers.country]")
+    (rel / "contract.yaml").write_text(bad)
+    assert 'customers": expected OBJECT.PROPERTY' in store.ctl("validate", rel).stdout
+
+
+def test_relationships_to_another_product_as_the_caller_may_see_it(store, scratch):
+    store.create_domain("sales", "user:mesh_bob", "user:root")
+    store.create_domain("customer", "user:mesh_erin")
+    secret = "customProperties:\n  - property: meshRestricted\n    value: true\n"
+    store.publish(make_release(scratch / "c", "customer", "profiles", "1.0.0", {"profiles.csv": "id,tier\nc1,gold\n"}))
+    store.publish(make_release(scratch / "c", "customer", "hidden", "1.0.0", {"hidden.csv": "id,tier\nc1,gold\n"},
+                               extra=secret))
+    orders = "order_id,customer_id,country\n1,c1,DE\n"
+    target = "customer/profiles/contract.yaml#/schema/profiles/properties/id"
+    rel = shop(scratch, orders, target=target)
+    r = store.ctl("validate", rel, user="mesh_bob")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "customer/profiles:profiles.id: references found; integrity not checked" in r.stdout
+    # a version that does not exist, a property that does not
+    for bad, why in (("customer/profiles/9.9.9/contract.yaml#/schema/profiles/properties/id",
+                      "no published release customer/profiles/9.9.9"),
+                     ("customer/profiles/contract.yaml#/schema/profiles/properties/tierx",
+                      "schema object profiles of customer/profiles has no property tierx")):
+        r = store.ctl("validate", shop(scratch, orders, target=bad, name=f"s{len(why)}"), user="mesh_bob")
+        assert r.returncode == 1 and why in r.stdout, r.stdout
+    # a restricted product mesh_bob may not see reads as absent, to him; root sees it
+    hidden = shop(scratch, orders, target="customer/hidden/contract.yaml#/schema/hidden/properties/id", name="h")
+    r = store.ctl("validate", hidden, user="mesh_bob")
+    assert r.returncode == 1 and "no published release customer/hidden (latest) in the mesh" in r.stdout
+    assert store.ctl("validate", hidden).returncode == 0
+
+
+SQL_RULES = """\
+    quality:
+      - type: sql
+        query: SELECT count(*) FROM ${object} WHERE customer_id IS NULL
+        mustBe: 0
+      - type: sql
+        query: "SELECT count(*) FROM {object} WHERE order_id > 100"
+        mustBeLessThan: 2
+      - type: sql
+        query: SELECT max(order_id) FROM orders
+        mustBeBetween: [1, 1000]
+      - type: sql
+        query: SELECT count(*) FROM orders QUALIFY row_number() OVER () = 1
+        mustBe: 0
+      - type: sql
+        query: ATTACH DATABASE '/tmp/meshfs-sql-attack.db' AS x
+        mustBe: 0
+      - type: sql
+        query: SELECT 1; DELETE FROM orders
+        mustBe: 1
+"""
+
+
+def sql_results(store, rel, *opts):
+    r = store.ctl("validate", "--json", *opts, rel)
+    doc = json.loads(r.stdout)
+    orders = [f for f in doc["files"] if f["file"] == "orders.csv"][0]
+    return r, [x for x in orders["rules"] if x["kind"] == "sql"]
+
+
+def test_sql_rules_run_in_sqlite_under_a_cap(store, scratch):
+    store.create_domain("sales", "user:mesh_bob", "user:root")
+    orders = "order_id,customer_id,country\n1,c1,DE\n2,c2,FR\n101,c1,DE\n102,c2,FR\n"
+    rel = shop(scratch, orders, object_extra=SQL_RULES)
+    r, rules = sql_results(store, rel)
+    assert len(rules) == 6
+    assert r.returncode == 1
+    nulls, big, top, qualify, attach, two = rules
+    assert nulls["checked"] and nulls["passed"] and nulls["note"] == "query returned 0"
+    assert big["checked"] and not big["passed"] and big["note"] == "query returned 2"
+    assert "the query returned 2" in big["examples"][0]["message"]
+    assert top["checked"] and top["passed"] and top["note"] == "query returned 102"
+    # outside what SQLite runs, or what a quality query may do: not checked, never passed silently
+    assert not qualify["checked"] and "syntax error" in qualify["note"]
+    assert not attach["checked"] and "not authorized" in attach["note"]
+    assert not os.path.exists("/tmp/meshfs-sql-attack.db")
+    assert not two["checked"] and "one statement only" in two["note"]
+    # the cap: 0 runs none, a file over the cap is listed
+    r, rules = sql_results(store, rel, "--sql-max-mib", "0")
+    assert all(not x["checked"] and "no size cap" in x["note"] for x in rules)
+    (rel / "orders.csv").write_text("order_id,customer_id,country\n" + "".join(
+        f"{i},c1,DE\n" for i in range(1, 150000)))
+    r, rules = sql_results(store, rel, "--sql-max-mib", "1")
+    assert all(not x["checked"] and "more than the 1.0 MiB" in x["note"] for x in rules), rules
+    r, rules = sql_results(store, rel, "--sql-max-mib", "8")
+    assert rules[1]["checked"] and rules[1]["note"] == "query returned 149899"
+    # the human report says which rules were not run, and why
+    r = store.ctl("validate", "--sql-max-mib", "1", rel)
+    assert "sql rule not run: orders.csv is 1.8 MiB, more than the 1.0 MiB" in r.stdout, r.stdout
