@@ -444,3 +444,17 @@ def test_sql_rules_run_in_sqlite_under_a_cap(store, scratch):
     # the human report says which rules were not run, and why
     r = store.ctl("validate", "--sql-max-mib", "1", rel)
     assert "sql rule not run: orders.csv is 1.8 MiB, more than the 1.0 MiB" in r.stdout, r.stdout
+
+
+def test_require_inputs_cites_its_own_line(store, scratch):
+    store.create_domain("sales", "user:root")
+    domain_yaml = store.path / "domains/sales/domain.yaml"
+    domain_yaml.write_text(domain_yaml.read_text() + "publish:\n  requiredFields: [tags]\n  requireInputs: true\n")
+    rel = demo_release(scratch)
+    text = (rel / "contract.yaml").read_text().replace(
+        "tags: [demo]\n", "tags: [demo]\ncustomProperties:\n  - property: meshInputs\n    value: [crm/nothing]\n")
+    (rel / "contract.yaml").write_text(text)
+    r = store.ctl("validate", rel)
+    line, col = position(domain_yaml.read_text(), "requireInputs")
+    assert r.returncode == 1
+    assert f"requireInputs, defined in domains/sales/domain.yaml:{line}:{col})" in r.stdout, r.stdout
