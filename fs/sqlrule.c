@@ -212,7 +212,7 @@ static void load(struct sqlrule_session *s)
 	s->tried = true;
 	bool csv = has_suffix(s->file, ".csv"), parquet = has_suffix(s->file, ".parquet");
 	if (!s->max_bytes) {
-		snprintf(s->problem, sizeof s->problem, "SQL rules are not run here (no size cap given)");
+		snprintf(s->problem, sizeof s->problem, "SQL rules are turned off (--sql-max-mib 0)");
 		return;
 	}
 	if (!csv && !parquet) {
