@@ -22,7 +22,7 @@ PREFIX    ?= /usr/local
 BUILD     ?= build
 CC        ?= cc
 PKGS      := fuse3 sqlite3 jansson yaml-0.1 libcrypto thrift_c_glib glib-2.0 libpcre2-8 \
-             snappy libzstd zlib libsystemd libpq
+             snappy libzstd zlib libsystemd libpq uuid
 PYTHON    ?= /usr/bin/python3
 FUZZ_SECONDS ?= 30
 CHECK_FUZZ_SECONDS ?= 15

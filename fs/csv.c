@@ -18,6 +18,7 @@
 #endif
 
 #include "mesh_util.h"
+#include "progress.h"
 
 struct csv_reader {
 	int fd;                 /* -1 for memory input */
@@ -33,6 +34,7 @@ struct csv_reader {
 	size_t stop;            /* span: no record starts at or after buf[stop] */
 	char *unescaped;        /* span: where fields with "" are unescaped */
 	size_t unescaped_cap;
+	struct progress *progress;      /* bytes read are counted here (NULL: not) */
 };
 
 /* Bytes that end an unquoted field or make it malformed. */
@@ -186,7 +188,13 @@ static int refill(struct csv_reader *r, struct mesh_err *err)
 		return 0;
 	}
 	r->len += (size_t)n;
+	progress_add(r->progress, (uint64_t)n);
 	return 1;
+}
+
+void csv_reader_set_progress(struct csv_reader *r, struct progress *p)
+{
+	r->progress = p;
 }
 
 static struct csv_field *field_slot(struct csv_reader *r, size_t i)

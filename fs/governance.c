@@ -17,6 +17,7 @@
 
 #include "csv.h"
 #include "mesh_util.h"
+#include "name_hint.h"
 #include "parquet.h"
 #include "pii.h"
 #include "store.h"
@@ -118,16 +119,27 @@ static int read_publish(const char *path, const struct ynode *n, struct publish_
 	r->line = n->line;
 	if (n->kind != Y_MAPPING)
 		return mesh_errf(err, -EINVAL, "%s:%d:%d: publish: expected a mapping", path, n->line, n->col);
-	static const char *known[] = {"requiredFields", "columnNames", "allowedClassifications",
-				      "classifyPersonalData", "requireInputs"};
+	static const char *const known[] = {"requiredFields", "columnNames", "allowedClassifications",
+					    "classifyPersonalData", "requireInputs"};
+	struct gov_rule_pos *at[] = {&r->at_required, &r->at_columns, &r->at_allowed, &r->at_classify,
+				     &r->at_inputs};
 	for (size_t i = 0; i < n->n; i++) {
 		bool ok = false;
 		for (size_t k = 0; k < sizeof known / sizeof *known; k++)
-			ok |= !strcmp(n->keys[i]->text, known[k]);
-		if (!ok)
-			return mesh_errf(err, -EINVAL, "%s:%d:%d: publish.%s: unknown rule (known: requiredFields, "
-					 "columnNames, allowedClassifications, classifyPersonalData, requireInputs)", path,
-					 n->keys[i]->line, n->keys[i]->col, n->keys[i]->text);
+			if (!strcmp(n->keys[i]->text, known[k])) {
+				ok = true;
+				*at[k] = (struct gov_rule_pos){n->keys[i]->line, n->keys[i]->col};
+			}
+		if (!ok) {
+			const char *hint = name_hint_closest(n->keys[i]->text, known, sizeof known / sizeof *known);
+			char *shown = mesh_escape_text(n->keys[i]->text);
+			int rc = mesh_errf(err, -EINVAL, "%s:%d:%d: publish.%s: unknown rule%s%s%s (known: "
+					   "requiredFields, columnNames, allowedClassifications, classifyPersonalData, "
+					   "requireInputs)", path, n->keys[i]->line, n->keys[i]->col, shown,
+					   hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
+			free(shown);
+			return rc;
+		}
 	}
 	int rc = str_list(path, ymap_get(n, "requiredFields"), "publish.requiredFields", &r->required_fields,
 			  &r->n_required, err);
@@ -161,16 +173,28 @@ static int read_publish(const char *path, const struct ynode *n, struct publish_
 					 path, ri->line, ri->col);
 		r->require_inputs = b;
 	}
-	static const char *fields[] = {"description.purpose", "description.usage", "description.limitations",
+	static const char *const fields[] = {"description.purpose", "description.usage", "description.limitations",
 				       "owner", "support", "tags", "name"};
+	const struct ynode *rf = ymap_get(n, "requiredFields");
 	for (size_t i = 0; !rc && i < r->n_required; i++) {
 		bool ok = false;
 		for (size_t k = 0; k < sizeof fields / sizeof *fields; k++)
 			ok |= !strcmp(r->required_fields[i], fields[k]);
-		if (!ok)
-			rc = mesh_errf(err, -EINVAL, "%s:%d: publish.requiredFields: \"%s\" is not a field meshfs "
-				       "can require (description.purpose, description.usage, description.limitations, "
-				       "owner, support, tags, name)", path, n->line, r->required_fields[i]);
+		if (ok)
+			continue;
+		/* str_list keeps every text item in order, so item i is the i-th scalar */
+		const struct ynode *item = rf;
+		for (size_t k = 0, seen = 0; rf && rf->kind == Y_SEQUENCE && k < rf->n; k++)
+			if (yscalar(rf->items[k]) && seen++ == i) {
+				item = rf->items[k];
+				break;
+			}
+		const char *hint = name_hint_closest(r->required_fields[i], fields, sizeof fields / sizeof *fields);
+		rc = mesh_errf(err, -EINVAL, "%s:%d:%d: publish.requiredFields: \"%s\" is not a field meshfs "
+			       "can require (description.purpose, description.usage, description.limitations, "
+			       "owner, support, tags, name)%s%s%s", path, item ? item->line : n->line,
+			       item ? item->col : n->col, r->required_fields[i], hint ? "; did you mean '" : "",
+			       hint ? hint : "", hint ? "'?" : "");
 	}
 	return rc;
 }
@@ -517,18 +541,49 @@ static void sample_pii(int dirfd, const char *file, const struct contract_object
 	free(seen);
 }
 
+/* Where a required field is written, or where it would go. */
+static struct contract_pos field_pos(const struct contract *c, const char *field)
+{
+	struct contract_pos none = {0, 0};
+	if (!strcmp(field, "description.purpose"))
+		return c->pos_purpose.line ? c->pos_purpose : c->pos_description;
+	if (!strcmp(field, "description.usage"))
+		return c->pos_usage.line ? c->pos_usage : c->pos_description;
+	if (!strcmp(field, "description.limitations"))
+		return c->pos_limitations.line ? c->pos_limitations : c->pos_description;
+	if (!strcmp(field, "owner"))
+		return c->pos_team;
+	if (!strcmp(field, "support"))
+		return c->pos_support;
+	if (!strcmp(field, "tags"))
+		return c->pos_tags;
+	if (!strcmp(field, "name"))
+		return c->pos_name;
+	return none;
+}
+
+/* "mesh.yaml:12:3": where a rule is written (its publish: section when the
+ * key's place is unknown). */
+static void rule_where(const struct publish_rules *r, struct gov_rule_pos at, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s:%d:%d", r->source, at.line ? at.line : r->line, at.line ? at.col : 1);
+}
+
 static size_t check_rules(const struct publish_rules *r, const struct contract *c, int dirfd,
 			  struct strbuf *out)
 {
 	size_t n = 0;
-	char where[PATH_MAX + 32];
-	snprintf(where, sizeof where, "%s:%d", r->source, r->line);
+	char where[PATH_MAX + 32], here[PATH_MAX + 32];
+	rule_where(r, r->at_required, where, sizeof where);
 	for (size_t i = 0; i < r->n_required; i++)
 		if (!field_present(c, r->required_fields[i])) {
 			strbuf_printf(out, "%s: requiredFields: %s is missing or still a TODO placeholder "
-				      "(rule defined in %s)\n", c->path, r->required_fields[i], where);
+				      "(rule defined in %s)\n",
+				      contract_where(c, field_pos(c, r->required_fields[i]), here, sizeof here),
+				      r->required_fields[i], where);
 			n++;
 		}
+	rule_where(r, r->at_columns, where, sizeof where);
 	for (size_t p = 0; p < r->n_patterns; p++) {
 		regex_t re;
 		if (regcomp(&re, r->column_patterns[p], REG_EXTENDED | REG_NOSUB))
@@ -537,14 +592,17 @@ static size_t check_rules(const struct publish_rules *r, const struct contract *
 			for (size_t k = 0; k < c->objects[o].n_props; k++) {
 				const struct contract_property *prop = &c->objects[o].props[k];
 				if (regexec(&re, prop->name, 0, NULL, 0)) {
-					strbuf_printf(out, "%s:%d: columnNames: column \"%s\" does not match %s (rule "
-						      "defined in %s)\n", c->path, prop->line, prop->name,
-						      r->column_patterns[p], where);
+					char *name = mesh_escape_text(prop->name);
+					strbuf_printf(out, "%s: columnNames: column \"%s\" does not match %s (rule "
+						      "defined in %s)\n", contract_where(c, prop->name_pos, here, sizeof here),
+						      name, r->column_patterns[p], where);
+					free(name);
 					n++;
 				}
 			}
 		regfree(&re);
 	}
+	rule_where(r, r->at_allowed, where, sizeof where);
 	for (size_t o = 0; r->n_allowed && o < c->n_objects; o++)
 		for (size_t k = 0; k < c->objects[o].n_props; k++) {
 			const struct contract_property *prop = &c->objects[o].props[k];
@@ -554,12 +612,18 @@ static size_t check_rules(const struct publish_rules *r, const struct contract *
 			for (size_t a = 0; a < r->n_allowed; a++)
 				ok |= !strcmp(prop->classification, r->allowed_classifications[a]);
 			if (!ok) {
-				strbuf_printf(out, "%s:%d: allowedClassifications: column \"%s\" is classified \"%s\", "
-					      "not one of the allowed classifications (rule defined in %s)\n", c->path,
-					      prop->line, prop->name, prop->classification, where);
+				const char *hint = name_hint_closest(prop->classification,
+								     (const char *const *)r->allowed_classifications,
+								     r->n_allowed);
+				strbuf_printf(out, "%s: allowedClassifications: column \"%s\" is classified \"%s\", "
+					      "not one of the allowed classifications%s%s%s (rule defined in %s)\n",
+					      contract_where(c, prop->class_pos, here, sizeof here), prop->name,
+					      prop->classification, hint ? "; did you mean '" : "", hint ? hint : "",
+					      hint ? "'?" : "", where);
 				n++;
 			}
 		}
+	rule_where(r, r->at_classify, where, sizeof where);
 	if (r->classify_personal_data && dirfd >= 0) {
 		for (size_t o = 0; o < c->n_objects; o++) {
 			const struct contract_object *obj = &c->objects[o];
@@ -567,13 +631,14 @@ static size_t check_rules(const struct publish_rules *r, const struct contract *
 			unsigned *kinds = xcalloc(obj->n_props + 1, sizeof *kinds);
 			sample_pii(dirfd, file, obj, kinds);
 			for (size_t k = 0; k < obj->n_props; k++) {
-				const char *cls = obj->props[k].classification;
+				const struct contract_property *prop = &obj->props[k];
+				const char *cls = prop->classification;
 				if (kinds[k] && (!cls || !strcmp(cls, "public"))) {
-					strbuf_printf(out, "%s:%d: classifyPersonalData: column \"%s\" of %s holds what "
+					strbuf_printf(out, "%s: classifyPersonalData: column \"%s\" of %s holds what "
 						      "looks like personal data (%s) but is %s (rule defined in %s)\n",
-						      c->path, obj->props[k].line, obj->props[k].name, file,
-						      pii_kind_name(kinds[k]), cls ? "classified public" : "not classified",
-						      where);
+						      contract_where(c, cls ? prop->class_pos : prop->pos, here, sizeof here),
+						      prop->name, file, pii_kind_name(kinds[k]),
+						      cls ? "classified public" : "not classified", where);
 					n++;
 				}
 			}

@@ -11,12 +11,14 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 
 #include "csv.h"
 #include "mesh_util.h"
 #include "parquet.h"
 #include "pii.h"
 #include "unique.h"
+#include "yamlout.h"
 
 /* Per column state while reading. */
 struct col_state {
@@ -361,65 +363,124 @@ void infer_result_free(struct infer_result *r)
 	free(r);
 }
 
-static void yaml_quoted(struct strbuf *sb, const char *s)
+/* An RFC 4122 version 5 UUID of the release's identity. */
+static void release_uuid(const char *domain, const char *product, const char *version, char out[37])
 {
-	json_t *j = json_string(s);
-	char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
-	strbuf_puts(sb, t ? t : "\"\"");
-	free(t);
-	json_decref(j);
+	char name[512];
+	int n = snprintf(name, sizeof name, "meshfs://%s/%s/%s", domain, product, version);
+	uuid_t id;
+	uuid_generate_sha1(id, *uuid_get_template("url"), name, n < 0 ? 0 : (size_t)n);
+	uuid_unparse_lower(id, out);
 }
 
-char *infer_contract_yaml(const struct infer_result *r, const char *domain, const char *product,
-			  const char *version)
+int infer_contract_yaml(const struct infer_result *r, const char *domain, const char *product,
+			const char *version, char **yaml, struct mesh_err *err)
 {
-	struct strbuf sb = STRBUF_INIT;
-	char id_src[512];
-	snprintf(id_src, sizeof id_src, "%s/%s/%s", domain, product, version);
-	char hex[65];
-	struct mesh_sha256 *h = mesh_sha256_new();
-	mesh_sha256_update(h, id_src, strlen(id_src));
-	mesh_sha256_final(h, hex);
-	strbuf_printf(&sb,
-		"# Drafted by 'meshctl init' from %s (%llu rows read%s).\n"
-		"# Fill in every TODO: 'meshctl validate' and 'meshctl publish' refuse\n"
-		"# placeholders in the purpose, owner and support fields.\n"
-		"apiVersion: v3.1.0\nkind: DataContract\n"
-		"id: %.8s-%.4s-%.4s-%.4s-%.12s\n"
-		"name: %s\nversion: %s\nstatus: active\ndomain: %s\ndataProduct: %s\n"
-		"description:\n  purpose: \"TODO: what this product is for\"\n"
-		"  usage: \"TODO: how consumers should use it\"\n"
-		"  limitations: \"TODO: what it does not cover\"\n"
-		"team:\n  members:\n    - username: TODO-owner\n      role: owner\n"
-		"support:\n  - channel: \"TODO: #%s-data\"\n"
-		"schema:\n  - name: %.*s\n    physicalName: %s\n    physicalType: file\n    properties:\n",
-		r->file, (unsigned long long)r->rows, r->sampled ? ", a sample: run with --full to read all" : "",
-		hex, hex + 8, hex + 12, hex + 16, hex + 20, product, version, domain, product, domain,
-		(int)strcspn(r->file, "."), r->file, r->file);
+	*yaml = NULL;
+	for (size_t i = 0; i < r->n_cols; i++)
+		if (!utf8_valid((const unsigned char *)r->cols[i].name, strlen(r->cols[i].name), NULL))
+			return mesh_errf(err, -EINVAL, "%s: column %zu: the name is not valid UTF-8 (a contract "
+					 "is UTF-8 text; rename the column)", r->file, i + 1);
+	struct yamlout *y = yamlout_new();
+	if (!y)
+		return mesh_errf(err, -ENOMEM, "cannot start the YAML emitter");
+	char line[1024];
+	snprintf(line, sizeof line, "Drafted by 'meshctl init' from %s (%llu rows read%s).", r->file,
+		 (unsigned long long)r->rows, r->sampled ? ", a sample: run with --full to read all" : "");
+	yamlout_comment(y, line);
+	yamlout_comment(y, "Fill in every TODO: 'meshctl validate' and 'meshctl publish' refuse");
+	yamlout_comment(y, "placeholders in the purpose, owner and support fields.");
+	yamlout_comment(y, "Confirm each classification: 'public' is a guess, 'pii' a proposal:");
 	for (size_t i = 0; i < r->n_cols; i++) {
 		const struct infer_column *c = &r->cols[i];
-		strbuf_puts(&sb, "      - name: ");
-		yaml_quoted(&sb, c->name);
-		strbuf_printf(&sb, "\n        logicalType: %s\n        required: %s\n", logical_type_name(c->type),
-			      c->required ? "true" : "false");
-		if (c->unique)
-			strbuf_printf(&sb, "        unique: true%s\n", r->sampled ? "   # in the sample read" : "");
 		if (c->pii) {
-			strbuf_puts(&sb, "        classification: pii   # proposed: ");
-			strbuf_puts(&sb, c->pii_reason);
-			strbuf_puts(&sb, "\n");
-		} else {
-			strbuf_puts(&sb, "        classification: public   # TODO: confirm\n");
+			snprintf(line, sizeof line, "  %s: pii, %s", c->name, c->pii_reason ? c->pii_reason : "");
+			yamlout_comment(y, line);
 		}
-		if (c->n_examples && !c->pii) {   /* personal data stays out of the contract */
-			strbuf_puts(&sb, "        examples: [");
-			for (size_t k = 0; k < c->n_examples; k++) {
-				if (k)
-					strbuf_puts(&sb, ", ");
-				yaml_quoted(&sb, c->examples[k]);
-			}
-			strbuf_puts(&sb, "]\n");
+		if (c->unique && r->sampled) {
+			snprintf(line, sizeof line, "  %s: unique in the sample read", c->name);
+			yamlout_comment(y, line);
 		}
 	}
-	return strbuf_detach(&sb, NULL);
+	char id[37];
+	release_uuid(domain, product, version, id);
+	yamlout_map_start(y);
+	yamlout_kv_str(y, "apiVersion", "v3.1.0");
+	yamlout_kv_str(y, "kind", "DataContract");
+	yamlout_kv_str(y, "id", id);
+	yamlout_kv_str(y, "name", product);
+	yamlout_kv_str(y, "version", version);
+	yamlout_kv_str(y, "status", "active");
+	yamlout_kv_str(y, "domain", domain);
+	yamlout_kv_str(y, "dataProduct", product);
+	yamlout_str(y, "description");
+	yamlout_map_start(y);
+	yamlout_str(y, "purpose");
+	yamlout_str_quoted(y, "TODO: what this product is for");
+	yamlout_str(y, "usage");
+	yamlout_str_quoted(y, "TODO: how consumers should use it");
+	yamlout_str(y, "limitations");
+	yamlout_str_quoted(y, "TODO: what it does not cover");
+	yamlout_map_end(y);
+	yamlout_str(y, "team");
+	yamlout_map_start(y);
+	yamlout_str(y, "members");
+	yamlout_seq_start(y, false);
+	yamlout_map_start(y);
+	yamlout_kv_str(y, "username", "TODO-owner");
+	yamlout_kv_str(y, "role", "owner");
+	yamlout_map_end(y);
+	yamlout_seq_end(y);
+	yamlout_map_end(y);
+	yamlout_str(y, "support");
+	yamlout_seq_start(y, false);
+	yamlout_map_start(y);
+	yamlout_str(y, "channel");
+	snprintf(line, sizeof line, "TODO: #%s-data", domain);
+	yamlout_str_quoted(y, line);
+	yamlout_map_end(y);
+	yamlout_seq_end(y);
+	yamlout_str(y, "schema");
+	yamlout_seq_start(y, false);
+	yamlout_map_start(y);
+	/* the object is named after the file without its extension */
+	size_t stem = strcspn(r->file, ".");
+	char *object = xstrndup(r->file, stem ? stem : strlen(r->file));
+	yamlout_kv_str(y, "name", object);
+	free(object);
+	yamlout_kv_str(y, "physicalName", r->file);
+	yamlout_kv_str(y, "physicalType", "file");
+	yamlout_str(y, "properties");
+	yamlout_seq_start(y, false);
+	for (size_t i = 0; i < r->n_cols; i++) {
+		const struct infer_column *c = &r->cols[i];
+		yamlout_map_start(y);
+		yamlout_kv_str(y, "name", c->name);
+		yamlout_kv_str(y, "logicalType", logical_type_name(c->type));
+		yamlout_kv_bool(y, "required", c->required);
+		if (c->unique)
+			yamlout_kv_bool(y, "unique", true);
+		yamlout_kv_str(y, "classification", c->pii ? "pii" : "public");
+		size_t shown = 0;
+		for (size_t k = 0; k < c->n_examples && !c->pii; k++) /* personal data stays out */
+			if (utf8_valid((const unsigned char *)c->examples[k], strlen(c->examples[k]), NULL)) {
+				if (!shown++) {
+					yamlout_str(y, "examples");
+					yamlout_seq_start(y, true);
+				}
+				yamlout_str(y, c->examples[k]);
+			}
+		if (shown)
+			yamlout_seq_end(y);
+		yamlout_map_end(y);
+	}
+	yamlout_seq_end(y);
+	yamlout_map_end(y);
+	yamlout_seq_end(y);
+	yamlout_map_end(y);
+	int rc = yamlout_finish(y, yaml, err);
+	yamlout_free(y);
+	if (rc)
+		mesh_err_prefix(err, "%s: ", r->file);
+	return rc;
 }

@@ -33,6 +33,8 @@
 #include "meshctl_service.h"
 #include "meshctl_discovery.h"
 #include "mesh_util.h"
+#include "progress.h"
+#include "sqlrule.h"
 #include "publish.h"
 #include "validate.h"
 #include "scope.h"
@@ -333,17 +335,33 @@ static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 		{"help", no_argument, NULL, 'h'},
 		{"unique-memory", required_argument, NULL, 'm'},
 		{"threads", required_argument, NULL, 't'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"sql-max-mib", required_argument, NULL, 's'},
 		{NULL, 0, NULL, 0},
 	};
-	bool json = ctx->json;
+	bool json = ctx->json, quiet = false;
 	struct publish_options opts = {.install = install, .caller = &ctx->caller};
 	reset_getopt();
 	int c;
-	while ((c = getopt_long(argc, argv, "hj", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hjq", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = true;
 			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 's': {
+			char *end;
+			unsigned long long mib = strtoull(optarg, &end, 10);
+			if (*end || end == optarg || mib > (1ull << 20)) {
+				meshctl_fail(ctx, cmd, "--sql-max-mib: a number of MiB (0: run no SQL rule)");
+				return MESHCTL_USAGE;
+			}
+			opts.sql_off = mib == 0;
+			opts.sql_max_bytes = mib << 20;
+			break;
+		}
 		case 'm':
 			opts.unique_memory = strtoull(optarg, NULL, 10) << 20;
 			break;
@@ -359,9 +377,16 @@ static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 			break;
 		}
 		case 'h':
-			printf("usage: meshctl %s RELEASE_DIR [--json] [--unique-memory MIB] [--threads N]\n"
+			printf("usage: meshctl %s RELEASE_DIR [--json] [--quiet] [--unique-memory MIB] [--threads N]\n"
+			       "                [--sql-max-mib N]\n"
 			       "  --threads N  threads reading a CSV file (default: the online CPUs, at most %d);\n"
-			       "               the report is the same for any number\n", cmd, VALIDATE_MAX_THREADS);
+			       "               the report is the same for any number\n"
+			       "SQL quality rules (type: sql) run in embedded SQLite over data files of at most\n"
+			       "N MiB (default %u; 0: none); larger files list them as not checked.\n"
+			       "On a terminal, a progress line on stderr (bytes, MB/s, ETA) while data files are\n"
+			       "%svalidated, at most 4 updates a second; none with --json or --quiet, or\n"
+			       "when stderr is not a terminal.\n", cmd, VALIDATE_MAX_THREADS, SQLRULE_DEFAULT_MAX_BYTES >> 20,
+			       install ? "staged and " : "");
 			return MESHCTL_OK;
 		default:
 			return MESHCTL_USAGE;
@@ -381,7 +406,12 @@ static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 			return st;
 		release_dir = received;
 	}
+	/* Served, stderr is the client's own descriptor (passed over the
+	 * socket), so isatty() answers for the client's terminal here too. */
+	if (progress_wanted(STDERR_FILENO, json, quiet))
+		opts.progress = progress_new(STDERR_FILENO);
 	int rc = publish_run(ctx->store, release_dir, &ctx->caller, &opts, &report, &err);
+	progress_free(opts.progress);
 	meshctl_release_done(received);
 	if (rc) {
 		if (*received)

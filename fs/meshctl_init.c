@@ -85,13 +85,15 @@ int meshctl_cmd_draft(const struct meshctl_ctx *ctx, int argc, char **argv)
 		meshctl_fail(ctx, "init", "%s", err.msg);
 		return meshctl_exit_for(rc);
 	}
-	char *yaml = infer_contract_yaml(r, domain, product, version);
+	char *yaml = NULL;
 	/* the draft must be a contract meshfs reads back */
 	struct contract *ct = NULL;
 	char cpath[PATH_MAX + 16], spath[PATH_MAX + 16];
 	snprintf(cpath, sizeof cpath, "%s/contract.yaml", dir);
 	snprintf(spath, sizeof spath, "%s/schema.json", dir);
-	rc = contract_parse(yaml, strlen(yaml), cpath, &ct, &err);
+	rc = infer_contract_yaml(r, domain, product, version, &yaml, &err);
+	if (!rc)
+		rc = contract_parse(yaml, strlen(yaml), cpath, &ct, &err);
 	struct table_schema *schema = NULL;
 	char *json = NULL;
 	if (!rc && (schema_from_contract_object(&ct->objects[0], ct, &schema) || schema_to_json(schema, &json)))
@@ -110,10 +112,13 @@ int meshctl_cmd_draft(const struct meshctl_ctx *ctx, int argc, char **argv)
 	if (!rc) {
 		printf("drafted %s%s%s from %s (%llu rows%s)\n", cpath, want_schema ? " and " : "",
 		       want_schema ? spath : "", data, (unsigned long long)r->rows, r->sampled ? ", a sample" : "");
-		for (size_t i = 0; i < r->n_cols; i++)
-			printf("  %-24s %-9s %s%s%s%s\n", r->cols[i].name, logical_type_name(r->cols[i].type),
+		for (size_t i = 0; i < r->n_cols; i++) {
+			char *name = mesh_escape_text(r->cols[i].name);   /* a header is data, not terminal input */
+			printf("  %-24s %-9s %s%s%s%s\n", name, logical_type_name(r->cols[i].type),
 			       r->cols[i].required ? "required " : "", r->cols[i].unique ? "unique " : "",
 			       r->cols[i].pii ? "pii: " : "", r->cols[i].pii ? r->cols[i].pii_reason : "");
+			free(name);
+		}
 		printf("next: fill in the TODOs in %s, then 'meshctl validate %s'\n", cpath, dir);
 	} else {
 		meshctl_fail(ctx, "init", "%s", err.msg);

@@ -207,7 +207,7 @@ static int read_access(struct policy *p, const struct ynode *list, const char *f
 		if (u && strlen(u) == 10)
 			until += 86399;   /* a date: through the last second of that day */
 		char source[PATH_MAX];
-		snprintf(source, sizeof source, "%s:%d", file, e->line);
+		snprintf(source, sizeof source, "%s:%d:%d", file, e->line, e->col);
 		add_rule(p, subject, d, pr, v, deny != NULL, until, source);
 		free(d), free(pr), free(v);
 	}
@@ -234,7 +234,7 @@ static int read_masking(struct policy *p, const struct ynode *list, const char *
 		m->classification = xstrdup(cls);
 		m->domain = domain ? xstrdup(domain) : NULL;
 		char source[PATH_MAX];
-		snprintf(source, sizeof source, "%s:%d", file, e->line);
+		snprintf(source, sizeof source, "%s:%d:%d", file, e->line, e->col);
 		m->source = xstrdup(source);
 		const char *fname = yscalar(ymap_get(e, "function"));
 		if (view_fn_parse(fname ? fname : "null", &m->fn))

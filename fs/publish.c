@@ -29,6 +29,8 @@
 #include "contract.h"
 #include "descriptor.h"
 #include "mesh_util.h"
+#include "progress.h"
+#include "sqlrule.h"
 #include "publish_rules.h"
 
 /* Files larger than this are refused: a release is copied and checked in
@@ -222,7 +224,7 @@ static int read_contract(int dirfd, const char *release_label, char **text, size
  * longer a regular file of a size we accept fails the release. */
 static void stage_entries(int dirfd, const char *release_label, struct store_stage *stage,
 			  struct entry *entries, size_t n, const char *contract_text, size_t contract_len,
-			  struct publish_report *r)
+			  struct progress *progress, struct publish_report *r)
 {
 	struct strbuf problems = STRBUF_INIT;
 	for (size_t i = 0; i < n; i++) {
@@ -241,8 +243,13 @@ static void stage_entries(int dirfd, const char *release_label, struct store_sta
 				      mesh_open_strerror(fd));
 			continue;
 		}
+		char label[320];
+		snprintf(label, sizeof label, "staging %s", e->name);
+		progress_relabel(progress, label);
 		if (store_stage_copy(stage, fd, e->name, MAX_DATA_FILE, &e->staged_size, e->sha256, &cerr))
 			strbuf_printf(&problems, "%s/%s\n", release_label, cerr.msg);
+		if (e->role == ROLE_DATA)
+			progress_add(progress, e->size);   /* a file at a time: the copy is the store's */
 		close(fd);
 	}
 	if (problems.len) {
@@ -250,6 +257,16 @@ static void stage_entries(int dirfd, const char *release_label, struct store_sta
 		publish_report_add(r, "staging", false, false, "%s", problems.buf);
 	}
 	strbuf_release(&problems);
+}
+
+/* Bytes of the release's data files (what validation reads). */
+static uint64_t data_bytes(const struct entry *entries, size_t n)
+{
+	uint64_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		if (entries[i].role == ROLE_DATA)
+			total += entries[i].size;
+	return total;
 }
 
 int publish_release_fd(const char *store, int release_dirfd, const char *release_label,
@@ -332,7 +349,8 @@ int publish_release_fd(const char *store, int release_dirfd, const char *release
 		rc = store_stage_begin(store, c->domain, c->data_product, c->version, &stage, err);
 		if (rc)
 			goto out;
-		stage_entries(release_dirfd, label, stage, entries, n, contract_text, contract_len, r);
+		progress_phase(opts->progress, "staging", data_bytes(entries, n));
+		stage_entries(release_dirfd, label, stage, entries, n, contract_text, contract_len, opts->progress, r);
 		if (r->failed)
 			goto out;
 		check_fd = stage->fd;
@@ -355,9 +373,14 @@ int publish_release_fd(const char *store, int release_dirfd, const char *release
 		if (entries[i].role == ROLE_SCHEMA)
 			pc.has_schema = true;
 	publish_check_schema(&pc, r);
+	pc.progress = opts->progress;
+	pc.sql_max_bytes = opts->sql_off ? 0 : opts->sql_max_bytes ? opts->sql_max_bytes : SQLRULE_DEFAULT_MAX_BYTES;
+	progress_phase(pc.progress, "validating", data_bytes(entries, n));
 	for (size_t i = 0; i < n; i++)
 		if (entries[i].role == ROLE_DATA)
 			publish_check_data(&pc, entries[i].name, r);
+	progress_clear(pc.progress);
+	publish_check_relationships(&pc, caller, r);
 	r->quality_json = publish_quality_json(&pc, r);
 	if (r->failed || !opts->install)
 		goto out;
@@ -397,6 +420,7 @@ int publish_release_fd(const char *store, int release_dirfd, const char *release
 		publish_update_descriptor(store, c, desc, r);
 	}
 out:
+	progress_clear(opts->progress);
 	descriptor_free(desc);
 	publish_ctx_release(&pc);
 	store_stage_free(stage);

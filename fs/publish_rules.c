@@ -24,6 +24,7 @@
 #include "identity.h"
 #include "index.h"
 #include "mesh_util.h"
+#include "progress.h"
 #include "schema.h"
 #include "store.h"
 #include "validate.h"
@@ -226,7 +227,11 @@ void publish_check_data(struct publish_ctx *pc, const char *file, struct publish
 				   "(name its object's physicalName: %s)", file, file);
 		return;
 	}
-	struct validate_options vo = {.now = pc->now, .unique_memory = pc->unique_memory, .threads = pc->threads};
+	struct validate_options vo = {.now = pc->now, .unique_memory = pc->unique_memory, .threads = pc->threads,
+				      .progress = pc->progress, .sql_max_bytes = pc->sql_max_bytes};
+	char label[320];
+	snprintf(label, sizeof label, "validating %s", file);
+	progress_relabel(pc->progress, label);
 	struct validate_report *rep = NULL;
 	struct mesh_err err = {0};
 	if (validate_file(pc->contract, obj, pc->dirfd, file, &vo, &rep, &err)) {

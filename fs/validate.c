@@ -35,6 +35,9 @@
 #include "csv.h"
 #include "fpset.h"
 #include "mesh_util.h"
+#include "name_hint.h"
+#include "progress.h"
+#include "sqlrule.h"
 #include "parquet.h"
 #include "unique.h"
 
@@ -482,8 +485,10 @@ static void plan_rules(struct run *run, bool json)
 		int col = q->column ? col_index(run, q->column) : -1;
 		if (q->column && col < 0)
 			continue;   /* a rule of another schema object */
-		if (!q->column && q->kind != Q_ROW_COUNT && q->kind != Q_UNSUPPORTED)
+		if (!q->column && q->kind != Q_ROW_COUNT && q->kind != Q_UNSUPPORTED && q->kind != Q_SQL)
 			continue;
+		if (q->kind == Q_SQL && q->object && strcmp(q->object, run->obj->name))
+			continue;   /* another object's query */
 		if (!q->column && c->n_objects > 1) {
 			/* object-level rules are read for every object; keep those whose
 			 * line falls inside this object's block */
@@ -496,13 +501,19 @@ static void plan_rules(struct run *run, bool json)
 		}
 		static const char *names[] = {"not_null", "unique", "min", "max", "allowed_values", "pattern",
 					      "row_count", "freshness", "unsupported", "min_length", "max_length",
-					      "format", "missing"};
-		snprintf(id, sizeof id, "%s%s%s (line %d)", q->option ? q->option : names[q->kind], q->column ? ":" : "",
-			 q->column ? q->column : "", q->line);
+					      "format", "missing", "sql"};
+		/* the id cites where the rule is written in the contract; readers
+		 * of quality.json split it at " (line" */
+		snprintf(id, sizeof id, "%s%s%s (line %d, column %d)", q->option ? q->option : names[q->kind],
+			 q->column ? ":" : "", q->column ? q->column : "", q->pos.line ? q->pos.line : q->line,
+			 q->pos.line ? q->pos.col : 1);
 		struct rule *r = add_rule(run, id, names[q->kind], q->column, q->required, col);
 		r->qkind = q->kind;
 		r->q = q;
-		if (q->kind == Q_UNSUPPORTED) {
+		if (q->kind == Q_SQL) {
+			r->res.checked = false;   /* until sqlrule runs it (validate_file) */
+			r->res.note = xstrdup("not checked: sql rule");
+		} else if (q->kind == Q_UNSUPPORTED) {
 			r->res.checked = false;
 			char note[300];
 			snprintf(note, sizeof note, "%s: meshfs cannot run this kind of rule (sql, custom, "
@@ -861,6 +872,7 @@ static void chunk_scan(struct csv_job *job, struct chunk *c)
 	struct csv_record rec;
 	struct mesh_err perr = {0};
 	uint64_t dropped = c->start & ~(uint64_t)(job->page - 1);
+	uint64_t counted = c->start;     /* bytes given to the progress line */
 	int rc;
 	c->rows = 0;
 	c->error = 0;
@@ -904,9 +916,13 @@ static void chunk_scan(struct csv_job *job, struct chunk *c)
 			uint64_t upto = rec.offset & ~(uint64_t)(job->page - 1);
 			madvise((char *)job->map + dropped, upto - dropped, MADV_DONTNEED);
 			dropped = upto;
+			progress_add(w->opts->progress, rec.offset - counted);   /* thread-safe */
+			counted = rec.offset;
 		}
 	}
 	c->end = csv_reader_pos(rd);
+	if (c->end > counted)
+		progress_add(w->opts->progress, c->end - counted);
 	c->end_line = csv_reader_line(rd);
 	if (rc < 0) {
 		c->error = rc;
@@ -1235,9 +1251,18 @@ static bool header_matches(struct run *run, const struct csv_record *rec, struct
 		strbuf_printf(&got, "%s%.*s", i ? "," : "", (int)rec->fields[i].len, rec->fields[i].ptr);
 	for (size_t i = 0; i < run->n_cols; i++)
 		strbuf_printf(&want, "%s%s", i ? "," : "", obj->props[i].name);
-	char *msg = xmalloc(got.len + want.len + 64);
-	sprintf(msg, "header is \"%s\", the contract's columns are \"%s\"", got.buf ? got.buf : "",
-		want.buf ? want.buf : "");
+	char **names = xcalloc(rec->n + 1, sizeof *names);
+	for (size_t i = 0; i < rec->n; i++)
+		names[i] = xstrndup(rec->fields[i].ptr, rec->fields[i].len);
+	char *hint = name_hint_columns((const char *const *)names, rec->n, (const char *const *)run->col_names,
+				       run->n_cols);
+	char *msg = xmalloc(got.len + want.len + strlen(hint) + 64);
+	sprintf(msg, "header is \"%s\", the contract's columns are \"%s\"%s", got.buf ? got.buf : "",
+		want.buf ? want.buf : "", hint);
+	for (size_t i = 0; i < rec->n; i++)
+		free(names[i]);
+	free(names);
+	free(hint);
 	fail_rule(columns, rec->line, rec->row, NULL, NULL, 0, msg);
 	free(msg);
 	strbuf_release(&got);
@@ -1249,6 +1274,7 @@ static bool header_matches(struct run *run, const struct csv_record *rec, struct
 static int validate_csv_stream(struct run *run, int fd, struct validate_report *rep, struct mesh_err *err)
 {
 	struct csv_reader *rd = csv_reader_fd(fd, run->file, 0);
+	csv_reader_set_progress(rd, run->opts->progress);
 	struct csv_record rec;
 	struct mesh_err perr = {0};
 	int rc = csv_next(rd, &rec, &perr);
@@ -1268,23 +1294,7 @@ static int validate_csv_stream(struct run *run, int fd, struct validate_report *
 	run->col_names = xcalloc(run->n_cols + 1, sizeof *run->col_names);
 	for (size_t i = 0; i < run->n_cols; i++)
 		run->col_names[i] = obj->props[i].name;
-	bool header_ok = rec.n == run->n_cols || run->n_cols == 0;
-	for (size_t i = 0; header_ok && i < run->n_cols; i++)
-		header_ok = strlen(obj->props[i].name) == rec.fields[i].len &&
-			    !memcmp(obj->props[i].name, rec.fields[i].ptr, rec.fields[i].len);
-	if (!header_ok) {
-		struct strbuf got = STRBUF_INIT, want = STRBUF_INIT;
-		for (size_t i = 0; i < rec.n; i++)
-			strbuf_printf(&got, "%s%.*s", i ? "," : "", (int)rec.fields[i].len, rec.fields[i].ptr);
-		for (size_t i = 0; i < run->n_cols; i++)
-			strbuf_printf(&want, "%s%s", i ? "," : "", obj->props[i].name);
-		char *msg = xmalloc(got.len + want.len + 64);
-		sprintf(msg, "header is \"%s\", the contract's columns are \"%s\"", got.buf ? got.buf : "",
-			want.buf ? want.buf : "");
-		fail_rule(&run->rules[columns], rec.line, rec.row, NULL, NULL, 0, msg);
-		free(msg);
-		strbuf_release(&got);
-		strbuf_release(&want);
+	if (!header_matches(run, &rec, &run->rules[columns])) {
 		rep->rows = 0;
 		csv_reader_free(rd);
 		return 0;
@@ -1341,6 +1351,7 @@ static int validate_jsonl(struct run *run, int fd, struct validate_report *rep, 
 	while ((n = getline(&line, &cap, f)) > 0) {
 		lineno++;
 		rep->bytes += (uint64_t)n;
+		progress_add(run->opts->progress, (uint64_t)n);
 		if ((size_t)n > CSV_MAX_RECORD) {
 			fail_rule(format, lineno, lineno, NULL, NULL, 0, "line longer than 16 MiB");
 			continue;
@@ -1603,8 +1614,16 @@ static int validate_parquet(struct run *run, int fd, struct validate_report *rep
 		}
 		decoding++;
 	}
-	/* one pass over the rows, every decoded column in step */
+	/* one pass over the rows, every decoded column in step; progress in
+	 * shares of the file per 64 Ki rows (pages are read by the cursors) */
+	off_t pq_size = lseek(fd, 0, SEEK_END);
+	uint64_t pq_counted = 0;
 	for (uint64_t row = 1; decoding && row <= run->rows; row++) {
+		if ((row & 0xffff) == 0 && pq_size > 0) {
+			uint64_t at = (uint64_t)((double)pq_size * (double)row / (double)run->rows);
+			progress_add(run->opts->progress, at - pq_counted);
+			pq_counted = at;
+		}
 		run->key.len = 0;
 		for (size_t i = 0; i < run->n_cols; i++) {
 			if (!cur[i])
@@ -1627,6 +1646,8 @@ static int validate_parquet(struct run *run, int fd, struct validate_report *rep
 			unique_add(run->rules[run->pk_rule].uniq, run->key.buf ? run->key.buf : "", run->key.len, 0, row,
 				   dup_found, &run->rules[run->pk_rule], err);
 	}
+	if (pq_size > 0 && (uint64_t)pq_size > pq_counted)
+		progress_add(run->opts->progress, (uint64_t)pq_size - pq_counted);
 	for (size_t i = 0; i < run->n_cols; i++)
 		parquet_cursor_free(cur[i]);
 	free(cur);
@@ -1675,6 +1696,7 @@ int validate_file(const struct contract *c, const struct contract_object *obj, i
 		rep->checked = false;
 		off_t size = lseek(fd, 0, SEEK_END);
 		rep->bytes = size > 0 ? (uint64_t)size : 0;
+		progress_add(opts->progress, rep->bytes);
 		if (size == 0) {
 			struct rule *r = add_rule(&run, "format", "format", NULL, true, -1);
 			fail_rule(r, 0, 0, NULL, NULL, 0, "empty file");
@@ -1682,6 +1704,15 @@ int validate_file(const struct contract *c, const struct contract_object *obj, i
 	}
 	if (!rc)
 		finish_rules(&run, err);
+	/* SQL rules: over the whole file in embedded SQLite, once loaded */
+	struct sqlrule_session *sql = NULL;
+	for (size_t i = 0; !rc && i < run.n_rules; i++)
+		if (run.rules[i].qkind == Q_SQL && run.rules[i].q) {
+			if (!sql)
+				sql = sqlrule_session_new(obj, dirfd, file, opts->sql_max_bytes);
+			sqlrule_judge(sql, run.rules[i].q, &run.rules[i].res);
+		}
+	sqlrule_session_free(sql);
 	close(fd);
 	rep->rows = run.rows;
 	rep->n_rules = run.n_rules;

@@ -25,6 +25,12 @@
 #define CONTRACT_MAX_DEPTH  64
 #define CONTRACT_MAX_NODES  200000
 
+/* A place in the contract text (1-based; line 0 = absent), for messages
+ * that cite path:line:column. */
+struct contract_pos {
+	int line, col;
+};
+
 enum logical_type {
 	LT_ANY = 0,      /* absent or unknown: accept any value */
 	LT_STRING,
@@ -57,6 +63,9 @@ enum quality_kind {
 	Q_MAX_LENGTH,      /* logicalTypeOptions.maxLength */
 	Q_FORMAT,          /* logicalTypeOptions.format: email, uuid, uri, date-time, ipv4, ... */
 	Q_MISSING,         /* metric: missingValues (null or one of arguments.missingValues) */
+	Q_SQL,             /* type: sql: `query` gives one number, judged by the mustBe* bounds
+			      (has_metric_min/max); run over the file in embedded SQLite
+			      (sqlrule.h) or listed as not checked */
 };
 
 /* How a metric's count is judged (ODCS library metrics): the rule passes
@@ -78,6 +87,8 @@ struct quality_rule {
 	bool exclusive;         /* Q_MIN/Q_MAX: the bound itself is outside */
 	char *option;           /* the logicalTypeOptions key the rule comes from, or NULL */
 	char *format;           /* Q_FORMAT */
+	char *query;            /* Q_SQL, as written (placeholders ${object} etc. unexpanded) */
+	char *object;           /* the schema object the rule belongs to (Q_SQL), NULL if unknown */
 	/* metric rules (Q_NOT_NULL, Q_UNIQUE, Q_ALLOWED_VALUES, Q_PATTERN, Q_MISSING) */
 	bool threshold;         /* a tolerated count or share, not "none at all" */
 	enum metric_unit unit;
@@ -86,6 +97,7 @@ struct quality_rule {
 	int64_t max_age_seconds;/* Q_FRESHNESS */
 	bool required;          /* severity error (default) vs warning */
 	int line;               /* where the rule is written in the contract */
+	struct contract_pos pos;/* ... line and column */
 };
 
 struct contract_property {
@@ -100,6 +112,8 @@ struct contract_property {
 	bool required, unique, primary_key;
 	int primary_key_position;
 	int line;
+	struct contract_pos pos, name_pos, class_pos;   /* the property, its name, its classification */
+	char *id;               /* ODCS id, or NULL */
 };
 
 struct contract_object {
@@ -109,6 +123,29 @@ struct contract_object {
 	struct contract_property *props;
 	size_t n_props;
 	int line;
+	struct contract_pos pos;
+	char *id;               /* ODCS id, or NULL */
+};
+
+/* One end of an ODCS relationship: a column of a schema object, of this
+ * contract or, when `product` is set, of a published product's contract.
+ * Written as "object.column" (shorthand), "schema/OBJ/properties/COL"
+ * (fully qualified, names or ids), or with a contract in front:
+ * "DOMAIN/PRODUCT[/VERSION]/contract.yaml#/schema/OBJ/properties/COL"
+ * (the path of its contract in the mesh; no VERSION: latest). */
+struct contract_ref {
+	char *product;          /* "domain/product" or "domain/product/version", or NULL: this contract */
+	char *object, *column;
+};
+
+/* ODCS relationships (type foreignKey) from schema objects and properties:
+ * from[i] -> to[i] for i < n (composite keys have n > 1). */
+struct contract_relationship {
+	char *object;           /* the schema object it is declared in */
+	struct contract_ref *from, *to;
+	size_t n;
+	struct contract_pos pos;
+	char *text;             /* "orders.customer_id -> customers.id" for messages */
 };
 
 struct contract_subject {       /* "user:bob", "group:sales-team" */
@@ -136,8 +173,13 @@ struct contract {
 	bool restricted;        /* customProperties meshRestricted: true */
 	int64_t freshness_seconds;             /* slaProperties freshness/latency, -1 if none */
 	char *freshness_column;                /* its element's column, or NULL */
+	struct contract_relationship *relationships;
+	size_t n_relationships;
 	/* line numbers of top-level keys, for messages (0 = absent) */
 	int line_version, line_domain, line_product, line_id, line_status;
+	/* positions of values, for messages (line 0 = absent) */
+	struct contract_pos pos_version, pos_domain, pos_product, pos_id, pos_status, pos_name,
+		pos_description, pos_purpose, pos_usage, pos_limitations, pos_team, pos_support, pos_tags;
 };
 
 /* Parse ODCS v3 YAML text.  `path` names the file in messages.  On success
@@ -145,9 +187,17 @@ struct contract {
  * file:line:column and the field, on YAML syntax errors, a document that is
  * not a mapping, a missing or mistyped required field (apiVersion, kind,
  * id, version, status), an apiVersion other than v3.x, a kind other than
- * DataContract, or a schema section of the wrong shape. */
+ * DataContract, a schema section of the wrong shape, or a field name that
+ * ODCS v3.1 does not define where the standard allows no others (the
+ * document, description, team and its members, support, schema objects,
+ * properties, logicalTypeOptions, quality rules, relationships,
+ * slaProperties, roles, price, customProperties entries): "unknown field
+ * 'requried' at contract.yaml:12:5; did you mean 'required'?". */
 int contract_parse(const char *text, size_t len, const char *path,
 		   struct contract **out, struct mesh_err *err);
+/* "path:line:col" of `p` (path:1:1 when absent) into buf; returns buf. */
+const char *contract_where(const struct contract *c, struct contract_pos p, char *buf, size_t size);
+
 /* Read and parse a file (at most CONTRACT_MAX_BYTES). */
 int contract_load(const char *path, struct contract **out, struct mesh_err *err);
 void contract_free(struct contract *c);

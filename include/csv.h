@@ -57,6 +57,10 @@ void csv_reader_free(struct csv_reader *r);
  * err naming name:line:column (the reader cannot go on after an error). */
 int csv_next(struct csv_reader *r, struct csv_record *rec, struct mesh_err *err);
 
+struct progress;
+/* Count every block read on `p` (progress.h; NULL: none). */
+void csv_reader_set_progress(struct csv_reader *r, struct progress *p);
+
 /* Bytes consumed so far. */
 uint64_t csv_bytes(const struct csv_reader *r);
 

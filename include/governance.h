@@ -45,6 +45,8 @@ struct publish_rules {
 					  (else lineage problems are warnings) */
 	char *source;                  /* "mesh.yaml" or "domains/sales/domain.yaml" */
 	int line;                      /* where its publish: section starts */
+	/* where each rule is written (its key), cited as source:line:col */
+	struct gov_rule_pos { int line, col; } at_required, at_columns, at_allowed, at_classify, at_inputs;
 };
 
 struct mesh_policy {

@@ -47,8 +47,13 @@ int infer_file(const char *path, const struct infer_options *opts, struct infer_
 	       struct mesh_err *err);
 void infer_result_free(struct infer_result *r);
 /* ODCS v3 contract.yaml text with TODO placeholders for what data cannot
- * tell (purpose, owner, support); publish refuses until they are filled. */
-char *infer_contract_yaml(const struct infer_result *r, const char *domain, const char *product,
-			  const char *version);
+ * tell (purpose, owner, support); publish refuses until they are filled.
+ * Written with libyaml's emitter (yamlout.h): every name reads back as
+ * written.  The id is an RFC 4122 version 5 UUID (libuuid, SHA-1) of
+ * "meshfs://DOMAIN/PRODUCT/VERSION" in the URL namespace, so drafting the
+ * same release twice gives the same id.  0 and *yaml (free() it), or
+ * -EINVAL naming the column whose name is not valid UTF-8. */
+int infer_contract_yaml(const struct infer_result *r, const char *domain, const char *product,
+			const char *version, char **yaml, struct mesh_err *err);
 
 #endif

@@ -28,6 +28,11 @@ struct publish_options {
 	unsigned threads;        /* threads validating a CSV file (0: the online CPUs) */
 	const struct identity *caller;  /* who publishes (what they may see of the mesh);
 					   NULL: this process's credentials */
+	uint64_t sql_max_bytes;         /* SQL quality rules run on data files up to this size
+					   (sqlrule.h); 0: SQLRULE_DEFAULT_MAX_BYTES */
+	bool sql_off;                   /* list SQL rules as not checked, run none */
+	struct progress *progress;      /* a progress line for staging and validation
+					   (progress.h; NULL: none); cleared on return */
 };
 
 struct publish_check {           /* one line of the report */

@@ -27,6 +27,8 @@ struct publish_ctx {
 	void *schema;                 /* the release's schema (struct table_schema *) */
 	struct validate_report **file_reports;   /* one per data file */
 	size_t n_files;
+	struct progress *progress;    /* validation's progress line (NULL: none) */
+	uint64_t sql_max_bytes;       /* validate_options.sql_max_bytes */
 };
 
 /* The domain exists and `caller` owns it or is governance.
@@ -53,6 +55,12 @@ void publish_update_descriptor(const char *store, const struct contract *c, cons
 void publish_check_schema(struct publish_ctx *pc, struct publish_report *r);
 /* One data file against the contract. */
 void publish_check_data(struct publish_ctx *pc, const char *file, struct publish_report *r);
+/* ODCS relationships: every end exists (here, or in the named product's
+ * published contract as `caller` may see it); referential integrity of
+ * CSV/Parquet data when the target is in this release
+ * (fs/publish_relationships.c).  One "relationships" check when the
+ * contract declares any. */
+void publish_check_relationships(struct publish_ctx *pc, const struct identity *caller, struct publish_report *r);
 /* Results of every rule as the quality.json document (malloc'ed). */
 char *publish_quality_json(struct publish_ctx *pc, const struct publish_report *r);
 /* Classified columns of a data file (for the manifest); free with publish_free_columns. */

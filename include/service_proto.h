@@ -19,6 +19,9 @@
  *            {"meshfs": 1, "exit": 0, "stdout": "...", "stderr": "..."}
  *            {"meshfs": 1, "exit": 2, "error": {"message": "..."}}
  *
+ * With "streams" the command's stderr is the caller's own descriptor, so
+ * isatty() on the served side answers for the caller's terminal (the
+ * progress line of validate and publish needs no protocol field).
  * Without "streams" the service captures what the command prints and
  * returns it in the response (what programs such as the catalog page
  * use).  A release's regular files are passed open, in the order of their

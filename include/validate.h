@@ -34,6 +34,9 @@ struct validate_options {
 	size_t chunk_bytes;        /* CSV: chunk size (0: the data split 4 ways per thread, at least
 				      4 MiB a chunk); small values are for tests */
 	bool stream;               /* CSV: read the fd in blocks, one thread, no mapping (tests) */
+	struct progress *progress; /* bytes read are counted here (progress.h; NULL: not) */
+	uint64_t sql_max_bytes;    /* SQL rules run on files up to this size (sqlrule.h);
+				      0: never (listed as not checked) */
 };
 
 #define VALIDATE_MAX_THREADS 16

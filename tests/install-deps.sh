@@ -42,6 +42,7 @@ glusterfs-server       # the shared-filesystem suite (glusterfsd)
 glusterfs-client       # ... and its client mounts
 libsystemd-dev         # sd_notify (Type=notify)
 libpq-dev              # the PostgreSQL usage sink
+uuid-dev               # libuuid: RFC 4122 contract ids (meshctl init)
 postgresql             # tests/integration/test_pgsink.py: a real server
 systemd                # systemd-analyze security (unit test)
 EOF

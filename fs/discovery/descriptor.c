@@ -21,6 +21,7 @@
 
 #include "lineage.h"
 #include "mesh_util.h"
+#include "name_hint.h"
 #include "yamltree.h"
 
 /* ---- the standard, as a table ---- */
@@ -231,7 +232,15 @@ static void check_object(struct checker *ck, const struct ynode *n, const struct
 				f = &spec->fields[k];
 		snprintf(field, sizeof field, "%s%s%s", where, *where ? "." : "", key);
 		if (!f) {
-			problem(ck, n->keys[i], field, "not a field of an ODPS %s", spec->what);
+			/* the closest field name of this level, for a likely typo */
+			const char *names[64], *hint = NULL;
+			size_t n_names = 0;
+			for (size_t k = 0; k < spec->n && n_names < 64; k++)
+				names[n_names++] = spec->fields[k].name;
+			if (spec->n <= 64)
+				hint = name_hint_closest(key, names, n_names);
+			problem(ck, n->keys[i], field, "not a field of an ODPS %s%s%s%s", spec->what,
+				hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
 			continue;
 		}
 		if (f->type != T_ANY && n->items[i]->kind == Y_SCALAR && !yscalar(n->items[i])) {

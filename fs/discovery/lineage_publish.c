@@ -18,17 +18,19 @@
 #include "publish_rules.h"
 #include "visibility.h"
 
-/* Where requireInputs is set ("mesh.yaml:12"), or NULL when it is not. */
+/* Where requireInputs is set ("mesh.yaml:12:3"), or NULL when it is not. */
 static char *required_by(const char *store, const char *domain)
 {
 	struct mesh_policy *mesh = NULL;
 	struct domain_info *d = NULL;
 	char *where = NULL;
 	struct strbuf sb = STRBUF_INIT;
+	/* the rule's own key (line:column), not its publish: section */
 	if (!gov_load_mesh(store, &mesh, NULL) && mesh->publish.require_inputs)
-		strbuf_printf(&sb, "%s:%d", mesh->publish.source, mesh->publish.line);
+		strbuf_printf(&sb, "%s:%d:%d", mesh->publish.source, mesh->publish.at_inputs.line,
+			      mesh->publish.at_inputs.col);
 	else if (!gov_load_domain(store, domain, &d, NULL) && d->has_publish && d->publish.require_inputs)
-		strbuf_printf(&sb, "%s:%d", d->publish.source, d->publish.line);
+		strbuf_printf(&sb, "%s:%d:%d", d->publish.source, d->publish.at_inputs.line, d->publish.at_inputs.col);
 	if (sb.len)
 		where = strbuf_detach(&sb, NULL);
 	strbuf_release(&sb);

@@ -1115,7 +1115,7 @@ static int cur_fail(struct parquet_cursor *cur, int rc, struct mesh_err *err, co
 
 static void *grow(uint8_t **buf, size_t *cap, size_t n)
 {
-	if (n > *cap) {
+	if (n > *cap || !*buf) {   /* never NULL: memcpy of 0 bytes to NULL is undefined */
 		free(*buf);
 		*buf = xmalloc(n ? n : 1);
 		*cap = n;

@@ -52,7 +52,8 @@ int main(void)
 		CHECK(r->cols[4].type == LT_BOOLEAN && !r->cols[4].unique);
 		CHECK(r->cols[5].pii & PII_EMAIL);
 		CHECK(r->cols[6].type == LT_STRING && !r->cols[6].required);
-		char *yaml = infer_contract_yaml(r, "d", "p", "1.0.0");
+		char *yaml = NULL;
+		CHECK(infer_contract_yaml(r, "d", "p", "1.0.0", &yaml, &err) == 0);
 		struct contract *c = NULL;
 		CHECK(contract_parse(yaml, strlen(yaml), "draft.yaml", &c, &err) == 0);
 		CHECK(c && c->n_objects == 1 && c->objects[0].n_props == 7);
