@@ -1112,6 +1112,28 @@ static size_t plan_chunks(struct csv_job *job, uint64_t data_start, unsigned thr
 static int validate_csv_stream(struct run *run, int fd, struct validate_report *rep, struct mesh_err *err);
 static bool header_matches(struct run *run, const struct csv_record *rec, struct rule *columns);
 
+/* The first record of a CSV file (csv_next gave `rc`): the format rule
+ * (an empty or malformed file fails it) and the columns rule (the header
+ * against the contract's columns).  False when either failed: no rows. */
+static bool header_record(struct run *run, int rc, const struct csv_record *rec, const struct mesh_err *perr)
+{
+	size_t format = run->n_rules;
+	add_rule(run, "format", "format", NULL, true, -1);
+	if (rc <= 0) {
+		fail_rule(&run->rules[format], rc < 0 ? 0 : 1, 0, NULL, NULL, 0,
+			  rc < 0 ? perr->msg : "empty file: a CSV data file starts with a header row");
+		return false;
+	}
+	size_t columns = run->n_rules;
+	add_rule(run, "columns", "columns", NULL, true, -1);
+	const struct contract_object *obj = run->obj;
+	run->n_cols = obj->n_props;
+	run->col_names = xcalloc(run->n_cols + 1, sizeof *run->col_names);
+	for (size_t i = 0; i < run->n_cols; i++)
+		run->col_names[i] = obj->props[i].name;
+	return header_matches(run, rec, &run->rules[columns]);
+}
+
 static int validate_csv(struct run *run, int fd, struct validate_report *rep, struct mesh_err *err)
 {
 	struct stat st;
@@ -1133,24 +1155,9 @@ static int validate_csv(struct run *run, int fd, struct validate_report *rep, st
 	struct csv_record rec;
 	struct mesh_err perr = {0};
 	int rc = csv_next(rd, &rec, &perr);
-	size_t format = run->n_rules;
-	add_rule(run, "format", "format", NULL, true, -1);
-	if (rc <= 0) {
-		fail_rule(&run->rules[format], rc < 0 ? 0 : 1, 0, NULL, NULL, 0,
-			  rc < 0 ? perr.msg : "empty file: a CSV data file starts with a header row");
-		csv_reader_free(rd);
-		if (size)
-			munmap((void *)map, size);
-		return 0;
-	}
-	size_t columns = run->n_rules;
-	add_rule(run, "columns", "columns", NULL, true, -1);
 	const struct contract_object *obj = run->obj;
-	run->n_cols = obj->n_props;
-	run->col_names = xcalloc(run->n_cols + 1, sizeof *run->col_names);
-	for (size_t i = 0; i < run->n_cols; i++)
-		run->col_names[i] = obj->props[i].name;
-	if (!header_matches(run, &rec, &run->rules[columns])) {
+	size_t format = run->n_rules;   /* header_record adds it first */
+	if (!header_record(run, rc, &rec, &perr)) {
 		csv_reader_free(rd);
 		if (size)
 			munmap((void *)map, size);
@@ -1278,23 +1285,9 @@ static int validate_csv_stream(struct run *run, int fd, struct validate_report *
 	struct csv_record rec;
 	struct mesh_err perr = {0};
 	int rc = csv_next(rd, &rec, &perr);
-	size_t format = run->n_rules;
-	add_rule(run, "format", "format", NULL, true, -1);
-	if (rc <= 0) {
-		fail_rule(&run->rules[format], rc < 0 ? 0 : 1, 0, NULL, NULL, 0,
-			  rc < 0 ? perr.msg : "empty file: a CSV data file starts with a header row");
-		csv_reader_free(rd);
-		return 0;
-	}
-	/* header */
-	size_t columns = run->n_rules;
-	add_rule(run, "columns", "columns", NULL, true, -1);
 	const struct contract_object *obj = run->obj;
-	run->n_cols = obj->n_props;
-	run->col_names = xcalloc(run->n_cols + 1, sizeof *run->col_names);
-	for (size_t i = 0; i < run->n_cols; i++)
-		run->col_names[i] = obj->props[i].name;
-	if (!header_matches(run, &rec, &run->rules[columns])) {
+	size_t format = run->n_rules;   /* header_record adds it first */
+	if (!header_record(run, rc, &rec, &perr)) {
 		rep->rows = 0;
 		csv_reader_free(rd);
 		return 0;
