@@ -53,7 +53,7 @@ def run_on_pty(args, user=None, stderr_tty=True, interval_ms=None):
     (exit code, stdout, what reached stderr, seconds)."""
     master, slave = pty.openpty()
     start = time.monotonic()
-    env = dict(os.environ)
+    env = dict(os.environ, TERM="xterm")   # a terminal that can draw (CI's TERM may be dumb or unset)
     if interval_ms:
         env["MESHCTL_PROGRESS_INTERVAL_MS"] = str(interval_ms)
     p = subprocess.Popen(as_user(user) + [str(MESHCTL), *map(str, args)], stdin=subprocess.DEVNULL,
