@@ -446,7 +446,8 @@ int changelog_read_since(const char *store, const char *cursor, struct changelog
 	free(r.seen);
 	positions_free(pos, n_pos);
 	/* each product once */
-	qsort(out->keys, out->n_keys, sizeof *out->keys, cmp_str);
+	if (out->n_keys)
+		qsort(out->keys, out->n_keys, sizeof *out->keys, cmp_str);
 	size_t k = 0;
 	for (size_t i = 0; i < out->n_keys; i++) {
 		if (k && !strcmp(out->keys[k - 1], out->keys[i]))
