@@ -392,8 +392,9 @@ static json_t *tool_sample(struct mcp_server *s, json_t *args)
 	snprintf(path, sizeof path, "%s/%s/%s/%s/%s", s->mount, domain, product, ver->name, file->name);
 	bool text_format = file->format == FMT_CSV || file->format == FMT_JSONL || file->format == FMT_JSON ||
 			   file->format == FMT_TEXT || file->format == FMT_YAML;
-	char vname[256];
+	char vname[256], fname[256];   /* the nodes go with the view */
 	snprintf(vname, sizeof vname, "%s", ver->name);
+	snprintf(fname, sizeof fname, "%s", file->name);
 	view_close(&v);
 	if (!text_format)
 		return tool_error("%s is not a text format (CSV, JSON Lines): read it with a tool that knows it, "
@@ -405,7 +406,7 @@ static json_t *tool_sample(struct mcp_server *s, json_t *args)
 		if (e == EACCES || e == EPERM)
 			return tool_error("access denied: meshfs does not let %s read %s/%s %s (%s). Ask the owners "
 					  "with the request_access tool (a reason is required).", s->o.caller.user, domain,
-					  product, vname, file->name);
+					  product, vname, fname);
 		return tool_error("%s: %s (is the mesh mounted at %s? meshctl mcp --mount DIR)", path, strerror(e),
 				  s->mount);
 	}
