@@ -39,6 +39,7 @@
 #include "validate.h"
 #include "scope.h"
 #include "schema.h"
+#include "service_proto.h"
 #include "contract.h"
 #include "state_dir.h"
 #include "store.h"
@@ -407,9 +408,11 @@ static int run_publish(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 		release_dir = received;
 	}
 	/* Served, stderr is the client's own descriptor (passed over the
-	 * socket), so isatty() answers for the client's terminal here too. */
-	if (progress_wanted(STDERR_FILENO, json, quiet))
-		opts.progress = progress_new(STDERR_FILENO);
+	 * socket), but TERM and the pace are the client's to say. */
+	unsigned pace = ctx->served ? (isatty(STDERR_FILENO) ? ctx->served->progress_ms : 0)
+				    : progress_terminal_ms(STDERR_FILENO);
+	if (pace && !json && !quiet)
+		opts.progress = progress_new(STDERR_FILENO, pace);
 	int rc = publish_run(ctx->store, release_dir, &ctx->caller, &opts, &report, &err);
 	progress_free(opts.progress);
 	meshctl_release_done(received);

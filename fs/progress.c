@@ -18,7 +18,9 @@
 
 #include "mesh_util.h"
 
-#define PROGRESS_INTERVAL_NS 250000000LL   /* at most 4 lines a second (default) */
+#define PROGRESS_INTERVAL_MS 250u         /* at most 4 lines a second (default) */
+#define PROGRESS_MIN_MS 10u
+#define PROGRESS_MAX_MS 60000u
 
 struct progress {
 	int fd;
@@ -39,29 +41,32 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-bool progress_wanted(int fd, bool json, bool quiet)
+unsigned progress_terminal_ms(int fd)
 {
-	if (json || quiet || !isatty(fd))
-		return false;
 	const char *term = getenv("TERM");
-	return !term || strcmp(term, "dumb");
+	if (!isatty(fd) || (term && !strcmp(term, "dumb")))
+		return 0;
+	/* a slower terminal (or a test) may ask for another pace */
+	const char *ms = getenv("MESHCTL_PROGRESS_INTERVAL_MS");
+	char *end;
+	long v = ms ? strtol(ms, &end, 10) : 0;
+	if (ms && !*end && v >= (long)PROGRESS_MIN_MS && v <= (long)PROGRESS_MAX_MS)
+		return (unsigned)v;
+	return PROGRESS_INTERVAL_MS;
 }
 
-struct progress *progress_new(int fd)
+struct progress *progress_new(int fd, unsigned interval_ms)
 {
 	struct progress *p = xcalloc(1, sizeof *p);
 	p->fd = fd;
 	pthread_mutex_init(&p->lock, NULL);
 	atomic_init(&p->done, 0);
 	atomic_init(&p->next_ns, INT64_MAX);
-	/* MESHCTL_PROGRESS_INTERVAL_MS: a slower terminal (or a test) may ask
-	 * for another pace, 10 ms to 60 s */
-	p->interval_ns = PROGRESS_INTERVAL_NS;
-	const char *ms = getenv("MESHCTL_PROGRESS_INTERVAL_MS");
-	char *end;
-	long v = ms ? strtol(ms, &end, 10) : 0;
-	if (ms && !*end && v >= 10 && v <= 60000)
-		p->interval_ns = v * 1000000LL;
+	if (interval_ms < PROGRESS_MIN_MS)
+		interval_ms = PROGRESS_MIN_MS;
+	if (interval_ms > PROGRESS_MAX_MS)
+		interval_ms = PROGRESS_MAX_MS;
+	p->interval_ns = (int64_t)interval_ms * 1000000LL;
 	return p;
 }
 

@@ -7,7 +7,7 @@
  * second, and first only after a quarter of a second, so quick jobs print
  * nothing.  Used by `meshctl validate` and `meshctl publish`; shown only
  * when their stderr is a terminal and neither --json nor --quiet is given
- * (progress_wanted), so scripts' output never changes.
+ * (progress_terminal_ms), so scripts' output never changes.
  *
  * A NULL progress is valid everywhere and does nothing, so library code
  * calls progress_add unconditionally.  progress_add is thread-safe and
@@ -24,12 +24,17 @@
 
 struct progress;
 
-/* Whether a progress line belongs on `fd`: a terminal (isatty), not
- * --json, not --quiet, and TERM is not "dumb". */
-bool progress_wanted(int fd, bool json, bool quiet);
+/* The pace this process's user asks for: milliseconds between two lines
+ * if `fd` is a terminal that can draw one (isatty, TERM not "dumb"),
+ * else 0.  MESHCTL_PROGRESS_INTERVAL_MS (10 to 60000) sets another pace
+ * than the quarter second; anything else there is ignored.  A served
+ * command gets this number from its client (the request's "progress"),
+ * since the client's environment is not the worker's. */
+unsigned progress_terminal_ms(int fd);
 
-/* A progress line written to `fd` (not owned). */
-struct progress *progress_new(int fd);
+/* A progress line written to `fd` (not owned), at most one every
+ * `interval_ms` (clamped to 10..60000). */
+struct progress *progress_new(int fd, unsigned interval_ms);
 /* Clears the line if one is shown; NULL is a no-op. */
 void progress_free(struct progress *p);
 

@@ -20,8 +20,11 @@
  *            {"meshfs": 1, "exit": 2, "error": {"message": "..."}}
  *
  * With "streams" the command's stderr is the caller's own descriptor, so
- * isatty() on the served side answers for the caller's terminal (the
- * progress line of validate and publish needs no protocol field).
+ * isatty() on the served side answers for the caller's terminal; whether
+ * that terminal can draw a progress line, and at what pace, depends on
+ * the caller's environment (TERM, MESHCTL_PROGRESS_INTERVAL_MS), which
+ * the worker does not share: the client sends its choice as "progress"
+ * (milliseconds between lines; absent or 0: none).
  * Without "streams" the service captures what the command prints and
  * returns it in the response (what programs such as the catalog page
  * use).  A release's regular files are passed open, in the order of their
@@ -65,6 +68,7 @@ struct service_request {
 	bool json;                   /* meshctl --json */
 	bool streams;                /* stdout_fd and stderr_fd are the caller's */
 	int stdout_fd, stderr_fd;    /* -1 unless streams */
+	unsigned progress_ms;        /* with streams: the caller's progress pace (0: none) */
 	bool has_stdin;              /* with streams: stdin_fd is the caller's stdin */
 	int stdin_fd;
 	char *release_path;          /* as the caller typed it (NULL: none) */

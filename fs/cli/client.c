@@ -20,6 +20,7 @@
 
 #include "meshctl_service.h"
 #include "mesh_util.h"
+#include "progress.h"
 #include "service_proto.h"
 
 bool meshctl_store_direct(const char *store)
@@ -160,6 +161,7 @@ int meshctl_client_run(const struct meshctl_ctx *ctx, int argc, char **argv, boo
 	bool session = !strcmp(cmd, "mcp");
 	struct service_request req = {.argv = argv, .argc = argc, .json = ctx->json, .streams = true,
 				      .stdout_fd = STDOUT_FILENO, .stderr_fd = STDERR_FILENO,
+				      .progress_ms = progress_terminal_ms(STDERR_FILENO),
 				      .has_stdin = session, .stdin_fd = session ? STDIN_FILENO : -1};
 	/* the worker's working directory is not ours: paths it is given
 	 * (the site to write, the mount to read) travel absolute */

@@ -264,6 +264,13 @@ int service_request_parse(const char *text, size_t len, int *fds, size_t n_fds, 
 		out->stderr_fd = fds[1];
 		fds[0] = fds[1] = -1;
 		used = 2;
+		json_t *pace = json_object_get(doc, "progress");
+		if (pace && (!json_is_integer(pace) || json_integer_value(pace) < 0
+			     || json_integer_value(pace) > 60000)) {
+			rc = mesh_errf(err, -EPROTO, "request: \"progress\" must be milliseconds, 0 to 60000");
+			goto fail;
+		}
+		out->progress_ms = pace ? (unsigned)json_integer_value(pace) : 0;
 		if (json_is_true(json_object_get(doc, "stdin"))) {
 			if (n_fds < 3) {
 				rc = mesh_errf(err, -EPROTO, "request: \"stdin\" needs a third descriptor");
@@ -343,6 +350,8 @@ char *service_request_encode(const struct service_request *r, int *fds, size_t *
 		json_object_set_new(doc, "streams", json_true());
 		fds[(*n_fds)++] = r->stdout_fd;
 		fds[(*n_fds)++] = r->stderr_fd;
+		if (r->progress_ms)
+			json_object_set_new(doc, "progress", json_integer(r->progress_ms));
 		if (r->has_stdin) {
 			json_object_set_new(doc, "stdin", json_true());
 			fds[(*n_fds)++] = r->stdin_fd;

@@ -48,12 +48,12 @@ def big_release(parent, version="1.0.0"):
     return rel
 
 
-def run_on_pty(args, user=None, stderr_tty=True, interval_ms=None):
+def run_on_pty(args, user=None, stderr_tty=True, interval_ms=None, term=None):
     """Run meshctl with stderr on a pseudo-terminal (or a pipe): returns
     (exit code, stdout, what reached stderr, seconds)."""
     master, slave = pty.openpty()
     start = time.monotonic()
-    env = dict(os.environ, TERM="xterm")   # a terminal that can draw (CI's TERM may be dumb or unset)
+    env = dict(os.environ, TERM=term or "xterm")   # a terminal that can draw (CI's TERM may be dumb or unset)
     if interval_ms:
         env["MESHCTL_PROGRESS_INTERVAL_MS"] = str(interval_ms)
     p = subprocess.Popen(as_user(user) + [str(MESHCTL), *map(str, args)], stdin=subprocess.DEVNULL,
@@ -128,10 +128,20 @@ def test_progress_on_a_terminal_only(sales, scratch):
 
 
 def test_progress_through_the_mesh_service(sales, scratch):
+    """The client's terminal, TERM and pace decide, not the worker's
+    environment: a pace of 10 ms shows validation too, however quick."""
     rel = big_release(scratch / "big2", version="2.0.0")
     sales.ensure_service()
-    code, out, err, seconds = run_on_pty(["--store", sales.path, "publish", rel], user="mesh_bob")
+    code, out, err, seconds = run_on_pty(["--store", sales.path, "publish", rel], user="mesh_bob",
+                                         interval_ms=10)
     assert code == 0, out + err
     assert "published sales/events 2.0.0" in out
-    check_progress(err, seconds, rel)
-    assert "validating events.csv" in err
+    check_progress(err, seconds, rel, interval_ms=10)
+    assert "staging events.csv" in err and "validating events.csv" in err, repr(err[:300])
+    # the client's TERM=dumb, a pipe, --quiet: nothing, served as local
+    rel3 = big_release(scratch / "big3", version="3.0.0")
+    for args, tty, term in ((["validate", rel3], True, "dumb"), (["validate", rel3], False, None),
+                            (["validate", "--quiet", rel3], True, None)):
+        code, out3, err3, _ = run_on_pty(["--store", sales.path, *args], user="mesh_bob", stderr_tty=tty,
+                                         interval_ms=10, term=term)
+        assert code == 0 and err3 == "", (args, term, repr(err3[:200]))

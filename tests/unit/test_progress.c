@@ -23,8 +23,8 @@ int main(void)
 	/* nothing before the first quarter second, nothing to clear then */
 	int fds[2];
 	CHECK(pipe(fds) == 0);
-	CHECK(!progress_wanted(fds[1], false, false));      /* a pipe is not a terminal */
-	struct progress *p = progress_new(fds[1]);
+	CHECK(progress_terminal_ms(fds[1]) == 0);           /* a pipe is not a terminal */
+	struct progress *p = progress_new(fds[1], 250);
 	progress_phase(p, "validating", 100);
 	progress_add(p, 50);
 	progress_free(p);
