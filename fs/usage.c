@@ -163,6 +163,19 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
 }
 
+/* The CLOCK_MONOTONIC time `ns` from now, normalized, as the deadline of a
+ * pthread_cond_timedwait on a condition set to CLOCK_MONOTONIC (usage_open):
+ * a step of the wall clock neither stalls nor hurries the waits. */
+static struct timespec monotonic_deadline(int64_t ns)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	int64_t nsec = until.tv_nsec + ns % NS;
+	until.tv_sec += (time_t)(ns / NS + nsec / NS);
+	until.tv_nsec = (long)(nsec % NS);
+	return until;
+}
+
 static struct slot *slot_at(const struct usage *u, size_t i)
 {
 	return (struct slot *)(u->map + HEADER_SIZE + i * USAGE_SLOT_SIZE);
@@ -323,12 +336,7 @@ static size_t pack_text(char *text, const struct usage_open_info *info, uint8_t 
  * written, still refuses after at most one pass.  false: no slot. */
 static bool wait_for_slot(struct usage *u, uint32_t *index)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += FULL_WAIT_NS / NS;
-	until.tv_nsec += FULL_WAIT_NS % NS;
-	until.tv_sec += until.tv_nsec / NS;
-	until.tv_nsec %= NS;
+	struct timespec until = monotonic_deadline(FULL_WAIT_NS);
 	bool got = false;
 	pthread_mutex_lock(&u->wake_lock);
 	atomic_fetch_add(&u->full_waiters, 1);
@@ -1344,11 +1352,7 @@ static void *writer_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&u->wake_lock);
 		if (!u->stop) {
-			struct timespec until;
-			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_nsec += (long)u->flush_interval_ms * 1000000L;
-			until.tv_sec += until.tv_nsec / 1000000000L;
-			until.tv_nsec %= 1000000000L;
+			struct timespec until = monotonic_deadline((int64_t)u->flush_interval_ms * 1000000);
 			pthread_cond_timedwait(&u->wake, &u->wake_lock, &until);
 		}
 		bool stop = u->stop;
@@ -1396,11 +1400,7 @@ static void *shipper_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&u->wake_lock);
 		if (!u->stop) {
-			struct timespec until;
-			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_nsec += (long)u->ship_interval_ms * 1000000L;
-			until.tv_sec += until.tv_nsec / 1000000000L;
-			until.tv_nsec %= 1000000000L;
+			struct timespec until = monotonic_deadline((int64_t)u->ship_interval_ms * 1000000);
 			pthread_cond_timedwait(&u->ship_wake, &u->wake_lock, &until);
 		}
 		bool stop = u->stop;
