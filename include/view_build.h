@@ -34,8 +34,8 @@
  * input is hashed on a second thread (view_hash.h) while it is
  * transformed.
  *
- * Memory: a 1 MiB read buffer, a 1 MiB write buffer, and the longest
- * field or JSON line.  Thread-safe: no shared state.
+ * Memory: two 1 MiB read buffers (view_hash.h), a 1 MiB write buffer,
+ * and the longest field or JSON line.  Thread-safe: no shared state.
  */
 #ifndef VIEW_BUILD_H
 #define VIEW_BUILD_H

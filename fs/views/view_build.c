@@ -958,40 +958,22 @@ int view_build(int in_fd, int out_fd, enum view_format format, const struct view
 	struct pass p;
 	pass_init(&p, format, plan, secret, err);
 	p.out.fd = out_fd;
-	/* the input is hashed on a second thread while it is transformed:
-	 * two read buffers in turn (view_hash.h) */
-	struct view_hasher *in_sha = view_hasher_new();
-	char *bufs[2] = {xmalloc(CHUNK), xmalloc(CHUNK)};
-	unsigned turn = 0;
-	uint64_t off = 0;
-	int rc = 0;
-	for (;;) {
-		char *buf = bufs[turn];
-		ssize_t r = pread(in_fd, buf, CHUNK, (off_t)off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = mesh_errf(err, -errno, "reading the release file: %s", strerror(errno));
-			break;
-		}
-		if (r == 0)
-			break;
-		view_hasher_add(in_sha, buf, (size_t)r);   /* returns once the other buffer is hashed */
-		turn ^= 1;
-		off += (uint64_t)r;
-		if ((rc = pass_feed(&p, buf, (size_t)r))) {
+	/* the input is hashed on a second thread while it is transformed */
+	struct view_reader *in = view_reader_new(in_fd, "the release file");
+	const char *data;
+	size_t len;
+	int rc;
+	while ((rc = view_reader_next(in, &data, &len, err)) > 0)
+		if ((rc = pass_feed(&p, data, len))) {
 			if (rc == p.out.error)
 				mesh_errf(err, rc, "writing the view: %s", strerror(-rc));
 			break;
 		}
-	}
 	if (!rc)
 		rc = pass_finish(&p, err);
-	struct view_build_result r = {.in_bytes = off, .out_bytes = p.out.total};
-	view_hasher_finish(in_sha, r.in_sha256);
+	struct view_build_result r = {.in_bytes = view_reader_offset(in), .out_bytes = p.out.total};
+	view_reader_finish(in, r.in_sha256);
 	pass_free(&p, r.out_sha256);
-	free(bufs[0]);
-	free(bufs[1]);
 	if (res)
 		*res = r;
 	return rc;

@@ -185,28 +185,21 @@ int view_parquet_build(int in_fd, int out_fd, const struct view_plan *plan, stru
 		rc = parquet_project_footer(pf, keep, new_start, &footer, err);
 
 	struct sink s = {.fd = out_fd, .sha = mesh_sha256_new()};
-	struct view_hasher *in_sha = view_hasher_new();   /* on a second thread: two buffers in turn */
-	char *bufs[2] = {xmalloc(CHUNK), xmalloc(CHUNK)};
-	unsigned turn = 0;
+	struct view_reader *in = view_reader_new(in_fd, "the release file");   /* hashed on a second thread */
 	s.buf = xmalloc(CHUNK);
 	uint64_t off = 0;
 	size_t k = 0;
 	if (!rc)
 		sink_add(&s, "PAR1", 4);
-	while (!rc) {
-		char *buf = bufs[turn];
-		ssize_t r = pread(in_fd, buf, CHUNK, (off_t)off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = mesh_errf(err, -errno, "reading the release file: %s", strerror(errno));
+	const char *buf;
+	size_t got;
+	while (!rc && !s.error) {
+		int more = view_reader_next(in, &buf, &got, err);
+		if (more <= 0) {
+			rc = more;
 			break;
 		}
-		if (r == 0)
-			break;
-		view_hasher_add(in_sha, buf, (size_t)r);
-		turn ^= 1;
-		uint64_t end = off + (uint64_t)r;
+		uint64_t end = off + got;
 		/* the parts of kept chunks inside [off, end) */
 		while (k < n_ranges && ranges[k].src < end) {
 			uint64_t a = ranges[k].src > off ? ranges[k].src : off;
@@ -218,8 +211,6 @@ int view_parquet_build(int in_fd, int out_fd, const struct view_plan *plan, stru
 			k++;
 		}
 		off = end;
-		if (s.error)
-			break;
 	}
 	if (!rc && !s.error && k < n_ranges)
 		rc = mesh_errf(err, -EIO, "the release file ended before its column chunks did");
@@ -238,12 +229,10 @@ int view_parquet_build(int in_fd, int out_fd, const struct view_plan *plan, stru
 	if (!rc && s.error)
 		rc = mesh_errf(err, s.error, "writing the view: %s", strerror(-s.error));
 	struct view_build_result out = {.in_bytes = off, .out_bytes = s.total};
-	view_hasher_finish(in_sha, out.in_sha256);
+	view_reader_finish(in, out.in_sha256);
 	mesh_sha256_final(s.sha, out.out_sha256);
 	if (res)
 		*res = out;
-	free(bufs[0]);
-	free(bufs[1]);
 	free(s.buf);
 	free(ranges);
 	free(new_start);
