@@ -2,18 +2,16 @@
  * bytes must find the records the memory reader finds, and validating the
  * bytes in small chunks with several threads must give the report of one
  * thread reading the whole file (the first byte picks the chunk size). */
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "contract.h"
 #include "csv.h"
 #include "validate.h"
+
+#include "tmpdir.h"
 
 static const char contract_text[] =
 	"apiVersion: v3.1.0\nkind: DataContract\nid: f\nversion: 1.0.0\nstatus: active\n"
@@ -61,16 +59,6 @@ static char *report(const struct contract *c, int dfd, struct validate_options *
 	return text;
 }
 
-static char tmp_dir[64];
-
-static void remove_tmp(void)
-{
-	char path[96];
-	snprintf(path, sizeof path, "%s/t.csv", tmp_dir);
-	unlink(path);
-	rmdir(tmp_dir);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
@@ -83,21 +71,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mesh_err err = {0};
 	if (!c && contract_parse(contract_text, sizeof contract_text - 1, "c.yaml", &c, &err))
 		abort();
-	/* a real file named *.csv in a directory of our own (validate_file
-	 * opens by name, without following links, and picks the format by suffix) */
-	static int dfd = -1;
-	if (dfd < 0) {
-		snprintf(tmp_dir, sizeof tmp_dir, "/tmp/fuzz_csv_chunks.%d", (int)getpid());
-		mkdir(tmp_dir, 0700);
-		dfd = open(tmp_dir, O_RDONLY | O_DIRECTORY);
-		if (dfd < 0)
-			abort();
-		atexit(remove_tmp);
-	}
-	int fd = openat(dfd, "t.csv", O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
-		abort();
-	close(fd);
+	/* a real file named *.csv (validate_file opens by name without
+	 * following links, and picks the format by the suffix) */
+	int dfd = fuzz_tmpdir_file("fuzz_csv_chunks", "t.csv", data, size);
 	struct validate_options one = {.threads = 1, .now = 1}, many = {.threads = 3, .chunk_bytes = chunk, .now = 1,
 									  .unique_memory = chunk % 2 ? 64 : 0};
 	char *a = report(c, dfd, &one), *b = report(c, dfd, &many);
