@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,27 +132,49 @@ void adoption_consumers_free(struct adoption_consumer *c, size_t n)
 	free(c);
 }
 
-int adoption_counts(const char *store, unsigned days, struct adoption_count **out, size_t *n,
-		    struct mesh_err *err)
+/* One row of a by-product report into the element at `elem`: false when
+ * the row is not wanted (the element is then reused for the next). */
+typedef bool (*product_fill)(json_t *row, void *elem);
+
+/* Run the by-product report over q and turn its rows into an array of
+ * elements of `size` bytes (malloc'ed, zeroed; *out NULL on error). */
+static int product_rows(const char *store, const struct usage_query *q, size_t size, product_fill fill,
+			void **out, size_t *n, struct mesh_err *err)
 {
 	*out = NULL;
 	*n = 0;
-	struct usage_query q = {.by = USAGE_BY_PRODUCT};
-	window(days, &q);
 	json_t *rows;
-	int rc = rows_of(store, &q, &rows, err);
+	int rc = rows_of(store, q, &rows, err);
 	if (rc)
 		return rc;
+	char *elems = xcalloc(json_array_size(rows) + 1, size);
 	size_t i;
 	json_t *row;
-	*out = xcalloc(json_array_size(rows) + 1, sizeof **out);
-	json_array_foreach(rows, i, row) {
-		(*out)[*n] = (struct adoption_count){xstrdup(jstr(row, "domain")), xstrdup(jstr(row, "product")),
-						     jint(row, "consumers"), jint(row, "reads")};
-		(*n)++;
-	}
+	json_array_foreach(rows, i, row)
+		if (fill(row, elems + *n * size))
+			(*n)++;
 	json_decref(rows);
+	*out = elems;
 	return 0;
+}
+
+static bool fill_count(json_t *row, void *elem)
+{
+	*(struct adoption_count *)elem = (struct adoption_count){
+		xstrdup(jstr(row, "domain")), xstrdup(jstr(row, "product")), jint(row, "consumers"),
+		jint(row, "reads")};
+	return true;
+}
+
+int adoption_counts(const char *store, unsigned days, struct adoption_count **out, size_t *n,
+		    struct mesh_err *err)
+{
+	struct usage_query q = {.by = USAGE_BY_PRODUCT};
+	window(days, &q);
+	void *counts;
+	int rc = product_rows(store, &q, sizeof **out, fill_count, &counts, n, err);
+	*out = counts;
+	return rc;
 }
 
 void adoption_counts_free(struct adoption_count *c, size_t n)
@@ -187,28 +210,24 @@ int adoption_daily(const char *store, const char *domain, const char *product, u
 	return 0;
 }
 
+static bool fill_read(json_t *row, void *elem)
+{
+	if (!jint(row, "reads"))
+		return false;   /* denied or discovery only: nothing was read */
+	*(struct adoption_read *)elem = (struct adoption_read){
+		xstrdup(jstr(row, "domain")), xstrdup(jstr(row, "product")), jint(row, "reads"),
+		xstrdup(jstr(row, "last_read"))};
+	return true;
+}
+
 int adoption_reads_by(const char *store, const char *user, int64_t since_ns, int64_t until_ns,
 		      struct adoption_read **out, size_t *n, struct mesh_err *err)
 {
-	*out = NULL;
-	*n = 0;
 	struct usage_query q = {.user = user, .by = USAGE_BY_PRODUCT, .since_ns = since_ns, .until_ns = until_ns};
-	json_t *rows;
-	int rc = rows_of(store, &q, &rows, err);
-	if (rc)
-		return rc;
-	size_t i;
-	json_t *row;
-	*out = xcalloc(json_array_size(rows) + 1, sizeof **out);
-	json_array_foreach(rows, i, row) {
-		if (!jint(row, "reads"))
-			continue;       /* denied or discovery only: nothing was read */
-		(*out)[*n] = (struct adoption_read){xstrdup(jstr(row, "domain")), xstrdup(jstr(row, "product")),
-						    jint(row, "reads"), xstrdup(jstr(row, "last_read"))};
-		(*n)++;
-	}
-	json_decref(rows);
-	return 0;
+	void *reads;
+	int rc = product_rows(store, &q, sizeof **out, fill_read, &reads, n, err);
+	*out = reads;
+	return rc;
 }
 
 void adoption_reads_free(struct adoption_read *r, size_t n)
