@@ -42,7 +42,8 @@ static size_t open_site(const char *dir, struct site_file **out)
 	const char *subdirs[] = {"", "products"};
 	for (int k = 0; k < 2; k++) {
 		char path[PATH_MAX];
-		snprintf(path, sizeof path, "%s/%s", dir, subdirs[k]);
+		if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, subdirs[k]) >= sizeof path)
+			continue;                 /* the built site is ours: never that long */
 		DIR *d = opendir(path);
 		struct dirent *e;
 		while (d && (e = readdir(d))) {
@@ -50,7 +51,9 @@ static size_t open_site(const char *dir, struct site_file **out)
 				continue;
 			if (n == cap)
 				f = xrealloc(f, (cap *= 2) * sizeof *f);
-			snprintf(f[n].rel, sizeof f[n].rel, "%s%s%s", subdirs[k], *subdirs[k] ? "/" : "", e->d_name);
+			if ((size_t)snprintf(f[n].rel, sizeof f[n].rel, "%s%s%s", subdirs[k], *subdirs[k] ? "/" : "",
+					     e->d_name) >= sizeof f[n].rel)
+				continue;
 			f[n].fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 			if (f[n].fd >= 0)
 				n++;
@@ -78,13 +81,20 @@ static int write_as_caller(const struct meshctl_ctx *ctx, const char *built, con
 			_exit(MESHCTL_ERROR);
 		umask(022);
 		char path[PATH_MAX];
-		snprintf(path, sizeof path, "%s/products", dir);
+		if ((size_t)snprintf(path, sizeof path, "%s/products", dir) >= sizeof path) {
+			fprintf(stderr, "%s catalog: %s: %s\n", ctx->prog, dir, strerror(ENAMETOOLONG));
+			_exit(MESHCTL_ERROR);
+		}
 		if ((mkdir(dir, 0755) < 0 && errno != EEXIST) || (mkdir(path, 0755) < 0 && errno != EEXIST)) {
 			fprintf(stderr, "%s catalog: %s: %s\n", ctx->prog, dir, strerror(errno));
 			_exit(MESHCTL_ERROR);
 		}
 		for (size_t i = 0; i < n; i++) {
-			snprintf(path, sizeof path, "%s/%s", dir, files[i].rel);
+			if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, files[i].rel) >= sizeof path) {
+				fprintf(stderr, "%s catalog: %s/%s: %s\n", ctx->prog, dir, files[i].rel,
+					strerror(ENAMETOOLONG));
+				_exit(MESHCTL_ERROR);
+			}
 			int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 			char buf[65536];
 			ssize_t r;
