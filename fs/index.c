@@ -13,6 +13,7 @@
  */
 #include "index.h"
 #include "changelog.h"
+#include "index_loader.h"
 #include "state_dir.h"
 
 #include <dirent.h>
@@ -243,6 +244,8 @@ struct refresh {
 	struct index_refresh_stats *stats;
 	struct map products;          /* "domain/product" -> products row */
 	bool force;                   /* list every product refreshed (the change log named it) */
+	bool build;                   /* a new index (index_rebuild): releases read ahead by a loader */
+	struct index_loaded *loaded;  /* the product being refreshed, as the loader read it (or NULL) */
 	int failed;                   /* SQLite error code of the first failure */
 };
 
@@ -385,28 +388,16 @@ static int64_t lifecycle_mtime(int dfd, const char *product)
 	return t;
 }
 
-/* Load a release's manifest and contract; false when either is unreadable. */
+/* Load a release's manifest and contract; false when either is unreadable.
+ * A build takes them from its loader when the loader read them. */
 static bool load_release(struct refresh *r, int pfd, const char *domain, const char *product,
 			 const char *version, struct manifest **m, struct contract **c)
 {
-	*m = NULL;
-	*c = NULL;
-	int vfd = openat(pfd, version, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (vfd < 0)
-		return false;
-	bool ok = manifest_load_at(vfd, STORE_MANIFEST, m, NULL) == 0;
-	close(vfd);
-	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/domains/%s/%s/%s/contract.yaml", r->store, domain, product, version);
-	if (ok)
-		ok = contract_load(path, c, NULL) == 0;
-	if (!ok) {
-		manifest_free(*m);
-		contract_free(*c);
-		*m = NULL;
-		*c = NULL;
-	}
-	return ok;
+	if (index_loaded_claim(r->loaded, version, m, c))
+		return true;
+	manifest_free(*m);
+	contract_free(*c);
+	return index_load_release(pfd, r->store, domain, product, version, m, c);
 }
 
 static void refresh_product(struct refresh *r, int dfd, const char *domain, const char *product)
@@ -516,6 +507,56 @@ static void refresh_product(struct refresh *r, int dfd, const char *domain, cons
 	done(r, s);
 }
 
+/* Every product of every domain, in directory order: domains[i]/products[i]. */
+struct product_list {
+	char **domains, **products;
+	size_t n, cap;
+};
+
+static void list_products(DIR *domains, struct product_list *pl)
+{
+	struct dirent *dd;
+	while ((dd = readdir(domains))) {
+		if (dd->d_name[0] == '.' || !mesh_name_ok(dd->d_name))
+			continue;
+		int dfd = openat(dirfd(domains), dd->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		DIR *products = dfd >= 0 ? fdopendir(dfd) : NULL;
+		if (!products) {
+			if (dfd >= 0)
+				close(dfd);
+			continue;
+		}
+		char *domain = NULL;         /* shared by the domain's products */
+		struct dirent *pd;
+		while ((pd = readdir(products))) {
+			if (pd->d_name[0] == '.' || !mesh_name_ok(pd->d_name) ||
+			    (pd->d_type != DT_DIR && pd->d_type != DT_UNKNOWN))
+				continue;
+			if (pl->n == pl->cap) {
+				pl->cap = pl->cap ? pl->cap * 2 : 256;
+				pl->domains = xrealloc(pl->domains, pl->cap * sizeof *pl->domains);
+				pl->products = xrealloc(pl->products, pl->cap * sizeof *pl->products);
+			}
+			if (!domain)
+				domain = xstrdup(dd->d_name);
+			pl->domains[pl->n] = domain;
+			pl->products[pl->n++] = xstrdup(pd->d_name);
+		}
+		closedir(products);
+	}
+}
+
+static void product_list_free(struct product_list *pl)
+{
+	for (size_t i = 0; i < pl->n; i++) {
+		if (i + 1 == pl->n || pl->domains[i + 1] != pl->domains[i])
+			free(pl->domains[i]);
+		free(pl->products[i]);
+	}
+	free(pl->domains);
+	free(pl->products);
+}
+
 static void walk_store(struct refresh *r)
 {
 	char path[PATH_MAX];
@@ -523,6 +564,33 @@ static void walk_store(struct refresh *r)
 	DIR *domains = opendir(path);
 	if (!domains)
 		return;
+	if (r->build) {
+		/* A new index reads every release: the names first, then the
+		 * loader's threads read ahead while this one writes the
+		 * products in the same order as the walk below would. */
+		struct product_list pl = {0};
+		list_products(domains, &pl);
+		struct index_loader *l = index_loader_start(r->store, pl.domains, pl.products, pl.n);
+		int dfd = -1;
+		for (size_t i = 0; i < pl.n && !r->failed; i++) {
+			if (!i || pl.domains[i] != pl.domains[i - 1]) {
+				if (dfd >= 0)
+					close(dfd);
+				dfd = openat(dirfd(domains), pl.domains[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			}
+			r->loaded = index_loader_take(l, i);
+			if (dfd >= 0)
+				refresh_product(r, dfd, pl.domains[i], pl.products[i]);
+			index_loaded_free(r->loaded);
+			r->loaded = NULL;
+		}
+		if (dfd >= 0)
+			close(dfd);
+		index_loader_free(l);
+		product_list_free(&pl);
+		closedir(domains);
+		return;
+	}
 	struct dirent *dd;
 	while ((dd = readdir(domains)) && !r->failed) {
 		if (dd->d_name[0] == '.' || !mesh_name_ok(dd->d_name))
@@ -673,10 +741,10 @@ static int64_t now_ns(void)
 }
 
 /* Refresh an open index.  *damaged on SQLite corruption. */
-static int refresh_db(const char *store, const char *path, sqlite3 *db, struct index_refresh_stats *stats,
-		      bool *damaged, struct mesh_err *err)
+static int refresh_db(const char *store, const char *path, sqlite3 *db, bool build,
+		      struct index_refresh_stats *stats, bool *damaged, struct mesh_err *err)
 {
-	struct refresh r = {.store = store, .db = db, .stats = stats, .start_ns = now_ns()};
+	struct refresh r = {.store = store, .db = db, .stats = stats, .start_ns = now_ns(), .build = build};
 	char gen[64] = "";
 	int rc = store_read_generation(store, gen, sizeof gen);
 	if (rc)
@@ -793,7 +861,7 @@ int index_rebuild(const char *store, const char *db_path, struct index_refresh_s
 	int rc = db_open_rw(tmp, true, &db, &damaged, err);
 	if (rc)
 		return rc;
-	rc = refresh_db(store, tmp, db, stats, &damaged, err);
+	rc = refresh_db(store, tmp, db, true, stats, &damaged, err);
 	sqlite3_close(db);
 	if (!rc) {
 		if (rename(tmp, db_path) < 0)
@@ -823,7 +891,7 @@ int index_refresh(const char *store, const char *db_path, struct index_refresh_s
 	bool damaged = false;
 	int rc = db_open_rw(db_path, false, &db, &damaged, err);
 	if (!rc) {
-		rc = refresh_db(store, db_path, db, stats, &damaged, err);
+		rc = refresh_db(store, db_path, db, false, stats, &damaged, err);
 		sqlite3_close(db);
 	}
 	if (rc && damaged)
