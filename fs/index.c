@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -846,35 +847,111 @@ static int refresh_db(const char *store, const char *path, sqlite3 *db, bool bui
 	return 0;
 }
 
-int index_rebuild(const char *store, const char *db_path, struct index_refresh_stats *stats,
-		  struct mesh_err *err)
+/* One build at a time per index: an exclusive flock on DB.lock (local
+ * disk; released by the kernel if the builder dies).  -1 when the lock
+ * file cannot be had (then db_open_rw reports why the build cannot run). */
+static int build_lock(const char *db_path)
 {
-	struct index_refresh_stats local;
-	if (!stats)
-		stats = &local;
+	char path[PATH_MAX + 8];
+	snprintf(path, sizeof path, "%s.lock", db_path);
+	int fd = mesh_open_regular_at(AT_FDCWD, path, O_RDWR | O_CREAT, STORE_FILE_MODE, NULL);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	return fd;
+}
+
+/* The data of a finished build reaches the disk before its name does
+ * (the build runs with synchronous=OFF): a crash leaves the old index, or
+ * none, never a part of the new one. */
+static int sync_file(const char *path)
+{
+	int fd = mesh_open_regular_at(AT_FDCWD, path, O_RDONLY, 0, NULL);
+	if (fd < 0)
+		return fd;
+	int rc = fdatasync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+static int refresh_existing(const char *store, const char *db_path, struct index_refresh_stats *stats,
+			    struct mesh_err *err);
+
+/* Build into DB.tmp and rename it over DB, under the build lock.  With
+ * `if_missing` (a refresh that found no index), a build that another
+ * process finished meanwhile is refreshed instead of built again. */
+static int rebuild(const char *store, const char *db_path, bool if_missing, struct index_refresh_stats *stats,
+		   struct mesh_err *err)
+{
 	memset(stats, 0, sizeof *stats);
-	char tmp[PATH_MAX + 32];
-	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", db_path, (long)getpid());
+	int lock = build_lock(db_path);
+	if (if_missing && access(db_path, F_OK) == 0) {
+		if (lock >= 0)
+			close(lock);
+		return refresh_existing(store, db_path, stats, err);
+	}
+	char tmp[PATH_MAX + 32], side[PATH_MAX + 48];
+	/* one name under the lock: what a build that died left is removed,
+	 * its rollback journal first (never replayed into a new file) */
+	snprintf(tmp, sizeof tmp, "%s.tmp", db_path);
+	snprintf(side, sizeof side, "%s-journal", tmp);
+	unlink(side);
 	unlink(tmp);
 	sqlite3 *db;
 	bool damaged;
 	int rc = db_open_rw(tmp, true, &db, &damaged, err);
-	if (rc)
-		return rc;
-	rc = refresh_db(store, tmp, db, true, stats, &damaged, err);
-	sqlite3_close(db);
 	if (!rc) {
-		if (rename(tmp, db_path) < 0)
-			rc = mesh_errf(err, -errno, "%s: %s", db_path, strerror(errno));
-		/* the old file's write-ahead log belongs to the old file */
-		char side[PATH_MAX + 8];
-		snprintf(side, sizeof side, "%s-wal", db_path);
-		unlink(side);
-		snprintf(side, sizeof side, "%s-shm", db_path);
-		unlink(side);
+		rc = refresh_db(store, tmp, db, true, stats, &damaged, err);
+		sqlite3_close(db);
+		if (!rc && (rc = sync_file(tmp)) < 0)
+			rc = mesh_errf(err, -EIO, "%s: fdatasync: %s", tmp, strerror(-rc));
+		if (!rc) {
+			if (rename(tmp, db_path) < 0)
+				rc = mesh_errf(err, -errno, "%s: %s", db_path, strerror(errno));
+			/* the old file's write-ahead log belongs to the old file */
+			snprintf(side, sizeof side, "%s-wal", db_path);
+			unlink(side);
+			snprintf(side, sizeof side, "%s-shm", db_path);
+			unlink(side);
+			char dir[PATH_MAX];
+			snprintf(dir, sizeof dir, "%s", db_path);
+			char *slash = strrchr(dir, '/');
+			if (!rc && slash) {
+				*slash = 0;
+				mesh_fsync_dir_at(AT_FDCWD, *dir ? dir : "/");
+			}
+		}
+		if (rc)
+			unlink(tmp);
 	}
-	if (rc)
-		unlink(tmp);
+	if (lock >= 0)
+		close(lock);
+	return rc;
+}
+
+int index_rebuild(const char *store, const char *db_path, struct index_refresh_stats *stats,
+		  struct mesh_err *err)
+{
+	struct index_refresh_stats local;
+	return rebuild(store, db_path, false, stats ? stats : &local, err);
+}
+
+static int refresh_existing(const char *store, const char *db_path, struct index_refresh_stats *stats,
+			    struct mesh_err *err)
+{
+	sqlite3 *db;
+	bool damaged = false;
+	int rc = db_open_rw(db_path, false, &db, &damaged, err);
+	if (!rc) {
+		rc = refresh_db(store, db_path, db, false, stats, &damaged, err);
+		sqlite3_close(db);
+	}
+	if (rc && damaged)
+		return rebuild(store, db_path, false, stats, err);   /* a cache: start again */
 	return rc;
 }
 
@@ -886,17 +963,8 @@ int index_refresh(const char *store, const char *db_path, struct index_refresh_s
 		stats = &local;
 	memset(stats, 0, sizeof *stats);
 	if (access(db_path, F_OK) < 0 && errno == ENOENT)
-		return index_rebuild(store, db_path, stats, err);
-	sqlite3 *db;
-	bool damaged = false;
-	int rc = db_open_rw(db_path, false, &db, &damaged, err);
-	if (!rc) {
-		rc = refresh_db(store, db_path, db, false, stats, &damaged, err);
-		sqlite3_close(db);
-	}
-	if (rc && damaged)
-		return index_rebuild(store, db_path, stats, err);   /* a cache: start again */
-	return rc;
+		return rebuild(store, db_path, true, stats, err);
+	return refresh_existing(store, db_path, stats, err);
 }
 
 /* ---- search ---- */
