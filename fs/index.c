@@ -8,6 +8,9 @@
  * domain/product/version did), and the FTS row of a release has the
  * release's rowid.
  *
+ * A build from scratch (index_rebuild) lists every product first and
+ * takes each one's releases from index_loader's threads, in that order.
+ *
  * Not here: the daemon's view (catalog.c); who may see a hit (callers
  * filter on the hit's domain, product, restricted and owners).
  */
@@ -442,17 +445,31 @@ static void refresh_product(struct refresh *r, int dfd, const char *domain, cons
 	lifecycle_load_at(pfd, &life, NULL);      /* unreadable: all active, as the mount */
 	bool retry = false;
 	size_t unreadable = 0;
-	int lfd = dup(pfd);
-	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
-	if (!d && lfd >= 0)
-		close(lfd);
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		const char *v = de->d_name;
-		if (v[0] == '.' || semver_parse(v, NULL))
-			continue;
-		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-			continue;
+	/* the version directories: as a build's loader listed them, or read here */
+	const struct index_loaded *listed = r->loaded && r->loaded->listed ? r->loaded : NULL;
+	DIR *d = NULL;
+	if (!listed) {
+		int lfd = dup(pfd);
+		d = lfd >= 0 ? fdopendir(lfd) : NULL;
+		if (!d && lfd >= 0)
+			close(lfd);
+	}
+	for (size_t li = 0;;) {
+		const char *v;
+		if (listed) {
+			if (li == listed->n)
+				break;
+			v = listed->r[li++].version;
+		} else {
+			struct dirent *de = d ? readdir(d) : NULL;
+			if (!de)
+				break;
+			v = de->d_name;
+			if (v[0] == '.' || semver_parse(v, NULL))
+				continue;
+			if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+				continue;
+		}
 		enum lifecycle state = lifecycle_of(&life, v);
 		if (state == LC_RETIRED)
 			continue;           /* off the mount, off the index */

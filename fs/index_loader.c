@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,37 +64,39 @@ struct index_loader {
 	pthread_mutex_t mu;
 	pthread_cond_t done_cv, space_cv;
 	size_t next, taken;           /* next product to read; products taken by the build */
+	size_t build_waits_for;       /* the product the build waits for (SIZE_MAX: none) */
+	size_t workers_waiting;       /* for room in the window */
 	bool stop;
 	pthread_t *threads;
 	size_t n_threads;
 };
 
-/* One product's releases: every version directory, read. */
-static struct index_loaded *load_product(const struct index_loader *l, int pfd, size_t i)
+/* One product's releases: every version directory, read.  The directory
+ * is listed with getdents64 into the worker's buffer (an opendir per
+ * product allocates 32 KiB, and with it malloc consolidates its bins). */
+static struct index_loaded *load_product(const struct index_loader *l, int pfd, size_t i, char *buf,
+					 size_t size)
 {
 	struct index_loaded *set = xcalloc(1, sizeof *set);
-	int lfd = dup(pfd);
-	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
-	if (!d) {
-		if (lfd >= 0)
-			close(lfd);
-		return set;
-	}
 	size_t cap = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		const char *v = de->d_name;
-		if (v[0] == '.' || semver_parse(v, NULL))
-			continue;
-		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-			continue;
-		if (set->n == cap)
-			set->r = xrealloc(set->r, (cap = cap ? cap * 2 : 4) * sizeof *set->r);
-		struct index_loaded_release *r = &set->r[set->n++];
-		r->version = xstrdup(v);
-		index_load_release(pfd, l->store, l->domains[i], l->products[i], v, &r->m, &r->c);
+	ssize_t got;
+	while ((got = getdents64(pfd, buf, size)) > 0) {
+		for (ssize_t off = 0; off < got;) {
+			const struct dirent64 *de = (const struct dirent64 *)(buf + off);
+			off += de->d_reclen;
+			const char *v = de->d_name;
+			if (v[0] == '.' || semver_parse(v, NULL))
+				continue;
+			if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+				continue;
+			if (set->n == cap)
+				set->r = xrealloc(set->r, (cap = cap ? cap * 2 : 4) * sizeof *set->r);
+			struct index_loaded_release *r = &set->r[set->n++];
+			r->version = xstrdup(v);
+			index_load_release(pfd, l->store, l->domains[i], l->products[i], v, &r->m, &r->c);
+		}
 	}
-	closedir(d);
+	set->listed = got == 0;
 	return set;
 }
 
@@ -105,10 +108,15 @@ static void *worker(void *arg)
 	int root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int dfd = -1;
 	const char *dname = NULL;
+	size_t size = 16384;
+	char *buf = xmalloc(size);
 	for (;;) {
 		pthread_mutex_lock(&l->mu);
-		while (!l->stop && l->next < l->n && l->next >= l->taken + INDEX_LOADER_WINDOW)
+		while (!l->stop && l->next < l->n && l->next >= l->taken + INDEX_LOADER_WINDOW) {
+			l->workers_waiting++;
 			pthread_cond_wait(&l->space_cv, &l->mu);
+			l->workers_waiting--;
+		}
 		if (l->stop || l->next >= l->n) {
 			pthread_mutex_unlock(&l->mu);
 			break;
@@ -123,15 +131,17 @@ static void *worker(void *arg)
 		}
 		int pfd = dfd >= 0 ? openat(dfd, l->products[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
 				   : -1;
-		struct index_loaded *set = pfd >= 0 ? load_product(l, pfd, i) : xcalloc(1, sizeof *set);
+		struct index_loaded *set = pfd >= 0 ? load_product(l, pfd, i, buf, size) : xcalloc(1, sizeof *set);
 		if (pfd >= 0)
 			close(pfd);
 		pthread_mutex_lock(&l->mu);
 		l->slots[i].set = set;
 		l->slots[i].done = true;
-		pthread_cond_broadcast(&l->done_cv);
+		if (l->build_waits_for == i)      /* the build is waiting for this one */
+			pthread_cond_signal(&l->done_cv);
 		pthread_mutex_unlock(&l->mu);
 	}
+	free(buf);
 	if (dfd >= 0)
 		close(dfd);
 	if (root >= 0)
@@ -164,6 +174,7 @@ struct index_loader *index_loader_start(const char *store, char *const *domains,
 	l->domains = domains;
 	l->products = products;
 	l->n = n;
+	l->build_waits_for = SIZE_MAX;
 	l->slots = xcalloc(n, sizeof *l->slots);
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->done_cv, NULL);
@@ -186,13 +197,16 @@ struct index_loaded *index_loader_take(struct index_loader *l, size_t i)
 	if (!l || i >= l->n)
 		return NULL;
 	pthread_mutex_lock(&l->mu);
+	l->build_waits_for = i;
 	while (!l->slots[i].done)
 		pthread_cond_wait(&l->done_cv, &l->mu);
+	l->build_waits_for = SIZE_MAX;
 	struct index_loaded *set = l->slots[i].set;
 	l->slots[i].set = NULL;
 	if (i + 1 > l->taken) {
 		l->taken = i + 1;
-		pthread_cond_broadcast(&l->space_cv);
+		if (l->workers_waiting)
+			pthread_cond_broadcast(&l->space_cv);
 	}
 	pthread_mutex_unlock(&l->mu);
 	return set;

@@ -47,8 +47,9 @@ struct index_loaded_release {
 	struct contract *c;
 };
 struct index_loaded {
-	struct index_loaded_release *r;
+	struct index_loaded_release *r;   /* every version directory, in directory order */
 	size_t n;
+	bool listed;             /* the product directory was read (else the build reads it) */
 };
 
 struct index_loader;
