@@ -205,7 +205,9 @@ struct index_loaded *index_loader_take(struct index_loader *l, size_t i)
 	l->slots[i].set = NULL;
 	if (i + 1 > l->taken) {
 		l->taken = i + 1;
-		if (l->workers_waiting)
+		/* workers that found the window full sleep until half of it
+		 * is free: each wakeup then has many products to read */
+		if (l->workers_waiting && l->next - l->taken <= INDEX_LOADER_WINDOW / 2)
 			pthread_cond_broadcast(&l->space_cv);
 	}
 	pthread_mutex_unlock(&l->mu);
