@@ -8,11 +8,15 @@
  * domain/product/version did), and the FTS row of a release has the
  * release's rowid.
  *
+ * A build from scratch (index_rebuild) lists every product first and
+ * takes each one's releases from index_loader's threads, in that order.
+ *
  * Not here: the daemon's view (catalog.c); who may see a hit (callers
  * filter on the hit's domain, product, restricted and owners).
  */
 #include "index.h"
 #include "changelog.h"
+#include "index_loader.h"
 #include "state_dir.h"
 
 #include <dirent.h>
@@ -23,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -243,6 +248,8 @@ struct refresh {
 	struct index_refresh_stats *stats;
 	struct map products;          /* "domain/product" -> products row */
 	bool force;                   /* list every product refreshed (the change log named it) */
+	bool build;                   /* a new index (index_rebuild): releases read ahead by a loader */
+	struct index_loaded *loaded;  /* the product being refreshed, as the loader read it (or NULL) */
 	int failed;                   /* SQLite error code of the first failure */
 };
 
@@ -385,28 +392,16 @@ static int64_t lifecycle_mtime(int dfd, const char *product)
 	return t;
 }
 
-/* Load a release's manifest and contract; false when either is unreadable. */
+/* Load a release's manifest and contract; false when either is unreadable.
+ * A build takes them from its loader when the loader read them. */
 static bool load_release(struct refresh *r, int pfd, const char *domain, const char *product,
 			 const char *version, struct manifest **m, struct contract **c)
 {
-	*m = NULL;
-	*c = NULL;
-	int vfd = openat(pfd, version, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (vfd < 0)
-		return false;
-	bool ok = manifest_load_at(vfd, STORE_MANIFEST, m, NULL) == 0;
-	close(vfd);
-	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/domains/%s/%s/%s/contract.yaml", r->store, domain, product, version);
-	if (ok)
-		ok = contract_load(path, c, NULL) == 0;
-	if (!ok) {
-		manifest_free(*m);
-		contract_free(*c);
-		*m = NULL;
-		*c = NULL;
-	}
-	return ok;
+	if (index_loaded_claim(r->loaded, version, m, c))
+		return true;
+	manifest_free(*m);
+	contract_free(*c);
+	return index_load_release(pfd, r->store, domain, product, version, m, c);
 }
 
 static void refresh_product(struct refresh *r, int dfd, const char *domain, const char *product)
@@ -450,17 +445,31 @@ static void refresh_product(struct refresh *r, int dfd, const char *domain, cons
 	lifecycle_load_at(pfd, &life, NULL);      /* unreadable: all active, as the mount */
 	bool retry = false;
 	size_t unreadable = 0;
-	int lfd = dup(pfd);
-	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
-	if (!d && lfd >= 0)
-		close(lfd);
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		const char *v = de->d_name;
-		if (v[0] == '.' || semver_parse(v, NULL))
-			continue;
-		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-			continue;
+	/* the version directories: as a build's loader listed them, or read here */
+	const struct index_loaded *listed = r->loaded && r->loaded->listed ? r->loaded : NULL;
+	DIR *d = NULL;
+	if (!listed) {
+		int lfd = dup(pfd);
+		d = lfd >= 0 ? fdopendir(lfd) : NULL;
+		if (!d && lfd >= 0)
+			close(lfd);
+	}
+	for (size_t li = 0;;) {
+		const char *v;
+		if (listed) {
+			if (li == listed->n)
+				break;
+			v = listed->r[li++].version;
+		} else {
+			struct dirent *de = d ? readdir(d) : NULL;
+			if (!de)
+				break;
+			v = de->d_name;
+			if (v[0] == '.' || semver_parse(v, NULL))
+				continue;
+			if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+				continue;
+		}
 		enum lifecycle state = lifecycle_of(&life, v);
 		if (state == LC_RETIRED)
 			continue;           /* off the mount, off the index */
@@ -516,6 +525,56 @@ static void refresh_product(struct refresh *r, int dfd, const char *domain, cons
 	done(r, s);
 }
 
+/* Every product of every domain, in directory order: domains[i]/products[i]. */
+struct product_list {
+	char **domains, **products;
+	size_t n, cap;
+};
+
+static void list_products(DIR *domains, struct product_list *pl)
+{
+	struct dirent *dd;
+	while ((dd = readdir(domains))) {
+		if (dd->d_name[0] == '.' || !mesh_name_ok(dd->d_name))
+			continue;
+		int dfd = openat(dirfd(domains), dd->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		DIR *products = dfd >= 0 ? fdopendir(dfd) : NULL;
+		if (!products) {
+			if (dfd >= 0)
+				close(dfd);
+			continue;
+		}
+		char *domain = NULL;         /* shared by the domain's products */
+		struct dirent *pd;
+		while ((pd = readdir(products))) {
+			if (pd->d_name[0] == '.' || !mesh_name_ok(pd->d_name) ||
+			    (pd->d_type != DT_DIR && pd->d_type != DT_UNKNOWN))
+				continue;
+			if (pl->n == pl->cap) {
+				pl->cap = pl->cap ? pl->cap * 2 : 256;
+				pl->domains = xrealloc(pl->domains, pl->cap * sizeof *pl->domains);
+				pl->products = xrealloc(pl->products, pl->cap * sizeof *pl->products);
+			}
+			if (!domain)
+				domain = xstrdup(dd->d_name);
+			pl->domains[pl->n] = domain;
+			pl->products[pl->n++] = xstrdup(pd->d_name);
+		}
+		closedir(products);
+	}
+}
+
+static void product_list_free(struct product_list *pl)
+{
+	for (size_t i = 0; i < pl->n; i++) {
+		if (i + 1 == pl->n || pl->domains[i + 1] != pl->domains[i])
+			free(pl->domains[i]);
+		free(pl->products[i]);
+	}
+	free(pl->domains);
+	free(pl->products);
+}
+
 static void walk_store(struct refresh *r)
 {
 	char path[PATH_MAX];
@@ -523,6 +582,33 @@ static void walk_store(struct refresh *r)
 	DIR *domains = opendir(path);
 	if (!domains)
 		return;
+	if (r->build) {
+		/* A new index reads every release: the names first, then the
+		 * loader's threads read ahead while this one writes the
+		 * products in the same order as the walk below would. */
+		struct product_list pl = {0};
+		list_products(domains, &pl);
+		struct index_loader *l = index_loader_start(r->store, pl.domains, pl.products, pl.n);
+		int dfd = -1;
+		for (size_t i = 0; i < pl.n && !r->failed; i++) {
+			if (!i || pl.domains[i] != pl.domains[i - 1]) {
+				if (dfd >= 0)
+					close(dfd);
+				dfd = openat(dirfd(domains), pl.domains[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			}
+			r->loaded = index_loader_take(l, i);
+			if (dfd >= 0)
+				refresh_product(r, dfd, pl.domains[i], pl.products[i]);
+			index_loaded_free(r->loaded);
+			r->loaded = NULL;
+		}
+		if (dfd >= 0)
+			close(dfd);
+		index_loader_free(l);
+		product_list_free(&pl);
+		closedir(domains);
+		return;
+	}
 	struct dirent *dd;
 	while ((dd = readdir(domains)) && !r->failed) {
 		if (dd->d_name[0] == '.' || !mesh_name_ok(dd->d_name))
@@ -673,10 +759,10 @@ static int64_t now_ns(void)
 }
 
 /* Refresh an open index.  *damaged on SQLite corruption. */
-static int refresh_db(const char *store, const char *path, sqlite3 *db, struct index_refresh_stats *stats,
-		      bool *damaged, struct mesh_err *err)
+static int refresh_db(const char *store, const char *path, sqlite3 *db, bool build,
+		      struct index_refresh_stats *stats, bool *damaged, struct mesh_err *err)
 {
-	struct refresh r = {.store = store, .db = db, .stats = stats, .start_ns = now_ns()};
+	struct refresh r = {.store = store, .db = db, .stats = stats, .start_ns = now_ns(), .build = build};
 	char gen[64] = "";
 	int rc = store_read_generation(store, gen, sizeof gen);
 	if (rc)
@@ -778,35 +864,111 @@ static int refresh_db(const char *store, const char *path, sqlite3 *db, struct i
 	return 0;
 }
 
-int index_rebuild(const char *store, const char *db_path, struct index_refresh_stats *stats,
-		  struct mesh_err *err)
+/* One build at a time per index: an exclusive flock on DB.lock (local
+ * disk; released by the kernel if the builder dies).  -1 when the lock
+ * file cannot be had (then db_open_rw reports why the build cannot run). */
+static int build_lock(const char *db_path)
 {
-	struct index_refresh_stats local;
-	if (!stats)
-		stats = &local;
+	char path[PATH_MAX + 8];
+	snprintf(path, sizeof path, "%s.lock", db_path);
+	int fd = mesh_open_regular_at(AT_FDCWD, path, O_RDWR | O_CREAT, STORE_FILE_MODE, NULL);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	return fd;
+}
+
+/* The data of a finished build reaches the disk before its name does
+ * (the build runs with synchronous=OFF): a crash leaves the old index, or
+ * none, never a part of the new one. */
+static int sync_file(const char *path)
+{
+	int fd = mesh_open_regular_at(AT_FDCWD, path, O_RDONLY, 0, NULL);
+	if (fd < 0)
+		return fd;
+	int rc = fdatasync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+static int refresh_existing(const char *store, const char *db_path, struct index_refresh_stats *stats,
+			    struct mesh_err *err);
+
+/* Build into DB.tmp and rename it over DB, under the build lock.  With
+ * `if_missing` (a refresh that found no index), a build that another
+ * process finished meanwhile is refreshed instead of built again. */
+static int rebuild(const char *store, const char *db_path, bool if_missing, struct index_refresh_stats *stats,
+		   struct mesh_err *err)
+{
 	memset(stats, 0, sizeof *stats);
-	char tmp[PATH_MAX + 32];
-	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", db_path, (long)getpid());
+	int lock = build_lock(db_path);
+	if (if_missing && access(db_path, F_OK) == 0) {
+		if (lock >= 0)
+			close(lock);
+		return refresh_existing(store, db_path, stats, err);
+	}
+	char tmp[PATH_MAX + 32], side[PATH_MAX + 48];
+	/* one name under the lock: what a build that died left is removed,
+	 * its rollback journal first (never replayed into a new file) */
+	snprintf(tmp, sizeof tmp, "%s.tmp", db_path);
+	snprintf(side, sizeof side, "%s-journal", tmp);
+	unlink(side);
 	unlink(tmp);
 	sqlite3 *db;
 	bool damaged;
 	int rc = db_open_rw(tmp, true, &db, &damaged, err);
-	if (rc)
-		return rc;
-	rc = refresh_db(store, tmp, db, stats, &damaged, err);
-	sqlite3_close(db);
 	if (!rc) {
-		if (rename(tmp, db_path) < 0)
-			rc = mesh_errf(err, -errno, "%s: %s", db_path, strerror(errno));
-		/* the old file's write-ahead log belongs to the old file */
-		char side[PATH_MAX + 8];
-		snprintf(side, sizeof side, "%s-wal", db_path);
-		unlink(side);
-		snprintf(side, sizeof side, "%s-shm", db_path);
-		unlink(side);
+		rc = refresh_db(store, tmp, db, true, stats, &damaged, err);
+		sqlite3_close(db);
+		if (!rc && (rc = sync_file(tmp)) < 0)
+			rc = mesh_errf(err, -EIO, "%s: fdatasync: %s", tmp, strerror(-rc));
+		if (!rc) {
+			if (rename(tmp, db_path) < 0)
+				rc = mesh_errf(err, -errno, "%s: %s", db_path, strerror(errno));
+			/* the old file's write-ahead log belongs to the old file */
+			snprintf(side, sizeof side, "%s-wal", db_path);
+			unlink(side);
+			snprintf(side, sizeof side, "%s-shm", db_path);
+			unlink(side);
+			char dir[PATH_MAX];
+			snprintf(dir, sizeof dir, "%s", db_path);
+			char *slash = strrchr(dir, '/');
+			if (!rc && slash) {
+				*slash = 0;
+				mesh_fsync_dir_at(AT_FDCWD, *dir ? dir : "/");
+			}
+		}
+		if (rc)
+			unlink(tmp);
 	}
-	if (rc)
-		unlink(tmp);
+	if (lock >= 0)
+		close(lock);
+	return rc;
+}
+
+int index_rebuild(const char *store, const char *db_path, struct index_refresh_stats *stats,
+		  struct mesh_err *err)
+{
+	struct index_refresh_stats local;
+	return rebuild(store, db_path, false, stats ? stats : &local, err);
+}
+
+static int refresh_existing(const char *store, const char *db_path, struct index_refresh_stats *stats,
+			    struct mesh_err *err)
+{
+	sqlite3 *db;
+	bool damaged = false;
+	int rc = db_open_rw(db_path, false, &db, &damaged, err);
+	if (!rc) {
+		rc = refresh_db(store, db_path, db, false, stats, &damaged, err);
+		sqlite3_close(db);
+	}
+	if (rc && damaged)
+		return rebuild(store, db_path, false, stats, err);   /* a cache: start again */
 	return rc;
 }
 
@@ -818,17 +980,8 @@ int index_refresh(const char *store, const char *db_path, struct index_refresh_s
 		stats = &local;
 	memset(stats, 0, sizeof *stats);
 	if (access(db_path, F_OK) < 0 && errno == ENOENT)
-		return index_rebuild(store, db_path, stats, err);
-	sqlite3 *db;
-	bool damaged = false;
-	int rc = db_open_rw(db_path, false, &db, &damaged, err);
-	if (!rc) {
-		rc = refresh_db(store, db_path, db, stats, &damaged, err);
-		sqlite3_close(db);
-	}
-	if (rc && damaged)
-		return index_rebuild(store, db_path, stats, err);   /* a cache: start again */
-	return rc;
+		return rebuild(store, db_path, true, stats, err);
+	return refresh_existing(store, db_path, stats, err);
 }
 
 /* ---- search ---- */

@@ -800,14 +800,19 @@ static int refresh_descriptors(const char *store, struct mesh_err *err)
 	int rc = catalog_scan(store, NULL, &cat, err);
 	if (!rc)
 		rc = lineage_load(store, cat, &g, err);
+	/* the policy is loaded once for every card, not per product */
+	struct card_views *views = NULL;
+	if (!rc)
+		rc = card_views_open(store, cat, &views, err);
 	const struct cat_node *root = rc ? NULL : catalog_root(cat);
 	for (uint32_t d = 0; root && d < root->n_children && !rc; d++)
 		for (uint32_t p = 0; p < root->children[d]->n_children && !rc; p++) {
 			const struct cat_node *prod = root->children[d]->children[p];
 			rc = descriptor_refresh(store, cat, prod->domain, prod->name, NULL, 0, err);
 			if (!rc)
-				rc = card_refresh(store, cat, g, prod->domain, prod->name, err);
+				rc = card_refresh_with(store, cat, g, views, prod->domain, prod->name, err);
 		}
+	card_views_close(views);
 	lineage_free(g);
 	catalog_unref(cat);
 	/* cards and served descriptors are written without an fsync each

@@ -47,4 +47,17 @@ bool card_node_generated(const struct cat_node *n);
 int card_refresh(const char *store, const struct catalog *cat, const struct lineage *g, const char *domain,
 		 const char *product, struct mesh_err *err);
 
+/* The same for many products of one catalog (`meshctl reindex`): the
+ * views a card is written with (anyone's, governance's: each loads the
+ * policy) are opened once, by card_views_open, and given to each
+ * card_refresh_with.  The views reference `cat` until _close; _close(NULL)
+ * is a no-op.  -errno only for an unreadable store. */
+struct card_views;
+int card_views_open(const char *store, const struct catalog *cat, struct card_views **out,
+		    struct mesh_err *err);
+void card_views_close(struct card_views *views);
+int card_refresh_with(const char *store, const struct catalog *cat, const struct lineage *g,
+		      const struct card_views *views, const char *domain, const char *product,
+		      struct mesh_err *err);
+
 #endif

@@ -53,15 +53,19 @@ struct index_refresh_stats {
 	int incremental;          /* only the products the change log named were looked at */
 };
 
-/* Build `db_path` from scratch from the store's files (into a temporary
- * file renamed over it).  *stats (if not NULL) says what was indexed. */
+/* Build `db_path` from scratch from the store's files: under an exclusive
+ * lock on DB.lock (one build at a time), into DB.tmp, synced, then renamed
+ * over DB, so readers see the old index or the new one and a crash leaves
+ * the old one or none.  Releases are read by threads (index_loader.h).
+ * *stats (if not NULL) says what was indexed. */
 int index_rebuild(const char *store, const char *db_path, struct index_refresh_stats *stats,
 		  struct mesh_err *err);
 
 /* Bring `db_path` up to the store: nothing when the generation has not
  * moved (and settled), else the incremental refresh described above.  An
  * index that is missing or cannot be read (damaged, another layout) is
- * rebuilt.  -EACCES/-EROFS when the index is behind and this process may
+ * rebuilt (a missing one that another process is building is waited for,
+ * then refreshed).  -EACCES/-EROFS when the index is behind and this process may
  * not write it; -EIO for SQLite errors; `err` says which file. */
 int index_refresh(const char *store, const char *db_path, struct index_refresh_stats *stats,
 		  struct mesh_err *err);

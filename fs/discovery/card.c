@@ -320,6 +320,44 @@ static char *read_release_file(int root_fd, const struct cat_node *v, const char
 	return text;
 }
 
+struct card_views {
+	struct visibility *anyone;      /* what anyone who may see a product may know */
+	struct visibility *governance;  /* the product's own facts, even when it is restricted */
+};
+
+int card_views_open(const char *store, const struct catalog *cat, struct card_views **out, struct mesh_err *err)
+{
+	*out = NULL;
+	struct card_views *v = xcalloc(1, sizeof *v);
+	/* a card is one file for every reader: it knows what anyone who may
+	 * see the product may know (restricted neighbours are counted only) */
+	struct identity nobody;
+	identity_from_ids(&nobody, 65534, 65534, NULL, 0);
+	snprintf(nobody.user, sizeof nobody.user, "%s", "(any reader)");
+	int rc = visibility_open(store, (struct catalog *)cat, &nobody, &v->anyone, err);
+	/* the product itself may be restricted: its card is hidden with it,
+	 * so gather its facts as governance, its neighbours as anyone */
+	struct identity root_id;
+	identity_from_ids(&root_id, 0, 0, NULL, 0);
+	if (!rc)
+		rc = visibility_open(store, (struct catalog *)cat, &root_id, &v->governance, err);
+	if (rc) {
+		card_views_close(v);
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+void card_views_close(struct card_views *v)
+{
+	if (!v)
+		return;
+	visibility_close(v->anyone);
+	visibility_close(v->governance);
+	free(v);
+}
+
 int card_refresh(const char *store, const struct catalog *known, const struct lineage *g, const char *domain,
 		 const char *product, struct mesh_err *err)
 {
@@ -328,12 +366,20 @@ int card_refresh(const char *store, const struct catalog *known, const struct li
 	if (rc)
 		return rc;
 	const struct catalog *c = known ? known : cat;
-	/* a card is one file for every reader: it knows what anyone who may
-	 * see the product may know (restricted neighbours are counted only) */
-	struct identity nobody;
-	identity_from_ids(&nobody, 65534, 65534, NULL, 0);
-	snprintf(nobody.user, sizeof nobody.user, "%s", "(any reader)");
-	struct visibility *vis = NULL;
+	struct card_views *views = NULL;
+	rc = card_views_open(store, c, &views, err);
+	if (!rc)
+		rc = card_refresh_with(store, c, g, views, domain, product, err);
+	card_views_close(views);
+	catalog_unref(cat);
+	return rc;
+}
+
+int card_refresh_with(const char *store, const struct catalog *c, const struct lineage *g,
+		      const struct card_views *views, const char *domain, const char *product, struct mesh_err *err)
+{
+	int rc = 0;
+	const struct visibility *vis = views->anyone;
 	struct product_info *p = NULL;
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/domains/%s/%s", store, domain, product);
@@ -343,37 +389,27 @@ int card_refresh(const char *store, const struct catalog *known, const struct li
 		rc = mesh_errf(err, -errno, "%s: %s", path, strerror(errno));
 		goto out;
 	}
-	rc = visibility_open(store, (struct catalog *)c, &nobody, &vis, err);
-	struct visibility *owner_view = NULL;
-	struct identity root_id;
-	identity_from_ids(&root_id, 0, 0, NULL, 0);
-	/* the product itself may be restricted: its card is hidden with it,
-	 * so gather its facts as governance, its neighbours as anyone */
-	if (!rc)
-		rc = visibility_open(store, (struct catalog *)c, &root_id, &owner_view, err);
+	rc = product_info_load(store, c, views->governance, g, domain, product, &p, err);
 	if (!rc) {
-		rc = product_info_load(store, c, owner_view, g, domain, product, &p, err);
-		if (!rc) {
-			/* neighbours as anyone may see them */
-			struct lineage *own = NULL;
-			const struct lineage *lg = g;
-			if (!lg && !lineage_load(store, c, &own, NULL))
-				lg = own;
-			if (lg) {
-				for (size_t i = 0; i < p->n_inputs; i++)
-					free(p->inputs[i]);
-				free(p->inputs);
-				for (size_t i = 0; i < p->n_built; i++)
-					free(p->built_from_it[i]);
-				free(p->built_from_it);
-				p->n_inputs = lineage_inputs(lg, domain, product, visibility_lineage_cb, vis, &p->inputs);
-				p->n_built = lineage_consumers(lg, domain, product, visibility_lineage_cb, vis,
-							       &p->built_from_it);
-			}
-			lineage_free(own);
+		/* neighbours as anyone may see them */
+		struct lineage *own = NULL;
+		const struct lineage *lg = g;
+		if (!lg && !lineage_load(store, c, &own, NULL))
+			lg = own;
+		if (lg) {
+			for (size_t i = 0; i < p->n_inputs; i++)
+				free(p->inputs[i]);
+			free(p->inputs);
+			for (size_t i = 0; i < p->n_built; i++)
+				free(p->built_from_it[i]);
+			free(p->built_from_it);
+			p->n_inputs = lineage_inputs(lg, domain, product, visibility_lineage_cb, (void *)vis,
+						     &p->inputs);
+			p->n_built = lineage_consumers(lg, domain, product, visibility_lineage_cb, (void *)vis,
+						       &p->built_from_it);
 		}
+		lineage_free(own);
 	}
-	visibility_close(owner_view);
 	if (rc == -ENOENT) {          /* every version retired: no card */
 		rc = 0;
 		unlinkat(pfd, CARD_PRODUCT, 0);
@@ -410,12 +446,10 @@ int card_refresh(const char *store, const struct catalog *known, const struct li
 	}
 out:
 	product_info_free(p);
-	visibility_close(vis);
 	if (pfd >= 0)
 		close(pfd);
 	if (root_fd >= 0)
 		close(root_fd);
-	catalog_unref(cat);
 	return rc;
 }
 
