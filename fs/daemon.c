@@ -31,10 +31,13 @@
 #include "card.h"
 #include "card_reader.h"
 #include "identity.h"
+#include "index.h"
 #include "mesh_ino.h"
 #include "pgsink.h"
 #include "mesh_util.h"
 #include "policy.h"
+#include "snapshot.h"
+#include "snapshot_cache.h"
 #include "state_dir.h"
 #include "unique.h"
 #include "usage.h"
@@ -49,6 +52,12 @@ struct mesh_daemon {
 	int root_fd;                     /* the store's directory */
 	pthread_mutex_t lock;            /* protects `current`, `policy`, `masks` */
 	struct catalog *current;
+	/* where `current` came from (snapshot.h), under `lock` */
+	bool from_index;
+	char walk_reason[8192];          /* the last reason logged for a walk */
+	bool settle_pending;             /* an index not settled: build again at settle_at */
+	struct timespec settle_at;       /* CLOCK_MONOTONIC */
+	struct snapshot_cache *cache;    /* loaded products, the inodes the kernel holds */
 	struct policy_ref *policy;       /* NULL: no valid policy ever loaded */
 	atomic_bool policy_loaded;       /* policy != NULL, readable without the lock */
 	char policy_error[MESH_ERR_MAX];
@@ -61,6 +70,7 @@ struct mesh_daemon {
 	char secret_error[MESH_ERR_MAX];
 	struct view_ino {
 		uint64_t ino, base_ino, size;
+		uint64_t product_ino;    /* base's product: base found again after an eviction */
 		char sha256[65];
 		char *plan;
 		char *refused;           /* the build refused the content: deny, and why */
@@ -80,6 +90,14 @@ struct mesh_daemon {
 	struct daemon_file *files;       /* open files, released at close if the
 					    kernel never sent RELEASE (unmount) */
 };
+
+/* The product node above n (NULL above products). */
+static const struct cat_node *product_of(const struct cat_node *n)
+{
+	while (n && n->kind != CAT_PRODUCT)
+		n = n->parent;
+	return n;
+}
 
 /* A policy snapshot shared by the opens that decided with it. */
 struct policy_ref {
@@ -161,6 +179,34 @@ static int usage_places(const struct mesh_daemon *d, char *host, size_t host_siz
 			char *ship, size_t ship_size, struct mesh_err *err);
 static int open_backing_cb(void *ctx, const char *relpath);
 
+/* A new snapshot (snapshot.h), logging where it came from when that
+ * changes: a walk of the store says why the index was not used. */
+static int build_snapshot(struct mesh_daemon *d, const struct catalog *previous, struct catalog **out,
+			  struct mesh_err *err)
+{
+	struct snapshot_result res;
+	int rc = snapshot_build(d->store, d->opts.state_dir, previous, out, &res, err);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&d->lock);
+	bool was_index = d->from_index, first = !d->current;
+	bool new_reason = !res.from_index && strncmp(d->walk_reason, res.reason, sizeof d->walk_reason - 1);
+	d->from_index = res.from_index;
+	snprintf(d->walk_reason, sizeof d->walk_reason, "%s", res.from_index ? "" : res.reason);
+	d->settle_pending = res.from_index && !res.settled;
+	if (d->settle_pending) {
+		clock_gettime(CLOCK_MONOTONIC, &d->settle_at);
+		d->settle_at.tv_sec += INDEX_SETTLE_SECONDS;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (res.from_index && (first || !was_index))
+		syslog(LOG_INFO, "snapshot of %s from this host's index %s: %zu products; releases are read on demand",
+		       d->store, res.index_path, res.products);
+	else if (new_reason)
+		syslog(LOG_NOTICE, "snapshot of %s: walking the store (%s)", d->store, res.reason);
+	return 0;
+}
+
 int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, struct mesh_err *err)
 {
 	int rc = store_check(opts->store, err);
@@ -182,11 +228,13 @@ int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, str
 		daemon_close(d);
 		return rc;
 	}
-	rc = catalog_scan(d->store, NULL, &d->current, err);
+	d->cache = snapshot_cache_new(d->opts.release_cache);
+	rc = build_snapshot(d, NULL, &d->current, err);
 	if (rc) {
 		daemon_close(d);
 		return rc;
 	}
+	snapshot_cache_reset(d->cache, d->current);
 	reload_policy(d);
 	if (!d->opts.open_mesh) {
 		struct mesh_err verr = {0};
@@ -239,6 +287,31 @@ struct catalog *daemon_catalog(struct mesh_daemon *d)
 	return c;
 }
 
+/* A lazy product whose releases changed (snapshot_cache.h): the kernel
+ * forgets the product's listing, `latest`, and every version either
+ * snapshot names (their entries, so a retired one is looked up again and
+ * not found, and their inodes). */
+static void invalidate_product(struct mesh_daemon *d, const struct cat_node *o, const struct cat_node *n)
+{
+	d->inval.inode(d->inval.ctx, o->ino);
+	const char *lists[2] = {o->lazy ? o->summary : NULL, n->lazy ? n->summary : NULL};
+	char path[PATH_MAX];
+	for (int k = 0; k < 2; k++)
+		for (const char *p = lists[k]; p && *p;) {
+			size_t len = strcspn(p, " \n");
+			char version[256];
+			snprintf(version, sizeof version, "%.*s", (int)(len < 255 ? len : 255), p);
+			d->inval.entry(d->inval.ctx, o->ino, version);
+			snprintf(path, sizeof path, "%s/%s/%s", o->domain, o->product, version);
+			d->inval.inode(d->inval.ctx, catalog_path_ino(path));
+			p += strcspn(p, "\n");
+			p += *p == '\n';
+		}
+	d->inval.entry(d->inval.ctx, o->ino, "latest");
+	snprintf(path, sizeof path, "%s/%s/latest", o->domain, o->product);
+	d->inval.inode(d->inval.ctx, catalog_path_ino(path));
+}
+
 /* Tell the kernel what changed between two snapshots: a directory whose
  * set of children (or whose `latest` target, or a version's state)
  * changed loses its cached listing and the changed names. */
@@ -261,6 +334,11 @@ static void invalidate_changes(struct mesh_daemon *d, const struct catalog *old,
 			const struct cat_node *nc = n ? catalog_child(n, oc->name) : NULL;
 			bool gone = !nc || (oc->kind == CAT_LATEST && strcmp(oc->target, nc->target)) ||
 				    oc->state != nc->state || oc->restricted != nc->restricted;
+			if (!gone && oc->kind == CAT_PRODUCT && (oc->lazy || nc->lazy) &&
+			    (oc->lazy != nc->lazy || oc->fingerprint != nc->fingerprint)) {
+				changed = true;
+				invalidate_product(d, oc, nc);
+			}
 			if (gone) {
 				changed = true;
 				d->inval.entry(d->inval.ctx, o->ino, oc->name);
@@ -292,7 +370,7 @@ int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err)
 {
 	struct catalog *old = daemon_catalog(d);
 	struct catalog *fresh = NULL;
-	int rc = catalog_scan(d->store, old, &fresh, err);
+	int rc = build_snapshot(d, old, &fresh, err);
 	if (rc) {
 		catalog_unref(old);
 		return rc;
@@ -302,6 +380,8 @@ int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err)
 	struct catalog *prev = d->current;
 	d->current = fresh;
 	pthread_mutex_unlock(&d->lock);
+	/* loaded products belong to the snapshot they were read for */
+	snapshot_cache_reset(d->cache, fresh);
 	invalidate_changes(d, old, fresh);
 	backing_cache_clear(d->backing);   /* no descriptor outlives a rescan */
 	catalog_unref(prev);
@@ -369,6 +449,14 @@ static void *watcher_main(void *arg)
 		struct catalog *cur = daemon_catalog(d);
 		bool stale = strcmp(gen, catalog_generation(cur)) != 0;
 		catalog_unref(cur);
+		/* an index refreshed within the settle time reads the store
+		 * again once it has passed (index.h: late directory listings) */
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		pthread_mutex_lock(&d->lock);
+		stale |= d->settle_pending && (now.tv_sec > d->settle_at.tv_sec ||
+					       (now.tv_sec == d->settle_at.tv_sec && now.tv_nsec >= d->settle_at.tv_nsec));
+		pthread_mutex_unlock(&d->lock);
 		uint64_t now_fingerprint = policy_fingerprint(d->store);
 		stale |= now_fingerprint != fingerprint;
 		fingerprint = now_fingerprint;
@@ -541,6 +629,7 @@ void daemon_close(struct mesh_daemon *d)
 	if (d->root_fd >= 0)
 		close(d->root_fd);
 	catalog_unref(d->current);
+	snapshot_cache_free(d->cache);
 	if (d->policy && --d->policy->refs == 0) {
 		policy_free(d->policy->p);
 		free(d->policy);
@@ -759,7 +848,9 @@ static void vino_note_text(struct mesh_daemon *d, uint64_t ino, const struct cat
 	if (!v) {
 		d->vinos = xrealloc(d->vinos, (d->n_vinos + 1) * sizeof *d->vinos);
 		v = &d->vinos[d->n_vinos++];
-		*v = (struct view_ino){.ino = ino, .base_ino = n->ino, .plan = xstrdup(plan_text)};
+		const struct cat_node *p = product_of(n);
+		*v = (struct view_ino){.ino = ino, .base_ino = n->ino, .plan = xstrdup(plan_text),
+				       .product_ino = p && p != n ? p->ino : 0};
 	}
 	if (info) {
 		v->size = info->size;
@@ -1100,18 +1191,116 @@ void daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, con
 	policy_decision_clear(&dec);
 }
 
-const struct cat_node *daemon_view_node(struct mesh_daemon *d, const struct catalog *cat, uint64_t ino,
-					uint64_t *size)
+/* At log level debug: what the release cache holds after a load. */
+static void log_cache(struct mesh_daemon *d, const struct cat_node *product)
 {
-	if (!(ino >> 63))
-		return NULL;
+	if (!(setlogmask(0) & LOG_MASK(LOG_DEBUG)))
+		return;
+	struct snapshot_cache_stats st;
+	snapshot_cache_stats(d->cache, &st);
+	syslog(LOG_DEBUG, "release cache: %s/%s; %zu products (%zu of %zu releases) kept, %llu loads, %llu evictions",
+	       product->domain, product->name, st.products, st.releases, st.max_releases,
+	       (unsigned long long)st.loads, (unsigned long long)st.evictions);
+}
+
+/* Node `ino` of `snap`, or of the loaded product `product_ino` when
+ * given (0: from the registry); *cat is the catalog it is in (referenced),
+ * taking over the caller's reference on snap. */
+static const struct cat_node *resolve(struct mesh_daemon *d, struct catalog *snap, uint64_t ino,
+				      uint64_t product_ino, bool load, struct catalog **cat)
+{
+	*cat = snap;
+	const struct cat_node *n = catalog_get(snap, ino);
+	if (!n && (product_ino || snapshot_cache_owner(d->cache, ino, &product_ino))) {
+		const struct cat_node *p = catalog_get(snap, product_ino);
+		struct catalog *loaded;
+		struct mesh_err err = {0};
+		if (p && p->lazy && snapshot_cache_product(d->cache, d->store, snap, p, &loaded, &err) == 0) {
+			log_cache(d, p);
+			n = catalog_get(loaded, ino);
+			if (n) {
+				catalog_unref(snap);
+				*cat = loaded;
+				return n;
+			}
+			catalog_unref(loaded);
+		}
+	}
+	if (n && load && n->lazy) {
+		struct catalog *loaded;
+		struct mesh_err err = {0};
+		int rc = snapshot_cache_product(d->cache, d->store, snap, n, &loaded, &err);
+		if (rc) {
+			/* listed by the index, not readable in the store now:
+			 * nothing below it is shown (never a release unverified) */
+			syslog(rc == -ENOENT ? LOG_INFO : LOG_ERR, "%s", err.msg);
+			return NULL;
+		}
+		log_cache(d, n);
+		catalog_unref(snap);
+		*cat = loaded;
+		return catalog_root(loaded);
+	}
+	return n;
+}
+
+const struct cat_node *daemon_node(struct mesh_daemon *d, uint64_t ino, bool load, struct catalog **cat,
+				   uint64_t *view_size)
+{
+	struct catalog *snap = daemon_catalog(d);
+	uint64_t base = 0, product_ino = 0;
+	if (mesh_ino_is_view(ino)) {
+		pthread_mutex_lock(&d->lock);
+		struct view_ino *v = vino_find(d, ino);
+		if (v) {
+			base = v->base_ino;
+			product_ino = v->product_ino;
+			if (view_size)
+				*view_size = v->size;
+		}
+		pthread_mutex_unlock(&d->lock);
+		if (!base) {
+			catalog_unref(snap);
+			*cat = NULL;
+			return NULL;
+		}
+	}
+	const struct cat_node *n = resolve(d, snap, base ? base : ino, product_ino, load, cat);
+	if (!n) {
+		catalog_unref(*cat);
+		*cat = NULL;
+	}
+	return n;
+}
+
+void daemon_entry_sent(struct mesh_daemon *d, const struct cat_node *n)
+{
+	const struct cat_node *p = product_of(n);
+	if (p && p != n)
+		snapshot_cache_note(d->cache, n->ino, p->ino);
+}
+
+void daemon_forget(struct mesh_daemon *d, uint64_t ino, uint64_t nlookup)
+{
+	snapshot_cache_forget(d->cache, ino, nlookup);
+}
+
+void daemon_snapshot_stats(struct mesh_daemon *d, struct daemon_snapshot_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	struct snapshot_cache_stats st;
+	snapshot_cache_stats(d->cache, &st);
 	pthread_mutex_lock(&d->lock);
-	struct view_ino *v = vino_find(d, ino);
-	uint64_t base = v ? v->base_ino : 0;
-	if (v)
-		*size = v->size;
+	out->from_index = d->from_index;
+	snprintf(out->walk_reason, sizeof out->walk_reason, "%s", d->walk_reason);
+	out->nodes = catalog_node_count(d->current);
 	pthread_mutex_unlock(&d->lock);
-	return base ? catalog_get(cat, base) : NULL;
+	out->loaded_products = st.products;
+	out->loaded_releases = st.releases;
+	out->max_releases = st.max_releases;
+	out->loads = st.loads;
+	out->evictions = st.evictions;
+	out->held_inodes = st.inodes;
 }
 
 int daemon_file_xattr(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,

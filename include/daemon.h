@@ -38,6 +38,7 @@ struct daemon_options {
 	const char *usage_sink;       /* -o usage_sink: PostgreSQL (NULL: mesh.yaml's usage.sink) */
 	const char *view_cache;       /* -o view_cache=DIR (NULL: VIEW_CACHE_DIR_DEFAULT) */
 	uint64_t view_cache_max;      /* -o view_cache_max=BYTES (0: VIEW_CACHE_MAX_DEFAULT) */
+	size_t release_cache;         /* -o release_cache=N releases kept loaded (0: SNAPSHOT_CACHE_DEFAULT) */
 };
 
 /* The caller of a FUSE request, captured when the request arrives.
@@ -114,10 +115,31 @@ struct daemon_file;
 bool daemon_node_shared(const struct mesh_daemon *d, const struct cat_node *n);
 void daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
 		     uint64_t *ino, uint64_t *size);
-/* A view inode's file in `cat` (NULL: not a view this daemon made, or its
- * file is gone) and the view's size. */
-const struct cat_node *daemon_view_node(struct mesh_daemon *d, const struct catalog *cat, uint64_t ino,
-					uint64_t *size);
+/* The node of inode `ino` in the current snapshot: a catalog inode, or a
+ * view's (its file's node, and the view's size in *view_size).  Products
+ * of a snapshot built from the index are lazy (snapshot_cache.h): with
+ * `load`, a product comes back loaded (its versions and files as
+ * children), and nodes below a product the kernel was given are found
+ * again after their product was evicted.  *cat is the catalog the node is
+ * in, referenced (catalog_unref), or NULL with NULL returned (no such
+ * node now: ENOENT). */
+const struct cat_node *daemon_node(struct mesh_daemon *d, uint64_t ino, bool load, struct catalog **cat,
+				   uint64_t *view_size);
+/* The kernel was given node n's own inode in an entry (lookup, or a
+ * readdirplus entry): counted until FORGET (daemon_forget). */
+void daemon_entry_sent(struct mesh_daemon *d, const struct cat_node *n);
+void daemon_forget(struct mesh_daemon *d, uint64_t ino, uint64_t nlookup);
+
+/* Where the snapshot came from and what is loaded (logs, tests). */
+struct daemon_snapshot_stats {
+	bool from_index;
+	char walk_reason[8192];
+	size_t nodes;                 /* in the snapshot */
+	size_t loaded_products, loaded_releases, max_releases;
+	uint64_t loads, evictions;
+	size_t held_inodes;
+};
+void daemon_snapshot_stats(struct mesh_daemon *d, struct daemon_snapshot_stats *out);
 /* user.mesh.sha256 (of the bytes this inode serves: the view's for a view;
  * the clear file's only to readers who may read it in clear) and
  * user.mesh.view (the view's mask plan, "email:hash, birth_date:year").
