@@ -37,13 +37,18 @@ struct arena_chunk {
 
 struct arena {
 	struct arena_chunk *head;
+	size_t next;               /* the next chunk's size: from 4 KiB, doubling to 64 KiB, so a
+				      loaded product (a few nodes, ~3 KiB a release) takes one small chunk */
 };
 
 static void *arena_alloc(struct arena *a, size_t size)
 {
 	size = (size + 15) & ~(size_t)15;
 	if (!a->head || a->head->used + size > a->head->size) {
-		size_t cap = size > 65536 ? size : 65536;
+		size_t cap = a->next ? a->next : 4096;
+		a->next = cap < 65536 ? cap * 2 : 65536;
+		if (cap < size)
+			cap = size;
 		struct arena_chunk *c = xmalloc(sizeof *c + cap);
 		c->next = a->head;
 		c->used = 0;
@@ -753,7 +758,8 @@ void catalog_builder_add(struct catalog_builder *cb, const char *domain, const c
 	struct cat_node *p = new_node(&cb->b, CAT_PRODUCT, product, bd->node);
 	set_place(p, bd->node->domain, p->name, NULL);
 	p->lazy = true;
-	p->children = arena_alloc(a, sizeof *p->children);
+	static const struct cat_node *const no_children[1];
+	p->children = no_children;
 	bool listed = bd->unreadable;
 	for (size_t r = 0; bd->info && r < bd->info->n_restricted; r++)
 		listed |= !strcmp(bd->info->restricted[r], product);

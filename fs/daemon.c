@@ -185,9 +185,16 @@ static int build_snapshot(struct mesh_daemon *d, const struct catalog *previous,
 			  struct mesh_err *err)
 {
 	struct snapshot_result res;
+	struct timespec w0, c0, w1, c1;
+	clock_gettime(CLOCK_MONOTONIC, &w0);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 	int rc = snapshot_build(d->store, d->opts.state_dir, previous, out, &res, err);
 	if (rc)
 		return rc;
+	clock_gettime(CLOCK_MONOTONIC, &w1);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+	double wall_ms = (double)(w1.tv_sec - w0.tv_sec) * 1e3 + (double)(w1.tv_nsec - w0.tv_nsec) / 1e6;
+	double cpu_ms = (double)(c1.tv_sec - c0.tv_sec) * 1e3 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e6;
 	pthread_mutex_lock(&d->lock);
 	bool was_index = d->from_index, first = !d->current;
 	bool new_reason = !res.from_index && strncmp(d->walk_reason, res.reason, sizeof d->walk_reason - 1);
@@ -200,10 +207,14 @@ static int build_snapshot(struct mesh_daemon *d, const struct catalog *previous,
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (res.from_index && (first || !was_index))
-		syslog(LOG_INFO, "snapshot of %s from this host's index %s: %zu products; releases are read on demand",
-		       d->store, res.index_path, res.products);
+		syslog(LOG_INFO, "snapshot of %s from this host's index %s: %zu products in %.0f ms (CPU %.0f ms); "
+		       "releases are read on demand", d->store, res.index_path, res.products, wall_ms, cpu_ms);
 	else if (new_reason)
-		syslog(LOG_NOTICE, "snapshot of %s: walking the store (%s)", d->store, res.reason);
+		syslog(LOG_NOTICE, "snapshot of %s: walking the store (%s): %.0f ms (CPU %.0f ms)", d->store, res.reason,
+		       wall_ms, cpu_ms);
+	else
+		syslog(LOG_DEBUG, "snapshot of %s %s: %.0f ms (CPU %.0f ms)", d->store,
+		       res.from_index ? "from the index" : "by a walk of the store", wall_ms, cpu_ms);
 	return 0;
 }
 
@@ -666,6 +677,12 @@ double daemon_entry_timeout(struct mesh_daemon *d, const struct cat_node *n)
 	 * another's). */
 	if (node_restricted(d, n) || !daemon_node_shared(d, n))
 		return 0;
+	/* A product's descriptor and card (outside any release) are
+	 * rewritten by meshctl; a snapshot from the index reads them with
+	 * their product and does not compare old and new, so the kernel asks
+	 * again after a poll interval. */
+	if (n->kind == CAT_FILE && !n->version)
+		return atomic_load_explicit(&d->poll_ms, memory_order_relaxed) / 1000.0;
 	return n->kind == CAT_LATEST ? 3600 : 86400;
 }
 

@@ -131,7 +131,7 @@ static void usage(FILE *out)
 "    -o view_cache_max=BYTES  size cap of the view cache, least recently used\n"
 "                           views evicted first (suffix K, M, G; default 10G)\n"
 "    -o release_cache=N     releases whose files the daemon keeps loaded, least\n"
-"                           recently used out first (default 8192; the snapshot\n"
+"                           recently used out first (default 2048; the snapshot\n"
 "                           of domains and products comes from this host's index)\n"
 "    -o state_dir=DIR       this host's local state: usage journal and database\n"
 "                           (default $MESHFS_STATE_DIR, else /var/lib/meshfs)\n"

@@ -33,9 +33,10 @@
 #include "catalog.h"
 #include "mesh_err.h"
 
-/* Releases kept loaded by default: at about 1.5 KiB a loaded release, 12
- * MiB; a store of 100,000 releases keeps its daemon under 64 MiB. */
-#define SNAPSHOT_CACHE_DEFAULT 8192
+/* Releases kept loaded by default: at about 5 KiB a loaded product of one
+ * release, 10 MiB; with the snapshot of a store of 100,000 releases (about
+ * 25 MiB) the daemon stays under 64 MiB. */
+#define SNAPSHOT_CACHE_DEFAULT 2048
 
 struct snapshot_cache;
 
