@@ -778,6 +778,9 @@ void catalog_builder_add(struct catalog_builder *cb, const char *domain, const c
 		strbuf_printf(&print, "%s %d %s\n", sorted[i].version, (int)sorted[i].restricted,
 			      sorted[i].published_at ? sorted[i].published_at : "");
 	}
+	p->release_restricted = p->restricted && !listed;   /* lazy products: a release says so */
+	for (size_t i = 0; i < n; i++)
+		p->release_restricted |= sorted[i].restricted;
 	strbuf_printf(&print, "%s%d", summary.buf, (int)p->restricted);
 	p->fingerprint = path_hash(print.buf);
 	p->summary = arena_strdup(a, summary.buf);
@@ -785,6 +788,35 @@ void catalog_builder_add(struct catalog_builder *cb, const char *domain, const c
 	strbuf_release(&summary);
 	strbuf_release(&print);
 	free(sorted);
+	if (bd->n == bd->cap) {
+		bd->cap = bd->cap ? bd->cap * 2 : 64;
+		bd->kids = xrealloc(bd->kids, bd->cap * sizeof *bd->kids);
+	}
+	bd->kids[bd->n++] = p;
+	bd->node->has_restricted |= p->restricted;
+}
+
+void catalog_builder_keep(struct catalog_builder *cb, const struct cat_node *old)
+{
+	struct builder_domain *bd = old->kind == CAT_PRODUCT && old->lazy ? builder_domain(cb, old->domain) : NULL;
+	if (!bd)
+		return;
+	struct arena *a = &cb->b.cat->arena;
+	struct cat_node *p = new_node(&cb->b, CAT_PRODUCT, old->name, bd->node);
+	set_place(p, bd->node->domain, p->name, NULL);
+	p->lazy = true;
+	static const struct cat_node *const no_children[1];
+	p->children = no_children;
+	p->mtime = old->mtime;
+	p->nlink = old->nlink;
+	p->summary = arena_strdup(a, old->summary);
+	p->release_restricted = old->release_restricted;
+	/* domain.yaml as it is now */
+	bool listed = bd->unreadable;
+	for (size_t r = 0; bd->info && r < bd->info->n_restricted; r++)
+		listed |= !strcmp(bd->info->restricted[r], old->name);
+	p->restricted = listed || old->release_restricted;
+	p->fingerprint = old->fingerprint ^ (p->restricted != old->restricted ? 0x9e3779b97f4a7c15ull : 0);
 	if (bd->n == bd->cap) {
 		bd->cap = bd->cap ? bd->cap * 2 : 64;
 		bd->kids = xrealloc(bd->kids, bd->cap * sizeof *bd->kids);

@@ -58,6 +58,8 @@ struct mesh_daemon {
 	bool settle_pending;             /* an index not settled: build again at settle_at */
 	struct timespec settle_at;       /* CLOCK_MONOTONIC */
 	struct snapshot_cache *cache;    /* loaded products, the inodes the kernel holds */
+	pthread_mutex_t build_lock;      /* one snapshot build at a time: protects `memory` */
+	struct snapshot_memory memory;   /* what the last build leaves the next (snapshot.h) */
 	struct policy_ref *policy;       /* NULL: no valid policy ever loaded */
 	atomic_bool policy_loaded;       /* policy != NULL, readable without the lock */
 	char policy_error[MESH_ERR_MAX];
@@ -188,7 +190,9 @@ static int build_snapshot(struct mesh_daemon *d, const struct catalog *previous,
 	struct timespec w0, c0, w1, c1;
 	clock_gettime(CLOCK_MONOTONIC, &w0);
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-	int rc = snapshot_build(d->store, d->opts.state_dir, previous, out, &res, err);
+	pthread_mutex_lock(&d->build_lock);
+	int rc = snapshot_build(d->store, d->opts.state_dir, previous, &d->memory, out, &res, err);
+	pthread_mutex_unlock(&d->build_lock);
 	if (rc)
 		return rc;
 	clock_gettime(CLOCK_MONOTONIC, &w1);
@@ -213,8 +217,9 @@ static int build_snapshot(struct mesh_daemon *d, const struct catalog *previous,
 		syslog(LOG_NOTICE, "snapshot of %s: walking the store (%s): %.0f ms (CPU %.0f ms)", d->store, res.reason,
 		       wall_ms, cpu_ms);
 	else
-		syslog(LOG_DEBUG, "snapshot of %s %s: %.0f ms (CPU %.0f ms)", d->store,
-		       res.from_index ? "from the index" : "by a walk of the store", wall_ms, cpu_ms);
+		syslog(LOG_DEBUG, "snapshot of %s %s: %zu products read, %.0f ms (CPU %.0f ms)", d->store,
+		       res.from_index ? (res.incremental ? "from the index, changed products only" : "from the index")
+				      : "by a walk of the store", res.products, wall_ms, cpu_ms);
 	return 0;
 }
 
@@ -233,6 +238,7 @@ int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, str
 	atomic_init(&d->poll_ms, (int)(d->opts.poll_interval * 1000));
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->files_lock, NULL);
+	pthread_mutex_init(&d->build_lock, NULL);
 	d->root_fd = open(d->store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (d->root_fd < 0) {
 		rc = mesh_errf(err, -errno, "%s: %s", d->store, strerror(errno));
@@ -651,6 +657,8 @@ void daemon_close(struct mesh_daemon *d)
 	free(d->vinos);
 	pthread_mutex_destroy(&d->lock);
 	pthread_mutex_destroy(&d->files_lock);
+	pthread_mutex_destroy(&d->build_lock);
+	snapshot_memory_clear(&d->memory);
 	free(d->store);
 	free(d);
 }

@@ -18,6 +18,14 @@
  * read restricts all its products: fail closed), so the FUSE hot path only
  * reads a flag.
  *
+ * The daemon's snapshot is lighter (catalog_builder below, snapshot.h):
+ * domains and products from this host's index, each product's versions
+ * and files loaded from the store when first needed (catalog_product_load,
+ * kept by snapshot_cache.h), with the same nodes, flags and numbers.
+ * Inode numbers of different loaded products are not probed against each
+ * other: two paths whose 62-bit hashes collide (odds about n^2 / 2^63)
+ * would share a number there.
+ *
  * Not here: access decisions (policy.h), the SQLite index for search
  * (index.h), FUSE.
  */
@@ -47,7 +55,8 @@ struct cat_node {
 	struct timespec mtime;                    /* publish time; max below for dirs */
 	bool restricted;                          /* product or below: hidden without access
 						     (a release's contract, or domain.yaml) */
-	bool release_restricted;                  /* versions: this release's own contract says so */
+	bool release_restricted;                  /* versions: this release's own contract says so;
+						     lazy products: one of its releases says so */
 	bool has_restricted;                      /* a domain with restricted products */
 	enum lifecycle state;                     /* versions and below */
 	/* files */
@@ -117,6 +126,11 @@ struct catalog_release_info {
 int catalog_builder_new(const char *store, struct catalog_builder **out, struct mesh_err *err);
 void catalog_builder_add(struct catalog_builder *b, const char *domain, const char *product,
 			 const struct catalog_release_info *releases, size_t n);
+/* Add lazy product `old` of a previous snapshot as it was (the index says
+ * its releases did not change); restricted is decided again from
+ * domain.yaml as it is now.  A product of a domain the store no longer has
+ * is left out. */
+void catalog_builder_keep(struct catalog_builder *b, const struct cat_node *old);
 /* The snapshot (refcount 1); the builder is freed.  `generation` is the
  * store's generation the products were listed at. */
 struct catalog *catalog_builder_finish(struct catalog_builder *b, const char *generation);

@@ -1,7 +1,9 @@
 /*
  * daemon.h - what the meshfs daemon knows and decides, apart from FUSE.
  *
- * Holds the current catalog snapshot, watches the store for changes
+ * Holds the current catalog snapshot (snapshot.h: from this host's index,
+ * products loaded on demand into a bounded cache, snapshot_cache.h; or a
+ * walk of the store when the index cannot vouch for it), watches the store for changes
  * (inotify on the store's directory plus polling of the generation file for
  * shared filesystems) and swaps in new snapshots, and answers the questions
  * the FUSE glue asks: may this caller see this node, open this file, and

@@ -17,8 +17,8 @@
  * the same restricted flags a walk gives (domain.yaml and the releases'
  * contracts; a domain.yaml that cannot be read restricts its products).
  *
- * Thread-safety: none needed (no state); one call at a time per store is
- * what the daemon does.
+ * Thread-safety: no state but the caller's snapshot_memory: one build at a
+ * time per memory.
  */
 #ifndef SNAPSHOT_H
 #define SNAPSHOT_H
@@ -28,13 +28,29 @@
 #include "catalog.h"
 #include "mesh_err.h"
 
+/* What one build leaves for the next (the caller keeps it, zeroed at
+ * first; snapshot_memory_clear frees it): the position in the store's
+ * change log (changelog.h) up to which the snapshot is known to be
+ * current.  A build after a snapshot from the index reads the products
+ * the log names since then from the index and keeps every other product
+ * as it was; a full read of the index when the log cannot say (no
+ * position, entries pruned), when the refresh had to stat every product
+ * (it may have found changes nobody logged), or when more than
+ * SNAPSHOT_INCREMENTAL_MAX products changed. */
+struct snapshot_memory {
+	char *cursor;
+};
+void snapshot_memory_clear(struct snapshot_memory *m);
+#define SNAPSHOT_INCREMENTAL_MAX 1000
+
 struct snapshot_result {
 	bool from_index;          /* else the store was walked */
+	bool incremental;         /* from the index: only the changed products were read */
 	bool settled;             /* from the index, and the index had nothing left to read:
 				     false asks for another build after INDEX_SETTLE_SECONDS */
 	char reason[8192];        /* the store was walked: why */
 	char index_path[4096];
-	size_t products;          /* from the index */
+	size_t products;          /* read from the index */
 };
 
 /* A new snapshot of `store` (refcount 1).  `state_dir` is this host's
@@ -42,6 +58,7 @@ struct snapshot_result {
  * lends a walk the releases it knows.  Errors only when the store cannot
  * be read at all. */
 int snapshot_build(const char *store, const char *state_dir, const struct catalog *previous,
-		   struct catalog **out, struct snapshot_result *res, struct mesh_err *err);
+		   struct snapshot_memory *mem, struct catalog **out, struct snapshot_result *res,
+		   struct mesh_err *err);
 
 #endif

@@ -142,7 +142,7 @@ def test_open_file_and_held_inodes_survive_eviction(many, mounter):
 def test_changes_after_mount(many, mounter, scratch):
     store, expected = many
     build_index(store)
-    m = mounter(store, options="allow_other,poll=0.2,release_cache=2")
+    m = mounter(store, options="allow_other,poll=0.2,release_cache=2,log_level=debug")
     assert (m / "ops" / "p0" / "1.1.0" / "data.csv").read_bytes()
     # a new release of a loaded product and a new product appear
     store.publish(make_release(scratch / "rel2", "ops", "p0", "1.2.0", {"data.csv": rows("p0", "1.2.0")}))
@@ -166,6 +166,8 @@ def test_changes_after_mount(many, mounter, scratch):
                     timeout=10)
     assert any("from this host's index" in line for line in snapshot_lines(m)), m.read_log()
     assert not any("walking the store" in line for line in snapshot_lines(m)), m.read_log()
+    # after a change only the products the change log names were read from the index
+    assert any("changed products only" in line for line in snapshot_lines(m)), snapshot_lines(m)
 
 
 @pytest.mark.parametrize("damage", ["absent", "corrupt"])
