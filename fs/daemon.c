@@ -200,7 +200,7 @@ static int build_snapshot(struct mesh_daemon *d, const struct catalog *previous,
 	double wall_ms = (double)(w1.tv_sec - w0.tv_sec) * 1e3 + (double)(w1.tv_nsec - w0.tv_nsec) / 1e6;
 	double cpu_ms = (double)(c1.tv_sec - c0.tv_sec) * 1e3 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e6;
 	pthread_mutex_lock(&d->lock);
-	bool was_index = d->from_index, first = !d->current;
+	bool was_index = d->from_index, first = !previous;
 	bool new_reason = !res.from_index && strncmp(d->walk_reason, res.reason, sizeof d->walk_reason - 1);
 	d->from_index = res.from_index;
 	snprintf(d->walk_reason, sizeof d->walk_reason, "%s", res.from_index ? "" : res.reason);
@@ -1310,23 +1310,6 @@ void daemon_forget(struct mesh_daemon *d, uint64_t ino, uint64_t nlookup)
 	snapshot_cache_forget(d->cache, ino, nlookup);
 }
 
-void daemon_snapshot_stats(struct mesh_daemon *d, struct daemon_snapshot_stats *out)
-{
-	memset(out, 0, sizeof *out);
-	struct snapshot_cache_stats st;
-	snapshot_cache_stats(d->cache, &st);
-	pthread_mutex_lock(&d->lock);
-	out->from_index = d->from_index;
-	snprintf(out->walk_reason, sizeof out->walk_reason, "%s", d->walk_reason);
-	out->nodes = catalog_node_count(d->current);
-	pthread_mutex_unlock(&d->lock);
-	out->loaded_products = st.products;
-	out->loaded_releases = st.releases;
-	out->max_releases = st.max_releases;
-	out->loads = st.loads;
-	out->evictions = st.evictions;
-	out->held_inodes = st.inodes;
-}
 
 int daemon_file_xattr(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
 		      uint64_t ino, const char *name, char *buf, size_t size)

@@ -132,16 +132,6 @@ const struct cat_node *daemon_node(struct mesh_daemon *d, uint64_t ino, bool loa
 void daemon_entry_sent(struct mesh_daemon *d, const struct cat_node *n);
 void daemon_forget(struct mesh_daemon *d, uint64_t ino, uint64_t nlookup);
 
-/* Where the snapshot came from and what is loaded (logs, tests). */
-struct daemon_snapshot_stats {
-	bool from_index;
-	char walk_reason[8192];
-	size_t nodes;                 /* in the snapshot */
-	size_t loaded_products, loaded_releases, max_releases;
-	uint64_t loads, evictions;
-	size_t held_inodes;
-};
-void daemon_snapshot_stats(struct mesh_daemon *d, struct daemon_snapshot_stats *out);
 /* user.mesh.sha256 (of the bytes this inode serves: the view's for a view;
  * the clear file's only to readers who may read it in clear) and
  * user.mesh.view (the view's mask plan, "email:hash, birth_date:year").

@@ -12,9 +12,10 @@ products a domain), measured the way users and ops meet them:
   mount ready     mount until the first `ls` of the mount answers (index
                   warm: the daemon has mounted this store before), and the
                   daemon's CPU time (user + system) until then
-  visible         one new release published (a new product in d0) until
-                  a listing of d0 on the mount shows it, and the daemon's
-                  CPU time meanwhile (the machine is shared: CPU beside wall)
+  visible         one new release published (a new product in d0): from
+                  its manifest appearing in the store until a listing of d0
+                  on the mount shows it, and the daemon's CPU time during
+                  the publish (the machine is shared: CPU beside wall)
 
 Each timing is the median of --repeat (>= 5) interleaved runs, min-max
 beside it.  Releases are cloned from one published release (manifest and
@@ -185,17 +186,25 @@ def daemon_run(store, state, extra=""):
                 rss = int(line.split()[1]) / 1024
         name = f"vis{time.time_ns()}"
         rel = release_dir(WORK / f"rel-vis-{time.time_ns()}", "d0", name, "1.0.0", "fresh")
+        # from the moment the release is in the store (publish renames it
+        # into place, then goes on with descriptors and cards) until the
+        # mount lists it
         cpu0 = proc_cpu(proc.pid)
-        ctl(store, state, "publish", rel)
-        shutil.rmtree(rel.parent)
+        pub = subprocess.Popen([str(MESHCTL), "--store", str(store), "publish", str(rel)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=dict(os.environ, MESHFS_STATE_DIR=str(state)))
+        installed = visible = None
         t = time.perf_counter()
-        visible = None
-        while time.perf_counter() - t < 120:
-            if name in os.listdir(mnt / "d0"):
-                visible = time.perf_counter() - t
-                break
-            time.sleep(0.005)
-        return ready, ready_cpu, rss, visible, proc_cpu(proc.pid) - cpu0
+        while time.perf_counter() - t < 300 and visible is None:
+            if installed is None and (store / "domains" / "d0" / name / "1.0.0" / ".manifest.json").exists():
+                installed = time.perf_counter()
+            if installed is not None and name in os.listdir(mnt / "d0"):
+                visible = time.perf_counter() - installed
+            time.sleep(0.002)
+        visible_cpu = proc_cpu(proc.pid) - cpu0
+        pub.wait()
+        shutil.rmtree(rel.parent)
+        return ready, ready_cpu, rss, visible, visible_cpu
     finally:
         subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
         try:

@@ -210,3 +210,25 @@ def test_access_decisions_do_not_depend_on_the_source(many, mounter, source):
     r = run(["cat", m / "sales" / "p1" / "1.0.0" / "data.csv"], user="mesh_dave")
     assert r.returncode != 0 and "Permission denied" in r.stderr
     assert run(["cat", m / "ops" / "p0" / "1.0.0" / "contract.yaml"], user="mesh_dave").returncode == 0
+
+
+def test_switch_from_a_walk_to_the_index_keeps_held_inodes(many, mounter, scratch):
+    store, expected = many
+    m = mounter(store, options="allow_other,poll=0.2,release_cache=1")
+    assert any("walking the store" in line for line in snapshot_lines(m)), m.read_log()
+    path = m / "sales" / "p1" / "1.0.0" / "data.csv"
+    ino = os.stat(path).st_ino
+    # the index appears (meshctl list builds it) and the store changes: the
+    # next snapshot comes from the index, with lazy products
+    build_index(store)
+    store.publish(make_release(scratch / "rel2", "ops", "later", "1.0.0", {"data.csv": rows("later", "1.0.0")}))
+    assert wait_for(lambda: any("from this host's index" in line for line in snapshot_lines(m)), timeout=10)
+    assert wait_for(lambda: "later" in os.listdir(m / "ops"), timeout=10)
+    # the kernel's cached entry still opens the same file (found through the
+    # product it belongs to, loaded again)
+    for (domain, product, version) in expected:
+        if product != "p1":
+            (m / domain / product / version / "data.csv").read_bytes()
+    with open(path, "rb") as f:
+        assert os.fstat(f.fileno()).st_ino == ino
+        assert f.read() == expected[("sales", "p1", "1.0.0")].encode()
