@@ -130,7 +130,8 @@ static void set_children(struct builder *b, struct cat_node *dir, struct cat_nod
 	if (n)
 		qsort(kids, n, sizeof *kids, cmp_node_name);
 	struct cat_node **arr = arena_alloc(&b->cat->arena, (n ? n : 1) * sizeof *arr);
-	memcpy(arr, kids, n * sizeof *kids);
+	if (n)
+		memcpy(arr, kids, n * sizeof *kids);   /* an empty domain of a lazy snapshot has no list */
 	dir->children = (const struct cat_node *const *)arr;
 	dir->n_children = (uint32_t)n;
 	uint32_t subdirs = 0;

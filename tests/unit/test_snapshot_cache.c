@@ -108,6 +108,7 @@ int main(void)
 	/* the snapshot lives while a loaded product does */
 	catalog_unref(snap);
 	CHECK(catalog_root(loaded)->parent->n_children == 2);
+	catalog_unref(loaded);
 	snap = lazy_snapshot();
 
 	/* a product the store does not have (any more) */
