@@ -58,7 +58,7 @@ struct mesh_daemon {
 	bool settle_pending;             /* an index not settled: build again at settle_at */
 	struct timespec settle_at;       /* CLOCK_MONOTONIC */
 	struct snapshot_cache *cache;    /* loaded products, the inodes the kernel holds */
-	pthread_mutex_t build_lock;      /* one snapshot build at a time: protects `memory` */
+	pthread_mutex_t build_lock;      /* one rescan at a time: protects `memory` */
 	struct snapshot_memory memory;   /* what the last build leaves the next (snapshot.h) */
 	struct policy_ref *policy;       /* NULL: no valid policy ever loaded */
 	atomic_bool policy_loaded;       /* policy != NULL, readable without the lock */
@@ -190,9 +190,7 @@ static int build_snapshot(struct mesh_daemon *d, const struct catalog *previous,
 	struct timespec w0, c0, w1, c1;
 	clock_gettime(CLOCK_MONOTONIC, &w0);
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-	pthread_mutex_lock(&d->build_lock);
 	int rc = snapshot_build(d->store, d->opts.state_dir, previous, &d->memory, out, &res, err);
-	pthread_mutex_unlock(&d->build_lock);
 	if (rc)
 		return rc;
 	clock_gettime(CLOCK_MONOTONIC, &w1);
@@ -385,10 +383,15 @@ static void invalidate_changes(struct mesh_daemon *d, const struct catalog *old,
 
 int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err)
 {
+	/* one rescan at a time, each from the snapshot current when it
+	 * starts: a snapshot built from the products the change log names
+	 * since the last build must start from that build's result */
+	pthread_mutex_lock(&d->build_lock);
 	struct catalog *old = daemon_catalog(d);
 	struct catalog *fresh = NULL;
 	int rc = build_snapshot(d, old, &fresh, err);
 	if (rc) {
+		pthread_mutex_unlock(&d->build_lock);
 		catalog_unref(old);
 		return rc;
 	}
@@ -401,9 +404,20 @@ int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err)
 	snapshot_cache_reset(d->cache, fresh);
 	invalidate_changes(d, old, fresh);
 	backing_cache_clear(d->backing);   /* no descriptor outlives a rescan */
+	pthread_mutex_unlock(&d->build_lock);
 	catalog_unref(prev);
 	catalog_unref(old);
 	return 0;
+}
+
+int daemon_catch_up(struct mesh_daemon *d, struct mesh_err *err)
+{
+	char gen[64] = "";
+	store_read_generation(d->store, gen, sizeof gen);
+	struct catalog *cur = daemon_catalog(d);
+	bool behind = strcmp(gen, catalog_generation(cur)) != 0;
+	catalog_unref(cur);
+	return behind ? daemon_rescan(d, err) : 0;
 }
 
 /* The watcher: inotify tells a local store's changes at once; polling the

@@ -76,8 +76,13 @@ void daemon_close(struct mesh_daemon *d);
 struct catalog *daemon_catalog(struct mesh_daemon *d);
 /* The store's path (for the glue of /mesh/.search). */
 const char *daemon_store(const struct mesh_daemon *d);
-/* Rescan now (the watcher calls this; tests and SIGHUP too). */
+/* Rescan now (the watcher calls this; tests and SIGHUP too).  Rescans
+ * run one at a time. */
 int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err);
+/* Rescan now if the store's generation moved since the current snapshot
+ * (an answer from the index, fresher than the snapshot, is about to be
+ * filtered by it: /mesh/.search). */
+int daemon_catch_up(struct mesh_daemon *d, struct mesh_err *err);
 
 /* SIGHUP: apply a new poll interval (<= 0: keep), re-read mesh.yaml's
  * usage settings, rescan the store and reload the policy (a policy that
