@@ -37,13 +37,18 @@ struct arena_chunk {
 
 struct arena {
 	struct arena_chunk *head;
+	size_t next;               /* the next chunk's size: from 4 KiB, doubling to 64 KiB, so a
+				      loaded product (a few nodes, ~3 KiB a release) takes one small chunk */
 };
 
 static void *arena_alloc(struct arena *a, size_t size)
 {
 	size = (size + 15) & ~(size_t)15;
 	if (!a->head || a->head->used + size > a->head->size) {
-		size_t cap = size > 65536 ? size : 65536;
+		size_t cap = a->next ? a->next : 4096;
+		a->next = cap < 65536 ? cap * 2 : 65536;
+		if (cap < size)
+			cap = size;
 		struct arena_chunk *c = xmalloc(sizeof *c + cap);
 		c->next = a->head;
 		c->used = 0;
@@ -84,6 +89,9 @@ struct catalog {
 	struct cat_node **table;   /* open addressing by ino */
 	size_t table_size, count, skipped;
 	char generation[64];
+	bool lazy;                 /* domains and lazy products only (catalog_builder) */
+	struct catalog *base;      /* a loaded product: the snapshot its parents are in */
+	size_t releases;           /* a loaded product: its versions */
 };
 
 /* A node under construction: children grow in a plain array first. */
@@ -122,7 +130,8 @@ static void set_children(struct builder *b, struct cat_node *dir, struct cat_nod
 	if (n)
 		qsort(kids, n, sizeof *kids, cmp_node_name);
 	struct cat_node **arr = arena_alloc(&b->cat->arena, (n ? n : 1) * sizeof *arr);
-	memcpy(arr, kids, n * sizeof *kids);
+	if (n)
+		memcpy(arr, kids, n * sizeof *kids);   /* an empty domain of a lazy snapshot has no list */
 	dir->children = (const struct cat_node *const *)arr;
 	dir->n_children = (uint32_t)n;
 	uint32_t subdirs = 0;
@@ -439,9 +448,10 @@ static size_t node_path(const struct cat_node *n, char *buf, size_t size)
 	return w < 0 ? len : len + (size_t)w < size ? len + (size_t)w : size - 1;
 }
 
+static void table_put(struct catalog *cat, struct cat_node *n);
+
 static void table_insert(struct catalog *cat, struct cat_node *n)
 {
-	size_t mask = cat->table_size - 1;
 	if (n->kind == CAT_ROOT) {
 		n->ino = 1;
 	} else {
@@ -451,6 +461,14 @@ static void table_insert(struct catalog *cat, struct cat_node *n)
 			snprintf(path + len, sizeof path - len, "\n%016llx", (unsigned long long)n->content_id);
 		n->ino = mesh_ino_catalog(path_hash(path));   /* the top bits are views' and .search's */
 	}
+	table_put(cat, n);
+}
+
+/* Put n in the table under n->ino, probing to the next free number on a
+ * collision (deterministic: the same tree gives the same numbers). */
+static void table_put(struct catalog *cat, struct cat_node *n)
+{
+	size_t mask = cat->table_size - 1;
 	for (;;) {
 		if (n->ino <= 1 && n->kind != CAT_ROOT)
 			n->ino = 2;
@@ -556,6 +574,7 @@ void catalog_unref(struct catalog *cat)
 		return;
 	free(cat->table);
 	arena_free(&cat->arena);
+	catalog_unref(cat->base);
 	free(cat);
 }
 
@@ -645,4 +664,269 @@ const struct cat_node *catalog_latest(const struct cat_node *product)
 			best[slot] = v;
 	}
 	return best[0] ? best[0] : best[1] ? best[1] : best[2];
+}
+
+/* ---- a snapshot of domains and lazy products (catalog.h) ---- */
+
+struct builder_domain {
+	struct cat_node *node;
+	struct domain_info *info;
+	bool unreadable;               /* domain.yaml: restricts every product */
+	struct cat_node **kids;
+	size_t n, cap;
+};
+
+struct catalog_builder {
+	struct builder b;
+	struct builder_domain *domains;   /* sorted by name */
+	size_t n_domains;
+};
+
+int catalog_builder_new(const char *store, struct catalog_builder **out, struct mesh_err *err)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/domains", store);
+	int domains_fd = mesh_open_dir_at(AT_FDCWD, path);
+	if (domains_fd < 0)
+		return mesh_errf(err, domains_fd, "%s: %s", path, strerror(-domains_fd));
+	struct name_list names;
+	int rc = list_subdirs(domains_fd, mesh_name_ok, &names);
+	close(domains_fd);
+	if (rc)
+		return mesh_errf(err, rc, "%s: %s", path, strerror(-rc));
+	struct catalog_builder *cb = xcalloc(1, sizeof *cb);
+	struct catalog *cat = xcalloc(1, sizeof *cat);
+	atomic_init(&cat->refs, 1);
+	cat->lazy = true;
+	cb->b.cat = cat;
+	cat->root = new_node(&cb->b, CAT_ROOT, "", NULL);
+	cb->domains = xcalloc(names.n + 1, sizeof *cb->domains);
+	for (size_t i = 0; i < names.n; i++) {
+		struct builder_domain *bd = &cb->domains[cb->n_domains++];
+		bd->node = new_node(&cb->b, CAT_DOMAIN, names.names[i], cat->root);
+		set_place(bd->node, bd->node->name, NULL, NULL);
+		bd->unreadable = gov_load_domain(store, bd->node->name, &bd->info, NULL) != 0;
+	}
+	name_list_free(&names);
+	*out = cb;
+	return 0;
+}
+
+static struct builder_domain *builder_domain(struct catalog_builder *cb, const char *name)
+{
+	size_t lo = 0, hi = cb->n_domains;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(name, cb->domains[mid].node->name);
+		if (!c)
+			return &cb->domains[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* A manifest's published_at as manifest_load reads it (whole seconds and
+ * the milliseconds meshfs writes). */
+static struct timespec published_time(const char *text)
+{
+	struct timespec ts = {0};
+	time_t t = 0;
+	if (!text || mesh_time_parse(text, &t))
+		return ts;
+	ts.tv_sec = t;
+	const char *frac = strchr(text, '.');
+	if (frac && strlen(frac) >= 4)
+		ts.tv_nsec = strtol(frac + 1, NULL, 10) * 1000000L % 1000000000L;
+	return ts;
+}
+
+static int cmp_release_info(const void *a, const void *b)
+{
+	return strcmp(((const struct catalog_release_info *)a)->version,
+		      ((const struct catalog_release_info *)b)->version);
+}
+
+void catalog_builder_add(struct catalog_builder *cb, const char *domain, const char *product,
+			 const struct catalog_release_info *releases, size_t n)
+{
+	struct builder_domain *bd = builder_domain(cb, domain);
+	if (!bd || n == 0 || !mesh_name_ok(product))
+		return;
+	struct arena *a = &cb->b.cat->arena;
+	struct cat_node *p = new_node(&cb->b, CAT_PRODUCT, product, bd->node);
+	set_place(p, bd->node->domain, p->name, NULL);
+	p->lazy = true;
+	static const struct cat_node *const no_children[1];
+	p->children = no_children;
+	bool listed = bd->unreadable;
+	for (size_t r = 0; bd->info && r < bd->info->n_restricted; r++)
+		listed |= !strcmp(bd->info->restricted[r], product);
+	p->restricted = listed;
+	struct catalog_release_info *sorted = xcalloc(n, sizeof *sorted);
+	memcpy(sorted, releases, n * sizeof *sorted);
+	qsort(sorted, n, sizeof *sorted, cmp_release_info);
+	struct strbuf summary = STRBUF_INIT, print = STRBUF_INIT;
+	strbuf_puts(&summary, "");
+	for (size_t i = 0; i < n; i++) {
+		p->restricted |= sorted[i].restricted;
+		struct timespec t = published_time(sorted[i].published_at);
+		if (t.tv_sec > p->mtime.tv_sec || (t.tv_sec == p->mtime.tv_sec && t.tv_nsec > p->mtime.tv_nsec))
+			p->mtime = t;
+		strbuf_printf(&summary, "%s %s\n", sorted[i].version, lifecycle_name(sorted[i].state));
+		strbuf_printf(&print, "%s %d %s\n", sorted[i].version, (int)sorted[i].restricted,
+			      sorted[i].published_at ? sorted[i].published_at : "");
+	}
+	p->release_restricted = p->restricted && !listed;   /* lazy products: a release says so */
+	for (size_t i = 0; i < n; i++)
+		p->release_restricted |= sorted[i].restricted;
+	strbuf_printf(&print, "%s%d", summary.buf, (int)p->restricted);
+	p->fingerprint = path_hash(print.buf);
+	p->summary = arena_strdup(a, summary.buf);
+	p->nlink = 2 + (uint32_t)n;
+	strbuf_release(&summary);
+	strbuf_release(&print);
+	free(sorted);
+	if (bd->n == bd->cap) {
+		bd->cap = bd->cap ? bd->cap * 2 : 64;
+		bd->kids = xrealloc(bd->kids, bd->cap * sizeof *bd->kids);
+	}
+	bd->kids[bd->n++] = p;
+	bd->node->has_restricted |= p->restricted;
+}
+
+void catalog_builder_keep(struct catalog_builder *cb, const struct cat_node *old)
+{
+	struct builder_domain *bd = old->kind == CAT_PRODUCT && old->lazy ? builder_domain(cb, old->domain) : NULL;
+	if (!bd)
+		return;
+	struct arena *a = &cb->b.cat->arena;
+	struct cat_node *p = new_node(&cb->b, CAT_PRODUCT, old->name, bd->node);
+	set_place(p, bd->node->domain, p->name, NULL);
+	p->lazy = true;
+	static const struct cat_node *const no_children[1];
+	p->children = no_children;
+	p->mtime = old->mtime;
+	p->nlink = old->nlink;
+	p->summary = arena_strdup(a, old->summary);
+	p->release_restricted = old->release_restricted;
+	/* domain.yaml as it is now */
+	bool listed = bd->unreadable;
+	for (size_t r = 0; bd->info && r < bd->info->n_restricted; r++)
+		listed |= !strcmp(bd->info->restricted[r], old->name);
+	p->restricted = listed || old->release_restricted;
+	p->fingerprint = old->fingerprint ^ (p->restricted != old->restricted ? 0x9e3779b97f4a7c15ull : 0);
+	if (bd->n == bd->cap) {
+		bd->cap = bd->cap ? bd->cap * 2 : 64;
+		bd->kids = xrealloc(bd->kids, bd->cap * sizeof *bd->kids);
+	}
+	bd->kids[bd->n++] = p;
+	bd->node->has_restricted |= p->restricted;
+}
+
+void catalog_builder_free(struct catalog_builder *cb)
+{
+	if (!cb)
+		return;
+	for (size_t i = 0; i < cb->n_domains; i++) {
+		gov_domain_free(cb->domains[i].info);
+		free(cb->domains[i].kids);
+	}
+	free(cb->domains);
+	if (cb->b.cat) {
+		arena_free(&cb->b.cat->arena);
+		free(cb->b.cat->table);
+		free(cb->b.cat);
+	}
+	free(cb->b.all);
+	free(cb);
+}
+
+struct catalog *catalog_builder_finish(struct catalog_builder *cb, const char *generation)
+{
+	struct catalog *cat = cb->b.cat;
+	struct cat_node **dkids = xcalloc(cb->n_domains + 1, sizeof *dkids);
+	for (size_t i = 0; i < cb->n_domains; i++) {
+		struct builder_domain *bd = &cb->domains[i];
+		set_children(&cb->b, bd->node, bd->kids, bd->n);
+		dkids[i] = bd->node;
+	}
+	set_children(&cb->b, cat->root, dkids, cb->n_domains);
+	free(dkids);
+	if (cat->root->mtime.tv_sec == 0)
+		clock_gettime(CLOCK_REALTIME, &cat->root->mtime);
+	snprintf(cat->generation, sizeof cat->generation, "%s", generation ? generation : "");
+	cat->count = cb->b.n_all;
+	cat->table_size = 64;
+	while (cat->table_size < cat->count * 2)
+		cat->table_size *= 2;
+	cat->table = xcalloc(cat->table_size, sizeof *cat->table);
+	for (size_t i = 0; i < cb->b.n_all; i++)
+		table_insert(cat, cb->b.all[i]);
+	cb->b.cat = NULL;
+	catalog_builder_free(cb);
+	return cat;
+}
+
+int catalog_product_load(const char *store, struct catalog *snapshot, const struct cat_node *product,
+			 struct catalog **out, struct mesh_err *err)
+{
+	*out = NULL;
+	if (product->kind != CAT_PRODUCT || !product->parent)
+		return mesh_errf(err, -EINVAL, "%s: not a product", product->name);
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/domains/%s", store, product->domain);
+	int dfd = mesh_open_dir_at(AT_FDCWD, path);
+	if (dfd < 0)
+		return mesh_errf(err, dfd, "%s: %s", path, strerror(-dfd));
+	struct catalog *cat = xcalloc(1, sizeof *cat);
+	atomic_init(&cat->refs, 1);
+	struct builder b = {.cat = cat};
+	/* build_product only reads the domain node (its names) */
+	struct cat_node *p = build_product(&b, (struct cat_node *)product->parent, dfd, product->name, NULL,
+					   product->restricted);
+	close(dfd);
+	if (!p) {
+		free(b.all);
+		arena_free(&cat->arena);
+		free(cat);
+		return mesh_errf(err, -ENOENT, "%s/%s: no readable release in the store", product->domain,
+				 product->name);
+	}
+	cat->root = p;
+	cat->count = b.n_all;
+	cat->table_size = 16;
+	while (cat->table_size < cat->count * 2)
+		cat->table_size *= 2;
+	cat->table = xcalloc(cat->table_size, sizeof *cat->table);
+	p->ino = product->ino;        /* the snapshot's number, even after a collision there */
+	table_put(cat, p);
+	for (size_t i = 0; i < b.n_all; i++)
+		if (b.all[i] != p)
+			table_insert(cat, b.all[i]);
+	for (uint32_t i = 0; i < p->n_children; i++)
+		cat->releases += p->children[i]->kind == CAT_VERSION;
+	free(b.all);
+	snprintf(cat->generation, sizeof cat->generation, "%s", snapshot->generation);
+	cat->base = catalog_ref(snapshot);
+	*out = cat;
+	return 0;
+}
+
+bool catalog_is_lazy(const struct catalog *cat)
+{
+	return cat->lazy;
+}
+
+size_t catalog_release_count(const struct catalog *cat)
+{
+	return cat->releases;
+}
+
+uint64_t catalog_path_ino(const char *path)
+{
+	uint64_t ino = mesh_ino_catalog(path_hash(path));
+	return ino <= 1 ? 2 : ino;
 }

@@ -31,10 +31,13 @@
 #include "card.h"
 #include "card_reader.h"
 #include "identity.h"
+#include "index.h"
 #include "mesh_ino.h"
 #include "pgsink.h"
 #include "mesh_util.h"
 #include "policy.h"
+#include "snapshot.h"
+#include "snapshot_cache.h"
 #include "state_dir.h"
 #include "unique.h"
 #include "usage.h"
@@ -49,6 +52,14 @@ struct mesh_daemon {
 	int root_fd;                     /* the store's directory */
 	pthread_mutex_t lock;            /* protects `current`, `policy`, `masks` */
 	struct catalog *current;
+	/* where `current` came from (snapshot.h), under `lock` */
+	bool from_index;
+	char walk_reason[8192];          /* the last reason logged for a walk */
+	bool settle_pending;             /* an index not settled: build again at settle_at */
+	struct timespec settle_at;       /* CLOCK_MONOTONIC */
+	struct snapshot_cache *cache;    /* loaded products, the inodes the kernel holds */
+	pthread_mutex_t build_lock;      /* one rescan at a time: protects `memory` */
+	struct snapshot_memory memory;   /* what the last build leaves the next (snapshot.h) */
 	struct policy_ref *policy;       /* NULL: no valid policy ever loaded */
 	atomic_bool policy_loaded;       /* policy != NULL, readable without the lock */
 	char policy_error[MESH_ERR_MAX];
@@ -61,6 +72,7 @@ struct mesh_daemon {
 	char secret_error[MESH_ERR_MAX];
 	struct view_ino {
 		uint64_t ino, base_ino, size;
+		uint64_t product_ino;    /* base's product: base found again after an eviction */
 		char sha256[65];
 		char *plan;
 		char *refused;           /* the build refused the content: deny, and why */
@@ -80,6 +92,14 @@ struct mesh_daemon {
 	struct daemon_file *files;       /* open files, released at close if the
 					    kernel never sent RELEASE (unmount) */
 };
+
+/* The product node above n (NULL above products). */
+static const struct cat_node *product_of(const struct cat_node *n)
+{
+	while (n && n->kind != CAT_PRODUCT)
+		n = n->parent;
+	return n;
+}
 
 /* A policy snapshot shared by the opens that decided with it. */
 struct policy_ref {
@@ -161,6 +181,46 @@ static int usage_places(const struct mesh_daemon *d, char *host, size_t host_siz
 			char *ship, size_t ship_size, struct mesh_err *err);
 static int open_backing_cb(void *ctx, const char *relpath);
 
+/* A new snapshot (snapshot.h), logging where it came from when that
+ * changes: a walk of the store says why the index was not used. */
+static int build_snapshot(struct mesh_daemon *d, const struct catalog *previous, struct catalog **out,
+			  struct mesh_err *err)
+{
+	struct snapshot_result res;
+	struct timespec w0, c0, w1, c1;
+	clock_gettime(CLOCK_MONOTONIC, &w0);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+	int rc = snapshot_build(d->store, d->opts.state_dir, previous, &d->memory, out, &res, err);
+	if (rc)
+		return rc;
+	clock_gettime(CLOCK_MONOTONIC, &w1);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+	double wall_ms = (double)(w1.tv_sec - w0.tv_sec) * 1e3 + (double)(w1.tv_nsec - w0.tv_nsec) / 1e6;
+	double cpu_ms = (double)(c1.tv_sec - c0.tv_sec) * 1e3 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e6;
+	pthread_mutex_lock(&d->lock);
+	bool was_index = d->from_index, first = !previous;
+	bool new_reason = !res.from_index && strncmp(d->walk_reason, res.reason, sizeof d->walk_reason - 1);
+	d->from_index = res.from_index;
+	snprintf(d->walk_reason, sizeof d->walk_reason, "%s", res.from_index ? "" : res.reason);
+	d->settle_pending = res.from_index && !res.settled;
+	if (d->settle_pending) {
+		clock_gettime(CLOCK_MONOTONIC, &d->settle_at);
+		d->settle_at.tv_sec += INDEX_SETTLE_SECONDS;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (res.from_index && (first || !was_index))
+		syslog(LOG_INFO, "snapshot of %s from this host's index %s: %zu products in %.0f ms (CPU %.0f ms); "
+		       "releases are read on demand", d->store, res.index_path, res.products, wall_ms, cpu_ms);
+	else if (new_reason)
+		syslog(LOG_NOTICE, "snapshot of %s: walking the store (%s): %.0f ms (CPU %.0f ms)", d->store, res.reason,
+		       wall_ms, cpu_ms);
+	else
+		syslog(LOG_DEBUG, "snapshot of %s %s: %zu products read, %.0f ms (CPU %.0f ms)", d->store,
+		       res.from_index ? (res.incremental ? "from the index, changed products only" : "from the index")
+				      : "by a walk of the store", res.products, wall_ms, cpu_ms);
+	return 0;
+}
+
 int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, struct mesh_err *err)
 {
 	int rc = store_check(opts->store, err);
@@ -176,17 +236,20 @@ int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, str
 	atomic_init(&d->poll_ms, (int)(d->opts.poll_interval * 1000));
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->files_lock, NULL);
+	pthread_mutex_init(&d->build_lock, NULL);
 	d->root_fd = open(d->store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (d->root_fd < 0) {
 		rc = mesh_errf(err, -errno, "%s: %s", d->store, strerror(errno));
 		daemon_close(d);
 		return rc;
 	}
-	rc = catalog_scan(d->store, NULL, &d->current, err);
+	d->cache = snapshot_cache_new(d->opts.release_cache);
+	rc = build_snapshot(d, NULL, &d->current, err);
 	if (rc) {
 		daemon_close(d);
 		return rc;
 	}
+	snapshot_cache_reset(d->cache, d->current);
 	reload_policy(d);
 	if (!d->opts.open_mesh) {
 		struct mesh_err verr = {0};
@@ -239,6 +302,31 @@ struct catalog *daemon_catalog(struct mesh_daemon *d)
 	return c;
 }
 
+/* A lazy product whose releases changed (snapshot_cache.h): the kernel
+ * forgets the product's listing, `latest`, and every version either
+ * snapshot names (their entries, so a retired one is looked up again and
+ * not found, and their inodes). */
+static void invalidate_product(struct mesh_daemon *d, const struct cat_node *o, const struct cat_node *n)
+{
+	d->inval.inode(d->inval.ctx, o->ino);
+	const char *lists[2] = {o->lazy ? o->summary : NULL, n->lazy ? n->summary : NULL};
+	char path[PATH_MAX];
+	for (int k = 0; k < 2; k++)
+		for (const char *p = lists[k]; p && *p;) {
+			size_t len = strcspn(p, " \n");
+			char version[256];
+			snprintf(version, sizeof version, "%.*s", (int)(len < 255 ? len : 255), p);
+			d->inval.entry(d->inval.ctx, o->ino, version);
+			snprintf(path, sizeof path, "%s/%s/%s", o->domain, o->product, version);
+			d->inval.inode(d->inval.ctx, catalog_path_ino(path));
+			p += strcspn(p, "\n");
+			p += *p == '\n';
+		}
+	d->inval.entry(d->inval.ctx, o->ino, "latest");
+	snprintf(path, sizeof path, "%s/%s/latest", o->domain, o->product);
+	d->inval.inode(d->inval.ctx, catalog_path_ino(path));
+}
+
 /* Tell the kernel what changed between two snapshots: a directory whose
  * set of children (or whose `latest` target, or a version's state)
  * changed loses its cached listing and the changed names. */
@@ -261,6 +349,11 @@ static void invalidate_changes(struct mesh_daemon *d, const struct catalog *old,
 			const struct cat_node *nc = n ? catalog_child(n, oc->name) : NULL;
 			bool gone = !nc || (oc->kind == CAT_LATEST && strcmp(oc->target, nc->target)) ||
 				    oc->state != nc->state || oc->restricted != nc->restricted;
+			if (!gone && oc->kind == CAT_PRODUCT && (oc->lazy || nc->lazy) &&
+			    (oc->lazy != nc->lazy || oc->fingerprint != nc->fingerprint)) {
+				changed = true;
+				invalidate_product(d, oc, nc);
+			}
 			if (gone) {
 				changed = true;
 				d->inval.entry(d->inval.ctx, o->ino, oc->name);
@@ -290,10 +383,15 @@ static void invalidate_changes(struct mesh_daemon *d, const struct catalog *old,
 
 int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err)
 {
+	/* one rescan at a time, each from the snapshot current when it
+	 * starts: a snapshot built from the products the change log names
+	 * since the last build must start from that build's result */
+	pthread_mutex_lock(&d->build_lock);
 	struct catalog *old = daemon_catalog(d);
 	struct catalog *fresh = NULL;
-	int rc = catalog_scan(d->store, old, &fresh, err);
+	int rc = build_snapshot(d, old, &fresh, err);
 	if (rc) {
+		pthread_mutex_unlock(&d->build_lock);
 		catalog_unref(old);
 		return rc;
 	}
@@ -302,11 +400,24 @@ int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err)
 	struct catalog *prev = d->current;
 	d->current = fresh;
 	pthread_mutex_unlock(&d->lock);
+	/* loaded products belong to the snapshot they were read for */
+	snapshot_cache_reset(d->cache, fresh);
 	invalidate_changes(d, old, fresh);
 	backing_cache_clear(d->backing);   /* no descriptor outlives a rescan */
+	pthread_mutex_unlock(&d->build_lock);
 	catalog_unref(prev);
 	catalog_unref(old);
 	return 0;
+}
+
+int daemon_catch_up(struct mesh_daemon *d, struct mesh_err *err)
+{
+	char gen[64] = "";
+	store_read_generation(d->store, gen, sizeof gen);
+	struct catalog *cur = daemon_catalog(d);
+	bool behind = strcmp(gen, catalog_generation(cur)) != 0;
+	catalog_unref(cur);
+	return behind ? daemon_rescan(d, err) : 0;
 }
 
 /* The watcher: inotify tells a local store's changes at once; polling the
@@ -369,6 +480,14 @@ static void *watcher_main(void *arg)
 		struct catalog *cur = daemon_catalog(d);
 		bool stale = strcmp(gen, catalog_generation(cur)) != 0;
 		catalog_unref(cur);
+		/* an index refreshed within the settle time reads the store
+		 * again once it has passed (index.h: late directory listings) */
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		pthread_mutex_lock(&d->lock);
+		stale |= d->settle_pending && (now.tv_sec > d->settle_at.tv_sec ||
+					       (now.tv_sec == d->settle_at.tv_sec && now.tv_nsec >= d->settle_at.tv_nsec));
+		pthread_mutex_unlock(&d->lock);
 		uint64_t now_fingerprint = policy_fingerprint(d->store);
 		stale |= now_fingerprint != fingerprint;
 		fingerprint = now_fingerprint;
@@ -541,6 +660,7 @@ void daemon_close(struct mesh_daemon *d)
 	if (d->root_fd >= 0)
 		close(d->root_fd);
 	catalog_unref(d->current);
+	snapshot_cache_free(d->cache);
 	if (d->policy && --d->policy->refs == 0) {
 		policy_free(d->policy->p);
 		free(d->policy);
@@ -551,6 +671,8 @@ void daemon_close(struct mesh_daemon *d)
 	free(d->vinos);
 	pthread_mutex_destroy(&d->lock);
 	pthread_mutex_destroy(&d->files_lock);
+	pthread_mutex_destroy(&d->build_lock);
+	snapshot_memory_clear(&d->memory);
 	free(d->store);
 	free(d);
 }
@@ -577,6 +699,12 @@ double daemon_entry_timeout(struct mesh_daemon *d, const struct cat_node *n)
 	 * another's). */
 	if (node_restricted(d, n) || !daemon_node_shared(d, n))
 		return 0;
+	/* A product's descriptor and card (outside any release) are
+	 * rewritten by meshctl; a snapshot from the index reads them with
+	 * their product and does not compare old and new, so the kernel asks
+	 * again after a poll interval. */
+	if (n->kind == CAT_FILE && !n->version)
+		return atomic_load_explicit(&d->poll_ms, memory_order_relaxed) / 1000.0;
 	return n->kind == CAT_LATEST ? 3600 : 86400;
 }
 
@@ -759,7 +887,9 @@ static void vino_note_text(struct mesh_daemon *d, uint64_t ino, const struct cat
 	if (!v) {
 		d->vinos = xrealloc(d->vinos, (d->n_vinos + 1) * sizeof *d->vinos);
 		v = &d->vinos[d->n_vinos++];
-		*v = (struct view_ino){.ino = ino, .base_ino = n->ino, .plan = xstrdup(plan_text)};
+		const struct cat_node *p = product_of(n);
+		*v = (struct view_ino){.ino = ino, .base_ino = n->ino, .plan = xstrdup(plan_text),
+				       .product_ino = p && p != n ? p->ino : 0};
 	}
 	if (info) {
 		v->size = info->size;
@@ -1100,19 +1230,100 @@ void daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, con
 	policy_decision_clear(&dec);
 }
 
-const struct cat_node *daemon_view_node(struct mesh_daemon *d, const struct catalog *cat, uint64_t ino,
-					uint64_t *size)
+/* At log level debug: what the release cache holds after a load. */
+static void log_cache(struct mesh_daemon *d, const struct cat_node *product)
 {
-	if (!(ino >> 63))
-		return NULL;
-	pthread_mutex_lock(&d->lock);
-	struct view_ino *v = vino_find(d, ino);
-	uint64_t base = v ? v->base_ino : 0;
-	if (v)
-		*size = v->size;
-	pthread_mutex_unlock(&d->lock);
-	return base ? catalog_get(cat, base) : NULL;
+	if (!(setlogmask(0) & LOG_MASK(LOG_DEBUG)))
+		return;
+	struct snapshot_cache_stats st;
+	snapshot_cache_stats(d->cache, &st);
+	syslog(LOG_DEBUG, "release cache: %s/%s; %zu products (%zu of %zu releases) kept, %llu loads, %llu evictions",
+	       product->domain, product->name, st.products, st.releases, st.max_releases,
+	       (unsigned long long)st.loads, (unsigned long long)st.evictions);
 }
+
+/* Node `ino` of `snap`, or of the loaded product `product_ino` when
+ * given (0: from the registry); *cat is the catalog it is in (referenced),
+ * taking over the caller's reference on snap. */
+static const struct cat_node *resolve(struct mesh_daemon *d, struct catalog *snap, uint64_t ino,
+				      uint64_t product_ino, bool load, struct catalog **cat)
+{
+	*cat = snap;
+	const struct cat_node *n = catalog_get(snap, ino);
+	if (!n && (product_ino || snapshot_cache_owner(d->cache, ino, &product_ino))) {
+		const struct cat_node *p = catalog_get(snap, product_ino);
+		struct catalog *loaded;
+		struct mesh_err err = {0};
+		if (p && p->lazy && snapshot_cache_product(d->cache, d->store, snap, p, &loaded, &err) == 0) {
+			log_cache(d, p);
+			n = catalog_get(loaded, ino);
+			if (n) {
+				catalog_unref(snap);
+				*cat = loaded;
+				return n;
+			}
+			catalog_unref(loaded);
+		}
+	}
+	if (n && load && n->lazy) {
+		struct catalog *loaded;
+		struct mesh_err err = {0};
+		int rc = snapshot_cache_product(d->cache, d->store, snap, n, &loaded, &err);
+		if (rc) {
+			/* listed by the index, not readable in the store now:
+			 * nothing below it is shown (never a release unverified) */
+			syslog(rc == -ENOENT ? LOG_INFO : LOG_ERR, "%s", err.msg);
+			return NULL;
+		}
+		log_cache(d, n);
+		catalog_unref(snap);
+		*cat = loaded;
+		return catalog_root(loaded);
+	}
+	return n;
+}
+
+const struct cat_node *daemon_node(struct mesh_daemon *d, uint64_t ino, bool load, struct catalog **cat,
+				   uint64_t *view_size)
+{
+	struct catalog *snap = daemon_catalog(d);
+	uint64_t base = 0, product_ino = 0;
+	if (mesh_ino_is_view(ino)) {
+		pthread_mutex_lock(&d->lock);
+		struct view_ino *v = vino_find(d, ino);
+		if (v) {
+			base = v->base_ino;
+			product_ino = v->product_ino;
+			if (view_size)
+				*view_size = v->size;
+		}
+		pthread_mutex_unlock(&d->lock);
+		if (!base) {
+			catalog_unref(snap);
+			*cat = NULL;
+			return NULL;
+		}
+	}
+	const struct cat_node *n = resolve(d, snap, base ? base : ino, product_ino, load, cat);
+	if (!n) {
+		catalog_unref(*cat);
+		*cat = NULL;
+	}
+	return n;
+}
+
+void daemon_entry_sent(struct mesh_daemon *d, const struct cat_node *n)
+{
+	const struct cat_node *p = product_of(n);
+	if (p && p != n)
+		snapshot_cache_note(d->cache, n->ino, p->ino);
+}
+
+void daemon_forget(struct mesh_daemon *d, uint64_t ino, uint64_t nlookup)
+{
+	snapshot_cache_forget(d->cache, ino, nlookup);
+}
+
 
 int daemon_file_xattr(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
 		      uint64_t ino, const char *name, char *buf, size_t size)

@@ -84,27 +84,19 @@ static void fill_for_caller(struct mesh_daemon *d, const struct daemon_caller *w
 	st->st_blocks = (blkcnt_t)((size + 511) / 512);
 }
 
-/* Look up an inode in the current snapshot (a view inode gives its
- * file's node and, in *view_size, the view's size); the snapshot stays
- * referenced in *cat until the caller unrefs it. */
-static const struct cat_node *get_node_sized(fuse_req_t req, fuse_ino_t ino, struct catalog **cat,
+/* Look up an inode (daemon_node: a view inode gives its file's node and,
+ * in *view_size, the view's size; a product comes loaded when `load`);
+ * the catalog it is in stays referenced in *cat until the caller unrefs it. */
+static const struct cat_node *get_node_sized(fuse_req_t req, fuse_ino_t ino, bool load, struct catalog **cat,
 					     uint64_t *view_size)
 {
-	*cat = daemon_catalog(daemon_of(req));
-	const struct cat_node *n = catalog_get(*cat, ino);
-	if (!n)
-		n = daemon_view_node(daemon_of(req), *cat, ino, view_size);
-	if (!n) {
-		catalog_unref(*cat);
-		*cat = NULL;
-	}
-	return n;
+	return daemon_node(daemon_of(req), ino, load, cat, view_size);
 }
 
 static const struct cat_node *get_node(fuse_req_t req, fuse_ino_t ino, struct catalog **cat)
 {
 	uint64_t size;
-	return get_node_sized(req, ino, cat, &size);
+	return get_node_sized(req, ino, true, cat, &size);
 }
 
 
@@ -153,6 +145,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			fill_for_caller(daemon_of(req), &c.who, n, &e.attr);
 			e.ino = e.attr.st_ino;
 		}
+		if (e.ino == n->ino)
+			daemon_entry_sent(daemon_of(req), n);
 		fuse_reply_entry(req, &e);
 	}
 	catalog_unref(cat);
@@ -165,7 +159,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	(void)fi;
 	struct catalog *cat;
 	uint64_t view_size = 0;
-	const struct cat_node *n = get_node_sized(req, ino, &cat, &view_size);
+	const struct cat_node *n = get_node_sized(req, ino, false, &cat, &view_size);
 	if (!n) {
 		fuse_reply_err(req, ENOENT);
 		return;
@@ -279,6 +273,8 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 		}
 		if (len > rem)
 			break;
+		if (plus && n && daemon_node_shared(d, n))
+			daemon_entry_sent(d, n);   /* an entry with its inode: one lookup */
 		used += len;
 	}
 	fuse_reply_buf(req, buf, used);
@@ -400,7 +396,8 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	if (fuse_search_access(req, ino, mask))
 		return;
 	struct catalog *cat;
-	const struct cat_node *n = get_node(req, ino, &cat);
+	uint64_t view_size;
+	const struct cat_node *n = get_node_sized(req, ino, false, &cat, &view_size);
 	if (!n) {
 		fuse_reply_err(req, ENOENT);
 		return;
@@ -409,6 +406,21 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	get_caller(req, &c);
 	fuse_reply_err(req, -daemon_access(daemon_of(req), &c.who, n, mask));
 	catalog_unref(cat);
+}
+
+/* The kernel drops inodes it looked up: the daemon stops answering for
+ * those below products that are not loaded (daemon.h). */
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	daemon_forget(daemon_of(req), ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		daemon_forget(daemon_of(req), forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -590,6 +602,8 @@ const struct fuse_lowlevel_ops meshfs_ops = {
 	.init = op_init,
 	.destroy = op_destroy,
 	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
 	.getattr = op_getattr,
 	.readlink = op_readlink,
 	.opendir = op_opendir,

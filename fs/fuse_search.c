@@ -85,8 +85,10 @@ static void attr_of(enum search_ino_kind kind, uint64_t ino, const char *text, s
 static int answer(fuse_req_t req, const char *query, struct search_dir_entry **out, size_t *n)
 {
 	struct mesh_daemon *d = fuse_req_userdata(req);
-	struct visible_ctx v = {d, caller_of(req), daemon_catalog(d)};
 	struct mesh_err err = {0};
+	if (daemon_catch_up(d, &err))   /* hits from the index are filtered by a snapshot as fresh */
+		mesh_err_clear(&err);
+	struct visible_ctx v = {d, caller_of(req), daemon_catalog(d)};
 	int rc = search_dir_answer(daemon_store(d), query, visible, &v, out, n, &err);
 	catalog_unref(v.cat);
 	return rc == -ENOENT ? 0 : rc;

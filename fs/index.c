@@ -984,6 +984,26 @@ int index_refresh(const char *store, const char *db_path, struct index_refresh_s
 	return refresh_existing(store, db_path, stats, err);
 }
 
+int index_refresh_existing(const char *store, const char *db_path, struct index_refresh_stats *stats,
+			   struct mesh_err *err)
+{
+	struct index_refresh_stats local;
+	if (!stats)
+		stats = &local;
+	memset(stats, 0, sizeof *stats);
+	struct stat st;
+	if (fstatat(AT_FDCWD, db_path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return mesh_errf(err, -errno, "%s: %s", db_path, strerror(errno));
+	sqlite3 *db;
+	bool damaged = false;
+	int rc = db_open_rw(db_path, false, &db, &damaged, err);
+	if (!rc) {
+		rc = refresh_db(store, db_path, db, stats, &damaged, err);
+		sqlite3_close(db);
+	}
+	return rc && damaged ? -EPROTO : rc;
+}
+
 /* ---- search ---- */
 
 static char *col_text(sqlite3_stmt *st, int i)

@@ -62,6 +62,7 @@ struct meshfs_conf {
 	int insecure_store;
 	char *view_cache;
 	char *view_cache_max;
+	int release_cache;   /* releases kept loaded (snapshot_cache.h) */
 };
 
 enum { KEY_DROP, KEY_ALLOW_OTHER };
@@ -88,6 +89,7 @@ static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("insecure_store", insecure_store),
 	CONF_OPT("view_cache=%s", view_cache),
 	CONF_OPT("view_cache_max=%s", view_cache_max),
+	CONF_OPT("release_cache=%d", release_cache),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	/* mount.fuse3 adds dev and suid unless told otherwise: a mesh never
 	 * needs either, so they are dropped and nosuid,nodev forced below */
@@ -128,6 +130,9 @@ static void usage(FILE *out)
 "                           (default /var/cache/meshfs/views, made 0700)\n"
 "    -o view_cache_max=BYTES  size cap of the view cache, least recently used\n"
 "                           views evicted first (suffix K, M, G; default 10G)\n"
+"    -o release_cache=N     releases whose files the daemon keeps loaded, least\n"
+"                           recently used out first (default 2048; the snapshot\n"
+"                           of domains and products comes from this host's index)\n"
 "    -o state_dir=DIR       this host's local state: usage journal and database\n"
 "                           (default $MESHFS_STATE_DIR, else /var/lib/meshfs)\n"
 "    -o usage_dir=DIR       where this host records usage (default\n"
@@ -564,6 +569,11 @@ int main(int argc, char **argv)
 		.no_usage = conf.no_usage,
 		.usage_sink = conf.usage_sink,
 	};
+	if (conf.release_cache < 0) {
+		fprintf(stderr, "meshfs: -o release_cache=%d: expected a number of releases (> 0)\n", conf.release_cache);
+		goto out;
+	}
+	dopts.release_cache = (size_t)conf.release_cache;
 	if (conf.view_cache_max) {
 		char *end;
 		double v = strtod(conf.view_cache_max, &end);

@@ -18,6 +18,14 @@
  * read restricts all its products: fail closed), so the FUSE hot path only
  * reads a flag.
  *
+ * The daemon's snapshot is lighter (catalog_builder below, snapshot.h):
+ * domains and products from this host's index, each product's versions
+ * and files loaded from the store when first needed (catalog_product_load,
+ * kept by snapshot_cache.h), with the same nodes, flags and numbers.
+ * Inode numbers of different loaded products are not probed against each
+ * other: two paths whose 62-bit hashes collide (odds about n^2 / 2^63)
+ * would share a number there.
+ *
  * Not here: access decisions (policy.h), the SQLite index for search
  * (index.h), FUSE.
  */
@@ -47,7 +55,8 @@ struct cat_node {
 	struct timespec mtime;                    /* publish time; max below for dirs */
 	bool restricted;                          /* product or below: hidden without access
 						     (a release's contract, or domain.yaml) */
-	bool release_restricted;                  /* versions: this release's own contract says so */
+	bool release_restricted;                  /* versions: this release's own contract says so;
+						     lazy products: one of its releases says so */
 	bool has_restricted;                      /* a domain with restricted products */
 	enum lifecycle state;                     /* versions and below */
 	/* files */
@@ -65,6 +74,12 @@ struct cat_node {
 	uint32_t n_columns;
 	/* CAT_LATEST: the version it points at */
 	const char *target;
+	/* A snapshot of domains and products only (catalog_builder): its
+	 * products are lazy, with no children in it; catalog_product_load()
+	 * gives one product with its versions and files. */
+	bool lazy;
+	uint64_t fingerprint;    /* lazy products: a hash of summary and restricted */
+	const char *summary;     /* lazy products: "VERSION STATE\n" per release, as the index lists them */
 };
 
 struct catalog;
@@ -90,6 +105,52 @@ size_t catalog_node_count(const struct catalog *cat);
 size_t catalog_skipped(const struct catalog *cat);
 /* The store's generation text when the scan started. */
 const char *catalog_generation(const struct catalog *cat);
+
+/* ---- a snapshot of domains and products, from this host's index ----
+ *
+ * The builder lists STORE/domains (a domain with no product is listed
+ * too) and reads each domain's domain.yaml (restricted products; one that
+ * cannot be read restricts all its products, as catalog_scan does); the
+ * caller adds the products as the index lists them.  A product of a domain
+ * the store does not have, or with no release, is left out.  Products are
+ * lazy nodes: restricted when domain.yaml lists them or any release is
+ * restricted, nlink 2 + releases, mtime the newest release's publish time.
+ * Not thread-safe (one builder, one thread). */
+struct catalog_builder;
+struct catalog_release_info {
+	const char *version;
+	enum lifecycle state;          /* active or deprecated (retired ones are not listed) */
+	const char *published_at;      /* RFC 3339, as the manifest says */
+	bool restricted;
+};
+int catalog_builder_new(const char *store, struct catalog_builder **out, struct mesh_err *err);
+void catalog_builder_add(struct catalog_builder *b, const char *domain, const char *product,
+			 const struct catalog_release_info *releases, size_t n);
+/* Add lazy product `old` of a previous snapshot as it was (the index says
+ * its releases did not change); restricted is decided again from
+ * domain.yaml as it is now.  A product of a domain the store no longer has
+ * is left out. */
+void catalog_builder_keep(struct catalog_builder *b, const struct cat_node *old);
+/* The snapshot (refcount 1); the builder is freed.  `generation` is the
+ * store's generation the products were listed at. */
+struct catalog *catalog_builder_finish(struct catalog_builder *b, const char *generation);
+void catalog_builder_free(struct catalog_builder *b);   /* NULL: no-op */
+
+/* One lazy product of `snapshot` read from the store as catalog_scan
+ * reads it (its versions, latest, files and generated files): a catalog
+ * of its own whose root is the product (same inode as `product`, parent
+ * the snapshot's domain node) and which holds a reference on `snapshot`.
+ * The product stays restricted when `product` is (fail closed).
+ * -ENOENT when the store has no readable release of it now. */
+int catalog_product_load(const char *store, struct catalog *snapshot, const struct cat_node *product,
+			 struct catalog **out, struct mesh_err *err);
+/* Is `cat` a snapshot of lazy products (catalog_builder)? */
+bool catalog_is_lazy(const struct catalog *cat);
+/* Releases in a loaded product (catalog_product_load), for cache weights. */
+size_t catalog_release_count(const struct catalog *cat);
+/* The inode the catalog gives mesh path `path` ("sales/orders/latest")
+ * when no other node's hash collides with it (the usual case). */
+uint64_t catalog_path_ino(const char *path);
 
 /* The version `latest` should point at among a product's versions: the
  * highest active release that is not a pre-release; else the highest active

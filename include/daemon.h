@@ -1,7 +1,9 @@
 /*
  * daemon.h - what the meshfs daemon knows and decides, apart from FUSE.
  *
- * Holds the current catalog snapshot, watches the store for changes
+ * Holds the current catalog snapshot (snapshot.h: from this host's index,
+ * products loaded on demand into a bounded cache, snapshot_cache.h; or a
+ * walk of the store when the index cannot vouch for it), watches the store for changes
  * (inotify on the store's directory plus polling of the generation file for
  * shared filesystems) and swaps in new snapshots, and answers the questions
  * the FUSE glue asks: may this caller see this node, open this file, and
@@ -38,6 +40,7 @@ struct daemon_options {
 	const char *usage_sink;       /* -o usage_sink: PostgreSQL (NULL: mesh.yaml's usage.sink) */
 	const char *view_cache;       /* -o view_cache=DIR (NULL: VIEW_CACHE_DIR_DEFAULT) */
 	uint64_t view_cache_max;      /* -o view_cache_max=BYTES (0: VIEW_CACHE_MAX_DEFAULT) */
+	size_t release_cache;         /* -o release_cache=N releases kept loaded (0: SNAPSHOT_CACHE_DEFAULT) */
 };
 
 /* The caller of a FUSE request, captured when the request arrives.
@@ -73,8 +76,13 @@ void daemon_close(struct mesh_daemon *d);
 struct catalog *daemon_catalog(struct mesh_daemon *d);
 /* The store's path (for the glue of /mesh/.search). */
 const char *daemon_store(const struct mesh_daemon *d);
-/* Rescan now (the watcher calls this; tests and SIGHUP too). */
+/* Rescan now (the watcher calls this; tests and SIGHUP too).  Rescans
+ * run one at a time. */
 int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err);
+/* Rescan now if the store's generation moved since the current snapshot
+ * (an answer from the index, fresher than the snapshot, is about to be
+ * filtered by it: /mesh/.search). */
+int daemon_catch_up(struct mesh_daemon *d, struct mesh_err *err);
 
 /* SIGHUP: apply a new poll interval (<= 0: keep), re-read mesh.yaml's
  * usage settings, rescan the store and reload the policy (a policy that
@@ -114,10 +122,21 @@ struct daemon_file;
 bool daemon_node_shared(const struct mesh_daemon *d, const struct cat_node *n);
 void daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
 		     uint64_t *ino, uint64_t *size);
-/* A view inode's file in `cat` (NULL: not a view this daemon made, or its
- * file is gone) and the view's size. */
-const struct cat_node *daemon_view_node(struct mesh_daemon *d, const struct catalog *cat, uint64_t ino,
-					uint64_t *size);
+/* The node of inode `ino` in the current snapshot: a catalog inode, or a
+ * view's (its file's node, and the view's size in *view_size).  Products
+ * of a snapshot built from the index are lazy (snapshot_cache.h): with
+ * `load`, a product comes back loaded (its versions and files as
+ * children), and nodes below a product the kernel was given are found
+ * again after their product was evicted.  *cat is the catalog the node is
+ * in, referenced (catalog_unref), or NULL with NULL returned (no such
+ * node now: ENOENT). */
+const struct cat_node *daemon_node(struct mesh_daemon *d, uint64_t ino, bool load, struct catalog **cat,
+				   uint64_t *view_size);
+/* The kernel was given node n's own inode in an entry (lookup, or a
+ * readdirplus entry): counted until FORGET (daemon_forget). */
+void daemon_entry_sent(struct mesh_daemon *d, const struct cat_node *n);
+void daemon_forget(struct mesh_daemon *d, uint64_t ino, uint64_t nlookup);
+
 /* user.mesh.sha256 (of the bytes this inode serves: the view's for a view;
  * the clear file's only to readers who may read it in clear) and
  * user.mesh.view (the view's mask plan, "email:hash, birth_date:year").

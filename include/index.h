@@ -70,6 +70,13 @@ int index_rebuild(const char *store, const char *db_path, struct index_refresh_s
 int index_refresh(const char *store, const char *db_path, struct index_refresh_stats *stats,
 		  struct mesh_err *err);
 
+/* index_refresh() for an index that exists, never rebuilt here (the
+ * daemon falls back to walking the store instead of waiting for a
+ * rebuild): -ENOENT when there is none, -EPROTO when it is damaged or of
+ * another layout, else as index_refresh(). */
+int index_refresh_existing(const char *store, const char *db_path, struct index_refresh_stats *stats,
+			   struct mesh_err *err);
+
 struct index_hit {
 	char *domain, *product, *version;
 	char *status;        /* active | deprecated */

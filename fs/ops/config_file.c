@@ -43,6 +43,7 @@ static const struct key {
 	{"insecure_store", K_FLAG, false},
 	{"view_cache", K_STRING, false},
 	{"view_cache_max", K_STRING, false},
+	{"release_cache", K_INT, false},
 };
 
 static const struct key *find_key(const char *name)

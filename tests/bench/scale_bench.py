@@ -10,7 +10,12 @@ products a domain), measured the way users and ops meet them:
                   on a current index; the refresh reads the change log)
   rss             the daemon's RSS after mount and a listing of one domain
   mount ready     mount until the first `ls` of the mount answers (index
-                  warm: the daemon has mounted this store before)
+                  warm: the daemon has mounted this store before), and the
+                  daemon's CPU time (user + system) until then
+  visible         one new release published (a new product in d0): from
+                  its manifest appearing in the store until a listing of d0
+                  on the mount shows it, and the daemon's CPU time during
+                  the publish (the machine is shared: CPU beside wall)
 
 Each timing is the median of --repeat (>= 5) interleaved runs, min-max
 beside it.  Releases are cloned from one published release (manifest and
@@ -38,6 +43,7 @@ ap.add_argument("--only", default="", help="comma-separated: list,status,refresh
 ap.add_argument("--baseline", default=None, help="a directory with another build's meshctl: its list and status"
                 " timed in the same loop (the before of a change)")
 ap.add_argument("--build-only", action="store_true")
+ap.add_argument("--daemon-options", default="", help="more -o options for the daemon (e.g. release_cache=N)")
 ap.add_argument("--out", default=None)
 args = ap.parse_args()
 args.repeat = max(5, args.repeat)
@@ -144,15 +150,23 @@ def fmt(xs, unit_scale=1000.0, digits=1):
     return f"{statistics.median(xs):.{digits}f} ({min(xs):.{digits}f}-{max(xs):.{digits}f})"
 
 
-def daemon_run(store, state):
+def proc_cpu(pid):
+    """user + system CPU seconds of a process"""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def daemon_run(store, state, extra=""):
     """Start the daemon, time until `ls` of the mount answers, then list one
-    domain and read the daemon's RSS; unmount.  (mount-ready s, RSS MiB)"""
+    domain and read the daemon's RSS; publish one release and time until the
+    mount lists it; unmount.  (mount-ready s, ready CPU s, RSS MiB, visible s,
+    visible CPU s)"""
     mnt = WORK / "mnt"
     mnt.mkdir(exist_ok=True)
     subprocess.run(["fusermount3", "-uz", str(mnt)], capture_output=True)
     env = dict(os.environ, MESHFS_STATE_DIR=str(state))
     t0 = time.perf_counter()
-    proc = subprocess.Popen([str(MESHFS), str(store), str(mnt), "-f", "-o", "allow_other,no_usage"],
+    proc = subprocess.Popen([str(MESHFS), str(store), str(mnt), "-f", "-o", "allow_other,no_usage" + extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         ready = None
@@ -164,12 +178,33 @@ def daemon_run(store, state):
                 ready = time.perf_counter() - t0
                 break
             time.sleep(0.01)
+        ready_cpu = proc_cpu(proc.pid)
         subprocess.run(["ls", str(mnt / "d0")], capture_output=True)
         rss = 0
         for line in open(f"/proc/{proc.pid}/status"):
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1]) / 1024
-        return ready, rss
+        name = f"vis{time.time_ns()}"
+        rel = release_dir(WORK / f"rel-vis-{time.time_ns()}", "d0", name, "1.0.0", "fresh")
+        # from the moment the release is in the store (publish renames it
+        # into place, then goes on with descriptors and cards) until the
+        # mount lists it
+        cpu0 = proc_cpu(proc.pid)
+        pub = subprocess.Popen([str(MESHCTL), "--store", str(store), "publish", str(rel)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=dict(os.environ, MESHFS_STATE_DIR=str(state)))
+        installed = visible = None
+        t = time.perf_counter()
+        while time.perf_counter() - t < 300 and visible is None:
+            if installed is None and (store / "domains" / "d0" / name / "1.0.0" / ".manifest.json").exists():
+                installed = time.perf_counter()
+            if installed is not None and name in os.listdir(mnt / "d0"):
+                visible = time.perf_counter() - installed
+            time.sleep(0.002)
+        visible_cpu = proc_cpu(proc.pid) - cpu0
+        pub.wait()
+        shutil.rmtree(rel.parent)
+        return ready, ready_cpu, rss, visible, visible_cpu
     finally:
         subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
         try:
@@ -191,7 +226,8 @@ def main():
     rows = []
     want = lambda k: not ONLY or k in ONLY
     # interleaved: one run of each size, repeated
-    res = {n: {"list": [], "status": [], "refresh": [], "ready": [], "rss": [], "list_before": [], "status_before": []}
+    res = {n: {"list": [], "status": [], "refresh": [], "ready": [], "rss": [], "list_before": [], "status_before": [],
+               "ready_cpu": [], "visible": [], "visible_cpu": []}
            for n in sizes}
     before_bin = pathlib.Path(args.baseline) / "meshctl" if args.baseline else None
     for n in sizes:
@@ -219,23 +255,30 @@ def main():
                 after = timed(lambda: ctl(store, state, "list", "d0/p0", check=False))
                 res[n]["refresh"].append(max(0.0, after - base))
             if want("daemon"):
-                ready, rss = daemon_run(store, state)
+                extra = "," + args.daemon_options if args.daemon_options else ""
+                ready, ready_cpu, rss, visible, visible_cpu = daemon_run(store, state, extra)
                 res[n]["ready"].append(ready)
+                res[n]["ready_cpu"].append(ready_cpu)
                 res[n]["rss"].append(rss)
+                if visible is not None:
+                    res[n]["visible"].append(visible)
+                    res[n]["visible_cpu"].append(visible_cpu)
     for n in sizes:
         r = res[n]
         rows.append((n, r))
         log(f"{n}: " + ", ".join(f"{k} {fmt(v)}" for k, v in r.items() if v))
     lines = [f"| releases (1 per product) | `meshctl list` (ms) | `meshctl status` (ms) | index refresh after one"
-             f" new release (ms) | mount until first `ls` (s, warm page cache) | daemon RSS (MiB) |",
-             "|---|---|---|---|---|---|"]
+             f" new release (ms) | mount until first `ls` (s, warm page cache; daemon CPU s) | daemon RSS (MiB) |"
+             f" new release visible on the mount (ms; daemon CPU ms) |",
+             "|---|---|---|---|---|---|---|"]
     if before_bin:
         lines[0] += " `list` / `status` before (ms) |"
         lines[1] += "---|"
     cell = lambda xs, scale=1000.0, digits=1: fmt(xs, scale, digits) if xs else "-"
     for n, r in rows:
         lines.append(f"| {n:,} | {cell(r['list'])} | {cell(r['status'])} | {cell(r['refresh'])}"
-                     f" | {cell(r['ready'], 1.0, 2)} | {cell(r['rss'], 1.0, 0)} |" +
+                     f" | {cell(r['ready'], 1.0, 2)}; CPU {cell(r['ready_cpu'], 1.0, 2)} | {cell(r['rss'], 1.0, 0)}"
+                     f" | {cell(r['visible'])}; CPU {cell(r['visible_cpu'])} |" +
                      (f" {cell(r['list_before'])} / {cell(r['status_before'])} |" if before_bin else ""))
     text = "\n".join(lines) + "\n"
     print(text)
