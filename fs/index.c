@@ -998,7 +998,7 @@ int index_refresh_existing(const char *store, const char *db_path, struct index_
 	bool damaged = false;
 	int rc = db_open_rw(db_path, false, &db, &damaged, err);
 	if (!rc) {
-		rc = refresh_db(store, db_path, db, stats, &damaged, err);
+		rc = refresh_db(store, db_path, db, false, stats, &damaged, err);
 		sqlite3_close(db);
 	}
 	return rc && damaged ? -EPROTO : rc;
