@@ -31,11 +31,12 @@ static void window(unsigned days, struct usage_query *q)
 }
 
 /* Run a report and give its rows as a JSON array (the caller decrefs). */
-static int rows_of(const char *store, const struct usage_query *q, json_t **rows, struct mesh_err *err)
+static int rows_in(const char *store, const char *state_dir, const struct usage_query *q, json_t **rows,
+		   struct mesh_err *err)
 {
 	/* this machine's hosts (local state) and every host's shipped segments */
 	char root[PATH_MAX + 16], dir[PATH_MAX], shipped[PATH_MAX + 16];
-	if (state_dir_for_store(store, NULL, false, dir, sizeof dir, NULL) == 0)
+	if (state_dir_for_store(store, state_dir, false, dir, sizeof dir, NULL) == 0)
 		snprintf(root, sizeof root, "%s/usage", dir);
 	else
 		snprintf(root, sizeof root, "%s/usage/.none", store);
@@ -55,6 +56,11 @@ static int rows_of(const char *store, const struct usage_query *q, json_t **rows
 	if (!*rows)
 		*rows = json_array();
 	return 0;
+}
+
+static int rows_of(const char *store, const struct usage_query *q, json_t **rows, struct mesh_err *err)
+{
+	return rows_in(store, NULL, q, rows, err);
 }
 
 static const char *jstr(json_t *o, const char *key)
@@ -134,12 +140,18 @@ void adoption_consumers_free(struct adoption_consumer *c, size_t n)
 int adoption_counts(const char *store, unsigned days, struct adoption_count **out, size_t *n,
 		    struct mesh_err *err)
 {
+	return adoption_counts_in(store, NULL, days, out, n, err);
+}
+
+int adoption_counts_in(const char *store, const char *state_dir, unsigned days, struct adoption_count **out,
+		       size_t *n, struct mesh_err *err)
+{
 	*out = NULL;
 	*n = 0;
 	struct usage_query q = {.by = USAGE_BY_PRODUCT};
 	window(days, &q);
 	json_t *rows;
-	int rc = rows_of(store, &q, &rows, err);
+	int rc = rows_in(store, state_dir, &q, &rows, err);
 	if (rc)
 		return rc;
 	size_t i;
