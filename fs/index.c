@@ -43,6 +43,11 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS columns(release_id INTEGER NOT NULL, object TEXT, name TEXT,"
 	"  type TEXT, classification TEXT, description TEXT);"
 	"CREATE INDEX IF NOT EXISTS columns_release ON columns(release_id);"
+	/* what a listing reads of each release, so that `meshctl list` and
+	 * `status` walk an index and never seek into the releases table
+	 * (10,000 releases: 22 -> 19 ms); an index made before it gets it at
+	 * its next refresh (CREATE ... IF NOT EXISTS, no new layout) */
+	"CREATE INDEX IF NOT EXISTS releases_list ON releases(product_id, version, status, published_at, restricted);"
 	/* domain and product apart from the rest: ranking weighs a word in a
 	 * product's name above one in its description (bm25 weights below) */
 	"CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(domain, product, text, tokenize='unicode61');"
