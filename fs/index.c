@@ -46,7 +46,7 @@ static const char schema_sql[] =
 	/* what a listing reads of each release, so that `meshctl list` and
 	 * `status` walk an index and never seek into the releases table
 	 * (10,000 releases: 22 -> 19 ms); an index made before it gets it at
-	 * its next refresh (CREATE ... IF NOT EXISTS, no new layout) */
+	 * its next use (index_current sends it here; no new layout) */
 	"CREATE INDEX IF NOT EXISTS releases_list ON releases(product_id, version, status, published_at, restricted);"
 	/* domain and product apart from the rest: ranking weighs a word in a
 	 * product's name above one in its description (bm25 weights below) */
@@ -838,6 +838,13 @@ static bool index_current(const char *store, const char *db_path, bool count, si
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
 		current = sqlite3_column_int(st, 0) == INDEX_LAYOUT;
+	sqlite3_finalize(st);
+	/* an index made before the listing's covering index gets it from the
+	 * read-write path (schema_sql) */
+	st = NULL;
+	if (current && sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = 'releases_list'", -1, &st,
+					  NULL) == SQLITE_OK)
+		current = sqlite3_step(st) == SQLITE_ROW;
 	sqlite3_finalize(st);
 	if (current) {
 		char *old = meta_get(db, "generation"), *settled = meta_get(db, "settled");
