@@ -120,7 +120,8 @@ int search_run_opts(const char *store, const struct index_query *q, const struct
 	struct adoption_count *counts = NULL;
 	size_t ncounts = 0;
 	adoption_counts_in(store, state_dir, 30, &counts, &ncounts, NULL);
-	qsort(counts, ncounts, sizeof *counts, cmp_count);
+	if (ncounts)
+		qsort(counts, ncounts, sizeof *counts, cmp_count);
 	struct ranked *r = xcalloc(nc + 1, sizeof *r);
 	for (size_t i = 0; i < nc; i++) {
 		r[i].hit = &cand[i];
