@@ -59,7 +59,8 @@ int index_rebuild(const char *store, const char *db_path, struct index_refresh_s
 		  struct mesh_err *err);
 
 /* Bring `db_path` up to the store: nothing when the generation has not
- * moved (and settled), else the incremental refresh described above.  An
+ * moved (and settled), checked read-only (no write, no fsync), else the
+ * incremental refresh described above.  An
  * index that is missing or cannot be read (damaged, another layout) is
  * rebuilt.  -EACCES/-EROFS when the index is behind and this process may
  * not write it; -EIO for SQLite errors; `err` says which file. */
