@@ -28,7 +28,9 @@ FUZZ_SECONDS ?= 30
 CHECK_FUZZ_SECONDS ?= 15
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libpq is compiled against but not linked: fs/usage/pq_lib.c loads it
+# when a PostgreSQL usage sink is used (its load costs every process ~5 ms)
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out libpq,$(PKGS)) 2>/dev/null)
 PKG_OK     := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
 
 OPT       ?= -O2 -g

@@ -48,6 +48,11 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS columns(release_id INTEGER NOT NULL, object TEXT, name TEXT,"
 	"  type TEXT, classification TEXT, description TEXT);"
 	"CREATE INDEX IF NOT EXISTS columns_release ON columns(release_id);"
+	/* what a listing reads of each release, so that `meshctl list` and
+	 * `status` walk an index and never seek into the releases table
+	 * (10,000 releases: 22 -> 19 ms); an index made before it gets it at
+	 * its next use (index_current sends it here; no new layout) */
+	"CREATE INDEX IF NOT EXISTS releases_list ON releases(product_id, version, status, published_at, restricted);"
 	/* domain and product apart from the rest: ranking weighs a word in a
 	 * product's name above one in its description (bm25 weights below) */
 	"CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(domain, product, text, tokenize='unicode61');"
@@ -972,13 +977,61 @@ static int refresh_existing(const char *store, const char *db_path, struct index
 	return rc;
 }
 
+/* The common case of every read command, answered without writing: an
+ * index of our layout whose generation is the store's and settled.  Read
+ * only (no schema statements, no journal-mode change, no transaction), so
+ * an unchanged index costs no fsync and no checkpoint; anything else
+ * (missing, damaged, behind, unsettled, another layout) is false and left
+ * to the read-write path below, which rebuilds or refreshes. */
+static bool index_current(const char *store, const char *db_path, bool count, size_t *releases)
+{
+	if (db_path_check(db_path, false, NULL))
+		return false;
+	char gen[64] = "";
+	if (store_read_generation(store, gen, sizeof gen))
+		return false;
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return false;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	bool current = false;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		current = sqlite3_column_int(st, 0) == INDEX_LAYOUT;
+	sqlite3_finalize(st);
+	/* an index made before the listing's covering index gets it from the
+	 * read-write path (schema_sql) */
+	st = NULL;
+	if (current && sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = 'releases_list'", -1, &st,
+					  NULL) == SQLITE_OK)
+		current = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (current) {
+		char *old = meta_get(db, "generation"), *settled = meta_get(db, "settled");
+		current = old && settled && !strcmp(old, gen) && !strcmp(settled, "1");
+		free(old);
+		free(settled);
+	}
+	if (current && count)
+		*releases = count_releases(db);
+	sqlite3_close(db);
+	return current;
+}
+
 int index_refresh(const char *store, const char *db_path, struct index_refresh_stats *stats,
 		  struct mesh_err *err)
 {
 	struct index_refresh_stats local;
+	bool want_stats = stats != NULL;
 	if (!stats)
 		stats = &local;
 	memset(stats, 0, sizeof *stats);
+	if (index_current(store, db_path, want_stats, &stats->releases)) {
+		stats->up_to_date = 1;
+		return 0;
+	}
 	if (access(db_path, F_OK) < 0 && errno == ENOENT)
 		return rebuild(store, db_path, true, stats, err);
 	return refresh_existing(store, db_path, stats, err);
@@ -1040,30 +1093,41 @@ int index_path_for_store(const char *store, const char *state_option, char *out,
 	return rc;
 }
 
-int index_query_run(const char *db_path, const struct index_query *q, size_t limit, struct index_hit **hits,
-		    size_t *n, struct mesh_err *err)
+static int open_search(const char *db_path, sqlite3 **db, struct mesh_err *err)
 {
-	const char *query = q->query;
-	*hits = NULL;
-	*n = 0;
-	sqlite3 *db = NULL;
+	*db = NULL;
 	struct mesh_err cerr = {0};
 	int crc = db_path_check(db_path, false, &cerr);
 	if (crc && crc != -ENOENT)
 		return mesh_errf(err, crc, "%s", cerr.msg);
-	if (crc || sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+	if (crc || sqlite3_open_v2(db_path, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
 		int e = mesh_errf(err, -ENOENT, "%s: %s (run 'meshctl reindex')", db_path,
-				  db ? sqlite3_errmsg(db) : "cannot open");
-		sqlite3_close(db);
+				  *db ? sqlite3_errmsg(*db) : "cannot open");
+		sqlite3_close(*db);
+		*db = NULL;
 		return e;
 	}
-	sqlite3_busy_timeout(db, 5000);
-	/* Pass 1: ranked matches, one per product (its newest matching
-	 * version), found through a hash of product ids: O(matches). */
+	sqlite3_busy_timeout(*db, 5000);
+	return 0;
+}
+
+int index_query_candidates(const char *db_path, const struct index_query *q, struct index_hit **hits, size_t *n,
+			   struct mesh_err *err)
+{
+	const char *query = q->query;
+	*hits = NULL;
+	*n = 0;
+	sqlite3 *db;
+	int rc = open_search(db_path, &db, err);
+	if (rc)
+		return rc;
+	/* Ranked matches, one per product (its newest matching version),
+	 * found through a hash of product ids: O(matches), nothing per hit
+	 * but the row itself. */
 	/* bm25 weights: domain 4, product 8, text 1 - a word in a product's
 	 * name says more than one in its description */
 	const char *sql =
-		"SELECT r.id, r.product_id, r.version, bm25(search, 4.0, 8.0, 1.0) AS score"
+		"SELECT r.id, r.product_id, r.version, bm25(search, 4.0, 8.0, 1.0) AS score, p.domain, p.product"
 		"  FROM search JOIN releases r ON r.id = search.rowid JOIN products p ON p.id = r.product_id"
 		" WHERE search MATCH ?1"
 		"   AND (?2 IS NULL OR p.domain = ?2)"
@@ -1074,9 +1138,9 @@ int index_query_run(const char *db_path, const struct index_query *q, size_t lim
 		" ORDER BY score";
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		int e = mesh_errf(err, -EIO, "%s: %s", db_path, sqlite3_errmsg(db));
+		rc = mesh_errf(err, -EIO, "%s: %s", db_path, sqlite3_errmsg(db));
 		sqlite3_close(db);
-		return e;
+		return rc;
 	}
 	sqlite3_bind_text(st, 1, query, -1, SQLITE_TRANSIENT);
 	const char *filters[] = {q->domain, q->tag, q->classification, q->status};
@@ -1084,86 +1148,152 @@ int index_query_run(const char *db_path, const struct index_query *q, size_t lim
 		if (filters[i])
 			sqlite3_bind_text(st, i + 2, filters[i], -1, SQLITE_TRANSIENT);
 	struct map by_product = {0};
-	double *scores = NULL;
-	int64_t *ids = NULL;
-	char **versions = NULL;
+	struct index_hit *out = NULL;
 	size_t cap = 0, count = 0;
 	int step;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0), pid = sqlite3_column_int64(st, 1);
 		const char *version = (const char *)sqlite3_column_text(st, 2);
+		if (!version)
+			version = "";
 		struct map_entry *e = map_find(&by_product, "", pid);
 		if (e) {
-			if (semver_cmp_str(version, versions[e->value]) > 0) {
-				free(versions[e->value]);
-				versions[e->value] = xstrdup(version);
-				ids[e->value] = id;
+			struct index_hit *h = &out[e->value];
+			if (semver_cmp_str(version, h->version) > 0) {
+				free(h->version);
+				h->version = xstrdup(version);
+				h->release_id = id;
 			}
 			continue;
 		}
-		if (limit && count == limit)
-			continue;           /* only newer versions of products already found */
 		if (count == cap) {
 			cap = cap ? cap * 2 : 16;
-			ids = xrealloc(ids, cap * sizeof *ids);
-			versions = xrealloc(versions, cap * sizeof *versions);
-			scores = xrealloc(scores, cap * sizeof *scores);
+			out = xrealloc(out, cap * sizeof *out);
 		}
-		scores[count] = -sqlite3_column_double(st, 3);   /* the product's best match */
+		struct index_hit *h = &out[count];
+		*h = (struct index_hit){0};
+		h->release_id = id;
+		h->version = xstrdup(version);
+		h->domain = col_text(st, 4);
+		h->product = col_text(st, 5);
+		h->status = xstrdup("");
+		h->purpose = xstrdup("");
+		h->snippet = xstrdup("");
+		h->owners = xstrdup("");
+		h->score = -sqlite3_column_double(st, 3);   /* the product's best match */
 		bool added;
-		map_get(&by_product, "", pid, &added)->value = count;
-		ids[count] = id;
-		versions[count++] = xstrdup(version);
+		map_get(&by_product, "", pid, &added)->value = count++;
 	}
-	int rc = 0;
 	if (step != SQLITE_DONE)
 		rc = mesh_errf(err, -EINVAL, "search '%s': %s", query, sqlite3_errmsg(db));
 	sqlite3_finalize(st);
-	map_free(&by_product);
-	/* Pass 2: what is shown of each hit, snippets for these rows only */
-	const char *detail =
-		"SELECT p.domain, p.product, r.version, r.status, r.purpose,"
-		"       (SELECT max(restricted) FROM releases r2 WHERE r2.product_id = r.product_id), r.owners,"
-		"       snippet(search, 2, '[', ']', '...', 12)"
-		"  FROM search JOIN releases r ON r.id = search.rowid JOIN products p ON p.id = r.product_id"
-		" WHERE search MATCH ?1 AND search.rowid = ?2";
-	if (!rc && count && sqlite3_prepare_v2(db, detail, -1, &st, NULL) != SQLITE_OK)
-		rc = mesh_errf(err, -EIO, "%s: %s", db_path, sqlite3_errmsg(db));
-	if (!rc && count) {
-		*hits = xcalloc(count, sizeof **hits);
-		for (size_t i = 0; i < count && !rc; i++) {
-			sqlite3_reset(st);
-			sqlite3_bind_text(st, 1, query, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_int64(st, 2, ids[i]);
-			if (sqlite3_step(st) != SQLITE_ROW) {
-				rc = mesh_errf(err, -EIO, "%s: %s", db_path, sqlite3_errmsg(db));
-				break;
-			}
-			struct index_hit *h = &(*hits)[(*n)++];
-			h->domain = col_text(st, 0);
-			h->product = col_text(st, 1);
-			h->version = col_text(st, 2);
-			h->status = col_text(st, 3);
-			h->purpose = col_text(st, 4);
-			h->restricted = sqlite3_column_int(st, 5);
-			h->owners = col_text(st, 6);
-			h->snippet = col_text(st, 7);
-			h->score = scores[i];
-		}
-		sqlite3_finalize(st);
-	}
-	for (size_t i = 0; i < count; i++)
-		free(versions[i]);
-	free(versions);
-	free(ids);
-	free(scores);
 	sqlite3_close(db);
+	map_free(&by_product);
 	if (rc) {
-		index_hits_free(*hits, *n);
-		*hits = NULL;
-		*n = 0;
+		index_hits_free(out, count);
+		return rc;
 	}
+	*hits = out;
+	*n = count;
+	return 0;
+}
+
+int index_hits_detail(const char *db_path, const char *query, struct index_hit *hits, size_t n,
+		      struct mesh_err *err)
+{
+	if (!n)
+		return 0;
+	sqlite3 *db;
+	int rc = open_search(db_path, &db, err);
+	if (rc)
+		return rc;
+	/* one snapshot for the batch */
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	/* by rowid, checked against the names the caller ranked: a row that
+	 * is another release now (a refresh or rebuild since) is not this hit */
+	const char *detail =
+		"SELECT r.status, r.purpose,"
+		"       (SELECT max(restricted) FROM releases r2 WHERE r2.product_id = r.product_id), r.owners"
+		"  FROM releases r JOIN products p ON p.id = r.product_id"
+		" WHERE r.id = ?1 AND p.domain = ?2 AND p.product = ?3 AND r.version = ?4";
+	/* the snippet of this row only: MATCH with a rowid is a lookup */
+	const char *snip = "SELECT snippet(search, 2, '[', ']', '...', 12) FROM search"
+			   " WHERE search MATCH ?1 AND search.rowid = ?2";
+	sqlite3_stmt *st = NULL, *sn = NULL;
+	if (sqlite3_prepare_v2(db, detail, -1, &st, NULL) != SQLITE_OK ||
+	    (query && sqlite3_prepare_v2(db, snip, -1, &sn, NULL) != SQLITE_OK))
+		rc = mesh_errf(err, -EIO, "%s: %s", db_path, sqlite3_errmsg(db));
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct index_hit *h = &hits[i];
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, h->release_id);
+		sqlite3_bind_text(st, 2, h->domain, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, h->product, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, h->version, -1, SQLITE_STATIC);
+		int step = sqlite3_step(st);
+		if (step == SQLITE_DONE)
+			continue;          /* not in the index as ranked: stays undetailed */
+		if (step != SQLITE_ROW) {
+			rc = mesh_errf(err, -EIO, "%s: %s", db_path, sqlite3_errmsg(db));
+			break;
+		}
+		free(h->status);
+		free(h->purpose);
+		free(h->owners);
+		h->status = col_text(st, 0);
+		h->purpose = col_text(st, 1);
+		h->restricted = sqlite3_column_int(st, 2);
+		h->owners = col_text(st, 3);
+		h->detailed = true;
+		if (!sn)
+			continue;
+		sqlite3_reset(sn);
+		sqlite3_bind_text(sn, 1, query, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(sn, 2, h->release_id);
+		step = sqlite3_step(sn);
+		if (step == SQLITE_ROW) {
+			free(h->snippet);
+			h->snippet = col_text(sn, 0);
+		} else if (step != SQLITE_DONE) {
+			rc = mesh_errf(err, -EINVAL, "search '%s': %s", query, sqlite3_errmsg(db));
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(sn);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
 	return rc;
+}
+
+int index_query_run(const char *db_path, const struct index_query *q, size_t limit, struct index_hit **hits,
+		    size_t *n, struct mesh_err *err)
+{
+	struct index_hit *all = NULL;
+	size_t count = 0;
+	int rc = index_query_candidates(db_path, q, &all, &count, err);
+	if (rc)
+		return rc;
+	if (limit && count > limit) {
+		for (size_t i = limit; i < count; i++)
+			hit_clear(&all[i]);
+		count = limit;
+	}
+	rc = index_hits_detail(db_path, q->query, all, count, err);
+	/* what the index no longer has is no hit */
+	size_t kept = 0;
+	for (size_t i = 0; i < count; i++) {
+		if (!all[i].detailed)
+			hit_clear(&all[i]);
+		else
+			all[kept++] = all[i];
+	}
+	if (rc) {
+		index_hits_free(all, kept);
+		return rc;
+	}
+	*hits = all;
+	*n = kept;
+	return 0;
 }
 
 void index_hits_free(struct index_hit *hits, size_t n)

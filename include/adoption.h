@@ -37,6 +37,10 @@ struct adoption_count {
 /* Consumers and reads of every product read in the last `days` days. */
 int adoption_counts(const char *store, unsigned days, struct adoption_count **out, size_t *n,
 		    struct mesh_err *err);
+/* The same from the usage under state root `state_dir` (state_dir.h; NULL:
+ * the default), as `meshctl --state-dir` names it. */
+int adoption_counts_in(const char *store, const char *state_dir, unsigned days, struct adoption_count **out,
+		       size_t *n, struct mesh_err *err);
 void adoption_counts_free(struct adoption_count *c, size_t n);
 
 struct adoption_read {

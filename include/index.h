@@ -62,7 +62,8 @@ int index_rebuild(const char *store, const char *db_path, struct index_refresh_s
 		  struct mesh_err *err);
 
 /* Bring `db_path` up to the store: nothing when the generation has not
- * moved (and settled), else the incremental refresh described above.  An
+ * moved (and settled), checked read-only (no write, no fsync), else the
+ * incremental refresh described above.  An
  * index that is missing or cannot be read (damaged, another layout) is
  * rebuilt (a missing one that another process is building is waited for,
  * then refreshed).  -EACCES/-EROFS when the index is behind and this process may
@@ -85,6 +86,8 @@ struct index_hit {
 	int restricted;      /* any release of the product says meshRestricted */
 	char *owners;        /* owners' subjects, space-separated (for callers' filters) */
 	double score;        /* relevance (higher is better; bm25, names weigh most) */
+	int64_t release_id;  /* the release's row in the index (index_hits_detail) */
+	bool detailed;       /* status .. owners filled from the index (index_hits_detail) */
 };
 
 /* A search with filters (NULL: any).  `query` is FTS5 syntax. */
@@ -97,6 +100,27 @@ struct index_query {
  * classification one of its columns has, its status.  Best first. */
 int index_query_run(const char *db_path, const struct index_query *q, size_t limit, struct index_hit **hits,
 		    size_t *n, struct mesh_err *err);
+
+/* The search in two steps, so that a caller ranks every match and reads
+ * the rest of a hit only for the few it shows:
+ *
+ * index_query_candidates: every product matching q (filters applied), one
+ * hit per product (its newest matching version) with domain, product,
+ * version, score and release_id; status, purpose, owners and snippet are
+ * "" and detailed false.  Best score first.  O(matches) time and memory,
+ * no snippet and no per-hit query.  *hits is malloc'ed (index_hits_free).
+ *
+ * index_hits_detail: fills status, purpose, restricted and owners of
+ * hits[0..n) and sets detailed, each looked up by release_id and only if
+ * that row still is the hit's domain/product/version (the index may have
+ * been refreshed or rebuilt since: such a hit stays undetailed, and the
+ * caller drops it).  With `query` (the FTS5 query of the candidates), the
+ * snippet too, from the hit's own release only.  One connection and one
+ * read transaction for the batch. */
+int index_query_candidates(const char *db_path, const struct index_query *q, struct index_hit **hits, size_t *n,
+			   struct mesh_err *err);
+int index_hits_detail(const char *db_path, const char *query, struct index_hit *hits, size_t n,
+		      struct mesh_err *err);
 
 /* One product as the index lists it: its releases (retired ones are not
  * in the index), in no particular order. */

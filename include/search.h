@@ -32,6 +32,21 @@ char *search_fts_query(char *const *words, size_t n);
 int search_run_limited(const char *store, const struct index_query *q, size_t limit, search_visible_fn visible,
 		       void *ctx, struct index_hit **hits, size_t *n, bool *more, struct mesh_err *err);
 
+/* How a search runs (a zeroed struct: every hit, with snippets off). */
+struct search_opts {
+	const char *state_dir;   /* this host's state root (state_dir.h; NULL: the default) */
+	size_t limit;            /* at most this many hits (0: all) */
+	bool snippets;           /* fill each returned hit's snippet */
+};
+
+/* The best o->limit hits of q for the caller, ranked as search_run's;
+ * details are read for hits in rank order only until enough are visible,
+ * snippets only for the hits returned (never for a hit `visible` refused).
+ * *more (may be NULL): another visible product matches past the limit. */
+int search_run_opts(const char *store, const struct index_query *q, const struct search_opts *o,
+		    search_visible_fn visible, void *ctx, struct index_hit **hits, size_t *n, bool *more,
+		    struct mesh_err *err);
+
 /* Run q for the caller.  *hits is malloc'ed (index_hits_free). */
 int search_run(const char *store, const struct index_query *q, search_visible_fn visible, void *ctx,
 	       struct index_hit **hits, size_t *n, struct mesh_err *err);

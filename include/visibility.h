@@ -31,9 +31,10 @@ void visibility_close(struct visibility *v);
 
 /* Without a catalog, for callers that already know from the search index
  * whether a product's releases mark it restricted (index_hit.restricted):
- * the domains' restricted lists are read at open (a domain.yaml that does
- * not load restricts all its products), so a search over 100,000 products
- * never scans the store.  Such a visibility answers visibility_marked,
+ * the domains' names are read at open, each domain's restricted list (a
+ * domain.yaml that does not load restricts all its products) and the
+ * policy when first needed, so a search over 100,000 products never scans
+ * the store and reads the files of the domains it shows only.  Such a visibility answers visibility_marked,
  * visibility_is_owner and visibility_policy only. */
 int visibility_open_marked(const char *store, const struct identity *who, struct visibility **out,
 			   struct mesh_err *err);

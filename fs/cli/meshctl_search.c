@@ -36,8 +36,9 @@ static bool visible_cb(void *ctx, const struct index_hit *hit)
 				 !strcmp(hit->status, "retired"));
 }
 
-int meshctl_search_run(const char *store, const struct identity *who, const struct index_query *q, size_t limit,
-		       struct index_hit **hits, size_t *n, struct mesh_err *err)
+int meshctl_search_run(const char *store, const char *state_dir, const struct identity *who,
+		       const struct index_query *q, size_t limit, struct index_hit **hits, size_t *n,
+		       struct mesh_err *err)
 {
 	/* no catalog: the index says which hits their releases restrict, the
 	 * domains' files the rest (a scan of the store would cost seconds at
@@ -47,7 +48,8 @@ int meshctl_search_run(const char *store, const struct identity *who, const stru
 	if (!rc)
 		rc = visibility_open_marked(store, who, &vis, err);
 	if (!rc)
-		rc = search_run_limited(store, q, limit, visible_cb, vis, hits, n, NULL, err);
+		rc = search_run_opts(store, q, &(struct search_opts){.state_dir = state_dir, .limit = limit, .snippets = true},
+				     visible_cb, vis, hits, n, NULL, err);
 	visibility_close(vis);
 	return rc;
 }
@@ -114,7 +116,7 @@ int meshctl_cmd_search(const struct meshctl_ctx *ctx, int argc, char **argv)
 	struct mesh_err err = {0};
 	struct index_hit *hits = NULL;
 	size_t n = 0;
-	int rc = meshctl_search_run(ctx->store, &ctx->caller, &q, limit, &hits, &n, &err);
+	int rc = meshctl_search_run(ctx->store, ctx->state_dir, &ctx->caller, &q, limit, &hits, &n, &err);
 	free(query);
 	if (rc) {
 		meshctl_fail(ctx, "search", "%s", err.msg);

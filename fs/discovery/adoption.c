@@ -32,11 +32,12 @@ static void window(unsigned days, struct usage_query *q)
 }
 
 /* Run a report and give its rows as a JSON array (the caller decrefs). */
-static int rows_of(const char *store, const struct usage_query *q, json_t **rows, struct mesh_err *err)
+static int rows_in(const char *store, const char *state_dir, const struct usage_query *q, json_t **rows,
+		   struct mesh_err *err)
 {
 	/* this machine's hosts (local state) and every host's shipped segments */
 	char root[PATH_MAX + 16], dir[PATH_MAX], shipped[PATH_MAX + 16];
-	if (state_dir_for_store(store, NULL, false, dir, sizeof dir, NULL) == 0)
+	if (state_dir_for_store(store, state_dir, false, dir, sizeof dir, NULL) == 0)
 		snprintf(root, sizeof root, "%s/usage", dir);
 	else
 		snprintf(root, sizeof root, "%s/usage/.none", store);
@@ -56,6 +57,11 @@ static int rows_of(const char *store, const struct usage_query *q, json_t **rows
 	if (!*rows)
 		*rows = json_array();
 	return 0;
+}
+
+static int rows_of(const char *store, const struct usage_query *q, json_t **rows, struct mesh_err *err)
+{
+	return rows_in(store, NULL, q, rows, err);
 }
 
 static const char *jstr(json_t *o, const char *key)
@@ -138,13 +144,13 @@ typedef bool (*product_fill)(json_t *row, void *elem);
 
 /* Run the by-product report over q and turn its rows into an array of
  * elements of `size` bytes (malloc'ed, zeroed; *out NULL on error). */
-static int product_rows(const char *store, const struct usage_query *q, size_t size, product_fill fill,
-			void **out, size_t *n, struct mesh_err *err)
+static int product_rows(const char *store, const char *state_dir, const struct usage_query *q, size_t size,
+			product_fill fill, void **out, size_t *n, struct mesh_err *err)
 {
 	*out = NULL;
 	*n = 0;
 	json_t *rows;
-	int rc = rows_of(store, q, &rows, err);
+	int rc = rows_in(store, state_dir, q, &rows, err);
 	if (rc)
 		return rc;
 	char *elems = xcalloc(json_array_size(rows) + 1, size);
@@ -169,10 +175,16 @@ static bool fill_count(json_t *row, void *elem)
 int adoption_counts(const char *store, unsigned days, struct adoption_count **out, size_t *n,
 		    struct mesh_err *err)
 {
+	return adoption_counts_in(store, NULL, days, out, n, err);
+}
+
+int adoption_counts_in(const char *store, const char *state_dir, unsigned days, struct adoption_count **out,
+		       size_t *n, struct mesh_err *err)
+{
 	struct usage_query q = {.by = USAGE_BY_PRODUCT};
 	window(days, &q);
 	void *counts;
-	int rc = product_rows(store, &q, sizeof **out, fill_count, &counts, n, err);
+	int rc = product_rows(store, state_dir, &q, sizeof **out, fill_count, &counts, n, err);
 	*out = counts;
 	return rc;
 }
@@ -225,7 +237,7 @@ int adoption_reads_by(const char *store, const char *user, int64_t since_ns, int
 {
 	struct usage_query q = {.user = user, .by = USAGE_BY_PRODUCT, .since_ns = since_ns, .until_ns = until_ns};
 	void *reads;
-	int rc = product_rows(store, &q, sizeof **out, fill_read, &reads, n, err);
+	int rc = product_rows(store, NULL, &q, sizeof **out, fill_read, &reads, n, err);
 	*out = reads;
 	return rc;
 }

@@ -137,7 +137,8 @@ int search_dir_answer(const char *store, const char *query, search_visible_fn vi
 	struct index_query q = {.query = fts};
 	struct index_hit *hits = NULL;
 	size_t nh = 0;
-	int rc = search_run(store, &q, visible, ctx, &hits, &nh, err);
+	/* names only: a directory of links shows no snippet */
+	int rc = search_run_opts(store, &q, &(struct search_opts){0}, visible, ctx, &hits, &nh, NULL, err);
 	free(fts);
 	if (rc)
 		return rc;

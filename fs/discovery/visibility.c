@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 
 struct restricted_domain {
 	char *name;
+	bool loaded;                /* its domain.yaml was read (on first use, under lock) */
 	bool unreadable;            /* domain.yaml did not load: all its products */
 	char **products;
 	size_t n;
@@ -33,6 +35,12 @@ struct visibility {
 	char *store;
 	struct catalog *cat;        /* NULL when opened _marked */
 	struct policy *policy;      /* NULL: did not load, restricted products hidden */
+	/* The policy and each domain's restricted list are read when first
+	 * needed (a search that shows 20 hits of 100 domains reads the files
+	 * of those only); `lock` guards the loading, after which they do not
+	 * change: the visibility stays shareable by threads. */
+	pthread_mutex_t lock;
+	bool policy_loaded;
 	struct identity who;
 	struct restricted_domain *domains;   /* _marked: every domain, sorted by name */
 	size_t n_domains;
@@ -59,10 +67,7 @@ int visibility_open_marked(const char *store, const struct identity *who, struct
 	struct visibility *v = xcalloc(1, sizeof *v);
 	v->store = xstrdup(store);
 	v->who = *who;
-	char *warnings = NULL;
-	if (policy_load(store, &v->policy, &warnings, NULL))
-		v->policy = NULL;
-	free(warnings);
+	pthread_mutex_init(&v->lock, NULL);
 	size_t cap = 0;
 	struct dirent *de;
 	while ((de = readdir(dir))) {
@@ -70,17 +75,7 @@ int visibility_open_marked(const char *store, const struct identity *who, struct
 			continue;
 		if (v->n_domains == cap)
 			v->domains = xrealloc(v->domains, (cap = cap ? cap * 2 : 16) * sizeof *v->domains);
-		struct restricted_domain *d = &v->domains[v->n_domains++];
-		*d = (struct restricted_domain){.name = xstrdup(de->d_name)};
-		struct domain_info *di = NULL;
-		if (gov_load_domain(store, de->d_name, &di, NULL)) {
-			d->unreadable = true;
-		} else {
-			d->products = xcalloc(di->n_restricted + 1, sizeof *d->products);
-			for (size_t i = 0; i < di->n_restricted; i++)
-				d->products[d->n++] = xstrdup(di->restricted[i]);
-		}
-		gov_domain_free(di);
+		v->domains[v->n_domains++] = (struct restricted_domain){.name = xstrdup(de->d_name)};
 	}
 	closedir(dir);
 	qsort(v->domains, v->n_domains, sizeof *v->domains, cmp_domain);
@@ -115,13 +110,51 @@ static bool has_live_version(const char *store, const char *domain, const char *
 	return live;
 }
 
+/* The policy, loaded on first use (NULL: it did not load). */
+static const struct policy *policy_of(const struct visibility *cv)
+{
+	struct visibility *v = (struct visibility *)cv;     /* only the lazily loaded part changes */
+	pthread_mutex_lock(&v->lock);
+	if (!v->policy_loaded) {
+		char *warnings = NULL;
+		if (policy_load(v->store, &v->policy, &warnings, NULL))
+			v->policy = NULL;
+		free(warnings);
+		v->policy_loaded = true;
+	}
+	pthread_mutex_unlock(&v->lock);
+	return v->policy;
+}
+
+/* A domain's restricted list, read on first use (a domain.yaml that does
+ * not load restricts every product of the domain). */
+static void domain_load(const struct visibility *cv, struct restricted_domain *d)
+{
+	struct visibility *v = (struct visibility *)cv;
+	pthread_mutex_lock(&v->lock);
+	if (!d->loaded) {
+		struct domain_info *di = NULL;
+		if (gov_load_domain(v->store, d->name, &di, NULL)) {
+			d->unreadable = true;
+		} else {
+			d->products = xcalloc(di->n_restricted + 1, sizeof *d->products);
+			for (size_t i = 0; i < di->n_restricted; i++)
+				d->products[d->n++] = xstrdup(di->restricted[i]);
+		}
+		gov_domain_free(di);
+		d->loaded = true;
+	}
+	pthread_mutex_unlock(&v->lock);
+}
+
 bool visibility_marked(const struct visibility *v, const char *domain, const char *product, bool marked,
 		       bool retired)
 {
 	struct restricted_domain key = {.name = (char *)domain};
-	const struct restricted_domain *d = bsearch(&key, v->domains, v->n_domains, sizeof *v->domains, cmp_domain);
+	struct restricted_domain *d = bsearch(&key, v->domains, v->n_domains, sizeof *v->domains, cmp_domain);
 	if (!d)
 		return false;             /* no such domain in the store */
+	domain_load(v, d);
 	if (retired && !has_live_version(v->store, domain, product))
 		return false;
 	bool restricted = marked || d->unreadable;
@@ -129,10 +162,11 @@ bool visibility_marked(const struct visibility *v, const char *domain, const cha
 		restricted = !strcmp(d->products[i], product);
 	if (!restricted)
 		return true;
-	if (!v->policy)
+	const struct policy *policy = policy_of(v);
+	if (!policy)
 		return false;
 	struct policy_decision dec;
-	policy_decide(v->policy, &v->who, domain, product, NULL, NULL, 0, time(NULL), &dec);
+	policy_decide(policy, &v->who, domain, product, NULL, NULL, 0, time(NULL), &dec);
 	policy_decision_clear(&dec);
 	return dec.result != POLICY_DENY;
 }
@@ -145,10 +179,7 @@ int visibility_open(const char *store, struct catalog *cat, const struct identit
 	v->store = xstrdup(store);
 	v->cat = catalog_ref(cat);
 	v->who = *who;
-	char *warnings = NULL;
-	if (policy_load(store, &v->policy, &warnings, NULL))
-		v->policy = NULL;
-	free(warnings);
+	pthread_mutex_init(&v->lock, NULL);
 	*out = v;
 	return 0;
 }
@@ -158,6 +189,7 @@ void visibility_close(struct visibility *v)
 	if (!v)
 		return;
 	policy_free(v->policy);
+	pthread_mutex_destroy(&v->lock);
 	catalog_unref(v->cat);
 	for (size_t i = 0; i < v->n_domains; i++) {
 		for (size_t k = 0; k < v->domains[i].n; k++)
@@ -176,10 +208,11 @@ bool visibility_node(const struct visibility *v, const struct cat_node *n)
 		return false;
 	if (!n->product || !n->restricted)
 		return true;
-	if (!v->policy)
+	const struct policy *policy = policy_of(v);
+	if (!policy)
 		return false;
 	struct policy_decision dec;
-	policy_decide(v->policy, &v->who, n->domain, n->product, NULL, NULL, 0, time(NULL), &dec);
+	policy_decide(policy, &v->who, n->domain, n->product, NULL, NULL, 0, time(NULL), &dec);
 	return dec.result != POLICY_DENY;
 }
 
@@ -216,5 +249,5 @@ const struct identity *visibility_caller(const struct visibility *v)
 
 const struct policy *visibility_policy(const struct visibility *v)
 {
-	return v->policy;
+	return policy_of(v);
 }

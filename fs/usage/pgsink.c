@@ -3,7 +3,8 @@
  * them back for reports (contract in include/pgsink.h).
  *
  * Not here: recording and the outbox itself (usage.c), report SQL
- * (usage_report.c).  libpq is used only in this file.
+ * (usage_report.c).  libpq is used only in this file, loaded when a sink
+ * is opened or read (pq_lib.h): never by a process that has none.
  */
 #include "pgsink.h"
 
@@ -21,9 +22,16 @@
 #include <time.h>
 
 #include "mesh_util.h"
+#include "pq_lib.h"
 #include "yamltree.h"
 
 #define BACKOFF_MAX_MS 5000u
+
+/* libpq's table: every entry point checked that it loaded */
+static const struct pq_lib *pql(void)
+{
+	return pq_lib_get(NULL);
+}
 
 struct pgsink {
 	char *conninfo, *redacted, *db_path;
@@ -77,9 +85,13 @@ static int64_t now_ns(void)
 
 void pgsink_redact(const char *conninfo, char *out, size_t size)
 {
+	if (!pq_lib_get(NULL)) {
+		snprintf(out, size, "postgresql://(libpq not loaded)");
+		return;
+	}
 	char *msg = NULL;
-	PQconninfoOption *opts = PQconninfoParse(conninfo, &msg);
-	PQfreemem(msg);
+	PQconninfoOption *opts = pql()->PQconninfoParse(conninfo, &msg);
+	pql()->PQfreemem(msg);
 	if (!opts) {
 		snprintf(out, size, "postgresql://(unparsable)");
 		return;
@@ -99,7 +111,7 @@ void pgsink_redact(const char *conninfo, char *out, size_t size)
 	}
 	snprintf(out, size, "postgresql://%s%s%s%s%s/%s", user ? user : "", user ? "@" : "", host ? host : "",
 		 port ? ":" : "", port ? port : "", db ? db : "");
-	PQconninfoFree(opts);
+	pql()->PQconninfoFree(opts);
 }
 
 int pgsink_store_setting(const char *store, char *out, size_t size)
@@ -137,7 +149,7 @@ static void set_error(struct pgsink *s, const char *what, const char *msg)
 	pthread_mutex_lock(&s->lock);
 	bool first = !s->failing;
 	snprintf(s->stats.last_error, sizeof s->stats.last_error, "%s", text);
-	s->stats.connected = s->pg != NULL && PQstatus(s->pg) == CONNECTION_OK;
+	s->stats.connected = s->pg != NULL && pql()->PQstatus(s->pg) == CONNECTION_OK;
 	pthread_mutex_unlock(&s->lock);
 	if (first)   /* one line per outage, not per retry */
 		syslog(LOG_WARNING, "usage sink %s: %s (events wait in the local outbox)", s->redacted, text);
@@ -157,38 +169,38 @@ static void clear_error(struct pgsink *s)
 
 static void pg_drop(struct pgsink *s)
 {
-	PQfinish(s->pg);
+	pql()->PQfinish(s->pg);
 	s->pg = NULL;
 }
 
 static int pg_ready(struct pgsink *s)
 {
-	if (s->pg && PQstatus(s->pg) == CONNECTION_OK)
+	if (s->pg && pql()->PQstatus(s->pg) == CONNECTION_OK)
 		return 0;
 	pg_drop(s);
 	const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
 	const char *vals[] = {s->conninfo, "5", "meshfs", NULL};
-	s->pg = PQconnectdbParams(keys, vals, 1);
-	if (!s->pg || PQstatus(s->pg) != CONNECTION_OK) {
-		set_error(s, "cannot connect", s->pg ? PQerrorMessage(s->pg) : "out of memory");
+	s->pg = pql()->PQconnectdbParams(keys, vals, 1);
+	if (!s->pg || pql()->PQstatus(s->pg) != CONNECTION_OK) {
+		set_error(s, "cannot connect", s->pg ? pql()->PQerrorMessage(s->pg) : "out of memory");
 		pg_drop(s);
 		return -EIO;
 	}
-	PGresult *r = PQexec(s->pg, "SET client_min_messages = warning");
-	PQclear(r);
-	r = PQexec(s->pg, create_sql);
-	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PGresult *r = pql()->PQexec(s->pg, "SET client_min_messages = warning");
+	pql()->PQclear(r);
+	r = pql()->PQexec(s->pg, create_sql);
+	bool ok = pql()->PQresultStatus(r) == PGRES_COMMAND_OK;
 	if (!ok)   /* two hosts creating the table at once: the next try sees it */
-		set_error(s, "cannot create " PGSINK_TABLE, PQerrorMessage(s->pg));
-	PQclear(r);
+		set_error(s, "cannot create " PGSINK_TABLE, pql()->PQerrorMessage(s->pg));
+	pql()->PQclear(r);
 	if (ok) {
 		/* a batch goes in by COPY into this connection's staging table,
 		 * then one INSERT ... ON CONFLICT DO NOTHING: no round trip per event */
-		r = PQexec(s->pg, "CREATE TEMP TABLE meshfs_stage (LIKE " PGSINK_TABLE ") ON COMMIT DELETE ROWS");
-		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		r = pql()->PQexec(s->pg, "CREATE TEMP TABLE meshfs_stage (LIKE " PGSINK_TABLE ") ON COMMIT DELETE ROWS");
+		ok = pql()->PQresultStatus(r) == PGRES_COMMAND_OK;
 		if (!ok)
-			set_error(s, "cannot create the staging table", PQerrorMessage(s->pg));
-		PQclear(r);
+			set_error(s, "cannot create the staging table", pql()->PQerrorMessage(s->pg));
+		pql()->PQclear(r);
 	}
 	if (!ok) {
 		pg_drop(s);
@@ -221,9 +233,9 @@ static int db_ready(struct pgsink *s)
 
 static bool pg_command(struct pgsink *s, const char *sql)
 {
-	PGresult *r = PQexec(s->pg, sql);
-	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-	PQclear(r);
+	PGresult *r = pql()->PQexec(s->pg, sql);
+	bool ok = pql()->PQresultStatus(r) == PGRES_COMMAND_OK;
+	pql()->PQclear(r);
 	return ok;
 }
 
@@ -280,21 +292,21 @@ static int ship_batch(struct pgsink *s)
 	}
 	if (n) {
 		bool ok = pg_ready(s) == 0 && pg_command(s, "BEGIN");
-		PGresult *r = ok ? PQexec(s->pg, copy_sql) : NULL;
-		ok = ok && PQresultStatus(r) == PGRES_COPY_IN;
-		PQclear(r);
-		ok = ok && PQputCopyData(s->pg, data.buf, (int)data.len) == 1 && PQputCopyEnd(s->pg, NULL) == 1;
+		PGresult *r = ok ? pql()->PQexec(s->pg, copy_sql) : NULL;
+		ok = ok && pql()->PQresultStatus(r) == PGRES_COPY_IN;
+		pql()->PQclear(r);
+		ok = ok && pql()->PQputCopyData(s->pg, data.buf, (int)data.len) == 1 && pql()->PQputCopyEnd(s->pg, NULL) == 1;
 		if (ok) {
-			r = PQgetResult(s->pg);
-			ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-			PQclear(r);
-			while ((r = PQgetResult(s->pg)))
-				PQclear(r);
+			r = pql()->PQgetResult(s->pg);
+			ok = pql()->PQresultStatus(r) == PGRES_COMMAND_OK;
+			pql()->PQclear(r);
+			while ((r = pql()->PQgetResult(s->pg)))
+				pql()->PQclear(r);
 		}
 		ok = ok && pg_command(s, insert_sql) && pg_command(s, "COMMIT");
 		if (!ok) {
 			if (s->pg)
-				set_error(s, "shipping a batch", PQerrorMessage(s->pg));
+				set_error(s, "shipping a batch", pql()->PQerrorMessage(s->pg));
 			pg_drop(s);             /* a clean slate for the next try */
 			strbuf_release(&data);
 			return -EIO;
@@ -377,15 +389,17 @@ static void *sink_main(void *arg)
 int pgsink_open(const struct pgsink_options *opts, struct pgsink **out, struct mesh_err *err)
 {
 	*out = NULL;
+	if (!pq_lib_get(err))
+		return err ? err->code : -ENOENT;
 	char *msg = NULL;
-	PQconninfoOption *parsed = PQconninfoParse(opts->conninfo, &msg);
+	PQconninfoOption *parsed = pql()->PQconninfoParse(opts->conninfo, &msg);
 	if (!parsed) {
 		int rc = mesh_errf(err, -EINVAL, "usage sink: not a PostgreSQL connection string: %s",
 				   msg ? msg : "out of memory");
-		PQfreemem(msg);
+		pql()->PQfreemem(msg);
 		return rc;
 	}
-	PQconninfoFree(parsed);
+	pql()->PQconninfoFree(parsed);
 	struct pgsink *s = xcalloc(1, sizeof *s);
 	s->conninfo = xstrdup(opts->conninfo);
 	char redacted[512];
@@ -461,31 +475,33 @@ int pgsink_fetch_events(const char *conninfo, int64_t lo_ns, int64_t until_ns, s
 			struct mesh_err *err)
 {
 	*hosts = 0;
+	if (!pq_lib_get(err))
+		return err ? err->code : -ENOENT;
 	char redacted[512];
 	pgsink_redact(conninfo, redacted, sizeof redacted);
 	const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
 	const char *vals[] = {conninfo, "5", "meshctl", NULL};
-	PGconn *pg = PQconnectdbParams(keys, vals, 1);
-	if (!pg || PQstatus(pg) != CONNECTION_OK) {
-		int rc = mesh_errf(err, -EIO, "usage database %s: %s", redacted, pg ? PQerrorMessage(pg) : "out of memory");
-		PQfinish(pg);
+	PGconn *pg = pql()->PQconnectdbParams(keys, vals, 1);
+	if (!pg || pql()->PQstatus(pg) != CONNECTION_OK) {
+		int rc = mesh_errf(err, -EIO, "usage database %s: %s", redacted, pg ? pql()->PQerrorMessage(pg) : "out of memory");
+		pql()->PQfinish(pg);
 		return rc;
 	}
 	char lo[32], until[32];
 	snprintf(lo, sizeof lo, "%" PRId64, lo_ns);
 	snprintf(until, sizeof until, "%" PRId64, until_ns);
 	const char *params[] = {lo, until};
-	PGresult *r = PQexecParams(pg,
+	PGresult *r = pql()->PQexecParams(pg,
 		"SELECT event_id, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), open_ns, host, uid,"
 		" user_name, pid, program, domain, product, version, file, kind, decision, bytes, read_calls,"
 		" duration_ns, complete::int FROM " PGSINK_TABLE " WHERE open_ns >= $1 AND open_ns < $2",
 		2, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		bool missing = PQresultErrorField(r, PG_DIAG_SQLSTATE) &&
-			       !strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "42P01");   /* no table yet */
-		int rc = missing ? 0 : mesh_errf(err, -EIO, "usage database %s: %s", redacted, PQerrorMessage(pg));
-		PQclear(r);
-		PQfinish(pg);
+	if (pql()->PQresultStatus(r) != PGRES_TUPLES_OK) {
+		bool missing = pql()->PQresultErrorField(r, PG_DIAG_SQLSTATE) &&
+			       !strcmp(pql()->PQresultErrorField(r, PG_DIAG_SQLSTATE), "42P01");   /* no table yet */
+		int rc = missing ? 0 : mesh_errf(err, -EIO, "usage database %s: %s", redacted, pql()->PQerrorMessage(pg));
+		pql()->PQclear(r);
+		pql()->PQfinish(pg);
 		return rc;
 	}
 	sqlite3_stmt *ins = NULL, *count = NULL;
@@ -499,14 +515,14 @@ int pgsink_fetch_events(const char *conninfo, int64_t lo_ns, int64_t until_ns, s
 	/* one host's event ids are unique, another's may collide: the memory
 	 * copy keys rows by position (above lo in microseconds, as the report
 	 * SQL expects of event ids), never drops one */
-	for (int row = 0; !rc && row < PQntuples(r); row++) {
+	for (int row = 0; !rc && row < pql()->PQntuples(r); row++) {
 		sqlite3_reset(ins);
 		sqlite3_bind_int64(ins, 1, lo_ns / 1000 + row + 1);
 		for (int c = 1; c < 18; c++) {
-			if (PQgetisnull(r, row, c))
+			if (pql()->PQgetisnull(r, row, c))
 				sqlite3_bind_null(ins, c + 1);
 			else
-				sqlite3_bind_text(ins, c + 1, PQgetvalue(r, row, c), -1, SQLITE_STATIC);
+				sqlite3_bind_text(ins, c + 1, pql()->PQgetvalue(r, row, c), -1, SQLITE_STATIC);
 		}
 		if (sqlite3_step(ins) != SQLITE_DONE)
 			rc = mesh_errf(err, -EIO, "usage report: %s", sqlite3_errmsg(into));
@@ -517,7 +533,7 @@ int pgsink_fetch_events(const char *conninfo, int64_t lo_ns, int64_t until_ns, s
 	    sqlite3_step(count) == SQLITE_ROW)
 		*hosts = (uint64_t)sqlite3_column_int64(count, 0);
 	sqlite3_finalize(count);
-	PQclear(r);
-	PQfinish(pg);
+	pql()->PQclear(r);
+	pql()->PQfinish(pg);
 	return rc;
 }

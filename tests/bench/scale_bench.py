@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import pathlib
+import resource
 import shutil
 import statistics
 import subprocess
@@ -89,6 +90,19 @@ def ctl(store, state, *a, check=True, binary=None):
     if check and r.returncode:
         raise RuntimeError(f"meshctl {' '.join(map(str, a))}: {r.stdout}{r.stderr}")
     return r
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)     # microseconds (os.times() counts 10 ms ticks)
+    return r.ru_utime + r.ru_stime
+
+
+def cpu_timed(cpu_list, fn):
+    """Wall time of fn; its children's CPU (user+sys) appended to cpu_list."""
+    c0 = children_cpu()
+    t = timed(fn)
+    cpu_list.append(children_cpu() - c0)
+    return t
 
 
 def timed(fn):
@@ -227,7 +241,8 @@ def main():
     want = lambda k: not ONLY or k in ONLY
     # interleaved: one run of each size, repeated
     res = {n: {"list": [], "status": [], "refresh": [], "ready": [], "rss": [], "list_before": [], "status_before": [],
-               "ready_cpu": [], "visible": [], "visible_cpu": []}
+               "ready_cpu": [], "visible": [], "visible_cpu": [],
+               "list_cpu": [], "status_cpu": [], "list_before_cpu": [], "status_before_cpu": []}
            for n in sizes}
     before_bin = pathlib.Path(args.baseline) / "meshctl" if args.baseline else None
     for n in sizes:
@@ -238,13 +253,15 @@ def main():
         for n in sizes:
             store, state = stores[n]
             if want("list"):
-                res[n]["list"].append(timed(lambda: ctl(store, state, "list")))
+                res[n]["list"].append(cpu_timed(res[n]["list_cpu"], lambda: ctl(store, state, "list")))
                 if before_bin:
-                    res[n]["list_before"].append(timed(lambda: ctl(store, state, "list", binary=before_bin)))
+                    res[n]["list_before"].append(cpu_timed(res[n]["list_before_cpu"],
+                                                           lambda: ctl(store, state, "list", binary=before_bin)))
             if want("status"):
-                res[n]["status"].append(timed(lambda: ctl(store, state, "status")))
+                res[n]["status"].append(cpu_timed(res[n]["status_cpu"], lambda: ctl(store, state, "status")))
                 if before_bin:
-                    res[n]["status_before"].append(timed(lambda: ctl(store, state, "status", binary=before_bin)))
+                    res[n]["status_before"].append(cpu_timed(res[n]["status_before_cpu"],
+                                                             lambda: ctl(store, state, "status", binary=before_bin)))
             if want("refresh"):
                 ctl(store, state, "list", "d0/p0")
                 base = timed(lambda: ctl(store, state, "list", "d0/p0", check=False))
@@ -276,10 +293,11 @@ def main():
         lines[1] += "---|"
     cell = lambda xs, scale=1000.0, digits=1: fmt(xs, scale, digits) if xs else "-"
     for n, r in rows:
-        lines.append(f"| {n:,} | {cell(r['list'])} | {cell(r['status'])} | {cell(r['refresh'])}"
+        with_cpu = lambda k: cell(r[k]) + (f"; CPU {cell(r[k + '_cpu'])}" if r.get(k + "_cpu") else "")
+        lines.append(f"| {n:,} | {with_cpu('list')} | {with_cpu('status')} | {cell(r['refresh'])}"
                      f" | {cell(r['ready'], 1.0, 2)}; CPU {cell(r['ready_cpu'], 1.0, 2)} | {cell(r['rss'], 1.0, 0)}"
                      f" | {cell(r['visible'])}; CPU {cell(r['visible_cpu'])} |" +
-                     (f" {cell(r['list_before'])} / {cell(r['status_before'])} |" if before_bin else ""))
+                     (f" {with_cpu('list_before')} / {with_cpu('status_before')} |" if before_bin else ""))
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
