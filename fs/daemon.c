@@ -580,6 +580,13 @@ double daemon_entry_timeout(struct mesh_daemon *d, const struct cat_node *n)
 	return n->kind == CAT_LATEST ? 3600 : 86400;
 }
 
+double daemon_attr_timeout(struct mesh_daemon *d, const struct cat_node *n, uint64_t ino, bool fixed)
+{
+	if (ino != n->ino && fixed && card_node_generated(n))
+		return 86400;
+	return daemon_entry_timeout(d, n);
+}
+
 /* schema.json or quality.json of a version with classified columns */
 static bool classified_sidecar(const struct cat_node *n)
 {
@@ -1033,7 +1040,8 @@ static int card_prepare(struct mesh_daemon *d, const struct daemon_caller *who, 
 	return rc;
 }
 
-static void card_node_for(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
+/* True when the card's bytes (and so its size) are known. */
+static bool card_node_for(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
 			  uint64_t *ino, uint64_t *size)
 {
 	card_prepare(d, who, n, ino, NULL, NULL);
@@ -1043,13 +1051,13 @@ static void card_node_for(struct mesh_daemon *d, const struct daemon_caller *who
 	*size = known ? v->size : 0;
 	pthread_mutex_unlock(&d->lock);
 	if (known)
-		return;
+		return true;
 	char *text = NULL;
 	size_t len = 0;
 	uint64_t again;
 	if (card_prepare(d, who, n, &again, &text, &len) || again != *ino) {
 		free(text);
-		return;   /* open says why, or the decision moved meanwhile */
+		return false;   /* open says why, or the decision moved meanwhile */
 	}
 	struct view_info info = {.size = len};
 	struct mesh_sha256 *sh = mesh_sha256_new();
@@ -1058,19 +1066,18 @@ static void card_node_for(struct mesh_daemon *d, const struct daemon_caller *who
 	vino_note_text(d, *ino, n, "card for this reader", &info);
 	*size = len;
 	free(text);
+	return true;
 }
 
-void daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
+bool daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
 		     uint64_t *ino, uint64_t *size)
 {
 	*ino = n->ino;
 	*size = n->size;
 	if (daemon_node_shared(d, n))
-		return;
-	if (card_node_generated(n)) {
-		card_node_for(d, who, n, ino, size);
-		return;
-	}
+		return false;
+	if (card_node_generated(n))
+		return card_node_for(d, who, n, ino, size);
 	struct policy_decision dec;
 	struct view_plan *plan;
 	if (file_decision(d, who, n, &dec, &plan) == DECISION_MASK) {
@@ -1098,20 +1105,25 @@ void daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, con
 	}
 	view_plan_free(plan);
 	policy_decision_clear(&dec);
+	return false;
 }
 
 const struct cat_node *daemon_view_node(struct mesh_daemon *d, const struct catalog *cat, uint64_t ino,
-					uint64_t *size)
+					uint64_t *size, bool *fixed)
 {
+	*fixed = false;
 	if (!(ino >> 63))
 		return NULL;
 	pthread_mutex_lock(&d->lock);
 	struct view_ino *v = vino_find(d, ino);
 	uint64_t base = v ? v->base_ino : 0;
+	bool known = v && v->sha256[0];
 	if (v)
 		*size = v->size;
 	pthread_mutex_unlock(&d->lock);
-	return base ? catalog_get(cat, base) : NULL;
+	const struct cat_node *n = base ? catalog_get(cat, base) : NULL;
+	*fixed = n && known && card_node_generated(n);
+	return n;
 }
 
 int daemon_file_xattr(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,

@@ -73,27 +73,30 @@ static void fill_entry(struct mesh_daemon *d, const struct cat_node *n, struct f
 	fill_attr(d, n, &e->attr);
 }
 
-/* The size `who` sees at n (its view's, for a masked reader). */
-static void fill_for_caller(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
+/* The inode and size `who` sees at n (its view's, for a masked reader;
+ * its card's); true when that inode's bytes are fixed and known. */
+static bool fill_for_caller(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
 			    struct stat *st)
 {
 	uint64_t ino, size;
-	daemon_node_for(d, who, n, &ino, &size);
+	bool fixed = daemon_node_for(d, who, n, &ino, &size);
 	st->st_ino = ino;
 	st->st_size = (off_t)size;
 	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	return fixed;
 }
 
 /* Look up an inode in the current snapshot (a view inode gives its
  * file's node and, in *view_size, the view's size); the snapshot stays
  * referenced in *cat until the caller unrefs it. */
 static const struct cat_node *get_node_sized(fuse_req_t req, fuse_ino_t ino, struct catalog **cat,
-					     uint64_t *view_size)
+					     uint64_t *view_size, bool *fixed)
 {
 	*cat = daemon_catalog(daemon_of(req));
+	*fixed = false;
 	const struct cat_node *n = catalog_get(*cat, ino);
 	if (!n)
-		n = daemon_view_node(daemon_of(req), *cat, ino, view_size);
+		n = daemon_view_node(daemon_of(req), *cat, ino, view_size, fixed);
 	if (!n) {
 		catalog_unref(*cat);
 		*cat = NULL;
@@ -104,7 +107,8 @@ static const struct cat_node *get_node_sized(fuse_req_t req, fuse_ino_t ino, str
 static const struct cat_node *get_node(fuse_req_t req, fuse_ino_t ino, struct catalog **cat)
 {
 	uint64_t size;
-	return get_node_sized(req, ino, cat, &size);
+	bool fixed;
+	return get_node_sized(req, ino, cat, &size, &fixed);
 }
 
 
@@ -150,8 +154,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		struct fuse_entry_param e;
 		fill_entry(daemon_of(req), n, &e);
 		if (!daemon_node_shared(daemon_of(req), n)) {
-			fill_for_caller(daemon_of(req), &c.who, n, &e.attr);
+			bool fixed = fill_for_caller(daemon_of(req), &c.who, n, &e.attr);
 			e.ino = e.attr.st_ino;
+			e.attr_timeout = daemon_attr_timeout(daemon_of(req), n, e.ino, fixed);
 		}
 		fuse_reply_entry(req, &e);
 	}
@@ -165,7 +170,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	(void)fi;
 	struct catalog *cat;
 	uint64_t view_size = 0;
-	const struct cat_node *n = get_node_sized(req, ino, &cat, &view_size);
+	bool fixed;
+	const struct cat_node *n = get_node_sized(req, ino, &cat, &view_size, &fixed);
 	if (!n) {
 		fuse_reply_err(req, ENOENT);
 		return;
@@ -177,7 +183,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		st.st_size = (off_t)view_size;
 		st.st_blocks = (blkcnt_t)((view_size + 511) / 512);
 	}
-	fuse_reply_attr(req, &st, daemon_entry_timeout(daemon_of(req), n));
+	fuse_reply_attr(req, &st, daemon_attr_timeout(daemon_of(req), n, ino, fixed));
 	catalog_unref(cat);
 }
 
@@ -432,6 +438,10 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
  * to those who read it clear). */
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	if (!mesh_xattr_namespace(name)) {   /* the same for every node and caller */
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {

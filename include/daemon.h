@@ -83,6 +83,14 @@ int daemon_reload(struct mesh_daemon *d, double poll_interval, struct mesh_err *
 
 /* Cache lifetimes the kernel may keep for a node, in seconds. */
 double daemon_entry_timeout(struct mesh_daemon *d, const struct cat_node *n);
+/* How long the kernel may keep the attributes of inode `ino` seen at n:
+ * the entry's lifetime, except for a reader's own card inode (`fixed`:
+ * daemon_node_for or daemon_view_node said its bytes are known), whose
+ * number is a hash of exactly what its bytes are made of, so its
+ * attributes never change: a day.  Its entry stays uncached (the name is
+ * shared by every user), so every path walk still asks which inode the
+ * caller gets. */
+double daemon_attr_timeout(struct mesh_daemon *d, const struct cat_node *n, uint64_t ino, bool fixed);
 /* Is access control on (not -o open_mesh)? */
 bool daemon_access_control(const struct mesh_daemon *d);
 /* May the kernel cache this directory's listing (the same for everyone)? */
@@ -110,14 +118,16 @@ struct daemon_file;
  * entries are never cached by the kernel (timeout 0).
  *
  * daemon_node_for: the inode and size `who` sees at file n (n's own, or
- * the view's: built now if this host has not built it yet). */
+ * the view's: built now if this host has not built it yet); true when
+ * that inode is a card whose bytes are known (daemon_attr_timeout). */
 bool daemon_node_shared(const struct mesh_daemon *d, const struct cat_node *n);
-void daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
+bool daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
 		     uint64_t *ino, uint64_t *size);
 /* A view inode's file in `cat` (NULL: not a view this daemon made, or its
- * file is gone) and the view's size. */
+ * file is gone), the view's size and, in *fixed, whether it is a card
+ * whose bytes are known (daemon_attr_timeout). */
 const struct cat_node *daemon_view_node(struct mesh_daemon *d, const struct catalog *cat, uint64_t ino,
-					uint64_t *size);
+					uint64_t *size, bool *fixed);
 /* user.mesh.sha256 (of the bytes this inode serves: the view's for a view;
  * the clear file's only to readers who may read it in clear) and
  * user.mesh.view (the view's mask plan, "email:hash, birth_date:year").
