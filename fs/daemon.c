@@ -708,6 +708,13 @@ double daemon_entry_timeout(struct mesh_daemon *d, const struct cat_node *n)
 	return n->kind == CAT_LATEST ? 3600 : 86400;
 }
 
+double daemon_attr_timeout(struct mesh_daemon *d, const struct cat_node *n, uint64_t ino, bool fixed)
+{
+	if (ino != n->ino && fixed && card_node_generated(n))
+		return 86400;
+	return daemon_entry_timeout(d, n);
+}
+
 /* schema.json or quality.json of a version with classified columns */
 static bool classified_sidecar(const struct cat_node *n)
 {
@@ -1163,7 +1170,8 @@ static int card_prepare(struct mesh_daemon *d, const struct daemon_caller *who, 
 	return rc;
 }
 
-static void card_node_for(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
+/* True when the card's bytes (and so its size) are known. */
+static bool card_node_for(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
 			  uint64_t *ino, uint64_t *size)
 {
 	card_prepare(d, who, n, ino, NULL, NULL);
@@ -1173,13 +1181,13 @@ static void card_node_for(struct mesh_daemon *d, const struct daemon_caller *who
 	*size = known ? v->size : 0;
 	pthread_mutex_unlock(&d->lock);
 	if (known)
-		return;
+		return true;
 	char *text = NULL;
 	size_t len = 0;
 	uint64_t again;
 	if (card_prepare(d, who, n, &again, &text, &len) || again != *ino) {
 		free(text);
-		return;   /* open says why, or the decision moved meanwhile */
+		return false;   /* open says why, or the decision moved meanwhile */
 	}
 	struct view_info info = {.size = len};
 	struct mesh_sha256 *sh = mesh_sha256_new();
@@ -1188,19 +1196,18 @@ static void card_node_for(struct mesh_daemon *d, const struct daemon_caller *who
 	vino_note_text(d, *ino, n, "card for this reader", &info);
 	*size = len;
 	free(text);
+	return true;
 }
 
-void daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
+bool daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
 		     uint64_t *ino, uint64_t *size)
 {
 	*ino = n->ino;
 	*size = n->size;
 	if (daemon_node_shared(d, n))
-		return;
-	if (card_node_generated(n)) {
-		card_node_for(d, who, n, ino, size);
-		return;
-	}
+		return false;
+	if (card_node_generated(n))
+		return card_node_for(d, who, n, ino, size);
 	struct policy_decision dec;
 	struct view_plan *plan;
 	if (file_decision(d, who, n, &dec, &plan) == DECISION_MASK) {
@@ -1228,6 +1235,7 @@ void daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, con
 	}
 	view_plan_free(plan);
 	policy_decision_clear(&dec);
+	return false;
 }
 
 /* At log level debug: what the release cache holds after a load. */
@@ -1284,16 +1292,20 @@ static const struct cat_node *resolve(struct mesh_daemon *d, struct catalog *sna
 }
 
 const struct cat_node *daemon_node(struct mesh_daemon *d, uint64_t ino, bool load, struct catalog **cat,
-				   uint64_t *view_size)
+				   uint64_t *view_size, bool *fixed)
 {
 	struct catalog *snap = daemon_catalog(d);
 	uint64_t base = 0, product_ino = 0;
+	bool known = false;
+	if (fixed)
+		*fixed = false;
 	if (mesh_ino_is_view(ino)) {
 		pthread_mutex_lock(&d->lock);
 		struct view_ino *v = vino_find(d, ino);
 		if (v) {
 			base = v->base_ino;
 			product_ino = v->product_ino;
+			known = v->sha256[0];
 			if (view_size)
 				*view_size = v->size;
 		}
@@ -1308,6 +1320,8 @@ const struct cat_node *daemon_node(struct mesh_daemon *d, uint64_t ino, bool loa
 	if (!n) {
 		catalog_unref(*cat);
 		*cat = NULL;
+	} else if (fixed) {
+		*fixed = known && card_node_generated(n);
 	}
 	return n;
 }

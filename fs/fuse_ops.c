@@ -73,30 +73,34 @@ static void fill_entry(struct mesh_daemon *d, const struct cat_node *n, struct f
 	fill_attr(d, n, &e->attr);
 }
 
-/* The size `who` sees at n (its view's, for a masked reader). */
-static void fill_for_caller(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
+/* The inode and size `who` sees at n (its view's, for a masked reader;
+ * its card's); true when that inode's bytes are fixed and known. */
+static bool fill_for_caller(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
 			    struct stat *st)
 {
 	uint64_t ino, size;
-	daemon_node_for(d, who, n, &ino, &size);
+	bool fixed = daemon_node_for(d, who, n, &ino, &size);
 	st->st_ino = ino;
 	st->st_size = (off_t)size;
 	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	return fixed;
 }
 
 /* Look up an inode (daemon_node: a view inode gives its file's node and,
- * in *view_size, the view's size; a product comes loaded when `load`);
- * the catalog it is in stays referenced in *cat until the caller unrefs it. */
+ * in *view_size, the view's size, in *fixed whether it is a card whose
+ * bytes are known; a product comes loaded when `load`); the catalog it is
+ * in stays referenced in *cat until the caller unrefs it. */
 static const struct cat_node *get_node_sized(fuse_req_t req, fuse_ino_t ino, bool load, struct catalog **cat,
-					     uint64_t *view_size)
+					     uint64_t *view_size, bool *fixed)
 {
-	return daemon_node(daemon_of(req), ino, load, cat, view_size);
+	return daemon_node(daemon_of(req), ino, load, cat, view_size, fixed);
 }
 
 static const struct cat_node *get_node(fuse_req_t req, fuse_ino_t ino, struct catalog **cat)
 {
 	uint64_t size;
-	return get_node_sized(req, ino, true, cat, &size);
+	bool fixed;
+	return get_node_sized(req, ino, true, cat, &size, &fixed);
 }
 
 
@@ -142,8 +146,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		struct fuse_entry_param e;
 		fill_entry(daemon_of(req), n, &e);
 		if (!daemon_node_shared(daemon_of(req), n)) {
-			fill_for_caller(daemon_of(req), &c.who, n, &e.attr);
+			bool fixed = fill_for_caller(daemon_of(req), &c.who, n, &e.attr);
 			e.ino = e.attr.st_ino;
+			e.attr_timeout = daemon_attr_timeout(daemon_of(req), n, e.ino, fixed);
 		}
 		if (e.ino == n->ino)
 			daemon_entry_sent(daemon_of(req), n);
@@ -159,7 +164,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	(void)fi;
 	struct catalog *cat;
 	uint64_t view_size = 0;
-	const struct cat_node *n = get_node_sized(req, ino, false, &cat, &view_size);
+	bool fixed;
+	const struct cat_node *n = get_node_sized(req, ino, false, &cat, &view_size, &fixed);
 	if (!n) {
 		fuse_reply_err(req, ENOENT);
 		return;
@@ -171,7 +177,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		st.st_size = (off_t)view_size;
 		st.st_blocks = (blkcnt_t)((view_size + 511) / 512);
 	}
-	fuse_reply_attr(req, &st, daemon_entry_timeout(daemon_of(req), n));
+	fuse_reply_attr(req, &st, daemon_attr_timeout(daemon_of(req), n, ino, fixed));
 	catalog_unref(cat);
 }
 
@@ -397,7 +403,7 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		return;
 	struct catalog *cat;
 	uint64_t view_size;
-	const struct cat_node *n = get_node_sized(req, ino, false, &cat, &view_size);
+	const struct cat_node *n = get_node_sized(req, ino, false, &cat, &view_size, NULL);
 	if (!n) {
 		fuse_reply_err(req, ENOENT);
 		return;
@@ -444,6 +450,10 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
  * to those who read it clear). */
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	if (!mesh_xattr_namespace(name)) {   /* the same for every node and caller */
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {

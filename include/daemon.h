@@ -91,6 +91,14 @@ int daemon_reload(struct mesh_daemon *d, double poll_interval, struct mesh_err *
 
 /* Cache lifetimes the kernel may keep for a node, in seconds. */
 double daemon_entry_timeout(struct mesh_daemon *d, const struct cat_node *n);
+/* How long the kernel may keep the attributes of inode `ino` seen at n:
+ * the entry's lifetime, except for a reader's own card inode (`fixed`:
+ * daemon_node_for or daemon_node said its bytes are known), whose
+ * number is a hash of exactly what its bytes are made of, so its
+ * attributes never change: a day.  Its entry stays uncached (the name is
+ * shared by every user), so every path walk still asks which inode the
+ * caller gets. */
+double daemon_attr_timeout(struct mesh_daemon *d, const struct cat_node *n, uint64_t ino, bool fixed);
 /* Is access control on (not -o open_mesh)? */
 bool daemon_access_control(const struct mesh_daemon *d);
 /* May the kernel cache this directory's listing (the same for everyone)? */
@@ -118,9 +126,10 @@ struct daemon_file;
  * entries are never cached by the kernel (timeout 0).
  *
  * daemon_node_for: the inode and size `who` sees at file n (n's own, or
- * the view's: built now if this host has not built it yet). */
+ * the view's: built now if this host has not built it yet); true when
+ * that inode is a card whose bytes are known (daemon_attr_timeout). */
 bool daemon_node_shared(const struct mesh_daemon *d, const struct cat_node *n);
-void daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
+bool daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, const struct cat_node *n,
 		     uint64_t *ino, uint64_t *size);
 /* The node of inode `ino` in the current snapshot: a catalog inode, or a
  * view's (its file's node, and the view's size in *view_size).  Products
@@ -129,9 +138,10 @@ void daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, con
  * children), and nodes below a product the kernel was given are found
  * again after their product was evicted.  *cat is the catalog the node is
  * in, referenced (catalog_unref), or NULL with NULL returned (no such
- * node now: ENOENT). */
+ * node now: ENOENT).  *fixed (may be NULL): the inode is a card whose
+ * bytes are known (daemon_attr_timeout). */
 const struct cat_node *daemon_node(struct mesh_daemon *d, uint64_t ino, bool load, struct catalog **cat,
-				   uint64_t *view_size);
+				   uint64_t *view_size, bool *fixed);
 /* The kernel was given node n's own inode in an entry (lookup, or a
  * readdirplus entry): counted until FORGET (daemon_forget). */
 void daemon_entry_sent(struct mesh_daemon *d, const struct cat_node *n);

@@ -31,14 +31,25 @@
 #ifndef MESH_XATTR_H
 #define MESH_XATTR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "catalog.h"
 
 #define MESH_XATTR_VALUE_MAX 1024
 
+/* Whether the mount has the namespace of `name` at all: only "user.".
+ * Every other name (security.selinux, security.capability,
+ * system.posix_acl_access, ...) is answered -EOPNOTSUPP, the same for
+ * every node and every caller, as on a file system without such
+ * attributes: `ls -l` then stops asking for the whole mount after the
+ * first file (coreutils remembers a device that does not support them),
+ * where -ENODATA made it ask three times per entry, each a round trip. */
+bool mesh_xattr_namespace(const char *name);
+
 /* The value of `name` on n into buf: its length, -ENODATA when n has no
- * such attribute, -ERANGE when buf is too small (size 0: the length). */
+ * such attribute (-EOPNOTSUPP outside the user namespace), -ERANGE when
+ * buf is too small (size 0: the length). */
 int mesh_xattr_get(const char *store, const struct cat_node *n, const char *name, char *buf, size_t size);
 /* The NUL-separated names n has; the length written (at most size). */
 size_t mesh_xattr_list(const char *store, const struct cat_node *n, char *buf, size_t size);

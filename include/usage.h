@@ -58,15 +58,17 @@
  * incomplete one, so nothing is counted twice.  Readers on other hosts
  * (usage_report.h) read only renamed segments: no locks, no shared pages.
  *
- * Retention of shipped usage.  The host merges its segments (more than 32
- * into one; the merged one renamed into place before the old ones are
- * removed, so a reader sees the old ones, the new one or both), and only it
- * removes its own.  At a merge, events that opened before the horizon are
+ * Retention of shipped usage.  The host merges its segments when there are
+ * more than 32, size tiered (the oldest that are each at least as large as
+ * all newer ones together stay; the newer ones become one, carrying the
+ * host's current rollups); the merged one is renamed into place before the
+ * old ones are removed, so a reader sees the old ones, the new one or both,
+ * and only the host removes its own.  At a merge, events that opened before the horizon are
  * left out: the later of now - ship_retention_days and the newest prune of
  * this host's database (retention_days, or `meshctl usage --prune-before`:
  * raw events folded into rollups here leave the shipped copies too, so a
- * prune holds on every host).  A new horizon merges however few segments
- * there are (looked at hourly; at once after a prune).
+ * prune holds on every host).  A new horizon merges all segments, however
+ * few there are (looked at hourly; at once after a prune).
  *
  * Not here: deciding access (policy), FUSE.
  */

@@ -177,8 +177,15 @@ static bool from_files(const char *name)
 	       !strcmp(name, "user.mesh.sunset") || !strcmp(name, "user.mesh.reason");
 }
 
+bool mesh_xattr_namespace(const char *name)
+{
+	return !strncmp(name, "user.", 5);
+}
+
 int mesh_xattr_get(const char *store, const struct cat_node *n, const char *name, char *buf, size_t size)
 {
+	if (!mesh_xattr_namespace(name))
+		return -EOPNOTSUPP;
 	bool in_version = n->version != NULL && (n->kind == CAT_VERSION || n->kind == CAT_FILE);
 	if (from_files(name)) {
 		char *raw = store ? file_value(store, n, name) : NULL;

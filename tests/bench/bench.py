@@ -34,6 +34,7 @@ import json
 import os
 import pathlib
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -285,6 +286,19 @@ class Mount:
             self.proc.wait()
 
 
+def hp_limits():
+    """passthrough_hp keeps one descriptor per known inode and raises its
+    soft limit only to the hard one: 20,000 here, fewer than the inodes of
+    2,000 products (its walks then fail with EMFILE).  Root lifts both
+    where it may (CAP_SYS_RESOURCE; a container may not grant it)."""
+    want = min(1 << 20, int(open("/proc/sys/fs/nr_open").read()))
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+    except (ValueError, OSError):
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 class HpMount:
     """libfuse's passthrough_hp over STORE/domains.  Its 3.14 option parser
     takes no -o, so the mount is made here (mount(2) with allow_other, as
@@ -303,7 +317,7 @@ class HpMount:
         if libc.mount(b"hpps", str(self.path).encode(), b"fuse.hpps", 2 | 4, opts) != 0:   # nosuid, nodev
             raise SystemExit(f"mount {self.path}: {os.strerror(ctypes.get_errno())}")
         self.proc = subprocess.Popen([HP, "--foreground", str(STORE / "domains"), f"/dev/fd/{fd}"], pass_fds=[fd],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=hp_limits)
         os.close(fd)
         return self
 

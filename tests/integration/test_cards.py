@@ -1,6 +1,7 @@
 """Product cards and extended attributes (issue 11): README.md per product
 and per version in the mount (a shipped README.md wins), restricted
 neighbours never named, xattrs read with getfattr."""
+import errno
 import subprocess
 
 import pytest
@@ -202,3 +203,72 @@ def test_xattr_values_escaped_and_bounded(mesh, mounter):
     # the product's are its latest's: 1.1.0 is deprecated, so latest is still 1.1.0
     assert subprocess.run(["getfattr", "--absolute-names", "--only-values", "-n", "user.mesh.reason",
                            m / "sales/orders"], capture_output=True).stdout == raw
+
+
+XATTR_PROBE = """
+import errno, os, sys
+for path in sys.argv[1:]:
+    for name in ("security.selinux", "security.capability", "system.posix_acl_access",
+                 "system.posix_acl_default"):
+        try:
+            os.getxattr(path, name, follow_symlinks=False)
+            print(path, name, "answered")
+        except OSError as e:
+            print(path, name, errno.errorcode[e.errno])
+    try:
+        print(path, "user.mesh.nothing", os.getxattr(path, "user.mesh.nothing"))
+    except OSError as e:
+        print(path, "user.mesh.nothing", errno.errorcode[e.errno])
+"""
+
+
+def test_foreign_xattr_namespaces_unsupported_for_everyone(mesh, mounter):
+    """Names outside user.* (SELinux labels, capabilities, POSIX ACLs) are
+    "not supported" on every node and for every caller, as on a file system
+    without them: `ls -l` then stops asking after the first file instead of
+    three round trips per entry.  user.mesh.* answers as before, per caller."""
+    m = mounter(mesh)
+    paths = [m / p for p in ("sales", "sales/orders", "sales/orders/latest", "sales/orders/README.md",
+                             "sales/orders/1.1.0", "sales/orders/1.1.0/orders.csv",
+                             "sales/orders/1.1.0/README.md", "sales/orders/1.1.0/contract.yaml")]
+    for user in ("mesh_dave", "mesh_bob", "mesh_alice", None):
+        out = run(["/usr/bin/python3", "-c", XATTR_PROBE] + [str(p) for p in paths], user=user, check=True).stdout
+        lines = out.splitlines()
+        assert len(lines) == 5 * len(paths), out
+        for line in lines:
+            path, name, answer = line.split(" ", 2)
+            if name == "user.mesh.nothing":
+                assert answer == "ENODATA", (user, line)      # the user namespace exists
+            else:
+                assert answer == errno.errorcode[errno.EOPNOTSUPP], (user, line)     # ENOTSUP
+        # ls -l lists without ACL or label marks, and without errors
+        r = run(["ls", "-lR", m / "sales"], user=user, check=True)
+        assert r.stderr == "", r.stderr
+        modes = [l.split()[0] for l in r.stdout.splitlines() if l[:1] in "-dl" and len(l.split()) > 8]
+        assert modes and all(len(mode) == 10 for mode in modes), modes     # no "+" or "."
+    # the namespaces that exist still answer, per caller
+    assert getfattr(m / "sales/orders/1.1.0/orders.csv", user="mesh_bob")["user.mesh.sha256"]
+    assert "user.mesh.sha256" not in getfattr(m / "sales/orders/1.1.0/orders.csv", user="mesh_dave")
+
+
+def test_card_attributes_follow_each_reader(mesh, mounter):
+    """The kernel keeps a card inode's attributes (its number names its
+    bytes) but asks for the entry at every walk: readers who alternate
+    stat and read the same card path each get their own size, also after
+    a grant changes what one of them sees."""
+    m = mounter(mesh)
+    card = m / "sales/orders/README.md"
+    probe = 'stat -c "%i %s" "$1"; cat "$1" | wc -c'
+
+    def seen(user):
+        ino, size, length = run(["sh", "-c", probe, "sh", card], user=user, check=True).stdout.split()
+        assert int(size) == int(length), (user, size, length)
+        return ino
+    before = {u: seen(u) for u in ("mesh_alice", "mesh_dave", "mesh_bob")}
+    assert before["mesh_bob"] != before["mesh_dave"], before          # owner and outsider
+    for _ in range(3):
+        assert {u: seen(u) for u in ("mesh_dave", "mesh_bob", "mesh_alice")} == before
+    mesh.ctl("grant", "sales", "group:mesh_analysts", "--reason", "analytics", check=True)
+    assert wait_for(lambda: seen("mesh_alice") != before["mesh_alice"], timeout=10)
+    assert seen("mesh_dave") == before["mesh_dave"]
+    assert "pii (masked for you" in run(["cat", card], user="mesh_alice", check=True).stdout

@@ -1207,6 +1207,49 @@ static void test_shipping(void)
 	CHECK(segs >= 1 && segs <= 33);
 	CHECK(shipped_reads(path_of("%s", "nolocal"), "ship-c", &warnings) == 135);
 	CHECK(warnings == 0);
+	/* size tiered: a large segment is not copied again by the merges of
+	 * the small ones that follow it (merging everything each time copied a
+	 * busy host's whole history every few dozen seconds) */
+	struct usage_config cd = {.ship_dir = path_of("shipped/%s", "ship-d"), .ship_interval_ms = 20,
+				  .flush_interval_ms = 5};
+	struct usage *dd = open_host("ship-d", &cd);
+	record(dd, event("di", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW, D + DAY),
+	       1, 1, 20000);
+	/* 80 small bursts; after the first 45 (one merge of everything so
+	 * far) the largest segment is noted: the merges of the 35 that follow
+	 * leave it alone */
+	char big[512] = "";
+	for (int i = 0; i < 80; i++) {
+		record(dd, event("di", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW,
+				 D + DAY + (i + 1) * NS), 1, 1, 1);
+		sleep_ms(45);
+		if (i != 44)
+			continue;
+		DIR *sd = opendir(path_of("shipped/%s", "ship-d"));
+		struct dirent *e;
+		off_t largest = -1;
+		while (sd && (e = readdir(sd))) {
+			struct stat st;
+			char p[1024];
+			snprintf(p, sizeof p, "%s/%s", path_of("shipped/%s", "ship-d"), e->d_name);
+			if (!strncmp(e->d_name, "seg-", 4) && stat(p, &st) == 0 && st.st_size > largest) {
+				largest = st.st_size;
+				snprintf(big, sizeof big, "%s", e->d_name);
+			}
+		}
+		if (sd)
+			closedir(sd);
+	}
+	CHECK(big[0] != '\0');
+	CHECK(usage_close(dd) == 0);
+	char big_path[1024];
+	snprintf(big_path, sizeof big_path, "%s/%s", path_of("shipped/%s", "ship-d"), big);
+	CHECK(access(big_path, F_OK) == 0);                     /* never merged again */
+	segs = count_segments(path_of("shipped/%s", "ship-d"));
+	printf("  ship-d: 20000 events and 80 bursts as %zu segment(s), the large one kept\n", segs);
+	CHECK(segs >= 2 && segs <= 33);                          /* the small ones were merged */
+	CHECK(shipped_reads(path_of("%s", "nolocal"), "ship-d", &warnings) == 20080);
+	CHECK(warnings == 0);
 	/* an unreadable segment: the host is named, the others still count */
 	FILE *f = fopen(path_of("shipped/%s", "ship-b/seg-000000000001-1-2.db"), "w");
 	if (!f) {
