@@ -148,6 +148,99 @@ static void mesh_thrift_slice_class_init(MeshThriftSliceClass *klass)
 	t->countConsumedMessageBytes = slice_size;
 }
 
+/* The compact protocol, with every read that skips may fail leaving its
+ * outputs defined.  libthrift-c-glib 0.17's thrift_protocol_skip ignores
+ * the errors of the reads it makes and then uses their outputs: a failed
+ * read_binary leaves its buffer pointer unset and skip frees it; a failed
+ * list, set, map or field header leaves a size and a type unset and skip
+ * loops over them.  Well-formed bytes (the walk below) do not reach those
+ * paths by themselves, but the generated readers trust the element types
+ * of containers (a list of strings read as a list of structs walks off its
+ * bytes), so every output is set before the library's reader runs: a
+ * failed read then gives a NULL buffer, an empty container and T_STOP. */
+typedef struct {
+	ThriftCompactProtocol parent;
+} MeshCompactProtocol;
+typedef struct {
+	ThriftCompactProtocolClass parent;
+} MeshCompactProtocolClass;
+
+G_DEFINE_TYPE(MeshCompactProtocol, mesh_compact_protocol, THRIFT_TYPE_COMPACT_PROTOCOL)
+
+#define COMPACT_PARENT THRIFT_PROTOCOL_CLASS(mesh_compact_protocol_parent_class)
+
+static gint32 safe_read_binary(ThriftProtocol *p, gpointer *buf, guint32 *len, GError **error)
+{
+	*buf = NULL;
+	*len = 0;
+	return COMPACT_PARENT->read_binary(p, buf, len, error);
+}
+
+static gint32 safe_read_string(ThriftProtocol *p, gchar **str, GError **error)
+{
+	*str = NULL;
+	return COMPACT_PARENT->read_string(p, str, error);
+}
+
+static gint32 safe_read_field_begin(ThriftProtocol *p, gchar **name, ThriftType *type, gint16 *id,
+				    GError **error)
+{
+	*name = NULL;
+	*type = T_STOP;
+	*id = 0;
+	gint32 rc = COMPACT_PARENT->read_field_begin(p, name, type, id, error);
+	if (rc < 0)
+		*type = T_STOP;
+	return rc;
+}
+
+static gint32 safe_read_list_begin(ThriftProtocol *p, ThriftType *type, guint32 *size, GError **error)
+{
+	*type = T_STOP;
+	*size = 0;
+	gint32 rc = COMPACT_PARENT->read_list_begin(p, type, size, error);
+	if (rc < 0)
+		*size = 0;
+	return rc;
+}
+
+static gint32 safe_read_set_begin(ThriftProtocol *p, ThriftType *type, guint32 *size, GError **error)
+{
+	*type = T_STOP;
+	*size = 0;
+	gint32 rc = COMPACT_PARENT->read_set_begin(p, type, size, error);
+	if (rc < 0)
+		*size = 0;
+	return rc;
+}
+
+static gint32 safe_read_map_begin(ThriftProtocol *p, ThriftType *key, ThriftType *value, guint32 *size,
+				  GError **error)
+{
+	*key = *value = T_STOP;
+	*size = 0;
+	gint32 rc = COMPACT_PARENT->read_map_begin(p, key, value, size, error);
+	if (rc < 0)
+		*size = 0;
+	return rc;
+}
+
+static void mesh_compact_protocol_init(MeshCompactProtocol *p)
+{
+	(void)p;
+}
+
+static void mesh_compact_protocol_class_init(MeshCompactProtocolClass *klass)
+{
+	ThriftProtocolClass *c = THRIFT_PROTOCOL_CLASS(klass);
+	c->read_binary = safe_read_binary;
+	c->read_string = safe_read_string;
+	c->read_field_begin = safe_read_field_begin;
+	c->read_list_begin = safe_read_list_begin;
+	c->read_set_begin = safe_read_set_begin;
+	c->read_map_begin = safe_read_map_begin;
+}
+
 /* A structural check of Thrift compact-protocol bytes before libthrift
  * sees them.  Debian's libthrift-c-glib 0.17 skips fields it does not know
  * (thrift_protocol_skip) without checking the reads it makes: on malformed
@@ -160,10 +253,13 @@ enum { CT_STOP, CT_TRUE, CT_FALSE, CT_BYTE, CT_I16, CT_I32, CT_I64, CT_DOUBLE, C
        CT_MAP, CT_STRUCT };
 #define COMPACT_MAX_DEPTH 32
 
-static int compact_varint(const uint8_t *p, size_t len, size_t *at, uint64_t *v)
+/* A varint of at most `bytes` bytes (5: the library reads field ids,
+ * i16, i32, lengths and sizes with its 32-bit reader, which refuses a
+ * sixth byte without setting its output; 10: i64). */
+static int compact_varint_n(const uint8_t *p, size_t len, size_t *at, uint64_t *v, int bytes)
 {
 	*v = 0;
-	for (int shift = 0; shift < 70; shift += 7) {
+	for (int shift = 0; shift < 7 * bytes; shift += 7) {
 		if (*at >= len)
 			return -1;
 		uint8_t b = p[(*at)++];
@@ -172,6 +268,13 @@ static int compact_varint(const uint8_t *p, size_t len, size_t *at, uint64_t *v)
 			return 0;
 	}
 	return -1;
+}
+
+static int compact_varint(const uint8_t *p, size_t len, size_t *at, uint64_t *v)
+{
+	if (compact_varint_n(p, len, at, v, 5) < 0 || *v > UINT32_MAX)
+		return -1;
+	return 0;
 }
 
 static int compact_skip(const uint8_t *p, size_t len, size_t *at, int type, int depth, bool in_container);
@@ -221,8 +324,9 @@ static int compact_skip(const uint8_t *p, size_t len, size_t *at, int type, int 
 		return *at < len ? (int)(++*at, 0) : -1;
 	case CT_I16:
 	case CT_I32:
-	case CT_I64:
 		return compact_varint(p, len, at, &v);
+	case CT_I64:
+		return compact_varint_n(p, len, at, &v, 10);
 	case CT_DOUBLE:
 		if (len - *at < 8)
 			return -1;
@@ -290,7 +394,7 @@ static int thrift_decode(const void *buf, size_t len, ThriftStruct *obj, size_t 
 	MeshThriftSlice *slice = g_object_new(mesh_thrift_slice_get_type(), NULL);
 	slice->data = buf;
 	slice->len = len;
-	ThriftProtocol *p = g_object_new(THRIFT_TYPE_COMPACT_PROTOCOL, "transport", slice,
+	ThriftProtocol *p = g_object_new(mesh_compact_protocol_get_type(), "transport", slice,
 					 "string_limit", (gint32)PARQUET_MAX_FOOTER,
 					 "container_limit", (gint32)(1 << 22), NULL);
 	int rc = thrift_struct_read(obj, p, &gerr) < 0 ? -EINVAL : 0;
