@@ -962,16 +962,26 @@ int index_rebuild(const char *store, const char *db_path, struct index_refresh_s
 	return rebuild(store, db_path, false, stats ? stats : &local, err);
 }
 
+/* Open the index read-write and refresh it in place; *damaged says that
+ * a failure was the database's own (a cache: rebuild or walk instead). */
+static int refresh_in_place(const char *store, const char *db_path, struct index_refresh_stats *stats,
+			    bool *damaged, struct mesh_err *err)
+{
+	sqlite3 *db;
+	*damaged = false;
+	int rc = db_open_rw(db_path, false, &db, damaged, err);
+	if (!rc) {
+		rc = refresh_db(store, db_path, db, false, stats, damaged, err);
+		sqlite3_close(db);
+	}
+	return rc;
+}
+
 static int refresh_existing(const char *store, const char *db_path, struct index_refresh_stats *stats,
 			    struct mesh_err *err)
 {
-	sqlite3 *db;
-	bool damaged = false;
-	int rc = db_open_rw(db_path, false, &db, &damaged, err);
-	if (!rc) {
-		rc = refresh_db(store, db_path, db, false, stats, &damaged, err);
-		sqlite3_close(db);
-	}
+	bool damaged;
+	int rc = refresh_in_place(store, db_path, stats, &damaged, err);
 	if (rc && damaged)
 		return rebuild(store, db_path, false, stats, err);   /* a cache: start again */
 	return rc;
@@ -1047,13 +1057,8 @@ int index_refresh_existing(const char *store, const char *db_path, struct index_
 	struct stat st;
 	if (fstatat(AT_FDCWD, db_path, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return mesh_errf(err, -errno, "%s: %s", db_path, strerror(errno));
-	sqlite3 *db;
-	bool damaged = false;
-	int rc = db_open_rw(db_path, false, &db, &damaged, err);
-	if (!rc) {
-		rc = refresh_db(store, db_path, db, false, stats, &damaged, err);
-		sqlite3_close(db);
-	}
+	bool damaged;
+	int rc = refresh_in_place(store, db_path, stats, &damaged, err);
 	return rc && damaged ? -EPROTO : rc;
 }
 

@@ -194,24 +194,28 @@ static gint32 safe_read_field_begin(ThriftProtocol *p, gchar **name, ThriftType 
 	return rc;
 }
 
-static gint32 safe_read_list_begin(ThriftProtocol *p, ThriftType *type, guint32 *size, GError **error)
+typedef gint32 (*sequence_begin)(ThriftProtocol *p, ThriftType *type, guint32 *size, GError **error);
+
+/* A list or set header read by the parent's `begin`: empty when it fails. */
+static gint32 safe_sequence_begin(sequence_begin begin, ThriftProtocol *p, ThriftType *type, guint32 *size,
+				  GError **error)
 {
 	*type = T_STOP;
 	*size = 0;
-	gint32 rc = COMPACT_PARENT->read_list_begin(p, type, size, error);
+	gint32 rc = begin(p, type, size, error);
 	if (rc < 0)
 		*size = 0;
 	return rc;
 }
 
+static gint32 safe_read_list_begin(ThriftProtocol *p, ThriftType *type, guint32 *size, GError **error)
+{
+	return safe_sequence_begin(COMPACT_PARENT->read_list_begin, p, type, size, error);
+}
+
 static gint32 safe_read_set_begin(ThriftProtocol *p, ThriftType *type, guint32 *size, GError **error)
 {
-	*type = T_STOP;
-	*size = 0;
-	gint32 rc = COMPACT_PARENT->read_set_begin(p, type, size, error);
-	if (rc < 0)
-		*size = 0;
-	return rc;
+	return safe_sequence_begin(COMPACT_PARENT->read_set_begin, p, type, size, error);
 }
 
 static gint32 safe_read_map_begin(ThriftProtocol *p, ThriftType *key, ThriftType *value, guint32 *size,
