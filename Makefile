@@ -89,16 +89,8 @@ $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
 
 # one run of thrift makes both files (a grouped target: GNU make 4.3)
-$(GEN_H) $(GEN_C) &: $(GEN_IDL)
-	@mkdir -p $(GEN_DIR)
-	$(THRIFT) --gen c_glib -out $(GEN_DIR) $<
-	@# thrift 0.17's c_glib finalizers never chain up to GObject's, which
-	@# leaks every struct's qdata: add the chain-up (a generator bug)
-	sed -i '/_finalize (GObject \*object)$$/,/^}$$/ s/^}$$/  G_OBJECT_CLASS (g_type_class_peek_parent (G_OBJECT_GET_CLASS (object)))->finalize (object);\n}/' $(GEN_DIR)/pq_parquet_footer_types.c
-	@# and a list of enums allocates each element on the heap and leaks it
-	@# when a read fails: a variable on the stack instead (no free to miss)
-	sed -i -e 's/^\( *\)\(Pq[A-Za-z]*\)\* \(_elem[0-9]*\) = g_new (\2, 1);$$/\1\2 \3_value;\n\1\2* \3 = \&\3_value;/' \
-		-e '/^ *g_free (_elem[0-9]*);$$/d' $(GEN_DIR)/pq_parquet_footer_types.c
+$(GEN_H) $(GEN_C) &: $(GEN_IDL) fs/formats/thrift-gen.sh
+	sh fs/formats/thrift-gen.sh $(THRIFT) $< $(GEN_DIR)
 	@touch $(GEN_C) $(GEN_H)
 
 $(GEN_OBJ): $(GEN_C) $(GEN_H)
