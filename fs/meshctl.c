@@ -1036,7 +1036,7 @@ static void on_sigbus(int sig)
 int main(int argc, char **argv)
 {
 	struct meshctl_ctx ctx = {.prog = "meshctl"};
-	int serve_fd = -1;
+	int serve_fd = -1, spare_fd = -1;
 	ctx.store = getenv("MESH_STORE");
 	bool store_given = ctx.store && *ctx.store;
 	if (!store_given)
@@ -1059,6 +1059,8 @@ int main(int argc, char **argv)
 			ctx.json = true;
 		} else if (!strcmp(argv[i], "--serve-fd") && i + 1 < argc) {
 			serve_fd = atoi(argv[++i]);   /* the mesh service's worker (not for people) */
+		} else if (!strcmp(argv[i], "--serve-spare") && i + 1 < argc) {
+			spare_fd = atoi(argv[++i]);   /* its spare worker, waiting for a connection */
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return MESHCTL_OK;
@@ -1073,9 +1075,10 @@ int main(int argc, char **argv)
 	/* whatever this process creates in a store (SQLite's files too) is
 	 * its owner's alone; LOCAL commands write the user's files with the
 	 * user's umask */
-	if (serve_fd >= 0) {
+	if (serve_fd >= 0 || spare_fd >= 0) {
 		umask(077);
-		return meshctl_serve(&ctx, serve_fd, dispatch);
+		return serve_fd >= 0 ? meshctl_serve(&ctx, serve_fd, dispatch)
+				     : meshctl_serve_spare(&ctx, spare_fd, dispatch);
 	}
 	if (i >= argc) {
 		usage(stderr);

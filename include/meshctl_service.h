@@ -32,6 +32,16 @@ int meshctl_serve(struct meshctl_ctx *ctx, int sock,
 		  int (*dispatch)(const struct meshctl_ctx *ctx, int argc, char **argv,
 				  enum meshctl_where *where));
 
+/* A spare worker: `meshctl --serve-spare FD`, started by the service
+ * before any request so a request does not wait for a process to start.
+ * Waits on FD (its end of a socket pair with the service) for the one
+ * connection handed over as a descriptor, then does what meshctl_serve()
+ * does with it.  Returns 0 when the service closed FD without handing
+ * anything over (it stopped). */
+int meshctl_serve_spare(struct meshctl_ctx *ctx, int wait_fd,
+			int (*dispatch)(const struct meshctl_ctx *ctx, int argc, char **argv,
+					enum meshctl_where *where));
+
 /* For publish and validate run by the service: copy the release's entries,
  * as the client passed them, into a private directory the caller cannot
  * touch (so what is validated is what is installed) and give its path in

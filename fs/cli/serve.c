@@ -133,6 +133,33 @@ int meshctl_serve(struct meshctl_ctx *ctx, int sock,
 	return status;
 }
 
+/* A spare worker, started ahead of any request: wait on `wait_fd` for the
+ * one connection the service hands over (a message carrying exactly one
+ * descriptor), then serve it.  The service closing its end first is a
+ * normal end (0): it stopped, or it replaces its spare. */
+int meshctl_serve_spare(struct meshctl_ctx *ctx, int wait_fd,
+			int (*dispatch)(const struct meshctl_ctx *ctx, int argc, char **argv,
+					enum meshctl_where *where))
+{
+	char *text = NULL;
+	size_t len = 0, n_fds = 0;
+	int conn[1] = {-1};
+	struct mesh_err err = {0};
+	int rc = service_recv(wait_fd, 64, &text, &len, conn, 1, &n_fds, &err);
+	free(text);
+	close(wait_fd);
+	if (rc == -ECONNRESET && !n_fds)
+		return 0;
+	if (rc || n_fds != 1) {
+		openlog("meshfs-service", LOG_PID, LOG_DAEMON);
+		syslog(LOG_ERR, "spare worker: no connection handed over: %s", rc ? err.msg : "no descriptor");
+		if (n_fds)
+			close(conn[0]);
+		return MESHCTL_ERROR;
+	}
+	return meshctl_serve(ctx, conn[0], dispatch);
+}
+
 /* ---- a release directory, received ---- */
 
 void meshctl_release_done(const char *dir)

@@ -2,6 +2,16 @@
  * listener.c - the mesh service's control socket (service.h): bind, accept,
  * and one served meshctl process per connection.
  *
+ * A request should not wait for a process to start (exec and dynamic
+ * linking of meshctl cost a few milliseconds): one spare worker, `meshctl
+ * --serve-spare 3`, is started ahead and waits on a socket pair; the next
+ * connection is handed to it as a descriptor and a new spare is started
+ * after the hand-over, off the caller's path.  When no spare is ready
+ * (two requests at once, or a spare that died) the connection gets a
+ * worker of its own, `meshctl --serve-fd 3`, as before.  The spare has
+ * read nothing of the store: it learns who asks and what from the
+ * connection, as every worker does.
+ *
  * What a request may do and for whom is decided by the served process
  * (fs/cli/serve.c), never here: this file only moves connections.
  */
@@ -39,6 +49,10 @@ struct service {
 	pthread_t thread;
 	bool started;
 	char **env;                  /* the served process's environment */
+	pthread_mutex_t spare_lock;  /* guards the three below */
+	pid_t spare_pid;             /* 0: no spare waiting */
+	int spare_sock;              /* our end of its socket pair */
+	bool closing;                /* no new spare once set */
 };
 
 struct connection {
@@ -182,6 +196,8 @@ int service_listen_open(const struct service_options *opts, struct service **out
 	s->wake[0] = s->wake[1] = -1;
 	s->max_clients = opts->max_clients ? opts->max_clients : 32;
 	s->env = served_environment();
+	pthread_mutex_init(&s->spare_lock, NULL);
+	s->spare_sock = -1;
 	*out = s;
 	return 0;
 }
@@ -195,22 +211,15 @@ static void refuse(int fd, const char *why)
 	service_send(fd, buf, (size_t)n, NULL, 0, NULL);
 }
 
-static void *serve_connection(void *arg)
+/* Start meshctl with `fd` as its descriptor 3 and `mode` (--serve-fd or
+ * --serve-spare) naming it.  0 or an errno value (posix_spawn's). */
+static int spawn_worker(struct service *s, int fd, const char *mode, pid_t *pid)
 {
-	struct connection *c = arg;
-	struct service *s = c->svc;
-	/* The worker gets the connection as fd 3.  A dup2 onto itself would
-	 * leave its close-on-exec flag set (and the worker without it), so the
-	 * source is a copy above 3. */
-	int src = fcntl(c->fd, F_DUPFD_CLOEXEC, 10);
-	if (src < 0) {
-		syslog(LOG_ERR, "control socket: %m");
-		refuse(c->fd, "the mesh service is out of descriptors: try again");
-		close(c->fd);
-		atomic_fetch_sub(&s->running, 1);
-		free(c);
-		return NULL;
-	}
+	/* A dup2 onto itself would leave fd's close-on-exec flag set (and the
+	 * worker without it), so the source is a copy above 3. */
+	int src = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+	if (src < 0)
+		return errno;
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, src, 3);
@@ -229,21 +238,100 @@ static void *serve_connection(void *arg)
 	sigaddset(&dflt, SIGHUP);
 	posix_spawnattr_setsigdefault(&attr, &dflt);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-	char *argv[] = {"meshctl", "--store", s->store, "--serve-fd", "3", NULL};
-	pid_t pid;
-	int rc = posix_spawn(&pid, s->meshctl, &fa, &attr, argv, s->env);
+	char *argv[] = {"meshctl", "--store", s->store, (char *)mode, "3", NULL};
+	int rc = posix_spawn(pid, s->meshctl, &fa, &attr, argv, s->env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	close(src);
+	return rc;
+}
+
+static void reap(pid_t pid)
+{
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFSIGNALED(status))
+		syslog(LOG_ERR, "control socket: worker %d died of signal %d", (int)pid, WTERMSIG(status));
+}
+
+/* Start a spare if none waits (and the service is not closing). */
+static void spare_refill(struct service *s)
+{
+	pthread_mutex_lock(&s->spare_lock);
+	bool wanted = !s->closing && !s->spare_pid;
+	pthread_mutex_unlock(&s->spare_lock);
+	if (!wanted)
+		return;
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+		syslog(LOG_WARNING, "control socket: no spare worker: socketpair: %m");
+		return;
+	}
+	pid_t pid;
+	int rc = spawn_worker(s, sp[1], "--serve-spare", &pid);
+	close(sp[1]);
 	if (rc) {
-		syslog(LOG_ERR, "control socket: cannot start %s: %s", s->meshctl, strerror(rc));
-		refuse(c->fd, "the mesh service could not start its worker (see the service's log)");
+		syslog(LOG_WARNING, "control socket: no spare worker: cannot start %s: %s", s->meshctl, strerror(rc));
+		close(sp[0]);
+		return;
+	}
+	pthread_mutex_lock(&s->spare_lock);
+	bool keep = !s->closing && !s->spare_pid;
+	if (keep) {
+		s->spare_pid = pid;
+		s->spare_sock = sp[0];
+	}
+	pthread_mutex_unlock(&s->spare_lock);
+	if (!keep) {            /* another thread was faster, or we stop */
+		close(sp[0]);   /* the spare sees the end and exits */
+		reap(pid);
+	}
+}
+
+/* Hand the connection to the waiting spare.  True (and *pid its process)
+ * if it has it; false if there was none or it was gone. */
+static bool spare_hand_over(struct service *s, int conn, pid_t *pid)
+{
+	pthread_mutex_lock(&s->spare_lock);
+	*pid = s->spare_pid;
+	int sock = s->spare_sock;
+	s->spare_pid = 0;
+	s->spare_sock = -1;
+	pthread_mutex_unlock(&s->spare_lock);
+	if (!*pid)
+		return false;
+	int rc = service_send(sock, "{}", 2, &conn, 1, NULL);
+	close(sock);
+	if (rc) {
+		syslog(LOG_WARNING, "control socket: the spare worker %d was gone (%s): starting one",
+		       (int)*pid, strerror(-rc));
+		reap(*pid);
+		return false;
+	}
+	return true;
+}
+
+static void *serve_connection(void *arg)
+{
+	struct connection *c = arg;
+	struct service *s = c->svc;
+	pid_t pid;
+	if (spare_hand_over(s, c->fd, &pid)) {
+		spare_refill(s);        /* for the next request, while this one runs */
+		reap(pid);
 	} else {
-		int status;
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
-		if (WIFSIGNALED(status))
-			syslog(LOG_ERR, "control socket: worker %d died of signal %d", (int)pid, WTERMSIG(status));
+		int rc = spawn_worker(s, c->fd, "--serve-fd", &pid);
+		if (rc == EMFILE || rc == ENFILE) {
+			syslog(LOG_ERR, "control socket: %s", strerror(rc));
+			refuse(c->fd, "the mesh service is out of descriptors: try again");
+		} else if (rc) {
+			syslog(LOG_ERR, "control socket: cannot start %s: %s", s->meshctl, strerror(rc));
+			refuse(c->fd, "the mesh service could not start its worker (see the service's log)");
+		} else {
+			spare_refill(s);
+			reap(pid);
+		}
 	}
 	close(c->fd);
 	atomic_fetch_sub(&s->running, 1);
@@ -309,6 +397,7 @@ int service_listen_start(struct service *s, struct mesh_err *err)
 	if (rc)
 		return mesh_errf(err, -rc, "control socket thread: %s", strerror(rc));
 	s->started = true;
+	spare_refill(s);        /* the first request need not wait for it */
 	return 0;
 }
 
@@ -320,6 +409,18 @@ void service_listen_close(struct service *s)
 		close(s->wake[1]);
 		pthread_join(s->thread, NULL);
 		close(s->wake[0]);
+		/* the spare sees its socket end and exits */
+		pthread_mutex_lock(&s->spare_lock);
+		s->closing = true;
+		pid_t spare = s->spare_pid;
+		int sock = s->spare_sock;
+		s->spare_pid = 0;
+		s->spare_sock = -1;
+		pthread_mutex_unlock(&s->spare_lock);
+		if (spare) {
+			close(sock);
+			reap(spare);
+		}
 		/* requests already running finish (a publish under way completes);
 		 * wait a while for them */
 		for (int i = 0; i < 300 && atomic_load(&s->running); i++) {
@@ -343,5 +444,6 @@ void service_listen_close(struct service *s)
 	free(s->socket_path);
 	free(s->link_path);
 	free(s->meshctl);
+	pthread_mutex_destroy(&s->spare_lock);
 	free(s);
 }

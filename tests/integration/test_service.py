@@ -8,12 +8,14 @@ user grant on customer), mesh_dave is an outsider, mesh_gina is a member
 of the governance group (not root)."""
 import json
 import os
+import pathlib
+import signal
 import socket
 import subprocess
 
 import pytest
 
-from conftest import MESHCTL, MESHFS, make_release, run, service_alive, socket_path
+from conftest import MESHCTL, MESHFS, make_release, run, service_alive, socket_path, wait_for
 
 ORDERS = "order_id,email,amount\n1,a@example.com,10.5\n2,b@example.com,3\n"
 RESTRICTED = "customProperties:\n  - property: meshRestricted\n    value: true\n"
@@ -241,3 +243,53 @@ def test_meshctl_finds_the_service_from_the_mount_point(mesh, mounter):
     assert r.returncode == 0 and "sales/orders" in r.stdout
     m.stop()
     assert not os.path.lexists(socket_path(m.path, mountpoint=True))
+
+
+def _spares(service_pid):
+    """The service's spare workers: its children waiting with --serve-spare."""
+    found = []
+    for child in pathlib.Path(f"/proc/{service_pid}/task").glob("*/children"):
+        for pid in child.read_text().split():
+            try:
+                cmd = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except FileNotFoundError:
+                continue
+            if b"--serve-spare" in cmd:
+                found.append(int(pid))
+    return found
+
+
+def test_spare_worker_takes_requests_and_is_replaced(mesh):
+    """One spare worker waits ahead of requests; each request is handed to
+    it and a new one started; a dead spare does not fail a request; many
+    requests at once are all answered; a stopped service leaves no spare."""
+    assert not service_alive(mesh.path)
+    svc = subprocess.Popen([str(MESHFS), "--service", str(mesh.path), "-f"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: service_alive(mesh.path) and len(_spares(svc.pid)) == 1, 10)
+        first = _spares(svc.pid)[0]
+        r = mesh.ctl("list", user="mesh_dave", check=True)
+        assert "sales/orders" in r.stdout and "sales/secret" not in r.stdout
+        assert wait_for(lambda: _spares(svc.pid) not in ([], [first]), 10)
+        assert len(_spares(svc.pid)) == 1
+        # a spare killed while it waits: the next request still gets an answer
+        os.kill(_spares(svc.pid)[0], signal.SIGKILL)
+        r = mesh.ctl("list", user="mesh_alice", check=True)
+        assert "sales/orders" in r.stdout
+        assert wait_for(lambda: len(_spares(svc.pid)) == 1, 10)
+        # requests at once: one may have the spare, the others their own worker
+        procs = [subprocess.Popen(["setpriv", "--reuid", "mesh_dave", "--regid", "mesh_dave", "--init-groups",
+                                   str(MESHCTL), "--store", str(mesh.path), "--json", "list"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)]
+        for p in procs:
+            out, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err
+            assert {x["product"] for x in json.loads(out)["products"]} == {"orders", "profiles"}
+        assert wait_for(lambda: len(_spares(svc.pid)) == 1, 10)
+        spare = _spares(svc.pid)[0]
+    finally:
+        svc.terminate()
+        svc.wait(timeout=20)
+    assert wait_for(lambda: not os.path.exists(f"/proc/{spare}") or
+                    "Z" in pathlib.Path(f"/proc/{spare}/stat").read_text().split()[2], 10)
