@@ -35,8 +35,8 @@ int meshctl_serve(struct meshctl_ctx *ctx, int sock,
 /* A spare worker: `meshctl --serve-spare FD`, started by the service
  * before any request so a request does not wait for a process to start.
  * Waits on FD (its end of a socket pair with the service) for the one
- * connection handed over as a descriptor, then does what meshctl_serve()
- * does with it.  Returns 0 when the service closed FD without handing
+ * connection handed over as a descriptor (with the service's stderr,
+ * which becomes its own), then does what meshctl_serve() does with it.  Returns 0 when the service closed FD without handing
  * anything over (it stopped). */
 int meshctl_serve_spare(struct meshctl_ctx *ctx, int wait_fd,
 			int (*dispatch)(const struct meshctl_ctx *ctx, int argc, char **argv,

@@ -134,8 +134,9 @@ int meshctl_serve(struct meshctl_ctx *ctx, int sock,
 }
 
 /* A spare worker, started ahead of any request: wait on `wait_fd` for the
- * one connection the service hands over (a message carrying exactly one
- * descriptor), then serve it.  The service closing its end first is a
+ * one connection the service hands over (a message carrying exactly two
+ * descriptors: the connection, and the service's stderr, which becomes
+ * ours), then serve it.  The service closing its end first is a
  * normal end (0): it stopped, or it replaces its spare. */
 int meshctl_serve_spare(struct meshctl_ctx *ctx, int wait_fd,
 			int (*dispatch)(const struct meshctl_ctx *ctx, int argc, char **argv,
@@ -143,21 +144,23 @@ int meshctl_serve_spare(struct meshctl_ctx *ctx, int wait_fd,
 {
 	char *text = NULL;
 	size_t len = 0, n_fds = 0;
-	int conn[1] = {-1};
+	int fds[2] = {-1, -1};          /* the connection, the service's stderr */
 	struct mesh_err err = {0};
-	int rc = service_recv(wait_fd, 64, &text, &len, conn, 1, &n_fds, &err);
+	int rc = service_recv(wait_fd, 64, &text, &len, fds, 2, &n_fds, &err);
 	free(text);
 	close(wait_fd);
 	if (rc == -ECONNRESET && !n_fds)
 		return 0;
-	if (rc || n_fds != 1) {
+	if (rc || n_fds != 2) {
 		openlog("meshfs-service", LOG_PID, LOG_DAEMON);
-		syslog(LOG_ERR, "spare worker: no connection handed over: %s", rc ? err.msg : "no descriptor");
-		if (n_fds)
-			close(conn[0]);
+		syslog(LOG_ERR, "spare worker: no connection handed over: %s", rc ? err.msg : "wrong descriptors");
+		for (size_t i = 0; i < n_fds; i++)
+			close(fds[i]);
 		return MESHCTL_ERROR;
 	}
-	return meshctl_serve(ctx, conn[0], dispatch);
+	dup2(fds[1], STDERR_FILENO);
+	close(fds[1]);
+	return meshctl_serve(ctx, fds[0], dispatch);
 }
 
 /* ---- a release directory, received ---- */

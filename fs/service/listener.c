@@ -10,7 +10,8 @@
  * (two requests at once, or a spare that died) the connection gets a
  * worker of its own, `meshctl --serve-fd 3`, as before.  The spare has
  * read nothing of the store: it learns who asks and what from the
- * connection, as every worker does.
+ * connection, as every worker does.  It waits with stdout and stderr on
+ * /dev/null and gets the service's stderr with the connection.
  *
  * What a request may do and for whom is decided by the served process
  * (fs/cli/serve.c), never here: this file only moves connections.
@@ -225,6 +226,13 @@ static int spawn_worker(struct service *s, int fd, const char *mode, pid_t *pid)
 	posix_spawn_file_actions_adddup2(&fa, src, 3);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (!strcmp(mode, "--serve-spare")) {
+		/* a spare may wait for long: it must not hold what our stdout and
+		 * stderr are now (the starting meshfs's caller waits for them to
+		 * close); it is handed our stderr with its connection */
+		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	}
 	posix_spawnattr_t attr;
 	posix_spawnattr_init(&attr);
 	sigset_t none;
@@ -301,7 +309,10 @@ static bool spare_hand_over(struct service *s, int conn, pid_t *pid)
 	pthread_mutex_unlock(&s->spare_lock);
 	if (!*pid)
 		return false;
-	int rc = service_send(sock, "{}", 2, &conn, 1, NULL);
+	/* the connection, and where a worker's own complaints go (a
+	 * sanitizer's report, say): our stderr as it is now */
+	int fds[2] = {conn, STDERR_FILENO};
+	int rc = service_send(sock, "{}", 2, fds, 2, NULL);
 	close(sock);
 	if (rc) {
 		syslog(LOG_WARNING, "control socket: the spare worker %d was gone (%s): starting one",
