@@ -11,7 +11,6 @@ in the same run (medians of interleaved repetitions, min and max beside).
 Builds its store once under --work (cached).  Needs root (it creates the
 bench user and starts `meshfs --service`)."""
 import argparse
-import os
 import pathlib
 import shutil
 import statistics

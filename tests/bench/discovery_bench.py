@@ -28,10 +28,11 @@ import random
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
+
+from benchstore import children_cpu, clone_releases, log, move_generation, timed
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--build", default=str(pathlib.Path(__file__).resolve().parents[2] / "build"))
@@ -80,10 +81,6 @@ schema:
 """
 
 
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
 def state_of(store):
     return store.parent / "state"
 
@@ -122,25 +119,15 @@ def build_store(n):
                                                        w1=w1, w2="churnrate"))
     ctl(store, "publish", tpl)
     src = store / "domains/d0/p0/1.0.0"
-    manifest = json.loads((src / ".manifest.json").read_text())
-    files = {name: (src / name).read_bytes() for name in ("orders.csv", "schema.json", "quality.json")
-             if (src / name).exists()}
     t = time.perf_counter()
-    for i in range(1, n):
-        d, p = f"d{i % domains}", f"p{i}"
-        dst = store / "domains" / d / p / "1.0.0"
-        dst.mkdir(parents=True)
-        for name, data in files.items():
-            (dst / name).write_bytes(data)
-        topic, w1, w2 = words_of(i)
-        (dst / "contract.yaml").write_text(CONTRACT.format(id=uuid.uuid4(), domain=d, product=p, topic=topic,
-                                                           w1=w1, w2=w2))
-        (dst / ".manifest.json").write_text(json.dumps(dict(manifest, domain=d, product=p)))
-        if i % 20000 == 0:
-            log(f"  {i} releases written ({time.perf_counter() - t:.0f} s)")
+
+    def contract(i, d, p, v):
+        topic, w1, w2 = words_of(i + 1)
+        return CONTRACT.format(id=uuid.uuid4(), domain=d, product=p, topic=topic, w1=w1, w2=w2)
+
+    clone_releases(store, src, ((f"d{i % domains}", f"p{i}", "1.0.0") for i in range(1, n)), contract)
     os.umask(old)
-    with open(store / "generation", "r+") as f:      # moved, as a publish would have moved it
-        f.write(f"{n} {time.time()} bench".ljust(63) + "\n")
+    move_generation(store, n)
     log(f"  built {n} releases in {time.perf_counter() - t:.0f} s")
     (root / "done").write_text("")
     return store
@@ -215,17 +202,6 @@ class Mcp:
     def close(self):
         self.p.stdin.close()
         self.p.wait(timeout=10)
-
-
-def timed(fn):
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
-def children_cpu():
-    r = os.times()
-    return r.children_user + r.children_system
 
 
 def bench_search(store, n):

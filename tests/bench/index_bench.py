@@ -20,16 +20,15 @@ rewritten) so that building a 100k store takes seconds, not a day of
 publishing; every clone is a complete release the index must read.
 Prints a Markdown table (and writes it to --out)."""
 import argparse
-import json
 import os
 import pathlib
-import resource
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 import uuid
+
+from benchstore import children_cpu, clone_releases, log, move_generation, spread
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--build", default=str(pathlib.Path(__file__).resolve().parents[2] / "build"))
@@ -71,10 +70,6 @@ schema:
 TOPICS = ["sales", "finance", "logistics", "marketing", "support", "hr", "risk", "web"]
 
 
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
 def ctl(store, state, *a):
     env = dict(os.environ, MESHFS_STATE_DIR=str(state))
     r = subprocess.run([str(MESHCTL), "--store", str(store), *map(str, a)], capture_output=True, text=True, env=env)
@@ -85,11 +80,6 @@ def timed(store, state, *a):
     t = time.perf_counter()
     r = ctl(store, state, *a)
     return time.perf_counter() - t, r
-
-
-def children_cpu():
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
 
 
 def index_build(store, root):
@@ -106,10 +96,6 @@ def index_build(store, root):
         cpus.append(children_cpu() - c0)
         shutil.rmtree(state, ignore_errors=True)
     return walls, cpus
-
-
-def spread(xs):
-    return f"{statistics.median(xs):.2f} ({min(xs):.2f}-{max(xs):.2f})"
 
 
 def release_dir(parent, domain, product, version, topic):
@@ -138,27 +124,17 @@ def build_store(n):
     r = ctl(store, state, "publish", tpl)
     assert r.returncode == 0, r.stdout + r.stderr
     src = store / "domains/d0/p0/1.0.0"
-    manifest = json.loads((src / ".manifest.json").read_text())
     t = time.perf_counter()
-    made = 1
-    for i in range(n):
-        d, p, v = f"d{(i // args.versions) % domains}", f"p{i // args.versions}", f"1.{i % args.versions}.0"
-        if i == 0:
-            continue
-        dst = store / "domains" / d / p / v
-        dst.mkdir(parents=True)
-        topic = TOPICS[(i // args.versions) % len(TOPICS)]
-        (dst / "orders.csv").write_bytes((src / "orders.csv").read_bytes())
-        (dst / "schema.json").write_bytes((src / "schema.json").read_bytes()) if (src / "schema.json").exists() else None
-        (dst / "contract.yaml").write_text(CONTRACT.format(id=uuid.uuid4(), domain=d, product=p, version=v,
-                                                           topic=topic))
-        m = dict(manifest, domain=d, product=p, version=v)
-        (dst / ".manifest.json").write_text(json.dumps(m))
-        made += 1
+    targets = ((f"d{(i // args.versions) % domains}", f"p{i // args.versions}", f"1.{i % args.versions}.0")
+               for i in range(1, n))
+
+    def contract(i, d, p, v):
+        topic = TOPICS[((i + 1) // args.versions) % len(TOPICS)]
+        return CONTRACT.format(id=uuid.uuid4(), domain=d, product=p, version=v, topic=topic)
+
+    made = 1 + clone_releases(store, src, targets, contract, copy=("orders.csv", "schema.json"), every=0)
     ctl(store, state, "domain", "list")   # touch
-    # the generation moves, as a publish would have moved it
-    with open(store / "generation", "r+") as f:
-        f.write(f"{n} {time.time()} bench".ljust(63) + "\n")
+    move_generation(store, n)   # as a publish would have moved it
     log(f"  built {made} releases in {time.perf_counter() - t:.1f} s")
     (root / "done").write_text("")
     return store, state

@@ -24,16 +24,15 @@ publishing; every clone is a complete release.  The change log of the
 clones is left empty on purpose and the index built by `meshctl reindex`.
 Needs root (mounting).  Prints a Markdown table (and writes it to --out)."""
 import argparse
-import json
 import os
 import pathlib
-import resource
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 import uuid
+
+from benchstore import children_cpu, clone_releases, log, move_generation, timed
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--build", default=str(pathlib.Path(__file__).resolve().parents[2] / "build"))
@@ -79,10 +78,6 @@ schema:
 """
 
 
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
 def ctl(store, state, *a, check=True, binary=None):
     env = dict(os.environ, MESHFS_STATE_DIR=str(state))
     r = subprocess.run([str(binary or MESHCTL), "--store", str(store), *map(str, a)], capture_output=True, text=True,
@@ -92,23 +87,12 @@ def ctl(store, state, *a, check=True, binary=None):
     return r
 
 
-def children_cpu():
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)     # microseconds (os.times() counts 10 ms ticks)
-    return r.ru_utime + r.ru_stime
-
-
 def cpu_timed(cpu_list, fn):
     """Wall time of fn; its children's CPU (user+sys) appended to cpu_list."""
     c0 = children_cpu()
     t = timed(fn)
     cpu_list.append(children_cpu() - c0)
     return t
-
-
-def timed(fn):
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 def release_dir(parent, domain, product, version, topic):
@@ -134,25 +118,15 @@ def build_store(n):
     tpl = release_dir(root / "rel", "d0", "p0", "1.0.0", "sales")
     ctl(store, state, "publish", tpl)
     src = store / "domains/d0/p0/1.0.0"
-    manifest = json.loads((src / ".manifest.json").read_text())
-    files = {name: (src / name).read_bytes() for name in ("orders.csv", "schema.json", "quality.json")
-             if (src / name).exists()}
     t = time.perf_counter()
-    for i in range(1, n):
-        d, p, v = f"d{i % domains}", f"p{i}", "1.0.0"
-        pdir = store / "domains" / d / p
-        dst = pdir / v
-        dst.mkdir(parents=True, mode=0o700)
-        for name, data in files.items():
-            (dst / name).write_bytes(data)
-        (dst / "contract.yaml").write_text(CONTRACT.format(id=uuid.uuid4(), domain=d, product=p, version=v,
-                                                           topic="sales"))
-        (dst / ".manifest.json").write_text(json.dumps(dict(manifest, domain=d, product=p, version=v)))
-        if i % 20000 == 0:
-            log(f"  {i} releases")
+
+    def contract(i, d, p, v):
+        return CONTRACT.format(id=uuid.uuid4(), domain=d, product=p, version=v, topic="sales")
+
+    clone_releases(store, src, ((f"d{i % domains}", f"p{i}", "1.0.0") for i in range(1, n)), contract,
+                   mode=0o700)
     subprocess.run(["chmod", "-R", "go-rwx", str(store)], check=True)
-    with open(store / "generation", "r+") as f:
-        f.write(f"{n} {time.time()} bench".ljust(63) + "\n")
+    move_generation(store, n)
     ctl(store, state, "reindex")
     log(f"  built {n} releases in {time.perf_counter() - t:.1f} s")
     (root / "done").write_text("")
