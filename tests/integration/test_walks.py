@@ -143,3 +143,32 @@ def test_cards_seen_in_a_walk_are_each_readers_own(mesh, mounter):
     owner, outsider = sizes("mesh_bob"), sizes("mesh_dave")
     shared = set(owner) & set(outsider)
     assert shared and all(owner[p][0] != outsider[p][0] for p in shared), "cards share an inode across readers"
+
+
+@pytest.mark.parametrize("source", ["index", "walk"])
+def test_rewritten_descriptor_is_invalidated(mesh, mounter, scratch, source):
+    """The kernel keeps a product.yaml entry and its attributes for an
+    hour: a descriptor meshctl rewrites (a new release, a deprecation) is
+    invalidated at the rescan, so a plain stat (no listing, no read, which
+    would each refresh it anyway) gives its new size, and a walk and a read
+    all of its new bytes, for every user; with the snapshot from this
+    host's index (products loaded on demand) and from a walk."""
+    if source == "index":
+        mesh.ctl("list", check=True)     # builds this host's index
+    m = mounter(mesh)
+    path = m / "sales/orders/product.yaml"
+
+    def size(user="mesh_dave"):
+        return int(run(["stat", "-c", "%s", path], user=user, check=True).stdout)
+    before = size()
+    mesh.publish(make_release(scratch / "rel2", "sales", "orders", "1.1.0", {"orders.csv": ORDERS}))
+    mesh.ctl("deprecate", "sales/orders", "1.0.0", "--reason", "use 1.1", check=True)
+    assert wait_for(lambda: size() != before, timeout=10), before
+    if source == "index":
+        assert "from this host's index" in m.read_log(), m.read_log()
+    for user in ("mesh_dave", "mesh_bob"):
+        body = run(["cat", path], user=user, check=True).stdout
+        assert size(user) == len(body.encode()), user
+        assert "1.1.0" in body and "deprecated" in body, body
+        line = [l for l in walks(m / "sales/orders", user)["stat"].splitlines() if l.split(" ")[0] == str(path)]
+        assert int(line[0].rsplit(" ", 1)[1]) == len(body.encode()), (user, line)
