@@ -56,10 +56,15 @@ def shows_secret(outputs):
     return {name: bool(re.search(r"\bsecret\b", text)) for name, text in outputs.items()}
 
 
-def test_walk_never_shows_a_restricted_product_to_an_outsider(mesh, mounter):
+@pytest.mark.parametrize("source", ["index", "walk"])
+def test_walk_never_shows_a_restricted_product_to_an_outsider(mesh, mounter, source):
     """The owner walks, the outsider walks right after (the kernel's
-    caches warm from the owner's walk), and the reverse, several times."""
+    caches warm from the owner's walk), and the reverse, several times;
+    with the snapshot from this host's index and from a walk."""
+    if source == "index":
+        mesh.ctl("list", check=True)     # builds this host's index
     m = mounter(mesh)
+    assert ("from this host's index" in m.read_log()) == (source == "index"), m.read_log()
     everyone = {"ls -lR": True, "find -ls": True, "stat": True}
     nobody = {"ls -lR": False, "find -ls": False, "stat": False}
     for order in (("mesh_bob", "mesh_dave"), ("mesh_dave", "mesh_bob"), ("mesh_bob", "mesh_dave")):
@@ -79,9 +84,12 @@ def test_walk_never_shows_a_restricted_product_to_an_outsider(mesh, mounter):
     assert names("mesh_dave") == names("mesh_bob")
 
 
-def test_walk_follows_a_grant_and_a_revoke(mesh, mounter):
+@pytest.mark.parametrize("source", ["index", "walk"])
+def test_walk_follows_a_grant_and_a_revoke(mesh, mounter, source):
     """After a grant the grantee's walk shows the product, after the revoke
     it no longer does, also when the owner walked just before."""
+    if source == "index":
+        mesh.ctl("list", check=True)     # builds this host's index
     m = mounter(mesh)
     assert not any(shows_secret(walks(m / "sales", "mesh_dave")).values())
     mesh.ctl("grant", "sales/secret", "user:mesh_dave", "--reason", "audit", check=True)
@@ -105,7 +113,8 @@ def test_walk_after_another_user_equals_a_walk_on_a_cold_mount(mesh, mounter):
     mesh.ctl("grant", "sales/secret@1.0.0", "user:mesh_dave", "--reason", "one release", check=True)
     mesh.ctl("grant", "sales/orders", "user:mesh_alice", "--reason", "analytics", check=True)
     warm = mounter(mesh, name="warm")
-    cold = {u: mounter(mesh, options=f"allow_other,hostname=cold-{u[5:]}", name=f"cold-{u}") for u in ("mesh_bob", "mesh_dave", "mesh_alice")}
+    cold = {u: mounter(mesh, options=f"allow_other,hostname=cold-{u[5:]}", name=f"cold-{u}")
+            for u in ("mesh_bob", "mesh_dave", "mesh_alice")}
 
     def own(user):
         return {k: v.replace(str(cold[user].path), "MNT") for k, v in walks(cold[user].path, user).items()}
