@@ -381,6 +381,30 @@ static void invalidate_changes(struct mesh_daemon *d, const struct catalog *old,
 	free(stack);
 }
 
+/* Files rewritten in place whose entries the kernel holds (stamped by
+ * daemon_entry_sent): one whose size or time in the store is no longer
+ * what the kernel was told, or that is gone, loses its entry, attributes
+ * and pages.  A stat per such file per rescan, no open. */
+static void invalidate_rewritten(struct mesh_daemon *d)
+{
+	if (!d->inval.inode)
+		return;
+	struct snapshot_stamped *list;
+	size_t n = snapshot_cache_stamped(d->cache, &list);
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		bool gone = fstatat(d->root_fd, list[i].backing, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode);
+		if (!gone && (uint64_t)st.st_size == list[i].size && st.st_mtim.tv_sec == list[i].mtime.tv_sec &&
+		    st.st_mtim.tv_nsec == list[i].mtime.tv_nsec)
+			continue;
+		d->inval.entry(d->inval.ctx, list[i].product_ino, list[i].name);
+		d->inval.inode(d->inval.ctx, list[i].ino);
+		if (!gone)
+			snapshot_cache_restamp(d->cache, list[i].ino, (uint64_t)st.st_size, st.st_mtim);
+	}
+	snapshot_cache_stamped_free(list, n);
+}
+
 int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err)
 {
 	/* one rescan at a time, each from the snapshot current when it
@@ -403,6 +427,7 @@ int daemon_rescan(struct mesh_daemon *d, struct mesh_err *err)
 	/* loaded products belong to the snapshot they were read for */
 	snapshot_cache_reset(d->cache, fresh);
 	invalidate_changes(d, old, fresh);
+	invalidate_rewritten(d);
 	backing_cache_clear(d->backing);   /* no descriptor outlives a rescan */
 	pthread_mutex_unlock(&d->build_lock);
 	catalog_unref(prev);
@@ -699,13 +724,12 @@ double daemon_entry_timeout(struct mesh_daemon *d, const struct cat_node *n)
 	 * another's). */
 	if (node_restricted(d, n) || !daemon_node_shared(d, n))
 		return 0;
-	/* A product's descriptor and card (outside any release) are
-	 * rewritten by meshctl; a snapshot from the index reads them with
-	 * their product and does not compare old and new, so the kernel asks
-	 * again after a poll interval. */
-	if (n->kind == CAT_FILE && !n->version)
-		return atomic_load_explicit(&d->poll_ms, memory_order_relaxed) / 1000.0;
-	return n->kind == CAT_LATEST ? 3600 : 86400;
+	/* A product's descriptor (outside any release) is rewritten by
+	 * meshctl: what the kernel was given is stamped (daemon_entry_sent)
+	 * and every rescan compares it with the store and invalidates what
+	 * moved (invalidate_rewritten); an hour bounds a missed one, as for
+	 * `latest`.  Walks then do not look every product.yaml up again. */
+	return n->kind == CAT_LATEST || (n->kind == CAT_FILE && !n->version) ? 3600 : 86400;
 }
 
 double daemon_attr_timeout(struct mesh_daemon *d, const struct cat_node *n, uint64_t ino, bool fixed)
@@ -1326,11 +1350,22 @@ const struct cat_node *daemon_node(struct mesh_daemon *d, uint64_t ino, bool loa
 	return n;
 }
 
+/* A file meshfs rewrites in place beside the releases (the product's
+ * descriptor): the kernel keeps its entry long, so what it was told is
+ * stamped, and compared with the store at every rescan
+ * (invalidate_rewritten). */
+static bool rewritten_in_place(const struct cat_node *n)
+{
+	return n->kind == CAT_FILE && !n->version && n->backing;
+}
+
 void daemon_entry_sent(struct mesh_daemon *d, const struct cat_node *n)
 {
 	const struct cat_node *p = product_of(n);
-	if (p && p != n)
-		snapshot_cache_note(d->cache, n->ino, p->ino);
+	if (!p || p == n)
+		return;
+	struct snapshot_stamp stamp = {n->name, n->backing, n->size, n->mtime};
+	snapshot_cache_note(d->cache, n->ino, p->ino, rewritten_in_place(n) ? &stamp : NULL);
 }
 
 void daemon_forget(struct mesh_daemon *d, uint64_t ino, uint64_t nlookup)

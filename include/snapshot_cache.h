@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "catalog.h"
 #include "mesh_err.h"
@@ -55,12 +56,39 @@ void snapshot_cache_reset(struct snapshot_cache *c, struct catalog *snapshot);
 int snapshot_cache_product(struct snapshot_cache *c, const char *store, struct catalog *snapshot,
 			   const struct cat_node *product, struct catalog **out, struct mesh_err *err);
 
-/* The kernel was given `ino` (below product `product_ino`) in one entry. */
-void snapshot_cache_note(struct snapshot_cache *c, uint64_t ino, uint64_t product_ino);
+/* What the kernel was told of a file meshfs rewrites in place (a
+ * product's descriptor): its name in the product directory, its backing
+ * path below the store, and the size and time it was given.  The kernel
+ * keeps such an entry long; the daemon compares these with the store at
+ * every rescan and invalidates what moved (snapshot_cache_stamped). */
+struct snapshot_stamp {
+	const char *name, *backing;
+	uint64_t size;
+	struct timespec mtime;
+};
+
+/* The kernel was given `ino` (below product `product_ino`) in one entry;
+ * `stamp` (NULL: none) is recorded (copied) with it, replacing an earlier
+ * one. */
+void snapshot_cache_note(struct snapshot_cache *c, uint64_t ino, uint64_t product_ino,
+			 const struct snapshot_stamp *stamp);
 /* FORGET: the kernel drops `nlookup` of its lookups of `ino`. */
 void snapshot_cache_forget(struct snapshot_cache *c, uint64_t ino, uint64_t nlookup);
 /* The product an inode the kernel holds belongs to. */
 bool snapshot_cache_owner(struct snapshot_cache *c, uint64_t ino, uint64_t *product_ino);
+
+/* Every inode the kernel holds with a stamp, copied: *out (n entries) is
+ * the caller's, freed with snapshot_cache_stamped_free.  Returns n. */
+struct snapshot_stamped {
+	uint64_t ino, product_ino;
+	char *name, *backing;
+	uint64_t size;
+	struct timespec mtime;
+};
+size_t snapshot_cache_stamped(struct snapshot_cache *c, struct snapshot_stamped **out);
+void snapshot_cache_stamped_free(struct snapshot_stamped *list, size_t n);
+/* The stamp of `ino` (if still held) now says `size` and `mtime`. */
+void snapshot_cache_restamp(struct snapshot_cache *c, uint64_t ino, uint64_t size, struct timespec mtime);
 
 struct snapshot_cache_stats {
 	size_t products, releases;     /* kept now */

@@ -31,8 +31,30 @@ struct entry {
 
 struct held {
 	uint64_t ino, product_ino, nlookup;
+	char *name, *backing;          /* a stamp (snapshot_cache.h), or NULL */
+	uint64_t size;
+	struct timespec mtime;
 	struct held *chain;
 };
+
+static void held_free(struct held *h)
+{
+	free(h->name);
+	free(h->backing);
+	free(h);
+}
+
+static void held_stamp(struct held *h, const struct snapshot_stamp *stamp)
+{
+	if (!stamp)
+		return;
+	free(h->name);
+	free(h->backing);
+	h->name = xstrdup(stamp->name);
+	h->backing = xstrdup(stamp->backing);
+	h->size = stamp->size;
+	h->mtime = stamp->mtime;
+}
 
 struct snapshot_cache {
 	pthread_mutex_t lock;
@@ -231,7 +253,8 @@ static void held_grow(struct snapshot_cache *c)
 	c->n_held_buckets = n;
 }
 
-void snapshot_cache_note(struct snapshot_cache *c, uint64_t ino, uint64_t product_ino)
+void snapshot_cache_note(struct snapshot_cache *c, uint64_t ino, uint64_t product_ino,
+			 const struct snapshot_stamp *stamp)
 {
 	if (!c)
 		return;
@@ -254,6 +277,7 @@ void snapshot_cache_note(struct snapshot_cache *c, uint64_t ino, uint64_t produc
 		c->held[s] = h;
 		c->n_held++;
 	}
+	held_stamp(h, stamp);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -269,7 +293,7 @@ void snapshot_cache_forget(struct snapshot_cache *c, uint64_t ino, uint64_t nloo
 	if (h && h->nlookup <= nlookup) {
 		*p = h->chain;
 		c->n_held--;
-		free(h);
+		held_free(h);
 	} else if (h) {
 		h->nlookup -= nlookup;
 	}
@@ -288,6 +312,52 @@ bool snapshot_cache_owner(struct snapshot_cache *c, uint64_t ino, uint64_t *prod
 		*product_ino = h->product_ino;
 	pthread_mutex_unlock(&c->lock);
 	return h != NULL;
+}
+
+size_t snapshot_cache_stamped(struct snapshot_cache *c, struct snapshot_stamped **out)
+{
+	*out = NULL;
+	if (!c)
+		return 0;
+	size_t n = 0, cap = 0;
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->n_held_buckets; i++)
+		for (const struct held *h = c->held[i]; h; h = h->chain) {
+			if (!h->backing)
+				continue;
+			if (n == cap)
+				*out = xrealloc(*out, (cap = cap ? cap * 2 : 64) * sizeof **out);
+			(*out)[n++] = (struct snapshot_stamped){
+				.ino = h->ino, .product_ino = h->product_ino, .name = xstrdup(h->name),
+				.backing = xstrdup(h->backing), .size = h->size, .mtime = h->mtime,
+			};
+		}
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+void snapshot_cache_stamped_free(struct snapshot_stamped *list, size_t n)
+{
+	for (size_t i = 0; list && i < n; i++) {
+		free(list[i].name);
+		free(list[i].backing);
+	}
+	free(list);
+}
+
+void snapshot_cache_restamp(struct snapshot_cache *c, uint64_t ino, uint64_t size, struct timespec mtime)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	struct held *h = c->held[slot_of(ino, c->n_held_buckets)];
+	while (h && h->ino != ino)
+		h = h->chain;
+	if (h && h->backing) {
+		h->size = size;
+		h->mtime = mtime;
+	}
+	pthread_mutex_unlock(&c->lock);
 }
 
 void snapshot_cache_stats(struct snapshot_cache *c, struct snapshot_cache_stats *out)
@@ -315,7 +385,7 @@ void snapshot_cache_free(struct snapshot_cache *c)
 		while (c->held[i]) {
 			struct held *h = c->held[i];
 			c->held[i] = h->chain;
-			free(h);
+			held_free(h);
 		}
 	free(c->held);
 	free(c->buckets);

@@ -156,8 +156,8 @@ int main(void)
 	/* the registry: what the kernel holds, until FORGET */
 	uint64_t owner = 0;
 	CHECK(!snapshot_cache_owner(c, 42, &owner));
-	snapshot_cache_note(c, 42, o->ino);
-	snapshot_cache_note(c, 42, o->ino);
+	snapshot_cache_note(c, 42, o->ino, NULL);
+	snapshot_cache_note(c, 42, o->ino, NULL);
 	CHECK(snapshot_cache_owner(c, 42, &owner) && owner == o->ino);
 	snapshot_cache_forget(c, 42, 1);
 	CHECK(snapshot_cache_owner(c, 42, &owner));
@@ -165,10 +165,34 @@ int main(void)
 	CHECK(!snapshot_cache_owner(c, 42, &owner));
 	snapshot_cache_forget(c, 43, 5);                  /* never held: nothing */
 	for (uint64_t i = 1; i <= 5000; i++)
-		snapshot_cache_note(c, i * 7919, i);
+		snapshot_cache_note(c, i * 7919, i, NULL);
 	snapshot_cache_stats(c, &st);
 	CHECK(st.inodes == 5000);
 	CHECK(snapshot_cache_owner(c, 2500 * 7919, &owner) && owner == 2500);
+	/* stamps: what the kernel was told of a file rewritten in place,
+	 * listed (copied) until FORGET; a later note or restamp replaces it */
+	struct snapshot_stamped *list;
+	CHECK(snapshot_cache_stamped(c, &list) == 0 && list == NULL);
+	struct snapshot_stamp stamp = {"product.yaml", "domains/sales/orders/.served.yaml", 120, {7, 8}};
+	snapshot_cache_note(c, 77, o->ino, &stamp);
+	stamp.size = 130;
+	snapshot_cache_note(c, 77, o->ino, &stamp);
+	snapshot_cache_note(c, 77, o->ino, NULL);         /* keeps the stamp */
+	size_t n = snapshot_cache_stamped(c, &list);
+	CHECK(n == 1 && list[0].ino == 77 && list[0].product_ino == o->ino && list[0].size == 130 &&
+	      list[0].mtime.tv_sec == 7 && list[0].mtime.tv_nsec == 8);
+	CHECK_STR(n ? list[0].name : NULL, "product.yaml");
+	CHECK_STR(n ? list[0].backing : NULL, "domains/sales/orders/.served.yaml");
+	snapshot_cache_stamped_free(list, n);
+	snapshot_cache_restamp(c, 77, 140, (struct timespec){9, 10});
+	snapshot_cache_restamp(c, 78, 1, (struct timespec){1, 1});   /* not held: nothing */
+	n = snapshot_cache_stamped(c, &list);
+	CHECK(n == 1 && list[0].size == 140 && list[0].mtime.tv_sec == 9);
+	snapshot_cache_stamped_free(list, n);
+	snapshot_cache_forget(c, 77, 3);
+	CHECK(snapshot_cache_stamped(c, &list) == 0);
+	snapshot_cache_stamped_free(list, 0);
+	snapshot_cache_note(c, 79, o->ino, &stamp);       /* freed with the cache */
 	snapshot_cache_free(c);
 	snapshot_cache_free(NULL);
 	catalog_builder_free(NULL);
