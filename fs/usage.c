@@ -886,8 +886,12 @@ static int ship_once(struct usage *u, bool *more)
 			 "CREATE TEMP TABLE shipped(event_id INTEGER PRIMARY KEY, ver INTEGER NOT NULL);"
 			 "INSERT INTO temp.shipped SELECT event_id, ver FROM main.ship_queue"
 			 " WHERE event_id BETWEEN %" PRId64 " AND %" PRId64 ";"
-			 "CREATE TABLE seg.events AS SELECT e.* FROM main.events e JOIN temp.shipped q"
-			 " ON q.event_id = e.event_id;"
+			 /* CROSS JOIN: the queue drives, each row found by its
+			  * key (a plain join let the planner scan every event
+			  * the host ever kept, once per segment: 250,000 rows a
+			  * second in the open storm benchmark) */
+			 "CREATE TABLE seg.events AS SELECT e.* FROM temp.shipped q CROSS JOIN main.events e"
+			 " ON e.event_id = q.event_id;"
 			 "CREATE TABLE seg.meta(key TEXT PRIMARY KEY, value);"
 			 "INSERT INTO seg.meta VALUES('layout', %d), ('seq', %" PRId64 "), ('first', %" PRId64 "),"
 			 " ('last', %" PRId64 "); COMMIT;", lo, hi, USAGE_DB_LAYOUT, seq, lo, hi);
