@@ -137,6 +137,8 @@ struct usage {
 	unsigned backoff_ms;
 	int64_t retry_at_ns, next_state_ns, next_retention_ns;
 	uint64_t saved_lost, saved_refused;
+	int64_t when_sec;                             /* the second when_text holds (INT64_MIN: none) */
+	char when_text[40];                           /* its RFC 3339 text, "...T12:34:56" */
 
 	pthread_t writer;
 	bool writer_running;
@@ -634,15 +636,33 @@ static bool slot_fields(const struct slot *s, const char *field[6])
 static int insert_slot(struct usage *u, const struct slot *s, const char *field[6], bool final)
 {
 	sqlite3_stmt *st = final ? u->insert_final : u->insert_incomplete;
-	char when[40];
+	char when[48];
 	struct timespec ts = {.tv_sec = s->open_ns / NS, .tv_nsec = s->open_ns % NS};
 	if (ts.tv_nsec < 0) {
 		ts.tv_sec--;
 		ts.tv_nsec += NS;
 	}
-	mesh_time_rfc3339(&ts, when, sizeof when);
+	/* a batch holds events of the same few seconds: the date and time
+	 * are formatted once per second, the milliseconds per event (the
+	 * same text as mesh_time_rfc3339) */
+	if (ts.tv_sec != u->when_sec) {
+		mesh_time_rfc3339(&ts, u->when_text, sizeof u->when_text);
+		char *dot = strrchr(u->when_text, '.');
+		if (dot)
+			*dot = '\0';
+		u->when_sec = ts.tv_sec;
+	}
+	unsigned ms = (unsigned)(ts.tv_nsec / 1000000);
+	size_t len = strlen(u->when_text);
+	memcpy(when, u->when_text, len);
+	when[len++] = '.';
+	when[len++] = (char)('0' + ms / 100);
+	when[len++] = (char)('0' + ms / 10 % 10);
+	when[len++] = (char)('0' + ms % 10);
+	when[len++] = 'Z';
+	when[len] = '\0';
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)s->event_id);
-	sqlite3_bind_text(st, 2, when, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, when, (int)len, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 3, s->open_ns);
 	sqlite3_bind_text(st, 4, u->host, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, s->uid);
@@ -1606,6 +1626,7 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 {
 	*out = NULL;
 	struct usage *u = xcalloc(1, sizeof *u);
+	u->when_sec = INT64_MIN;
 	u->journal_fd = u->state_fd = -1;
 	pthread_mutex_init(&u->wake_lock, NULL);
 	pthread_mutex_init(&u->error_lock, NULL);

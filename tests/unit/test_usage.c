@@ -161,6 +161,8 @@ static void test_round_trip(void)
 	CHECK(sql_int(db, "SELECT count(*) FROM events WHERE time GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T"
 			  "[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z' AND"
 			  " abs(strftime('%s', substr(time, 1, 19)) - open_ns / 1000000000) <= 1") == 3);
+	CHECK(sql_int(db, "SELECT count(*) FROM events WHERE time = strftime('%Y-%m-%dT%H:%M:%S', open_ns / 1000000000,"
+			  " 'unixepoch') || printf('.%03dZ', open_ns / 1000000 % 1000)") == 3);
 	/* ids: unique, and at least the open time in microseconds */
 	CHECK(sql_int(db, "SELECT count(*) FROM events WHERE event_id >= open_ns / 1000") == 3);
 	CHECK(sql_int(db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1);
