@@ -130,6 +130,7 @@ struct usage {
 	/* the writer thread (and usage_open/usage_close around it) */
 	sqlite3 *db;
 	sqlite3_stmt *insert_final, *insert_incomplete, *save_counter;
+	sqlite3_stmt *queue_insert;                   /* ship_queue, when shipping (else NULL) */
 	bool wal;
 	_Atomic unsigned char *written;               /* the slot's incomplete row is in SQLite */
 	uint32_t *batch, *freed;
@@ -514,9 +515,10 @@ static void db_close(struct usage *u)
 	sqlite3_finalize(u->insert_final);
 	sqlite3_finalize(u->insert_incomplete);
 	sqlite3_finalize(u->save_counter);
+	sqlite3_finalize(u->queue_insert);
 	sqlite3_finalize(u->outbox_insert);
 	sqlite3_finalize(u->outbox_delete);
-	u->insert_final = u->insert_incomplete = u->save_counter = NULL;
+	u->insert_final = u->insert_incomplete = u->save_counter = u->queue_insert = NULL;
 	u->outbox_insert = u->outbox_delete = NULL;
 	sqlite3_close(u->db);
 	u->db = NULL;
@@ -550,16 +552,15 @@ static int db_ready(struct usage *u)
 		return -EIO;
 	}
 	/* every row written is queued for the next segment, in the same
-	 * transaction (temporary triggers: only a shipping daemon queues) */
+	 * transaction (insert_slot; only a shipping daemon queues).  A
+	 * statement of its own, not a trigger: the trigger's sub-program cost
+	 * twice as much per event (2.85 against 2.43 us per row with the
+	 * insert, measured apart) */
 	if (u->ship_dir &&
-	    sqlite3_exec(u->db,
-		"CREATE TABLE IF NOT EXISTS ship_queue(event_id INTEGER PRIMARY KEY, ver INTEGER NOT NULL);"
-		"CREATE TEMP TRIGGER IF NOT EXISTS ship_insert AFTER INSERT ON main.events BEGIN"
-		" INSERT INTO ship_queue VALUES(new.event_id, 1)"
-		" ON CONFLICT(event_id) DO UPDATE SET ver = ver + 1; END;"
-		"CREATE TEMP TRIGGER IF NOT EXISTS ship_update AFTER UPDATE ON main.events BEGIN"
-		" INSERT INTO ship_queue VALUES(new.event_id, 1)"
-		" ON CONFLICT(event_id) DO UPDATE SET ver = ver + 1; END;", NULL, NULL, NULL) != SQLITE_OK) {
+	    (sqlite3_exec(u->db, "CREATE TABLE IF NOT EXISTS ship_queue(event_id INTEGER PRIMARY KEY, ver INTEGER NOT NULL);",
+			  NULL, NULL, NULL) != SQLITE_OK ||
+	     sqlite3_prepare_v2(u->db, "INSERT INTO ship_queue VALUES(?1, 1) ON CONFLICT(event_id) DO UPDATE SET ver = ver + 1",
+				-1, &u->queue_insert, NULL) != SQLITE_OK)) {
 		set_error(u, "%s: %s (events wait in the journal)", path, sqlite3_errmsg(u->db));
 		db_close(u);
 		return -EIO;
@@ -679,7 +680,18 @@ static int insert_slot(struct usage *u, const struct slot *s, const char *field[
 	}
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	if (rc != SQLITE_DONE)
+		return -EIO;
+	/* a row inserted or completed (not an incomplete one already there)
+	 * goes to the next segment */
+	if (u->queue_insert && sqlite3_changes(u->db) > 0) {
+		sqlite3_bind_int64(u->queue_insert, 1, (sqlite3_int64)s->event_id);
+		rc = sqlite3_step(u->queue_insert);
+		sqlite3_reset(u->queue_insert);
+		if (rc != SQLITE_DONE)
+			return -EIO;
+	}
+	return 0;
 }
 
 static int save_counter(struct usage *u, const char *key, uint64_t value)
