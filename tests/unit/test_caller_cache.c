@@ -173,14 +173,14 @@ static void test_parsing(void)
  * /proc comm before) that exits: its entry never answers again, although
  * its process, the same uid and gid, and the ttl are all still there. */
 static pid_t thread_tid;
-static int thread_go[2];
+static int thread_ready[2], thread_go[2];   /* thread -> main, main -> thread */
 
 static void *thread_main(void *arg)
 {
 	(void)arg;
 	thread_tid = gettid();
 	char b;
-	CHECK(write(thread_go[1], "t", 1) == 1);
+	CHECK(write(thread_ready[1], "t", 1) == 1);
 	CHECK(read(thread_go[0], &b, 1) == 1);
 	return NULL;
 }
@@ -188,11 +188,11 @@ static void *thread_main(void *arg)
 static void test_dead_thread_never_answers(void)
 {
 	struct caller_cache *c = caller_cache_new("/proc", 60);
-	CHECK(pipe(thread_go) == 0);
+	CHECK(pipe(thread_ready) == 0 && pipe(thread_go) == 0);
 	pthread_t t;
 	CHECK(pthread_create(&t, NULL, thread_main, NULL) == 0);
 	char b;
-	CHECK(read(thread_go[0], &b, 1) == 1);
+	CHECK(read(thread_ready[0], &b, 1) == 1);
 	gid_t got[IDENTITY_MAX_GROUPS];
 	int n = caller_cache_groups(c, thread_tid, getuid(), getgid(), got, IDENTITY_MAX_GROUPS);
 	CHECK(n >= 0);
@@ -206,6 +206,8 @@ static void test_dead_thread_never_answers(void)
 	CHECK(caller_cache_groups(c, thread_tid, getuid(), getgid(), got, IDENTITY_MAX_GROUPS) < 0);
 	caller_cache_stats(c, &reads, &hits);
 	CHECK(hits == 1);
+	close(thread_ready[0]);
+	close(thread_ready[1]);
 	close(thread_go[0]);
 	close(thread_go[1]);
 	caller_cache_free(c);
