@@ -109,6 +109,7 @@ struct policy_ref {
 
 struct daemon_file {
 	int fd;                          /* the release file, or the reader's view */
+	struct backing_ref *shared;      /* a release file's: fd is the kept one (backing_cache.h), not ours to close */
 	enum daemon_decision decision;
 	int passthrough_id;              /* > 0: served by kernel passthrough */
 	bool rewritten;                  /* outside a release (product.yaml): meshfs rewrites it, so
@@ -1502,6 +1503,7 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 		}
 	}
 	int fd;
+	struct backing_ref *shared = NULL;
 	struct view_info info = {0};
 	struct mesh_err err = {0};
 	if (decision == DECISION_DENY) {
@@ -1534,7 +1536,7 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 			vino_note_text(d, ino, n, "card for this reader", &ci);
 		}
 	} else {
-		fd = backing_cache_open(d->backing, n->ino, n->backing);
+		fd = backing_cache_get(d->backing, n->ino, n->backing, &shared);
 	}
 	free(card);
 	view_plan_free(plan);
@@ -1547,6 +1549,7 @@ int daemon_file_open(struct mesh_daemon *d, const struct daemon_caller *who,
 	struct daemon_file *f = xcalloc(1, sizeof *f);
 	f->usage_handle = handle;
 	f->fd = fd;
+	f->shared = shared;
 	f->decision = decision;
 	f->rewritten = n->version == NULL || card_node_generated(n);
 	/* releases and views never change under a name: the kernel keeps
@@ -1608,7 +1611,10 @@ void daemon_file_release(struct mesh_daemon *d, struct daemon_file *f)
 	if (d->usage)
 		usage_end(d->usage, f->usage_handle, __atomic_load_n(&f->bytes, __ATOMIC_RELAXED),
 			  __atomic_load_n(&f->reads, __ATOMIC_RELAXED), 0);
-	close(f->fd);
+	if (f->shared)
+		backing_cache_put(f->shared);
+	else
+		close(f->fd);
 	free(f);
 }
 

@@ -130,6 +130,7 @@ struct usage {
 	/* the writer thread (and usage_open/usage_close around it) */
 	sqlite3 *db;
 	sqlite3_stmt *insert_final, *insert_incomplete, *save_counter;
+	sqlite3_stmt *queue_insert;                   /* ship_queue, when shipping (else NULL) */
 	bool wal;
 	_Atomic unsigned char *written;               /* the slot's incomplete row is in SQLite */
 	uint32_t *batch, *freed;
@@ -137,6 +138,8 @@ struct usage {
 	unsigned backoff_ms;
 	int64_t retry_at_ns, next_state_ns, next_retention_ns;
 	uint64_t saved_lost, saved_refused;
+	int64_t when_sec;                             /* the second when_text holds (INT64_MIN: none) */
+	char when_text[40];                           /* its RFC 3339 text, "...T12:34:56" */
 
 	pthread_t writer;
 	bool writer_running;
@@ -512,9 +515,10 @@ static void db_close(struct usage *u)
 	sqlite3_finalize(u->insert_final);
 	sqlite3_finalize(u->insert_incomplete);
 	sqlite3_finalize(u->save_counter);
+	sqlite3_finalize(u->queue_insert);
 	sqlite3_finalize(u->outbox_insert);
 	sqlite3_finalize(u->outbox_delete);
-	u->insert_final = u->insert_incomplete = u->save_counter = NULL;
+	u->insert_final = u->insert_incomplete = u->save_counter = u->queue_insert = NULL;
 	u->outbox_insert = u->outbox_delete = NULL;
 	sqlite3_close(u->db);
 	u->db = NULL;
@@ -548,16 +552,15 @@ static int db_ready(struct usage *u)
 		return -EIO;
 	}
 	/* every row written is queued for the next segment, in the same
-	 * transaction (temporary triggers: only a shipping daemon queues) */
+	 * transaction (insert_slot; only a shipping daemon queues).  A
+	 * statement of its own, not a trigger: the trigger's sub-program cost
+	 * twice as much per event (2.85 against 2.43 us per row with the
+	 * insert, measured apart) */
 	if (u->ship_dir &&
-	    sqlite3_exec(u->db,
-		"CREATE TABLE IF NOT EXISTS ship_queue(event_id INTEGER PRIMARY KEY, ver INTEGER NOT NULL);"
-		"CREATE TEMP TRIGGER IF NOT EXISTS ship_insert AFTER INSERT ON main.events BEGIN"
-		" INSERT INTO ship_queue VALUES(new.event_id, 1)"
-		" ON CONFLICT(event_id) DO UPDATE SET ver = ver + 1; END;"
-		"CREATE TEMP TRIGGER IF NOT EXISTS ship_update AFTER UPDATE ON main.events BEGIN"
-		" INSERT INTO ship_queue VALUES(new.event_id, 1)"
-		" ON CONFLICT(event_id) DO UPDATE SET ver = ver + 1; END;", NULL, NULL, NULL) != SQLITE_OK) {
+	    (sqlite3_exec(u->db, "CREATE TABLE IF NOT EXISTS ship_queue(event_id INTEGER PRIMARY KEY, ver INTEGER NOT NULL);",
+			  NULL, NULL, NULL) != SQLITE_OK ||
+	     sqlite3_prepare_v2(u->db, "INSERT INTO ship_queue VALUES(?1, 1) ON CONFLICT(event_id) DO UPDATE SET ver = ver + 1",
+				-1, &u->queue_insert, NULL) != SQLITE_OK)) {
 		set_error(u, "%s: %s (events wait in the journal)", path, sqlite3_errmsg(u->db));
 		db_close(u);
 		return -EIO;
@@ -634,15 +637,33 @@ static bool slot_fields(const struct slot *s, const char *field[6])
 static int insert_slot(struct usage *u, const struct slot *s, const char *field[6], bool final)
 {
 	sqlite3_stmt *st = final ? u->insert_final : u->insert_incomplete;
-	char when[40];
+	char when[48];
 	struct timespec ts = {.tv_sec = s->open_ns / NS, .tv_nsec = s->open_ns % NS};
 	if (ts.tv_nsec < 0) {
 		ts.tv_sec--;
 		ts.tv_nsec += NS;
 	}
-	mesh_time_rfc3339(&ts, when, sizeof when);
+	/* a batch holds events of the same few seconds: the date and time
+	 * are formatted once per second, the milliseconds per event (the
+	 * same text as mesh_time_rfc3339) */
+	if (ts.tv_sec != u->when_sec) {
+		mesh_time_rfc3339(&ts, u->when_text, sizeof u->when_text);
+		char *dot = strrchr(u->when_text, '.');
+		if (dot)
+			*dot = '\0';
+		u->when_sec = ts.tv_sec;
+	}
+	unsigned ms = (unsigned)(ts.tv_nsec / 1000000);
+	size_t len = strlen(u->when_text);
+	memcpy(when, u->when_text, len);
+	when[len++] = '.';
+	when[len++] = (char)('0' + ms / 100);
+	when[len++] = (char)('0' + ms / 10 % 10);
+	when[len++] = (char)('0' + ms % 10);
+	when[len++] = 'Z';
+	when[len] = '\0';
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)s->event_id);
-	sqlite3_bind_text(st, 2, when, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, when, (int)len, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 3, s->open_ns);
 	sqlite3_bind_text(st, 4, u->host, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, s->uid);
@@ -659,7 +680,18 @@ static int insert_slot(struct usage *u, const struct slot *s, const char *field[
 	}
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	if (rc != SQLITE_DONE)
+		return -EIO;
+	/* a row inserted or completed (not an incomplete one already there)
+	 * goes to the next segment */
+	if (u->queue_insert && sqlite3_changes(u->db) > 0) {
+		sqlite3_bind_int64(u->queue_insert, 1, (sqlite3_int64)s->event_id);
+		rc = sqlite3_step(u->queue_insert);
+		sqlite3_reset(u->queue_insert);
+		if (rc != SQLITE_DONE)
+			return -EIO;
+	}
+	return 0;
 }
 
 static int save_counter(struct usage *u, const char *key, uint64_t value)
@@ -886,8 +918,12 @@ static int ship_once(struct usage *u, bool *more)
 			 "CREATE TEMP TABLE shipped(event_id INTEGER PRIMARY KEY, ver INTEGER NOT NULL);"
 			 "INSERT INTO temp.shipped SELECT event_id, ver FROM main.ship_queue"
 			 " WHERE event_id BETWEEN %" PRId64 " AND %" PRId64 ";"
-			 "CREATE TABLE seg.events AS SELECT e.* FROM main.events e JOIN temp.shipped q"
-			 " ON q.event_id = e.event_id;"
+			 /* CROSS JOIN: the queue drives, each row found by its
+			  * key (a plain join let the planner scan every event
+			  * the host ever kept, once per segment: 250,000 rows a
+			  * second in the open storm benchmark) */
+			 "CREATE TABLE seg.events AS SELECT e.* FROM temp.shipped q CROSS JOIN main.events e"
+			 " ON e.event_id = q.event_id;"
 			 "CREATE TABLE seg.meta(key TEXT PRIMARY KEY, value);"
 			 "INSERT INTO seg.meta VALUES('layout', %d), ('seq', %" PRId64 "), ('first', %" PRId64 "),"
 			 " ('last', %" PRId64 "); COMMIT;", lo, hi, USAGE_DB_LAYOUT, seq, lo, hi);
@@ -1602,6 +1638,7 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 {
 	*out = NULL;
 	struct usage *u = xcalloc(1, sizeof *u);
+	u->when_sec = INT64_MIN;
 	u->journal_fd = u->state_fd = -1;
 	pthread_mutex_init(&u->wake_lock, NULL);
 	pthread_mutex_init(&u->error_lock, NULL);

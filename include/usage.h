@@ -49,8 +49,8 @@
  * not give).  With ship_dir set, a shipper thread with its own connection
  * (so a slow shared filesystem never delays the writer) copies every event
  * row that changed since the last copy (a queue of event ids and versions
- * filled by triggers in the writer's transactions; a row changed while it
- * is copied stays queued) into a closed, immutable segment: an SQLite file
+ * the writer fills in the transactions that write the rows; a row changed
+ * while it is copied stays queued) into a closed, immutable segment: an SQLite file
  * written under a temporary name in ship_dir, fsynced and renamed to
  * seg-<seq>-<first event id>-<last event id>.db, and only then dequeued.
  * A crash between the rename and the dequeue ships those rows again in the

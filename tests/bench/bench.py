@@ -441,7 +441,7 @@ def loop(ps, w):
     t0 = time.perf_counter(); k = 0
     while time.perf_counter() - t0 < secs:
         os.close(os.open(ps[k % len(ps)], os.O_RDONLY)); k += 1
-    os.write(w, f"{k / (time.perf_counter() - t0)}\\n".encode())
+    os.write(w, f"{k / (time.perf_counter() - t0)} {k + min(200, len(ps))}\\n".encode())
 r, w = os.pipe()
 kids = []
 for j in range(procs):
@@ -453,26 +453,52 @@ for j in range(procs):
 for p in kids:
     os.waitpid(p, 0)
 os.close(w)
-print(sum(float(x) for x in os.read(r, 4096).split()))
+got = [line.split() for line in os.read(r, 4096).decode().splitlines()]
+print(sum(float(rate) for rate, _ in got), sum(int(opens) for _, opens in got))
 """
+
+
+def daemon_cpu_ns(pid):
+    """CPU time of every thread of process pid so far (schedstat, ns)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += int(open(f"/proc/{pid}/task/{task}/schedstat").read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass   # a worker thread that just exited
+    return total
 
 
 def bench_open(hp):
     """One loop over every variant: the meshfs mounts (checks and usage on,
     -o open_mesh, -o no_usage) as a granted non-root user, so the access
     decision does its full work; native and passthrough_hp as root (the
-    locked-down store is the service account's)."""
+    locked-down store is the service account's).  Each run also gives the
+    daemon's CPU time (all its threads: FUSE workers, usage writer and
+    shipper) per open+close, less sensitive to other load than the rate."""
     log("open+close")
     ensure_bench_user()
     n = min(2000, args.products)
     with Mount("mnt-acl", "passthrough=off") as acl, Mount("mnt-open", "passthrough=off,open_mesh") as open_, \
             Mount("mnt-norec", "passthrough=off,no_usage") as norec:
-        roots = [("checks+usage", acl.path, as_bench_user), ("open_mesh", open_.path, as_bench_user),
-                 ("no_usage", norec.path, as_bench_user), ("native", STORE / "domains", as_root)] + \
-            ([("passthrough_hp", hp.path, as_root)] if hp else [])
+        roots = [("checks+usage", acl.path, BENCH_USER, acl.proc.pid), ("open_mesh", open_.path, BENCH_USER, open_.proc.pid),
+                 ("no_usage", norec.path, BENCH_USER, norec.proc.pid), ("native", STORE / "domains", None, None)] + \
+            ([("passthrough_hp", hp.path, None, hp.proc.pid)] if hp else [])
         for procs in (1, 2):
-            r = interleave(args.repeat, [(label, lambda root=root, run=run: run(OPEN_CODE, root, n, args.seconds, procs))
-                                         for label, root, run in roots])
+            cpu = {label: [] for label, *_ in roots}
+
+            def storm(label, root, user, pid):
+                prefix = ["setpriv", "--reuid", user, "--regid", user, "--init-groups", "--"] if user else []
+                before = daemon_cpu_ns(pid) if pid else 0
+                out = subprocess.run(prefix + ["/usr/bin/python3", "-c", OPEN_CODE, str(root), str(n), str(args.seconds),
+                                               str(procs)], capture_output=True, text=True, check=True).stdout.split()
+                if pid:
+                    time.sleep(0.05)   # the last RELEASE is answered after close() returned
+                    cpu[label].append((daemon_cpu_ns(pid) - before) / 1000 / int(out[1]))
+                return float(out[0])
+
+            r = interleave(args.repeat, [(label, lambda a=(label, root, user, pid): storm(*a))
+                                         for label, root, user, pid in roots])
             what = f"open+close/s, {procs} process{'es' if procs > 1 else ''}, checks and usage on"
             if hp:
                 record("open+close", f"{what} vs passthrough_hp", r["checks+usage"], r["passthrough_hp"], "opens/s",
@@ -483,6 +509,11 @@ def bench_open(hp):
                    "opens/s", ">= 0.95 (cost < 5%)", base_name="no_usage")
             record("open+close", f"{what} vs native", r["checks+usage"], r["native"], "opens/s", "",
                    "2 round trips per open+close (OPEN, RELEASE)", base_name="native")
+            what = f"daemon CPU per open+close, {procs} process{'es' if procs > 1 else ''}, checks and usage on"
+            for base in ["open_mesh", "no_usage"] + (["passthrough_hp"] if hp else []):
+                record("open+close", f"{what} vs {base if base == 'passthrough_hp' else '-o ' + base}",
+                       cpu["checks+usage"], cpu[base], "us", "", "all threads, from /proc/PID/task/*/schedstat; "
+                       "ratio > 1: less CPU than the baseline", lower_is_better=True, base_name=base)
 
 
 def walk_stat(root):

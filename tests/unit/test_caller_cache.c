@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -168,10 +169,55 @@ static void test_parsing(void)
 	rmdir(root);
 }
 
+/* A thread (not a thread-group leader: its own pidfd on Linux 6.9+, its
+ * /proc comm before) that exits: its entry never answers again, although
+ * its process, the same uid and gid, and the ttl are all still there. */
+static pid_t thread_tid;
+static int thread_ready[2], thread_go[2];   /* thread -> main, main -> thread */
+
+static void *thread_main(void *arg)
+{
+	(void)arg;
+	thread_tid = gettid();
+	char b;
+	CHECK(write(thread_ready[1], "t", 1) == 1);
+	CHECK(read(thread_go[0], &b, 1) == 1);
+	return NULL;
+}
+
+static void test_dead_thread_never_answers(void)
+{
+	struct caller_cache *c = caller_cache_new("/proc", 60);
+	CHECK(pipe(thread_ready) == 0 && pipe(thread_go) == 0);
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, thread_main, NULL) == 0);
+	char b;
+	CHECK(read(thread_ready[0], &b, 1) == 1);
+	gid_t got[IDENTITY_MAX_GROUPS];
+	int n = caller_cache_groups(c, thread_tid, getuid(), getgid(), got, IDENTITY_MAX_GROUPS);
+	CHECK(n >= 0);
+	CHECK(caller_cache_groups(c, thread_tid, getuid(), getgid(), got, IDENTITY_MAX_GROUPS) == n);
+	unsigned long reads, hits;
+	caller_cache_stats(c, &reads, &hits);
+	CHECK(reads == 1 && hits == 1);
+	CHECK(write(thread_go[1], "x", 1) == 1);
+	pthread_join(t, NULL);
+	/* joined: the tid is free for any new task */
+	CHECK(caller_cache_groups(c, thread_tid, getuid(), getgid(), got, IDENTITY_MAX_GROUPS) < 0);
+	caller_cache_stats(c, &reads, &hits);
+	CHECK(hits == 1);
+	close(thread_ready[0]);
+	close(thread_ready[1]);
+	close(thread_go[0]);
+	close(thread_go[1]);
+	caller_cache_free(c);
+}
+
 int main(void)
 {
 	test_self();
 	test_parsing();
+	test_dead_thread_never_answers();
 	if (geteuid() == 0) {   /* setgroups() needs CAP_SETGID */
 		test_dead_task_never_answers();
 		test_setgroups_seen_after_ttl();

@@ -161,6 +161,8 @@ static void test_round_trip(void)
 	CHECK(sql_int(db, "SELECT count(*) FROM events WHERE time GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T"
 			  "[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z' AND"
 			  " abs(strftime('%s', substr(time, 1, 19)) - open_ns / 1000000000) <= 1") == 3);
+	CHECK(sql_int(db, "SELECT count(*) FROM events WHERE time = strftime('%Y-%m-%dT%H:%M:%S', open_ns / 1000000000,"
+			  " 'unixepoch') || printf('.%03dZ', open_ns / 1000000 % 1000)") == 3);
 	/* ids: unique, and at least the open time in microseconds */
 	CHECK(sql_int(db, "SELECT count(*) FROM events WHERE event_id >= open_ns / 1000") == 3);
 	CHECK(sql_int(db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1);
@@ -1146,6 +1148,117 @@ static uint64_t shipped_reads(const char *local_root, const char *host, size_t *
 	return reads;
 }
 
+/* Reads of a host's usage.db (and its WAL) by every connection of this
+ * process: a default VFS that forwards to "unix" and counts xRead. */
+static _Atomic unsigned long db_reads;
+static sqlite3_vfs counting_vfs;
+static const sqlite3_io_methods *unix_methods;
+static sqlite3_io_methods counting_methods;
+
+struct counting_file {
+	sqlite3_file base;           /* pMethods: counting_methods */
+	bool usage_db;
+	sqlite3_file real[];         /* the unix VFS's file, szOsFile bytes */
+};
+
+#define REAL(f) (((struct counting_file *)(f))->real)
+
+static int cf_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
+{
+	if (((struct counting_file *)f)->usage_db)
+		atomic_fetch_add(&db_reads, 1);
+	return REAL(f)->pMethods->xRead(REAL(f), buf, amt, off);
+}
+static int cf_close(sqlite3_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
+static int cf_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) { return REAL(f)->pMethods->xWrite(REAL(f), b, n, o); }
+static int cf_truncate(sqlite3_file *f, sqlite3_int64 n) { return REAL(f)->pMethods->xTruncate(REAL(f), n); }
+static int cf_sync(sqlite3_file *f, int fl) { return REAL(f)->pMethods->xSync(REAL(f), fl); }
+static int cf_size(sqlite3_file *f, sqlite3_int64 *n) { return REAL(f)->pMethods->xFileSize(REAL(f), n); }
+static int cf_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
+static int cf_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
+static int cf_check(sqlite3_file *f, int *r) { return REAL(f)->pMethods->xCheckReservedLock(REAL(f), r); }
+static int cf_control(sqlite3_file *f, int op, void *a) { return REAL(f)->pMethods->xFileControl(REAL(f), op, a); }
+static int cf_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int cf_chars(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
+static int cf_shm_map(sqlite3_file *f, int pg, int sz, int ext, void volatile **pp)
+{
+	return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, pp);
+}
+static int cf_shm_lock(sqlite3_file *f, int off, int n, int fl) { return REAL(f)->pMethods->xShmLock(REAL(f), off, n, fl); }
+static void cf_shm_barrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
+static int cf_shm_unmap(sqlite3_file *f, int del) { return REAL(f)->pMethods->xShmUnmap(REAL(f), del); }
+
+static int cv_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
+{
+	sqlite3_vfs *unix_vfs = vfs->pAppData;
+	struct counting_file *cf = (struct counting_file *)f;
+	cf->base.pMethods = NULL;
+	int rc = unix_vfs->xOpen(unix_vfs, name, cf->real, flags, out_flags);
+	if (rc != SQLITE_OK || !cf->real->pMethods)
+		return rc;
+	if (!unix_methods) {
+		unix_methods = cf->real->pMethods;
+		counting_methods = (sqlite3_io_methods){
+			.iVersion = unix_methods->iVersion < 2 ? unix_methods->iVersion : 2, .xClose = cf_close,
+			.xRead = cf_read, .xWrite = cf_write, .xTruncate = cf_truncate, .xSync = cf_sync,
+			.xFileSize = cf_size, .xLock = cf_lock, .xUnlock = cf_unlock, .xCheckReservedLock = cf_check,
+			.xFileControl = cf_control, .xSectorSize = cf_sector, .xDeviceCharacteristics = cf_chars,
+			.xShmMap = cf_shm_map, .xShmLock = cf_shm_lock, .xShmBarrier = cf_shm_barrier,
+			.xShmUnmap = cf_shm_unmap};
+	}
+	size_t len = name ? strlen(name) : 0;
+	cf->usage_db = (len >= 9 && !strcmp(name + len - 9, "/usage.db")) ||
+		       (len >= 13 && !strcmp(name + len - 13, "/usage.db-wal"));
+	cf->base.pMethods = &counting_methods;
+	return SQLITE_OK;
+}
+
+static void counting_vfs_install(void)
+{
+	sqlite3_vfs *unix_vfs = sqlite3_vfs_find("unix");
+	CHECK(unix_vfs != NULL);
+	counting_vfs = *unix_vfs;
+	counting_vfs.iVersion = 1;                /* no xSetSystemCall and friends */
+	counting_vfs.zName = "usage-test-counting";
+	counting_vfs.szOsFile = (int)sizeof(struct counting_file) + unix_vfs->szOsFile;
+	counting_vfs.pAppData = unix_vfs;
+	counting_vfs.xOpen = cv_open;
+	CHECK(sqlite3_vfs_register(&counting_vfs, 1) == SQLITE_OK);
+}
+
+/* Shipping one new event reads a few pages of usage.db, however many
+ * events the host keeps: the segment copy looks each queued row up by its
+ * key (the planner once chose to scan every kept event for each segment,
+ * which grew with the host's history and cost more CPU than the opens). */
+static void test_shipping_reads_only_queued_rows(void)
+{
+	struct usage_config once = {.ship_dir = path_of("shipped/%s", "ship-h"), .ship_interval_ms = 600000,
+				    .flush_interval_ms = 5};
+	struct usage *u = open_host("ship-h", &once);
+	record(u, event("hi", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW, D + DAY),
+	       1, 1, 30000);
+	CHECK(usage_close(u) == 0);                 /* a clean stop ships them all */
+	size_t before = count_segments(path_of("shipped/%s", "ship-h"));
+	CHECK(before >= 1);
+	counting_vfs_install();
+	struct usage_config cfg = once;
+	cfg.ship_interval_ms = 50;
+	u = open_host("ship-h", &cfg);
+	sleep_ms(300);                               /* opened, the shipper idle */
+	atomic_store(&db_reads, 0);
+	record(u, event("hi", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW,
+			D + 2 * DAY), 1, 1, 1);
+	double until = mono() + 20;
+	while (count_segments(path_of("shipped/%s", "ship-h")) == before && mono() < until)
+		sleep_ms(20);
+	unsigned long reads = atomic_load(&db_reads);
+	CHECK(count_segments(path_of("shipped/%s", "ship-h")) == before + 1);
+	printf("  ship-h: one event shipped past 30,000 kept ones: %lu reads of usage.db\n", reads);
+	CHECK(reads < 200);                          /* a scan of 30,000 rows reads about 1,000 pages */
+	CHECK(usage_close(u) == 0);
+	sqlite3_vfs_unregister(&counting_vfs);
+}
+
 /* A host ships closed segments; another host's report reads them, counts
  * an event shipped incomplete and then complete once, and names a host
  * whose segment it cannot read. */
@@ -1286,6 +1399,7 @@ int main(void)
 	test_reports();
 	test_prune();
 	test_shipping();
+	test_shipping_reads_only_queued_rows();
 	if (getenv("USAGE_BENCH"))
 		measure(20, 1000000);
 	else
