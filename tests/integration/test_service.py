@@ -12,6 +12,7 @@ import pathlib
 import signal
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -259,6 +260,22 @@ def _spares(service_pid):
     return found
 
 
+def _one_spare(service_pid, timeout=10):
+    """The pid of the one spare once it has stayed the same for 0.3 s (a
+    spare serving a connection keeps its command line until it exits)."""
+    seen = []
+
+    def settled():
+        now = _spares(service_pid)
+        if len(now) != 1 or not seen or seen[-1][0] != now[0]:
+            seen.append((now[0] if len(now) == 1 else None, time.time()))
+            return False
+        return time.time() - seen[-1][1] >= 0.3
+
+    assert wait_for(settled, timeout), seen[-5:]
+    return seen[-1][0]
+
+
 def test_spare_worker_takes_requests_and_is_replaced(mesh):
     """One spare worker waits ahead of requests; each request is handed to
     it and a new one started; a dead spare does not fail a request; many
@@ -266,18 +283,23 @@ def test_spare_worker_takes_requests_and_is_replaced(mesh):
     assert not service_alive(mesh.path)
     svc = subprocess.Popen([str(MESHFS), "--service", str(mesh.path), "-f"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def ls(user):
+        # not mesh.ctl: its check that a service runs is a connection too
+        return run([MESHCTL, "--store", mesh.path, "list"], user=user, check=True).stdout
+
     try:
-        assert wait_for(lambda: service_alive(mesh.path) and len(_spares(svc.pid)) == 1, 10)
-        first = _spares(svc.pid)[0]
-        r = mesh.ctl("list", user="mesh_dave", check=True)
-        assert "sales/orders" in r.stdout and "sales/secret" not in r.stdout
-        assert wait_for(lambda: _spares(svc.pid) not in ([], [first]), 10)
-        assert len(_spares(svc.pid)) == 1
+        assert wait_for(lambda: socket_path(mesh.path).exists(), 10)
+        first = _one_spare(svc.pid)
+        out = ls("mesh_dave")
+        assert "sales/orders" in out and "sales/secret" not in out
+        second = _one_spare(svc.pid)
+        assert second != first        # the request went to the spare; a new one waits
         # a spare killed while it waits: the next request still gets an answer
-        os.kill(_spares(svc.pid)[0], signal.SIGKILL)
-        r = mesh.ctl("list", user="mesh_alice", check=True)
-        assert "sales/orders" in r.stdout
-        assert wait_for(lambda: len(_spares(svc.pid)) == 1, 10)
+        os.kill(second, signal.SIGKILL)
+        assert "sales/orders" in ls("mesh_alice")
+        third = _one_spare(svc.pid)
+        assert third not in (first, second)
         # requests at once: one may have the spare, the others their own worker
         procs = [subprocess.Popen(["setpriv", "--reuid", "mesh_dave", "--regid", "mesh_dave", "--init-groups",
                                    str(MESHCTL), "--store", str(mesh.path), "--json", "list"],
@@ -286,8 +308,7 @@ def test_spare_worker_takes_requests_and_is_replaced(mesh):
             out, err = p.communicate(timeout=60)
             assert p.returncode == 0, err
             assert {x["product"] for x in json.loads(out)["products"]} == {"orders", "profiles"}
-        assert wait_for(lambda: len(_spares(svc.pid)) == 1, 10)
-        spare = _spares(svc.pid)[0]
+        spare = _one_spare(svc.pid)
     finally:
         svc.terminate()
         svc.wait(timeout=20)
