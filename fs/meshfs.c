@@ -243,18 +243,52 @@ static int open_service(const struct meshfs_conf *conf, const char *store, const
 /* The mount is the only way in: a store others can read bypasses every
  * decision the daemon makes (and one they can write lets them rewrite the
  * policy).  With `state_path`, only what changed since this host's last
- * clean audit is checked (store_audit.h; *info says whether it was), and
- * the rest is left to the background audit (store_guard.h).  Nonzero:
- * refused (printed why). */
-static int refuse_insecure(const char *store, bool insecure_store, const char *state_path,
-			   struct store_audit_info *info)
+ * clean audit is checked (store_audit.h; info says whether it was), and
+ * the rest is left to the background audit (store_guard.h).  The audit
+ * runs beside daemon_open (its own thread, joined before anything is
+ * served or forked). */
+struct audit_job {
+	const char *store, *state_path;
+	int problems;            /* or -errno, err set */
+	char *report;
+	struct store_audit_info info;
+	struct mesh_err err;
+	pthread_t thread;
+	bool threaded;
+};
+
+static void *audit_job_run(void *arg)
 {
-	struct mesh_err err = {0};
-	char *report = NULL;
-	int problems = store_check(store, &err) ? 0
-		     : store_audit_run(store, state_path, state_path != NULL, NULL, &report, info, &err);
+	struct audit_job *j = arg;
+	j->problems = store_check(j->store, &j->err) ? 0
+		    : store_audit_run(j->store, j->state_path, j->state_path != NULL, NULL, &j->report, &j->info,
+				      &j->err);
+	return NULL;
+}
+
+static void audit_job_start(struct audit_job *j, const char *store, const char *state_path)
+{
+	memset(j, 0, sizeof *j);
+	j->store = store;
+	j->state_path = state_path;
+	j->threaded = pthread_create(&j->thread, NULL, audit_job_run, j) == 0;
+	if (!j->threaded)
+		audit_job_run(j);
+}
+
+/* The audit's verdict: nonzero means refused (printed why). */
+static int refuse_insecure(struct audit_job *j, bool insecure_store)
+{
+	if (j->threaded)
+		pthread_join(j->thread, NULL);
+	j->threaded = false;
+	const char *store = j->store;
+	struct store_audit_info *info = &j->info;
+	int problems = j->problems;
+	char *report = j->report;
+	j->report = NULL;
 	if (problems < 0) {
-		fprintf(stderr, "meshfs: %s\n", err.msg);
+		fprintf(stderr, "meshfs: %s\n", j->err.msg);
 		return 1;
 	}
 	if (info->incremental)
@@ -336,8 +370,9 @@ static int service_main(int argc, char **argv)
 	}
 	openlog("meshfs", LOG_PID | (foreground ? LOG_PERROR : 0), LOG_DAEMON);
 	/* no mount, no open to refuse later: the whole store, now */
-	struct store_audit_info audit_info;
-	if (refuse_insecure(store, conf.insecure_store, NULL, &audit_info))
+	struct audit_job audit;
+	audit_job_start(&audit, store, NULL);
+	if (refuse_insecure(&audit, conf.insecure_store))
 		goto out;
 	conf.no_service = 0;
 	if (open_service(&conf, store, NULL, true, &svc))
@@ -641,9 +676,16 @@ int main(int argc, char **argv)
 		syslog(LOG_NOTICE, "store audit: no record kept (%s): every start audits the whole store", err.msg);
 		audit_state_path = NULL;
 	}
-	struct store_audit_info audit_info;
-	if (refuse_insecure(store, conf.insecure_store, audit_state_path, &audit_info))
+	struct audit_job audit;
+	audit_job_start(&audit, store, audit_state_path);
+	mesh_err_clear(&err);
+	int opened = daemon_open(&dopts, &d, &err);
+	if (refuse_insecure(&audit, conf.insecure_store))
 		goto out;
+	if (opened) {
+		fprintf(stderr, "meshfs: %s\n", err.msg);
+		goto out;
+	}
 	mesh_err_clear(&err);
 	/* a daemon killed earlier left "Transport endpoint is not connected" */
 	int stale = startup_clear_stale(opts.mountpoint, &err);
@@ -657,10 +699,6 @@ int main(int argc, char **argv)
 		if (!log_stderr)
 			fprintf(stderr, "meshfs: %s: cleared the stale mount of a daemon that died "
 				"(Transport endpoint is not connected; lazy unmount)\n", opts.mountpoint);
-	}
-	if (daemon_open(&dopts, &d, &err)) {
-		fprintf(stderr, "meshfs: %s\n", err.msg);
-		goto out;
 	}
 	if (open_service(&conf, store, opts.mountpoint, false, &svc))
 		goto out;
@@ -727,7 +765,7 @@ int main(int argc, char **argv)
 	}
 	/* what the incremental audit cannot see (a chmod of a file in a
 	 * directory that did not change) the background audit looks for */
-	if (store_guard_start(store, audit_state_path, audit_info.incremental, conf.insecure_store, &open_guard,
+	if (store_guard_start(store, audit_state_path, audit.info.incremental, conf.insecure_store, &open_guard,
 			      &err)) {
 		report_error("%s", err.msg);
 		goto out_unmount;

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -311,51 +312,105 @@ static const char *incr_path(const struct incr *inc, uint32_t i)
 	return inc->paths.buf + inc->path_off[i];
 }
 
-/* Phase 1: stat every loaded record (parents first), mark what changed. */
+/* Phase 1: stat every loaded record (in threads: the stats are
+ * independent), then mark what changed, parents before children. */
+enum { STAT_SAME, STAT_CHANGED, STAT_MISSING };
+
+struct stat_slice {
+	struct incr *inc;
+	int root;
+	uint32_t from, to;
+	unsigned char *result;
+	pthread_t thread;
+};
+
+static void *stat_slice_run(void *arg)
+{
+	struct stat_slice *sl = arg;
+	const struct audit_state *st = sl->inc->st;
+	for (uint32_t i = sl->from; i < sl->to; i++) {
+		struct stat sb;
+		if (sl->inc->path_off[i] == UINT32_MAX)
+			sl->result[i] = STAT_CHANGED;   /* path too long: the re-read reports it */
+		else if (fstatat(sl->root, incr_path(sl->inc, i), &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			sl->result[i] = errno == ENOENT || errno == ENOTDIR ? STAT_MISSING : STAT_CHANGED;
+		else
+			sl->result[i] = audit_state_same(st, i, &sb) && !(st->recs[i].flags & AUDIT_REC_RACY)
+				      ? STAT_SAME : STAT_CHANGED;
+	}
+	return NULL;
+}
+
+#define STAT_THREADS_MAX 4
+#define STAT_SLICE_MIN   20000   /* fewer records: one thread */
+
 static void incr_stat_all(struct incr *inc, int root)
 {
 	struct audit_state *st = inc->st;
-	for (uint32_t i = 0; i < inc->n_orig; i++) {
+	size_t n = inc->n_orig;
+	char path[PATH_MAX];
+	for (uint32_t i = 0; i < n; i++) {
 		const struct audit_dir_rec *r = &st->recs[i];
 		inc->first_child[i] = inc->next_sibling[i] = AUDIT_STATE_NONE;
 		if (i == 0) {
 			inc->path_off[0] = (uint32_t)inc->paths.len;
 			strbuf_add(&inc->paths, ".", 2);
-			inc->depth[0] = 0;
-			inc->spool[0] = 0;
-		} else {
-			uint32_t p = r->parent;
-			inc->next_sibling[i] = inc->first_child[p];
-			inc->first_child[p] = i;
-			inc->depth[i] = inc->depth[p] < 255 ? inc->depth[p] + 1 : 255;
-			inc->spool[i] = inc->spool[p] || (p == 0 && r->name_len == strlen(STORE_INCOMING) &&
-					!memcmp(st->names + r->name_off, STORE_INCOMING, r->name_len));
-			if (inc->status[p] == REC_GONE) {
-				inc->status[i] = REC_GONE;
-				continue;
-			}
-			inc->path_off[i] = (uint32_t)inc->paths.len;
-			if (p != 0) {
-				const char *pp = incr_path(inc, p);
-				strbuf_add(&inc->paths, pp, strlen(pp));
-				strbuf_add(&inc->paths, "/", 1);
-			}
-			strbuf_add(&inc->paths, st->names + r->name_off, r->name_len);
-			strbuf_add(&inc->paths, "", 1);
-		}
-		struct stat sb;
-		if (fstatat(root, incr_path(inc, i), &sb, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno == ENOENT || errno == ENOTDIR) {
-				inc->status[i] = REC_GONE;
-				if (i && inc->status[r->parent] == REC_SAME)
-					inc->status[r->parent] = REC_CHANGED;
-			} else {
-				inc->status[i] = REC_CHANGED;   /* the re-read says why */
-			}
 			continue;
 		}
-		inc->status[i] = audit_state_same(st, i, &sb) && !(r->flags & AUDIT_REC_RACY) ? REC_SAME : REC_CHANGED;
+		uint32_t p = r->parent;
+		inc->next_sibling[i] = inc->first_child[p];
+		inc->first_child[p] = i;
+		inc->depth[i] = inc->depth[p] < 255 ? inc->depth[p] + 1 : 255;
+		inc->spool[i] = inc->spool[p] || (p == 0 && r->name_len == strlen(STORE_INCOMING) &&
+				!memcmp(st->names + r->name_off, STORE_INCOMING, r->name_len));
+		int len = inc->path_off[p] == UINT32_MAX ? -1
+			: p == 0 ? snprintf(path, sizeof path, "%.*s", (int)r->name_len, st->names + r->name_off)
+			: snprintf(path, sizeof path, "%s/%.*s", incr_path(inc, p), (int)r->name_len,
+				   st->names + r->name_off);
+		if (len < 0 || (size_t)len >= sizeof path || inc->paths.len > UINT32_MAX - sizeof path) {
+			inc->path_off[i] = UINT32_MAX;
+			continue;
+		}
+		inc->path_off[i] = (uint32_t)inc->paths.len;
+		strbuf_add(&inc->paths, path, (size_t)len + 1);
 	}
+	unsigned char *result = xcalloc(n ? n : 1, 1);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t threads = n / STAT_SLICE_MIN;
+	if (threads > (size_t)(cpus > 0 ? cpus : 1))
+		threads = (size_t)(cpus > 0 ? cpus : 1);
+	if (threads > STAT_THREADS_MAX)
+		threads = STAT_THREADS_MAX;
+	if (threads < 1)
+		threads = 1;
+	struct stat_slice slices[STAT_THREADS_MAX];
+	for (size_t t = 0; t < threads; t++) {
+		slices[t] = (struct stat_slice){inc, root, (uint32_t)(n * t / threads), (uint32_t)(n * (t + 1) / threads),
+						result, 0};
+		/* slice 0 on this thread; a slice whose thread cannot start too */
+		if (t == 0 || pthread_create(&slices[t].thread, NULL, stat_slice_run, &slices[t]) != 0)
+			slices[t].inc = NULL;
+	}
+	stat_slice_run(&(struct stat_slice){inc, root, slices[0].from, slices[0].to, result, 0});
+	for (size_t t = 1; t < threads; t++) {
+		if (slices[t].inc)
+			pthread_join(slices[t].thread, NULL);
+		else
+			stat_slice_run(&(struct stat_slice){inc, root, slices[t].from, slices[t].to, result, 0});
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t p = st->recs[i].parent;
+		if (i && inc->status[p] == REC_GONE) {
+			inc->status[i] = REC_GONE;
+		} else if (result[i] == STAT_MISSING) {
+			inc->status[i] = REC_GONE;
+			if (i && inc->status[p] == REC_SAME)
+				inc->status[p] = REC_CHANGED;
+		} else {   /* children come later: none has marked it yet */
+			inc->status[i] = result[i] == STAT_SAME ? REC_SAME : REC_CHANGED;
+		}
+	}
+	free(result);
 }
 
 /* Phase 2: re-read a changed directory: check its entries, new
@@ -363,6 +418,10 @@ static void incr_stat_all(struct incr *inc, int root)
 static void incr_reread(struct audit *a, struct incr *inc, int root, const char *store, uint32_t i)
 {
 	char path[PATH_MAX];
+	if (inc->path_off[i] == UINT32_MAX) {
+		audit_problem(a, store, "a directory's path is longer than %d bytes: not checked", PATH_MAX);
+		return;
+	}
 	snprintf(path, sizeof path, "%s%s%s", store, i ? "/" : "", i ? incr_path(inc, i) : "");
 	int fd = i ? mesh_open_dir_at(root, incr_path(inc, i)) : dup(root);
 	if (fd < 0) {
