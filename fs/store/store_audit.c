@@ -59,7 +59,9 @@ static bool incr_known(struct incr *inc, uint32_t parent, const char *name, cons
 
 static uint8_t racy_flag(const struct audit *a, const struct stat *st)
 {
-	return st->st_ctim.tv_sec >= a->started.tv_sec - AUDIT_RACY_SECONDS ? AUDIT_REC_RACY : 0;
+	long long ctime_ns = (long long)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+	long long since_ns = ((long long)a->started.tv_sec - AUDIT_RACY_SECONDS) * 1000000000LL + a->started.tv_nsec;
+	return ctime_ns >= since_ns ? AUDIT_REC_RACY : 0;
 }
 
 static void audit_problem(struct audit *a, const char *path, const char *fmt, ...)
