@@ -27,6 +27,8 @@ struct audit_state *audit_state_new(const char *store, uint64_t root_dev, uint64
 	st->root_dev = root_dev;
 	st->root_ino = root_ino;
 	st->owner = owner;
+	st->names_cap = 64;   /* never NULL: the root's empty name points into it */
+	st->names = xmalloc(st->names_cap);
 	return st;
 }
 
@@ -116,7 +118,8 @@ static uint32_t add_raw(struct audit_state *st, uint32_t parent, const char *nam
 	r->parent = parent;
 	r->name_len = (uint16_t)len;
 	r->name_off = (uint32_t)st->names_len;
-	memcpy(st->names + st->names_len, name, len);
+	if (len)
+		memcpy(st->names + st->names_len, name, len);
 	st->names_len += len;
 	return (uint32_t)st->n++;
 }
