@@ -36,6 +36,8 @@
 #include "service.h"
 #include "startup.h"
 #include "store.h"
+#include "store_audit.h"
+#include "store_guard.h"
 
 struct meshfs_conf {
 	char *store;
@@ -158,12 +160,16 @@ static void usage(FILE *out)
 "                           default: mesh.yaml's usage: sink:)\n"
 "    -o insecure_store      serve a store that is not locked down (others may\n"
 "                           read or write its files), with a loud warning;\n"
-"                           without it meshfs refuses such a store\n"
+"                           without it meshfs refuses such a store (checked\n"
+"                           whole at the first start, then what changed since\n"
+"                           the last clean audit, with a full audit in the\n"
+"                           background that refuses opens if it fails)\n"
 "    -h, --help             this text\n"
 "    -V, --version          version\n"
 "\n"
 "Signals: SIGHUP re-reads the configuration file, mesh.yaml and the policy\n"
-"without unmounting; SIGTERM (or SIGINT) flushes usage and unmounts.\n"
+"and audits the store again, without unmounting; SIGTERM (or SIGINT) flushes\n"
+"usage and unmounts.\n"
 "Readiness is reported to systemd (sd_notify, Type=notify).  A mount point\n"
 "left stale by a killed daemon is cleared (lazy unmount) at start.\n"
 "\n"
@@ -240,16 +246,63 @@ static int open_service(const struct meshfs_conf *conf, const char *store, const
 
 /* The mount is the only way in: a store others can read bypasses every
  * decision the daemon makes (and one they can write lets them rewrite the
- * policy).  Nonzero: refused (printed why). */
-static int refuse_insecure(const char *store, bool insecure_store)
+ * policy).  With `state_path`, only what changed since this host's last
+ * clean audit is checked (store_audit.h; info says whether it was), and
+ * the rest is left to the background audit (store_guard.h).  The audit
+ * runs beside daemon_open (its own thread, joined before anything is
+ * served or forked). */
+struct audit_job {
+	const char *store, *state_path;
+	int problems;            /* or -errno, err set */
+	char *report;
+	struct store_audit_info info;
+	struct mesh_err err;
+	pthread_t thread;
+	bool threaded;
+};
+
+static void *audit_job_run(void *arg)
 {
-	struct mesh_err err = {0};
-	char *report = NULL;
-	int problems = store_check(store, &err) ? 0 : store_audit(store, &report, &err);
+	struct audit_job *j = arg;
+	j->problems = store_check(j->store, &j->err) ? 0
+		    : store_audit_run(j->store, j->state_path, j->state_path != NULL, NULL, &j->report, &j->info,
+				      &j->err);
+	return NULL;
+}
+
+static void audit_job_start(struct audit_job *j, const char *store, const char *state_path)
+{
+	memset(j, 0, sizeof *j);
+	j->store = store;
+	j->state_path = state_path;
+	j->threaded = pthread_create(&j->thread, NULL, audit_job_run, j) == 0;
+	if (!j->threaded)
+		audit_job_run(j);
+}
+
+/* The audit's verdict: nonzero means refused (printed why). */
+static int refuse_insecure(struct audit_job *j, bool insecure_store)
+{
+	if (j->threaded)
+		pthread_join(j->thread, NULL);
+	j->threaded = false;
+	const char *store = j->store;
+	struct store_audit_info *info = &j->info;
+	int problems = j->problems;
+	char *report = j->report;
+	j->report = NULL;
 	if (problems < 0) {
-		fprintf(stderr, "meshfs: %s\n", err.msg);
+		fprintf(stderr, "meshfs: %s\n", j->err.msg);
 		return 1;
 	}
+	if (info->incremental)
+		syslog(LOG_INFO, "store audit: incremental, %zu directories checked, %zu re-read, %zu new, %zu gone, "
+		       "%.3f s", info->dirs, info->reread, info->added, info->gone, info->seconds);
+	else
+		syslog(LOG_INFO, "store audit: full (%s), %zu directories, %.3f s", info->why_full, info->dirs,
+		       info->seconds);
+	if (info->note[0])
+		syslog(LOG_NOTICE, "store audit record not kept: %s", info->note);
 	if (problems > 0 && !insecure_store) {
 		fprintf(stderr, "meshfs: refusing to serve %s: it is not locked down (%d problem(s)): other users "
 			"could read or change its files without the mount:\n%s\n(or mount with -o insecure_store "
@@ -266,6 +319,24 @@ static int refuse_insecure(const char *store, bool insecure_store)
 		free(report);
 	}
 	return 0;
+}
+
+/* Opens pass the store guard first: while the background audit finds the
+ * store not locked down, every open is refused (store_guard.h).  The rest
+ * of the operations are meshfs_ops' own. */
+static struct store_guard *open_guard;
+static struct fuse_lowlevel_ops guarded_ops;
+
+static void guarded_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (store_guard_refuses(open_guard)) {
+		const struct fuse_ctx *c = fuse_req_ctx(req);
+		syslog(LOG_WARNING, "refused open of inode %llu by uid %u: the store is not locked down "
+		       "(see the store audit above; meshctl doctor)", (unsigned long long)ino, (unsigned)c->uid);
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	meshfs_ops.open(req, ino, fi);
 }
 
 /* meshfs --service STORE [-f] [-o ...]: the control socket without a mount. */
@@ -302,7 +373,10 @@ static int service_main(int argc, char **argv)
 		goto out;
 	}
 	openlog("meshfs", LOG_PID | (foreground ? LOG_PERROR : 0), LOG_DAEMON);
-	if (refuse_insecure(store, conf.insecure_store))
+	/* no mount, no open to refuse later: the whole store, now */
+	struct audit_job audit;
+	audit_job_start(&audit, store, NULL);
+	if (refuse_insecure(&audit, conf.insecure_store))
 		goto out;
 	conf.no_service = 0;
 	if (open_service(&conf, store, NULL, true, &svc))
@@ -395,6 +469,7 @@ struct reloader {
 	int signal_fd, stop_fd;
 	pthread_t thread;
 	bool running;
+	struct store_guard *guard;        /* audited again at SIGHUP */
 };
 
 static void reload(struct reloader *r)
@@ -439,6 +514,7 @@ static void reload(struct reloader *r)
 		syslog(LOG_ERR, "reload: rescan failed (the previous snapshot is served): %s", err.msg);
 	else
 		syslog(LOG_INFO, "reloaded %s and the store's policy (poll %gs)", r->cfg->path, poll);
+	store_guard_recheck(r->guard);
 	sd_notify(0, "READY=1\nSTATUS=serving");
 }
 
@@ -596,8 +672,24 @@ int main(int argc, char **argv)
 			"(restore it, or say -o open_mesh if all data is public)\n", policy_file);
 		goto out;
 	}
-	if (refuse_insecure(store, conf.insecure_store))
+	/* this host's record of the last clean audit: without one (no usable
+	 * state directory) the whole store is audited at every start */
+	char audit_state[PATH_MAX + 32];
+	const char *audit_state_path = audit_state;
+	if (store_audit_state_path(store, conf.state_dir, audit_state, sizeof audit_state, &err)) {
+		syslog(LOG_NOTICE, "store audit: no record kept (%s): every start audits the whole store", err.msg);
+		audit_state_path = NULL;
+	}
+	struct audit_job audit;
+	audit_job_start(&audit, store, audit_state_path);
+	mesh_err_clear(&err);
+	int opened = daemon_open(&dopts, &d, &err);
+	if (refuse_insecure(&audit, conf.insecure_store))
 		goto out;
+	if (opened) {
+		fprintf(stderr, "meshfs: %s\n", err.msg);
+		goto out;
+	}
 	mesh_err_clear(&err);
 	/* a daemon killed earlier left "Transport endpoint is not connected" */
 	int stale = startup_clear_stale(opts.mountpoint, &err);
@@ -612,10 +704,6 @@ int main(int argc, char **argv)
 			fprintf(stderr, "meshfs: %s: cleared the stale mount of a daemon that died "
 				"(Transport endpoint is not connected; lazy unmount)\n", opts.mountpoint);
 	}
-	if (daemon_open(&dopts, &d, &err)) {
-		fprintf(stderr, "meshfs: %s\n", err.msg);
-		goto out;
-	}
 	if (open_service(&conf, store, opts.mountpoint, false, &svc))
 		goto out;
 	/* One file descriptor per open file: raise the soft limit. */
@@ -625,7 +713,9 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rlim);
 	}
 
-	se = fuse_session_new(&args, &meshfs_ops, sizeof meshfs_ops, d);
+	guarded_ops = meshfs_ops;
+	guarded_ops.open = guarded_open;
+	se = fuse_session_new(&args, &guarded_ops, sizeof guarded_ops, d);
 	if (!se)
 		goto out;   /* libfuse printed why (e.g. unknown option) */
 	if (fuse_set_signal_handlers(se) != 0)
@@ -677,6 +767,14 @@ int main(int argc, char **argv)
 		report_error("%s", err.msg);
 		goto out_unmount;
 	}
+	/* what the incremental audit cannot see (a chmod of a file in a
+	 * directory that did not change) the background audit looks for */
+	if (store_guard_start(store, audit_state_path, audit.info.incremental, conf.insecure_store, &open_guard,
+			      &err)) {
+		report_error("%s", err.msg);
+		goto out_unmount;
+	}
+	rl.guard = open_guard;
 	rl.d = d;
 	rl.cfg = cfg;
 	rl.explicit_path = config_path_from_args(argc, argv) != NULL;
@@ -705,6 +803,8 @@ int main(int argc, char **argv)
 	syslog(LOG_INFO, "unmounting %s", opts.mountpoint);
 out_unmount:
 	reloader_stop(&rl);
+	store_guard_stop(open_guard);
+	open_guard = NULL;
 	if (own_mount)
 		passthrough_unmount();
 	else

@@ -29,7 +29,8 @@
  * user): it owns every file, and nobody else may read or write any of it
  * (directories 0700, files 0600, releases 0500/0400).  Ordinary users
  * reach the data through the mount and the service only.  store_audit()
- * says whether a store is so; store_lock_down() makes it so.
+ * says whether a store is so; store_lock_down() makes it so (both in
+ * fs/store/store_audit.c).
  *
  * A release is written under a temporary name beside its final place, every
  * file and directory fsynced, then renamed into place exclusively
@@ -73,7 +74,11 @@ int store_init(const char *path, const char *mesh_yaml, struct mesh_err *err);
 
 /* Is the store locked down?  Walks the whole tree without following a
  * symlink: every entry must be a directory or a regular file owned by the
- * store root's owner with no group or other permission bits.  Returns the
+ * store root's owner with no group or other permission bits.  Directories
+ * are opened to be read; regular files are only fstatat'ed (type, owner
+ * and mode need no descriptor).  The daemon audits incrementally against
+ * its record of the last clean audit (store_audit.h says what that proves
+ * and what it leaves to a background full audit).  Returns the
  * number of problems (0: locked down) and, when there are some, *report
  * (malloc'ed, caller frees) lists the first ones, one per line, and how to
  * fix them.  -errno (err set) when the walk itself fails. */

@@ -10,8 +10,13 @@ products a domain), measured the way users and ops meet them:
                   on a current index; the refresh reads the change log)
   rss             the daemon's RSS after mount and a listing of one domain
   mount ready     mount until the first `ls` of the mount answers (index
-                  warm: the daemon has mounted this store before), and the
+                  warm: the daemon has mounted this store before, so its
+                  record of the last clean store audit is there too), and the
                   daemon's CPU time (user + system) until then
+  ready           the same alone (--only ready: no publish), with the store
+                  audit's own time as the daemon logs it: incremental (this
+                  host's record used), and full (the record removed first;
+                  the --baseline build's daemon, which keeps none, beside)
   visible         one new release published (a new product in d0): from
                   its manifest appearing in the store until a listing of d0
                   on the mount shows it, and the daemon's CPU time during
@@ -26,6 +31,7 @@ Needs root (mounting).  Prints a Markdown table (and writes it to --out)."""
 import argparse
 import os
 import pathlib
+import re
 import shutil
 import statistics
 import subprocess
@@ -39,7 +45,7 @@ ap.add_argument("--build", default=str(pathlib.Path(__file__).resolve().parents[
 ap.add_argument("--work", default="/var/tmp/meshfs-scale-bench")
 ap.add_argument("--sizes", default="1000,10000,100000")
 ap.add_argument("--repeat", type=int, default=5)
-ap.add_argument("--only", default="", help="comma-separated: list,status,refresh,daemon")
+ap.add_argument("--only", default="", help="comma-separated: list,status,refresh,daemon,ready")
 ap.add_argument("--baseline", default=None, help="a directory with another build's meshctl: its list and status"
                 " timed in the same loop (the before of a change)")
 ap.add_argument("--build-only", action="store_true")
@@ -144,18 +150,31 @@ def proc_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def daemon_run(store, state, extra=""):
+AUDIT_LINE = re.compile(r"store audit: (incremental|full)\b.*?([0-9.]+) s$")
+
+
+def audit_seconds(log_path):
+    """(kind, seconds) of the mount's synchronous store audit, from its log"""
+    for line in pathlib.Path(log_path).read_text(errors="replace").splitlines():
+        m = AUDIT_LINE.search(line)
+        if m:
+            return m.group(1), float(m.group(2))
+    return None, None
+
+
+def daemon_run(store, state, extra="", publish=True, binary=None, log_path=None):
     """Start the daemon, time until `ls` of the mount answers, then list one
     domain and read the daemon's RSS; publish one release and time until the
-    mount lists it; unmount.  (mount-ready s, ready CPU s, RSS MiB, visible s,
-    visible CPU s)"""
+    mount lists it (unless not `publish`); unmount.  (mount-ready s, ready
+    CPU s, RSS MiB, visible s, visible CPU s)"""
     mnt = WORK / "mnt"
     mnt.mkdir(exist_ok=True)
     subprocess.run(["fusermount3", "-uz", str(mnt)], capture_output=True)
     env = dict(os.environ, MESHFS_STATE_DIR=str(state))
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL
     t0 = time.perf_counter()
-    proc = subprocess.Popen([str(MESHFS), str(store), str(mnt), "-f", "-o", "allow_other,no_usage" + extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen([str(binary or MESHFS), str(store), str(mnt), "-f", "-o", "allow_other,no_usage" + extra],
+                            stdout=log, stderr=log, env=env)
     try:
         ready = None
         while time.perf_counter() - t0 < 600:
@@ -167,6 +186,8 @@ def daemon_run(store, state, extra=""):
                 break
             time.sleep(0.01)
         ready_cpu = proc_cpu(proc.pid)
+        if not publish:
+            return ready, ready_cpu, None, None, None
         subprocess.run(["ls", str(mnt / "d0")], capture_output=True)
         rss = 0
         for line in open(f"/proc/{proc.pid}/status"):
@@ -201,6 +222,8 @@ def daemon_run(store, state, extra=""):
             proc.kill()
             proc.wait()
         subprocess.run(["fusermount3", "-uz", str(mnt)], capture_output=True)
+        if log_path:
+            log.close()
 
 
 def main():
@@ -216,16 +239,47 @@ def main():
     # interleaved: one run of each size, repeated
     res = {n: {"list": [], "status": [], "refresh": [], "ready": [], "rss": [], "list_before": [], "status_before": [],
                "ready_cpu": [], "visible": [], "visible_cpu": [],
-               "list_cpu": [], "status_cpu": [], "list_before_cpu": [], "status_before_cpu": []}
+               "list_cpu": [], "status_cpu": [], "list_before_cpu": [], "status_before_cpu": [],
+               "ready_incr": [], "ready_incr_cpu": [], "audit_incr": [], "ready_full": [], "ready_full_cpu": [],
+               "audit_full": [], "ready_before": [], "ready_before_cpu": [], "audit_before": []}
            for n in sizes}
     before_bin = pathlib.Path(args.baseline) / "meshctl" if args.baseline else None
     for n in sizes:
         store, state = stores[n]
         time.sleep(0.1)
         ctl(store, state, "list")
+    before_meshfs = pathlib.Path(args.baseline) / "meshfs" if args.baseline else None
+    if "ready" in ONLY:
+        for n in sizes:    # a first mount keeps the record of a clean audit
+            daemon_run(*stores[n], publish=False)
     for rep in range(args.repeat):
         for n in sizes:
             store, state = stores[n]
+            if "ready" in ONLY:
+                log_path = WORK / "ready.log"
+                ready, cpu, *_ = daemon_run(store, state, publish=False, log_path=log_path)
+                kind, secs = audit_seconds(log_path)
+                if kind == "incremental":
+                    res[n]["ready_incr"].append(ready)
+                    res[n]["ready_incr_cpu"].append(cpu)
+                    res[n]["audit_incr"].append(secs)
+                for f in state.glob("*/store-audit"):
+                    f.unlink()
+                ready, cpu, *_ = daemon_run(store, state, publish=False, log_path=log_path)
+                kind, secs = audit_seconds(log_path)
+                if kind == "full":
+                    res[n]["ready_full"].append(ready)
+                    res[n]["ready_full_cpu"].append(cpu)
+                    res[n]["audit_full"].append(secs)
+                if before_meshfs:
+                    t = time.perf_counter()
+                    subprocess.run([str(before_meshfs.parent / "meshctl"), "--store", str(store), "doctor"],
+                                   capture_output=True)
+                    res[n]["audit_before"].append(time.perf_counter() - t)
+                    ready, cpu, *_ = daemon_run(store, state, publish=False, binary=before_meshfs)
+                    res[n]["ready_before"].append(ready)
+                    res[n]["ready_before_cpu"].append(cpu)
+                continue
             if want("list"):
                 res[n]["list"].append(cpu_timed(res[n]["list_cpu"], lambda: ctl(store, state, "list")))
                 if before_bin:
@@ -272,6 +326,18 @@ def main():
                      f" | {cell(r['ready'], 1.0, 2)}; CPU {cell(r['ready_cpu'], 1.0, 2)} | {cell(r['rss'], 1.0, 0)}"
                      f" | {cell(r['visible'])}; CPU {cell(r['visible_cpu'])} |" +
                      (f" {with_cpu('list_before')} / {with_cpu('status_before')} |" if before_bin else ""))
+    if "ready" in ONLY:
+        lines = ["| releases | mount until first `ls`, incremental audit (s; daemon CPU s) | its audit (s) |"
+                 " the same with a full audit (no record) | its audit (s) |" +
+                 (" baseline build: mount until first `ls` (s; CPU s) | its full audit (`meshctl doctor`, s) |"
+                  if before_bin else ""),
+                 "|---|---|---|---|---|" + ("---|---|" if before_bin else "")]
+        for n, r in rows:
+            lines.append(f"| {n:,} | {cell(r['ready_incr'], 1.0, 2)}; CPU {cell(r['ready_incr_cpu'], 1.0, 2)}"
+                         f" | {cell(r['audit_incr'], 1.0, 2)} | {cell(r['ready_full'], 1.0, 2)};"
+                         f" CPU {cell(r['ready_full_cpu'], 1.0, 2)} | {cell(r['audit_full'], 1.0, 2)} |" +
+                         (f" {cell(r['ready_before'], 1.0, 2)}; CPU {cell(r['ready_before_cpu'], 1.0, 2)}"
+                          f" | {cell(r['audit_before'], 1.0, 2)} |" if before_bin else ""))
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
