@@ -709,6 +709,8 @@ static void read_property(struct reader *r, struct contract *c, struct contract_
 	prop->id = get_str(r, p, "id", field);
 	if (!prop->name) {
 		fail(r, p, field, "a property needs a name");
+		free(prop->id);         /* not counted: contract_free() would miss it */
+		prop->id = NULL;
 		return;
 	}
 	obj->n_props++;
