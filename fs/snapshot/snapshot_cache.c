@@ -253,15 +253,22 @@ static void held_grow(struct snapshot_cache *c)
 	c->n_held_buckets = n;
 }
 
+/* The registry's record of `ino`, or NULL.  Under c->lock. */
+static struct held *held_find(struct snapshot_cache *c, uint64_t ino)
+{
+	struct held *h = c->held[slot_of(ino, c->n_held_buckets)];
+	while (h && h->ino != ino)
+		h = h->chain;
+	return h;
+}
+
 void snapshot_cache_note(struct snapshot_cache *c, uint64_t ino, uint64_t product_ino,
 			 const struct snapshot_stamp *stamp)
 {
 	if (!c)
 		return;
 	pthread_mutex_lock(&c->lock);
-	struct held *h = c->held[slot_of(ino, c->n_held_buckets)];
-	while (h && h->ino != ino)
-		h = h->chain;
+	struct held *h = held_find(c, ino);
 	if (h) {
 		h->nlookup++;
 		h->product_ino = product_ino;
@@ -305,9 +312,7 @@ bool snapshot_cache_owner(struct snapshot_cache *c, uint64_t ino, uint64_t *prod
 	if (!c)
 		return false;
 	pthread_mutex_lock(&c->lock);
-	struct held *h = c->held[slot_of(ino, c->n_held_buckets)];
-	while (h && h->ino != ino)
-		h = h->chain;
+	struct held *h = held_find(c, ino);
 	if (h)
 		*product_ino = h->product_ino;
 	pthread_mutex_unlock(&c->lock);
@@ -350,9 +355,7 @@ void snapshot_cache_restamp(struct snapshot_cache *c, uint64_t ino, uint64_t siz
 	if (!c)
 		return;
 	pthread_mutex_lock(&c->lock);
-	struct held *h = c->held[slot_of(ino, c->n_held_buckets)];
-	while (h && h->ino != ino)
-		h = h->chain;
+	struct held *h = held_find(c, ino);
 	if (h && h->backing) {
 		h->size = size;
 		h->mtime = mtime;
