@@ -657,6 +657,7 @@ int daemon_start(struct mesh_daemon *d, const struct daemon_invalidate *inval, s
 	int rc = pthread_create(&d->watcher, NULL, watcher_main, d);
 	if (rc)
 		return mesh_errf(err, -rc, "watcher thread: %s", strerror(rc));
+	pthread_setname_np(d->watcher, "mesh-watcher");
 	d->watcher_running = true;
 	return 0;
 }

@@ -276,7 +276,9 @@ static void audit_job_start(struct audit_job *j, const char *store, const char *
 	j->store = store;
 	j->state_path = state_path;
 	j->threaded = pthread_create(&j->thread, NULL, audit_job_run, j) == 0;
-	if (!j->threaded)
+	if (j->threaded)
+		pthread_setname_np(j->thread, "store-audit");
+	else
 		audit_job_run(j);
 }
 
@@ -547,6 +549,7 @@ static int reloader_start(struct reloader *r, struct mesh_err *err)
 	int rc = pthread_create(&r->thread, NULL, reloader_main, r);
 	if (rc)
 		return mesh_errf(err, -rc, "reload thread: %s", strerror(rc));
+	pthread_setname_np(r->thread, "mesh-reload");
 	r->running = true;
 	return 0;
 }

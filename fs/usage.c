@@ -1763,6 +1763,7 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 		destroy(u);
 		return mesh_errf(err, -rc, "usage writer thread: %s", strerror(rc));
 	}
+	pthread_setname_np(u->writer, "usage-writer");
 	u->writer_running = true;
 	if (u->ship_dir) {
 		rc = pthread_create(&u->shipper, NULL, shipper_main, u);
@@ -1770,6 +1771,7 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 			usage_close(u);
 			return mesh_errf(err, -rc, "usage shipper thread: %s", strerror(rc));
 		}
+		pthread_setname_np(u->shipper, "usage-shipper");
 		u->shipper_running = true;
 	}
 	*out = u;

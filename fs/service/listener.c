@@ -407,6 +407,7 @@ int service_listen_start(struct service *s, struct mesh_err *err)
 	int rc = pthread_create(&s->thread, NULL, accept_loop, s);
 	if (rc)
 		return mesh_errf(err, -rc, "control socket thread: %s", strerror(rc));
+	pthread_setname_np(s->thread, "mesh-control");
 	s->started = true;
 	spare_refill(s);        /* the first request need not wait for it */
 	return 0;

@@ -139,6 +139,7 @@ int store_guard_start(const char *store, const char *state_path, bool audit_now,
 		free(g);
 		return mesh_errf(err, -rc, "store audit thread: %s", strerror(rc));
 	}
+	pthread_setname_np(g->thread, "store-guard");
 	*out = g;
 	return 0;
 }

@@ -422,6 +422,7 @@ int pgsink_open(const struct pgsink_options *opts, struct pgsink **out, struct m
 		return mesh_errf(err, -rc, "usage sink thread: %s", strerror(rc));
 	}
 	s->running = true;
+	pthread_setname_np(s->thread, "usage-pgsink");
 	syslog(LOG_INFO, "usage sink: %s", s->redacted);
 	*out = s;
 	return 0;

@@ -55,6 +55,8 @@ struct view_hasher *view_hasher_new(void)
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->changed, NULL);
 	h->threaded = pthread_create(&h->thread, NULL, hasher_main, h) == 0;
+	if (h->threaded)
+		pthread_setname_np(h->thread, "view-hasher");
 	return h;
 }
 
