@@ -310,3 +310,24 @@ def test_shipped_unit_is_notify_with_mounts_and_rated_at_most_medium():
     assert last, r.stdout + r.stderr
     score = float(last[0].split(":")[1].split()[0])
     assert score <= 6.9 and any(w in last[0] for w in ("SAFE", "OK", "MEDIUM")), last[0]
+
+
+def test_daemon_threads_are_named(mesh, scratch, daemons):
+    """top -H, perf and the benchmark tell the daemon's threads apart by name."""
+    mp = scratch / "mnt"
+    mp.mkdir()
+    p = daemons([mesh.path, mp, "-f", "-o", "allow_other"])
+    assert wait_mounted(mp, p)
+
+    def names():
+        out = set()
+        for task in os.listdir(f"/proc/{p.pid}/task"):
+            try:
+                out.add(open(f"/proc/{p.pid}/task/{task}/comm").read().strip())
+            except OSError:
+                pass
+        return out
+    want = {"usage-writer", "usage-shipper", "mesh-watcher", "mesh-reload"}
+    assert wait_for(lambda: want <= names(), 5), names()
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=20) == 0
