@@ -1226,6 +1226,19 @@ static void counting_vfs_install(void)
 	CHECK(sqlite3_vfs_register(&counting_vfs, 1) == SQLITE_OK);
 }
 
+/* `n` opens by `user` on `host` with a shipper that never wakes by
+ * itself, then a clean stop, which ships them all: timing-free, where a
+ * running shipper split them over as many segments as a slow machine made. */
+static void record_then_ship(const char *host, const char *user, int n)
+{
+	struct usage_config once = {.ship_dir = path_of("shipped/%s", host), .ship_interval_ms = 600000,
+				    .flush_interval_ms = 5};
+	struct usage *u = open_host(host, &once);
+	record(u, event(user, "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW, D + DAY),
+	       1, 1, n);
+	CHECK(usage_close(u) == 0);
+}
+
 /* Shipping one new event reads a few pages of usage.db, however many
  * events the host keeps: the segment copy takes the rows past the ship
  * mark by a range of the key (a copy driven from a queue once let the
@@ -1233,18 +1246,13 @@ static void counting_vfs_install(void)
  * host's history and cost more CPU than the opens). */
 static void test_shipping_reads_only_new_rows(void)
 {
-	struct usage_config once = {.ship_dir = path_of("shipped/%s", "ship-h"), .ship_interval_ms = 600000,
-				    .flush_interval_ms = 5};
-	struct usage *u = open_host("ship-h", &once);
-	record(u, event("hi", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW, D + DAY),
-	       1, 1, 30000);
-	CHECK(usage_close(u) == 0);                 /* a clean stop ships them all */
+	record_then_ship("ship-h", "hi", 30000);
 	size_t before = count_segments(path_of("shipped/%s", "ship-h"));
 	CHECK(before >= 1);
 	counting_vfs_install();
-	struct usage_config cfg = once;
-	cfg.ship_interval_ms = 50;
-	u = open_host("ship-h", &cfg);
+	struct usage_config cfg = {.ship_dir = path_of("shipped/%s", "ship-h"), .ship_interval_ms = 50,
+				   .flush_interval_ms = 5};
+	struct usage *u = open_host("ship-h", &cfg);
 	sleep_ms(300);                               /* opened, the shipper idle */
 	atomic_store(&db_reads, 0);
 	record(u, event("hi", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW,
@@ -1570,12 +1578,7 @@ static void test_shipping_late_row(void)
  * each range cut at that many rows. */
 static void test_shipping_cap(void)
 {
-	struct usage_config cfg = {.ship_dir = path_of("shipped/%s", "ship-m"), .ship_interval_ms = 600000,
-				   .flush_interval_ms = 5};
-	struct usage *u = open_host("ship-m", &cfg);
-	record(u, event("cap", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW, D + DAY),
-	       1, 1, 100050);
-	CHECK(usage_close(u) == 0);                 /* the shipper never woke: the clean stop ships all */
+	record_then_ship("ship-m", "cap", 100050);
 	CHECK(count_segments(path_of("shipped/%s", "ship-m")) == 2);
 	int64_t rows, distinct, stale, foreign;
 	shipped_census("ship-m", &rows, &distinct, &stale, &foreign);
