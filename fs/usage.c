@@ -131,6 +131,11 @@ struct usage {
 	sqlite3 *db;
 	sqlite3_stmt *insert_final, *insert_incomplete, *save_counter;
 	sqlite3_stmt *queue_insert;                   /* ship_queue, when shipping (else NULL) */
+	sqlite3_stmt *mark_select;                    /* meta's ship_mark, read once per batch */
+	uint64_t batch_mark;                          /* rows at or below it are queued (late rows) */
+	uint64_t batch_rows;                          /* rows the batch inserted or changed */
+	_Atomic int64_t rows_written;                 /* writer -> shipper: rows committed since start */
+	int64_t rows_at_mark;                         /* shipper: rows_written when it last marked (-1: unknown) */
 	bool wal;
 	_Atomic unsigned char *written;               /* the slot's incomplete row is in SQLite */
 	uint32_t *batch, *freed;
@@ -516,9 +521,10 @@ static void db_close(struct usage *u)
 	sqlite3_finalize(u->insert_incomplete);
 	sqlite3_finalize(u->save_counter);
 	sqlite3_finalize(u->queue_insert);
+	sqlite3_finalize(u->mark_select);
 	sqlite3_finalize(u->outbox_insert);
 	sqlite3_finalize(u->outbox_delete);
-	u->insert_final = u->insert_incomplete = u->save_counter = u->queue_insert = NULL;
+	u->insert_final = u->insert_incomplete = u->save_counter = u->queue_insert = u->mark_select = NULL;
 	u->outbox_insert = u->outbox_delete = NULL;
 	sqlite3_close(u->db);
 	u->db = NULL;
@@ -526,6 +532,23 @@ static void db_close(struct usage *u)
 
 #define EVENT_COLUMNS "event_id, time, open_ns, host, uid, user_name, pid, program, domain, product, version, " \
 		      "file, kind, decision, bytes, read_calls, duration_ns, complete"
+
+/* The ship mark's first value, and the queue of late rows, in one
+ * transaction (see "shipping closed segments" below).  A database of the
+ * queue design (a ship_queue, no mark): every row it did not hold had been
+ * shipped (that design queued each row in the transaction that wrote it,
+ * and dequeued it only after its segment was renamed), so the mark starts
+ * at the newest row and the queued rows ship as late rows.  No ship_queue
+ * at all: the database never shipped (shipping was off), so the mark
+ * starts at 0 and its whole history ships. */
+static const char ship_mark_sql[] =
+	"BEGIN IMMEDIATE;"
+	"INSERT INTO meta(key, value) SELECT 'ship_mark',"
+	" CASE WHEN EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ship_queue')"
+	" THEN (SELECT coalesce(max(event_id), 0) FROM events) ELSE 0 END"
+	" WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = 'ship_mark');"
+	"CREATE TABLE IF NOT EXISTS ship_queue(event_id INTEGER PRIMARY KEY, ver INTEGER NOT NULL);"
+	"COMMIT;";
 
 /* The connection, opened when needed: after a failure it is closed and
  * reopened at the next attempt, so a database moved aside, recreated or
@@ -551,17 +574,21 @@ static int db_ready(struct usage *u)
 		db_close(u);
 		return -EIO;
 	}
-	/* every row written is queued for the next segment, in the same
-	 * transaction (insert_slot; only a shipping daemon queues).  A
-	 * statement of its own, not a trigger: the trigger's sub-program cost
-	 * twice as much per event (2.85 against 2.43 us per row with the
-	 * insert, measured apart) */
+	/* shipping: the watermark and the queue of late rows (see "shipping
+	 * closed segments" below).  A row written at or below the mark is
+	 * queued in the same transaction (insert_slot); a statement of its
+	 * own, not a trigger: the trigger's sub-program cost twice as much per
+	 * row (2.85 against 2.43 us per row with the insert, measured apart).
+	 * The first open of a database without a mark sets it (ship_mark_sql). */
 	if (u->ship_dir &&
-	    (sqlite3_exec(u->db, "CREATE TABLE IF NOT EXISTS ship_queue(event_id INTEGER PRIMARY KEY, ver INTEGER NOT NULL);",
-			  NULL, NULL, NULL) != SQLITE_OK ||
+	    (sqlite3_exec(u->db, ship_mark_sql, NULL, NULL, NULL) != SQLITE_OK ||
 	     sqlite3_prepare_v2(u->db, "INSERT INTO ship_queue VALUES(?1, 1) ON CONFLICT(event_id) DO UPDATE SET ver = ver + 1",
-				-1, &u->queue_insert, NULL) != SQLITE_OK)) {
+				-1, &u->queue_insert, NULL) != SQLITE_OK ||
+	     sqlite3_prepare_v2(u->db, "SELECT value FROM meta WHERE key = 'ship_mark'", -1, &u->mark_select,
+				NULL) != SQLITE_OK)) {
 		set_error(u, "%s: %s (events wait in the journal)", path, sqlite3_errmsg(u->db));
+		if (!sqlite3_get_autocommit(u->db))
+			sqlite3_exec(u->db, "ROLLBACK", NULL, NULL, NULL);
 		db_close(u);
 		return -EIO;
 	}
@@ -682,9 +709,13 @@ static int insert_slot(struct usage *u, const struct slot *s, const char *field[
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return -EIO;
+	bool changed = sqlite3_changes(u->db) > 0;
+	u->batch_rows += changed;
 	/* a row inserted or completed (not an incomplete one already there)
-	 * goes to the next segment */
-	if (u->queue_insert && sqlite3_changes(u->db) > 0) {
+	 * at or below the ship mark is late: its range was shipped (or is
+	 * being shipped), so it is queued for the next segment; above the
+	 * mark, the next range takes it */
+	if (u->queue_insert && changed && s->event_id <= u->batch_mark) {
 		sqlite3_bind_int64(u->queue_insert, 1, (sqlite3_int64)s->event_id);
 		rc = sqlite3_step(u->queue_insert);
 		sqlite3_reset(u->queue_insert);
@@ -692,6 +723,22 @@ static int insert_slot(struct usage *u, const struct slot *s, const char *field[
 			return -EIO;
 	}
 	return 0;
+}
+
+/* The ship mark, inside the batch's write transaction: only the shipper
+ * moves it, under the same write lock, so it holds until the commit.  No
+ * mark (a database the writer has not prepared: cannot happen after
+ * db_ready): every row is queued, which is always safe. */
+static int read_mark(struct usage *u)
+{
+	int rc = sqlite3_step(u->mark_select);
+	if (rc == SQLITE_ROW && sqlite3_column_type(u->mark_select, 0) == SQLITE_INTEGER &&
+	    sqlite3_column_int64(u->mark_select, 0) >= 0)
+		u->batch_mark = (uint64_t)sqlite3_column_int64(u->mark_select, 0);
+	else
+		u->batch_mark = UINT64_MAX;
+	sqlite3_reset(u->mark_select);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
 }
 
 static int save_counter(struct usage *u, const char *key, uint64_t value)
@@ -735,6 +782,9 @@ static int write_batch(struct usage *u, size_t n, bool closing)
 		return -EIO;
 	size_t n_freed = 0, n_damaged = 0;
 	int rc = sqlite3_exec(u->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+	if (!rc && u->mark_select)
+		rc = read_mark(u);
+	u->batch_rows = 0;
 	for (size_t k = 0; !rc && k < n; k++) {
 		uint32_t i = u->batch[k];
 		const struct slot *s = slot_at(u, i);
@@ -760,6 +810,8 @@ static int write_batch(struct usage *u, size_t n, bool closing)
 		rc = save_counter(u, "lost_events", lost);
 	if (!rc && refused != u->saved_refused)
 		rc = save_counter(u, "refused_opens", refused);
+	if (!rc)   /* counted under the write lock, before the commit (next_range_end) */
+		atomic_fetch_add(&u->rows_written, (int64_t)u->batch_rows);
 	if (!rc && sqlite3_exec(u->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		rc = -EIO;
 	if (rc) {
@@ -811,7 +863,71 @@ static int drain(struct usage *u, bool closing)
 	}
 }
 
-/* ---- shipping closed segments to the store ---- */
+/* ---- shipping closed segments to the store ----
+ *
+ * What is shipped is decided by a watermark over event ids, not by a queue
+ * of every row: ids are handed out in open order and the writer writes
+ * rows in nearly that order, so "every row up to M" is one number, and a
+ * range of the primary key is copied without a join or a dequeue per row.
+ * In usage.db's meta:
+ *   ship_mark     M: rows with event_id <= M are shipped, being shipped, or
+ *                 queued (below); rows above M wait for the next range
+ *   ship_pending  P, only while the range (P, M] is being shipped
+ *   ship_seq      the sequence number of the last segment
+ * and ship_queue(event_id, ver): late rows, written at or below M after M
+ * passed them (an open that ended after its range was shipped, an
+ * incomplete row completed, a slot replayed after a crash); ver grows with
+ * each write of the row.
+ *
+ * The invariant.  Every row of events, as it is now, is
+ *   (a) above M, or
+ *   (b) in the pending range (P, M], or
+ *   (c) queued in ship_queue, or
+ *   (d) in a renamed segment, as it is now (or completed there over an
+ *       incomplete copy in an older one).
+ * Each step keeps it:
+ * - a writer batch (BEGIN IMMEDIATE; it reads M after taking the write
+ *   lock, and the shipper moves M only under that lock, so M holds until
+ *   the batch commits) queues, with ver + 1, every row it inserts or
+ *   completes at or below M (c); a row above M is (a);
+ * - the mark (ship_once, BEGIN IMMEDIATE, when no range is pending) sets
+ *   P = M and M = H: rows of (P, H] go from (a) to (b).  Any H >= M keeps
+ *   the invariant; H is the newest row, or the one SEGMENT_MAX_EVENTS rows
+ *   past M, to bound a segment;
+ * - the copy (one read transaction, begun after the mark committed) takes
+ *   the rows of (P, M] by a range of the key and the queued rows with the
+ *   ver they have in the same snapshot; then fsync, rename, fsync of the
+ *   directory.  usage.db does not change;
+ * - done (BEGIN IMMEDIATE) dequeues the shipped late rows whose ver is
+ *   still the snapshot's (unchanged since: (d)) and clears P: a row of
+ *   (P, M] unchanged since the snapshot is in the segment (d), and one
+ *   written after it was written after the mark at or below M, so queued
+ *   (c);
+ * - a crash (kill -9, power) or an error between the mark and done leaves
+ *   P in usage.db: the next round, also after a restart, ships (P, M]
+ *   again before it marks anything new.  Rows that the failed round had
+ *   already renamed into place are then shipped twice; readers
+ *   (usage_report.c) keep one row per event id, the complete over the
+ *   incomplete, so they read each event once;
+ * - a prune (usage_db_prune, by retention_days or `meshctl usage
+ *   --prune-before`) folds rows into rollups and deletes them: a deleted
+ *   row has nothing left to ship (the rollups travel with the merged
+ *   segments), and its queue entry leaves at the next done (the copy finds
+ *   no row; a row pruned out of a pending range is simply not copied);
+ * - compact() renames a merged segment into place before it removes the
+ *   old ones and keeps each id's complete row, so (d) holds across a
+ *   merge; it drops only events before the horizon (ship_horizon:
+ *   ship_retention_days, the newest prune), on purpose;
+ * - a restart finds M, P and the queue in usage.db and the segments in
+ *   the store; the journal's replay goes through the writer (queued when
+ *   at or below M).
+ * Readers never look at M, P or the queue, so usage.db's layout number
+ * (USAGE_DB_LAYOUT, which guards the events and rollups that readers and
+ * segments share) does not change with them; the migration from the queue
+ * design is ship_mark_sql.  (An older meshfs run on a database migrated
+ * here would not ship the rows above M: after a clean stop there are none,
+ * usage_close ships up to the newest row.)
+ */
 
 #define SEGMENT_MAX_EVENTS 100000
 #define SEGMENT_COMPACT_AT 32
@@ -838,6 +954,22 @@ static int64_t query_int(sqlite3 *db, const char *sql, int64_t fallback)
 		sqlite3_finalize(st);
 	}
 	return v;
+}
+
+/* One integer from `sql` into *out: 1, 0 when the answer is NULL or no
+ * row (*out unchanged), -1 on error. */
+static int query_value(sqlite3 *db, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	int rc = sqlite3_step(st), got = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 0 : -1;
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		*out = sqlite3_column_int64(st, 0);
+		got = 1;
+	}
+	sqlite3_finalize(st);
+	return got;
 }
 
 /* The shipper's own connection to usage.db (WAL: it reads while the
@@ -867,30 +999,106 @@ static void ship_db_close(struct usage *u)
 	u->ship_db = NULL;
 }
 
-/* Write one segment of queued rows (at most SEGMENT_MAX_EVENTS) and
- * dequeue them.  0 (also when nothing is queued), or -EIO with the error
- * recorded; the rows stay queued for the next try. */
+/* Bound the next range: 0 when it may end at the newest row (the mark
+ * reads it under its lock), else the row SEGMENT_MAX_EVENTS rows past
+ * `mark`, found by a scan of the key (*capped: more rows wait above it).
+ * The scan is needed only when that many rows may be new: the writer
+ * counts the rows it writes under its write lock (rows_written), and the
+ * mark reads the count and the newest row under the same lock, so the
+ * rows above the last mark are at most the count since.  -1 on error. */
+static int64_t next_range_end(struct usage *u, int64_t mark, bool *capped)
+{
+	*capped = false;
+	if (u->rows_at_mark >= 0 && atomic_load(&u->rows_written) - u->rows_at_mark < SEGMENT_MAX_EVENTS)
+		return 0;
+	char sql[256];
+	snprintf(sql, sizeof sql, "SELECT event_id FROM events WHERE event_id > %" PRId64
+		 " ORDER BY event_id LIMIT 1 OFFSET %d", mark, SEGMENT_MAX_EVENTS - 1);
+	int64_t cut = 0;
+	int got = query_value(u->ship_db, sql, &cut);
+	if (got < 0)
+		return -1;
+	*capped = got > 0;
+	return got > 0 ? cut : 0;
+}
+
+/* Move the mark from `mark` to `end` (0: the newest row) and record the
+ * pending range, in one write transaction (see the invariant above).
+ * *hi: the new mark (`mark` when no row is new).  0, or -EIO. */
+static int mark_range(struct usage *u, int64_t mark, int64_t end, bool capped, int64_t *hi)
+{
+	sqlite3 *db = u->ship_db;
+	*hi = mark;
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return -EIO;
+	/* only this thread moves the mark, and only with no range pending:
+	 * still so (checked under the lock anyway) */
+	int64_t now_mark = -1, pending = -1, newest = mark;
+	int rc = query_value(db, "SELECT value FROM meta WHERE key = 'ship_mark'", &now_mark) < 0 ||
+		 query_value(db, "SELECT value FROM meta WHERE key = 'ship_pending'", &pending) < 0 ||
+		 query_value(db, "SELECT max(event_id) FROM events", &newest) < 0 ? -EIO
+		 : now_mark != mark || pending >= 0 ? -EAGAIN : 0;
+	int64_t written = atomic_load(&u->rows_written);   /* no batch is under way: exact */
+	int64_t to = end > 0 ? end : newest;
+	if (!rc && to > mark) {
+		char sql[512];
+		snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta(key, value) VALUES('ship_pending', %" PRId64 "),"
+			 " ('ship_mark', %" PRId64 "); COMMIT;", mark, to);
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+		if (!rc)
+			*hi = to;
+	}
+	if (!rc)
+		u->rows_at_mark = capped ? -1 : written;   /* capped: how many wait is not known */
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+/* One round: the pending range if a failed round left one (before anything
+ * else), else a new range (mark, H], plus the queued late rows, into one
+ * segment; then done.  0 (also when nothing is new), or -EIO with the
+ * error recorded: a pending range stays pending, late rows stay queued,
+ * and the next round ships them.  *more: a range or the queue was cut at
+ * SEGMENT_MAX_EVENTS, or a pending range was shipped again. */
 static int ship_once(struct usage *u, bool *more)
 {
 	*more = false;
 	if (ship_db_ready(u))
 		return -EIO;
 	sqlite3 *db = u->ship_db;
-	int64_t lo = query_int(db, "SELECT min(event_id) FROM ship_queue", -1);
-	if (lo < 0)
-		return 0;
-	char sql[512];
-	snprintf(sql, sizeof sql, "SELECT event_id FROM ship_queue ORDER BY event_id LIMIT 1 OFFSET %d",
-		 SEGMENT_MAX_EVENTS - 1);
-	int64_t hi = query_int(db, sql, -1);
-	if (hi < 0)
-		hi = query_int(db, "SELECT max(event_id) FROM ship_queue", lo);
-	else
-		*more = true;
+	int64_t mark = -1, lo = -1, queued = -1;
+	if (query_value(db, "SELECT value FROM meta WHERE key = 'ship_mark'", &mark) < 0 ||
+	    query_value(db, "SELECT value FROM meta WHERE key = 'ship_pending'", &lo) < 0) {
+		set_error(u, "%s/usage.db: %s (usage waits to be shipped)", u->dir, sqlite3_errmsg(db));
+		return -EIO;
+	}
+	if (mark < 0)
+		return 0;          /* the writer has not prepared the database yet: it sets the mark */
+	int64_t hi = mark;
+	if (lo >= 0) {
+		*more = true;      /* shipped again: a new range follows at once */
+	} else {
+		bool capped;
+		int64_t end = next_range_end(u, mark, &capped);
+		int rc = end < 0 ? -EIO : mark_range(u, mark, end, capped, &hi);
+		if (rc) {
+			set_error(u, "%s/usage.db: cannot move the ship mark: %s (usage waits to be shipped)", u->dir,
+				  rc == -EAGAIN ? "moved meanwhile" : sqlite3_errmsg(db));
+			return -EIO;
+		}
+		*more = capped;
+		lo = mark;
+	}
+	if (query_value(db, "SELECT min(event_id) FROM ship_queue", &queued) < 0) {
+		set_error(u, "%s/usage.db: %s (usage waits to be shipped)", u->dir, sqlite3_errmsg(db));
+		return -EIO;
+	}
+	if (lo == hi && queued < 0)
+		return 0;          /* nothing new, nothing late */
 	int64_t seq = query_int(db, "SELECT value FROM meta WHERE key = 'ship_seq'", 0) + 1;
 	char tmp[4400], final[4400], uri[9000];
 	snprintf(tmp, sizeof tmp, "%s/.tmp-seg-%" PRId64 ".%ld.db", u->ship_dir, seq, (long)getpid());
-	snprintf(final, sizeof final, "%s/seg-%012" PRId64 "-%" PRId64 "-%" PRId64 ".db", u->ship_dir, seq, lo, hi);
 	unlink(tmp);
 	char escaped[8800];
 	uri_escape(tmp, escaped, sizeof escaped);
@@ -905,30 +1113,37 @@ static int ship_once(struct usage *u, bool *more)
 	}
 	sqlite3_finalize(st);
 	char *msg = NULL;
+	int64_t rows = 0, first = 0, last = 0, n_late = 0;
 	if (rc == SQLITE_OK) {
 		char copy[2048];
-		/* one read snapshot of main for the rows and their versions: a
-		 * row the writer changes meanwhile keeps its newer version queued */
+		/* one read snapshot of main for the range, the late rows and
+		 * their versions: a row the writer changes meanwhile keeps its
+		 * newer version queued */
 		snprintf(copy, sizeof copy,
 			 "PRAGMA seg.journal_mode=OFF; PRAGMA seg.synchronous=OFF;"
 			 "DROP TABLE IF EXISTS temp.shipped; BEGIN;"
-			 /* keyed: the dequeue below looks each row up (without a
-			  * key, a scan per row: quadratic, 13 s of CPU for the
-			  * 15,000 events of one busy second) */
+			 /* keyed: done looks each late row up by its key */
 			 "CREATE TEMP TABLE shipped(event_id INTEGER PRIMARY KEY, ver INTEGER NOT NULL);"
-			 "INSERT INTO temp.shipped SELECT event_id, ver FROM main.ship_queue"
-			 " WHERE event_id BETWEEN %" PRId64 " AND %" PRId64 ";"
-			 /* CROSS JOIN: the queue drives, each row found by its
-			  * key (a plain join let the planner scan every event
-			  * the host ever kept, once per segment: 250,000 rows a
-			  * second in the open storm benchmark) */
-			 "CREATE TABLE seg.events AS SELECT e.* FROM temp.shipped q CROSS JOIN main.events e"
-			 " ON e.event_id = q.event_id;"
+			 "INSERT INTO temp.shipped SELECT event_id, ver FROM main.ship_queue ORDER BY event_id LIMIT %d;"
+			 /* the range: a scan of the primary key, no join */
+			 "CREATE TABLE seg.events AS SELECT * FROM main.events"
+			 " WHERE event_id > %" PRId64 " AND event_id <= %" PRId64 ";"
+			 /* late rows outside it (inside, the range copied them), each
+			  * found by its key (CROSS JOIN: the queue drives; a plain
+			  * join let the planner scan every event the host kept) */
+			 "INSERT INTO seg.events SELECT e.* FROM temp.shipped q CROSS JOIN main.events e"
+			 " ON e.event_id = q.event_id WHERE q.event_id <= %" PRId64 " OR q.event_id > %" PRId64 ";"
 			 "CREATE TABLE seg.meta(key TEXT PRIMARY KEY, value);"
-			 "INSERT INTO seg.meta VALUES('layout', %d), ('seq', %" PRId64 "), ('first', %" PRId64 "),"
-			 " ('last', %" PRId64 "); COMMIT;", lo, hi, USAGE_DB_LAYOUT, seq, lo, hi);
+			 "INSERT INTO seg.meta SELECT 'layout', %d UNION ALL SELECT 'seq', %" PRId64
+			 " UNION ALL SELECT 'first', min(event_id) FROM seg.events"
+			 " UNION ALL SELECT 'last', max(event_id) FROM seg.events; COMMIT;",
+			 SEGMENT_MAX_EVENTS, lo, hi, lo, hi, USAGE_DB_LAYOUT, seq);
 		rc = sqlite3_exec(db, copy, NULL, NULL, &msg);
 		if (!rc) {
+			rows = query_int(db, "SELECT count(*) FROM seg.events", 0);
+			first = query_int(db, "SELECT value FROM seg.meta WHERE key = 'first'", 0);
+			last = query_int(db, "SELECT value FROM seg.meta WHERE key = 'last'", 0);
+			n_late = query_int(db, "SELECT count(*) FROM temp.shipped", 0);
 			sqlite3_stmt *h;
 			if (sqlite3_prepare_v2(db, "INSERT INTO seg.meta VALUES('host', ?1)", -1, &h, NULL) == SQLITE_OK) {
 				sqlite3_bind_text(h, 1, u->host, -1, SQLITE_STATIC);
@@ -946,28 +1161,39 @@ static int ship_once(struct usage *u, bool *more)
 		unlink(tmp);
 		return -EIO;
 	}
-	/* durable under its temporary name, then in place, then dequeued */
-	int fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	int e = fd < 0 ? errno : fsync(fd) < 0 ? errno : 0;
-	if (fd >= 0)
-		close(fd);
-	if (!e) {
-		chmod(tmp, 0600);
-		if (rename(tmp, final) < 0)
-			e = errno;
+	if (n_late >= SEGMENT_MAX_EVENTS)
+		*more = true;
+	if (rows > 0) {
+		/* durable under its temporary name, then in place, then done */
+		snprintf(final, sizeof final, "%s/seg-%012" PRId64 "-%" PRId64 "-%" PRId64 ".db", u->ship_dir, seq,
+			 first, last);
+		int fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		int e = fd < 0 ? errno : fsync(fd) < 0 ? errno : 0;
+		if (fd >= 0)
+			close(fd);
+		if (!e) {
+			chmod(tmp, 0600);
+			if (rename(tmp, final) < 0)
+				e = errno;
+		}
+		if (e) {
+			set_error(u, "%s: %s (usage waits to be shipped)", final, strerror(e));
+			unlink(tmp);
+			return -EIO;
+		}
+		mesh_fsync_dir_at(AT_FDCWD, u->ship_dir);
+	} else {
+		unlink(tmp);       /* every row pruned meanwhile: nothing to ship */
+		seq--;
 	}
-	if (e) {
-		set_error(u, "%s: %s (usage waits to be shipped)", final, strerror(e));
-		unlink(tmp);
-		return -EIO;
-	}
-	mesh_fsync_dir_at(AT_FDCWD, u->ship_dir);
+	char sql[512];
 	snprintf(sql, sizeof sql,
-		 "BEGIN IMMEDIATE; DELETE FROM ship_queue WHERE event_id BETWEEN %" PRId64 " AND %" PRId64 ""
+		 "BEGIN IMMEDIATE; DELETE FROM ship_queue WHERE event_id IN (SELECT event_id FROM temp.shipped)"
 		 " AND ver = (SELECT s.ver FROM temp.shipped s WHERE s.event_id = ship_queue.event_id);"
-		 "INSERT OR REPLACE INTO meta(key, value) VALUES('ship_seq', %" PRId64 "); COMMIT;", lo, hi, seq);
+		 "DELETE FROM meta WHERE key = 'ship_pending';"
+		 "INSERT OR REPLACE INTO meta(key, value) VALUES('ship_seq', %" PRId64 "); COMMIT;", seq);
 	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-		/* shipped, but still queued: shipped again later, read once */
+		/* shipped, but still pending or queued: shipped again later, read once */
 		set_error(u, "%s/usage.db: %s (a segment may be shipped twice)", u->dir, sqlite3_errmsg(db));
 		if (!sqlite3_get_autocommit(db))
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -1665,6 +1891,7 @@ int usage_open(const char *host_dir, const struct usage_config *cfg, struct usag
 	u->ship_dir = cfg->ship_dir && *cfg->ship_dir ? xstrdup(cfg->ship_dir) : NULL;
 	u->ship_interval_ms = cfg->ship_interval_ms ? cfg->ship_interval_ms : 1000;
 	u->outbox = cfg->outbox;                          /* ops */
+	u->rows_at_mark = -1;                             /* the first range is bounded by a scan */
 	u->started_ns = now_ns();
 	size_t want = cfg->slots ? cfg->slots : USAGE_DEFAULT_SLOTS;
 	if (want < USAGE_MIN_SLOTS)

@@ -47,15 +47,20 @@
  * Shipping.  The journal and usage.db live on local disk (a state
  * directory: SQLite needs locks and shared memory that shared filesystems do
  * not give).  With ship_dir set, a shipper thread with its own connection
- * (so a slow shared filesystem never delays the writer) copies every event
- * row that changed since the last copy (a queue of event ids and versions
- * the writer fills in the transactions that write the rows; a row changed
- * while it is copied stays queued) into a closed, immutable segment: an SQLite file
- * written under a temporary name in ship_dir, fsynced and renamed to
- * seg-<seq>-<first event id>-<last event id>.db, and only then dequeued.
- * A crash between the rename and the dequeue ships those rows again in the
- * next segment; readers keep, per event id, its complete row over an
- * incomplete one, so nothing is counted twice.  Readers on other hosts
+ * (so a slow shared filesystem never delays the writer) copies, every
+ * ship_interval_ms, the rows written since the last copy into a closed, immutable
+ * segment: an SQLite file written under a temporary name in ship_dir,
+ * fsynced and renamed to seg-<seq>-<first event id>-<last event id>.db.
+ * What to copy is a watermark over event ids (ids follow the opens, and
+ * the writer writes rows in nearly that order): the shipper moves the mark
+ * over the newest rows and records that range as pending, copies it by a
+ * range of the primary key, and clears it once the segment is renamed.  A
+ * row written at or below the mark (an open that ended after its range
+ * was shipped, a replayed one) is queued by the writer in the same
+ * transaction and goes into the next segment.  A crash or an error before
+ * the range is cleared ships it again; readers keep, per event id, its
+ * complete row over an incomplete one, so nothing is counted twice (the
+ * invariant is written down in usage.c).  Readers on other hosts
  * (usage_report.h) read only renamed segments: no locks, no shared pages.
  *
  * Retention of shipped usage.  The host merges its segments when there are

@@ -1226,24 +1226,33 @@ static void counting_vfs_install(void)
 	CHECK(sqlite3_vfs_register(&counting_vfs, 1) == SQLITE_OK);
 }
 
-/* Shipping one new event reads a few pages of usage.db, however many
- * events the host keeps: the segment copy looks each queued row up by its
- * key (the planner once chose to scan every kept event for each segment,
- * which grew with the host's history and cost more CPU than the opens). */
-static void test_shipping_reads_only_queued_rows(void)
+/* `n` opens by `user` on `host` with a shipper that never wakes by
+ * itself, then a clean stop, which ships them all: timing-free, where a
+ * running shipper split them over as many segments as a slow machine made. */
+static void record_then_ship(const char *host, const char *user, int n)
 {
-	struct usage_config once = {.ship_dir = path_of("shipped/%s", "ship-h"), .ship_interval_ms = 600000,
+	struct usage_config once = {.ship_dir = path_of("shipped/%s", host), .ship_interval_ms = 600000,
 				    .flush_interval_ms = 5};
-	struct usage *u = open_host("ship-h", &once);
-	record(u, event("hi", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW, D + DAY),
-	       1, 1, 30000);
-	CHECK(usage_close(u) == 0);                 /* a clean stop ships them all */
+	struct usage *u = open_host(host, &once);
+	record(u, event(user, "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW, D + DAY),
+	       1, 1, n);
+	CHECK(usage_close(u) == 0);
+}
+
+/* Shipping one new event reads a few pages of usage.db, however many
+ * events the host keeps: the segment copy takes the rows past the ship
+ * mark by a range of the key (a copy driven from a queue once let the
+ * planner scan every kept event for each segment, which grew with the
+ * host's history and cost more CPU than the opens). */
+static void test_shipping_reads_only_new_rows(void)
+{
+	record_then_ship("ship-h", "hi", 30000);
 	size_t before = count_segments(path_of("shipped/%s", "ship-h"));
 	CHECK(before >= 1);
 	counting_vfs_install();
-	struct usage_config cfg = once;
-	cfg.ship_interval_ms = 50;
-	u = open_host("ship-h", &cfg);
+	struct usage_config cfg = {.ship_dir = path_of("shipped/%s", "ship-h"), .ship_interval_ms = 50,
+				   .flush_interval_ms = 5};
+	struct usage *u = open_host("ship-h", &cfg);
 	sleep_ms(300);                               /* opened, the shipper idle */
 	atomic_store(&db_reads, 0);
 	record(u, event("hi", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW,
@@ -1371,6 +1380,345 @@ static void test_shipping(void)
 	fclose(f);
 	CHECK(shipped_reads(path_of("%s", "nolocal"), "ship-a", &warnings) == 501);
 	CHECK(warnings == 1);
+	CHECK(unlink(path_of("shipped/%s", "ship-b/seg-000000000001-1-2.db")) == 0);   /* the next tests count warnings */
+}
+
+/* ---- shipping by a watermark: every event shipped, read once ---- */
+
+/* What a host's segments hold against its usage.db: *rows (every copy),
+ * *distinct (event ids), *stale (events of usage.db not shipped as they are
+ * now: missing, or only an older copy: incomplete, other bytes), *foreign
+ * (shipped ids usage.db does not have).  Each segment is read apart and
+ * merged as readers do (the complete row over an incomplete one).  false:
+ * a segment went away while it was read (merged by its running host). */
+static bool census_once(const char *host, int64_t out[4])
+{
+	sqlite3 *db;
+	CHECK(sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI, NULL) ==
+	      SQLITE_OK);
+	CHECK(sqlite3_exec(db, "CREATE TABLE r(event_id); CREATE TABLE m(event_id INTEGER PRIMARY KEY, complete, bytes)",
+			   NULL, NULL, NULL) == SQLITE_OK);
+	bool whole = true;
+	DIR *d = opendir(path_of("shipped/%s", host));
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, "seg-", 4))
+			continue;
+		char sql[1400], path[1024];
+		snprintf(path, sizeof path, "%s/%s", path_of("shipped/%s", host), de->d_name);
+		snprintf(sql, sizeof sql, "ATTACH 'file:%s?immutable=1' AS s; INSERT INTO r SELECT event_id FROM s.events;"
+			 "INSERT INTO m SELECT event_id, complete, bytes FROM s.events WHERE true ON CONFLICT(event_id)"
+			 " DO UPDATE SET complete = excluded.complete, bytes = excluded.bytes"
+			 " WHERE excluded.complete >= m.complete", path);
+		char *msg = NULL;
+		if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+			if (access(path, F_OK) < 0)
+				whole = false;
+			else
+				fprintf(stderr, "%s: %s\n", de->d_name, msg);
+			CHECK(!whole || msg == NULL);
+		}
+		sqlite3_exec(db, "DETACH s", NULL, NULL, NULL);
+		sqlite3_free(msg);
+	}
+	if (d)
+		closedir(d);
+	char sql[1400];
+	snprintf(sql, sizeof sql, "ATTACH 'file:%s?mode=ro' AS h", path_of("usage/%s/usage.db", host));
+	CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM m),"
+			       " (SELECT count(*) FROM h.events e WHERE NOT EXISTS (SELECT 1 FROM m WHERE m.event_id ="
+			       " e.event_id AND m.complete = e.complete AND m.bytes = e.bytes)),"
+			       " (SELECT count(*) FROM m WHERE m.event_id NOT IN (SELECT event_id FROM h.events))",
+			       -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		for (int i = 0; i < 4; i++)
+			out[i] = sqlite3_column_int64(st, i);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return whole;
+}
+
+static void shipped_census(const char *host, int64_t *rows, int64_t *distinct, int64_t *stale, int64_t *foreign)
+{
+	int64_t out[4] = {-1, -1, -1, -1};
+	for (int attempt = 0; attempt < 5 && !census_once(host, out); attempt++)
+		;
+	*rows = out[0];
+	*distinct = out[1];
+	*stale = out[2];
+	*foreign = out[3];
+}
+
+static int64_t meta_value(const char *host, const char *key)
+{
+	char sql[200];
+	snprintf(sql, sizeof sql, "SELECT coalesce((SELECT value FROM meta WHERE key = '%s'), -1)", key);
+	return sql_int(path_of("usage/%s/usage.db", host), sql);
+}
+
+struct ship_storm {
+	struct usage *u;
+	int n, held_every;
+	uint64_t *held;           /* handles of opens held past the storm */
+	size_t n_held;
+};
+
+static void *ship_storm_main(void *arg)
+{
+	struct ship_storm *st = arg;
+	for (int i = 0; i < st->n; i++) {
+		struct usage_open_info in = event("storm", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA,
+						  USAGE_ALLOW, D + DAY + i * 1000);
+		uint64_t h;
+		CHECK(usage_begin(st->u, &in, &h) == 0);
+		if (i % st->held_every == 0)
+			st->held[st->n_held++] = h;
+		else
+			usage_end(st->u, h, 3, 1, 1000);
+		if (i % 500 == 0)
+			sleep_ms(10);      /* spread over many ship rounds */
+	}
+	return NULL;
+}
+
+/* A storm from 4 threads with a shipper that runs every 20 ms, some opens
+ * held for 1.5 s (written incomplete, their range shipped, then closed:
+ * late rows): every event is in the segments as it is in usage.db, and a
+ * report reads each once. */
+static void test_shipping_storm(void)
+{
+	enum { THREADS = 4, PER = 3000, HELD_EVERY = 300 };
+	struct usage_config cfg = {.ship_dir = path_of("shipped/%s", "ship-s"), .ship_interval_ms = 20,
+				   .flush_interval_ms = 5};
+	struct usage *u = open_host("ship-s", &cfg);
+	struct ship_storm st[THREADS];
+	pthread_t t[THREADS];
+	for (int k = 0; k < THREADS; k++) {
+		st[k] = (struct ship_storm){.u = u, .n = PER, .held_every = HELD_EVERY,
+					   .held = calloc(PER / HELD_EVERY + 1, sizeof(uint64_t))};
+		CHECK(pthread_create(&t[k], NULL, ship_storm_main, &st[k]) == 0);
+	}
+	for (int k = 0; k < THREADS; k++)
+		pthread_join(t[k], NULL);
+	sleep_ms(1500);
+	for (int k = 0; k < THREADS; k++) {
+		for (size_t i = 0; i < st[k].n_held; i++)
+			usage_end(u, st[k].held[i], 7, 2, 0);
+		free(st[k].held);
+	}
+	/* shipped by the running shipper (not by the clean stop) */
+	int64_t rows, distinct, stale, foreign;
+	double until = mono() + 20;
+	do {
+		sleep_ms(50);
+		shipped_census("ship-s", &rows, &distinct, &stale, &foreign);
+	} while ((stale != 0 || distinct != THREADS * PER) && mono() < until);
+	printf("  ship-s: %d events shipped as %lld rows in %zu segment(s) while running\n", THREADS * PER,
+	       (long long)rows, count_segments(path_of("shipped/%s", "ship-s")));
+	CHECK(distinct == THREADS * PER && stale == 0 && foreign == 0);
+	CHECK(usage_close(u) == 0);
+	shipped_census("ship-s", &rows, &distinct, &stale, &foreign);
+	CHECK(distinct == THREADS * PER && stale == 0 && foreign == 0);
+	CHECK(sql_int(path_of("usage/%s/usage.db", "ship-s"), "SELECT count(*) FROM events") == THREADS * PER);
+	CHECK(sql_int(path_of("usage/%s/usage.db", "ship-s"), "SELECT count(*) FROM ship_queue") == 0);
+	CHECK(meta_value("ship-s", "ship_pending") == -1);
+	CHECK(meta_value("ship-s", "ship_mark") ==
+	      sql_int(path_of("usage/%s/usage.db", "ship-s"), "SELECT max(event_id) FROM events"));
+	size_t warnings = 99;
+	CHECK(shipped_reads(path_of("%s", "nolocal"), "ship-s", &warnings) == THREADS * PER);
+	CHECK(warnings == 0);
+}
+
+/* An open held while the mark passes it, then closed: its final row is
+ * queued as late and ships in a later segment. */
+static void test_shipping_late_row(void)
+{
+	struct usage_config cfg = {.ship_dir = path_of("shipped/%s", "ship-l"), .ship_interval_ms = 20,
+				   .flush_interval_ms = 5};
+	struct usage *u = open_host("ship-l", &cfg);
+	char db[512];
+	snprintf(db, sizeof db, "%s", path_of("usage/%s/usage.db", "ship-l"));   /* path_of's buffers rotate */
+	struct usage_open_info in = event("late", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA,
+					  USAGE_ALLOW, D + DAY);
+	uint64_t h;
+	CHECK(usage_begin(u, &in, &h) == 0);
+	record(u, event("on", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW, D + DAY + NS),
+	       1, 1, 50);
+	/* written incomplete after a second; the mark passes it and the 50 */
+	int64_t id = -1;
+	double until = mono() + 10;
+	while (mono() < until) {
+		id = sql_int(db, "SELECT coalesce((SELECT event_id FROM events WHERE complete = 0), -1)");
+		if (id > 0 && meta_value("ship-l", "ship_mark") >= id + 50 && meta_value("ship-l", "ship_pending") == -1 &&
+		    sql_int(db, "SELECT count(*) FROM ship_queue") == 0)
+			break;
+		sleep_ms(20);
+	}
+	CHECK(id > 0 && meta_value("ship-l", "ship_mark") >= id + 50);
+	int64_t rows, distinct, stale, foreign;
+	shipped_census("ship-l", &rows, &distinct, &stale, &foreign);
+	CHECK(distinct == 51 && stale == 0);         /* the open one shipped incomplete, as it is */
+	size_t segs = count_segments(path_of("shipped/%s", "ship-l"));
+	usage_end(u, h, 7, 1, 0);
+	until = mono() + 10;
+	do {
+		sleep_ms(20);
+		shipped_census("ship-l", &rows, &distinct, &stale, &foreign);
+	} while ((stale != 0 || sql_int(db, "SELECT count(*) FROM ship_queue") != 0) && mono() < until);
+	CHECK(stale == 0 && distinct == 51 && foreign == 0);     /* its final row, shipped late */
+	CHECK(count_segments(path_of("shipped/%s", "ship-l")) > segs);
+	CHECK(sql_int(db, "SELECT count(*) FROM ship_queue") == 0);
+	CHECK(usage_close(u) == 0);
+	size_t warnings = 99;
+	CHECK(shipped_reads(path_of("%s", "nolocal"), "ship-l", &warnings) == 51);
+}
+
+/* A backlog past SEGMENT_MAX_EVENTS (100,000) ships as several segments,
+ * each range cut at that many rows. */
+static void test_shipping_cap(void)
+{
+	record_then_ship("ship-m", "cap", 100050);
+	CHECK(count_segments(path_of("shipped/%s", "ship-m")) == 2);
+	int64_t rows, distinct, stale, foreign;
+	shipped_census("ship-m", &rows, &distinct, &stale, &foreign);
+	CHECK(rows == 100050 && distinct == 100050 && stale == 0 && foreign == 0);
+	DIR *d = opendir(path_of("shipped/%s", "ship-m"));
+	struct dirent *de;
+	int64_t biggest = 0;
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, "seg-", 4))
+			continue;
+		char path[1024];
+		snprintf(path, sizeof path, "%s/%s", path_of("shipped/%s", "ship-m"), de->d_name);
+		int64_t n = sql_int(path, "SELECT count(*) FROM events");
+		biggest = n > biggest ? n : biggest;
+	}
+	if (d)
+		closedir(d);
+	CHECK(biggest == 100000);
+}
+
+/* A usage.db of the queue design: rows shipped (in a segment) and rows
+ * still queued, no ship_mark.  The first open sets the mark at the newest
+ * row: the queued ones ship as late rows, the shipped ones are not shipped
+ * again, new ones ship by range.  A database that never shipped (no
+ * ship_queue) ships its whole history. */
+static void test_shipping_migration(void)
+{
+	/* 300 events recorded without shipping, then made into the queue
+	 * design's state: the 200 oldest shipped in segment 1, except one
+	 * completed late and queued again, and the 100 newest queued */
+	struct usage *u = open_host("ship-g", NULL);
+	record(u, event("mig", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW, D + DAY),
+	       1, 1, 300);
+	CHECK(usage_close(u) == 0);
+	char db_path[512];
+	snprintf(db_path, sizeof db_path, "%s", path_of("usage/%s/usage.db", "ship-g"));
+	CHECK(mkdir(path_of("shipped/%s", "ship-g"), 0700) == 0);
+	sqlite3 *db;
+	CHECK(sqlite3_open(db_path, &db) == SQLITE_OK);
+	int64_t cut = sql_int(db_path, "SELECT event_id FROM events ORDER BY event_id LIMIT 1 OFFSET 199");
+	int64_t again = sql_int(db_path, "SELECT event_id FROM events ORDER BY event_id LIMIT 1 OFFSET 99");
+	char sql[2000];
+	snprintf(sql, sizeof sql,
+		 "CREATE TABLE ship_queue(event_id INTEGER PRIMARY KEY, ver INTEGER NOT NULL);"
+		 "INSERT INTO ship_queue SELECT event_id, 1 FROM events WHERE event_id > %lld OR event_id = %lld;"
+		 "INSERT INTO meta VALUES('ship_seq', 1);"
+		 "ATTACH '%s/seg-000000000001-1-%lld.db' AS s;"
+		 "CREATE TABLE s.events AS SELECT * FROM main.events WHERE event_id <= %lld;"
+		 "CREATE TABLE s.meta(key TEXT PRIMARY KEY, value);"
+		 "INSERT INTO s.meta VALUES('layout', %d), ('seq', 1), ('host', 'ship-g'); DETACH s;",
+		 (long long)cut, (long long)again, path_of("shipped/%s", "ship-g"), (long long)cut, (long long)cut,
+		 USAGE_DB_LAYOUT);
+	CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	CHECK(sql_int(db_path, "SELECT count(*) FROM ship_queue") == 101);
+	CHECK(meta_value("ship-g", "ship_mark") == -1);
+
+	struct usage_config cfg = {.ship_dir = path_of("shipped/%s", "ship-g"), .ship_interval_ms = 20,
+				   .flush_interval_ms = 5};
+	u = open_host("ship-g", &cfg);
+	record(u, event("mig", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW,
+			D + DAY + NS), 1, 1, 20);
+	CHECK(usage_close(u) == 0);
+	int64_t rows, distinct, stale, foreign;
+	shipped_census("ship-g", &rows, &distinct, &stale, &foreign);
+	if (rows != 321)
+		fprintf(stderr, "migration: %lld rows shipped, %lld events\n", (long long)rows, (long long)distinct);
+	CHECK(rows == 321 && distinct == 320 && stale == 0 && foreign == 0);   /* only the late one twice */
+	CHECK(sql_int(db_path, "SELECT count(*) FROM ship_queue") == 0);
+	size_t warnings = 99;
+	CHECK(shipped_reads(path_of("%s", "nolocal"), "ship-g", &warnings) == 320);
+
+	/* never shipped: everything ships */
+	u = open_host("ship-n", NULL);
+	record(u, event("new", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW, D + DAY),
+	       1, 1, 40);
+	CHECK(usage_close(u) == 0);
+	cfg.ship_dir = path_of("shipped/%s", "ship-n");
+	u = open_host("ship-n", &cfg);
+	CHECK(usage_close(u) == 0);
+	shipped_census("ship-n", &rows, &distinct, &stale, &foreign);
+	CHECK(rows == 40 && distinct == 40 && stale == 0 && foreign == 0);
+}
+
+/* A round that marked its range and could not write the segment (the ship
+ * directory is a file), then kill -9: the range stays pending, no new mark
+ * is taken over it, and the next start ships it before anything else. */
+static void test_shipping_pending_after_kill(void)
+{
+	enum { N = 500 };
+	char ship[512];
+	snprintf(ship, sizeof ship, "%s", path_of("shipped/%s", "ship-k"));
+	int fd = open(ship, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0);
+	close(fd);
+	pid_t child = fork();
+	if (child == 0) {
+		/* the shipper's first round after the writer's first batch */
+		struct usage_config cfg = {.ship_dir = path_of("shipped/%s", "ship-k"), .ship_interval_ms = 300,
+					   .flush_interval_ms = 5, .hostname = "ship-k"};
+		struct usage *u = NULL;
+		if (usage_open(path_of("usage/%s", "ship-k"), &cfg, &u, NULL))
+			_exit(2);
+		record(u, event("kill", "cat", "sales", "orders", "1.0.0", "orders.csv", USAGE_DATA, USAGE_ALLOW,
+				D + DAY), 1, 1, N);
+		if (!wait_drained(u, 10))
+			_exit(3);
+		/* the mark moved over every event, and the copy failed (it
+		 * cannot have succeeded: there is no directory) */
+		double until = mono() + 10;
+		while (mono() < until && !(meta_value("ship-k", "ship_pending") >= 0 &&
+					   meta_value("ship-k", "ship_mark") ==
+					   sql_int(path_of("usage/%s/usage.db", "ship-k"), "SELECT max(event_id) FROM events")))
+			sleep_ms(10);
+		sleep_ms(100);      /* a few more failed rounds */
+		raise(SIGKILL);
+		_exit(4);
+	}
+	int status;
+	waitpid(child, &status, 0);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	char db[512];
+	snprintf(db, sizeof db, "%s", path_of("usage/%s/usage.db", "ship-k"));
+	int64_t pending = meta_value("ship-k", "ship_pending");
+	CHECK(pending >= 0 && pending < sql_int(db, "SELECT min(event_id) FROM events"));
+	CHECK(meta_value("ship-k", "ship_mark") == sql_int(db, "SELECT max(event_id) FROM events"));
+	CHECK(sql_int(db, "SELECT count(*) FROM events") == N);
+	CHECK(unlink(ship) == 0 && mkdir(ship, 0700) == 0);
+	struct usage_config cfg = {.ship_dir = ship, .ship_interval_ms = 20, .flush_interval_ms = 5};
+	struct usage *u = open_host("ship-k", &cfg);
+	double until = mono() + 10;
+	while (meta_value("ship-k", "ship_pending") >= 0 && mono() < until)
+		sleep_ms(20);
+	CHECK(meta_value("ship-k", "ship_pending") == -1);
+	int64_t rows, distinct, stale, foreign;
+	shipped_census("ship-k", &rows, &distinct, &stale, &foreign);
+	CHECK(rows == N && distinct == N && stale == 0 && foreign == 0);
+	CHECK(usage_close(u) == 0);
+	size_t warnings = 99;
+	CHECK(shipped_reads(path_of("%s", "nolocal"), "ship-k", &warnings) == N);
 }
 
 int main(void)
@@ -1399,7 +1747,12 @@ int main(void)
 	test_reports();
 	test_prune();
 	test_shipping();
-	test_shipping_reads_only_queued_rows();
+	test_shipping_reads_only_new_rows();
+	test_shipping_storm();
+	test_shipping_late_row();
+	test_shipping_cap();
+	test_shipping_migration();
+	test_shipping_pending_after_kill();
 	if (getenv("USAGE_BENCH"))
 		measure(20, 1000000);
 	else
