@@ -1370,6 +1370,12 @@ void daemon_entry_sent(struct mesh_daemon *d, const struct cat_node *n)
 	snapshot_cache_note(d->cache, n->ino, p->ino, rewritten_in_place(n) ? &stamp : NULL);
 }
 
+int daemon_missing_error(struct mesh_daemon *d, uint64_t ino)
+{
+	uint64_t product_ino;
+	return snapshot_cache_owner(d->cache, ino, &product_ino) ? -ESTALE : -ENOENT;
+}
+
 void daemon_forget(struct mesh_daemon *d, uint64_t ino, uint64_t nlookup)
 {
 	snapshot_cache_forget(d->cache, ino, nlookup);

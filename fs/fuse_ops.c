@@ -103,6 +103,13 @@ static const struct cat_node *get_node(fuse_req_t req, fuse_ino_t ino, struct ca
 	return get_node_sized(req, ino, true, cat, &size, &fixed);
 }
 
+/* get_node found nothing at `ino`: ENOENT, or ESTALE for an inode the
+ * kernel holds whose node moved or went (it looks the path up again) */
+static void reply_missing(fuse_req_t req, fuse_ino_t ino)
+{
+	fuse_reply_err(req, -daemon_missing_error(daemon_of(req), ino));
+}
+
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -134,7 +141,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct catalog *cat;
 	const struct cat_node *dir = get_node(req, parent, &cat);
 	if (!dir) {
-		fuse_reply_err(req, ENOENT);
+		reply_missing(req, parent);
 		return;
 	}
 	const struct cat_node *n = catalog_child(dir, name);
@@ -167,7 +174,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	bool fixed;
 	const struct cat_node *n = get_node_sized(req, ino, false, &cat, &view_size, &fixed);
 	if (!n) {
-		fuse_reply_err(req, ENOENT);
+		reply_missing(req, ino);
 		return;
 	}
 	struct stat st;
@@ -188,7 +195,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {
-		fuse_reply_err(req, ENOENT);
+		reply_missing(req, ino);
 		return;
 	}
 	if (n->kind == CAT_LATEST)
@@ -210,7 +217,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {
-		fuse_reply_err(req, ENOENT);
+		reply_missing(req, ino);
 		return;
 	}
 	if (n->kind == CAT_FILE || n->kind == CAT_LATEST) {
@@ -323,7 +330,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {
-		fuse_reply_err(req, ENOENT);
+		reply_missing(req, ino);
 		return;
 	}
 	struct caller_buf c;
@@ -405,7 +412,7 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	uint64_t view_size;
 	const struct cat_node *n = get_node_sized(req, ino, false, &cat, &view_size, NULL);
 	if (!n) {
-		fuse_reply_err(req, ENOENT);
+		reply_missing(req, ino);
 		return;
 	}
 	struct caller_buf c;
@@ -457,7 +464,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {
-		fuse_reply_err(req, ENOENT);
+		reply_missing(req, ino);
 		return;
 	}
 	if (n->kind == CAT_FILE && (!strcmp(name, "user.mesh.sha256") || !strcmp(name, "user.mesh.view"))) {
@@ -492,7 +499,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct catalog *cat;
 	const struct cat_node *n = get_node(req, ino, &cat);
 	if (!n) {
-		fuse_reply_err(req, ENOENT);
+		reply_missing(req, ino);
 		return;
 	}
 	char list[1024];

@@ -138,10 +138,16 @@ bool daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, con
  * children), and nodes below a product the kernel was given are found
  * again after their product was evicted.  *cat is the catalog the node is
  * in, referenced (catalog_unref), or NULL with NULL returned (no such
- * node now: ENOENT).  *fixed (may be NULL): the inode is a card whose
+ * node now: daemon_missing_error says which error).  *fixed (may be NULL): the inode is a card whose
  * bytes are known (daemon_attr_timeout). */
 const struct cat_node *daemon_node(struct mesh_daemon *d, uint64_t ino, bool load, struct catalog **cat,
 				   uint64_t *view_size, bool *fixed);
+/* The error for inode `ino` that daemon_node did not find: -ESTALE when
+ * the kernel was given it (daemon_entry_sent) and it is gone or moved
+ * since (a product loaded from the store after the name's content moved,
+ * a retired release; the kernel then looks the path up again, once, and
+ * a path that is gone gives ENOENT there), else -ENOENT. */
+int daemon_missing_error(struct mesh_daemon *d, uint64_t ino);
 /* The kernel was given node n's own inode in an entry (lookup, or a
  * readdirplus entry): counted until FORGET (daemon_forget). */
 void daemon_entry_sent(struct mesh_daemon *d, const struct cat_node *n);
