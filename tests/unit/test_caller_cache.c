@@ -202,7 +202,15 @@ static void test_dead_thread_never_answers(void)
 	CHECK(reads == 1 && hits == 1);
 	CHECK(write(thread_go[1], "x", 1) == 1);
 	pthread_join(t, NULL);
-	/* joined: the tid is free for any new task */
+	/* joined: glibc returns once the kernel cleared the thread's tid,
+	 * which it does before the task is released; the tid is free for a
+	 * new task (what the cache must never confuse with this one) only
+	 * once /proc no longer lists it */
+	char task[64];
+	snprintf(task, sizeof task, "/proc/self/task/%d", (int)thread_tid);
+	for (int i = 0; i < 5000 && access(task, F_OK) == 0; i++)
+		usleep(1000);
+	CHECK(access(task, F_OK) < 0);
 	CHECK(caller_cache_groups(c, thread_tid, getuid(), getgid(), got, IDENTITY_MAX_GROUPS) < 0);
 	caller_cache_stats(c, &reads, &hits);
 	CHECK(hits == 1);
