@@ -42,6 +42,7 @@
 #include "unique.h"
 #include "usage.h"
 #include "view_cache.h"
+#include "view_inodes.h"
 #include "view_mask.h"
 #include "view_sidecar.h"
 #include "yamltree.h"
@@ -70,14 +71,7 @@ struct mesh_daemon {
 	unsigned char secret[VIEW_SECRET_LEN];
 	bool have_secret;
 	char secret_error[MESH_ERR_MAX];
-	struct view_ino {
-		uint64_t ino, base_ino, size;
-		uint64_t product_ino;    /* base's product: base found again after an eviction */
-		char sha256[65];
-		char *plan;
-		char *refused;           /* the build refused the content: deny, and why */
-	} *vinos;
-	size_t n_vinos;
+	struct view_inodes *vinos;       /* view and card inodes given to the kernel (view_inodes.h) */
 	/* watcher */
 	pthread_t watcher;
 	bool watcher_running;
@@ -245,6 +239,7 @@ int daemon_open(const struct daemon_options *opts, struct mesh_daemon **out, str
 		return rc;
 	}
 	d->cache = snapshot_cache_new(d->opts.release_cache);
+	d->vinos = view_inodes_new();
 	rc = build_snapshot(d, NULL, &d->current, err);
 	if (rc) {
 		daemon_close(d);
@@ -693,9 +688,7 @@ void daemon_close(struct mesh_daemon *d)
 		free(d->policy);
 	}
 	view_cache_close(d->views);
-	for (size_t i = 0; i < d->n_vinos; i++)
-		free(d->vinos[i].plan), free(d->vinos[i].refused);
-	free(d->vinos);
+	view_inodes_free(d->vinos);
 	pthread_mutex_destroy(&d->lock);
 	pthread_mutex_destroy(&d->files_lock);
 	pthread_mutex_destroy(&d->build_lock);
@@ -903,12 +896,9 @@ static uint64_t view_ino(const struct cat_node *n, const struct view_plan *plan)
 	return h < 2 ? h + 2 : h;
 }
 
-static struct view_ino *vino_find(struct mesh_daemon *d, uint64_t ino)
+static struct view_inode *vino_find(struct mesh_daemon *d, uint64_t ino)
 {
-	for (size_t i = 0; i < d->n_vinos; i++)
-		if (d->vinos[i].ino == ino)
-			return &d->vinos[i];
-	return NULL;
+	return view_inodes_find(d->vinos, ino);
 }
 
 /* Remember what the kernel may ask about a view inode. */
@@ -916,13 +906,13 @@ static void vino_note_text(struct mesh_daemon *d, uint64_t ino, const struct cat
 			   const struct view_info *info)
 {
 	pthread_mutex_lock(&d->lock);
-	struct view_ino *v = vino_find(d, ino);
-	if (!v) {
-		d->vinos = xrealloc(d->vinos, (d->n_vinos + 1) * sizeof *d->vinos);
-		v = &d->vinos[d->n_vinos++];
+	bool added;
+	struct view_inode *v = view_inodes_add(d->vinos, ino, &added);
+	if (added) {
 		const struct cat_node *p = product_of(n);
-		*v = (struct view_ino){.ino = ino, .base_ino = n->ino, .plan = xstrdup(plan_text),
-				       .product_ino = p && p != n ? p->ino : 0};
+		v->base_ino = n->ino;
+		v->plan = xstrdup(plan_text);
+		v->product_ino = p && p != n ? p->ino : 0;
 	}
 	if (info) {
 		v->size = info->size;
@@ -1022,7 +1012,7 @@ static int view_open(struct mesh_daemon *d, const struct cat_node *n, const stru
 		uint64_t ino = view_ino(n, plan);
 		vino_note(d, ino, n, plan, NULL);
 		pthread_mutex_lock(&d->lock);
-		struct view_ino *v = vino_find(d, ino);
+		struct view_inode *v = vino_find(d, ino);
 		if (v && !v->refused)
 			v->refused = xstrdup(err->msg);
 		pthread_mutex_unlock(&d->lock);
@@ -1037,7 +1027,7 @@ static bool view_refused(struct mesh_daemon *d, const struct cat_node *n, const 
 {
 	uint64_t ino = view_ino(n, plan);
 	pthread_mutex_lock(&d->lock);
-	struct view_ino *v = vino_find(d, ino);
+	struct view_inode *v = vino_find(d, ino);
 	bool refused = v && v->refused;
 	if (refused)
 		snprintf(why, why_len, "%s", v->refused);
@@ -1202,7 +1192,7 @@ static bool card_node_for(struct mesh_daemon *d, const struct daemon_caller *who
 {
 	card_prepare(d, who, n, ino, NULL, NULL);
 	pthread_mutex_lock(&d->lock);
-	struct view_ino *v = vino_find(d, *ino);
+	struct view_inode *v = vino_find(d, *ino);
 	bool known = v && v->sha256[0];
 	*size = known ? v->size : 0;
 	pthread_mutex_unlock(&d->lock);
@@ -1239,7 +1229,7 @@ bool daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, con
 	if (file_decision(d, who, n, &dec, &plan) == DECISION_MASK) {
 		*ino = view_ino(n, plan);
 		pthread_mutex_lock(&d->lock);
-		struct view_ino *v = vino_find(d, *ino);
+		struct view_inode *v = vino_find(d, *ino);
 		bool known = v && v->sha256[0];
 		*size = known ? v->size : 0;
 		pthread_mutex_unlock(&d->lock);
@@ -1327,7 +1317,7 @@ const struct cat_node *daemon_node(struct mesh_daemon *d, uint64_t ino, bool loa
 		*fixed = false;
 	if (mesh_ino_is_view(ino)) {
 		pthread_mutex_lock(&d->lock);
-		struct view_ino *v = vino_find(d, ino);
+		struct view_inode *v = vino_find(d, ino);
 		if (v) {
 			base = v->base_ino;
 			product_ino = v->product_ino;
@@ -1408,7 +1398,7 @@ int daemon_file_xattr(struct mesh_daemon *d, const struct daemon_caller *who, co
 		snprintf(value, sizeof value, "%s", n->sha256 ? n->sha256 : "");
 	} else {
 		pthread_mutex_lock(&d->lock);
-		struct view_ino *v = vino_find(d, ino);
+		struct view_inode *v = vino_find(d, ino);
 		if (v)
 			snprintf(value, sizeof value, "%s", view ? v->plan : v->sha256);
 		pthread_mutex_unlock(&d->lock);

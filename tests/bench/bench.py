@@ -50,7 +50,7 @@ ap.add_argument("--seconds", type=float, default=None, help="length of each time
 ap.add_argument("--quick", action="store_true", help="small store, short runs (about a minute)")
 ap.add_argument("--people-mib", type=int, default=0, help="size of the classified CSV (default: size-mib/4)")
 ap.add_argument("--out", default=None)
-ap.add_argument("--only", default="", help="comma-separated sections to run (seq,random,open,meta,access,usage,validate,views,parquet,pqviews)")
+ap.add_argument("--only", default="", help="comma-separated sections to run (seq,random,open,meta,readers,access,usage,validate,views,parquet,pqviews)")
 args = ap.parse_args()
 QUICK = args.quick
 args.work = args.work or ("/var/tmp/meshfs-bench-quick" if QUICK else "/var/tmp/meshfs-bench")
@@ -585,6 +585,41 @@ def bench_metadata(hp):
                    second["native"], "s", lower_is_better=True, base_name="native")
 
 
+READERS = 40
+
+
+def bench_readers():
+    """Walks as many distinct readers, the kernel's shared entries warm:
+    every reader's cards are inodes of their own (a card says what that
+    reader may do; an outsider's names the outsider), which the daemon
+    keeps in a table the kernel may ask about.  The last reader's walk
+    against the first's in the same mount: flat when finding a reader's
+    card costs the same however many readers came before."""
+    log(f"walks as {READERS} distinct readers")
+    users = [f"{BENCH_USER}{k:02d}" for k in range(1, READERS + 1)]
+    for u in users:
+        if subprocess.run(["id", u], capture_output=True).returncode:
+            sh(["useradd", "--no-create-home", "--shell", "/bin/sh", u])
+
+    def walk_as(user, root):
+        t0 = time.perf_counter()
+        sh(["setpriv", "--reuid", user, "--regid", user, "--init-groups", "--", "find", root, "-ls"])
+        return time.perf_counter() - t0
+    first, last = [], []
+    try:
+        for rep in range(args.repeat):
+            with Mount("mnt-readers") as m:
+                sh(["find", m.path, "-ls"])
+                times = [walk_as(u, m.path) for u in users]
+                first.append(times[0])
+                last.append(times[-1])
+    finally:
+        for u in users:
+            subprocess.run(["userdel", u], capture_output=True)
+    record("directory walks", f"find -ls as the {READERS}th distinct reader vs the first", last, first, "s",
+           ">= 0.9x the first reader", lower_is_better=True, base_name="first reader")
+
+
 READ_CODE = """
 import os, sys, time
 fd = os.open(sys.argv[1], os.O_RDONLY)
@@ -982,7 +1017,7 @@ def main():
     build_store()
     only = set(filter(None, args.only.split(",")))
     want = lambda s: (not only or s in only) and not (QUICK and s in ("access", "usage", "validate", "random", "views",
-                                                                       "parquet", "pqviews")
+                                                                       "parquet", "pqviews", "readers")
                                                        and s not in only)
     if HP and not os.access(HP, os.X_OK):
         raise SystemExit(f"PASSTHROUGH_HP={HP}: not an executable")
@@ -1006,6 +1041,8 @@ def main():
             bench_open(None)
     if want("meta"):
         bench_metadata(HP)
+    if want("readers"):
+        bench_readers()
     if want("validate"):
         bench_validate()
     if want("parquet"):
