@@ -896,11 +896,6 @@ static uint64_t view_ino(const struct cat_node *n, const struct view_plan *plan)
 	return h < 2 ? h + 2 : h;
 }
 
-static struct view_inode *vino_find(struct mesh_daemon *d, uint64_t ino)
-{
-	return view_inodes_find(d->vinos, ino);
-}
-
 /* Remember what the kernel may ask about a view inode. */
 static void vino_note_text(struct mesh_daemon *d, uint64_t ino, const struct cat_node *n, const char *plan_text,
 			   const struct view_info *info)
@@ -1012,7 +1007,7 @@ static int view_open(struct mesh_daemon *d, const struct cat_node *n, const stru
 		uint64_t ino = view_ino(n, plan);
 		vino_note(d, ino, n, plan, NULL);
 		pthread_mutex_lock(&d->lock);
-		struct view_inode *v = vino_find(d, ino);
+		struct view_inode *v = view_inodes_find(d->vinos, ino);
 		if (v && !v->refused)
 			v->refused = xstrdup(err->msg);
 		pthread_mutex_unlock(&d->lock);
@@ -1027,7 +1022,7 @@ static bool view_refused(struct mesh_daemon *d, const struct cat_node *n, const 
 {
 	uint64_t ino = view_ino(n, plan);
 	pthread_mutex_lock(&d->lock);
-	struct view_inode *v = vino_find(d, ino);
+	struct view_inode *v = view_inodes_find(d->vinos, ino);
 	bool refused = v && v->refused;
 	if (refused)
 		snprintf(why, why_len, "%s", v->refused);
@@ -1192,7 +1187,7 @@ static bool card_node_for(struct mesh_daemon *d, const struct daemon_caller *who
 {
 	card_prepare(d, who, n, ino, NULL, NULL);
 	pthread_mutex_lock(&d->lock);
-	struct view_inode *v = vino_find(d, *ino);
+	struct view_inode *v = view_inodes_find(d->vinos, *ino);
 	bool known = v && v->sha256[0];
 	*size = known ? v->size : 0;
 	pthread_mutex_unlock(&d->lock);
@@ -1229,7 +1224,7 @@ bool daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, con
 	if (file_decision(d, who, n, &dec, &plan) == DECISION_MASK) {
 		*ino = view_ino(n, plan);
 		pthread_mutex_lock(&d->lock);
-		struct view_inode *v = vino_find(d, *ino);
+		struct view_inode *v = view_inodes_find(d->vinos, *ino);
 		bool known = v && v->sha256[0];
 		*size = known ? v->size : 0;
 		pthread_mutex_unlock(&d->lock);
@@ -1317,7 +1312,7 @@ const struct cat_node *daemon_node(struct mesh_daemon *d, uint64_t ino, bool loa
 		*fixed = false;
 	if (mesh_ino_is_view(ino)) {
 		pthread_mutex_lock(&d->lock);
-		struct view_inode *v = vino_find(d, ino);
+		struct view_inode *v = view_inodes_find(d->vinos, ino);
 		if (v) {
 			base = v->base_ino;
 			product_ino = v->product_ino;
@@ -1398,7 +1393,7 @@ int daemon_file_xattr(struct mesh_daemon *d, const struct daemon_caller *who, co
 		snprintf(value, sizeof value, "%s", n->sha256 ? n->sha256 : "");
 	} else {
 		pthread_mutex_lock(&d->lock);
-		struct view_inode *v = vino_find(d, ino);
+		struct view_inode *v = view_inodes_find(d->vinos, ino);
 		if (v)
 			snprintf(value, sizeof value, "%s", view ? v->plan : v->sha256);
 		pthread_mutex_unlock(&d->lock);

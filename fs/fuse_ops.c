@@ -110,7 +110,6 @@ static void reply_missing(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_err(req, -daemon_missing_error(daemon_of(req), ino));
 }
 
-
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;

@@ -541,6 +541,9 @@ static void db_close(struct usage *u)
  * at the newest row and the queued rows ship as late rows.  No ship_queue
  * at all: the database never shipped (shipping was off), so the mark
  * starts at 0 and its whole history ships. */
+#define SELECT_SHIP_MARK    "SELECT value FROM meta WHERE key = 'ship_mark'"
+#define SELECT_SHIP_PENDING "SELECT value FROM meta WHERE key = 'ship_pending'"
+
 static const char ship_mark_sql[] =
 	"BEGIN IMMEDIATE;"
 	"INSERT INTO meta(key, value) SELECT 'ship_mark',"
@@ -584,8 +587,7 @@ static int db_ready(struct usage *u)
 	    (sqlite3_exec(u->db, ship_mark_sql, NULL, NULL, NULL) != SQLITE_OK ||
 	     sqlite3_prepare_v2(u->db, "INSERT INTO ship_queue VALUES(?1, 1) ON CONFLICT(event_id) DO UPDATE SET ver = ver + 1",
 				-1, &u->queue_insert, NULL) != SQLITE_OK ||
-	     sqlite3_prepare_v2(u->db, "SELECT value FROM meta WHERE key = 'ship_mark'", -1, &u->mark_select,
-				NULL) != SQLITE_OK)) {
+	     sqlite3_prepare_v2(u->db, SELECT_SHIP_MARK, -1, &u->mark_select, NULL) != SQLITE_OK)) {
 		set_error(u, "%s: %s (events wait in the journal)", path, sqlite3_errmsg(u->db));
 		if (!sqlite3_get_autocommit(u->db))
 			sqlite3_exec(u->db, "ROLLBACK", NULL, NULL, NULL);
@@ -944,18 +946,6 @@ static void uri_escape(const char *path, char *out, size_t size)
 	out[o] = '\0';
 }
 
-static int64_t query_int(sqlite3 *db, const char *sql, int64_t fallback)
-{
-	sqlite3_stmt *st;
-	int64_t v = fallback;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-			v = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-	}
-	return v;
-}
-
 /* One integer from `sql` into *out: 1, 0 when the answer is NULL or no
  * row (*out unchanged), -1 on error. */
 static int query_value(sqlite3 *db, const char *sql, int64_t *out)
@@ -963,13 +953,20 @@ static int query_value(sqlite3 *db, const char *sql, int64_t *out)
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return -1;
-	int rc = sqlite3_step(st), got = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 0 : -1;
+	int rc = sqlite3_step(st), got = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
 		*out = sqlite3_column_int64(st, 0);
 		got = 1;
 	}
 	sqlite3_finalize(st);
 	return got;
+}
+
+/* One integer from `sql`, or `fallback` (no row, NULL, an error). */
+static int64_t query_int(sqlite3 *db, const char *sql, int64_t fallback)
+{
+	int64_t v = fallback;
+	return query_value(db, sql, &v) > 0 ? v : fallback;
 }
 
 /* The shipper's own connection to usage.db (WAL: it reads while the
@@ -1034,8 +1031,8 @@ static int mark_range(struct usage *u, int64_t mark, int64_t end, bool capped, i
 	/* only this thread moves the mark, and only with no range pending:
 	 * still so (checked under the lock anyway) */
 	int64_t now_mark = -1, pending = -1, newest = mark;
-	int rc = query_value(db, "SELECT value FROM meta WHERE key = 'ship_mark'", &now_mark) < 0 ||
-		 query_value(db, "SELECT value FROM meta WHERE key = 'ship_pending'", &pending) < 0 ||
+	int rc = query_value(db, SELECT_SHIP_MARK, &now_mark) < 0 ||
+		 query_value(db, SELECT_SHIP_PENDING, &pending) < 0 ||
 		 query_value(db, "SELECT max(event_id) FROM events", &newest) < 0 ? -EIO
 		 : now_mark != mark || pending >= 0 ? -EAGAIN : 0;
 	int64_t written = atomic_load(&u->rows_written);   /* no batch is under way: exact */
@@ -1068,8 +1065,8 @@ static int ship_once(struct usage *u, bool *more)
 		return -EIO;
 	sqlite3 *db = u->ship_db;
 	int64_t mark = -1, lo = -1, queued = -1;
-	if (query_value(db, "SELECT value FROM meta WHERE key = 'ship_mark'", &mark) < 0 ||
-	    query_value(db, "SELECT value FROM meta WHERE key = 'ship_pending'", &lo) < 0) {
+	if (query_value(db, SELECT_SHIP_MARK, &mark) < 0 ||
+	    query_value(db, SELECT_SHIP_PENDING, &lo) < 0) {
 		set_error(u, "%s/usage.db: %s (usage waits to be shipped)", u->dir, sqlite3_errmsg(db));
 		return -EIO;
 	}

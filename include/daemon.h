@@ -138,8 +138,8 @@ bool daemon_node_for(struct mesh_daemon *d, const struct daemon_caller *who, con
  * children), and nodes below a product the kernel was given are found
  * again after their product was evicted.  *cat is the catalog the node is
  * in, referenced (catalog_unref), or NULL with NULL returned (no such
- * node now: daemon_missing_error says which error).  *fixed (may be NULL): the inode is a card whose
- * bytes are known (daemon_attr_timeout). */
+ * node now: daemon_missing_error gives the error).  *fixed (may be NULL):
+ * the inode is a card whose bytes are known (daemon_attr_timeout). */
 const struct cat_node *daemon_node(struct mesh_daemon *d, uint64_t ino, bool load, struct catalog **cat,
 				   uint64_t *view_size, bool *fixed);
 /* The error for inode `ino` that daemon_node did not find: -ESTALE when

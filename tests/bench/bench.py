@@ -131,9 +131,14 @@ def ensure_bench_user():
         ctl("grant", "bench", f"user:{BENCH_USER}", "--reason", "benchmark")
 
 
+def as_user(user):
+    """The command prefix that runs a command as `user` with its groups."""
+    return ["setpriv", "--reuid", user, "--regid", user, "--init-groups", "--"]
+
+
 def as_bench_user(code, *argv):
-    r = subprocess.run(["setpriv", "--reuid", BENCH_USER, "--regid", BENCH_USER, "--init-groups", "--",
-                        "/usr/bin/python3", "-c", code, *map(str, argv)], capture_output=True, text=True, check=True)
+    r = subprocess.run(as_user(BENCH_USER) + ["/usr/bin/python3", "-c", code, *map(str, argv)],
+                       capture_output=True, text=True, check=True)
     return float(r.stdout.strip())
 
 
@@ -496,7 +501,7 @@ def bench_open(hp):
             usage_cpu = []
 
             def storm(label, root, user, pid):
-                prefix = ["setpriv", "--reuid", user, "--regid", user, "--init-groups", "--"] if user else []
+                prefix = as_user(user) if user else []
                 before = daemon_cpu_ns(pid) if pid else (0, 0)
                 out = subprocess.run(prefix + ["/usr/bin/python3", "-c", OPEN_CODE, str(root), str(n), str(args.seconds),
                                                str(procs)], capture_output=True, text=True, check=True).stdout.split()
@@ -601,16 +606,12 @@ def bench_readers():
         if subprocess.run(["id", u], capture_output=True).returncode:
             sh(["useradd", "--no-create-home", "--shell", "/bin/sh", u])
 
-    def walk_as(user, root):
-        t0 = time.perf_counter()
-        sh(["setpriv", "--reuid", user, "--regid", user, "--init-groups", "--", "find", root, "-ls"])
-        return time.perf_counter() - t0
     first, last = [], []
     try:
         for rep in range(args.repeat):
             with Mount("mnt-readers") as m:
                 sh(["find", m.path, "-ls"])
-                times = [walk_as(u, m.path) for u in users]
+                times = [timed(lambda root, u=u: sh(as_user(u) + ["find", root, "-ls"]), m.path) for u in users]
                 first.append(times[0])
                 last.append(times[-1])
     finally:
@@ -663,14 +664,13 @@ print(t1 - t0, time.perf_counter() - t0, n)
 
 
 def as_bench_user_raw(code):
-    return subprocess.run(["setpriv", "--reuid", BENCH_USER, "--regid", BENCH_USER, "--init-groups", "--",
-                           "/usr/bin/python3", "-c", code], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(as_user(BENCH_USER) + ["/usr/bin/python3", "-c", code], capture_output=True, text=True,
+                          check=True).stdout
 
 
 def fio_as(user, path, extra):
-    r = sh(["setpriv", "--reuid", user, "--regid", user, "--init-groups", "--", "fio", "--name=rr",
-            f"--filename={path}", "--rw=randread", "--bs=4k", "--ioengine=psync", "--fadvise_hint=1",
-            "--output-format=json", *extra])
+    r = sh(as_user(user) + ["fio", "--name=rr", f"--filename={path}", "--rw=randread", "--bs=4k", "--ioengine=psync",
+                            "--fadvise_hint=1", "--output-format=json", *extra])
     return json.loads(r.stdout)["jobs"][0]["read"]["iops"]
 
 
