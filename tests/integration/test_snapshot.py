@@ -4,6 +4,7 @@ store on first use and kept in an LRU bounded by -o release_cache, inode
 numbers that stay the same across evictions, changes seen after mount,
 and a walk of the store (logged, with the reason) when the index is
 missing or damaged.  Access decisions are the same either way."""
+import errno
 import glob
 import hashlib
 import os
@@ -158,12 +159,22 @@ def test_changes_after_mount(many, mounter, scratch):
     # a retired release disappears, from the listing and from lookups
     held = m / "ops" / "p2" / "1.0.0"
     assert os.path.isdir(held)
-    store.ctl("retire", "ops/p2", "1.0.0", "--reason", "gone", check=True)
-    assert wait_for(lambda: "1.0.0" not in os.listdir(m / "ops" / "p2"), timeout=10)
-    assert wait_for(lambda: not os.path.exists(held), timeout=10)
-    assert not os.path.exists(held / "data.csv")
-    with pytest.raises(FileNotFoundError):     # by path: gone, not stale
-        (held / "data.csv").read_bytes()
+    held_dir = os.open(held, os.O_RDONLY | os.O_DIRECTORY)     # a working directory inside it
+    held_file = open(held / "data.csv", "rb")                  # a reader that opened before
+    try:
+        store.ctl("retire", "ops/p2", "1.0.0", "--reason", "gone", check=True)
+        assert wait_for(lambda: "1.0.0" not in os.listdir(m / "ops" / "p2"), timeout=10)
+        assert wait_for(lambda: not os.path.exists(held), timeout=10)
+        assert not os.path.exists(held / "data.csv")
+        with pytest.raises(FileNotFoundError):     # by path: gone, not stale
+            (held / "data.csv").read_bytes()
+        with pytest.raises(OSError) as stale:      # below a directory held open: stale, as on NFS
+            os.open("contract.yaml", os.O_RDONLY, dir_fd=held_dir)
+        assert stale.value.errno == errno.ESTALE, stale.value
+        assert held_file.read() == rows("p2", "1.0.0").encode()   # an open file keeps reading
+    finally:
+        held_file.close()
+        os.close(held_dir)
     # a deprecated one says so in its contract
     # (still readable all along: a deprecated release stays, so a read
     # that fails on the way is a defect, reported with the daemon's log)
